@@ -1,0 +1,57 @@
+"""Outcrop: a fast, pluggable gateway for Amazon Bedrock.
+
+The public API for plugin authors is what this module exports plus ``outcrop.hookspecs``.
+"""
+
+from .api import acompletion, completion
+from .config import Config, Deployment, DeploymentParams, load_config, parse_config
+from .errors import ConfigError, OutcropError, UpstreamError, error_from_aws
+from .eventstream import EventStreamMessage
+from .gateway import Gateway
+from .hookimpl import hookimpl
+from .types import CallEvent, ChatCall, ChatDelta, ModelPrefix, ModelPrice, ModelRoute
+from .upstream import UpstreamRequest, UpstreamResponse
+from .wire import (
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatRequest,
+    FunctionCall,
+    Message,
+    ToolCallDelta,
+    Usage,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CallEvent",
+    "ChatCall",
+    "ChatCompletion",
+    "ChatCompletionChunk",
+    "ChatDelta",
+    "ChatRequest",
+    "Config",
+    "ConfigError",
+    "Deployment",
+    "DeploymentParams",
+    "EventStreamMessage",
+    "FunctionCall",
+    "Gateway",
+    "Message",
+    "ModelPrefix",
+    "ModelPrice",
+    "ModelRoute",
+    "OutcropError",
+    "ToolCallDelta",
+    "UpstreamError",
+    "UpstreamRequest",
+    "UpstreamResponse",
+    "Usage",
+    "__version__",
+    "acompletion",
+    "completion",
+    "error_from_aws",
+    "hookimpl",
+    "load_config",
+    "parse_config",
+]

@@ -1,0 +1,198 @@
+"""The in-process Python API: ``outcrop.completion`` and ``await outcrop.acompletion``.
+
+Runs the same plugin pipeline as the server, without HTTP in front. Keyword arguments follow
+LiteLLM: OpenAI parameters, deployment settings (``aws_region_name``, ``aws_access_key_id``,
+``api_base``, ``input_cost_per_token``...) and provider parameters (anything else, e.g.
+``invocationId``, ``qualifier``). ``model`` may also be a ``model_name`` of the config named by
+``config=`` or the ``OUTCROP_CONFIG`` environment variable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import weakref
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import msgspec
+
+from .chat import call_event, chunks, collect, new_request_id, open_stream, prepare_call
+from .config import Config, DeploymentParams, load_config
+from .errors import OutcropError
+from .gateway import Gateway
+from .wire import OPENAI_FIELDS, ChatRequest, encoder
+
+_PARAM_FIELDS = frozenset(DeploymentParams.__struct_fields__) - {"extra", "model"}
+
+
+class OpenAIObject(dict):  # type: ignore[type-arg]
+    """A JSON object with attribute access (``response.choices[0].message.content``).
+
+    Missing optional fields read as ``None``, as on the OpenAI SDK's models.
+    """
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return self.get(name)
+
+    @classmethod
+    def wrap(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return cls({k: cls.wrap(v) for k, v in value.items()})
+        if isinstance(value, list):
+            return [cls.wrap(v) for v in value]
+        return value
+
+    def to_dict(self) -> dict[str, Any]:
+        return msgspec.json.decode(msgspec.json.encode(self))
+
+    model_dump = to_dict
+
+
+class ModelResponse(OpenAIObject):
+    """A chat completion. ``_hidden_params`` holds ``response_cost``, ``model``, headers."""
+
+    _hidden_params: dict[str, Any]
+
+
+_gateways: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Any, Gateway]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def _gateway_for(config: Config | str | None) -> Gateway:
+    """One started gateway per (event loop, config): its HTTP pool is bound to the loop."""
+    config = config if config is not None else os.environ.get("OUTCROP_CONFIG")
+    loop = asyncio.get_running_loop()
+    per_loop = _gateways.setdefault(loop, {})
+    key = id(config) if isinstance(config, Config) else config
+    gw = per_loop.get(key)
+    if gw is None:
+        cfg = config if isinstance(config, Config) else (load_config(config) if config else Config())
+        gw = Gateway(cfg)
+        await gw.start()
+        per_loop[key] = gw
+    return gw
+
+
+def _split_kwargs(model: str, messages: list[Any], kwargs: dict[str, Any]) -> tuple[ChatRequest, dict[str, Any], DeploymentParams | None]:
+    openai: dict[str, Any] = {"model": model, "messages": messages}
+    params: dict[str, Any] = {}
+    provider: dict[str, Any] = {}
+    for key, value in kwargs.items():
+        if key in OPENAI_FIELDS:
+            openai[key] = value
+        elif key in _PARAM_FIELDS or key == "aws_bedrock_runtime_endpoint":
+            params["api_base" if key == "aws_bedrock_runtime_endpoint" else key] = value
+        else:
+            provider[key] = value
+    try:
+        request = msgspec.convert(openai, ChatRequest)
+    except msgspec.ValidationError as exc:
+        raise OutcropError(f"invalid arguments: {exc}", 400) from exc
+    dparams = msgspec.convert({"model": model, **params}, DeploymentParams) if params else None
+    return request, provider, dparams
+
+
+async def acompletion(
+    model: str, messages: list[Any], *, config: Config | str | None = None, **kwargs: Any
+) -> Any:
+    """Async chat completion: a ``ModelResponse``, or an async iterator of chunks if ``stream=True``."""
+    gateway = await _gateway_for(config)
+    request, provider, dparams = _split_kwargs(model, messages, kwargs)
+    call = prepare_call(gateway, request, provider, {}, new_request_id(), dparams)
+    try:
+        deltas = await open_stream(gateway, call)
+    except OutcropError as exc:
+        gateway.after_call(call_event(call, exc.status, exc.message, "python"))
+        raise
+    if call.stream:
+        return _achunks(gateway, call, deltas)
+    try:
+        completion = await collect(gateway, call, deltas)
+    except OutcropError as exc:
+        gateway.after_call(call_event(call, exc.status, exc.message, "python"))
+        raise
+    gateway.after_call(call_event(call, 200, None, "python"))
+    data = msgspec.json.decode(encoder.encode(completion))
+    data.update(call.response_fields)
+    response = ModelResponse(OpenAIObject.wrap(data))
+    response._hidden_params = {
+        "response_cost": call.cost,
+        "model": call.model,
+        "request_id": call.request_id,
+        "region": call.region,
+        "deployment": call.deployment.id if call.deployment else None,
+        "additional_headers": dict(call.response_headers),
+    }
+    return response
+
+
+async def _achunks(gateway: Gateway, call: Any, deltas: Any) -> AsyncIterator[OpenAIObject]:
+    status, error = 200, None
+    first = True
+    try:
+        async for chunk in chunks(gateway, call, deltas):
+            data = msgspec.json.decode(encoder.encode(chunk))
+            if first:
+                data.update(call.response_fields)
+                first = False
+            yield OpenAIObject.wrap(data)
+    except OutcropError as exc:
+        status, error = exc.status, exc.message
+        raise
+    except BaseException as exc:
+        status, error = 499, type(exc).__name__
+        raise
+    finally:
+        gateway.after_call(call_event(call, status, error, "python"))
+
+
+class _LoopThread:
+    """A private event loop in a daemon thread, for the synchronous API."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="outcrop-api", daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+
+
+_loop_thread: _LoopThread | None = None
+_loop_lock = threading.Lock()
+
+
+def _runner() -> _LoopThread:
+    global _loop_thread
+    with _loop_lock:
+        if _loop_thread is None:
+            _loop_thread = _LoopThread()
+        return _loop_thread
+
+
+def completion(model: str, messages: list[Any], *, config: Config | str | None = None, **kwargs: Any) -> Any:
+    """Synchronous chat completion: a ``ModelResponse``, or an iterator of chunks if ``stream=True``."""
+    runner = _runner()
+    result = runner.run(acompletion(model, messages, config=config, **kwargs))
+    if kwargs.get("stream"):
+        return _sync_iter(runner, result)
+    return result
+
+
+def _sync_iter(runner: _LoopThread, agen: AsyncIterator[Any]) -> Iterator[Any]:
+    """Pull the async stream chunk by chunk: nothing is read ahead of the caller."""
+    try:
+        while True:
+            try:
+                yield runner.run(agen.__anext__())
+            except StopAsyncIteration:
+                return
+    finally:
+        close = getattr(agen, "aclose", None)
+        if close is not None:
+            runner.run(close())

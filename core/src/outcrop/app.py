@@ -1,0 +1,273 @@
+"""The Starlette app: OpenAI-compatible routes, health, plugin routes, request context."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import msgspec
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .chat import call_event, chunks, collect, open_stream, prepare_call
+from .config import Config, load_config, parse_config
+from .errors import OutcropError
+from .gateway import Gateway
+from .logs import get_logger
+from .types import CallEvent, ChatCall
+from .wire import ModelCard, ModelList, decode_request, encode_with_extra, encoder
+
+log = get_logger("outcrop.app")
+
+REQUEST_ID_HEADER = "x-request-id"
+OVERHEAD_HEADER = "x-outcrop-overhead-ms"
+COST_HEADER = "x-outcrop-response-cost"
+_JSON = "application/json"
+
+
+class RequestContextMiddleware:
+    """Pure ASGI: a request id (taken from ``x-request-id`` when sane) and an overhead header
+    on every response. Handlers that know their upstream time set the overhead header
+    themselves; otherwise it is the time until the response started."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        rid = ""
+        for key, value in scope["headers"]:
+            if key == b"x-request-id":
+                rid = value.decode("latin-1")
+                break
+        if not rid or len(rid) > 128 or not rid.isprintable():
+            rid = uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = rid
+        scope["state"]["started"] = start
+        rid_bytes = rid.encode("latin-1")
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", ()))
+                names = {k.lower() for k, _ in headers}
+                if b"x-request-id" not in names:
+                    headers.append((b"x-request-id", rid_bytes))
+                if OVERHEAD_HEADER.encode() not in names:
+                    ms = (time.perf_counter() - start) * 1000
+                    headers.append((OVERHEAD_HEADER.encode(), f"{ms:.3f}".encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def error_response(exc: OutcropError, headers: Mapping[str, str] | None = None) -> Response:
+    return Response(
+        exc.openai_body(), status_code=exc.status, media_type=_JSON, headers={**exc.headers, **(headers or {})}
+    )
+
+
+def _body_error(exc: Exception) -> OutcropError:
+    if isinstance(exc, msgspec.ValidationError):
+        text = str(exc)
+        param = None
+        if " - at `$." in text:
+            text, _, where = text.partition(" - at `$.")
+            param = where.rstrip("`")
+            text = f"{param}: {text}"
+        return OutcropError(f"invalid request body: {text}", 400, param=param, code="invalid_request")
+    return OutcropError(f"request body is not valid JSON: {exc}", 400, code="invalid_json")
+
+
+def _overhead_ms(call: ChatCall) -> str:
+    spent = time.perf_counter() - call.started
+    resp = call.state.get("upstream_response")
+    waited = resp.waited if resp is not None else 0.0
+    return f"{max(spent - waited, 0.0) * 1000:.3f}"
+
+
+def _failed_event(request_id: str, model: str, status: int, error: str, started: float, route: str) -> CallEvent:
+    return CallEvent(
+        request_id=request_id,
+        surface="chat",
+        route=route,
+        model=model,
+        deployment=None,
+        provider=None,
+        status=status,
+        stream=False,
+        latency_s=time.perf_counter() - started,
+        upstream_latency_s=0.0,
+        error=error,
+    )
+
+
+async def chat_completions(request: Request) -> Response:
+    gateway: Gateway = request.app.state.gateway
+    state = request.scope["state"]
+    rid: str = state["request_id"]
+    started: float = state["started"]
+    route = request.url.path
+    call: ChatCall | None = None
+    model = ""
+    try:
+        gateway.authenticate(request.headers)
+        length = request.headers.get("content-length")
+        limit = gateway.config.general_settings.max_request_bytes
+        if length and length.isdigit() and int(length) > limit:
+            raise OutcropError(f"request body larger than {limit} bytes", 413)
+        body = await request.body()
+        try:
+            chat_request, extra = decode_request(body)
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            raise _body_error(exc) from exc
+        model = chat_request.model
+        call = prepare_call(gateway, chat_request, extra, request.headers, rid)
+        call.started = started
+        deltas = await open_stream(gateway, call)
+    except OutcropError as exc:
+        event = call_event(call, exc.status, exc.message, route) if call else _failed_event(
+            rid, model, exc.status, exc.message, started, route
+        )
+        gateway.after_call(event)
+        return error_response(exc, call.response_headers if call else None)
+    except Exception as exc:  # a plugin bug must not take the worker down
+        log.exception("chat_failed", request_id=rid)
+        gateway.after_call(_failed_event(rid, model, 500, f"{type(exc).__name__}: {exc}", started, route))
+        return error_response(OutcropError(f"internal error: {type(exc).__name__}", 500))
+
+    if call.stream:
+        headers = {**call.response_headers, OVERHEAD_HEADER: _overhead_ms(call), "cache-control": "no-cache"}
+        return StreamingResponse(
+            _sse(gateway, call, deltas, route), media_type="text/event-stream", headers=headers
+        )
+    try:
+        completion = await collect(gateway, call, deltas)
+    except OutcropError as exc:
+        gateway.after_call(call_event(call, exc.status, exc.message, route))
+        return error_response(exc, call.response_headers)
+    except Exception as exc:
+        log.exception("chat_failed", request_id=rid)
+        err = OutcropError(f"internal error while reading the upstream answer: {type(exc).__name__}", 500)
+        gateway.after_call(call_event(call, 500, str(exc), route))
+        return error_response(err, call.response_headers)
+    headers = {**call.response_headers, OVERHEAD_HEADER: _overhead_ms(call)}
+    if call.cost is not None:
+        headers[COST_HEADER] = repr(call.cost)
+    gateway.after_call(call_event(call, 200, None, route))
+    return Response(encode_with_extra(completion, call.response_fields), media_type=_JSON, headers=headers)
+
+
+async def _sse(gateway: Gateway, call: ChatCall, deltas: AsyncIterator[Any], route: str) -> AsyncIterator[bytes]:
+    """SSE frames for each chunk the moment it exists; an error event ends a failed stream."""
+    status, error = 200, None
+    first = True
+    try:
+        async for chunk in chunks(gateway, call, deltas):
+            if first and call.response_fields:
+                yield b"data: " + encode_with_extra(chunk, call.response_fields) + b"\n\n"
+            else:
+                yield b"data: " + encoder.encode(chunk) + b"\n\n"
+            first = False
+        yield b"data: [DONE]\n\n"
+    except OutcropError as exc:
+        status, error = exc.status, exc.message
+        yield b"data: " + exc.openai_body() + b"\n\n"
+    except (asyncio.CancelledError, GeneratorExit):
+        status, error = 499, "client disconnected"
+        raise
+    except Exception as exc:
+        log.exception("stream_failed", request_id=call.request_id)
+        status, error = 500, f"{type(exc).__name__}: {exc}"
+        yield b"data: " + OutcropError("internal error while streaming", 500).openai_body() + b"\n\n"
+    finally:
+        gateway.after_call(call_event(call, status, error, route))
+
+
+async def list_models(request: Request) -> Response:
+    gateway: Gateway = request.app.state.gateway
+    try:
+        gateway.authenticate(request.headers)
+    except OutcropError as exc:
+        return error_response(exc)
+    created = request.app.state.created
+    cards = [
+        ModelCard(id=name, created=created, owned_by=gateway.routes[group[0].index].provider)
+        for name in gateway.router.names()
+        if (group := gateway.router.candidates(name))
+    ]
+    return Response(encoder.encode(ModelList(cards)), media_type=_JSON)
+
+
+async def liveliness(request: Request) -> Response:
+    return Response(b'"I\'m alive!"', media_type=_JSON)
+
+
+async def readiness(request: Request) -> Response:
+    gateway: Gateway = request.app.state.gateway
+    ready = request.app.state.ready
+    body = {
+        "status": "healthy" if ready else "starting",
+        "models": len(gateway.config.model_list),
+        "plugins": sorted(n for n, p in gateway.pm.list_name_plugin() if p is not None),
+    }
+    return Response(encoder.encode(body), status_code=200 if ready else 503, media_type=_JSON)
+
+
+def _coerce_config(config: Config | dict[str, Any] | str | None) -> Config:
+    if config is None:
+        return Config()
+    if isinstance(config, Config):
+        return config
+    if isinstance(config, dict):
+        return parse_config(config)
+    return load_config(config)
+
+
+def create_app(
+    config: Config | dict[str, Any] | str | None = None,
+    *,
+    gateway: Gateway | None = None,
+    pm: Any = None,
+) -> Starlette:
+    """Build the ASGI app. Raises ``ConfigError`` for an invalid config or unclaimed model."""
+    gw = gateway or Gateway(_coerce_config(config), pm)
+    plugin_routes: list[BaseRoute] = []
+    gw.hook.outcrop_register_routes(register=plugin_routes.append, gateway=gw)
+    routes: list[BaseRoute] = [
+        *plugin_routes,
+        Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+        Route("/chat/completions", chat_completions, methods=["POST"]),
+        Route("/v1/models", list_models, methods=["GET"]),
+        Route("/models", list_models, methods=["GET"]),
+        Route("/health/liveliness", liveliness, methods=["GET"]),
+        Route("/health/liveness", liveliness, methods=["GET"]),
+        Route("/health/readiness", readiness, methods=["GET"]),
+    ]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await gw.start()
+        app.state.ready = True
+        try:
+            yield
+        finally:
+            app.state.ready = False
+            await gw.stop()
+
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.gateway = gw
+    app.state.ready = False
+    app.state.created = int(time.time())
+    app.add_middleware(RequestContextMiddleware)
+    return app

@@ -1,0 +1,298 @@
+"""The chat-completions pipeline, shared by the HTTP route and the Python API.
+
+prepare_call (route, deployment, parameter checks) -> open_stream (translate, sign, send,
+translate response) -> either ``collect`` (one ChatCompletion) or ``chunks`` (one
+ChatCompletionChunk per delta, as soon as it is yielded).
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+from .config import DeploymentParams
+from .errors import OutcropError, error_from_aws
+from .gateway import Gateway
+from .types import CallEvent, ChatCall, ChatDelta
+from .upstream import UpstreamRequest
+from .wire import (
+    ALWAYS_SUPPORTED,
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatRequest,
+    Choice,
+    ChunkChoice,
+    ChunkDelta,
+    FunctionCall,
+    ResponseMessage,
+    ToolCall,
+    Usage,
+    set_params,
+)
+
+_MAX_ERROR_BODY = 64 * 1024
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+def prepare_call(
+    gateway: Gateway,
+    request: ChatRequest,
+    provider_params: dict[str, Any],
+    headers: Mapping[str, str],
+    request_id: str,
+    params: DeploymentParams | None = None,
+) -> ChatCall:
+    """Route the call and check its parameters; raises ``OutcropError`` (4xx) on bad input."""
+    if not request.messages:
+        raise OutcropError("`messages` must contain at least one message", 400, param="messages")
+    route, dparams, deployment = gateway.resolve(request.model, params)
+    if not route.chat:
+        raise OutcropError(
+            route.error or f"model {request.model!r} is not served on the chat-completions route",
+            400,
+            param="model",
+            code="unsupported_model",
+        )
+    unsupported = set_params(request) - ALWAYS_SUPPORTED - route.supported_params
+    if unsupported:
+        drop = request.drop_params
+        if drop is None:
+            drop = dparams.drop_params
+        if drop is None:
+            drop = gateway.config.general_settings.drop_params
+        if not drop:
+            names = ", ".join(sorted(unsupported))
+            raise OutcropError(
+                f"{route.provider} does not support the OpenAI parameter(s): {names}. "
+                "Remove them, or set `drop_params: true` (request body or config) to drop them.",
+                400,
+                param=sorted(unsupported)[0],
+                code="unsupported_params",
+            )
+    region = gateway.aws.region(dparams, route.region)
+    return ChatCall(
+        request_id=request_id,
+        request=request,
+        route=route,
+        params=dparams,
+        deployment=deployment,
+        provider_params={**dparams.extra, **provider_params},
+        headers=headers,
+        stream=bool(request.stream),
+        region=region,
+        endpoint=gateway.aws.endpoint(route.service, region, dparams),
+        model=request.model,
+    )
+
+
+async def open_stream(gateway: Gateway, call: ChatCall) -> AsyncIterator[ChatDelta]:
+    """Send the upstream request and return the plugin's delta stream (not yet consumed)."""
+    upstream = gateway.hook.outcrop_translate_request(call=call)
+    if not isinstance(upstream, UpstreamRequest):
+        raise OutcropError(
+            f"no plugin translated the request for provider {call.route.provider!r}", 500
+        )
+    upstream.service = upstream.service or call.route.service
+    upstream.signing_name = upstream.signing_name or call.route.signing_name
+    upstream.region = upstream.region or call.region
+    response = await gateway.send(upstream, call.params, call)
+    call.state["upstream_response"] = response
+    if response.status >= 300:
+        try:
+            body = (await response.read())[:_MAX_ERROR_BODY]
+        finally:
+            response.close()
+        call.upstream_seconds = response.waited
+        hdrs = {k.lower(): v for k, v in response.headers.items()}
+        error = gateway.hook.outcrop_map_error(
+            call=call, status=response.status, body=body, headers=hdrs
+        ) or error_from_aws(response.status, body, hdrs)
+        raise error
+    result = gateway.hook.outcrop_translate_response(call=call, response=response)
+    if result is None:
+        response.close()
+        raise OutcropError(f"no plugin translated the response for {call.route.provider!r}", 500)
+    if inspect.isawaitable(result):
+        return _from_completion(result)
+    return result
+
+
+async def _from_completion(awaitable: Any) -> AsyncIterator[ChatDelta]:
+    completion: ChatCompletion = await awaitable
+    msg = completion.choices[0].message if completion.choices else ResponseMessage()
+    yield ChatDelta(
+        content=msg.content,
+        reasoning_content=msg.reasoning_content,
+        annotations=msg.annotations,
+        tool_calls=[
+            _tool_delta(i, tc) for i, tc in enumerate(msg.tool_calls or [])
+        ] or None,
+        finish_reason=completion.choices[0].finish_reason if completion.choices else "stop",
+        usage=completion.usage,
+        model=completion.model,
+    )
+
+
+def _tool_delta(i: int, tc: ToolCall) -> Any:
+    from .wire import ToolCallDelta
+
+    return ToolCallDelta(index=i, id=tc.id, type=tc.type, function=tc.function)
+
+
+def _track(call: ChatCall, delta: ChatDelta) -> None:
+    if delta.usage is not None:
+        call.usage = delta.usage
+    if delta.model:
+        call.model = delta.model
+    if delta.extra:
+        call.response_fields.update(delta.extra)
+
+
+def finish_accounting(gateway: Gateway, call: ChatCall) -> None:
+    resp = call.state.get("upstream_response")
+    if resp is not None:
+        call.upstream_seconds = resp.waited
+    if call.usage is not None and call.cost is None:
+        call.cost = gateway.prices.cost(call.usage, call.model, call.params)
+
+
+async def collect(gateway: Gateway, call: ChatCall, deltas: AsyncIterator[ChatDelta]) -> ChatCompletion:
+    """Fold the delta stream into one completion (non-streaming calls)."""
+    content: list[str] = []
+    reasoning: list[str] = []
+    annotations: list[dict[str, Any]] = []
+    tools: dict[int, ToolCall] = {}
+    finish: str | None = None
+    try:
+        async for d in deltas:
+            _track(call, d)
+            if d.content:
+                content.append(d.content)
+            if d.reasoning_content:
+                reasoning.append(d.reasoning_content)
+            if d.annotations:
+                annotations.extend(d.annotations)
+            for tc in d.tool_calls or ():
+                cur = tools.get(tc.index)
+                if cur is None:
+                    cur = tools[tc.index] = ToolCall(id=tc.id or "", function=FunctionCall())
+                if tc.id:
+                    cur.id = tc.id
+                if tc.function:
+                    cur.function.name += tc.function.name
+                    cur.function.arguments += tc.function.arguments
+            if d.finish_reason:
+                finish = d.finish_reason
+    finally:
+        await _aclose(deltas)
+        _close_upstream(call)
+    finish_accounting(gateway, call)
+    tool_calls = [tools[i] for i in sorted(tools)] or None
+    message = ResponseMessage(
+        content="".join(content) if content or not tool_calls else None,
+        tool_calls=tool_calls,
+        annotations=annotations or None,
+        reasoning_content="".join(reasoning) if reasoning else None,
+    )
+    return ChatCompletion(
+        id=f"chatcmpl-{call.request_id}",
+        created=int(time.time()),
+        model=call.model,
+        choices=[Choice(0, message, finish or ("tool_calls" if tool_calls else "stop"))],
+        usage=call.usage or Usage(),
+    )
+
+
+async def chunks(
+    gateway: Gateway, call: ChatCall, deltas: AsyncIterator[ChatDelta]
+) -> AsyncIterator[ChatCompletionChunk]:
+    """One chunk per delta as it arrives; the finish chunk; the usage chunk when asked."""
+    cid = f"chatcmpl-{call.request_id}"
+    created = int(time.time())
+    finish: str | None = None
+    saw_tools = False
+    first = True
+    try:
+        async for d in deltas:
+            _track(call, d)
+            if d.finish_reason:
+                finish = d.finish_reason
+            if d.content is None and d.reasoning_content is None and not d.tool_calls and not d.annotations:
+                continue
+            saw_tools = saw_tools or bool(d.tool_calls)
+            yield ChatCompletionChunk(
+                id=cid,
+                created=created,
+                model=call.model,
+                choices=[
+                    ChunkChoice(
+                        0,
+                        ChunkDelta(
+                            role="assistant" if first else None,
+                            content=d.content,
+                            reasoning_content=d.reasoning_content,
+                            tool_calls=d.tool_calls,
+                            annotations=d.annotations,
+                        ),
+                    )
+                ],
+            )
+            first = False
+    finally:
+        await _aclose(deltas)
+        _close_upstream(call)
+    finish_accounting(gateway, call)
+    yield ChatCompletionChunk(
+        id=cid,
+        created=created,
+        model=call.model,
+        choices=[
+            ChunkChoice(
+                0,
+                ChunkDelta(role="assistant" if first else None, content="" if first else None),
+                finish or ("tool_calls" if saw_tools else "stop"),
+            )
+        ],
+    )
+    opts = call.request.stream_options
+    if opts is not None and opts.include_usage:
+        yield ChatCompletionChunk(
+            id=cid, created=created, model=call.model, choices=[], usage=call.usage or Usage()
+        )
+
+
+async def _aclose(it: Any) -> None:
+    close = getattr(it, "aclose", None)
+    if close is not None:
+        await close()
+
+
+def _close_upstream(call: ChatCall) -> None:
+    resp = call.state.get("upstream_response")
+    if resp is not None:
+        resp.close()
+
+
+def call_event(call: ChatCall, status: int, error: str | None = None, route: str = "/v1/chat/completions") -> CallEvent:
+    return CallEvent(
+        request_id=call.request_id,
+        surface="chat",
+        route=route,
+        model=call.model,
+        deployment=call.deployment.id if call.deployment else None,
+        provider=call.route.provider,
+        status=status,
+        stream=call.stream,
+        latency_s=time.perf_counter() - call.started,
+        upstream_latency_s=call.upstream_seconds,
+        usage=call.usage,
+        cost=call.cost,
+        error=error,
+        region=call.region,
+    )

@@ -1,0 +1,199 @@
+"""The ``outcrop`` command: serve, demo, check-config, plugins, simulate."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from typing import Any
+
+from .config import Config, load_config, parse_config
+from .errors import ConfigError
+from .logs import configure_logging, get_logger
+
+log = get_logger("outcrop.cli")
+
+
+def _print_config_errors(exc: ConfigError, source: str | None) -> int:
+    print(f"outcrop: invalid configuration{f' in {source}' if source else ''}:", file=sys.stderr)
+    for line in exc.errors:
+        print(f"  {line}", file=sys.stderr)
+    return 2
+
+
+def _load(path: str | None) -> Config:
+    return load_config(path) if path else Config()
+
+
+def _run_server(app: Any, host: str, port: int, *, certfile: str | None, keyfile: str | None, workers: int = 1, app_path: str | None = None) -> None:
+    from hypercorn.config import Config as HyperConfig
+
+    hc = HyperConfig()
+    hc.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
+    hc.certfile, hc.keyfile = certfile, keyfile
+    hc.graceful_timeout = 30.0  # in-flight streams get this long to finish on SIGTERM
+    hc.keep_alive_timeout = 75.0
+    hc.accesslog = None  # Outcrop writes its own access log (one structured line per call)
+    hc.errorlog = "-"
+    if workers > 1:
+        from hypercorn.run import run
+
+        hc.workers = workers
+        hc.application_path = app_path or "outcrop.server:app"
+        try:
+            import uvloop
+
+            hc.worker_class = "uvloop"
+        except ImportError:
+            hc.worker_class = "asyncio"
+        run(hc)
+        return
+    from hypercorn.asyncio import serve
+
+    loop_factory = None
+    try:
+        import uvloop
+
+        loop_factory = uvloop.new_event_loop
+    except ImportError:
+        pass
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(serve(app, hc))
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .app import create_app
+
+    configure_logging(args.log_level)
+    try:
+        app = create_app(_load(args.config))
+    except ConfigError as exc:
+        return _print_config_errors(exc, args.config)
+    if args.config:
+        os.environ["OUTCROP_CONFIG"] = os.path.abspath(args.config)
+    scheme = "https" if args.certfile else "http"
+    log.info("starting", url=f"{scheme}://{args.host}:{args.port}", workers=args.workers,
+             models=app.state.gateway.router.names())
+    _run_server(app, args.host, args.port, certfile=args.certfile, keyfile=args.keyfile, workers=args.workers)
+    return 0
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    from .gateway import Gateway
+
+    try:
+        gateway = Gateway(load_config(args.file))
+    except ConfigError as exc:
+        return _print_config_errors(exc, args.file)
+    names = gateway.router.names()
+    print(f"{args.file}: OK ({len(gateway.config.model_list)} deployments, {len(names)} model names)")
+    for d in gateway.config.model_list:
+        route = gateway.routes[d.index]
+        print(f"  {d.model_name:30} -> {d.params.model}  [{route.provider}]")
+    return 0
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    import msgspec
+
+    from .plugins import make_plugin_manager, plugin_infos
+
+    infos = plugin_infos(make_plugin_manager())
+    if not args.all:
+        infos = [i for i in infos if not i.name.startswith("outcrop.default")]
+    if args.json:
+        print(msgspec.json.encode([i.__dict__ for i in infos]).decode())
+        return 0
+    if not infos:
+        print("No plugins installed. Install one, e.g. `pip install outcrop-bedrock-agent`.")
+    for info in infos:
+        where = f"{info.distribution} {info.version}" if info.distribution else "built-in"
+        print(f"{info.name} ({where})")
+        for hook in info.hooks:
+            print(f"    {hook}")
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from .testing import TEST_ACCESS_KEY, TEST_SECRET_KEY
+    from .testing.simulator import BedrockSimulator
+
+    configure_logging(args.log_level)
+    print(f"Bedrock simulator on http://{args.host}:{args.port} "
+          f"(credentials: {TEST_ACCESS_KEY} / {TEST_SECRET_KEY})", flush=True)
+    _run_server(BedrockSimulator(), args.host, args.port, certfile=None, keyfile=None)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    configure_logging(args.log_level)
+    return run_demo(host=args.host, port=args.port, run_server=_run_server)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    p = argparse.ArgumentParser(prog="outcrop", description="A fast, pluggable gateway for Amazon Bedrock.")
+    p.add_argument("--version", action="version", version=f"outcrop {__version__}")
+    # `outcrop --config FILE` serves, like `litellm --config FILE`.
+    p.add_argument("--config", help="config file (YAML); serves the gateway")
+    _serve_options(p)
+    sub = p.add_subparsers(dest="command")
+
+    s = sub.add_parser("serve", help="serve the gateway")
+    s.add_argument("--config", help="config file (YAML)")
+    _serve_options(s)
+    s.set_defaults(func=cmd_serve)
+
+    c = sub.add_parser("check-config", help="validate a config file without serving")
+    c.add_argument("file")
+    c.set_defaults(func=cmd_check_config)
+
+    pl = sub.add_parser("plugins", help="list installed plugins and their hooks")
+    pl.add_argument("--all", action="store_true", help="include the built-in defaults")
+    pl.add_argument("--json", action="store_true")
+    pl.set_defaults(func=cmd_plugins)
+
+    sim = sub.add_parser("simulate", help="run the Bedrock simulator (tests, demos)")
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--port", type=int, default=9000)
+    sim.add_argument("--log-level", default="INFO")
+    sim.set_defaults(func=cmd_simulate)
+
+    d = sub.add_parser("demo", help="serve every installed plugin against a built-in simulator")
+    d.add_argument("--host", default="127.0.0.1")
+    d.add_argument("--port", type=int, default=4000)
+    d.add_argument("--log-level", default="INFO")
+    d.set_defaults(func=cmd_demo)
+    return p
+
+
+def _serve_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default="0.0.0.0")
+    p.add_argument("--port", type=int, default=4000)
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--certfile", help="TLS certificate (PEM); serves HTTPS")
+    p.add_argument("--keyfile", help="TLS private key (PEM)")
+    p.add_argument("--log-level", default=os.environ.get("OUTCROP_LOG_LEVEL", "INFO"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "func", None) is None:
+        if args.config is None:
+            parser.print_help()
+            return 0
+        return cmd_serve(args)
+    if getattr(args, "certfile", None) and not getattr(args, "keyfile", None):
+        parser.error("--certfile needs --keyfile")
+    return int(args.func(args) or 0)
+
+
+__all__ = ["main", "parse_config"]
+
+if __name__ == "__main__":
+    sys.exit(main())

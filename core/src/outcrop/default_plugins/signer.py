@@ -1,0 +1,28 @@
+"""Built-in SigV4 signer: the default ``outcrop_sign_request`` (``trylast``, so plugins win)."""
+
+from __future__ import annotations
+
+from botocore.credentials import ReadOnlyCredentials
+
+from .. import sigv4
+from ..hookimpl import hookimpl
+from ..types import ChatCall
+from ..upstream import UpstreamRequest
+
+
+@hookimpl(trylast=True)
+def outcrop_sign_request(
+    request: UpstreamRequest, credentials: ReadOnlyCredentials, call: ChatCall | None
+) -> UpstreamRequest:
+    sigv4.sign(
+        request.method,
+        request.url,
+        request.headers,
+        request.body,
+        access_key=credentials.access_key,
+        secret_key=credentials.secret_key,
+        token=credentials.token,
+        region=request.region,
+        service=request.signing_name,
+    )
+    return request

@@ -1,0 +1,176 @@
+"""Errors the gateway answers with, in the OpenAI dialect and in the AWS dialect.
+
+Plugins raise ``OutcropError`` (or ``UpstreamError`` via ``error_from_aws``); the core turns it
+into the caller's dialect: OpenAI error JSON on OpenAI routes, an SSE error event mid-stream,
+and the AWS error shape (``x-amzn-ErrorType``) on native routes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import msgspec
+
+from .wire import ErrorBody, ErrorEnvelope
+
+_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "insufficient_quota",
+    403: "permission_error",
+    404: "not_found_error",
+    408: "timeout_error",
+    409: "conflict_error",
+    413: "invalid_request_error",
+    422: "invalid_request_error",
+    424: "upstream_error",
+    429: "rate_limit_error",
+}
+
+
+class OutcropError(Exception):
+    """An error with an HTTP status and an OpenAI-style type/code/param.
+
+    ``aws_type`` names the AWS exception used when the error is answered in AWS shape.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        status: int = 400,
+        *,
+        type: str | None = None,
+        code: str | None = None,
+        param: str | None = None,
+        aws_type: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.type = type or _TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
+        self.code = code
+        self.param = param
+        self.aws_type = aws_type or _aws_type_for(status)
+        self.headers = dict(headers or {})
+
+    def openai_body(self) -> bytes:
+        return msgspec.json.encode(
+            ErrorEnvelope(ErrorBody(self.message, self.type, self.param, self.code))
+        )
+
+    def aws_body(self) -> bytes:
+        return msgspec.json.encode({"message": self.message})
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.status}, {self.message!r})"
+
+
+class ConfigError(Exception):
+    """The configuration is invalid. ``errors`` lists ``path: problem`` lines."""
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("\n".join(errors))
+        self.errors = errors
+
+
+class UpstreamError(OutcropError):
+    """AWS answered with an error (HTTP status or an exception frame mid-stream)."""
+
+    def __init__(
+        self,
+        message: str,
+        status: int,
+        *,
+        aws_code: str,
+        upstream_status: int | None = None,
+        request_id: str | None = None,
+        type: str | None = None,
+    ) -> None:
+        super().__init__(message, status, type=type, code=aws_code, aws_type=aws_code)
+        self.aws_code = aws_code
+        self.upstream_status = upstream_status
+        self.request_id = request_id
+
+
+def _aws_type_for(status: int) -> str:
+    return {
+        400: "ValidationException",
+        401: "UnrecognizedClientException",
+        403: "AccessDeniedException",
+        404: "ResourceNotFoundException",
+        408: "ModelTimeoutException",
+        413: "ValidationException",
+        429: "ThrottlingException",
+        503: "ServiceUnavailableException",
+    }.get(status, "InternalServerException" if status >= 500 else "ValidationException")
+
+
+#: Default map from an AWS error code (either spelling) to the status the gateway answers.
+#: Plugins pass their own table when a service differs (see docs/providers/*).
+DEFAULT_AWS_STATUS: dict[str, int] = {
+    "validationexception": 400,
+    "accessdeniedexception": 403,
+    "unrecognizedclientexception": 401,
+    "invalidsignatureexception": 403,
+    "expiredtokenexception": 401,
+    "resourcenotfoundexception": 404,
+    "throttlingexception": 429,
+    "servicequotaexceededexception": 429,
+    "modelnotreadyexception": 503,
+    "conflictexception": 409,
+    "retryableconflictexception": 409,
+    "dependencyfailedexception": 502,
+    "badgatewayexception": 502,
+    "runtimeclienterror": 502,
+    "modelerrorexception": 502,
+    "modelstreamerrorexception": 502,
+    "modeltimeoutexception": 504,
+    "internalserverexception": 502,
+    "serviceunavailableexception": 503,
+}
+
+
+def clean_aws_code(raw: str) -> str:
+    """``ValidationException:http://internal...`` or ``com.amazon#X`` -> ``ValidationException``."""
+    return raw.split(":")[0].rsplit("#", 1)[-1].strip()
+
+
+def error_from_aws(
+    status: int,
+    body: bytes,
+    headers: Mapping[str, str],
+    *,
+    status_map: Mapping[str, int] | None = None,
+) -> UpstreamError:
+    """Build an ``UpstreamError`` from an AWS error response, parsed as botocore does.
+
+    The code comes from ``x-amzn-ErrorType``, then body ``code``/``Code``, then ``__type``, then the
+    status. ``status_map`` maps lowercased codes to the status the gateway answers with.
+    """
+    try:
+        data = msgspec.json.decode(body) if body else {}
+    except msgspec.DecodeError:
+        data = {}
+    if not isinstance(data, dict):
+        data = {}
+    raw_code = (
+        headers.get("x-amzn-errortype")
+        or data.get("code")
+        or data.get("Code")
+        or data.get("__type")
+        or str(status)
+    )
+    code = clean_aws_code(str(raw_code))
+    message = data.get("message") or data.get("Message") or body.decode("utf-8", "replace")[:500]
+    table = status_map or DEFAULT_AWS_STATUS
+    mapped = table.get(code.lower())
+    if mapped is None:
+        mapped = status if 400 <= status < 500 else 502
+    return UpstreamError(
+        f"{code}: {message}" if message else code,
+        mapped,
+        aws_code=code,
+        upstream_status=status,
+        request_id=headers.get("x-amzn-requestid"),
+    )

@@ -1,0 +1,189 @@
+"""The per-worker gateway: config, plugins, AWS settings, upstream client, prices, auth.
+
+Plugins reach the core's services through this object (it is passed to
+``outcrop_register_routes`` and ``outcrop_startup``); the HTTP app and the Python API share it.
+"""
+
+from __future__ import annotations
+
+import hmac
+import random
+from collections.abc import Mapping
+from typing import Any
+
+import pluggy
+from botocore.credentials import ReadOnlyCredentials
+
+from .aws import AwsSettings
+from .config import Config, Deployment, DeploymentParams
+from .errors import ConfigError, OutcropError
+from .logs import get_logger
+from .plugins import make_plugin_manager
+from .pricing import PriceTable
+from .types import CallEvent, ChatCall, ModelPrefix, ModelRoute
+from .upstream import UpstreamClient, UpstreamRequest, UpstreamResponse
+
+log = get_logger("outcrop.gateway")
+
+#: Where the well-known model families come from, for "install X" hints (strings only:
+#: the core never imports a plugin).
+KNOWN_DISTRIBUTIONS = (
+    ModelPrefix("bedrock/agent/", "Bedrock Agents (InvokeAgent)", "bedrock/agent/AGENT_ID/ALIAS_ID", "outcrop-bedrock-agent"),
+    ModelPrefix("bedrock/agentcore/", "AgentCore runtimes (InvokeAgentRuntime)", "bedrock/agentcore/arn:aws:bedrock-agentcore:REGION:ACCOUNT:runtime/ID", "outcrop-bedrock-agentcore"),
+    ModelPrefix("bedrock/", "native Bedrock models (pass-through under /bedrock/*)", "bedrock/anthropic.claude-3-5-sonnet-20240620-v1:0", "outcrop-bedrock-passthrough"),
+)
+
+
+class Router:
+    """Picks a deployment for a ``model_name``, weighted at random (``litellm_params.weight``)."""
+
+    def __init__(self, deployments: list[Deployment]) -> None:
+        self._groups: dict[str, list[Deployment]] = {}
+        for d in deployments:
+            self._groups.setdefault(d.model_name, []).append(d)
+        self._weights = {
+            name: [d.params.weight for d in group] for name, group in self._groups.items()
+        }
+
+    def names(self) -> list[str]:
+        return list(self._groups)
+
+    def candidates(self, model_name: str) -> list[Deployment]:
+        return self._groups.get(model_name, [])
+
+    def pick(self, model_name: str) -> Deployment | None:
+        group = self._groups.get(model_name)
+        if not group:
+            return None
+        if len(group) == 1:
+            return group[0]
+        return random.choices(group, weights=self._weights[model_name])[0]
+
+
+class Gateway:
+    """Everything one worker needs to serve calls. Build with ``Gateway(config)``, then
+    ``await gateway.start()`` inside the event loop, and ``await gateway.stop()`` at the end."""
+
+    def __init__(self, config: Config, pm: pluggy.PluginManager | None = None) -> None:
+        self.config = config
+        self.pm = pm or make_plugin_manager()
+        self.hook = self.pm.hook
+        settings = config.general_settings
+        self.aws = AwsSettings(settings.default_region)
+        self.http = UpstreamClient(
+            connect_timeout=settings.connect_timeout,
+            read_timeout=settings.request_timeout or settings.read_timeout,
+        )
+        self.prices = PriceTable()
+        self.hook.outcrop_register_pricing(register=self.prices.register)
+        self.model_prefixes: list[ModelPrefix] = []
+        self.hook.outcrop_register_models(register=self.model_prefixes.append)
+        self.router = Router(config.model_list)
+        self.routes: dict[int, ModelRoute] = {}
+        self._validate_models()
+        self.master_key = settings.master_key
+        self._started = False
+
+    # -- models ----------------------------------------------------------------------------
+    def _validate_models(self) -> None:
+        errors: list[str] = []
+        for d in self.config.model_list:
+            key = "litellm_params"
+            try:
+                route = self.parse_route(d.params.model, d.params)
+            except OutcropError as exc:
+                errors.append(f"model_list[{d.index}].{key}.model: {exc.message}")
+                continue
+            self.routes[d.index] = route
+        if errors:
+            raise ConfigError(errors)
+
+    def parse_route(self, model: str, params: DeploymentParams | None = None) -> ModelRoute:
+        """The plugin route for a model string; a clear error when no plugin claims it."""
+        params = params or DeploymentParams(model=model)
+        route = self.hook.outcrop_parse_route(model=model, params=params)
+        if route is None:
+            raise OutcropError(self.unclaimed_message(model), 400, code="model_not_found", param="model")
+        return route
+
+    def unclaimed_message(self, model: str) -> str:
+        installed = [n for n, p in self.pm.list_name_plugin() if p and not n.startswith("outcrop.default")]
+        hint = next((k for k in KNOWN_DISTRIBUTIONS if model.startswith(k.prefix)), None)
+        msg = f"no installed plugin claims model {model!r}"
+        if self.router.names():
+            msg += f" and it is not a configured model_name ({', '.join(self.router.names())})"
+        msg += f"; installed plugins: {', '.join(sorted(installed)) or 'none'}"
+        if hint:
+            msg += f"; `pip install {hint.distribution}` serves {hint.prefix}... ({hint.description})"
+        return msg
+
+    def resolve(self, model: str, params: DeploymentParams | None = None) -> tuple[ModelRoute, DeploymentParams, Deployment | None]:
+        """Model name or raw model string -> (route, deployment params, deployment or None)."""
+        deployment = self.router.pick(model)
+        if deployment is not None:
+            return self.routes[deployment.index], deployment.params, deployment
+        params = params or DeploymentParams(model=model)
+        return self.parse_route(model, params), params, None
+
+    # -- auth ------------------------------------------------------------------------------
+    def authenticate(self, headers: Mapping[str, str]) -> str | None:
+        """Check the master key (``Authorization: Bearer`` or ``x-api-key``), in constant time.
+
+        Returns the presented key (``None`` when no master key is set); raises 401 otherwise.
+        """
+        if not self.master_key:
+            return None
+        presented = headers.get("x-api-key")
+        auth = headers.get("authorization")
+        if auth and auth[:7].lower() == "bearer ":
+            presented = auth[7:].strip()
+        if presented and hmac.compare_digest(presented.encode(), self.master_key.encode()):
+            return presented
+        raise OutcropError(
+            "invalid or missing API key: send `Authorization: Bearer <key>` or `x-api-key`",
+            401,
+            code="invalid_api_key",
+        )
+
+    # -- upstream --------------------------------------------------------------------------
+    async def credentials(self, params: DeploymentParams) -> ReadOnlyCredentials:
+        return await self.aws.credentials(params)
+
+    async def send(
+        self, request: UpstreamRequest, params: DeploymentParams, call: ChatCall | None = None
+    ) -> UpstreamResponse:
+        """Sign ``request`` with ``params``' credentials (via ``outcrop_sign_request``) and send it."""
+        creds = await self.aws.credentials(params)
+        signed = self.hook.outcrop_sign_request(request=request, credentials=creds, call=call)
+        return await self.http.send(signed or request)
+
+    def after_call(self, event: CallEvent) -> None:
+        """Emit ``outcrop_after_call``; a failing observer never breaks the call."""
+        try:
+            self.hook.outcrop_after_call(event=event)
+        except Exception as exc:
+            log.error("after_call_hook_failed", error=f"{type(exc).__name__}: {exc}")
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        await self.aws.start([d.params for d in self.config.model_list])
+        for d in self.config.model_list:  # warm endpoint lookups (they read the AWS config file)
+            route = self.routes[d.index]
+            try:
+                self.aws.endpoint(route.service, self.aws.region(d.params, route.region), d.params)
+            except OutcropError as exc:
+                log.warning("deployment_without_region", deployment=d.id, error=exc.message)
+        if not self.master_key:
+            log.warning("no_master_key", message="general_settings.master_key is not set: the gateway accepts every caller")
+        self.hook.outcrop_startup(gateway=self)
+
+    async def stop(self) -> None:
+        await self.aws.stop()
+        await self.http.close()
+        self._started = False
+
+    def describe(self) -> dict[str, Any]:
+        return {"models": self.router.names(), "plugins": [n for n, _ in self.pm.list_name_plugin()]}

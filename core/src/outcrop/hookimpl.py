@@ -1,0 +1,5 @@
+"""The marker plugins use: ``@outcrop.hookimpl``."""
+
+import pluggy
+
+hookimpl = pluggy.HookimplMarker("outcrop")

@@ -1,0 +1,154 @@
+"""The Outcrop plugin contract. This is the one file a plugin author must read.
+
+A plugin is a module (or object) with functions decorated ``@outcrop.hookimpl`` whose names are
+hooks below, published through the ``outcrop`` entry-point group::
+
+    [project.entry-points.outcrop]
+    my_plugin = "my_package.plugin"
+
+Hooks are synchronous. Async work comes back as awaitables or async iterators, which the core
+awaits on the event loop. A hook marked *first result wins* stops at the first plugin returning
+something other than ``None``; plugins registered later are asked first, and built-in defaults
+(``tryfirst``/``trylast`` as noted) give way to installed plugins.
+
+Call order for one chat completion (``POST /v1/chat/completions`` or ``outcrop.completion``)::
+
+    outcrop_parse_route -> outcrop_translate_request -> outcrop_sign_request
+        -> (HTTP call) -> outcrop_translate_response -> outcrop_after_call
+
+``outcrop_parse_route`` is also called at start-up for every configured deployment, so a model
+string nobody claims (or a malformed one) is a configuration error, not a runtime surprise.
+Every hook is documented with its exact signature in ``docs/plugin_hooks.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from botocore.credentials import ReadOnlyCredentials
+    from starlette.routing import BaseRoute
+
+    from .config import DeploymentParams
+    from .gateway import Gateway
+    from .types import CallEvent, ChatCall, ChatResult, ModelPrefix, ModelPrice, ModelRoute
+    from .upstream import UpstreamRequest, UpstreamResponse
+
+hookspec = pluggy.HookspecMarker("outcrop")
+
+
+@hookspec
+def outcrop_register_models(register: Callable[[ModelPrefix], None]) -> None:
+    """Register the model-string prefixes this plugin serves.
+
+    Called once when the plugin manager is built. ``register`` takes a ``ModelPrefix`` (prefix,
+    description, example, distribution). The list feeds ``outcrop plugins``, ``/v1/models``
+    for raw prefixes, and the start-up error that names what to install for an unclaimed model.
+    All results are collected.
+    """
+
+
+@hookspec
+def outcrop_register_routes(register: Callable[[BaseRoute], None], gateway: Gateway) -> None:
+    """Register extra HTTP routes (Starlette ``Route``/``Mount`` objects) on the gateway app.
+
+    Called once per app, before the app serves. This is how a plugin claims inbound requests
+    that are not chat completions (the pass-through's ``/bedrock/{path}``). ``gateway`` gives
+    access to config, credentials, endpoints, the upstream client, auth and the after-call event.
+    All results are collected; routes are matched before the core's own routes.
+    """
+
+
+@hookspec
+def outcrop_register_pricing(register: Callable[[str, ModelPrice], None]) -> None:
+    """Register USD prices per token for foundation-model ids (``register(model_id, price)``).
+
+    Called once when a gateway is built. Later registrations override earlier ones for the same
+    id. A deployment's ``input_cost_per_token``/``output_cost_per_token`` override any table.
+    All results are collected.
+    """
+
+
+@hookspec(firstresult=True)
+def outcrop_parse_route(model: str, params: DeploymentParams) -> ModelRoute | None:
+    """Claim a model string: return a ``ModelRoute`` if this plugin serves ``model``.
+
+    Called at start-up for every configured deployment (``params`` is its ``litellm_params``)
+    and per request for raw model strings that are not a configured ``model_name`` (``params``
+    then holds only ``model``, or the Python API's keyword arguments). First result wins.
+    Return ``None`` for strings that are not yours; raise ``OutcropError`` (status 400) when the
+    prefix is yours but the rest is malformed, naming the expected form.
+    """
+
+
+@hookspec(firstresult=True)
+def outcrop_translate_request(call: ChatCall) -> UpstreamRequest | None:
+    """Turn a chat call into the upstream HTTP request (URL, headers, body bytes).
+
+    Called once per chat call after routing and deployment choice. Answer only when
+    ``call.route.provider`` is yours; first result wins. Build the URL on ``call.endpoint`` (the
+    base URL, which already honours ``api_base`` and ``AWS_ENDPOINT_URL_*``) and sign for
+    ``call.region``.
+    Raise ``OutcropError`` for bad input (it becomes a 400 in the caller's dialect). Set
+    ``call.response_headers``/``call.response_fields`` for values the client gets back.
+    """
+
+
+@hookspec(firstresult=True)
+def outcrop_sign_request(
+    request: UpstreamRequest, credentials: ReadOnlyCredentials, call: ChatCall | None
+) -> UpstreamRequest | None:
+    """Sign ``request`` in place (or return a new one) before it is sent.
+
+    Called for every upstream request, chat or pass-through (``call`` is ``None`` for the
+    latter). The core's built-in implementation (``trylast``) adds SigV4 for
+    ``request.signing_name``/``request.region`` over exactly the bytes and headers sent.
+    A plugin overrides it by returning a request first. First result wins.
+    """
+
+
+@hookspec(firstresult=True)
+def outcrop_translate_response(call: ChatCall, response: UpstreamResponse) -> ChatResult | None:
+    """Turn a successful (2xx) upstream response into the answer.
+
+    Called once per chat call, right after the upstream response headers arrived.
+    Return an async iterator of ``ChatDelta`` (preferred: the core streams each delta to the
+    client the moment it is yielded, or folds them into one completion for non-streaming
+    calls), or an awaitable returning a ``ChatCompletion``. Never read the whole body before
+    yielding what the client could already have. Raise ``OutcropError`` inside the iterator for
+    a mid-stream failure: the client gets an SSE error event (stream) or the mapped error status.
+    Non-2xx responses never reach this hook: the core maps them (see ``outcrop_map_error``).
+    Answer only when ``call.route.provider`` is yours; first result wins.
+    """
+
+
+@hookspec(firstresult=True)
+def outcrop_map_error(call: ChatCall, status: int, body: bytes, headers: dict[str, str]) -> Exception | None:
+    """Map a non-2xx upstream response to the error the client gets (an ``OutcropError``).
+
+    Called once per chat call whose upstream answered with an error status, with the whole
+    (small) error body. Return ``None`` to use the core's default map
+    (``outcrop.errors.error_from_aws`` with ``DEFAULT_AWS_STATUS``). First result wins.
+    """
+
+
+@hookspec
+def outcrop_after_call(event: CallEvent) -> None:
+    """Observe one finished call: success or failure, streamed or not, any surface.
+
+    Called exactly once per call after the last byte was sent (or the error answered), for
+    logs, spend and metrics. Must be fast and must not raise (exceptions are logged and
+    swallowed). All implementations are called.
+    """
+
+
+@hookspec
+def outcrop_startup(gateway: Gateway) -> None:
+    """Called once per worker when the gateway starts serving (inside the event loop).
+
+    Use it to warm caches or validate plugin-specific config sections (``gateway.config.sections``);
+    raise ``ConfigError`` to refuse to start. All implementations are called.
+    """

@@ -1,0 +1,101 @@
+"""The plugin manager: entry-point discovery, allow/block lists, built-in defaults.
+
+``OUTCROP_PLUGINS=a,b`` loads only those entry points (empty string: none);
+``OUTCROP_DISABLE_PLUGINS=a,b`` skips those. Built-in defaults are registered through the same
+manager and can be blocked the same way.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from typing import Any
+
+import pluggy
+
+from . import hookspecs
+
+ENTRY_POINT_GROUP = "outcrop"
+#: Built-in implementations, registered like any plugin (name -> module).
+DEFAULT_PLUGINS = {"outcrop.default_signer": "outcrop.default_plugins.signer",
+                   "outcrop.default_logger": "outcrop.default_plugins.access_log",
+                   "outcrop.default_pricing": "outcrop.default_plugins.pricing"}
+
+
+#: Plugin objects registered in-process (tests, embedding): every new manager gets them.
+#: Use ``register_extra``/``unregister_extra`` (the ``outcrop_plugin`` pytest fixture does).
+_extra: list[tuple[str, object]] = []
+
+
+def register_extra(plugin: object, name: str | None = None) -> str:
+    name = name or getattr(plugin, "__name__", None) or f"{type(plugin).__name__}-{id(plugin)}"
+    _extra.append((name, plugin))
+    return name
+
+
+def unregister_extra(plugin: object) -> None:
+    _extra[:] = [(n, p) for n, p in _extra if p is not plugin]
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    name: str
+    distribution: str | None
+    version: str | None
+    hooks: list[str]
+
+
+def _csv(name: str) -> set[str] | None:
+    value = os.environ.get(name)
+    if value is None:
+        return None
+    return {v.strip() for v in value.split(",") if v.strip()}
+
+
+def make_plugin_manager(*, load_entry_points: bool = True) -> pluggy.PluginManager:
+    """A fresh manager with the hook specs, the defaults and the installed plugins."""
+    pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
+    pm.add_hookspecs(hookspecs)
+    allow = _csv("OUTCROP_PLUGINS")
+    block = _csv("OUTCROP_DISABLE_PLUGINS") or set()
+    for name, module in DEFAULT_PLUGINS.items():
+        if name not in block:
+            pm.register(importlib.import_module(module), name=name)
+    if load_entry_points:
+        for ep in entry_points(group=ENTRY_POINT_GROUP):
+            if ep.name in block or (allow is not None and ep.name not in allow):
+                continue
+            if pm.has_plugin(ep.name):
+                continue
+            plugin = ep.load()
+            pm.register(plugin, name=ep.name)
+            dist = getattr(ep, "dist", None)
+            if dist is not None:
+                pm._plugin_distinfo.append((plugin, dist))  # what load_setuptools_entrypoints does
+    for name, plugin in _extra:
+        if name not in block and not pm.has_plugin(name):
+            pm.register(plugin, name=name)
+    pm.check_pending()  # a misspelt hook name fails loudly at start-up
+    return pm
+
+
+def plugin_infos(pm: pluggy.PluginManager) -> list[PluginInfo]:
+    """Name, distribution, version and implemented hooks of every registered plugin."""
+    dists: dict[int, Any] = {id(p): d for p, d in pm.list_plugin_distinfo()}
+    out = []
+    for name, plugin in sorted(pm.list_name_plugin(), key=lambda x: x[0]):
+        if plugin is None:
+            continue
+        dist = dists.get(id(plugin))
+        hooks = sorted(h.name for h in pm.get_hookcallers(plugin) or [])
+        out.append(
+            PluginInfo(
+                name=name,
+                distribution=dist.metadata["Name"] if dist else None,
+                version=dist.version if dist else None,
+                hooks=hooks,
+            )
+        )
+    return out

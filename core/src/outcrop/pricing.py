@@ -1,0 +1,49 @@
+"""Price lookup: model id -> USD per token, and the cost of one call."""
+
+from __future__ import annotations
+
+import re
+
+from .config import DeploymentParams
+from .types import ModelPrice
+from .wire import Usage
+
+_GEO_PREFIX = re.compile(r"^(us|eu|apac|us-gov|ca|jp|au|global)\.")
+
+
+def normalize_model_id(model: str) -> str:
+    """``bedrock/us.anthropic.x`` or an inference-profile ARN -> ``anthropic.x``."""
+    model = model.removeprefix("bedrock/").removeprefix("converse/").removeprefix("invoke/")
+    if model.startswith("arn:"):
+        model = model.rsplit("/", 1)[-1]
+    return _GEO_PREFIX.sub("", model)
+
+
+class PriceTable:
+    def __init__(self) -> None:
+        self._prices: dict[str, ModelPrice] = {}
+
+    def register(self, model_id: str, price: ModelPrice) -> None:
+        self._prices[normalize_model_id(model_id)] = price
+
+    def lookup(self, model: str | None) -> ModelPrice | None:
+        if not model:
+            return None
+        return self._prices.get(normalize_model_id(model))
+
+    def cost(
+        self, usage: Usage | None, model: str | None, params: DeploymentParams | None = None
+    ) -> float | None:
+        """USD for ``usage`` on ``model``; deployment overrides win; ``None`` when unknown."""
+        if usage is None:
+            return None
+        price = self.lookup(model)
+        inp = params.input_cost_per_token if params else None
+        out = params.output_cost_per_token if params else None
+        if inp is None and price is not None:
+            inp = price.input_cost_per_token
+        if out is None and price is not None:
+            out = price.output_cost_per_token
+        if inp is None or out is None:
+            return None
+        return round(usage.prompt_tokens * inp + usage.completion_tokens * out, 10)

@@ -1,0 +1,12 @@
+"""``outcrop.server:app``: the app hypercorn workers import (``serve --workers N``).
+
+The config path comes from ``OUTCROP_CONFIG``, set by ``outcrop serve``.
+"""
+
+import os
+
+from .app import create_app
+from .logs import configure_logging
+
+configure_logging(os.environ.get("OUTCROP_LOG_LEVEL", "INFO"))
+app = create_app(os.environ.get("OUTCROP_CONFIG"))

@@ -1,0 +1,172 @@
+"""Which Bedrock data-plane operation a raw request path names, read from botocore's models.
+
+The table is built once from the service models of bedrock-runtime, bedrock-agent-runtime and
+bedrock-agentcore, so every operation botocore can call is routed, with the signing name and
+auth traits the model declares. Matching is on the raw, still-encoded path (``%2F`` inside an
+ARN is not a separator); labels are decoded only after the match.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+from urllib.parse import unquote
+
+import botocore.session
+from botocore.model import OperationModel, Shape
+
+SERVICES = ("bedrock-runtime", "bedrock-agent-runtime", "bedrock-agentcore")
+_LABEL = re.compile(r"\{([^}]+)\}")
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One operation: its service, signing name and compiled URI template."""
+
+    service: str
+    signing_name: str
+    bearer_auth: bool
+    operation: str
+    method: str
+    template: str
+    pattern: re.Pattern[str]
+    model: OperationModel
+
+    @property
+    def event_stream(self) -> bool:
+        return self.model.get_event_stream_output() is not None
+
+    @property
+    def status(self) -> int:
+        return int(self.model.http.get("responseCode", 200))
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    route: Route
+    params: dict[str, str]
+
+
+def _compile(template: str) -> re.Pattern[str]:
+    path = template.split("?", 1)[0]
+    out, pos = [], 0
+    for label in _LABEL.finditer(path):
+        out.append(re.escape(path[pos : label.start()]))
+        name = label.group(1)
+        out.append(f"(?P<{name.rstrip('+')}>.+)" if name.endswith("+") else f"(?P<{name}>[^/]+)")
+        pos = label.end()
+    out.append(re.escape(path[pos:]))
+    return re.compile("".join(out) + r"\Z")
+
+
+@cache
+def routes() -> tuple[Route, ...]:
+    """Every operation of the three services, most literal templates first."""
+    session = botocore.session.get_session()
+    table: list[Route] = []
+    for service in SERVICES:
+        model = session.get_service_model(service)
+        bearer = "smithy.api#httpBearerAuth" in (model.metadata.get("auth") or [])
+        for name in model.operation_names:
+            op = model.operation_model(name)
+            template = op.http["requestUri"]
+            table.append(
+                Route(service, model.signing_name, bearer, name, op.http["method"], template,
+                      _compile(template), op)
+            )
+    # A literal segment beats a label where two templates could both match.
+    table.sort(key=lambda r: -len(_LABEL.sub("", r.template)))
+    return tuple(table)
+
+
+def match(method: str, raw_path: str) -> Match | None:
+    for route in routes():
+        if route.method != method:
+            continue
+        found = route.pattern.match(raw_path)
+        if found:
+            return Match(route, {k: unquote(v) for k, v in found.groupdict().items()})
+    return None
+
+
+# bedrock-agentcore's model puts no constraint on the runtime label; these are the
+# AgentRuntimeArn / AgentRuntimeId patterns of bedrock-agentcore-control.
+_RUNTIME_ARN = re.compile(
+    r"arn:aws(-[^:]+)?:bedrock-agentcore:[a-z0-9-]+:[0-9]{12}:runtime/[a-zA-Z][a-zA-Z0-9_]{0,47}-[a-zA-Z0-9]{10}\Z"
+)
+_RUNTIME_ID = re.compile(r"[a-zA-Z][a-zA-Z0-9_]{0,99}-[a-zA-Z0-9]{10}\Z")
+
+
+@cache
+def _pattern(raw: str) -> re.Pattern[str] | None:
+    try:
+        return re.compile(raw)
+    except re.error:
+        return None  # Java-only classes such as \P{C}: AWS checks them, we cannot
+
+
+def _violation(name: str, value: str, shape: Shape) -> str | None:
+    meta = shape.metadata
+    if "min" in meta and len(value) < meta["min"]:
+        return f"Member must have length greater than or equal to {meta['min']}"
+    if "max" in meta and len(value) > meta["max"]:
+        return f"Member must have length less than or equal to {meta['max']}"
+    pattern = _pattern(meta["pattern"]) if "pattern" in meta else None
+    if pattern is not None and not pattern.search(value):
+        return f"Member must satisfy regular expression pattern: {meta['pattern']}"
+    enum = getattr(shape, "enum", None)
+    if enum and value not in enum:
+        return f"Member must satisfy enum value set: [{', '.join(enum)}]"
+    return None
+
+
+def validate(
+    found: Match,
+    headers: Mapping[str, str],
+    query: Mapping[str, str],
+    body: Any,
+) -> list[str]:
+    """AWS-style validation messages for the URI, header, query and top-level body members.
+
+    ``body`` is the parsed JSON body (a dict) for JSON operations, else ``None``.
+    """
+    shape = found.route.model.input_shape
+    if shape is None:
+        return []
+    problems: list[str] = []
+    required = set(shape.required_members)
+    for name, member in shape.members.items():
+        where = member.serialization.get("location")
+        wire = member.serialization.get("name", name)
+        if where == "uri":
+            value = found.params.get(wire)
+        elif where == "header":
+            value = headers.get(wire.lower())
+        elif where == "querystring":
+            value = query.get(wire)
+        elif shape.serialization.get("payload") or body is None:
+            continue  # raw payload: nothing to look into
+        else:
+            value = body.get(wire)
+        if value is None:
+            if name in required and not member.metadata.get("idempotencyToken"):
+                problems.append(f"Value null at '{name}' failed to satisfy constraint: "
+                                "Member must not be null")
+            continue
+        if isinstance(value, str) and member.type_name == "string":
+            issue = _violation(name, value, member)
+            if issue:
+                shown = "***" if member.metadata.get("sensitive") else value
+                problems.append(f"Value '{shown}' at '{name}' failed to satisfy constraint: {issue}")
+    if found.route.service == "bedrock-agentcore" and "agentRuntimeArn" in found.params:
+        runtime = found.params["agentRuntimeArn"]
+        if _RUNTIME_ID.match(runtime):
+            if "accountId" not in query:
+                problems.append("accountId is required when agentRuntimeArn is an agent runtime id")
+        elif not _RUNTIME_ARN.match(runtime):
+            problems.append(f"Value '{runtime}' at 'agentRuntimeArn' failed to satisfy constraint: "
+                            f"Member must satisfy regular expression pattern: {_RUNTIME_ARN.pattern}")
+    return problems

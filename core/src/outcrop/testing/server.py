@@ -1,0 +1,150 @@
+"""Serve any ASGI app under hypercorn in a background thread, for tests and demos.
+
+The listening socket is bound here, before hypercorn starts, so the real port is known at once
+(``port=0`` picks a free one) and clients may connect even before the loop is running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import ssl
+import threading
+from types import TracebackType
+from typing import Any
+
+from hypercorn.asyncio import serve
+from hypercorn.config import Config
+
+_log = logging.getLogger("outcrop.testing.server")
+
+
+class ServerThread:
+    """Run ``app`` on ``host:port`` (HTTPS when ``certfile``/``keyfile`` are given).
+
+    Use as a context manager or call ``start()``/``stop()``. ``url`` is set once started.
+    ``stop()`` waits at most ``graceful_timeout`` seconds for responses still in flight.
+    """
+
+    def __init__(
+        self,
+        app: Any,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        certfile: str | None = None,
+        keyfile: str | None = None,
+        *,
+        graceful_timeout: float = 0.5,
+    ) -> None:
+        self.app = app
+        self.host = host
+        self.port = port
+        self.certfile = certfile
+        self.keyfile = keyfile
+        self.graceful_timeout = graceful_timeout
+        self.url = ""
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping: asyncio.Event | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+
+    def _config(self, fd: int) -> Config:
+        config = Config()
+        config.bind = [f"fd://{fd}"]
+        config.graceful_timeout = self.graceful_timeout
+        config.errorlog = _log
+        config.accesslog = None
+        if self.certfile:
+            config.certfile = self.certfile
+            config.keyfile = self.keyfile
+            config.create_ssl_context()  # fail in start(), not silently in the thread
+        return config
+
+    def start(self) -> ServerThread:
+        if self._thread is not None:
+            raise RuntimeError("server already started")
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.host, self.port))
+            sock.listen(128)
+            self.port = sock.getsockname()[1]
+            config = self._config(sock.fileno())
+        except (OSError, ssl.SSLError):
+            sock.close()
+            raise
+        host = f"[{self.host}]" if family == socket.AF_INET6 else self.host
+        self.url = f"{'https' if self.certfile else 'http'}://{host}:{self.port}"
+        # hypercorn wraps the descriptor in its own socket object and closes it on shutdown.
+        sock.detach()
+        self._thread = threading.Thread(
+            target=self._run, args=(config,), name=f"outcrop-server-{self.port}", daemon=True
+        )
+        self._thread.start()
+        self._ready.wait(10)
+        if self._error is not None:
+            self._thread.join(1)
+            raise RuntimeError(f"server failed to start: {self._error!r}") from self._error
+        return self
+
+    def _run(self, config: Config) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(self._serve(config))
+        except BaseException as exc:
+            self._error = exc
+            _log.exception("server stopped with an error")
+        finally:
+            self._ready.set()
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    async def _serve(self, config: Config) -> None:
+        self._stopping = asyncio.Event()
+        await serve(self._app, config, shutdown_trigger=self._stopping.wait)
+
+    async def _app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """The app, plus a readiness signal once its lifespan startup is over."""
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_and_signal(message: dict[str, Any]) -> None:
+            if message["type"] == "lifespan.startup.failed":
+                self._error = RuntimeError(message.get("message") or "lifespan startup failed")
+            await send(message)
+            if message["type"] in ("lifespan.startup.complete", "lifespan.startup.failed"):
+                self._ready.set()
+
+        try:
+            await self.app(scope, receive, send_and_signal)
+        finally:
+            self._ready.set()  # apps without lifespan support return or raise at once
+
+    def stop(self) -> None:
+        thread, loop, stopping = self._thread, self._loop, self._stopping
+        if thread is None:
+            return
+        if loop is not None and stopping is not None and not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(stopping.set)
+            except RuntimeError:
+                pass  # the loop ended on its own already
+        thread.join(self.graceful_timeout + 5)
+        self._thread = None
+
+    def __enter__(self) -> ServerThread:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,210 @@
+"""OpenAI chat-completions wire shapes as msgspec Structs.
+
+Only the fields the gateway routes on or produces are typed; everything a client sends that is
+not an OpenAI field is kept aside (see ``split_request``) and handed to the provider plugin as
+provider parameters.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+# -- request ---------------------------------------------------------------------------------
+
+
+class StreamOptions(msgspec.Struct, omit_defaults=True):
+    include_usage: bool = False
+
+
+class FunctionCall(msgspec.Struct, omit_defaults=True):
+    name: str = ""
+    arguments: str = ""
+
+
+class ToolCall(msgspec.Struct, omit_defaults=True):
+    id: str
+    function: FunctionCall
+    type: str = "function"
+
+
+class Message(msgspec.Struct, omit_defaults=True):
+    """One chat message. ``content`` is a string, a list of content parts, or null."""
+
+    role: str
+    content: str | list[dict[str, Any]] | None = None
+    name: str | None = None
+    tool_calls: list[ToolCall] | None = None
+    tool_call_id: str | None = None
+
+
+class ChatRequest(msgspec.Struct, omit_defaults=True):
+    """The OpenAI fields of a chat-completions request body.
+
+    ``None`` means "not sent": the gateway only rejects parameters a client actually set.
+    """
+
+    model: str
+    messages: list[Message]
+    stream: bool | None = None
+    stream_options: StreamOptions | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    max_completion_tokens: int | None = None
+    n: int | None = None
+    stop: str | list[str] | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    logit_bias: dict[str, float] | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = None
+    user: str | None = None
+    seed: int | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+    response_format: dict[str, Any] | None = None
+    reasoning_effort: str | None = None
+    metadata: dict[str, Any] | None = None
+    store: bool | None = None
+    modalities: list[str] | None = None
+    service_tier: str | None = None
+    prediction: dict[str, Any] | None = None
+    audio: dict[str, Any] | None = None
+    web_search_options: dict[str, Any] | None = None
+    # Gateway-level switch (LiteLLM compatible): drop OpenAI params the provider cannot honour.
+    drop_params: bool | None = None
+
+
+#: Every key of ``ChatRequest``: anything else in a body is a provider parameter.
+OPENAI_FIELDS: frozenset[str] = frozenset(ChatRequest.__struct_fields__)
+#: Fields every provider accepts: routing, streaming and bookkeeping, never "unsupported".
+ALWAYS_SUPPORTED: frozenset[str] = frozenset(
+    {"model", "messages", "stream", "stream_options", "user", "metadata", "drop_params", "store"}
+)
+
+_request_decoder = msgspec.json.Decoder(ChatRequest)
+_raw_object_decoder = msgspec.json.Decoder(dict[str, msgspec.Raw])
+
+
+def decode_request(body: bytes) -> tuple[ChatRequest, dict[str, Any]]:
+    """Decode a request body into its OpenAI fields and its provider parameters."""
+    request = _request_decoder.decode(body)
+    raw = _raw_object_decoder.decode(body)
+    extra = {k: msgspec.json.decode(v) for k, v in raw.items() if k not in OPENAI_FIELDS}
+    return request, extra
+
+
+def set_params(request: ChatRequest) -> set[str]:
+    """Names of the OpenAI parameters the client actually sent (non-null)."""
+    return {f for f in request.__struct_fields__ if getattr(request, f) is not None}
+
+
+# -- response --------------------------------------------------------------------------------
+
+
+class Usage(msgspec.Struct, omit_defaults=True):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        p = self.prompt_tokens + other.prompt_tokens
+        c = self.completion_tokens + other.completion_tokens
+        return Usage(p, c, p + c)
+
+
+class ToolCallDelta(msgspec.Struct, omit_defaults=True):
+    index: int
+    id: str | None = None
+    type: str | None = None
+    function: FunctionCall | None = None
+
+
+class ResponseMessage(msgspec.Struct, omit_defaults=False):
+    role: str = "assistant"
+    content: str | None = None
+    tool_calls: list[ToolCall] | None = None
+    annotations: list[dict[str, Any]] | None = None
+    reasoning_content: str | None = None
+
+
+class Choice(msgspec.Struct):
+    index: int
+    message: ResponseMessage
+    finish_reason: str | None = "stop"
+    logprobs: None = None
+
+
+class ChatCompletion(msgspec.Struct, omit_defaults=False):
+    id: str
+    created: int
+    model: str
+    choices: list[Choice]
+    usage: Usage | None = None
+    object: Literal["chat.completion"] = "chat.completion"
+    system_fingerprint: str | None = None
+
+
+class ChunkDelta(msgspec.Struct, omit_defaults=True):
+    role: str | None = None
+    content: str | None = None
+    tool_calls: list[ToolCallDelta] | None = None
+    annotations: list[dict[str, Any]] | None = None
+    reasoning_content: str | None = None
+
+
+class ChunkChoice(msgspec.Struct):
+    index: int
+    delta: ChunkDelta
+    finish_reason: str | None = None
+    logprobs: None = None
+
+
+class ChatCompletionChunk(msgspec.Struct, omit_defaults=True):
+    id: str
+    created: int
+    model: str
+    choices: list[ChunkChoice]
+    object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
+    usage: Usage | None = None
+
+
+class ErrorBody(msgspec.Struct):
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+class ErrorEnvelope(msgspec.Struct):
+    error: ErrorBody
+
+
+class ModelCard(msgspec.Struct):
+    id: str
+    created: int
+    owned_by: str
+    object: Literal["model"] = "model"
+
+
+class ModelList(msgspec.Struct):
+    data: list[ModelCard]
+    object: Literal["list"] = "list"
+
+
+encoder = msgspec.json.Encoder()
+
+
+def encode_with_extra(obj: msgspec.Struct, extra: dict[str, Any] | None) -> bytes:
+    """Encode ``obj`` and splice ``extra`` top-level keys into the JSON object.
+
+    Plugins document extra response fields (a session id, citations); the OpenAI SDK keeps
+    unknown keys, so clients read them as attributes.
+    """
+    body = encoder.encode(obj)
+    if not extra:
+        return body
+    return body[:-1] + b"," + encoder.encode(extra)[1:]

@@ -120,12 +120,12 @@ def verify_sigv4(
             "IncompleteSignatureException",
             "SignedHeaders must be lowercase, sorted and without duplicates.",
         )
+    amz_date = _signed_timestamp(received, signed, auth.date)
     for name in signed:
         if name not in received:
             raise SigV4Error(
                 "InvalidSignatureException", f"Signed header '{name}' is missing from the request."
             )
-    amz_date = _signed_timestamp(received, signed, auth.date)
     _check_clock(amz_date, now or _dt.datetime.now(_dt.UTC), max_skew_s)
 
     secret = lookup_secret(auth.access_key)
@@ -213,8 +213,10 @@ def _signed_timestamp(received: dict[str, list[str]], signed: list[str], scope_d
             parsed = parsedate_to_datetime(received["date"][0])
         except (TypeError, ValueError):
             parsed = None
-        if parsed is None or parsed.tzinfo is None:
+        if parsed is None:
             raise SigV4Error("IncompleteSignatureException", "The Date header is not a valid HTTP date.")
+        if parsed.tzinfo is None:  # botocore writes "-0000", which RFC 2822 leaves zoneless
+            parsed = parsed.replace(tzinfo=_dt.UTC)
         amz_date = parsed.astimezone(_dt.UTC).strftime(_AMZ_DATE_FORMAT)
     else:
         raise SigV4Error(

@@ -53,7 +53,7 @@ class BedrockSimulator:
     """ASGI app speaking the three Bedrock data planes, with SigV4 checks and scripting.
 
     ``keys`` adds access-key/secret pairs to the test pair; ``bearer_tokens`` are the Bedrock
-    API keys accepted (bedrock-runtime only, as on AWS).
+    API keys accepted (bedrock-runtime only, as on AWS). ``url`` is set by whoever serves it.
     """
 
     def __init__(
@@ -66,6 +66,7 @@ class BedrockSimulator:
         self.keys = {TEST_ACCESS_KEY: TEST_SECRET_KEY, **(keys or {})}
         self.bearer_tokens = set(bearer_tokens)
         self.max_skew_s = max_skew_s
+        self.url = ""
         self.requests: list[RecordedRequest] = []
         self._scripts: list[Script] = []
         self._lock = threading.Lock()  # tests script from their thread while the app serves
@@ -291,4 +292,5 @@ def running_simulator(
 
     app = simulator or BedrockSimulator()
     with ServerThread(app, **server_options) as server:
+        app.url = server.url
         yield RunningSimulator(server.url, app)

@@ -1,0 +1,101 @@
+"""The `outcrop` command: check-config, serve, --config, bad configs exit without a traceback."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+PY = sys.executable
+
+
+def run(*args, env=None, **kw):
+    return subprocess.run([PY, "-m", "outcrop", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=60, **kw)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+BAD = """
+model_list:
+  - model_name: a
+    litellm_params:
+      model: 42
+  - litellm_params:
+      model: nobody/claims/this
+general_settings:
+  master_key: os.environ/OUTCROP_TEST_UNSET_VAR
+"""
+
+
+def test_check_config_reports_field_paths_without_traceback(tmp_path):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text(BAD)
+    r = run("check-config", str(cfg), env={"OUTCROP_TEST_UNSET_VAR": ""} | {})
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr
+    assert "model_list[0].litellm_params.model: expected `str`, got `int`" in r.stderr
+    assert "model_list[1].model_name: required" in r.stderr
+
+
+def test_serve_with_bad_config_exits_nonzero(tmp_path):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("model_list:\n  - model_name: x\n    litellm_params:\n      model: nobody/claims/this\n")
+    for args in (("serve", "--config", str(cfg)), ("--config", str(cfg))):
+        r = run(*args, "--port", str(free_port()))
+        assert r.returncode == 2, r.stderr
+        assert "Traceback" not in r.stderr
+        assert "model_list[0].litellm_params.model: no installed plugin claims model 'nobody/claims/this'" in r.stderr
+
+
+def test_check_config_ok(tmp_path):
+    cfg = tmp_path / "ok.yaml"
+    cfg.write_text("general_settings:\n  master_key: sk-1\n")
+    r = run("check-config", str(cfg))
+    assert r.returncode == 0 and "OK" in r.stdout
+
+
+def test_serve_answers_and_shuts_down_gracefully(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("general_settings:\n  master_key: sk-serve\n")
+    port = free_port()
+    proc = subprocess.Popen([PY, "-m", "outcrop", "--config", str(cfg), "--host", "127.0.0.1", "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 20
+        while True:
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/health/readiness", timeout=1)
+                if r.status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.time() < deadline, proc.stderr.read() if proc.poll() is not None else "no answer"
+            time.sleep(0.1)
+        assert httpx.get(f"http://127.0.0.1:{port}/v1/models").status_code == 401
+        assert httpx.get(f"http://127.0.0.1:{port}/v1/models", headers={"Authorization": "Bearer sk-serve"}).status_code == 200
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    logs = proc.stderr.read()
+    assert "sk-serve" not in logs
+
+
+def test_plugins_command_runs():
+    r = run("plugins", "--all")
+    assert r.returncode == 0 and "outcrop.default_signer" in r.stdout and "outcrop_sign_request" in r.stdout
+
+
+def test_readme_has_the_two_commands():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert "outcrop demo" in readme and "scripts/test" in readme

@@ -180,7 +180,7 @@ def test_unknown_key_and_wrong_service():
 
 
 def test_clock_skew():
-    now = dt.datetime(2026, 11, 22, 8, 20, 13, tzinfo=dt.timezone.utc)
+    now = dt.datetime(2026, 11, 22, 8, 20, 13, tzinfo=dt.UTC)
     old = _signed(timestamp="20261122T075945Z")  # 20 min 28 s before now
     code, message = _code(old, now=now)
     assert code == "InvalidSignatureException"
@@ -199,7 +199,7 @@ def test_clock_skew():
 def test_scope_date_must_match_amz_date():
     headers = _signed(timestamp="20261122T075945Z")
     headers["Authorization"] = headers["Authorization"].replace("/20261122/", "/20261121/")
-    code, message = _code(headers, now=dt.datetime(2026, 11, 22, 8, 0, tzinfo=dt.timezone.utc))
+    code, message = _code(headers, now=dt.datetime(2026, 11, 22, 8, 0, tzinfo=dt.UTC))
     assert code == "InvalidSignatureException" and "'20261121' != '20261122'" in message
 
 

@@ -1,0 +1,47 @@
+"""Install nothing but core/ into a fresh virtualenv and serve: an empty gateway that names
+the missing plugin. Proves the core has no hidden dependency on a plugin."""
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from .test_cli import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_core_alone_in_a_fresh_venv(tmp_path):
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    pip = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", str(ROOT / "core")],
+                         capture_output=True, text=True, timeout=300)
+    assert pip.returncode == 0, pip.stderr
+    listing = subprocess.run([str(venv / "bin" / "outcrop"), "plugins"], capture_output=True, text=True, timeout=60)
+    assert "No plugins installed" in listing.stdout
+    port = free_port()
+    proc = subprocess.Popen([str(venv / "bin" / "outcrop"), "serve", "--host", "127.0.0.1", "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.time() + 30
+        while True:
+            try:
+                if httpx.get(base + "/health/readiness", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None and time.time() < deadline, "gateway did not start"
+            time.sleep(0.1)
+        assert httpx.get(base + "/v1/models").json()["data"] == []
+        r = httpx.post(base + "/v1/chat/completions",
+                       json={"model": "bedrock/agent/ABCD1234/LIVE", "messages": [{"role": "user", "content": "hi"}]})
+        assert r.status_code == 400
+        assert "no installed plugin claims model 'bedrock/agent/ABCD1234/LIVE'" in r.json()["error"]["message"]
+        assert "outcrop-bedrock-agent" in r.json()["error"]["message"]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    assert "no_master_key" in proc.stderr.read()  # the start-up warning

@@ -74,13 +74,15 @@ def _instructions(base: str, key: str, config: dict[str, Any], path: str, sim_ur
             "No provider plugin is installed, so no model is served. Install one, for example:",
             "  pip install outcrop-bedrock-agent outcrop-bedrock-agentcore outcrop-bedrock-passthrough",
             "",
-            f"  curl {base}/v1/models -H 'Authorization: Bearer {key}'",
+            f"curl {base}/v1/models -H 'Authorization: Bearer {key}'",
+            "",
+            "Press Ctrl+C to stop.",
         ]
         return "\n".join(lines)
     for entry in config["model_list"]:
         name, model = entry["model_name"], entry["litellm_params"]["model"]
         lines.append(f"# {name}  ({model})")
-        if model.startswith("bedrock/agent") :
+        if model.startswith("bedrock/agent"):
             lines.append(
                 f"curl {base}/v1/chat/completions -H 'Authorization: Bearer {key}' "
                 f"-H 'Content-Type: application/json' "
@@ -107,4 +109,5 @@ def _instructions(base: str, key: str, config: dict[str, Any], path: str, sim_ur
             "EOF",
             "",
         ]
+    lines.append("Press Ctrl+C to stop.")
     return "\n".join(lines)

@@ -142,8 +142,9 @@ def test_agent_reply_full(sim):
                       ("postProcessingTrace", 7), ("routingClassifierTrace", 9)}
     inputs = [part["modelInvocationInput"] for t in traces for part in t.values() if "modelInvocationInput" in part]
     assert {i["foundationModel"] for i in inputs} == {"anthropic.claude-3-haiku-20240307-v1:0"}
-    assert {"orchestrationTrace": {"rationale": {"traceId": traces[6]["orchestrationTrace"]["rationale"]["traceId"],
-                                                 "text": "thinking"}}} in traces
+    rationales = [t["orchestrationTrace"]["rationale"]["text"] for t in traces
+                  if "rationale" in t.get("orchestrationTrace", {})]
+    assert rationales == ["thinking"]
     chunks = [e["chunk"] for e in events if "chunk" in e]
     assert chunks[0] == {"bytes": b"a"}
     assert chunks[1]["attribution"]["citations"][0]["retrievedReferences"][0]["content"]["text"] == "source"
@@ -416,8 +417,6 @@ def test_rejects_wrong_signing_name(sim):
     status, code, message = aws_error(send("POST", url, headers, b"{}"))
     assert (status, code) == (403, "InvalidSignatureException")
     assert "'bedrock-agentcore'" in message
-    core = client(sim, "bedrock-runtime")
-    core.meta.config.signature_version = "v4"
     url, headers = signed(sim, "POST", f"/model/{MODEL}/converse", b"{}", service="bedrock-agentcore")
     assert aws_error(send("POST", url, headers, b"{}"))[1] == "InvalidSignatureException"
 

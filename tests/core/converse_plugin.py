@@ -22,7 +22,8 @@ from outcrop import (
 
 
 class ConversePlugin:
-    def __init__(self) -> None:
+    def __init__(self, always_stream: bool = False) -> None:
+        self.always_stream = always_stream  # read ConverseStream even for non-streaming calls
         self.calls: list[str] = []
         self.events: list[outcrop.CallEvent] = []
 
@@ -60,7 +61,7 @@ class ConversePlugin:
         body: dict = {"messages": [{"role": "user", "content": [{"text": text}]}]}
         if call.request.temperature is not None:
             body["inferenceConfig"] = {"temperature": call.request.temperature}
-        op = "converse-stream" if call.stream else "converse"
+        op = "converse-stream" if call.stream or self.always_stream else "converse"
         call.response_headers["x-testprov-op"] = op
         call.response_fields["testprov_op"] = op
         return UpstreamRequest(
@@ -80,7 +81,7 @@ class ConversePlugin:
         if call.route.provider != "testprov":
             return None
         self.calls.append("translate_response")
-        return self._stream(response) if call.stream else self._json(response)
+        return self._stream(response) if call.stream or self.always_stream else self._json(response)
 
     async def _stream(self, response) -> AsyncIterator[ChatDelta]:
         async for event in response.aiter_events():

@@ -149,3 +149,60 @@ def test_raw_model_string_uses_default_settings(gateway, client, bedrock_simulat
     r = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hi"}])
     assert r.choices[0].message.content == "raw ok"
     assert bedrock_simulator.last().region == "eu-west-3"
+
+
+def test_mid_stream_exception_becomes_sse_error_event(plugin, gateway, bedrock_simulator):
+    bedrock_simulator.reply(ConverseReply("partial answer", chunks=["partial ", "answer"],
+                                          exception=("throttlingException", "slow down")))
+    with httpx.stream("POST", gateway.url + "/v1/chat/completions", headers={"Authorization": "Bearer sk-test"},
+                      json={"model": "nova", "stream": True, "messages": [{"role": "user", "content": "hi"}]}) as r:
+        events = [line for line in r.iter_lines() if line.startswith("data: ")]
+    assert r.status_code == 200
+    assert '"partial "' in events[0]
+    assert "throttlingException: slow down" in events[-1] and '"error"' in events[-1]
+    assert "data: [DONE]" not in events
+    deadline = time.time() + 2
+    while not plugin.events and time.time() < deadline:
+        time.sleep(0.01)
+    assert plugin.events[-1].status == 502
+
+
+def test_mid_stream_exception_fails_non_streamed_call(outcrop_plugin, gateway_factory, simulator_params, bedrock_simulator):
+    outcrop_plugin(ConversePlugin(always_stream=True), "testprov")
+    gw = gateway_factory({"model_list": [{"model_name": "m", "litellm_params": simulator_params(MODEL)}]})
+    bedrock_simulator.reply(ConverseReply("partial", chunks=["partial"], exception=("throttlingException", "slow")))
+    r = httpx.post(gw.url + "/v1/chat/completions", json={"model": "m", "messages": [{"role": "user", "content": "hi"}]})
+    assert r.status_code == 502 and "partial" not in r.text
+    assert "throttlingException: slow" in r.json()["error"]["message"]
+
+
+def test_sdk_raises_on_stream_error_event(gateway, client, bedrock_simulator):
+    bedrock_simulator.reply(ConverseReply("x", chunks=["x"], exception=("validationException", "bad input")))
+    stream = client.chat.completions.create(model="nova", messages=[{"role": "user", "content": "hi"}], stream=True)
+    with pytest.raises(openai.APIError, match="bad input"):
+        list(stream)
+
+
+def test_deployment_read_timeout(outcrop_plugin, gateway_factory, simulator_params, bedrock_simulator):
+    outcrop_plugin(ConversePlugin(), "testprov")
+    gw = gateway_factory({"model_list": [{"model_name": "slow", "litellm_params": simulator_params(MODEL, timeout=0.2)}]})
+    bedrock_simulator.reply(ConverseReply("a b", chunks=["a ", "b"], delay=0.8))
+    with httpx.stream("POST", gw.url + "/v1/chat/completions",
+                      json={"model": "slow", "stream": True, "messages": [{"role": "user", "content": "hi"}]}) as r:
+        events = [line for line in r.iter_lines() if line.startswith("data: ")]
+    assert "read timeout" in events[-1]
+
+
+def test_client_disconnect_cancels_upstream_and_is_accounted(plugin, gateway, bedrock_simulator):
+    bedrock_simulator.reply(ConverseReply("one two three four five", delay=0.3))
+    plugin.events.clear()
+    with httpx.stream("POST", gateway.url + "/v1/chat/completions", headers={"Authorization": "Bearer sk-test"},
+                      json={"model": "nova", "stream": True, "messages": [{"role": "user", "content": "hi"}]}) as r:
+        for line in r.iter_lines():
+            if line.startswith("data: "):
+                break  # leave after the first chunk
+    deadline = time.time() + 3
+    while not plugin.events and time.time() < deadline:
+        time.sleep(0.02)
+    assert plugin.events and plugin.events[-1].status == 499
+    assert plugin.events[-1].latency_s < 1.0  # well before the 1.5 s the full upstream stream takes

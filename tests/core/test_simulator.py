@@ -310,6 +310,10 @@ def test_runtime_reply_kinds(sim):
     assert body == (b'data: "plain"\n\ndata: {"k": 1}\n\n'
                     b'data: {"error": "boom", "error_type": "ValueError", '
                     b'"message": "An error occurred during streaming"}\n\n')
+    sim.reply(RuntimeReply.error("bad tool", "ToolError", events=[{"data": "a"}]), times=1)
+    lines = core.invoke_agent_runtime(agentRuntimeArn=RUNTIME_ARN, payload=b"{}")["response"].read().split(b"\n\n")
+    assert json.loads(lines[1][6:]) == {"error": "bad tool", "error_type": "ToolError",
+                                        "message": "An error occurred during streaming"}
     sim.reply(RuntimeReply.text("just text"), times=1)
     response = core.invoke_agent_runtime(agentRuntimeArn=RUNTIME_ARN, payload=b"{}")
     assert response["response"].read() == b"just text"

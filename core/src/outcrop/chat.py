@@ -101,6 +101,10 @@ async def open_stream(gateway: Gateway, call: ChatCall) -> AsyncIterator[ChatDel
     upstream.service = upstream.service or call.route.service
     upstream.signing_name = upstream.signing_name or call.route.signing_name
     upstream.region = upstream.region or call.region
+    if upstream.read_timeout is None:
+        upstream.read_timeout = call.params.timeout
+    if upstream.connect_timeout is None:
+        upstream.connect_timeout = call.params.connect_timeout
     response = await gateway.send(upstream, call.params, call)
     call.state["upstream_response"] = response
     if response.status >= 300:

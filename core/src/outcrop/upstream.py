@@ -30,6 +30,10 @@ class UpstreamRequest:
     service: str = ""
     signing_name: str = ""
     region: str = ""
+    #: Per-request overrides of the client's timeouts (a deployment's ``timeout`` /
+    #: ``connect_timeout``): seconds without a byte, seconds to connect.
+    read_timeout: float | None = None
+    connect_timeout: float | None = None
 
 
 class UpstreamResponse:
@@ -57,7 +61,9 @@ class UpstreamResponse:
                 if not chunk:
                     return
                 yield chunk
-        except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, TimeoutError) as exc:
+        except TimeoutError as exc:
+            raise OutcropError("upstream stopped sending (read timeout)", 504, code="timeout") from exc
+        except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
             raise OutcropError(f"upstream connection broke mid-body: {exc}", 502) from exc
 
     async def aiter_events(self) -> AsyncIterator[EventStreamMessage]:
@@ -125,6 +131,13 @@ class UpstreamClient:
 
     async def send(self, request: UpstreamRequest) -> UpstreamResponse:
         session = self._ensure()
+        timeout = self._timeout
+        if request.read_timeout is not None or request.connect_timeout is not None:
+            timeout = aiohttp.ClientTimeout(
+                total=None,
+                connect=request.connect_timeout or self._timeout.connect,
+                sock_read=request.read_timeout or self._timeout.sock_read,
+            )
         started = time.perf_counter()
         try:
             resp = await session.request(
@@ -134,10 +147,11 @@ class UpstreamClient:
                 data=request.body or None,
                 allow_redirects=False,
                 compress=None,
+                timeout=timeout,
             )
         except TimeoutError as exc:
             raise OutcropError(
-                f"timed out connecting to {request.service or 'upstream'}", 504, code="timeout"
+                f"timed out waiting for {request.service or 'upstream'}", 504, code="timeout"
             ) from exc
         except aiohttp.ClientError as exc:
             raise OutcropError(

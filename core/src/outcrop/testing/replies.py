@@ -350,6 +350,14 @@ class RuntimeReply:
                    "text/event-stream", delay=delay)
 
     @classmethod
+    def error(
+        cls, message: str, error_type: str = "Exception", *, events: Iterable[Any] = (),
+        delay: float = 0.0,
+    ) -> RuntimeReply:
+        """An SSE stream (``events`` first) that ends with a mid-stream error event."""
+        return cls.sse(events, delay=delay, error=(message, error_type))
+
+    @classmethod
     def strands(
         cls,
         texts: Iterable[str],

@@ -2,13 +2,13 @@
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
+
+from .procs import free_port, wait_ready
 
 PY = sys.executable
 
@@ -16,12 +16,6 @@ PY = sys.executable
 def run(*args, env=None, **kw):
     return subprocess.run([PY, "-m", "outcrop", *args], capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, timeout=60, **kw)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 BAD = """
@@ -70,16 +64,7 @@ def test_serve_answers_and_shuts_down_gracefully(tmp_path):
     proc = subprocess.Popen([PY, "-m", "outcrop", "--config", str(cfg), "--host", "127.0.0.1", "--port", str(port)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.time() + 20
-        while True:
-            try:
-                r = httpx.get(f"http://127.0.0.1:{port}/health/readiness", timeout=1)
-                if r.status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.time() < deadline, proc.stderr.read() if proc.poll() is not None else "no answer"
-            time.sleep(0.1)
+        wait_ready(f"http://127.0.0.1:{port}", proc)
         assert httpx.get(f"http://127.0.0.1:{port}/v1/models").status_code == 401
         assert httpx.get(f"http://127.0.0.1:{port}/v1/models", headers={"Authorization": "Bearer sk-serve"}).status_code == 200
         proc.send_signal(signal.SIGTERM)

@@ -3,11 +3,8 @@
 import shlex
 import subprocess
 import sys
-import time
 
-import httpx
-
-from .test_cli import free_port
+from .procs import free_port, wait_ready
 
 
 def test_demo_prints_commands_that_work():
@@ -21,15 +18,7 @@ def test_demo_prints_commands_that_work():
             if line.startswith("Press Ctrl+C to stop."):
                 break
         base = f"http://127.0.0.1:{port}"
-        deadline = time.time() + 30
-        while True:
-            try:
-                if httpx.get(base + "/health/readiness", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None and time.time() < deadline, "demo did not start"
-            time.sleep(0.1)
+        wait_ready(base, proc)
         assert any(x.startswith("Master key: sk-demo-") for x in printed)
         curls = [x for x in printed if x.startswith("curl ")]
         assert curls, printed

@@ -3,12 +3,11 @@ the missing plugin. Proves the core has no hidden dependency on a plugin."""
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 
-from .test_cli import free_port
+from .procs import free_port, wait_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,15 +25,7 @@ def test_core_alone_in_a_fresh_venv(tmp_path):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.time() + 30
-        while True:
-            try:
-                if httpx.get(base + "/health/readiness", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None and time.time() < deadline, "gateway did not start"
-            time.sleep(0.1)
+        wait_ready(base, proc)
         assert httpx.get(base + "/v1/models").json()["data"] == []
         r = httpx.post(base + "/v1/chat/completions",
                        json={"model": "bedrock/agent/ABCD1234/LIVE", "messages": [{"role": "user", "content": "hi"}]})

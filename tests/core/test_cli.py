@@ -84,3 +84,20 @@ def test_plugins_command_runs():
 def test_readme_has_the_two_commands():
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     assert "outcrop demo" in readme and "scripts/test" in readme
+
+
+def test_serve_with_two_workers(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("general_settings:\n  master_key: sk-workers\n")
+    port = free_port()
+    proc = subprocess.Popen([PY, "-m", "outcrop", "serve", "--config", str(cfg), "--host", "127.0.0.1",
+                             "--port", str(port), "--workers", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_ready(f"http://127.0.0.1:{port}", proc)
+        for _ in range(4):
+            r = httpx.get(f"http://127.0.0.1:{port}/v1/models", headers={"Authorization": "Bearer sk-workers"})
+            assert r.status_code == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    assert proc.stderr.read().count("Running on") == 2

@@ -96,6 +96,7 @@ class ConversePlugin:
             elif event.event_type == "metadata":
                 u = data["usage"]
                 yield ChatDelta(usage=Usage(u["inputTokens"], u["outputTokens"], u["totalTokens"]))
+                yield ChatDelta(extra={"testprov_latency_ms": data["metrics"]["latencyMs"]})
 
     async def _json(self, response) -> AsyncIterator[ChatDelta]:
         data = msgspec.json.decode(await response.read())

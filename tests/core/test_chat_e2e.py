@@ -52,6 +52,9 @@ def test_streamed_completion_calls_every_hook_in_order(plugin, gateway, client, 
     assert chunks[-2].choices[0].finish_reason == "stop"
     assert chunks[-1].usage.prompt_tokens == 7 and chunks[-1].usage.completion_tokens == 3
     assert chunks[0].model_extra["testprov_op"] == "converse-stream"
+    # a delta carrying only `extra` still reaches the client, on its own chunk
+    late = [c for c in chunks if (c.model_extra or {}).get("testprov_latency_ms") is not None]
+    assert len(late) == 1 and late[0] is not chunks[0]
     deadline = time.time() + 2
     while "after_call" not in plugin.calls and time.time() < deadline:
         time.sleep(0.01)

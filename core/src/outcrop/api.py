@@ -18,6 +18,7 @@ from typing import Any
 
 import msgspec
 
+from . import plugins
 from .chat import call_event, chunks, collect, new_request_id, open_stream, prepare_call
 from .config import Config, DeploymentParams, load_config
 from .errors import OutcropError
@@ -68,9 +69,11 @@ async def _gateway_for(config: Config | str | None) -> Gateway:
     config = config if config is not None else os.environ.get("OUTCROP_CONFIG")
     loop = asyncio.get_running_loop()
     per_loop = _gateways.setdefault(loop, {})
-    key = id(config) if isinstance(config, Config) else config
+    key = (id(config) if isinstance(config, Config) else config, plugins.generation)
     gw = per_loop.get(key)
     if gw is None:
+        for stale in [k for k in per_loop if k[1] != plugins.generation]:
+            await per_loop.pop(stale).stop()
         cfg = config if isinstance(config, Config) else (load_config(config) if config else Config())
         gw = Gateway(cfg)
         await gw.start()
@@ -133,13 +136,11 @@ async def acompletion(
 
 async def _achunks(gateway: Gateway, call: Any, deltas: Any) -> AsyncIterator[OpenAIObject]:
     status, error = 200, None
-    first = True
     try:
-        async for chunk in chunks(gateway, call, deltas):
+        async for chunk, extra in chunks(gateway, call, deltas):
             data = msgspec.json.decode(encoder.encode(chunk))
-            if first:
-                data.update(call.response_fields)
-                first = False
+            if extra:
+                data.update(extra)
             yield OpenAIObject.wrap(data)
     except OutcropError as exc:
         status, error = exc.status, exc.message

@@ -171,14 +171,9 @@ async def chat_completions(request: Request) -> Response:
 async def _sse(gateway: Gateway, call: ChatCall, deltas: AsyncIterator[Any], route: str) -> AsyncIterator[bytes]:
     """SSE frames for each chunk the moment it exists; an error event ends a failed stream."""
     status, error = 200, None
-    first = True
     try:
-        async for chunk in chunks(gateway, call, deltas):
-            if first and call.response_fields:
-                yield b"data: " + encode_with_extra(chunk, call.response_fields) + b"\n\n"
-            else:
-                yield b"data: " + encoder.encode(chunk) + b"\n\n"
-            first = False
+        async for chunk, extra in chunks(gateway, call, deltas):
+            yield b"data: " + encode_with_extra(chunk, extra) + b"\n\n"
         yield b"data: [DONE]\n\n"
     except OutcropError as exc:
         status, error = exc.status, exc.message

@@ -215,60 +215,58 @@ async def collect(gateway: Gateway, call: ChatCall, deltas: AsyncIterator[ChatDe
 
 async def chunks(
     gateway: Gateway, call: ChatCall, deltas: AsyncIterator[ChatDelta]
-) -> AsyncIterator[ChatCompletionChunk]:
-    """One chunk per delta as it arrives; the finish chunk; the usage chunk when asked."""
+) -> AsyncIterator[tuple[ChatCompletionChunk, dict[str, Any] | None]]:
+    """One chunk per delta as it arrives; the finish chunk; the usage chunk when asked.
+
+    Each chunk comes with the top-level fields to add to it: ``call.response_fields`` on the
+    first chunk, then each delta's ``extra`` on the chunk built from that delta.
+    """
     cid = f"chatcmpl-{call.request_id}"
     created = int(time.time())
     finish: str | None = None
     saw_tools = False
     first = True
+
+    def chunk(delta: ChunkDelta, finish_reason: str | None = None) -> ChatCompletionChunk:
+        return ChatCompletionChunk(
+            id=cid, created=created, model=call.model, choices=[ChunkChoice(0, delta, finish_reason)]
+        )
+
     try:
         async for d in deltas:
             _track(call, d)
             if d.finish_reason:
                 finish = d.finish_reason
-            if d.content is None and d.reasoning_content is None and not d.tool_calls and not d.annotations:
+            has_delta = not (
+                d.content is None and d.reasoning_content is None and not d.tool_calls and not d.annotations
+            )
+            if not has_delta and not d.extra:
                 continue
             saw_tools = saw_tools or bool(d.tool_calls)
-            yield ChatCompletionChunk(
-                id=cid,
-                created=created,
-                model=call.model,
-                choices=[
-                    ChunkChoice(
-                        0,
-                        ChunkDelta(
-                            role="assistant" if first else None,
-                            content=d.content,
-                            reasoning_content=d.reasoning_content,
-                            tool_calls=d.tool_calls,
-                            annotations=d.annotations,
-                        ),
-                    )
-                ],
-            )
+            extra = {**call.response_fields, **(d.extra or {})} if first else d.extra
+            yield chunk(
+                ChunkDelta(
+                    role="assistant" if first else None,
+                    content=d.content if has_delta or not first else "",
+                    reasoning_content=d.reasoning_content,
+                    tool_calls=d.tool_calls,
+                    annotations=d.annotations,
+                )
+            ), extra
             first = False
     finally:
         await _aclose(deltas)
         _close_upstream(call)
     finish_accounting(gateway, call)
-    yield ChatCompletionChunk(
-        id=cid,
-        created=created,
-        model=call.model,
-        choices=[
-            ChunkChoice(
-                0,
-                ChunkDelta(role="assistant" if first else None, content="" if first else None),
-                finish or ("tool_calls" if saw_tools else "stop"),
-            )
-        ],
-    )
+    yield chunk(
+        ChunkDelta(role="assistant" if first else None, content="" if first else None),
+        finish or ("tool_calls" if saw_tools else "stop"),
+    ), (call.response_fields or None) if first else None
     opts = call.request.stream_options
     if opts is not None and opts.include_usage:
         yield ChatCompletionChunk(
             id=cid, created=created, model=call.model, choices=[], usage=call.usage or Usage()
-        )
+        ), None
 
 
 async def _aclose(it: Any) -> None:

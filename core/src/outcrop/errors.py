@@ -111,9 +111,11 @@ def _aws_type_for(status: int) -> str:
 DEFAULT_AWS_STATUS: dict[str, int] = {
     "validationexception": 400,
     "accessdeniedexception": 403,
-    "unrecognizedclientexception": 401,
-    "invalidsignatureexception": 403,
-    "expiredtokenexception": 401,
+    # AWS rejecting the gateway's own credentials is not the caller's fault: a 401/403 would
+    # make OpenAI clients report *their* key as wrong.
+    "unrecognizedclientexception": 502,
+    "invalidsignatureexception": 502,
+    "expiredtokenexception": 502,
     "resourcenotfoundexception": 404,
     "throttlingexception": 429,
     "servicequotaexceededexception": 429,

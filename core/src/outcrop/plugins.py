@@ -27,16 +27,22 @@ DEFAULT_PLUGINS = {"outcrop.default_signer": "outcrop.default_plugins.signer",
 #: Plugin objects registered in-process (tests, embedding): every new manager gets them.
 #: Use ``register_extra``/``unregister_extra`` (the ``outcrop_plugin`` pytest fixture does).
 _extra: list[tuple[str, object]] = []
+#: Bumped on every change to ``_extra``, so caches of built gateways know they are stale.
+generation = 0
 
 
 def register_extra(plugin: object, name: str | None = None) -> str:
+    global generation
     name = name or getattr(plugin, "__name__", None) or f"{type(plugin).__name__}-{id(plugin)}"
     _extra.append((name, plugin))
+    generation += 1
     return name
 
 
 def unregister_extra(plugin: object) -> None:
+    global generation
     _extra[:] = [(n, p) for n, p in _extra if p is not plugin]
+    generation += 1
 
 
 @dataclass(frozen=True)

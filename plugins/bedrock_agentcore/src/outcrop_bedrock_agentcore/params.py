@@ -7,7 +7,7 @@ keyword arguments over it). Every key is checked here so a typo such as ``qualif
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from outcrop import ChatCall, OutcropError
@@ -38,17 +38,27 @@ def header_safe(value: str) -> bool:
     return value == value.strip() and all(" " <= c <= "~" for c in value)
 
 
-def _string(name: str, value: Any, low: int, high: int) -> str:
+def _string(
+    name: str,
+    value: Any,
+    low: int,
+    high: int,
+    *,
+    allowed: Callable[[str], bool] = header_safe,
+    what: str = "printable ASCII without leading or trailing spaces",
+    code: str | None = None,
+) -> str:
     if not isinstance(value, str):
-        raise OutcropError(f"`{name}` must be a string, got {type(value).__name__}", 400, param=name)
+        raise OutcropError(
+            f"`{name}` must be a string, got {type(value).__name__}", 400, param=name, code=code
+        )
     if not low <= len(value) <= high:
         raise OutcropError(
-            f"`{name}` must be {low} to {high} characters long, got {len(value)}", 400, param=name
+            f"`{name}` must be {low} to {high} characters long, got {len(value)}",
+            400, param=name, code=code,
         )
-    if not header_safe(value):
-        raise OutcropError(
-            f"`{name}` must be printable ASCII without leading or trailing spaces", 400, param=name
-        )
+    if not allowed(value):
+        raise OutcropError(f"`{name}` must be {what}", 400, param=name, code=code)
     return value
 
 
@@ -63,11 +73,12 @@ def check_session_id(value: Any, name: str = "runtimeSessionId") -> str:
             param=name,
             code="invalid_session_id",
         )
-    return _string(name, value, SESSION_MIN, SESSION_MAX)
+    return _string(name, value, SESSION_MIN, SESSION_MAX, code="invalid_session_id")
 
 
 def check_qualifier(value: Any) -> str:
-    return _string("qualifier", value, 1, QUALIFIER_MAX)
+    # It travels percent-encoded in the query, so any printable text is safe; AWS judges the name.
+    return _string("qualifier", value, 1, QUALIFIER_MAX, allowed=str.isprintable, what="printable text")
 
 
 def check_user_id(value: Any) -> str:

@@ -98,7 +98,7 @@ def resolve_session(call: ChatCall) -> str:
 
 def remember_session(call: ChatCall, session: str) -> None:
     call.response_headers[OUTCROP_SESSION_HEADER] = session
-    call.response_headers[SESSION_HEADER] = session
+    call.response_headers[SESSION_HEADER.lower()] = session  # lower-case, as HTTP/2 sends it
     call.response_fields[SESSION_FIELD] = session
 
 

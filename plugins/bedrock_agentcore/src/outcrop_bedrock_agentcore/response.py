@@ -75,7 +75,9 @@ class EventTranslator:
         if name == "error":
             raise stream_error(data.decode("utf-8", "replace"))
         stripped = data.strip()
-        if not stripped or stripped == b"[DONE]":
+        if not stripped:
+            return self._text(data.decode("utf-8", "replace"))  # a plain-text token may be a space
+        if stripped in (b"[DONE]", b"null"):  # end marker; an entrypoint's None
             return None
         if stripped[0] in _JSON_START:
             try:
@@ -128,7 +130,7 @@ class EventTranslator:
             self.unrecognized.append(value)
 
     def _object(self, obj: dict[str, Any]) -> ChatDelta | None:
-        if "error" in obj and "event" not in obj and "data" not in obj:
+        if obj.get("error") and "event" not in obj and "data" not in obj:
             raise stream_error(obj["error"], obj.get("error_type"))
         event = obj.get("event")
         if isinstance(event, dict):

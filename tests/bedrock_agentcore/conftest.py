@@ -1,0 +1,64 @@
+"""Shared fixtures: a gateway configured like seed 002, on the signature-verifying simulator.
+
+The seed's ARNs (``runtime/my-agent-runtime``) are placeholders that AWS's runtime-id pattern
+(``name-`` + 10 characters) rejects, so the configs below keep the seed's structure, regions and
+accounts with realistic runtime ids; ``test_seed_examples`` shows what the placeholder itself does.
+"""
+
+from __future__ import annotations
+
+import openai
+import pytest
+
+from outcrop import Config
+
+PREFIX = "bedrock/agentcore/"
+ARN = "arn:aws:bedrock-agentcore:us-west-2:123456789012:runtime/my_agent_runtime-AbCdEf1234"
+ARN_EAST = "arn:aws:bedrock-agentcore:us-east-1:987654321098:runtime/production_runtime-XyZ0987654"
+ARN_EU = "arn:aws:bedrock-agentcore:eu-central-1:123456789012:runtime/eu_agent-Qw3rTy7890"
+MODEL = PREFIX + ARN
+MODEL_EAST = PREFIX + ARN_EAST
+MODEL_EU = PREFIX + ARN_EU
+KEY = "sk-agentcore-test"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+SESSION_HEADER = "x-amzn-bedrock-agentcore-runtime-session-id"
+USER = [{"role": "user", "content": "Summarize the main benefits of cloud computing"}]
+#: ``outcrop.completion`` caches one gateway per (event loop, config). The synchronous API's loop
+#: is shared by the whole test session, so these tests use their own (empty) config object rather
+#: than the default key, which other suites' gateways (with test-only plugins) may own.
+API_CONFIG = Config()
+
+
+@pytest.fixture
+def gateway(gateway_factory, simulator_params):
+    return gateway_factory({
+        "model_list": [
+            # seed 002's proxy config, both runtimes
+            {"model_name": "agentcore-runtime-1", "litellm_params": simulator_params(MODEL)},
+            {"model_name": "agentcore-runtime-2",
+             "litellm_params": simulator_params(MODEL_EAST, aws_region_name="us-east-1")},
+            # seed 002's "proxy configuration with parameters"
+            {"model_name": "agentcore-runtime-prod",
+             "litellm_params": simulator_params(MODEL, qualifier="production")},
+            # no aws_region_name: the region comes from the ARN
+            {"model_name": "agentcore-eu",
+             "litellm_params": simulator_params(MODEL_EU, aws_region_name=None)},
+            {"model_name": "agentcore-messages",
+             "litellm_params": simulator_params(MODEL, payload_format="messages")},
+            {"model_name": "agentcore-fixed-session",
+             "litellm_params": simulator_params(MODEL, runtimeSessionId="d" * 40,
+                                                runtimeUserId="tenant-user-7")},
+        ],
+        "general_settings": {"master_key": KEY},
+    })
+
+
+@pytest.fixture
+def client(gateway):
+    # seed 002 uses base_url without /v1: the gateway serves /chat/completions too
+    return openai.OpenAI(base_url=gateway.url, api_key=KEY, max_retries=0)
+
+
+@pytest.fixture
+def sim(bedrock_simulator):
+    return bedrock_simulator

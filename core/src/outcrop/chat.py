@@ -59,22 +59,21 @@ def prepare_call(
             param="model",
             code="unsupported_model",
         )
+    drop = request.drop_params
+    if drop is None:
+        drop = dparams.drop_params
+    if drop is None:
+        drop = gateway.config.general_settings.drop_params
     unsupported = set_params(request) - ALWAYS_SUPPORTED - route.supported_params
-    if unsupported:
-        drop = request.drop_params
-        if drop is None:
-            drop = dparams.drop_params
-        if drop is None:
-            drop = gateway.config.general_settings.drop_params
-        if not drop:
-            names = ", ".join(sorted(unsupported))
-            raise OutcropError(
-                f"{route.provider} does not support the OpenAI parameter(s): {names}. "
-                "Remove them, or set `drop_params: true` (request body or config) to drop them.",
-                400,
-                param=sorted(unsupported)[0],
-                code="unsupported_params",
-            )
+    if unsupported and not drop:
+        names = ", ".join(sorted(unsupported))
+        raise OutcropError(
+            f"{route.provider} does not support the OpenAI parameter(s): {names}. "
+            "Remove them, or set `drop_params: true` (request body or config) to drop them.",
+            400,
+            param=sorted(unsupported)[0],
+            code="unsupported_params",
+        )
     region = gateway.aws.region(dparams, route.region)
     return ChatCall(
         request_id=request_id,
@@ -88,6 +87,7 @@ def prepare_call(
         region=region,
         endpoint=gateway.aws.endpoint(route.service, region, dparams),
         model=request.model,
+        drop_params=bool(drop),
     )
 
 
@@ -152,6 +152,8 @@ def _tool_delta(i: int, tc: ToolCall) -> Any:
 def _track(call: ChatCall, delta: ChatDelta) -> None:
     if delta.usage is not None:
         call.usage = delta.usage
+    if delta.usage_by_model is not None:
+        call.usage_by_model = delta.usage_by_model
     if delta.model:
         call.model = delta.model
     if delta.extra:
@@ -162,6 +164,11 @@ def finish_accounting(gateway: Gateway, call: ChatCall) -> None:
     resp = call.state.get("upstream_response")
     if resp is not None:
         call.upstream_seconds = resp.waited
+    if call.usage_by_model and call.cost is None:
+        costs = [gateway.prices.cost(u, m, call.params) for m, u in call.usage_by_model.items()]
+        call.cost = None if any(c is None for c in costs) else round(sum(costs), 10)  # type: ignore[arg-type]
+        if call.usage is None:
+            call.usage = sum(call.usage_by_model.values(), Usage())
     if call.usage is not None and call.cost is None:
         call.cost = gateway.prices.cost(call.usage, call.model, call.params)
 
@@ -209,7 +216,7 @@ async def collect(gateway: Gateway, call: ChatCall, deltas: AsyncIterator[ChatDe
         created=int(time.time()),
         model=call.model,
         choices=[Choice(0, message, finish or ("tool_calls" if tool_calls else "stop"))],
-        usage=call.usage or Usage(),
+        usage=call.usage,  # null when the upstream reported none: never invented
     )
 
 
@@ -265,8 +272,8 @@ async def chunks(
     opts = call.request.stream_options
     if opts is not None and opts.include_usage:
         yield ChatCompletionChunk(
-            id=cid, created=created, model=call.model, choices=[], usage=call.usage or Usage()
-        ), None
+            id=cid, created=created, model=call.model, choices=[], usage=call.usage
+        ), ({"response_cost": call.cost} if call.cost is not None else None)
 
 
 async def _aclose(it: Any) -> None:

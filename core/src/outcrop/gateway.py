@@ -92,7 +92,9 @@ class Gateway:
             try:
                 route = self.parse_route(d.params.model, d.params)
             except OutcropError as exc:
-                errors.append(f"model_list[{d.index}].{key}.model: {exc.message}")
+                # a plugin's error about one of its own keys names that key's path
+                field = exc.param if exc.param and exc.param != "model" else "model"
+                errors.append(f"model_list[{d.index}].{key}.{field}: {exc.message}")
                 continue
             self.routes[d.index] = route
         if errors:

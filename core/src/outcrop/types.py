@@ -64,6 +64,9 @@ class ChatDelta:
     The core turns each delta into an SSE chunk as soon as it is yielded (streaming) or folds
     them into one ``ChatCompletion`` (non-streaming). ``extra`` holds documented top-level
     response fields (merged; for streams they ride on the chunk that carries them).
+    ``usage`` is the call's running total (the last one wins). ``usage_by_model`` is the same
+    total split by the model that spent it (last one wins), for calls that use several models:
+    the cost is then priced per model.
     """
 
     content: str | None = None
@@ -74,6 +77,7 @@ class ChatDelta:
     usage: Usage | None = None
     model: str | None = None
     extra: dict[str, Any] | None = None
+    usage_by_model: dict[str, Usage] | None = None
 
 
 #: What ``outcrop_translate_response`` returns: a stream of deltas, or a finished completion.
@@ -102,10 +106,13 @@ class ChatCall:
     region: str
     endpoint: str
     model: str
+    #: The effective ``drop_params``: request body, then deployment, then ``general_settings``.
+    drop_params: bool = False
     response_headers: dict[str, str] = field(default_factory=dict)
     response_fields: dict[str, Any] = field(default_factory=dict)
     state: dict[str, Any] = field(default_factory=dict)
     usage: Usage | None = None
+    usage_by_model: dict[str, Usage] | None = None
     cost: float | None = None
     started: float = field(default_factory=time.perf_counter)
     upstream_seconds: float = 0.0

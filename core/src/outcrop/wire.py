@@ -23,7 +23,7 @@ class FunctionCall(msgspec.Struct, omit_defaults=True):
     arguments: str = ""
 
 
-class ToolCall(msgspec.Struct, omit_defaults=True):
+class ToolCall(msgspec.Struct):
     id: str
     function: FunctionCall
     type: str = "function"
@@ -105,7 +105,7 @@ def set_params(request: ChatRequest) -> set[str]:
 # -- response --------------------------------------------------------------------------------
 
 
-class Usage(msgspec.Struct, omit_defaults=True):
+class Usage(msgspec.Struct):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0

@@ -61,16 +61,17 @@ def decode_id(tool_call_id: str) -> Invocation | None:
     return Invocation(*fields)
 
 
-def function_name(action_group: str, target: str) -> str:
+def function_name(action_group: str, *target: str) -> str:
     """``{actionGroup}__{function}`` or ``{actionGroup}__{method}_{apiPath}``, made valid.
 
-    Characters outside ``[a-zA-Z0-9_-]`` become ``_``; names longer than 64 are cut and end
-    with 8 hex digits of a hash so that different actions keep different names.
+    Runs of characters outside ``[a-zA-Z0-9_-]`` become one ``_`` (trimmed at the ends of each
+    part); names longer than 64 are cut and end with 8 hex digits of a hash, so that different
+    actions keep different names.
     """
-    name = f"{_clean(action_group)}{_SEPARATOR}{_clean(target)}"
+    name = _clean(action_group) + _SEPARATOR + "_".join(_clean(t) for t in target)
     if len(name) <= _MAX_NAME:
         return name
-    digest = hashlib.sha256(f"{action_group}\0{target}".encode()).hexdigest()[:8]
+    digest = hashlib.sha256("\0".join((action_group, *target)).encode()).hexdigest()[:8]
     return f"{name[: _MAX_NAME - 9]}_{digest}"
 
 
@@ -119,6 +120,8 @@ def tool_calls(payload: dict[str, Any], session_id: str) -> list[ToolCallDelta]:
     invocation_id = str(payload.get("invocationId", ""))
     calls: list[ToolCallDelta] = []
     for item in payload.get("invocationInputs") or ():
+        if not isinstance(item, dict):
+            continue
         fn = item.get("functionInvocationInput")
         api = item.get("apiInvocationInput")
         if isinstance(fn, dict):
@@ -131,9 +134,10 @@ def tool_calls(payload: dict[str, Any], session_id: str) -> list[ToolCallDelta]:
                              api_path=str(api.get("apiPath", "")),
                              http_method=str(api.get("httpMethod", "")),
                              agent_id=str(api.get("agentId") or ""))
-            name = function_name(inv.action_group, f"{inv.http_method.lower()}_{inv.api_path}")
+            name = function_name(inv.action_group, inv.http_method.lower(), inv.api_path)
             args = _params(api.get("parameters"))
-            content = (api.get("requestBody") or {}).get("content") or {}
+            request_body = api.get("requestBody")
+            content = request_body.get("content") if isinstance(request_body, dict) else None
             body = next(iter(content.values()), None) if isinstance(content, dict) else None
             if isinstance(body, dict) and body.get("properties"):
                 args["requestBody"] = _params(body["properties"])

@@ -1,0 +1,85 @@
+"""The hooks: model strings, the ``/bedrock/{path}`` routes, config validation at start-up."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from urllib.parse import quote
+
+import structlog
+from starlette.routing import BaseRoute, Route
+
+import outcrop
+from outcrop import DeploymentParams, Gateway, ModelPrefix, ModelRoute
+
+from . import PREFIX, PROVIDER, SECTION
+from .handler import PassthroughApp
+from .models import arn_region, native_model_id
+from .operations import table
+from .settings import Settings, parse_settings
+
+log = structlog.get_logger("outcrop.bedrock_passthrough")
+DISTRIBUTION = "outcrop-bedrock-passthrough"
+EXAMPLE = "bedrock/anthropic.claude-3-5-sonnet-20240620-v1:0"
+
+
+@outcrop.hookimpl
+def outcrop_register_models(register: Callable[[ModelPrefix], None]) -> None:
+    register(ModelPrefix(
+        "bedrock/",
+        "native Bedrock models served under /bedrock/* (Converse, InvokeModel, streams, "
+        "CountTokens); bedrock/converse/{id} and bedrock/invoke/{id} are accepted too",
+        EXAMPLE,
+        DISTRIBUTION,
+    ))
+
+
+@outcrop.hookimpl
+def outcrop_parse_route(model: str, params: DeploymentParams) -> ModelRoute | None:
+    model_id = native_model_id(model)
+    if model_id is None:
+        return None
+    label = quote(model_id, safe="-._~")
+    return ModelRoute(
+        provider=PROVIDER,
+        service="bedrock-runtime",
+        signing_name="bedrock",
+        region=arn_region(model_id),
+        chat=False,
+        error=(f"{model!r} is a native Bedrock model, served by the native pass-through at "
+               f"/bedrock/model/{label}/converse (or /bedrock/model/<model_name>/converse, and "
+               "converse-stream, invoke, invoke-with-response-stream, count-tokens); chat "
+               "completions for it need a plugin that translates the OpenAI chat API to Bedrock "
+               "Converse, and none is installed"),
+        data={"model_id": model_id},
+    )
+
+
+def _settings(gateway: Gateway) -> Settings:
+    return parse_settings(gateway.config.sections)
+
+
+@outcrop.hookimpl
+def outcrop_register_routes(register: Callable[[BaseRoute], None], gateway: Gateway) -> None:
+    table()  # read botocore's service models now, not on the first request
+    app = PassthroughApp(gateway, _settings(gateway))
+    register(Route(PREFIX + "/{path:path}", app, methods=None, name=PROVIDER))
+    register(Route(PREFIX, app, methods=None))
+
+
+@outcrop.hookimpl
+def outcrop_startup(gateway: Gateway) -> None:
+    settings = _settings(gateway)  # refuses to start on a bad section (also outside the app)
+    if settings.keys and not gateway.master_key:
+        log.warning("passthrough_keys_without_master_key",
+                    message=f"{SECTION}.keys is set but general_settings.master_key is not: "
+                            "requests without a SigV4 signature are accepted on /bedrock/*")
+    if settings.has_credentials():
+        asyncio.get_running_loop().create_task(_warm(gateway, settings.default_params()))
+
+
+async def _warm(gateway: Gateway, params: DeploymentParams) -> None:
+    try:
+        await gateway.credentials(params)
+    except outcrop.OutcropError as exc:
+        log.warning("passthrough_credentials_unavailable", error=exc.message)

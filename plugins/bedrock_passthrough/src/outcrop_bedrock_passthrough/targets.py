@@ -1,0 +1,161 @@
+"""Where a matched request goes: the path to send, the credentials, the region and the endpoint.
+
+* ``/model/{name}/...`` where ``{name}`` is a configured ``model_name`` of native deployments:
+  the label becomes that deployment's model id, served with its region, credentials and
+  endpoint; several deployments share the traffic by weight.
+* A raw model id that a native deployment serves uses that deployment (a raw id is then as
+  good as its alias); any other raw id uses the gateway's defaults (the ``bedrock_passthrough``
+  section, else botocore's default chain), unless ``only_aliases`` is set.
+* Agent-runtime paths for an agent, and AgentCore paths for a runtime ARN, use a deployment of
+  that agent (``bedrock/agent/{id}/...``) or runtime (``bedrock/agentcore/{arn}``) when one is
+  configured, else the defaults. An ARN fixes the region.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass
+from urllib.parse import quote, unquote
+
+from outcrop import Deployment, DeploymentParams, Gateway, OutcropError
+
+from .models import arn_region, native_model_id
+from .operations import Match
+from .settings import Settings
+
+_SAFE = "-._~"  # what botocore leaves unescaped in a URI label
+
+
+@dataclass(slots=True)
+class Target:
+    path: str
+    params: DeploymentParams
+    deployment: Deployment | None
+    region: str
+    endpoint: str
+    #: What the client named (alias or raw id), for logs; the model id priced.
+    model: str
+    model_id: str | None
+
+
+def _forbidden(message: str) -> OutcropError:
+    return OutcropError(message, 403, aws_type="AccessDeniedException")
+
+
+class Resolver:
+    def __init__(self, gateway: Gateway, settings: Settings) -> None:
+        self._gateway = gateway
+        self._settings = settings
+        self._defaults = settings.default_params()
+        self.aliases: dict[str, list[Deployment]] = {}  # model_name -> native deployments
+        self._by_model_id: dict[str, list[Deployment]] = {}
+        self._model_ids: dict[int, tuple[str, str]] = {}  # index -> (model id, its URI label)
+        self._agents: dict[str, Deployment] = {}
+        self._runtimes: dict[str, Deployment] = {}
+        self._other_names: set[str] = set()
+        for d in gateway.config.model_list:
+            model = d.params.model
+            try:
+                model_id = native_model_id(model)
+            except OutcropError:
+                model_id = None  # another plugin claimed this string at start-up
+            if model_id is not None:
+                self.aliases.setdefault(d.model_name, []).append(d)
+                self._by_model_id.setdefault(model_id, []).append(d)
+                self._model_ids[d.index] = (model_id, quote(model_id, safe=_SAFE))
+                continue
+            self._other_names.add(d.model_name)
+            if model.startswith("bedrock/agent/"):
+                self._agents.setdefault(model.split("/")[2], d)
+            elif model.startswith("bedrock/agentcore/"):
+                self._runtimes.setdefault(model.removeprefix("bedrock/agentcore/"), d)
+
+    # -- choosing a deployment ----------------------------------------------------------------
+    def _pick(self, name: str, group: list[Deployment]) -> Deployment:
+        if len(group) == len(self._gateway.router.candidates(name)):
+            picked = self._gateway.router.pick(name)  # the core's balancing, when it is all ours
+            if picked is not None:
+                return picked
+        return random.choices(group, weights=[d.params.weight for d in group])[0]
+
+    def resolve(self, found: Match, raw_path: str, signed_region: str | None) -> Target:
+        op = found.operation
+        labels = found.labels
+        if op.service == "bedrock-runtime" and "modelId" in labels:
+            return self._model(found, raw_path, signed_region)
+        if op.name == "StartAsyncInvoke" and self._settings.only_aliases:
+            raise _forbidden("StartAsyncInvoke names its model in the body, which the gateway "
+                             "forwards unchanged; it is refused while bedrock_passthrough."
+                             "only_aliases is set.")
+        deployment: Deployment | None = None
+        fixed: str | None = None
+        if op.service == "bedrock-agent-runtime" and "agentId" in labels:
+            deployment = self._agents.get(unquote(labels["agentId"]))
+        elif op.service == "bedrock-agentcore" and "agentRuntimeArn" in labels:
+            arn = unquote(labels["agentRuntimeArn"])
+            deployment = self._runtimes.get(arn)
+            fixed = _agentcore_region(arn)
+        if deployment is not None:
+            return self._on(deployment, raw_path, op.service, fixed, "", None)
+        return self._default(raw_path, op.service, fixed, signed_region, "", None)
+
+    def _model(self, found: Match, raw_path: str, signed_region: str | None) -> Target:
+        raw_label = found.labels["modelId"]
+        name = unquote(raw_label)
+        group = self.aliases.get(name)
+        if group:
+            deployment = self._pick(name, group)
+            model_id, label = self._model_ids[deployment.index]
+            start, end = found.spans["modelId"]
+            path = raw_path[:start] + label + raw_path[end:]
+            return self._on(deployment, path, "bedrock-runtime", arn_region(model_id), name, model_id)
+        if name in self._other_names:
+            raise OutcropError(
+                f"model_name {name!r} is not a native Bedrock model (its deployments serve "
+                "Bedrock Agents or AgentCore runtimes); call it at /v1/chat/completions",
+                400, aws_type="ValidationException")
+        if self._settings.only_aliases:
+            allowed = ", ".join(sorted(self.aliases)) or "none configured"
+            raise _forbidden(f"model {name!r} is not a configured model_name and this gateway "
+                             f"only serves its aliases (bedrock_passthrough.only_aliases): {allowed}")
+        served = self._by_model_id.get(name)
+        if served:
+            deployment = random.choices(served, weights=[d.params.weight for d in served])[0]
+            return self._on(deployment, raw_path, "bedrock-runtime", arn_region(name), name, name)
+        return self._default(raw_path, "bedrock-runtime", arn_region(name), signed_region, name, name)
+
+    # -- building the target ------------------------------------------------------------------
+    def _on(self, deployment: Deployment, path: str, service: str, fixed: str | None,
+            model: str, model_id: str | None) -> Target:
+        params = deployment.params
+        aws = self._gateway.aws
+        region = aws.region(params, fixed)
+        return Target(path, params, deployment, region, aws.endpoint(service, region, params),
+                      model or deployment.model_name, model_id)
+
+    def _default(self, path: str, service: str, fixed: str | None, signed_region: str | None,
+                 model: str, model_id: str | None) -> Target:
+        region = fixed or self._settings.aws_region_name or self._default_region(signed_region)
+        endpoint = self._settings.endpoints.get(service) or self._gateway.aws.endpoint(
+            service, region, self._defaults)
+        return Target(path, self._defaults, None, region, endpoint, model, model_id)
+
+    def _default_region(self, signed_region: str | None) -> str:
+        try:
+            return self._gateway.aws.region(None)
+        except OutcropError:
+            # LiteLLM's variable (seed 003), then the region the SDK client signed for.
+            region = os.environ.get("AWS_REGION_NAME") or signed_region
+            if region:
+                return region
+            raise OutcropError(
+                "no AWS region for this call: set bedrock_passthrough.aws_region_name, or "
+                "AWS_REGION / AWS_DEFAULT_REGION", 400, aws_type="ValidationException") from None
+
+
+def _agentcore_region(arn: str) -> str | None:
+    parts = arn.split(":", 5)
+    if len(parts) == 6 and parts[0] == "arn" and parts[2] == "bedrock-agentcore" and parts[3]:
+        return parts[3]
+    return None

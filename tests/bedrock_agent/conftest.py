@@ -1,0 +1,109 @@
+"""Fixtures: a real gateway (HTTP, in a thread) in front of the signature-checking simulator."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import botocore.session
+import openai
+import pytest
+from botocore.validate import ParamValidator
+
+import outcrop
+from outcrop import CallEvent
+
+MASTER_KEY = "sk-agent-test"
+AGENT = "bedrock/agent/L1RT58GYRW/MFPSBCXYTW"
+AGENT_2 = "bedrock/agent/AGENT456/ALIAS789"
+SOURCE_ARN = "arn:aws:bedrock:us-west-2:123456789012:agent/L1RT58GYRW"
+
+
+class EventRecorder:
+    """Collects ``outcrop_after_call`` events (they fire on the gateway's thread)."""
+
+    def __init__(self) -> None:
+        self.events: list[CallEvent] = []
+        self._changed = threading.Condition()
+
+    @outcrop.hookimpl
+    def outcrop_after_call(self, event: CallEvent) -> None:
+        with self._changed:
+            self.events.append(event)
+            self._changed.notify_all()
+
+    def wait_for(self, predicate: Callable[[CallEvent], bool], timeout: float = 3.0) -> CallEvent:
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                found = next((e for e in self.events if predicate(e)), None)
+                if found is not None:
+                    return found
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"no matching after_call event in {self.events!r}")
+                self._changed.wait(left)
+
+
+_INVOKE_AGENT = botocore.session.get_session().get_service_model(
+    "bedrock-agent-runtime").operation_model("InvokeAgent").input_shape
+
+
+@pytest.fixture(autouse=True)
+def _requests_match_botocores_model(bedrock_simulator):
+    """After every test: each InvokeAgent request the gateway sent is one botocore would accept
+    (members, types, enums, lengths of InvokeAgentRequest)."""
+    yield
+    for recorded in bedrock_simulator.requests:
+        if recorded.operation != "InvokeAgent" or recorded.auth is None:
+            continue
+        params = {**recorded.json(), **recorded.params}
+        if "x-amz-source-arn" in recorded.headers:
+            params["sourceArn"] = recorded.headers["x-amz-source-arn"]
+        report = ParamValidator().validate(params, _INVOKE_AGENT)
+        assert not report.has_errors(), report.generate_report()
+
+
+@pytest.fixture(autouse=True)
+def _own_python_api_gateway(monkeypatch, tmp_path):
+    """``outcrop.completion`` keeps one gateway per config: give each test its own (an empty
+    config file), so no test here reuses, or leaves behind, the default one other suites use."""
+    config = tmp_path / "outcrop-python-api.yaml"
+    config.write_text("model_list: []\n")
+    monkeypatch.setenv("OUTCROP_CONFIG", str(config))
+
+
+@pytest.fixture
+def events(outcrop_plugin) -> EventRecorder:
+    recorder = EventRecorder()
+    outcrop_plugin(recorder, "bedrock-agent-test-recorder")
+    return recorder
+
+
+@pytest.fixture
+def gateway(events, gateway_factory, simulator_params):
+    """The seeds' two deployments plus a priced one and one with provider params in config."""
+    return gateway_factory({
+        "model_list": [
+            {"model_name": "bedrock-agent-1", "litellm_params": simulator_params(AGENT)},
+            {"model_name": "bedrock-agent-2",
+             "litellm_params": simulator_params(AGENT_2, aws_region_name="us-east-1")},
+            {"model_name": "priced-agent", "litellm_params": simulator_params(
+                AGENT, input_cost_per_token=0.001, output_cost_per_token=0.002)},
+            {"model_name": "configured-agent", "litellm_params": simulator_params(
+                AGENT, enableTrace=True, sessionAttributes={"tenant": "acme"}, sourceArn=SOURCE_ARN,
+                bedrockModelConfigurations={"performanceConfig": {"latency": "optimized"}})},
+        ],
+        "general_settings": {"master_key": MASTER_KEY},
+    })
+
+
+@pytest.fixture
+def client(gateway) -> openai.OpenAI:
+    return openai.OpenAI(base_url=gateway.url + "/v1", api_key=MASTER_KEY, max_retries=0)
+
+
+@pytest.fixture
+def auth() -> dict[str, str]:
+    return {"Authorization": f"Bearer {MASTER_KEY}"}

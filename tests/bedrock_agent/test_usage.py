@@ -15,6 +15,9 @@ ROUTER = [model_input_trace("routingClassifier", "anthropic.claude-3-haiku-20240
           usage_trace("routingClassifier", 9, 1)]
 USER = [{"role": "user", "content": "Plan my week"}]
 HAIKU = "us.anthropic.claude-3-5-haiku-20241022-v1:0"
+# Each step is priced at its own model: the router's 9/1 tokens at claude-3-haiku ($0.25/$1.25
+# per million), the rest at claude-3-5-haiku ($0.8/$4 per million), from the core's price table.
+COST = (285 - 9) * 0.8e-6 + (61 - 1) * 4e-6 + 9 * 0.25e-6 + 1 * 1.25e-6
 
 
 def _reply(**kw) -> AgentReply:
@@ -29,8 +32,7 @@ def test_usage_is_summed_over_every_trace_step_and_priced(client, bedrock_simula
     assert (response.usage.prompt_tokens, response.usage.completion_tokens) == (prompt, completion)
     assert response.usage.total_tokens == prompt + completion
     assert response.model == HAIKU  # the orchestration model, not the router's
-    # claude-3-5-haiku: $0.8 / $4 per million tokens (the core's price table)
-    assert float(raw.headers["x-outcrop-response-cost"]) == pytest.approx(prompt * 0.8e-6 + completion * 4e-6)
+    assert float(raw.headers["x-outcrop-response-cost"]) == pytest.approx(COST)
     assert response.choices[0].message.annotations is None  # traces only when asked
 
 
@@ -45,10 +47,11 @@ def test_streamed_usage_arrives_in_the_final_chunk(client, bedrock_simulator, ev
     chunks = list(client.chat.completions.create(model="bedrock-agent-1", messages=USER, stream=True,
                                                  stream_options={"include_usage": True}))
     assert chunks[-1].choices == [] and chunks[-1].usage.total_tokens == 285 + 61
+    assert chunks[-1].model_extra["response_cost"] == pytest.approx(COST)  # streams carry cost here
     assert all(c.usage is None for c in chunks[:-1])
     assert {c.model for c in chunks} == {HAIKU}
     event = events.wait_for(lambda e: e.stream)
-    assert event.usage.total_tokens == 346 and event.cost == pytest.approx(285 * 0.8e-6 + 61 * 4e-6)
+    assert event.usage.total_tokens == 346 and event.cost == pytest.approx(COST)
 
 
 THINKING = {"orchestrationTrace": {"modelInvocationOutput": {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import codecs
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
@@ -56,6 +56,11 @@ class _TraceTotals:
     model_rank: int = 9
     reasoning_parts: int = 0
     intervened: bool = False
+    #: The foundation model each step last invoked, and the usage each model spent, so a run
+    #: whose steps use different models is priced per model (``ChatDelta.usage_by_model``).
+    step_models: dict[str, str] = field(default_factory=dict)
+    by_model: dict[str, Usage] = field(default_factory=dict)
+    unattributed: bool = False
 
     def read(self, trace: Any, include_reasoning: bool) -> tuple[bool, bool, str | None]:
         """Fold one trace union in; returns (usage changed, model changed, reasoning text)."""
@@ -68,6 +73,7 @@ class _TraceTotals:
                 self.intervened = True
             model_in = body.get("modelInvocationInput")
             if isinstance(model_in, dict) and isinstance(model_in.get("foundationModel"), str):
+                self.step_models[step] = model_in["foundationModel"]
                 # The orchestration model answers the user; other steps may use smaller ones.
                 rank = 0 if step == "orchestrationTrace" else 1
                 if rank < self.model_rank:
@@ -78,8 +84,14 @@ class _TraceTotals:
                 if isinstance(usage, dict):
                     tokens_in, tokens_out = _count(usage.get("inputTokens")), _count(usage.get("outputTokens"))
                     if tokens_in or tokens_out:
-                        self.usage = self.usage + Usage(tokens_in, tokens_out)
+                        spent = Usage(tokens_in, tokens_out, tokens_in + tokens_out)
+                        self.usage = self.usage + spent
                         usage_changed = True
+                        spender = self.step_models.get(step) or self.model
+                        if spender is None:
+                            self.unattributed = True
+                        else:
+                            self.by_model[spender] = self.by_model.get(spender, Usage()) + spent
                 thought = _at(model_out, "reasoningContent", "reasoningText", "text")
                 if include_reasoning and isinstance(thought, str) and thought:
                     reasoning.append(thought)
@@ -124,8 +136,10 @@ async def agent_deltas(response: UpstreamResponse, options: StreamOptions) -> As
             payload = _decode(_json, event.payload, kind)
             usage_changed, model_changed, reasoning = totals.read(payload.get("trace"), options.include_reasoning)
             if usage_changed or model_changed or reasoning or options.want_traces:
+                by_model = dict(totals.by_model) if usage_changed and not totals.unattributed else None
                 yield ChatDelta(
                     usage=totals.usage if usage_changed else None,
+                    usage_by_model=by_model,
                     model=totals.model if model_changed else None,
                     reasoning_content=reasoning,
                     annotations=[annotations.trace(payload)] if options.want_traces else None,

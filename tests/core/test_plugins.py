@@ -82,6 +82,24 @@ def test_register_routes_and_startup_hooks(outcrop_plugin, gateway_factory):
     assert seen["sections"] == {"my_plugin": {"flag": True}}
 
 
+def test_check_config_hook_errors_refuse_the_config(outcrop_plugin, tmp_path, capsys):
+    class Checker:
+        @outcrop.hookimpl
+        def outcrop_check_config(self, config):
+            level = config.sections.get("checker", {}).get("level")
+            return None if isinstance(level, int) else [f"checker.level: expected an int, got {level!r}"]
+
+    outcrop_plugin(Checker(), "checker")
+    assert outcrop.Gateway(outcrop.parse_config({"checker": {"level": 3}}))
+    with pytest.raises(ConfigError) as info:
+        outcrop.Gateway(outcrop.parse_config({"checker": {"level": "high"}}))
+    assert info.value.errors == ["checker.level: expected an int, got 'high'"]
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("checker:\n  level: high\n")
+    assert main(["check-config", str(cfg)]) == 2
+    assert "checker.level: expected an int, got 'high'" in capsys.readouterr().err
+
+
 def test_startup_hook_can_refuse_bad_plugin_config(outcrop_plugin):
     import asyncio
 

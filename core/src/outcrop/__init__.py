@@ -8,7 +8,9 @@ from .config import Config, Deployment, DeploymentParams, load_config, parse_con
 from .errors import ConfigError, OutcropError, UpstreamError, error_from_aws
 from .eventstream import EventStreamMessage
 from .gateway import Gateway
+from .headers import COST_HEADER, OVERHEAD_HEADER, REQUEST_ID_HEADER
 from .hookimpl import hookimpl
+from .sigv4_verify import SigV4Error, SigV4Identity, verify_sigv4
 from .types import CallEvent, ChatCall, ChatDelta, ModelPrefix, ModelPrice, ModelRoute
 from .upstream import UpstreamRequest, UpstreamResponse
 from .wire import (
@@ -24,6 +26,12 @@ from .wire import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "COST_HEADER",
+    "OVERHEAD_HEADER",
+    "REQUEST_ID_HEADER",
+    "SigV4Error",
+    "SigV4Identity",
+    "verify_sigv4",
     "CallEvent",
     "ChatCall",
     "ChatCompletion",

@@ -20,15 +20,13 @@ from .chat import call_event, chunks, collect, open_stream, prepare_call
 from .config import Config, load_config, parse_config
 from .errors import OutcropError
 from .gateway import Gateway
+from .headers import COST_HEADER, OVERHEAD_HEADER
 from .logs import get_logger
 from .types import CallEvent, ChatCall
 from .wire import ModelCard, ModelList, decode_request, encode_with_extra, encoder
 
 log = get_logger("outcrop.app")
 
-REQUEST_ID_HEADER = "x-request-id"
-OVERHEAD_HEADER = "x-outcrop-overhead-ms"
-COST_HEADER = "x-outcrop-response-cost"
 _JSON = "application/json"
 
 

@@ -89,9 +89,8 @@ def _instructions(base: str, key: str, config: dict[str, Any], path: str, sim_ur
                 f"-d '{{\"model\": \"{name}\", \"messages\": [{{\"role\": \"user\", \"content\": \"Hello\"}}]}}'"
             )
         else:
-            model_id = model.removeprefix("bedrock/")
             lines.append(
-                f"curl -X POST {base}/bedrock/model/{model_id}/converse -H 'Authorization: Bearer {key}' "
+                f"curl -X POST {base}/bedrock/model/{name}/converse -H 'Authorization: Bearer {key}' "
                 f"-H 'Content-Type: application/json' "
                 "-d '{\"messages\": [{\"role\": \"user\", \"content\": [{\"text\": \"Hello\"}]}]}'"
             )

@@ -97,6 +97,8 @@ class Gateway:
                 errors.append(f"model_list[{d.index}].{key}.{field}: {exc.message}")
                 continue
             self.routes[d.index] = route
+        for found in self.hook.outcrop_check_config(config=self.config):
+            errors.extend(found or ())
         if errors:
             raise ConfigError(errors)
 

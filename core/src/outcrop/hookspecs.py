@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from botocore.credentials import ReadOnlyCredentials
     from starlette.routing import BaseRoute
 
-    from .config import DeploymentParams
+    from .config import Config, DeploymentParams
     from .gateway import Gateway
     from .types import CallEvent, ChatCall, ChatResult, ModelPrefix, ModelPrice, ModelRoute
     from .upstream import UpstreamRequest, UpstreamResponse
@@ -146,9 +146,21 @@ def outcrop_after_call(event: CallEvent) -> None:
 
 
 @hookspec
+def outcrop_check_config(config: Config) -> list[str] | None:
+    """Validate this plugin's part of the configuration (its section in ``config.sections``).
+
+    Called once when a gateway is built, right after the core validated ``model_list`` — so
+    ``outcrop check-config`` and start-up both report it. Return error lines in the form
+    ``path: problem`` (``bedrock_passthrough.keys[0].secret_access_key: required``), or ``None``.
+    All results are collected; any error refuses the configuration.
+    """
+
+
+@hookspec
 def outcrop_startup(gateway: Gateway) -> None:
     """Called once per worker when the gateway starts serving (inside the event loop).
 
-    Use it to warm caches or validate plugin-specific config sections (``gateway.config.sections``);
-    raise ``ConfigError`` to refuse to start. All implementations are called.
+    Use it to warm caches or start background work (validate config in
+    ``outcrop_check_config``); raising ``ConfigError`` still refuses to start. All
+    implementations are called.
     """

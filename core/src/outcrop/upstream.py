@@ -96,6 +96,11 @@ class UpstreamResponse:
         finally:
             self.waited += time.perf_counter() - t0
 
+    @property
+    def raw_headers(self) -> tuple[tuple[bytes, bytes], ...]:
+        """The response headers as received (byte pairs, order and repeats kept), for relays."""
+        return self._resp.raw_headers
+
     def close(self) -> None:
         self._resp.close()
 

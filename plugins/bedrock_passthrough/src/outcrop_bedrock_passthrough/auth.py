@@ -18,8 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from outcrop import Gateway, OutcropError
-from outcrop.sigv4_verify import SigV4Error, verify_sigv4
+from outcrop import Gateway, OutcropError, SigV4Error, verify_sigv4
 
 SIGV4_SCHEME = "aws4-hmac-sha256 "
 

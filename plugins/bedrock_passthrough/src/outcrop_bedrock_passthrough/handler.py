@@ -19,6 +19,7 @@ from urllib.parse import unquote
 
 import structlog
 
+import outcrop
 from outcrop import (
     CallEvent,
     DeploymentParams,
@@ -47,8 +48,8 @@ Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
-COST_HEADER = b"x-outcrop-response-cost"
-OVERHEAD_HEADER = b"x-outcrop-overhead-ms"
+COST_HEADER = outcrop.COST_HEADER.encode()
+OVERHEAD_HEADER = outcrop.OVERHEAD_HEADER.encode()
 EVENT_STREAM = "application/vnd.amazon.eventstream"
 _ERROR_SNIPPET = 4096
 

@@ -68,8 +68,17 @@ def outcrop_register_routes(register: Callable[[BaseRoute], None], gateway: Gate
 
 
 @outcrop.hookimpl
+def outcrop_check_config(config: outcrop.Config) -> list[str] | None:
+    try:
+        parse_settings(config.sections)
+    except outcrop.ConfigError as exc:
+        return exc.errors
+    return None
+
+
+@outcrop.hookimpl
 def outcrop_startup(gateway: Gateway) -> None:
-    settings = _settings(gateway)  # refuses to start on a bad section (also outside the app)
+    settings = _settings(gateway)
     if settings.keys and not gateway.master_key:
         log.warning("passthrough_keys_without_master_key",
                     message=f"{SECTION}.keys is set but general_settings.master_key is not: "

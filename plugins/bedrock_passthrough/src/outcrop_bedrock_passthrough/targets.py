@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 from dataclasses import dataclass
 from urllib.parse import quote, unquote
@@ -145,8 +144,8 @@ class Resolver:
         try:
             return self._gateway.aws.region(None)
         except OutcropError:
-            # LiteLLM's variable (seed 003), then the region the SDK client signed for.
-            region = os.environ.get("AWS_REGION_NAME") or signed_region
+            # the region the SDK client signed for (the core already read AWS_REGION_NAME)
+            region = signed_region
             if region:
                 return region
             raise OutcropError(

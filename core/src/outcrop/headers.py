@@ -1,0 +1,7 @@
+"""Names of the headers Outcrop adds to responses (public: plugins set them too)."""
+
+REQUEST_ID_HEADER = "x-request-id"
+#: Milliseconds spent in the gateway, upstream waiting excluded.
+OVERHEAD_HEADER = "x-outcrop-overhead-ms"
+#: USD cost of a non-streamed call, when usage and a price are known.
+COST_HEADER = "x-outcrop-response-cost"

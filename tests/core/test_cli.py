@@ -101,3 +101,21 @@ def test_serve_with_two_workers(tmp_path):
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
     assert proc.stderr.read().count("Running on") == 2
+
+
+def test_serve_with_uvicorn(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("general_settings:\n  master_key: sk-uv\n")
+    port = free_port()
+    proc = subprocess.Popen([PY, "-m", "outcrop", "serve", "--server", "uvicorn", "--config", str(cfg),
+                             "--host", "127.0.0.1", "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_ready(f"http://127.0.0.1:{port}", proc)
+        r = httpx.get(f"http://127.0.0.1:{port}/v1/models", headers={"Authorization": "Bearer sk-uv"})
+        assert r.status_code == 200 and r.headers["x-request-id"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        # uvicorn re-raises the signal it handled once shut down: both mean a clean stop
+        assert proc.wait(timeout=30) in (0, -signal.SIGTERM)
+    assert '"server": "uvicorn"' in proc.stderr.read()

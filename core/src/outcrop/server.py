@@ -1,4 +1,4 @@
-"""``outcrop.server:app``: the app hypercorn workers import (``serve --workers N``).
+"""``outcrop.server:app``: the app server workers import (``serve --workers N``).
 
 The config path comes from ``OUTCROP_CONFIG``, set by ``outcrop serve``.
 """

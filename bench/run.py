@@ -1,0 +1,203 @@
+"""Outcrop's gateway benchmark: one command, every figure of issue 6.
+
+    python bench/run.py --soak 300 --litellm
+
+Starts nginx (canned Bedrock answers) and a delayed upstream on core 1, one Outcrop worker on
+core 0, then measures per surface: added latency (gateway minus direct, same run) at several
+concurrencies, throughput and CPU per request at c=32, stream TTFB / first token and chunk
+relaying, RSS idle / under load / over a soak, and optionally LiteLLM's proxy on the same
+upstream. Writes bench/results/<date>-<label>.{json,md,png}. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib.metadata as md
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from harness import gateway as gw
+from harness import measure, procs, report
+from harness.session import Session
+from harness.surfaces import Surface, all_surfaces
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+
+
+def say(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--label", default="local", help="results name: bench/results/<date>-<label>.*")
+    p.add_argument("--duration", type=float, default=5.0, help="seconds per wrk run (default 5)")
+    p.add_argument("--concurrency", default="1,8,32", help="connections per wrk run (default 1,8,32)")
+    p.add_argument("--repeats", type=int, default=2, help="runs of every figure (default 2, min 2)")
+    p.add_argument("--soak", type=float, default=300.0, help="soak seconds (default 300; 0 skips)")
+    p.add_argument("--surfaces", default="", help="comma list of surface keys (default: all)")
+    p.add_argument("--delay", type=float, default=0.15, help="delayed upstream: seconds between parts")
+    p.add_argument("--ttfb-samples", type=int, default=300, help="TTFB samples per run and surface")
+    p.add_argument("--litellm", action="store_true", help="also measure LiteLLM's proxy (throwaway venv)")
+    p.add_argument("--litellm-venv", default="/tmp/litellm-venv", help="where the throwaway venv lives")
+    p.add_argument("--max-busy", type=float, default=0.10, help="quiet machine: max busy CPU share")
+    p.add_argument("--max-load", type=float, default=1.0, help="quiet machine at start: max load average")
+    p.add_argument("--max-foreign", type=float, default=0.05,
+                   help="retry a figure when other processes used more than this share of the CPU")
+    p.add_argument("--quiet-timeout", type=float, default=600.0, help="max seconds to wait for quiet")
+    p.add_argument("--also-server", action="append", default=[], metavar="NAME",
+                   help="also measure `outcrop serve --server NAME` (e.g. uvicorn) at c=1 and the top c")
+    p.add_argument("--serve-args", default="",
+                   help="extra arguments for `outcrop serve` (e.g. a server choice), recorded in the results")
+    p.add_argument("--out", default=str(BENCH / "results"), help="results directory")
+    p.add_argument("--update-docs", action="store_true", help="put the tables in docs/performance.md")
+    args = p.parse_args(argv)
+    args.concurrency = sorted({int(c) for c in args.concurrency.split(",")})
+    args.serve_args = shlex.split(args.serve_args)
+    if args.repeats < 2:
+        p.error("--repeats: every figure is measured at least twice")
+    return args
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for dist in ("outcrop", "outcrop-bedrock-agent", "outcrop-bedrock-agentcore",
+                 "outcrop-bedrock-passthrough", "hypercorn", "uvicorn", "httptools", "uvloop", "starlette",
+                 "aiohttp", "msgspec"):
+        try:
+            out[dist] = md.version(dist)
+        except md.PackageNotFoundError:
+            pass
+    nginx = subprocess.run(["nginx", "-v"], capture_output=True, text=True).stderr.strip()
+    out["nginx"] = nginx.split("/")[-1]
+    wrk = subprocess.run(["wrk", "--version"], capture_output=True, text=True)
+    out["wrk"] = (wrk.stdout or wrk.stderr).split()[1]
+    return out
+
+
+def _git() -> str:
+    head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--", "core", "plugins"],
+                           capture_output=True, text=True)
+    return head.stdout.strip() + (" + uncommitted core/plugin changes" if dirty.stdout.strip() else "")
+
+
+def _cpu() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def run(args: argparse.Namespace) -> dict:
+    procs.pin_self(procs.LOAD_CORE)
+    session = Session(args, say)
+    res = session.results
+    say(f"work dir {session.workdir}")
+    say(f"waiting for a quiet machine (busy <= {args.max_busy:.0%}, load average <= {args.max_load})")
+    start_quiet = _initial_quiet(args)
+    plugins = gw.installed_plugins()
+    wanted = set(args.surfaces.split(",")) if args.surfaces else None
+    surfaces = [s for s in all_surfaces() if wanted is None or s.key in wanted]
+    now = dt.datetime.now(dt.UTC)
+    res["meta"] = {
+        "date": now.strftime("%Y-%m-%d"), "started": now.isoformat(timespec="seconds"), "label": args.label,
+        "cpu": _cpu(), "cores": os.cpu_count(), "kernel": platform.release(), "versions": _versions(),
+        "plugins": plugins, "git": _git(),
+        "command": "python bench/run.py " + " ".join(shlex.quote(x) for x in sys.argv[1:]),
+        "duration_s": args.duration, "repeats": args.repeats, "concurrency": args.concurrency,
+        "delay_s": args.delay, "ttfb_samples": args.ttfb_samples, "quiet_at_start": start_quiet,
+        "max_busy": args.max_busy, "max_foreign": args.max_foreign, "attempts": measure.ATTEMPTS,
+        "serve_args": " ".join(args.serve_args), "load_start": procs.loadavg(),
+    }
+    present: list[Surface] = []
+    for s in surfaces:
+        entry = res["surfaces"][s.key] = {"title": s.title, "plugin": s.plugin, "stream": s.stream}
+        if s.plugin in plugins:
+            present.append(s)
+        else:
+            entry["status"] = f"not measured: plugin missing ({s.plugin})"
+    try:
+        session.start_upstreams()
+        ok = session.outcrop(present)
+        for name in args.also_server:
+            session.other_server(name, ok)
+        if args.litellm:
+            session.litellm(ok)
+    finally:
+        session.stop_all()
+    meta = res["meta"]
+    meta["load_end"] = procs.loadavg()
+    meta["finished"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    if _git() != meta["git"]:  # someone committed while it ran: say which code the later phases saw
+        meta["git_at_end"] = _git()
+    meta["max_foreign_cpu_share"] = session.max_foreign()
+    meta["noisy_runs"] = session.noisy_runs()
+    res["targets"] = report.targets(res)
+    return res
+
+
+def _initial_quiet(args: argparse.Namespace) -> dict:
+    deadline = time.monotonic() + args.quiet_timeout
+    while True:
+        q = procs.wait_quiet(args.max_busy, max(deadline - time.monotonic(), 0), say)
+        if q["load1"] <= args.max_load or time.monotonic() >= deadline:
+            return q
+        say(f"  load average {q['load1']:.2f} > {args.max_load}: waiting")
+        time.sleep(10)
+
+
+def write(results: dict, out_dir: Path) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = f"{results['meta']['date']}-{results['meta']['label']}"
+    chart = out_dir / f"{stem}.png"
+    has_chart = report.chart(results, chart)
+    (out_dir / f"{stem}.json").write_text(json.dumps(results, indent=1) + "\n")
+    md_path = out_dir / f"{stem}.md"
+    md_path.write_text(report.markdown(results, chart.name if has_chart else None))
+    return md_path
+
+
+def update_docs(md_path: Path) -> None:
+    """Replace the generated block of docs/performance.md with this run's report."""
+    docs = REPO / "docs" / "performance.md"
+    text = docs.read_text()
+    start, end = "<!-- bench:start -->", "<!-- bench:end -->"
+    if start not in text or end not in text:
+        raise SystemExit(f"{docs} has no {start} ... {end} block")
+    md_path = md_path.resolve()
+    stem = f"../{md_path.relative_to(REPO)}" if md_path.is_relative_to(REPO) else str(md_path)
+    stem = stem[: -len(".md")]
+    body = md_path.read_text().split("\n", 1)[1]  # the docs page has its own title
+    body = body.replace("\n## ", "\n### ").replace(f"]({md_path.stem}.png)", f"]({stem}.png)")
+    block = f"{start}\nLatest run: [{md_path.name}]({stem}.md) ([JSON]({stem}.json)).\n\n{body.strip()}\n{end}"
+    head, rest = text.split(start, 1)
+    docs.write_text(head + block + rest.split(end, 1)[1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    t0 = time.monotonic()
+    results = run(args)
+    results["meta"]["wall_s"] = round(time.monotonic() - t0)
+    md_path = write(results, Path(args.out))
+    if args.update_docs:
+        update_docs(md_path)
+    say(f"results: {md_path} (+ .json, .png) in {results['meta']['wall_s']} s")
+    for t in results["targets"]:
+        verdict = "not measured" if t["pass"] is None else ("pass" if t["pass"] else "MISS")
+        value = t.get("note") or f"{t['value']} {t['unit']}"
+        print(f"  {verdict:12} {t['target']:32} {t['surface']:18} {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

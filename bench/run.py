@@ -18,6 +18,7 @@ import json
 import os
 import platform
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -59,6 +60,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="extra arguments for `outcrop serve` (e.g. a server choice), recorded in the results")
     p.add_argument("--out", default=str(BENCH / "results"), help="results directory")
     p.add_argument("--update-docs", action="store_true", help="put the tables in docs/performance.md")
+    p.add_argument("--keep-workdir", action="store_true",
+                   help="keep the temporary work dir (configs, server logs, wrk scripts) after a successful run")
     args = p.parse_args(argv)
     args.concurrency = sorted({int(c) for c in args.concurrency.split(",")})
     args.serve_args = shlex.split(args.serve_args)
@@ -134,6 +137,8 @@ def run(args: argparse.Namespace) -> dict:
             session.litellm(ok)
     finally:
         session.stop_all()
+    if not args.keep_workdir:  # server logs (a soak writes ~400 MB of access log); kept on failure
+        shutil.rmtree(session.workdir, ignore_errors=True)
     meta = res["meta"]
     meta["load_end"] = procs.loadavg()
     meta["finished"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")

@@ -136,3 +136,86 @@ def test_exception_and_error_frames_raise(agent_client, frame, code):
     with pytest.raises(EventStreamError) as err:
         next(stream)
     assert err.value.response["Error"]["Code"] == code
+
+
+# -- the stdlib decoder against botocore's EventStreamBuffer ---------------------------------
+
+def _botocore_decode(chunks):
+    from botocore.eventstream import EventStreamBuffer
+
+    buf = EventStreamBuffer()
+    out = []
+    for chunk in chunks:
+        buf.add_data(chunk)
+        out.extend((dict(m.headers), m.payload) for m in buf)
+    return out
+
+
+def _ours_decode(chunks):
+    from outcrop.eventstream import EventStreamDecoder
+
+    dec = EventStreamDecoder()
+    return [(m.headers, m.payload) for chunk in chunks for m in dec.feed(chunk)]
+
+
+def _every_header_type_frames():
+    import struct as _struct
+    import uuid as _uuid
+
+    from outcrop.eventstream import encode_event, encode_exception, encode_message
+
+    def raw_header(name, kind, value):
+        return bytes([len(name)]) + name.encode() + bytes([kind]) + value
+
+    extra = b"".join([
+        raw_header("b", 2, _struct.pack(">b", -5)),
+        raw_header("s", 3, _struct.pack(">h", -300)),
+        raw_header("i", 4, _struct.pack(">i", 70000)),
+        raw_header("l", 5, _struct.pack(">q", -(2**40))),
+        raw_header("ts", 8, _struct.pack(">q", 1_795_595_646_000)),
+        raw_header("u", 9, _uuid.UUID(int=12345).bytes),
+        raw_header("t", 0, b""),
+        raw_header("f", 1, b""),
+        raw_header("ba", 6, _struct.pack(">H", 3) + b"\x00\x01\x02"),
+        raw_header("str", 7, _struct.pack(">H", 5) + "héll".encode()),
+    ])
+    total = 12 + len(extra) + 4 + 4
+    import zlib as _zlib
+
+    prelude = _struct.pack(">II", total, len(extra))
+    prelude += _struct.pack(">I", _zlib.crc32(prelude))
+    typed = prelude + extra + b"data"
+    typed += _struct.pack(">I", _zlib.crc32(typed))
+    return [
+        encode_event("chunk", {"bytes": "SGVsbG8="}),
+        typed,
+        encode_message({":message-type": "error", ":error-code": "E", ":error-message": "m"}),
+        encode_exception("throttlingException", "slow down"),
+        encode_event("contentBlockDelta", {"delta": {"text": "x" * 70000}}),
+        encode_message({}, b""),
+    ]
+
+
+@pytest.mark.parametrize("split", [1, 7, 13, 64, 1000, 10**9])
+def test_decoder_matches_botocore_for_every_split(split):
+    stream = b"".join(_every_header_type_frames())
+    chunks = [stream[i:i + split] for i in range(0, len(stream), split)]
+    ours = _ours_decode(chunks)
+    assert ours == _botocore_decode(chunks)
+    assert len(ours) == 6
+    assert ours[1][0]["u"] == __import__("uuid").UUID(int=12345).bytes and ours[1][0]["str"] == "héll"
+
+
+@pytest.mark.parametrize("where", ["prelude", "payload", "message_crc"])
+def test_decoder_rejects_corruption_like_botocore(where):
+    from botocore.eventstream import ChecksumMismatch
+
+    from outcrop.errors import OutcropError
+
+    frame = bytearray(_every_header_type_frames()[0])
+    frame[{"prelude": 2, "payload": len(frame) - 8, "message_crc": len(frame) - 1}[where]] ^= 0xFF
+    with pytest.raises(ChecksumMismatch):
+        _botocore_decode([bytes(frame)])
+    with pytest.raises(OutcropError) as info:
+        _ours_decode([bytes(frame)])
+    assert info.value.status == 502 and "malformed event stream" in info.value.message

@@ -11,7 +11,16 @@ from .gateway import Gateway
 from .headers import COST_HEADER, OVERHEAD_HEADER, REQUEST_ID_HEADER
 from .hookimpl import hookimpl
 from .sigv4_verify import SigV4Error, SigV4Identity, verify_sigv4
-from .types import CallEvent, ChatCall, ChatDelta, ModelPrefix, ModelPrice, ModelRoute
+from .types import (
+    Admission,
+    CallEvent,
+    ChatCall,
+    ChatDelta,
+    ModelPrefix,
+    ModelPrice,
+    ModelRoute,
+    Principal,
+)
 from .upstream import UpstreamRequest, UpstreamResponse
 from .wire import (
     ChatCompletion,
@@ -32,6 +41,7 @@ __all__ = [
     "SigV4Error",
     "SigV4Identity",
     "verify_sigv4",
+    "Admission",
     "CallEvent",
     "ChatCall",
     "ChatCompletion",
@@ -50,6 +60,7 @@ __all__ = [
     "ModelPrice",
     "ModelRoute",
     "OutcropError",
+    "Principal",
     "ToolCallDelta",
     "UpstreamError",
     "UpstreamRequest",

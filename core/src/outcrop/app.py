@@ -17,14 +17,14 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .chat import call_event, chunks, collect, open_stream, prepare_call
+from .chat import admit, call_event, chunks, collect, open_stream, prepare_call
 from .config import Config, load_config, parse_config
 from .errors import OutcropError
 from .gateway import Gateway
 from .headers import COST_HEADER, OVERHEAD_HEADER
 from .logs import get_logger
 from .sse import SSEResponse
-from .types import CallEvent, ChatCall
+from .types import CallEvent, ChatCall, Principal
 from .wire import ModelCard, ModelList, decode_request, encode_with_extra, encoder
 
 log = get_logger("outcrop.app")
@@ -96,19 +96,25 @@ def _overhead_ms(call: ChatCall) -> str:
     return f"{max(spent - waited, 0.0) * 1000:.3f}"
 
 
-def _failed_event(request_id: str, model: str, status: int, error: str, started: float, route: str) -> CallEvent:
+def _failed_event(
+    request: Request, model: str, status: int, error: str, principal: Principal | None
+) -> CallEvent:
+    state = request.scope["state"]
     return CallEvent(
-        request_id=request_id,
+        request_id=state["request_id"],
         surface="chat",
-        route=route,
+        route=request.url.path,
         model=model,
         deployment=None,
         provider=None,
         status=status,
         stream=False,
-        latency_s=time.perf_counter() - started,
+        latency_s=time.perf_counter() - state["started"],
         upstream_latency_s=0.0,
         error=error,
+        principal=principal,
+        client_ip=request.client.host if request.client else None,
+        user_agent=request.headers.get("user-agent"),
     )
 
 
@@ -119,9 +125,10 @@ async def chat_completions(request: Request) -> Response:
     started: float = state["started"]
     route = request.url.path
     call: ChatCall | None = None
+    principal: Principal | None = None
     model = ""
     try:
-        gateway.authenticate(request.headers)
+        principal = gateway.authenticate(request.headers)
         length = request.headers.get("content-length")
         limit = gateway.config.general_settings.max_request_bytes
         if length and length.isdigit() and int(length) > limit:
@@ -134,16 +141,22 @@ async def chat_completions(request: Request) -> Response:
         model = chat_request.model
         call = prepare_call(gateway, chat_request, extra, request.headers, rid)
         call.started = started
+        call.principal = principal
+        call.client_ip = request.client.host if request.client else None
+        await admit(gateway, call, route)
         deltas = await open_stream(gateway, call)
     except OutcropError as exc:
         event = call_event(call, exc.status, exc.message, route) if call else _failed_event(
-            rid, model, exc.status, exc.message, started, route
+            request, model, exc.status, exc.message, principal
         )
         gateway.after_call(event)
         return error_response(exc, call.response_headers if call else None)
     except Exception as exc:  # a plugin bug must not take the worker down
         log.exception("chat_failed", request_id=rid)
-        gateway.after_call(_failed_event(rid, model, 500, f"{type(exc).__name__}: {exc}", started, route))
+        event = call_event(call, 500, f"{type(exc).__name__}: {exc}", route) if call else _failed_event(
+            request, model, 500, f"{type(exc).__name__}: {exc}", principal
+        )
+        gateway.after_call(event)
         return error_response(OutcropError(f"internal error: {type(exc).__name__}", 500))
 
     if call.stream:
@@ -190,13 +203,13 @@ async def _sse(gateway: Gateway, call: ChatCall, deltas: AsyncIterator[Any], rou
 async def list_models(request: Request) -> Response:
     gateway: Gateway = request.app.state.gateway
     try:
-        gateway.authenticate(request.headers)
+        principal = gateway.authenticate(request.headers)
     except OutcropError as exc:
         return error_response(exc)
     created = request.app.state.created
     cards = [
         ModelCard(id=name, created=created, owned_by=gateway.routes[group[0].index].provider)
-        for name in gateway.router.names()
+        for name in gateway.allowed_models(principal, gateway.router.names())
         if (group := gateway.router.candidates(name))
     ]
     return Response(encoder.encode(ModelList(cards)), media_type=_JSON)

@@ -16,7 +16,7 @@ from typing import Any
 from .config import DeploymentParams
 from .errors import OutcropError, error_from_aws
 from .gateway import Gateway
-from .types import CallEvent, ChatCall, ChatDelta
+from .types import OPEN, Admission, CallEvent, ChatCall, ChatDelta
 from .upstream import UpstreamRequest
 from .wire import (
     ALWAYS_SUPPORTED,
@@ -89,6 +89,19 @@ def prepare_call(
         model=request.model,
         drop_params=bool(drop),
     )
+
+
+async def admit(gateway: Gateway, call: ChatCall, path: str) -> None:
+    """Ask the plugins whether this routed call may go ahead (``outcrop_admit``); raises the
+    refusal. Nothing has been sent upstream yet."""
+    await gateway.admit(Admission(
+        principal=call.principal or OPEN,
+        surface="chat",
+        path=path,
+        model=call.request.model,
+        deployment=call.deployment.id if call.deployment else None,
+        request_id=call.request_id,
+    ))
 
 
 async def open_stream(gateway: Gateway, call: ChatCall) -> AsyncIterator[ChatDelta]:
@@ -304,4 +317,7 @@ def call_event(call: ChatCall, status: int, error: str | None = None, route: str
         cost=call.cost,
         error=error,
         region=call.region,
+        principal=call.principal,
+        client_ip=call.client_ip,
+        user_agent=call.headers.get("user-agent"),
     )

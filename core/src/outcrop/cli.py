@@ -201,6 +201,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--port", type=int, default=4000)
     d.add_argument("--log-level", default="INFO")
     d.set_defaults(func=cmd_demo)
+
+    from .plugins import make_plugin_manager
+
+    make_plugin_manager().hook.outcrop_register_commands(subparsers=sub)
     return p
 
 

@@ -85,6 +85,11 @@ class GeneralSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=False)
     request_timeout: float | None = None
     max_request_bytes: int = 32 * 1024 * 1024
     default_region: str | None = None
+    # Read by plugins (outcrop-keys): where keys and spend live, the key that encrypts issued
+    # SigV4 secrets, and whether spend rows may keep prompts and answers.
+    database_url: str | None = None
+    salt_key: str | None = None
+    store_prompts_in_spend_logs: bool = False
 
     def __repr__(self) -> str:
         return f"GeneralSettings(master_key={'***' if self.master_key else None})"

@@ -7,6 +7,7 @@ Plugins reach the core's services through this object (it is passed to
 from __future__ import annotations
 
 import hmac
+import inspect
 import random
 from collections.abc import Mapping
 from typing import Any
@@ -20,7 +21,7 @@ from .errors import ConfigError, OutcropError
 from .logs import get_logger
 from .plugins import make_plugin_manager
 from .pricing import PriceTable
-from .types import CallEvent, ChatCall, ModelPrefix, ModelRoute
+from .types import MASTER, OPEN, Admission, CallEvent, ChatCall, ModelPrefix, ModelRoute, Principal
 from .upstream import UpstreamClient, UpstreamRequest, UpstreamResponse
 
 log = get_logger("outcrop.gateway")
@@ -129,25 +130,46 @@ class Gateway:
         params = params or DeploymentParams(model=model)
         return self.parse_route(model, params), params, None
 
-    # -- auth ------------------------------------------------------------------------------
-    def authenticate(self, headers: Mapping[str, str]) -> str | None:
-        """Check the master key (``Authorization: Bearer`` or ``x-api-key``), in constant time.
+    # -- auth ----------------------------------------------------------------------------
+    def authenticate(self, headers: Mapping[str, str]) -> Principal:
+        """Who is calling: the master key (``Authorization: Bearer`` or ``x-api-key``, compared
+        in constant time), else the ``Principal`` a plugin names (``outcrop_authenticate``).
 
-        Returns the presented key (``None`` when no master key is set); raises 401 otherwise.
+        ``OPEN`` when no master key is set (every caller is accepted); 401 otherwise.
         """
         if not self.master_key:
-            return None
+            return OPEN
         presented = headers.get("x-api-key")
         auth = headers.get("authorization")
         if auth and auth[:7].lower() == "bearer ":
             presented = auth[7:].strip()
-        if presented and hmac.compare_digest(presented.encode(), self.master_key.encode()):
-            return presented
+        if presented:
+            if hmac.compare_digest(presented.encode(), self.master_key.encode()):
+                return MASTER
+            principal = self.hook.outcrop_authenticate(token=presented)
+            if principal is not None:
+                return principal
         raise OutcropError(
             "invalid or missing API key: send `Authorization: Bearer <key>` or `x-api-key`",
             401,
             code="invalid_api_key",
         )
+
+    async def admit(self, admission: Admission) -> None:
+        """Ask every ``outcrop_admit`` implementation; the first refusal (``OutcropError``)
+        propagates. Called once per HTTP call before any upstream byte is sent."""
+        for result in self.hook.outcrop_admit(admission=admission):
+            if inspect.isawaitable(result):
+                await result
+
+    def allowed_models(self, principal: Principal, models: list[str]) -> list[str]:
+        """``models`` filtered by every ``outcrop_allowed_models`` answer."""
+        kept = models
+        for answer in self.hook.outcrop_allowed_models(principal=principal, models=models):
+            if answer is not None:
+                allowed = set(answer)
+                kept = [m for m in kept if m in allowed]
+        return kept
 
     # -- upstream --------------------------------------------------------------------------
     async def credentials(self, params: DeploymentParams) -> ReadOnlyCredentials:
@@ -185,9 +207,25 @@ class Gateway:
         self.hook.outcrop_startup(gateway=self)
 
     async def stop(self) -> None:
+        if self._started:
+            await self._shutdown_plugins()
         await self.aws.stop()
         await self.http.close()
         self._started = False
+
+    async def _shutdown_plugins(self) -> None:
+        # one plugin's failed flush must not stop the others, nor the gateway
+        try:
+            results = self.hook.outcrop_shutdown(gateway=self)
+        except Exception as exc:
+            log.error("shutdown_hook_failed", error=f"{type(exc).__name__}: {exc}")
+            return
+        for result in results:
+            if inspect.isawaitable(result):
+                try:
+                    await result
+                except Exception as exc:
+                    log.error("shutdown_hook_failed", error=f"{type(exc).__name__}: {exc}")
 
     def describe(self) -> dict[str, Any]:
         return {"models": self.router.names(), "plugins": [n for n, _ in self.pm.list_name_plugin()]}

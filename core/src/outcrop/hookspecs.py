@@ -13,8 +13,11 @@ something other than ``None``; plugins registered later are asked first, and bui
 
 Call order for one chat completion (``POST /v1/chat/completions`` or ``outcrop.completion``)::
 
-    outcrop_parse_route -> outcrop_translate_request -> outcrop_sign_request
-        -> (HTTP call) -> outcrop_translate_response -> outcrop_after_call
+    outcrop_authenticate -> outcrop_parse_route -> outcrop_admit -> outcrop_translate_request
+        -> outcrop_sign_request -> (HTTP call) -> outcrop_translate_response -> outcrop_after_call
+
+(``outcrop_authenticate`` and ``outcrop_admit`` only for HTTP callers; ``outcrop_authenticate``
+only for a credential that is not the master key.)
 
 ``outcrop_parse_route`` is also called at start-up for every configured deployment, so a model
 string nobody claims (or a malformed one) is a configuration error, not a runtime surprise.
@@ -23,8 +26,8 @@ Every hook is documented with its exact signature in ``docs/plugin_hooks.md``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -34,7 +37,16 @@ if TYPE_CHECKING:
 
     from .config import Config, DeploymentParams
     from .gateway import Gateway
-    from .types import CallEvent, ChatCall, ChatResult, ModelPrefix, ModelPrice, ModelRoute
+    from .types import (
+        Admission,
+        CallEvent,
+        ChatCall,
+        ChatResult,
+        ModelPrefix,
+        ModelPrice,
+        ModelRoute,
+        Principal,
+    )
     from .upstream import UpstreamRequest, UpstreamResponse
 
 hookspec = pluggy.HookspecMarker("outcrop")
@@ -163,4 +175,71 @@ def outcrop_startup(gateway: Gateway) -> None:
     Use it to warm caches or start background work (validate config in
     ``outcrop_check_config``); raising ``ConfigError`` still refuses to start. All
     implementations are called.
+    """
+
+
+@hookspec
+def outcrop_shutdown(gateway: Gateway) -> Awaitable[None] | None:
+    """Called once per worker when the gateway stops serving (inside the event loop), after the
+    last call finished. Flush buffers and stop background work here; return an awaitable for
+    async work (it is awaited). Exceptions are logged and swallowed. All implementations are
+    called.
+    """
+
+
+# -- caller identity and admission ---------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def outcrop_authenticate(token: str) -> Principal | None:
+    """Name the caller presenting ``token``: a bearer token or ``x-api-key`` that is not the
+    master key.
+
+    Called by ``Gateway.authenticate`` on every HTTP call that presents such a credential (chat,
+    models, ``/bedrock/*`` bearer, management routes), on the hot path: answer from memory.
+    Return the ``Principal`` the token names, ``None`` if it is not yours (the caller then gets
+    401), or raise ``OutcropError`` (401/403) for a known credential that is refused (blocked,
+    expired). First result wins.
+    """
+
+
+@hookspec(firstresult=True)
+def outcrop_sigv4_secret(access_key_id: str) -> tuple[str, Principal] | None:
+    """The secret access key and ``Principal`` for a SigV4 access key id this plugin issued.
+
+    Called when a request to ``/bedrock/*`` is signed with a key id that is not one of the
+    statically configured key pairs; the signature is then verified with the returned secret.
+    Return ``None`` for ids that are not yours. First result wins.
+    """
+
+
+@hookspec
+def outcrop_admit(admission: Admission) -> Awaitable[None] | None:
+    """May this call go ahead? Called once per HTTP call after routing and before any upstream
+    byte is sent.
+
+    Raise ``OutcropError`` (or return an awaitable that raises) to refuse: 403 for a model or
+    route the caller may not use, 429 for a budget or limit. The refusal reaches the caller in
+    its dialect (OpenAI JSON on chat, AWS shape on ``/bedrock/*``) and nothing is sent upstream.
+    All implementations are called; every awaitable is awaited.
+    """
+
+
+@hookspec
+def outcrop_allowed_models(principal: Principal, models: list[str]) -> list[str] | None:
+    """The subset of ``models`` (configured ``model_name`` values) ``principal`` may use.
+
+    Called by ``GET /v1/models``. Return ``None`` to leave the list alone. All implementations
+    are called; the caller sees the names every answer kept.
+    """
+
+
+@hookspec
+def outcrop_register_commands(subparsers: Any) -> None:
+    """Add ``outcrop`` sub-commands (``outcrop keys ...``).
+
+    Called once when the command-line parser is built. ``subparsers`` is the
+    ``argparse`` sub-parsers object: ``p = subparsers.add_parser("keys")`` then
+    ``p.set_defaults(func=callable)``, where ``callable(args) -> int`` runs the command and
+    returns the exit status. All implementations are called.
     """

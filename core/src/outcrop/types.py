@@ -14,6 +14,49 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling. Set by the core (master key, open gateway) or by the plugin that
+    recognised the credential (``outcrop_authenticate``, ``outcrop_sigv4_secret``).
+
+    ``kind`` is ``master_key``, ``open`` or a plugin's own kind (``virtual_key``,
+    ``sigv4_key``). ``id`` is a stable non-secret id (a virtual key's SHA-256 hex), never the
+    credential itself. ``admin`` may use management APIs. ``data`` is the owning plugin's state.
+    """
+
+    kind: str
+    id: str | None = None
+    alias: str | None = None
+    team_id: str | None = None
+    admin: bool = False
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+#: The caller of a gateway without any client credential configured.
+OPEN = Principal("open")
+#: The caller that presented the master key.
+MASTER = Principal("master_key", admin=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """What a call is about to do, asked of plugins (``outcrop_admit``) before any upstream call.
+
+    ``surface`` is ``chat`` or ``passthrough``; ``path`` the inbound route path
+    (``/v1/chat/completions``, ``/bedrock/model/x/converse``); ``model`` what the caller named
+    (a ``model_name`` or a raw model string; for pass-through calls that name no model, what the
+    call is about: an agent id, a runtime ARN); ``deployment`` the deployment id when a
+    configured deployment serves it.
+    """
+
+    principal: Principal
+    surface: str
+    path: str
+    model: str
+    deployment: str | None
+    request_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class ModelPrefix:
     """A model-string prefix a plugin serves, shown by ``outcrop plugins`` and in errors.
 
@@ -116,6 +159,9 @@ class ChatCall:
     cost: float | None = None
     started: float = field(default_factory=time.perf_counter)
     upstream_seconds: float = 0.0
+    #: Who called and from where (``None`` for the in-process Python API).
+    principal: Principal | None = None
+    client_ip: str | None = None
 
 
 @dataclass(slots=True)
@@ -137,3 +183,9 @@ class CallEvent:
     error: str | None = None
     region: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Who called (``None`` for the in-process Python API and calls refused before
+    #: authentication).
+    principal: Principal | None = None
+    #: The direct peer's address and the ``User-Agent`` header (``None`` when unknown).
+    client_ip: str | None = None
+    user_agent: str | None = None

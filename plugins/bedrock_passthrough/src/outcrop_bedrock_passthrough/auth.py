@@ -1,10 +1,12 @@
-"""Who may call ``/bedrock/*``: the master key as a bearer token, or SigV4 with a gateway-issued key.
+"""Who may call ``/bedrock/*``: a bearer key, or SigV4 with a gateway-issued key pair.
 
-* ``Authorization: Bearer <key>`` (or ``x-api-key``) is checked against the master key in
-  constant time (curl, and boto3 bedrock-runtime with ``AWS_BEARER_TOKEN_BEDROCK``).
+* ``Authorization: Bearer <key>`` (or ``x-api-key``) goes to ``Gateway.authenticate``: the
+  master key in constant time, or a key a plugin issued (curl, and boto3 bedrock-runtime with
+  ``AWS_BEARER_TOKEN_BEDROCK``).
 * ``Authorization: AWS4-HMAC-SHA256 ...`` from any AWS SDK is verified against the key pairs in
-  ``bedrock_passthrough.keys`` over the raw request as received (method, encoded path and
-  query, signed headers, body bytes) with a 15-minute clock window.
+  ``bedrock_passthrough.keys``, then the pairs plugins issued (``outcrop_sigv4_secret``), over
+  the raw request as received (method, encoded path and query, signed headers, body bytes) with
+  a 15-minute clock window.
 * Without a master key the gateway is open, as the core's chat route is: any bearer token or
   none is accepted, and so is a SigV4 signature when no key pairs are configured (when they
   are, a signature must verify).
@@ -18,16 +20,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from outcrop import Gateway, OutcropError, SigV4Error, verify_sigv4
+from outcrop import Gateway, OutcropError, Principal, SigV4Error, verify_sigv4
 
 SIGV4_SCHEME = "aws4-hmac-sha256 "
+OPEN = Principal("open")
 
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """How the caller authenticated: ``master_key``, ``sigv4`` or ``open``."""
+    """How the caller authenticated: ``master_key``, ``sigv4``, ``open`` or a plugin's kind
+    (``virtual_key``, ``sigv4_key``), and who it is."""
 
     method: str
+    principal: Principal
     access_key: str | None = None
     region: str | None = None
 
@@ -43,6 +48,12 @@ class ClientAuth:
         self._max_skew_s = max_skew_s
 
     @property
+    def issued_pairs(self) -> bool:
+        """Key pairs exist: configured ones, or a plugin that issues them."""
+        return bool(self._secrets) or bool(
+            self._gateway.hook.outcrop_sigv4_secret.get_hookimpls())
+
+    @property
     def open(self) -> bool:
         """No master key: like the chat route, every caller is accepted (signatures made with
         a configured key pair are still verified)."""
@@ -52,23 +63,25 @@ class ClientAuth:
         """Authenticate from headers alone; ``None`` means: verify the signature with the body."""
         authorization = headers.get("authorization")
         if authorization and authorization[:17].lower() == SIGV4_SCHEME:
-            if self._secrets:
+            if self.issued_pairs:
                 return None
             if self.open:
-                return Caller("open")
+                return Caller("open", OPEN)
             raise _denied("UnrecognizedClientException",
                           "The security token included in the request is invalid: this gateway "
                           "issues no SigV4 keys (bedrock_passthrough.keys); send "
                           "`Authorization: Bearer <key>` instead.")
         if (authorization and authorization[:7].lower() == "bearer ") or "x-api-key" in headers:
             try:
-                presented = self._gateway.authenticate(headers)
-            except OutcropError:
-                raise _denied("UnrecognizedClientException",
-                              "The API key included in the request is invalid.") from None
-            return Caller("master_key" if presented else "open")
+                principal = self._gateway.authenticate(headers)
+            except OutcropError as exc:
+                if exc.status == 401:
+                    raise _denied("UnrecognizedClientException",
+                                  "The API key included in the request is invalid.") from None
+                raise _denied("AccessDeniedException", exc.message) from None
+            return Caller(principal.kind, principal)
         if self.open:
-            return Caller("open")
+            return Caller("open", OPEN)
         raise _denied("MissingAuthenticationTokenException",
                       "Missing Authentication Token: send `Authorization: Bearer <key>` or sign "
                       "the request with a gateway-issued SigV4 key.")
@@ -83,11 +96,27 @@ class ClientAuth:
         expected_service: str | None,
     ) -> Caller:
         """Verify a SigV4 signature over the request exactly as received."""
+        issued: dict[str, Principal] = {}
+
+        def secret_for(access_key_id: str) -> str | None:
+            static = self._secrets.get(access_key_id)
+            if static is not None:
+                return static
+            found = self._gateway.hook.outcrop_sigv4_secret(access_key_id=access_key_id)
+            if found is None:
+                return None
+            secret, issued[access_key_id] = found
+            return secret
+
         try:
             identity = verify_sigv4(
-                method, raw_path, raw_query, headers, body, self._secrets.get,
+                method, raw_path, raw_query, headers, body, secret_for,
                 expected_service=expected_service, max_skew_s=self._max_skew_s,
             )
         except SigV4Error as exc:
             raise _denied(exc.code, exc.message) from None
-        return Caller("sigv4", identity.access_key, identity.region)
+        principal = issued.get(identity.access_key)
+        if principal is None:  # a statically configured pair: as trusted as the master key
+            principal = Principal("sigv4", id=identity.access_key)
+            return Caller("sigv4", principal, identity.access_key, identity.region)
+        return Caller(principal.kind, principal, identity.access_key, identity.region)

@@ -21,10 +21,12 @@ import structlog
 
 import outcrop
 from outcrop import (
+    Admission,
     CallEvent,
     DeploymentParams,
     Gateway,
     OutcropError,
+    Principal,
     UpstreamRequest,
     UpstreamResponse,
     Usage,
@@ -76,6 +78,9 @@ class Record:
     region: str | None = None
     upstream: UpstreamResponse | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    principal: Principal | None = None
+    client_ip: str | None = None
+    user_agent: str | None = None
 
     def event(self) -> CallEvent:
         return CallEvent(
@@ -94,6 +99,9 @@ class Record:
             error=self.error,
             region=self.region,
             extra=self.extra,
+            principal=self.principal,
+            client_ip=self.client_ip,
+            user_agent=self.user_agent,
         )
 
 
@@ -148,6 +156,9 @@ class PassthroughApp:
         query = scope.get("query_string", b"").decode("latin-1")
         received = scope["headers"]
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in received}
+        client = scope.get("client")
+        record.client_ip = client[0] if client else None
+        record.user_agent = headers.get("user-agent")
 
         caller = self.auth.check_headers(headers)
         body = await self._read_body(receive, headers)
@@ -156,6 +167,7 @@ class PassthroughApp:
             caller = self.auth.verify(method, raw_full, query, received, body,
                                       found.operation.signing_name if found else None)
         record.extra["auth"] = caller.method
+        record.principal = caller.principal
         if found is None:
             raise OutcropError(
                 f"No Bedrock data-plane operation matches {method} {path or '/'} (the pass-through "
@@ -170,6 +182,8 @@ class PassthroughApp:
         target = self.resolver.resolve(found, path, caller.region)
         record.model, record.region = target.model or _subject(found), target.region
         record.deployment = target.deployment.id if target.deployment else None
+        await self.gateway.admit(Admission(caller.principal, "passthrough", PREFIX + unquote(path),
+                                           record.model, record.deployment, record.request_id))
         try:
             forwarded = forward_request_headers(received)
         except ValueError as exc:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 
-from .procs import free_port, wait_ready
+from .procs import StderrLines, free_port, wait_ready
 
 PY = sys.executable
 
@@ -92,15 +92,18 @@ def test_serve_with_two_workers(tmp_path):
     port = free_port()
     proc = subprocess.Popen([PY, "-m", "outcrop", "serve", "--config", str(cfg), "--host", "127.0.0.1",
                              "--port", str(port), "--workers", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    stderr = StderrLines(proc)
     try:
         wait_ready(f"http://127.0.0.1:{port}", proc)
+        # The first worker can answer before the second has started: wait for both.
+        stderr.wait_for("Running on", count=2)
         for _ in range(4):
             r = httpx.get(f"http://127.0.0.1:{port}/v1/models", headers={"Authorization": "Bearer sk-workers"})
             assert r.status_code == 200
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
-    assert proc.stderr.read().count("Running on") == 2
+    assert stderr.text().count("Running on") == 2
 
 
 def test_serve_with_uvicorn(tmp_path):

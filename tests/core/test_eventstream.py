@@ -26,7 +26,7 @@ from outcrop.testing import (
     running_simulator,
 )
 
-# bedrock-wire.md §5: a `chunk` carrying {"bytes": "SGVsbG8="}, 112 bytes.
+# An InvokeAgent `chunk` frame carrying {"bytes": "SGVsbG8="}, 112 bytes.
 DOC_FRAME = bytes.fromhex(
     "000000700000004b7dfea7be0b3a6576656e742d747970650700056368756e6b0d3a636f6e74656e742d74797065"
     "0700106170706c69636174696f6e2f6a736f6e0d3a6d6573736167652d747970650700056576656e747b22627974"

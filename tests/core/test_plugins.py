@@ -31,6 +31,28 @@ def test_allow_list_filters_entry_points(monkeypatch):
     assert all(n.startswith("outcrop.default") for n in names(pm))
 
 
+def test_allow_list_loads_the_named_entry_point_with_its_distribution(monkeypatch):
+    monkeypatch.setenv("OUTCROP_PLUGINS", "bedrock_agent")
+    infos = {i.name: i for i in plugin_infos(make_plugin_manager())}
+    assert infos["bedrock_agent"].distribution == "outcrop-bedrock-agent"
+    assert infos["bedrock_agent"].version
+    assert "bedrock_passthrough" not in infos and "bedrock_agentcore" not in infos
+
+
+def test_block_list_covers_entry_points_and_in_process_plugins(monkeypatch, outcrop_plugin):
+    class Extra:
+        @outcrop.hookimpl
+        def outcrop_register_models(self, register):
+            register(outcrop.ModelPrefix("extra/", "blocked test"))
+
+    outcrop_plugin(Extra(), "extra")
+    monkeypatch.setenv("OUTCROP_DISABLE_PLUGINS", "bedrock_agent, extra")
+    pm = make_plugin_manager()
+    assert pm.is_blocked("bedrock_agent") and pm.is_blocked("extra")
+    assert {"bedrock_agent", "extra"}.isdisjoint(names(pm))
+    assert "bedrock_passthrough" in names(pm)
+
+
 def test_misspelt_hook_fails_loudly(outcrop_plugin):
     class Typo:
         @outcrop.hookimpl

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
@@ -264,10 +263,6 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await gw.start()
-        # Move the ~50k objects made at start-up out of the collector's sight: otherwise full
-        # collections re-scan them every ~0.7 s under load (16-22 ms pauses; bench/README.md).
-        gc.collect()
-        gc.freeze()
         app.state.ready = True
         try:
             yield

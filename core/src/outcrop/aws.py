@@ -224,5 +224,5 @@ def default_region(session: botocore.session.Session) -> str | None:
         os.environ.get("AWS_REGION")
         or os.environ.get("AWS_DEFAULT_REGION")
         or session.get_config_variable("region")
-        or os.environ.get("AWS_REGION_NAME")  # LiteLLM's name (seed 003), after botocore's own
+        or os.environ.get("AWS_REGION_NAME")  # LiteLLM's name, after botocore's own
     )

@@ -8,7 +8,7 @@ import os
 import sys
 from typing import Any
 
-from .config import Config, load_config, parse_config
+from .config import Config, load_config
 from .errors import ConfigError
 from .logs import configure_logging, get_logger
 
@@ -93,6 +93,7 @@ def _importable(module: str) -> bool:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from .app import create_app
+    from .gcfreeze import freeze_after_startup
 
     configure_logging(args.log_level)
     if args.server == "uvicorn" and not _importable("uvicorn"):
@@ -108,7 +109,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     log.info("starting", url=f"{scheme}://{args.host}:{args.port}", workers=args.workers,
              server=args.server, models=app.state.gateway.router.names())
     run = _run_uvicorn if args.server == "uvicorn" else _run_server
-    run(app, args.host, args.port, certfile=args.certfile, keyfile=args.keyfile, workers=args.workers)
+    run(freeze_after_startup(app), args.host, args.port, certfile=args.certfile, keyfile=args.keyfile, workers=args.workers)
     return 0
 
 
@@ -231,8 +232,6 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--certfile needs --keyfile")
     return int(args.func(args) or 0)
 
-
-__all__ = ["main", "parse_config"]
 
 if __name__ == "__main__":
     sys.exit(main())

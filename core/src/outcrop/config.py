@@ -102,9 +102,6 @@ class Config(msgspec.Struct, kw_only=True):
     sections: dict[str, Any] = msgspec.field(default_factory=dict)
     source: str | None = None
 
-    def deployments_named(self, model_name: str) -> list[Deployment]:
-        return [d for d in self.model_list if d.model_name == model_name]
-
 
 _ENV_REF = re.compile(r"^os\.environ/([A-Za-z_][A-Za-z0-9_]*)$")
 _KNOWN_TOP = {"model_list", "general_settings", "litellm_settings", "environment_variables",

@@ -10,7 +10,6 @@ import hmac
 import inspect
 import random
 from collections.abc import Mapping
-from typing import Any
 
 import pluggy
 from botocore.credentials import ReadOnlyCredentials
@@ -226,6 +225,3 @@ class Gateway:
                     await result
                 except Exception as exc:
                     log.error("shutdown_hook_failed", error=f"{type(exc).__name__}: {exc}")
-
-    def describe(self) -> dict[str, Any]:
-        return {"models": self.router.names(), "plugins": [n for n, _ in self.pm.list_name_plugin()]}

@@ -21,7 +21,6 @@ _SECRET_KEYS = re.compile(
 _SECRET_VALUES = re.compile(
     r"(Bearer\s+)[^\s\"',]+|(AWS4-HMAC-SHA256\s+Credential=)[^\s\"',]+|((?:AKIA|ASIA|AKID)[A-Z0-9]{8,})"
 )
-_configured = False
 
 
 def _scrub_value(value: Any) -> Any:
@@ -51,7 +50,6 @@ def redact_secrets(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str,
 
 def configure_logging(level: str = "INFO", *, json: bool | None = None, stream: Any = None) -> None:
     """Configure structlog once per process (idempotent unless called with new arguments)."""
-    global _configured
     stream = stream or sys.stderr
     if json is None:
         json = not (hasattr(stream, "isatty") and stream.isatty())
@@ -72,7 +70,6 @@ def configure_logging(level: str = "INFO", *, json: bool | None = None, stream: 
         logger_factory=structlog.PrintLoggerFactory(file=stream),
         cache_logger_on_first_use=False,
     )
-    _configured = True
 
 
 def get_logger(name: str) -> Any:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib
 import os
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from typing import Any
 
 import pluggy
@@ -65,23 +64,18 @@ def make_plugin_manager(*, load_entry_points: bool = True) -> pluggy.PluginManag
     pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
     pm.add_hookspecs(hookspecs)
     allow = _csv("OUTCROP_PLUGINS")
-    block = _csv("OUTCROP_DISABLE_PLUGINS") or set()
+    for name in _csv("OUTCROP_DISABLE_PLUGINS") or ():
+        pm.set_blocked(name)  # later registrations under this name are ignored
     for name, module in DEFAULT_PLUGINS.items():
-        if name not in block:
+        if not pm.is_blocked(name):
             pm.register(importlib.import_module(module), name=name)
     if load_entry_points:
-        for ep in entry_points(group=ENTRY_POINT_GROUP):
-            if ep.name in block or (allow is not None and ep.name not in allow):
-                continue
-            if pm.has_plugin(ep.name):
-                continue
-            plugin = ep.load()
-            pm.register(plugin, name=ep.name)
-            dist = getattr(ep, "dist", None)
-            if dist is not None:
-                pm._plugin_distinfo.append((plugin, dist))  # what load_setuptools_entrypoints does
+        if allow is None:
+            pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+        for name in sorted(allow or ()):
+            pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP, name)
     for name, plugin in _extra:
-        if name not in block and not pm.has_plugin(name):
+        if not pm.is_blocked(name) and not pm.has_plugin(name):
             pm.register(plugin, name=name)
     pm.check_pending()  # a misspelt hook name fails loudly at start-up
     return pm

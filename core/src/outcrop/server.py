@@ -6,7 +6,8 @@ The config path comes from ``OUTCROP_CONFIG``, set by ``outcrop serve``.
 import os
 
 from .app import create_app
+from .gcfreeze import freeze_after_startup
 from .logs import configure_logging
 
 configure_logging(os.environ.get("OUTCROP_LOG_LEVEL", "INFO"))
-app = create_app(os.environ.get("OUTCROP_CONFIG"))
+app = freeze_after_startup(create_app(os.environ.get("OUTCROP_CONFIG")))

@@ -1,7 +1,7 @@
-"""SigV4 request signing, signature-identical to botocore's ``SigV4Auth`` but about 5x cheaper.
+"""SigV4 request signing, signature-identical to botocore's ``SigV4Auth`` and cheaper.
 
-botocore's ``add_auth`` costs ~150 us per request on this project's benchmark machine, mostly in
-generic header/URL handling; this signer caches the derived signing key per
+botocore's ``add_auth`` spends most of its time in generic header/URL handling (figures in
+docs/performance.md); this signer caches the derived signing key per
 (secret, date, region, service) and works on the already-encoded URL the gateway sends.
 ``tests/core/test_sigv4.py`` proves equality with botocore for paths with ``%3A``/``%2F``,
 query strings, session tokens and repeated whitespace.

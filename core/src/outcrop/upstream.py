@@ -1,7 +1,7 @@
 """The upstream HTTP side: request/response objects and the one pooled client per worker.
 
-aiohttp is the client: on this machine it forwards ~2x more requests per core than httpx
-(see docs/performance.md), streams response bodies chunk by chunk, and pools keep-alive
+aiohttp is the client: it costs less CPU per forwarded request than httpx (figures in
+docs/performance.md), streams response bodies chunk by chunk, and pools keep-alive
 connections per host.
 """
 

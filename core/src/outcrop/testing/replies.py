@@ -4,7 +4,7 @@ Each reply is a small dataclass whose ``render(request)`` returns a ``Rendered``
 a status, headers and body parts. The simulator sends every part as its own ASGI message as
 soon as it is produced, sleeping ``delay`` seconds between parts, so a test can tell a
 streaming client from a buffering one. Event-stream replies render the exact wire form boto3
-parses (see bedrock-wire.md §1, §3 and §5).
+parses (AWS event-stream frames: prelude, headers, payload, CRCs).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Model strings and session ids: what InvokeAgent's URI labels accept (bedrock-wire.md §1)."""
+"""Model strings and session ids: what InvokeAgent's URI labels accept (botocore's InvokeAgent model)."""
 
 from __future__ import annotations
 

@@ -59,7 +59,7 @@ BODY_MEMBERS: dict[str, Any] = {
     "bedrockModelConfigurations": BedrockModelConfigurations,
     "promptCreationConfigurations": PromptCreationConfigurations,
 }
-#: ``sessionState`` members also accepted at the top level (the seed's ``invocationId=...``).
+#: ``sessionState`` members also accepted at the top level (LiteLLM's ``invocationId=...``).
 _SESSION_TYPES: dict[str, Any] = {f.name: f.type for f in msgspec.structs.fields(SessionState)}
 SESSION_MEMBERS: tuple[str, ...] = tuple(_SESSION_TYPES)
 #: Gateway switches of this plugin (never sent to AWS).

@@ -1,6 +1,6 @@
 """InvokeAgentRuntime's modeled errors -> the status the OpenAI client gets.
 
-AWS statuses (bedrock-wire.md §7): Validation 400, AccessDenied 403, ResourceNotFound 404,
+AWS statuses (botocore's InvokeAgentRuntime model): Validation 400, AccessDenied 403, ResourceNotFound 404,
 RetryableConflict 409, ServiceQuotaExceeded 402, RuntimeClientError 424 (the agent container
 failed), Throttling 429, InternalServer 500. 402 and 424 mean nothing to OpenAI clients, so quota
 becomes 429 (retry later) and a failing agent 502 (bad gateway) with the agent's message.

@@ -12,7 +12,7 @@ from typing import Any
 
 from outcrop import ChatCall, OutcropError
 
-#: Request body field names accepted for the runtime session id (the seed uses the first).
+#: Request body field names accepted for the runtime session id (LiteLLM's docs use the first).
 SESSION_PARAMS = ("runtimeSessionId", "session_id")
 PAYLOAD_FORMATS = ("prompt", "messages")
 

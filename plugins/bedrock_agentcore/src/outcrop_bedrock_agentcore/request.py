@@ -1,4 +1,4 @@
-"""Build the InvokeAgentRuntime request (bedrock-wire.md §2) from a chat call.
+"""Build the InvokeAgentRuntime request from a chat call.
 
 ``POST {endpoint}/runtimes/{percent-encoded ARN}/invocations[?qualifier=...]``; the raw body is
 the payload; the session, user and trace values travel as headers. The session id is decided

@@ -1,6 +1,6 @@
 """Turn an InvokeAgentRuntime response into chat deltas, by its content type.
 
-The body is whatever the agent container wrote (bedrock-wire.md §2), not an AWS event stream:
+The body is whatever the agent container wrote, not an AWS event stream:
 
 - ``text/event-stream``: one delta per event as it arrives. Strands agents send ConverseStream
   events under ``event`` *and* the same text again as ``{"data": ...}`` callbacks; whichever

@@ -87,10 +87,17 @@ async def _lines(*lines: bytes):
 async def test_sse_framing():
     events = [e async for e in iter_sse(_lines(
         b": keep-alive", b"data: one", b"", b"event: error", b"data: line 1", b"data:line 2", b"",
-        b"id: 7", b"", b"data: unterminated",
+        b"id: 7", b"",
     ))]
-    assert [(e.name, e.data) for e in events] == [
-        ("", b"one"), ("error", b"line 1\nline 2"), ("", b"unterminated")]
+    assert [(e.name, e.data) for e in events] == [("", b"one"), ("error", b"line 1\nline 2")]
+
+
+async def test_sse_event_left_open_at_the_end_is_a_truncation():
+    events = []
+    with pytest.raises(OutcropError) as caught:
+        async for event in iter_sse(_lines(b"data: one", b"", b"data: unterminated")):
+            events.append(event.data)
+    assert events == [b"one"] and caught.value.status == 502
 
 
 def _feed(translator, *payloads):

@@ -27,9 +27,11 @@ from .wire import (
     ChatCompletionChunk,
     ChatRequest,
     FunctionCall,
+    JSONTooDeep,
     Message,
     ToolCallDelta,
     Usage,
+    decode_json,
 )
 
 __version__ = "0.1.0"
@@ -55,6 +57,7 @@ __all__ = [
     "EventStreamMessage",
     "FunctionCall",
     "Gateway",
+    "JSONTooDeep",
     "Message",
     "ModelPrefix",
     "ModelPrice",
@@ -69,6 +72,7 @@ __all__ = [
     "__version__",
     "acompletion",
     "completion",
+    "decode_json",
     "error_from_aws",
     "hookimpl",
     "load_config",

@@ -23,7 +23,7 @@ from .chat import call_event, chunks, collect, new_request_id, open_stream, prep
 from .config import Config, DeploymentParams, load_config
 from .errors import OutcropError
 from .gateway import Gateway
-from .wire import OPENAI_FIELDS, ChatRequest, encoder
+from .wire import MAX_JSON_DEPTH, OPENAI_FIELDS, ChatRequest, encoder, too_deep
 
 _PARAM_FIELDS = frozenset(DeploymentParams.__struct_fields__) - {"extra", "model"}
 
@@ -82,6 +82,9 @@ async def _gateway_for(config: Config | str | None) -> Gateway:
 
 
 def _split_kwargs(model: str, messages: list[Any], kwargs: dict[str, Any]) -> tuple[ChatRequest, dict[str, Any], DeploymentParams | None]:
+    if too_deep([messages, list(kwargs.values())], MAX_JSON_DEPTH + 2):  # +2: these wrappers
+        raise OutcropError(f"invalid arguments: nested more than {MAX_JSON_DEPTH} levels deep",
+                           400, code="json_too_deep")
     openai: dict[str, Any] = {"model": model, "messages": messages}
     params: dict[str, Any] = {}
     provider: dict[str, Any] = {}

@@ -24,7 +24,14 @@ from .headers import COST_HEADER, OVERHEAD_HEADER
 from .logs import get_logger
 from .sse import SSEResponse
 from .types import CallEvent, ChatCall, Principal
-from .wire import ModelCard, ModelList, decode_request, encode_with_extra, encoder
+from .wire import (
+    JSONTooDeep,
+    ModelCard,
+    ModelList,
+    decode_request,
+    encode_with_extra,
+    encoder,
+)
 
 log = get_logger("outcrop.app")
 
@@ -85,6 +92,8 @@ def _body_error(exc: Exception) -> OutcropError:
             param = where.rstrip("`")
             text = f"{param}: {text}"
         return OutcropError(f"invalid request body: {text}", 400, param=param, code="invalid_request")
+    if isinstance(exc, JSONTooDeep):
+        return OutcropError(f"request body refused: {exc}", 400, code="json_too_deep")
     return OutcropError(f"request body is not valid JSON: {exc}", 400, code="invalid_json")
 
 

@@ -17,7 +17,7 @@ from .config import DeploymentParams
 from .errors import OutcropError, error_from_aws
 from .gateway import Gateway
 from .types import OPEN, Admission, CallEvent, ChatCall, ChatDelta
-from .upstream import UpstreamRequest
+from .upstream import UpstreamRequest, answer_too_large
 from .wire import (
     ALWAYS_SUPPORTED,
     ChatCompletion,
@@ -30,10 +30,13 @@ from .wire import (
     ResponseMessage,
     ToolCall,
     Usage,
+    encoder,
     set_params,
 )
 
-_MAX_ERROR_BODY = 64 * 1024
+#: How much of an upstream error body is read (to find its code and message); the rest is
+#: dropped with the connection, never buffered.
+MAX_ERROR_BODY = 64 * 1024
 
 
 def new_request_id() -> str:
@@ -122,7 +125,7 @@ async def open_stream(gateway: Gateway, call: ChatCall) -> AsyncIterator[ChatDel
     call.state["upstream_response"] = response
     if response.status >= 300:
         try:
-            body = (await response.read())[:_MAX_ERROR_BODY]
+            body = await response.read_up_to(MAX_ERROR_BODY)
         finally:
             response.close()
         call.upstream_seconds = response.waited
@@ -187,22 +190,33 @@ def finish_accounting(gateway: Gateway, call: ChatCall) -> None:
 
 
 async def collect(gateway: Gateway, call: ChatCall, deltas: AsyncIterator[ChatDelta]) -> ChatCompletion:
-    """Fold the delta stream into one completion (non-streaming calls)."""
+    """Fold the delta stream into one completion (non-streaming calls).
+
+    What is held is capped at ``general_settings.max_response_bytes`` (text counted in
+    characters, annotations as JSON): past it the call fails with a 502.
+    """
     content: list[str] = []
     reasoning: list[str] = []
     annotations: list[dict[str, Any]] = []
     tools: dict[int, ToolCall] = {}
     finish: str | None = None
+    limit = gateway.config.general_settings.max_response_bytes
+    held = 0
     try:
         async for d in deltas:
             _track(call, d)
             if d.content:
                 content.append(d.content)
+                held += len(d.content)
             if d.reasoning_content:
                 reasoning.append(d.reasoning_content)
+                held += len(d.reasoning_content)
             if d.annotations:
                 annotations.extend(d.annotations)
+                held += len(encoder.encode(d.annotations))
             for tc in d.tool_calls or ():
+                if tc.function:
+                    held += len(tc.function.name) + len(tc.function.arguments)
                 cur = tools.get(tc.index)
                 if cur is None:
                     cur = tools[tc.index] = ToolCall(id=tc.id or "", function=FunctionCall())
@@ -213,6 +227,8 @@ async def collect(gateway: Gateway, call: ChatCall, deltas: AsyncIterator[ChatDe
                     cur.function.arguments += tc.function.arguments
             if d.finish_reason:
                 finish = d.finish_reason
+            if held > limit:
+                raise answer_too_large(limit)
     finally:
         await _aclose(deltas)
         _close_upstream(call)

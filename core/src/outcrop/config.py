@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 import yaml
@@ -84,6 +84,9 @@ class GeneralSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=False)
     read_timeout: float = 600.0
     request_timeout: float | None = None
     max_request_bytes: int = 32 * 1024 * 1024
+    #: The most of one upstream answer the gateway holds in memory: a non-streamed answer
+    #: being collected, one JSON document, one SSE/NDJSON line. Past it: 502.
+    max_response_bytes: Annotated[int, msgspec.Meta(gt=0)] = 64 * 1024 * 1024
     default_region: str | None = None
     # Read by plugins (outcrop-keys): where keys and spend live, the key that encrypts issued
     # SigV4 secrets, and whether spend rows may keep prompts and answers.

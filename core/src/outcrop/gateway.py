@@ -73,6 +73,7 @@ class Gateway:
         self.http = UpstreamClient(
             connect_timeout=settings.connect_timeout,
             read_timeout=settings.request_timeout or settings.read_timeout,
+            max_response_bytes=settings.max_response_bytes,
         )
         self.prices = PriceTable()
         self.hook.outcrop_register_pricing(register=self.prices.register)

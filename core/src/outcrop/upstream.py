@@ -36,16 +36,29 @@ class UpstreamRequest:
     connect_timeout: float | None = None
 
 
+#: What ``UpstreamResponse.read`` and ``aiter_lines`` hold at most by default (one answer, one
+#: line); the gateway passes ``general_settings.max_response_bytes``.
+DEFAULT_MAX_BODY = 64 * 1024 * 1024
+
+
 class UpstreamResponse:
-    """A streaming upstream response. Read the body once: ``aiter_bytes``, ``aiter_events`` or ``read``."""
+    """A streaming upstream response. Read the body once: ``aiter_bytes``, ``aiter_events``,
+    ``aiter_lines``, ``read`` or ``read_up_to``.
 
-    __slots__ = ("_resp", "headers", "started", "status", "waited")
+    Nothing here holds more than ``max_body`` bytes of it at once: past that, ``read`` and
+    ``aiter_lines`` raise a 502 instead of buffering an unbounded answer.
+    """
 
-    def __init__(self, resp: aiohttp.ClientResponse, started: float) -> None:
+    __slots__ = ("_resp", "headers", "max_body", "started", "status", "waited")
+
+    def __init__(
+        self, resp: aiohttp.ClientResponse, started: float, max_body: int = DEFAULT_MAX_BODY
+    ) -> None:
         self._resp = resp
         self.status: int = resp.status
         self.headers: Mapping[str, str] = resp.headers
         self.started = started
+        self.max_body = max_body
         #: Seconds spent waiting on AWS so far (headers, then each body read): the gateway's
         #: overhead is wall time minus this.
         self.waited: float = time.perf_counter() - started
@@ -67,34 +80,56 @@ class UpstreamResponse:
             raise OutcropError(f"upstream connection broke mid-body: {exc}", 502) from exc
 
     async def aiter_events(self) -> AsyncIterator[EventStreamMessage]:
-        """AWS event-stream messages, each yielded as soon as its last byte arrived."""
+        """AWS event-stream messages, each yielded as soon as its last byte arrived; a body
+        that ends in the middle of a frame raises a 502 (it was cut short)."""
         decoder = EventStreamDecoder()
         async for chunk in self.aiter_bytes():
             for message in decoder.feed(chunk):
                 yield message
+        decoder.finish()
 
     async def aiter_lines(self) -> AsyncIterator[bytes]:
-        """Body split on ``\\n`` (for SSE and NDJSON upstreams), line endings stripped."""
-        buf = b""
+        """Body split on ``\\n`` (for SSE and NDJSON upstreams), line endings stripped.
+
+        A last line without its ``\\n`` is yielded too (the reader of the format decides whether
+        that is a truncation); a line longer than ``max_body`` raises a 502.
+        """
+        buf = bytearray()  # the unterminated tail: grown in place, scanned only once
         async for chunk in self.aiter_bytes():
             buf += chunk
-            while True:
-                idx = buf.find(b"\n")
-                if idx < 0:
-                    break
-                line, buf = buf[:idx], buf[idx + 1 :]
+            if b"\n" not in chunk:
+                if len(buf) > self.max_body:
+                    raise answer_too_large(self.max_body)
+                continue
+            *lines, tail = bytes(buf).split(b"\n")
+            buf = bytearray(tail)
+            for line in lines:
                 yield line.rstrip(b"\r")
         if buf:
-            yield buf
+            yield bytes(buf)
 
     async def read(self) -> bytes:
-        t0 = time.perf_counter()
-        try:
-            return await self._resp.read()
-        except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, TimeoutError) as exc:
-            raise OutcropError(f"upstream connection broke: {exc}", 502) from exc
-        finally:
-            self.waited += time.perf_counter() - t0
+        """The whole body; more than ``max_body`` bytes is a 502 (nothing past it is held)."""
+        parts: list[bytes] = []
+        size = 0
+        async for chunk in self.aiter_bytes():
+            size += len(chunk)
+            if size > self.max_body:
+                raise answer_too_large(self.max_body)
+            parts.append(chunk)
+        return b"".join(parts)
+
+    async def read_up_to(self, limit: int) -> bytes:
+        """At most ``limit`` bytes of the body (an error body to quote); the rest is never read:
+        ``close()`` drops it with the connection."""
+        parts: list[bytes] = []
+        size = 0
+        async for chunk in self.aiter_bytes():
+            parts.append(chunk[: limit - size])
+            size += len(parts[-1])
+            if size >= limit:
+                break
+        return b"".join(parts)
 
     @property
     def raw_headers(self) -> tuple[tuple[bytes, bytes], ...]:
@@ -114,7 +149,9 @@ class UpstreamClient:
         connect_timeout: float = 10.0,
         read_timeout: float = 600.0,
         pool_size: int = 1000,
+        max_response_bytes: int = DEFAULT_MAX_BODY,
     ) -> None:
+        self.max_response_bytes = max_response_bytes
         self._timeout = aiohttp.ClientTimeout(
             total=None, connect=connect_timeout, sock_read=read_timeout
         )
@@ -164,12 +201,19 @@ class UpstreamClient:
                 502,
                 code="upstream_unreachable",
             ) from exc
-        return UpstreamResponse(resp, started)
+        return UpstreamResponse(resp, started, self.max_response_bytes)
 
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+def answer_too_large(limit: int) -> OutcropError:
+    """The 502 for an upstream answer over ``general_settings.max_response_bytes``."""
+    return OutcropError(
+        f"the upstream answer is larger than {limit} bytes "
+        "(general_settings.max_response_bytes)", 502, code="upstream_response_too_large")
 
 
 def _origin(url: str) -> str:

@@ -88,12 +88,78 @@ ALWAYS_SUPPORTED: frozenset[str] = frozenset(
 _request_decoder = msgspec.json.Decoder(ChatRequest)
 _raw_object_decoder = msgspec.json.Decoder(dict[str, msgspec.Raw])
 
+#: Client JSON may nest this deep at most. Far below Python's recursion limit, so whatever the
+#: gateway and its plugins do with a value it accepted (encode it, walk it) cannot overflow.
+MAX_JSON_DEPTH = 128
+
+
+class JSONTooDeep(msgspec.DecodeError):
+    """Client JSON nested deeper than ``MAX_JSON_DEPTH`` (a ``msgspec.DecodeError``)."""
+
+    def __init__(self) -> None:
+        super().__init__(f"JSON nested more than {MAX_JSON_DEPTH} levels deep")
+
+
+def too_deep(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether ``value`` (dicts, lists, tuples) nests deeper than ``limit``; a cycle does too.
+
+    Level by level, without recursion, so no value can overflow the stack here.
+    """
+    level = [value] if isinstance(value, dict | list | tuple) else []
+    depth = 0
+    while level:
+        depth += 1
+        if depth > limit:
+            return True
+        children: list[Any] = []
+        for node in level:
+            items = node.values() if isinstance(node, dict) else node
+            children.extend(c for c in items if isinstance(c, dict | list | tuple))
+        level = children
+    return False
+
+
+def check_json_depth(data: bytes | str) -> None:
+    """Raise ``JSONTooDeep`` if the JSON text ``data`` nests deeper than ``MAX_JSON_DEPTH``.
+
+    Counting brackets settles most documents at C speed; only those with more brackets than
+    the limit are decoded and measured.
+    """
+    raw = data.encode() if isinstance(data, str) else data
+    if raw.count(b"[") + raw.count(b"{") <= MAX_JSON_DEPTH:
+        return
+    try:
+        value = msgspec.json.decode(raw)
+    except RecursionError:
+        raise JSONTooDeep from None
+    except msgspec.DecodeError:
+        return  # not JSON: the caller's own decode reports that
+    if too_deep(value):
+        raise JSONTooDeep
+
+
+def decode_json(data: bytes | str, decoder: msgspec.json.Decoder[Any] | None = None) -> Any:
+    """Decode JSON a client sent: ``msgspec.DecodeError`` when it is not JSON (or not the
+    decoder's type), ``JSONTooDeep`` (a ``DecodeError`` too) when it nests too deep."""
+    check_json_depth(data)
+    try:
+        return decoder.decode(data) if decoder is not None else msgspec.json.decode(data)
+    except RecursionError:
+        raise JSONTooDeep from None
+
 
 def decode_request(body: bytes) -> tuple[ChatRequest, dict[str, Any]]:
-    """Decode a request body into its OpenAI fields and its provider parameters."""
-    request = _request_decoder.decode(body)
-    raw = _raw_object_decoder.decode(body)
-    extra = {k: msgspec.json.decode(v) for k, v in raw.items() if k not in OPENAI_FIELDS}
+    """Decode a request body into its OpenAI fields and its provider parameters.
+
+    Raises ``msgspec.DecodeError`` (``ValidationError``, ``JSONTooDeep``) on bad input.
+    """
+    check_json_depth(body)
+    try:
+        request = _request_decoder.decode(body)
+        raw = _raw_object_decoder.decode(body)
+        extra = {k: msgspec.json.decode(v) for k, v in raw.items() if k not in OPENAI_FIELDS}
+    except RecursionError:
+        raise JSONTooDeep from None
     return request, extra
 
 

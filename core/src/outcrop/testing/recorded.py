@@ -49,8 +49,12 @@ class RecordedRequest:
         return dict(parse_qsl(self.raw_query, keep_blank_values=True))
 
     def json(self) -> Any:
-        """The body parsed as JSON (``None`` for an empty body)."""
-        return _json.loads(self.body) if self.body else None
+        """The body parsed as JSON (``None`` for an empty body); ``ValueError`` if it is not
+        JSON or nests too deep to parse."""
+        try:
+            return _json.loads(self.body) if self.body else None
+        except RecursionError:
+            raise ValueError("JSON nested too deep to parse") from None
 
     def text(self) -> str:
         return self.body.decode("utf-8", "replace")

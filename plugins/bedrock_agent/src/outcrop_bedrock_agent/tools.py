@@ -17,7 +17,7 @@ from typing import Any
 
 import msgspec
 
-from outcrop import FunctionCall, OutcropError, ToolCallDelta
+from outcrop import FunctionCall, OutcropError, ToolCallDelta, decode_json
 
 ID_PREFIX = "call_ba1"  # "ba" = bedrock agent, "1" = encoding version
 _NAME_OK = re.compile(r"[^a-zA-Z0-9_-]+")
@@ -101,7 +101,7 @@ def _typed(kind: str | None, value: Any) -> Any:
         if kind == "boolean" and value.lower() in ("true", "false"):
             return value.lower() == "true"
         if kind in ("array", "object"):
-            return msgspec.json.decode(value)
+            return decode_json(value)
     except (ValueError, msgspec.DecodeError):
         pass  # keep what the agent sent
     return value
@@ -163,8 +163,8 @@ def _envelope(content: str) -> dict[str, Any] | None:
     if not content.startswith("{"):
         return None
     try:
-        data = msgspec.json.decode(content)
-    except msgspec.DecodeError:
+        data = decode_json(content)
+    except msgspec.DecodeError:  # not JSON, or nested too deep: plain content
         return None
     if isinstance(data, dict) and data and set(data) <= _ENVELOPE_KEYS and set(data) & _ENVELOPE_MARKERS:
         return data

@@ -82,7 +82,7 @@ class EventTranslator:
         if stripped[0] in _JSON_START:
             try:
                 value = _decoder.decode(stripped)
-            except msgspec.DecodeError:
+            except (msgspec.DecodeError, RecursionError):
                 value = data.decode("utf-8", "replace")  # text that merely starts like JSON
         else:
             value = data.decode("utf-8", "replace")  # plain text, numbers, true/false as written
@@ -196,13 +196,36 @@ async def sse_deltas(response: UpstreamResponse) -> AsyncIterator[ChatDelta]:
 
 async def ndjson_deltas(response: UpstreamResponse) -> AsyncIterator[ChatDelta]:
     translator = EventTranslator()
+    held: bytes | None = None  # one line behind, so the last line is known to be the last
     async for line in response.aiter_lines():
-        delta = translator.feed("", line)
+        if held is not None:
+            delta = translator.feed("", held)
+            if delta is not None:
+                yield delta
+        held = line
+    if held is not None:
+        _check_last_line(held)
+        delta = translator.feed("", held)
         if delta is not None:
             yield delta
     last = translator.finish()
     if last is not None:
         yield last
+
+
+def _check_last_line(line: bytes) -> None:
+    """A last NDJSON line that starts a JSON value it never finishes was cut short (its
+    newline is optional, so only the JSON can tell)."""
+    stripped = line.strip()
+    if stripped[:1] not in (b"{", b"["):
+        return
+    try:
+        _decoder.decode(stripped)
+    except (msgspec.DecodeError, RecursionError):
+        raise OutcropError(
+            "the agent runtime's NDJSON stream ended in the middle of a JSON line: the answer "
+            "was cut short", 502, code="truncated_upstream_stream",
+            aws_type="RuntimeClientError") from None
 
 
 async def json_deltas(response: UpstreamResponse) -> AsyncIterator[ChatDelta]:
@@ -211,7 +234,7 @@ async def json_deltas(response: UpstreamResponse) -> AsyncIterator[ChatDelta]:
         return
     try:
         value = _decoder.decode(body)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         yield ChatDelta(content=body.decode("utf-8", "replace"))  # mislabelled text
         return
     text = extract_text(value)

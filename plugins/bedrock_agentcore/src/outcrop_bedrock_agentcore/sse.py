@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from outcrop import OutcropError
+
 
 @dataclass(slots=True)
 class SseEvent:
@@ -16,7 +18,11 @@ class SseEvent:
 
 
 async def iter_sse(lines: AsyncIterator[bytes]) -> AsyncIterator[SseEvent]:
-    """Yield each event the moment its terminating blank line arrives (and a last unterminated one)."""
+    """Yield each event the moment its terminating blank line arrives.
+
+    A body that ends with an event still open (``data:`` without its blank line) was cut short:
+    that is a 502, never a last event taken as complete.
+    """
     data: list[bytes] = []
     name = b""
     async for line in lines:
@@ -36,4 +42,7 @@ async def iter_sse(lines: AsyncIterator[bytes]) -> AsyncIterator[SseEvent]:
             name = value
         # ``id`` and ``retry`` mean nothing for a one-shot invocation
     if data:
-        yield SseEvent(name.decode("utf-8", "replace"), b"\n".join(data))
+        raise OutcropError(
+            "the agent runtime's event stream ended in the middle of an event "
+            "(no blank line after its data): the answer was cut short",
+            502, code="truncated_upstream_stream", aws_type="RuntimeClientError")

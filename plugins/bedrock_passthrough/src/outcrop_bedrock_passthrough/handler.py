@@ -269,6 +269,14 @@ class PassthroughApp:
                     await send({"type": "http.response.body", "body": frame, "more_body": False})
                     return
                 raise UpstreamBroke(exc.message) from exc
+            if metering.active and isinstance(meter, EventStreamMeter):
+                try:
+                    meter.finish_frames()
+                except OutcropError as exc:  # a clean end in the middle of a frame
+                    record.status, record.error = exc.status, exc.message
+                    log.warning("upstream_stream_truncated", request_id=record.request_id,
+                                error=exc.message)
+                    raise UpstreamBroke(exc.message) from exc  # the SDK must not see an end
             metering.finish()
         await send({"type": "http.response.body", "body": b"", "more_body": False})
         if status >= 300:

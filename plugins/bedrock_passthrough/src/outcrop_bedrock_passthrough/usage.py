@@ -96,45 +96,42 @@ class InvokeMeter(Meter):
 class EventStreamMeter(Meter):
     """Decodes the AWS event stream it is fed; subclasses read the events they know.
 
-    It also tracks frame boundaries, so a relay whose upstream breaks mid-stream knows whether
-    it may still append a well-formed exception frame.
+    The decoder also knows the frame boundaries, so the relay can tell whether a stream whose
+    upstream stopped may still get a well-formed exception frame, and whether a body that ended
+    cleanly ended mid-frame (``finish_frames``). An event a subclass cannot read stops the
+    usage reading, never the framing.
     """
 
     def __init__(self) -> None:
         super().__init__()
         self._decoder = EventStreamDecoder()
-        self._need = 0  # bytes left in the current frame
-        self._prelude = b""  # the first bytes of the next frame's total length
+        self._reading = True
 
     @property
     def at_boundary(self) -> bool:
-        return self._need == 0 and not self._prelude
+        return self._decoder.at_boundary
 
-    def _track(self, chunk: bytes) -> None:
-        i, n = 0, len(chunk)
-        while i < n:
-            if self._need:
-                step = min(self._need, n - i)
-                self._need -= step
-                i += step
-                continue
-            step = min(4 - len(self._prelude), n - i)
-            self._prelude += chunk[i:i + step]
-            i += step
-            if len(self._prelude) == 4:
-                self._need = max(int.from_bytes(self._prelude, "big") - 4, 0)
-                self._prelude = b""
+    def finish_frames(self) -> None:
+        """Raise the decoder's 502 when the body ended in the middle of a frame."""
+        self._decoder.finish()
 
     def feed(self, chunk: bytes) -> None:
-        self._track(chunk)
         for message in self._decoder.feed(chunk):
-            if message.message_type == "event":
-                self.event(message)
-            else:
-                data = message.json() if message.payload else {}
-                text = data.get("message") if isinstance(data, dict) else None
-                text = text or message.headers.get(":error-message") or ""
-                self.error = f"{message.exception_type}: {text}" if text else str(message.exception_type)
+            if not self._reading:
+                continue
+            try:
+                self._read(message)
+            except Exception:  # an unreadable event: no usage from here on, framing goes on
+                self._reading = False
+
+    def _read(self, message: EventStreamMessage) -> None:
+        if message.message_type == "event":
+            self.event(message)
+        else:
+            data = message.json() if message.payload else {}
+            text = data.get("message") if isinstance(data, dict) else None
+            text = text or message.headers.get(":error-message") or ""
+            self.error = f"{message.exception_type}: {text}" if text else str(message.exception_type)
 
     def event(self, message: EventStreamMessage) -> None:
         return None

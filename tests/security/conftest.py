@@ -1,0 +1,107 @@
+"""A gateway serving every surface (Bedrock agent and AgentCore on the chat route, the native
+pass-through under /bedrock) in front of the simulator, and the check that a worker still
+serves after a hostile input."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+import httpx
+import openai
+import pytest
+from botocore.config import Config
+
+from outcrop.testing import TEST_ACCESS_KEY, TEST_SECRET_KEY
+
+MASTER_KEY = "sk-security-test"
+AUTH = {"Authorization": f"Bearer {MASTER_KEY}"}
+AGENT = "bedrock/agent/L1RT58GYRW/MFPSBCXYTW"
+RUNTIME_ARN = "arn:aws:bedrock-agentcore:us-west-2:123456789012:runtime/sec_agent-AbCdEf1234"
+NATIVE = "bedrock/anthropic.claude-3-5-sonnet-20240620-v1:0"
+SDK_KEY_ID = "OUTCROPSECKEY00001"
+SDK_SECRET = "outcrop-security-sdk-secret-000000001"
+NO_RETRIES = Config(retries={"total_max_attempts": 1, "mode": "standard"}, read_timeout=10,
+                    connect_timeout=5)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    """No AWS setting of the machine leaks into a test (and no IMDS lookups)."""
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+@pytest.fixture
+def make_config(bedrock_simulator: Any, simulator_params: Callable[..., dict[str, Any]]
+                ) -> Callable[..., dict[str, Any]]:
+    def make(**general: Any) -> dict[str, Any]:
+        return {
+            "model_list": [
+                {"model_name": "agent", "litellm_params": simulator_params(AGENT)},
+                {"model_name": "runtime",
+                 "litellm_params": simulator_params(f"bedrock/agentcore/{RUNTIME_ARN}")},
+                {"model_name": "native", "litellm_params": simulator_params(NATIVE)},
+            ],
+            "general_settings": {"master_key": MASTER_KEY, **general},
+            "bedrock_passthrough": {
+                "aws_region_name": "us-west-2",
+                "aws_access_key_id": TEST_ACCESS_KEY,
+                "aws_secret_access_key": TEST_SECRET_KEY,
+                "api_base": bedrock_simulator.url,
+                "keys": [{"access_key_id": SDK_KEY_ID, "secret_access_key": SDK_SECRET}],
+            },
+        }
+
+    return make
+
+
+@pytest.fixture
+def gateway(gateway_factory: Callable[..., Any], make_config: Callable[..., dict[str, Any]]) -> Any:
+    return gateway_factory(make_config())
+
+
+@pytest.fixture
+def client(gateway: Any) -> openai.OpenAI:
+    return openai.OpenAI(base_url=gateway.url + "/v1", api_key=MASTER_KEY, max_retries=0)
+
+
+def sigv4_client(service: str, url: str) -> Any:
+    return boto3.session.Session().client(
+        service, region_name="us-west-2", endpoint_url=url + "/bedrock",
+        aws_access_key_id=SDK_KEY_ID, aws_secret_access_key=SDK_SECRET, config=NO_RETRIES)
+
+
+def assert_still_serves(gateway: Any) -> None:
+    """The worker answers a real call after the hostile one (the simulator's default echo)."""
+    r = httpx.post(f"{gateway.url}/v1/chat/completions", headers=AUTH, timeout=10, json={
+        "model": "agent", "messages": [{"role": "user", "content": "still there?"}]})
+    assert r.status_code == 200, r.text
+    assert r.json()["choices"][0]["message"]["content"] == "You said: still there?"
+
+
+def assert_openai_error(r: httpx.Response, status: int, *, code: str | None = None) -> dict[str, Any]:
+    """An OpenAI-shaped error body with ``status``; returns the ``error`` object."""
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith("application/json")
+    error = r.json()["error"]
+    assert isinstance(error["message"], str) and error["message"]
+    assert isinstance(error["type"], str)
+    if code is not None:
+        assert error["code"] == code, error
+    return error
+
+
+def assert_aws_error(r: httpx.Response, status: int, error_type: str) -> str:
+    """An AWS-shaped error (``x-amzn-ErrorType``, ``{"message"}``); returns the message."""
+    assert r.status_code == status, r.text
+    assert r.headers["x-amzn-errortype"] == error_type
+    message = r.json()["message"]
+    assert isinstance(message, str) and message
+    return message

@@ -105,3 +105,11 @@ def assert_aws_error(r: httpx.Response, status: int, error_type: str) -> str:
     message = r.json()["message"]
     assert isinstance(message, str) and message
     return message
+
+
+@pytest.fixture
+def bounded_gateway(gateway_factory: Callable[..., Any], make_config: Callable[..., dict[str, Any]]) -> Any:
+    """A gateway with a small body limit and timeout, so hostile bodies stay small and quick."""
+    from .rawhttp import BODY_TIMEOUT, LIMIT
+
+    return gateway_factory(make_config(max_request_bytes=LIMIT, body_timeout=BODY_TIMEOUT))

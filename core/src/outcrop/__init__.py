@@ -4,13 +4,20 @@ The public API for plugin authors is what this module exports plus ``outcrop.hoo
 """
 
 from .api import acompletion, completion
+from .bodies import ClientDisconnected, read_body
 from .config import Config, Deployment, DeploymentParams, load_config, parse_config
 from .errors import ConfigError, OutcropError, UpstreamError, error_from_aws
 from .eventstream import EventStreamMessage
 from .gateway import Gateway
 from .headers import COST_HEADER, OVERHEAD_HEADER, REQUEST_ID_HEADER
 from .hookimpl import hookimpl
-from .sigv4_verify import SigV4Error, SigV4Identity, verify_sigv4
+from .sigv4_verify import (
+    SigV4Error,
+    SigV4Identity,
+    SigV4Precheck,
+    check_sigv4_headers,
+    verify_sigv4,
+)
 from .types import (
     Admission,
     CallEvent,
@@ -42,8 +49,12 @@ __all__ = [
     "REQUEST_ID_HEADER",
     "SigV4Error",
     "SigV4Identity",
+    "SigV4Precheck",
+    "check_sigv4_headers",
     "verify_sigv4",
     "Admission",
+    "ClientDisconnected",
+    "read_body",
     "CallEvent",
     "ChatCall",
     "ChatCompletion",

@@ -16,6 +16,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .bodies import ClientDisconnected, read_body
 from .chat import admit, call_event, chunks, collect, open_stream, prepare_call
 from .config import Config, load_config, parse_config
 from .errors import OutcropError
@@ -137,11 +138,9 @@ async def chat_completions(request: Request) -> Response:
     model = ""
     try:
         principal = gateway.authenticate(request.headers)
-        length = request.headers.get("content-length")
-        limit = gateway.config.general_settings.max_request_bytes
-        if length and length.isdigit() and int(length) > limit:
-            raise OutcropError(f"request body larger than {limit} bytes", 413)
-        body = await request.body()
+        settings = gateway.config.general_settings
+        body = await read_body(request.receive, limit=settings.max_request_bytes,
+                               timeout=settings.body_timeout, headers=request.scope["headers"])
         try:
             chat_request, extra = decode_request(body)
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
@@ -159,6 +158,9 @@ async def chat_completions(request: Request) -> Response:
         )
         gateway.after_call(event)
         return error_response(exc, call.response_headers if call else None)
+    except ClientDisconnected:
+        gateway.after_call(_failed_event(request, model, 499, "client disconnected", principal))
+        return Response(status_code=499)  # nobody is left to read it
     except Exception as exc:  # a plugin bug must not take the worker down
         log.exception("chat_failed", request_id=rid)
         event = call_event(call, 500, f"{type(exc).__name__}: {exc}", route) if call else _failed_event(

@@ -93,6 +93,8 @@ class GeneralSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=False)
     database_url: str | None = None
     salt_key: str | None = None
     store_prompts_in_spend_logs: bool = False
+    #: Seconds a whole request body may take to arrive (slower: 408).
+    body_timeout: float = 30.0
 
     def __repr__(self) -> str:
         return f"GeneralSettings(master_key={'***' if self.master_key else None})"
@@ -225,10 +227,20 @@ def parse_config(data: Any, *, source: str | None = None) -> Config:
         errors.append(_msgspec_error(exc, "general_settings"))
         general = GeneralSettings()
 
+    errors += _transport_errors(general)
     sections = {k: v for k, v in data.items() if k not in _KNOWN_TOP}
     if errors:
         raise ConfigError(errors)
     return Config(model_list=deployments, general_settings=general, sections=sections, source=source)
+
+
+def _transport_errors(general: GeneralSettings) -> list[str]:
+    errors = [
+        f"general_settings.{name}: must be a number of seconds > 0, got {value!r}"
+        for name in ("body_timeout",)
+        if not 0 < (value := getattr(general, name)) < float("inf")
+    ]
+    return errors
 
 
 def load_config(path: str | os.PathLike[str]) -> Config:

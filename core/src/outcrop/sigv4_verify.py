@@ -18,7 +18,7 @@ import datetime as _dt
 import hashlib
 import hmac
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
 from typing import Literal
@@ -78,26 +78,32 @@ class _Authorization:
     signature: str
 
 
-def verify_sigv4(
-    method: str,
-    raw_path: str,
-    raw_query: str,
+@dataclass(frozen=True, slots=True)
+class SigV4Precheck:
+    """What ``check_sigv4_headers`` established from the headers alone: the signature itself is
+    still to be checked (it covers the body), by ``verify_sigv4``."""
+
+    auth: _Authorization
+    received: dict[str, list[str]]
+    signed: list[str]
+    amz_date: str
+    secret: str = field(repr=False)  # never in a log line or traceback
+
+
+def check_sigv4_headers(
     headers: HeadersLike,
-    body: bytes,
     lookup_secret: Callable[[str], str | None],
     *,
     expected_service: str | Iterable[str] | None = None,
     now: _dt.datetime | None = None,
     max_skew_s: int = 900,
-    allow_unsigned_payload: bool = False,
-    engine: Engine = "fast",
-) -> SigV4Identity:
-    """Check the ``Authorization: AWS4-HMAC-SHA256 ...`` header of a received request.
+) -> SigV4Precheck:
+    """Every check a SigV4 request allows before its body is read: the ``Authorization`` header's
+    form, the credential scope (service, terminator), the signed headers, the date against the
+    clock window and the access key id (``lookup_secret`` returns ``None`` for an unknown one).
 
-    ``headers`` is any mapping (looked up case-insensitively; a Starlette ``Headers`` keeps
-    repeated names) or a list of ``(name, value)`` pairs, as ``str`` or ``bytes``.
-    ``lookup_secret`` maps an access key id to its secret, or ``None`` when the key is unknown.
-    Returns the signer's identity or raises ``SigV4Error``.
+    Raises ``SigV4Error``. A server calls it before reading any body byte, so a caller without
+    a valid key id and a current date cannot make it buffer anything.
     """
     received = _collect_headers(headers)
     auth = _parse_authorization(received.get("authorization"))
@@ -133,15 +139,47 @@ def verify_sigv4(
         raise SigV4Error(
             "UnrecognizedClientException", "The security token included in the request is invalid."
         )
+    return SigV4Precheck(auth, received, signed, amz_date, secret)
+
+
+def verify_sigv4(
+    method: str,
+    raw_path: str,
+    raw_query: str,
+    headers: HeadersLike,
+    body: bytes,
+    lookup_secret: Callable[[str], str | None],
+    *,
+    expected_service: str | Iterable[str] | None = None,
+    now: _dt.datetime | None = None,
+    max_skew_s: int = 900,
+    allow_unsigned_payload: bool = False,
+    engine: Engine = "fast",
+    precheck: SigV4Precheck | None = None,
+) -> SigV4Identity:
+    """Check the ``Authorization: AWS4-HMAC-SHA256 ...`` header of a received request.
+
+    ``headers`` is any mapping (looked up case-insensitively; a Starlette ``Headers`` keeps
+    repeated names) or a list of ``(name, value)`` pairs, as ``str`` or ``bytes``.
+    ``lookup_secret`` maps an access key id to its secret, or ``None`` when the key is unknown.
+    ``precheck``, when given, is ``check_sigv4_headers``'s answer for these headers (made before
+    the body was read); otherwise those checks run here. Returns the signer's identity or raises
+    ``SigV4Error``.
+    """
+    pre = precheck or check_sigv4_headers(
+        headers, lookup_secret, expected_service=expected_service, now=now, max_skew_s=max_skew_s
+    )
+    auth, received = pre.auth, pre.received
     payload_hash = _payload_hash(received, body, allow_unsigned_payload)
     compute = _signature_fast if engine == "fast" else _signature_botocore
-    expected = compute(method.upper(), raw_path, raw_query, received, signed, payload_hash,
-                       body, auth, amz_date, secret)
+    expected = compute(method.upper(), raw_path, raw_query, received, pre.signed, payload_hash,
+                       body, auth, pre.amz_date, pre.secret)
     if not hmac.compare_digest(expected.encode(), auth.signature.encode("latin-1")):
         raise SigV4Error("InvalidSignatureException", _MISMATCH)
     token = received.get("x-amz-security-token")
     return SigV4Identity(
-        auth.access_key, auth.region, auth.service, auth.date, amz_date, token[0] if token else None
+        auth.access_key, auth.region, auth.service, auth.date, pre.amz_date,
+        token[0] if token else None,
     )
 
 

@@ -20,7 +20,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from outcrop import Gateway, OutcropError, Principal, SigV4Error, verify_sigv4
+from outcrop import (
+    Gateway,
+    OutcropError,
+    Principal,
+    SigV4Error,
+    SigV4Precheck,
+    check_sigv4_headers,
+    verify_sigv4,
+)
 
 SIGV4_SCHEME = "aws4-hmac-sha256 "
 OPEN = Principal("open")
@@ -35,6 +43,15 @@ class Caller:
     principal: Principal
     access_key: str | None = None
     region: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A SigV4 request whose headers passed: the key pair is known, the signature (over the body)
+    is still to be verified. ``principal`` is set when a plugin issued the pair."""
+
+    precheck: SigV4Precheck
+    principal: Principal | None
 
 
 def _denied(code: str, message: str) -> OutcropError:
@@ -86,6 +103,38 @@ class ClientAuth:
                       "Missing Authentication Token: send `Authorization: Bearer <key>` or sign "
                       "the request with a gateway-issued SigV4 key.")
 
+    def lookup_secret(self, access_key_id: str) -> tuple[str, Principal | None] | None:
+        """The secret of a key id: the configured pairs first, then a plugin that issues them
+        (``outcrop_sigv4_secret``); ``None`` when nobody knows it."""
+        static = self._secrets.get(access_key_id)
+        if static is not None:
+            return static, None
+        found = self._gateway.hook.outcrop_sigv4_secret(access_key_id=access_key_id)
+        if found is None:
+            return None
+        secret, principal = found
+        return secret, principal
+
+    def precheck(self, headers: Sequence[tuple[bytes, bytes]],
+                 expected_service: str | None) -> Pending:
+        """Everything but the signature, from the headers alone: runs before any body byte is
+        read, so an unknown key id, a stale or future date or a wrong scope costs no memory."""
+        issued: list[Principal | None] = [None]
+
+        def secret_for(access_key_id: str) -> str | None:
+            found = self.lookup_secret(access_key_id)
+            if found is None:
+                return None
+            secret, issued[0] = found
+            return secret
+
+        try:
+            checked = check_sigv4_headers(headers, secret_for, expected_service=expected_service,
+                                          max_skew_s=self._max_skew_s)
+        except SigV4Error as exc:
+            raise _denied(exc.code, exc.message) from None
+        return Pending(checked, issued[0])
+
     def verify(
         self,
         method: str,
@@ -93,29 +142,15 @@ class ClientAuth:
         raw_query: str,
         headers: Sequence[tuple[bytes, bytes]],
         body: bytes,
-        expected_service: str | None,
+        pending: Pending,
     ) -> Caller:
         """Verify a SigV4 signature over the request exactly as received."""
-        issued: dict[str, Principal] = {}
-
-        def secret_for(access_key_id: str) -> str | None:
-            static = self._secrets.get(access_key_id)
-            if static is not None:
-                return static
-            found = self._gateway.hook.outcrop_sigv4_secret(access_key_id=access_key_id)
-            if found is None:
-                return None
-            secret, issued[access_key_id] = found
-            return secret
-
         try:
-            identity = verify_sigv4(
-                method, raw_path, raw_query, headers, body, secret_for,
-                expected_service=expected_service, max_skew_s=self._max_skew_s,
-            )
+            identity = verify_sigv4(method, raw_path, raw_query, headers, body,
+                                    lambda _key: pending.precheck.secret, precheck=pending.precheck)
         except SigV4Error as exc:
             raise _denied(exc.code, exc.message) from None
-        principal = issued.get(identity.access_key)
+        principal = pending.principal
         if principal is None:  # a statically configured pair: as trusted as the master key
             principal = Principal("sigv4", id=identity.access_key)
             return Caller("sigv4", principal, identity.access_key, identity.region)

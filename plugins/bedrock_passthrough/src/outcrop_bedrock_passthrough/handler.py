@@ -23,6 +23,7 @@ import outcrop
 from outcrop import (
     Admission,
     CallEvent,
+    ClientDisconnected,
     DeploymentParams,
     Gateway,
     OutcropError,
@@ -30,6 +31,7 @@ from outcrop import (
     UpstreamRequest,
     UpstreamResponse,
     Usage,
+    read_body,
 )
 from outcrop.eventstream import encode_exception
 
@@ -111,6 +113,7 @@ class PassthroughApp:
         self.auth = ClientAuth(gateway, settings.secrets(), settings.max_clock_skew_seconds)
         self.resolver = Resolver(gateway, settings)
         self.limit = gateway.config.general_settings.max_request_bytes
+        self.body_timeout = gateway.config.general_settings.body_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -131,7 +134,7 @@ class PassthroughApp:
             record.status, record.error = exc.status, f"{exc.aws_type}: {exc.message}"
             if not responded[0]:
                 await send_error(tracked_send, exc, record.request_id)
-        except Disconnected:
+        except (Disconnected, ClientDisconnected):
             record.status, record.error = 499, "client disconnected"  # nobody left to answer
         except asyncio.CancelledError:
             record.status, record.error = 499, "client disconnected"
@@ -161,11 +164,15 @@ class PassthroughApp:
         record.user_agent = headers.get("user-agent")
 
         caller = self.auth.check_headers(headers)
-        body = await self._read_body(receive, headers)
         found = match(method, path)
+        pending = None
+        if caller is None:  # SigV4 with issued keys: all but the signature before the body
+            pending = self.auth.precheck(received, found.operation.signing_name if found else None)
+        body = await read_body(receive, limit=self.limit, timeout=self.body_timeout,
+                               headers=received)
         if caller is None:
-            caller = self.auth.verify(method, raw_full, query, received, body,
-                                      found.operation.signing_name if found else None)
+            assert pending is not None
+            caller = self.auth.verify(method, raw_full, query, received, body, pending)
         record.extra["auth"] = caller.method
         record.principal = caller.principal
         if found is None:
@@ -194,25 +201,6 @@ class PassthroughApp:
                                   read_timeout=target.params.timeout,
                                   connect_timeout=target.params.connect_timeout)
         await until_disconnect(self._forward(request, target, found, send, record), receive)
-
-    async def _read_body(self, receive: Receive, headers: dict[str, str]) -> bytes:
-        declared = headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > self.limit:
-            raise _too_large(self.limit)
-        parts: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise Disconnected
-            chunk = message.get("body", b"")
-            if chunk:
-                size += len(chunk)
-                if size > self.limit:
-                    raise _too_large(self.limit)
-                parts.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(parts)
 
     async def _forward(self, request: UpstreamRequest, target: Target, found: Match,
                        send: Send, record: Record) -> None:
@@ -303,11 +291,6 @@ def _subject(found: Match) -> str:
     for value in found.labels.values():
         return unquote(value)
     return ""
-
-
-def _too_large(limit: int) -> OutcropError:
-    return OutcropError(f"request body larger than {limit} bytes "
-                        "(general_settings.max_request_bytes)", 413, aws_type="ValidationException")
 
 
 async def _read_up_to(body: AsyncIterator[bytes], limit: int) -> tuple[list[bytes], bool]:

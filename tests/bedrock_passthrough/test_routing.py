@@ -153,7 +153,10 @@ def test_a_model_name_of_an_agent_deployment_is_not_a_native_model(gateway_facto
     assert bedrock_simulator.requests == []
 
 
-def test_chat_completion_on_a_native_model_names_what_serves_it(gateway, bedrock_simulator):
+def test_chat_completion_on_a_native_model_names_what_serves_it(
+        gateway_factory, make_config, bedrock_simulator, monkeypatch):
+    monkeypatch.setenv("OUTCROP_DISABLE_PLUGINS", "bedrock_converse")  # the chat provider
+    gateway = gateway_factory(make_config())
     r = httpx.post(f"{gateway.url}/v1/chat/completions", headers=AUTH,
                    json={"model": ALIAS, "messages": [{"role": "user", "content": "hi"}]})
     assert r.status_code == 400

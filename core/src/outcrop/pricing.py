@@ -46,4 +46,17 @@ class PriceTable:
             out = price.output_cost_per_token
         if inp is None or out is None:
             return None
-        return round(usage.prompt_tokens * inp + usage.completion_tokens * out, 10)
+        details = usage.prompt_tokens_details
+        if details is None:
+            return round(usage.prompt_tokens * inp + usage.completion_tokens * out, 10)
+        read, written = details.cached_tokens, details.cache_creation_tokens
+        read_price = price.cache_read_input_token_cost if price else None
+        write_price = price.cache_creation_input_token_cost if price else None
+        plain = usage.prompt_tokens - read - written
+        return round(
+            plain * inp
+            + read * (inp if read_price is None else read_price)
+            + written * (inp if write_price is None else write_price)
+            + usage.completion_tokens * out,
+            10,
+        )

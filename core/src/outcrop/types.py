@@ -71,10 +71,15 @@ class ModelPrefix:
 
 @dataclass(frozen=True, slots=True)
 class ModelPrice:
-    """USD per token for a foundation model."""
+    """USD per token for a foundation model.
+
+    Prompt-cache reads and writes cost the input price unless their own prices are set.
+    """
 
     input_cost_per_token: float
     output_cost_per_token: float
+    cache_read_input_token_cost: float | None = None
+    cache_creation_input_token_cost: float | None = None
 
 
 @dataclass(slots=True)

@@ -171,15 +171,35 @@ def set_params(request: ChatRequest) -> set[str]:
 # -- response --------------------------------------------------------------------------------
 
 
+class PromptTokensDetails(msgspec.Struct):
+    """How many prompt tokens were read from a prompt cache, and how many were written to one.
+
+    Both are included in ``prompt_tokens`` (OpenAI's convention). ``cache_creation_tokens``
+    is LiteLLM's name for tokens written to the cache (billed at a higher rate on Bedrock).
+    """
+
+    cached_tokens: int = 0
+    cache_creation_tokens: int = 0
+
+    def __add__(self, other: PromptTokensDetails) -> PromptTokensDetails:
+        return PromptTokensDetails(self.cached_tokens + other.cached_tokens,
+                                   self.cache_creation_tokens + other.cache_creation_tokens)
+
+
 class Usage(msgspec.Struct):
+    """Token counts. ``prompt_tokens_details`` is set by providers that report prompt caching."""
+
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
+    prompt_tokens_details: PromptTokensDetails | None = None
 
     def __add__(self, other: Usage) -> Usage:
         p = self.prompt_tokens + other.prompt_tokens
         c = self.completion_tokens + other.completion_tokens
-        return Usage(p, c, p + c)
+        mine, theirs = self.prompt_tokens_details, other.prompt_tokens_details
+        details = mine + theirs if mine and theirs else mine or theirs
+        return Usage(p, c, p + c, details)
 
 
 class ToolCallDelta(msgspec.Struct, omit_defaults=True):

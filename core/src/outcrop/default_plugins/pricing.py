@@ -50,7 +50,19 @@ _PER_MILLION: dict[str, tuple[float, float]] = {
 }
 
 
+#: Prompt-cache prices as multiples of the input price (reads, writes), per model family.
+_CACHE: dict[str, tuple[float, float]] = {
+    "anthropic.claude": (0.1, 1.25),
+    "amazon.nova": (0.25, 0.0),
+}
+
+
 @hookimpl(tryfirst=True)  # tryfirst: registered first, so any plugin's table overrides it
 def outcrop_register_pricing(register: Callable[[str, ModelPrice], None]) -> None:
     for model_id, (inp, out) in _PER_MILLION.items():
-        register(model_id, ModelPrice(inp / 1_000_000, out / 1_000_000))
+        read, write = _CACHE.get(model_id.split("-", 1)[0], (None, None))
+        register(model_id, ModelPrice(
+            inp / 1_000_000, out / 1_000_000,
+            None if read is None else inp * read / 1_000_000,
+            None if write is None else inp * write / 1_000_000,
+        ))

@@ -24,6 +24,7 @@ from .replies import (
     ReplyLike,
     ReplyMismatch,
     RuntimeReply,
+    ToolUse,
     model_input_trace,
     usage_trace,
 )
@@ -56,6 +57,7 @@ __all__ = [
     "RuntimeReply",
     "Script",
     "ServerThread",
+    "ToolUse",
     "encode_error",
     "encode_event",
     "encode_exception",

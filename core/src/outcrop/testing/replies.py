@@ -205,48 +205,116 @@ class AgentReply:
 
 
 @dataclass
+class ToolUse:
+    """A tool call in a ``ConverseReply``: the tool's name and its JSON input."""
+
+    name: str
+    input: dict[str, Any] = field(default_factory=dict)
+    id: str = field(default_factory=lambda: f"tooluse_{uuid.uuid4().hex[:22]}")
+
+
+@dataclass
 class ConverseReply:
     """``Converse`` JSON or a ``ConverseStream`` event stream of the same answer.
 
-    ``chunks`` defaults to the words of ``text``; ``usage`` is ``(input, output)`` tokens.
-    ``exception`` (``(exception_type, message)``) ends a stream with an exception frame.
+    Content blocks come in Bedrock's order: ``reasoning`` (a signed reasoning block), ``text``,
+    then one ``toolUse`` block per item of ``tool_calls`` (the stop reason then defaults to
+    ``tool_use``). ``chunks`` splits the text in the stream (default: its words); a tool's
+    input streams in ``tool_input_pieces`` pieces. ``usage`` is ``(input, output)`` tokens,
+    ``cache`` ``(read, written)`` prompt-cache tokens. ``exception``
+    (``(exception_type, message)``) ends a stream with an exception frame after the text.
     """
 
     text: str = ""
     usage: tuple[int, int] = (10, 5)
-    stop_reason: str = "end_turn"
+    stop_reason: str | None = None
     delay: float = 0.0
     chunks: list[str] | None = None
     exception: tuple[str, str] | None = None
     latency_ms: int = 120
+    tool_calls: list[ToolUse] = field(default_factory=list)
+    reasoning: str | None = None
+    reasoning_signature: str = "c2lnbmF0dXJl"
+    cache: tuple[int, int] = (0, 0)
+    tool_input_pieces: int = 3
+    additional_fields: dict[str, Any] | None = None
 
     OPERATIONS = ("Converse", "ConverseStream")
 
+    @property
+    def stop(self) -> str:
+        return self.stop_reason or ("tool_use" if self.tool_calls else "end_turn")
+
     def _usage(self) -> dict[str, int]:
         tokens_in, tokens_out = self.usage
-        return {"inputTokens": tokens_in, "outputTokens": tokens_out, "totalTokens": tokens_in + tokens_out}
+        read, written = self.cache
+        usage = {"inputTokens": tokens_in, "outputTokens": tokens_out,
+                 "totalTokens": tokens_in + tokens_out + read + written}
+        if read or written:
+            usage.update(cacheReadInputTokens=read, cacheWriteInputTokens=written)
+        return usage
+
+    def _blocks(self) -> list[dict[str, Any]]:
+        blocks: list[dict[str, Any]] = []
+        if self.reasoning is not None:
+            blocks.append({"reasoningContent": {"reasoningText": {
+                "text": self.reasoning, "signature": self.reasoning_signature}}})
+        if self.text or not self.tool_calls:
+            blocks.append({"text": self.text})
+        blocks += [{"toolUse": {"toolUseId": t.id, "name": t.name, "input": t.input}}
+                   for t in self.tool_calls]
+        return blocks
 
     def render(self, request: RecordedRequest) -> Rendered:
         _require(self, request, self.OPERATIONS)
         if request.operation == "Converse":
-            body = {
-                "output": {"message": {"role": "assistant", "content": [{"text": self.text}]}},
-                "stopReason": self.stop_reason,
+            body: dict[str, Any] = {
+                "output": {"message": {"role": "assistant", "content": self._blocks()}},
+                "stopReason": self.stop,
                 "usage": self._usage(),
                 "metrics": {"latencyMs": self.latency_ms},
             }
+            if self.additional_fields is not None:
+                body["additionalModelResponseFields"] = self.additional_fields
             return Rendered(200, [("content-type", "application/json")], [_json_bytes(body)])
         return Rendered(200, [("content-type", EVENT_STREAM)], self._frames(), self.delay)
 
     def _frames(self) -> Iterator[bytes]:
         yield encode_event("messageStart", {"role": "assistant"})
-        for text in split_words(self.text) if self.chunks is None else self.chunks:
-            yield encode_event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": text}})
+        index = 0
+        if self.reasoning is not None:
+            for piece in split_words(self.reasoning):
+                yield encode_event("contentBlockDelta", {
+                    "contentBlockIndex": index, "delta": {"reasoningContent": {"text": piece}}})
+            yield encode_event("contentBlockDelta", {"contentBlockIndex": index, "delta": {
+                "reasoningContent": {"signature": self.reasoning_signature}}})
+            yield encode_event("contentBlockStop", {"contentBlockIndex": index})
+            index += 1
+        if self.text or not self.tool_calls:
+            for text in split_words(self.text) if self.chunks is None else self.chunks:
+                yield encode_event("contentBlockDelta", {"contentBlockIndex": index, "delta": {"text": text}})
+            if self.exception is not None:
+                yield encode_exception(*self.exception)
+                return
+            yield encode_event("contentBlockStop", {"contentBlockIndex": index})
+            index += 1
+        for tool in self.tool_calls:
+            yield encode_event("contentBlockStart", {"contentBlockIndex": index, "start": {
+                "toolUse": {"toolUseId": tool.id, "name": tool.name}}})
+            arguments = json.dumps(tool.input)
+            size = max(1, -(-len(arguments) // self.tool_input_pieces))
+            for start in range(0, len(arguments), size):
+                yield encode_event("contentBlockDelta", {"contentBlockIndex": index, "delta": {
+                    "toolUse": {"input": arguments[start:start + size]}}})
+            yield encode_event("contentBlockStop", {"contentBlockIndex": index})
+            index += 1
         if self.exception is not None:
             yield encode_exception(*self.exception)
             return
-        yield encode_event("contentBlockStop", {"contentBlockIndex": 0})
-        yield encode_event("messageStop", {"stopReason": self.stop_reason})
+        stop: dict[str, Any] = {"stopReason": self.stop}
+        if self.additional_fields is not None:
+            stop["additionalModelResponseFields"] = self.additional_fields
+        yield encode_event("messageStop", stop)
         yield encode_event("metadata", {"usage": self._usage(), "metrics": {"latencyMs": self.latency_ms}})
 
 

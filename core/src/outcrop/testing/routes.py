@@ -17,8 +17,11 @@ from urllib.parse import unquote
 
 import botocore.session
 from botocore.model import OperationModel, Shape
+from botocore.validate import ParamValidator
 
 SERVICES = ("bedrock-runtime", "bedrock-agent-runtime", "bedrock-agentcore")
+#: Services whose JSON bodies are validated member by member, all the way down.
+DEEP_VALIDATION = frozenset({"bedrock-runtime"})
 _LABEL = re.compile(r"\{([^}]+)\}")
 
 
@@ -169,4 +172,62 @@ def validate(
         elif not _RUNTIME_ARN.match(runtime):
             problems.append(f"Value '{runtime}' at 'agentRuntimeArn' failed to satisfy constraint: "
                             f"Member must satisfy regular expression pattern: {_RUNTIME_ARN.pattern}")
+    return problems
+
+
+def _walk(shape: Shape, value: Any, path: str, problems: list[str]) -> None:
+    """Range, length, enum and pattern checks below the top level (botocore checks types)."""
+    meta = shape.metadata
+    kind = shape.type_name
+    if meta.get("document"):
+        return
+    if kind == "structure" and isinstance(value, dict):
+        for name, member in shape.members.items():
+            if name in value:
+                _walk(member, value[name], f"{path}.{name}", problems)
+    elif kind == "list" and isinstance(value, list):
+        if "max" in meta and len(value) > meta["max"]:
+            problems.append(f"Value at '{path}' failed to satisfy constraint: Member must have "
+                            f"length less than or equal to {meta['max']}")
+        for i, item in enumerate(value):
+            _walk(shape.member, item, f"{path}.{i + 1}.member", problems)
+    elif kind == "map" and isinstance(value, dict):
+        if "max" in meta and len(value) > meta["max"]:
+            problems.append(f"Value at '{path}' failed to satisfy constraint: Member must have "
+                            f"length less than or equal to {meta['max']}")
+        for key, item in value.items():
+            if isinstance(key, str):
+                issue = _violation(path, key, shape.key)
+                if issue:
+                    problems.append(f"Value '{key}' at '{path}' failed to satisfy constraint: {issue}")
+            _walk(shape.value, item, f"{path}.{key}", problems)
+    elif kind == "string" and isinstance(value, str):
+        issue = _violation(path, value, shape)
+        if issue:
+            shown = "***" if meta.get("sensitive") else value
+            problems.append(f"Value '{shown}' at '{path}' failed to satisfy constraint: {issue}")
+    elif kind in ("integer", "long", "float", "double") and isinstance(value, int | float):
+        if "min" in meta and value < meta["min"]:
+            problems.append(f"Value '{value}' at '{path}' failed to satisfy constraint: Member "
+                            f"must have value greater than or equal to {meta['min']}")
+        if "max" in meta and value > meta["max"]:
+            problems.append(f"Value '{value}' at '{path}' failed to satisfy constraint: Member "
+                            f"must have value less than or equal to {meta['max']}")
+
+
+def validate_body(found: Match, body: dict[str, Any]) -> list[str]:
+    """A JSON body checked against the operation's input shape, as deeply as AWS does:
+    types, required members, unions, unknown members (botocore's validator), then ranges,
+    lengths, enums and patterns. Blobs are base64 text on the wire, which botocore accepts."""
+    shape = found.route.model.input_shape
+    if shape is None:
+        return []
+    located = {n for n, m in shape.members.items() if m.serialization.get("location")}
+    params = {k: v for k, v in body.items() if k not in located}
+    params.update({n: found.params[n] for n in located if n in found.params})
+    report = ParamValidator().validate(params, shape)
+    problems = [line for line in report.generate_report().splitlines() if line] if report.has_errors() else []
+    for name, member in shape.members.items():
+        if name in params and name not in located:
+            _walk(member, params[name], name, problems)
     return problems

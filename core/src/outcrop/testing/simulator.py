@@ -201,6 +201,8 @@ class BedrockSimulator:
                 if wire in query:
                     request.params[member] = query[wire]
         problems = routes.validate(found, request.headers, query, body)
+        if not problems and isinstance(body, dict) and found.route.service in routes.DEEP_VALIDATION:
+            problems = routes.validate_body(found, body)
         if not problems:
             return None
         count = f"{len(problems)} validation error{'s' if len(problems) > 1 else ''} detected: "

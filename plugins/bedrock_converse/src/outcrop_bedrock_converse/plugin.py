@@ -1,0 +1,73 @@
+"""The ``outcrop`` entry point: Bedrock foundation models behind the OpenAI chat API.
+
+Claims ``bedrock/{modelId}`` and ``bedrock/converse/{modelId}`` and calls Converse (or
+ConverseStream for ``stream: true``) on ``bedrock-runtime.{region}``, signed as ``bedrock``
+by the core's signer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+
+from outcrop import (
+    ChatCall,
+    ChatDelta,
+    DeploymentParams,
+    ModelPrefix,
+    ModelRoute,
+    UpstreamRequest,
+    UpstreamResponse,
+    hookimpl,
+)
+
+from . import CONVERSE_PREFIX, DISTRIBUTION, PREFIX, PROVIDER, SERVICE, SIGNING_NAME
+from .models import ModelId, parse_model
+from .params import SUPPORTED, check_members
+from .request import Sent, build_request
+from .response import from_converse, from_stream
+
+EXAMPLE = "bedrock/us.anthropic.claude-3-5-sonnet-20240620-v1:0"
+
+
+@hookimpl
+def outcrop_register_models(register: Callable[[ModelPrefix], None]) -> None:
+    register(ModelPrefix(PREFIX, "Bedrock foundation models and inference profiles on the "
+                         "chat API (Converse, ConverseStream)", EXAMPLE, DISTRIBUTION))
+    register(ModelPrefix(CONVERSE_PREFIX, "the same, LiteLLM's explicit form",
+                         CONVERSE_PREFIX + EXAMPLE.removeprefix(PREFIX), DISTRIBUTION))
+
+
+# tryfirst: the pass-through claims the same bedrock/ strings for its native routes, which
+# keep working from the deployments; chat completions are ours.
+@hookimpl(tryfirst=True)
+def outcrop_parse_route(model: str, params: DeploymentParams) -> ModelRoute | None:
+    parsed = parse_model(model)
+    if parsed is None:
+        return None
+    check_members(params.extra)
+    return ModelRoute(
+        provider=PROVIDER,
+        service=SERVICE,
+        signing_name=SIGNING_NAME,
+        region=parsed.region,
+        supported_params=SUPPORTED,
+        data={"model": parsed},
+    )
+
+
+@hookimpl
+def outcrop_translate_request(call: ChatCall) -> UpstreamRequest | None:
+    if call.route.provider != PROVIDER:
+        return None
+    model: ModelId = call.route.data["model"]
+    request, sent = build_request(call, model)
+    call.state[PROVIDER] = sent
+    return request
+
+
+@hookimpl
+def outcrop_translate_response(call: ChatCall, response: UpstreamResponse) -> AsyncIterator[ChatDelta] | None:
+    if call.route.provider != PROVIDER:
+        return None
+    sent: Sent = call.state[PROVIDER]
+    return from_stream(response, sent) if call.stream else from_converse(response, sent)

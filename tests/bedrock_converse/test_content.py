@@ -12,7 +12,6 @@ from outcrop.testing import ConverseReply
 
 from .common import ALIAS, NOVA, PDF_B64, PNG_B64, USER
 
-
 BIG_PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + bytes(3_750_001)).decode()
 
 

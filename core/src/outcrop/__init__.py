@@ -3,7 +3,7 @@
 The public API for plugin authors is what this module exports plus ``outcrop.hookspecs``.
 """
 
-from .api import acompletion, completion
+from .api import acompletion, aembedding, completion, embedding
 from .bodies import ClientDisconnected, read_body
 from .config import Config, Deployment, DeploymentParams, load_config, parse_config
 from .errors import ConfigError, OutcropError, UpstreamError, error_from_aws
@@ -23,6 +23,8 @@ from .types import (
     CallEvent,
     ChatCall,
     ChatDelta,
+    EmbeddingCall,
+    EmbeddingResult,
     ModelPrefix,
     ModelPrice,
     ModelRoute,
@@ -65,6 +67,8 @@ __all__ = [
     "Config",
     "ConfigError",
     "Deployment",
+    "EmbeddingCall",
+    "EmbeddingResult",
     "DeploymentParams",
     "EventStreamMessage",
     "FunctionCall",
@@ -84,7 +88,9 @@ __all__ = [
     "Usage",
     "__version__",
     "acompletion",
+    "aembedding",
     "completion",
+    "embedding",
     "decode_json",
     "error_from_aws",
     "hookimpl",

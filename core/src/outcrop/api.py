@@ -18,12 +18,20 @@ from typing import Any
 
 import msgspec
 
-from . import plugins
+from . import embeddings, plugins
 from .chat import call_event, chunks, collect, new_request_id, open_stream, prepare_call
 from .config import Config, DeploymentParams, load_config
 from .errors import OutcropError
 from .gateway import Gateway
-from .wire import MAX_JSON_DEPTH, OPENAI_FIELDS, ChatRequest, encoder, too_deep
+from .wire import (
+    EMBEDDING_FIELDS,
+    MAX_JSON_DEPTH,
+    OPENAI_FIELDS,
+    ChatRequest,
+    EmbeddingRequest,
+    encoder,
+    too_deep,
+)
 
 _PARAM_FIELDS = frozenset(DeploymentParams.__struct_fields__) - {"extra", "model"}
 
@@ -82,21 +90,27 @@ async def _gateway_for(config: Config | str | None) -> Gateway:
 
 
 def _split_kwargs(model: str, messages: list[Any], kwargs: dict[str, Any]) -> tuple[ChatRequest, dict[str, Any], DeploymentParams | None]:
-    if too_deep([messages, list(kwargs.values())], MAX_JSON_DEPTH + 2):  # +2: these wrappers
+    return _split({"model": model, "messages": messages}, kwargs, OPENAI_FIELDS, ChatRequest)
+
+
+def _split(openai: dict[str, Any], kwargs: dict[str, Any], fields: frozenset[str],
+           kind: type[Any]) -> tuple[Any, dict[str, Any], DeploymentParams | None]:
+    """Keyword arguments -> (the OpenAI request, provider parameters, deployment settings)."""
+    if too_deep([*openai.values(), list(kwargs.values())], MAX_JSON_DEPTH + 2):  # +2: wrappers
         raise OutcropError(f"invalid arguments: nested more than {MAX_JSON_DEPTH} levels deep",
                            400, code="json_too_deep")
-    openai: dict[str, Any] = {"model": model, "messages": messages}
+    model = openai["model"]
     params: dict[str, Any] = {}
     provider: dict[str, Any] = {}
     for key, value in kwargs.items():
-        if key in OPENAI_FIELDS:
+        if key in fields:
             openai[key] = value
         elif key in _PARAM_FIELDS or key == "aws_bedrock_runtime_endpoint":
             params["api_base" if key == "aws_bedrock_runtime_endpoint" else key] = value
         else:
             provider[key] = value
     try:
-        request = msgspec.convert(openai, ChatRequest)
+        request = msgspec.convert(openai, kind)
     except msgspec.ValidationError as exc:
         raise OutcropError(f"invalid arguments: {exc}", 400) from exc
     dparams = msgspec.convert({"model": model, **params}, DeploymentParams) if params else None
@@ -200,3 +214,29 @@ def _sync_iter(runner: _LoopThread, agen: AsyncIterator[Any]) -> Iterator[Any]:
         close = getattr(agen, "aclose", None)
         if close is not None:
             runner.run(close())
+
+
+async def aembedding(model: str, input: str | list[Any], *, config: Config | str | None = None,
+                     **kwargs: Any) -> Any:
+    """Async embeddings: an OpenAI ``list`` of embeddings (``_hidden_params`` holds the cost)."""
+    gateway = await _gateway_for(config)
+    request, provider, dparams = _split({"model": model, "input": input}, kwargs,
+                                        EMBEDDING_FIELDS, EmbeddingRequest)
+    call = embeddings.prepare(gateway, request, provider, {}, new_request_id(), dparams)
+    try:
+        answer = await embeddings.run(gateway, call)
+    except OutcropError as exc:
+        gateway.after_call(embeddings.event(call, exc.status, exc.message, "python"))
+        raise
+    gateway.after_call(embeddings.event(call, 200, None, "python"))
+    response = ModelResponse(OpenAIObject.wrap(msgspec.json.decode(encoder.encode(answer))))
+    response._hidden_params = {"response_cost": call.cost, "request_id": call.request_id,
+                               "region": call.region,
+                               "deployment": call.deployment.id if call.deployment else None}
+    return response
+
+
+def embedding(model: str, input: str | list[Any], *, config: Config | str | None = None,
+              **kwargs: Any) -> Any:
+    """Synchronous embeddings (LiteLLM's ``embedding``): see ``aembedding``."""
+    return _runner().run(aembedding(model, input, config=config, **kwargs))

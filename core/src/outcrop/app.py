@@ -16,6 +16,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from . import embeddings
 from .bodies import ClientDisconnected, read_body
 from .chat import admit, call_event, chunks, collect, open_stream, prepare_call
 from .config import Config, load_config, parse_config
@@ -24,11 +25,12 @@ from .gateway import Gateway
 from .headers import COST_HEADER, OVERHEAD_HEADER
 from .logs import get_logger
 from .sse import SSEResponse
-from .types import CallEvent, ChatCall, Principal
+from .types import CallEvent, ChatCall, EmbeddingCall, Principal
 from .wire import (
     JSONTooDeep,
     ModelCard,
     ModelList,
+    decode_embedding_request,
     decode_request,
     encode_with_extra,
     encoder,
@@ -210,6 +212,54 @@ async def _sse(gateway: Gateway, call: ChatCall, deltas: AsyncIterator[Any], rou
         gateway.after_call(call_event(call, status, error, route))
 
 
+async def create_embeddings(request: Request) -> Response:
+    """``POST /v1/embeddings``: served by the plugin that claims the model (see embeddings.py)."""
+    gateway: Gateway = request.app.state.gateway
+    rid: str = request.scope["state"]["request_id"]
+    route = request.url.path
+    call: EmbeddingCall | None = None
+    principal: Principal | None = None
+    model = ""
+    try:
+        principal = gateway.authenticate(request.headers)
+        settings = gateway.config.general_settings
+        raw = await read_body(request.receive, limit=settings.max_request_bytes,
+                              timeout=settings.body_timeout, headers=request.scope["headers"])
+        try:
+            body, extra = decode_embedding_request(raw)
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            raise _body_error(exc) from exc
+        model = body.model
+        call = embeddings.prepare(gateway, body, extra, request.headers, rid)
+        call.started = request.scope["state"]["started"]
+        call.principal = principal
+        call.client_ip = request.client.host if request.client else None
+        await embeddings.admit(gateway, call, route)
+        answer = await embeddings.run(gateway, call)
+    except ClientDisconnected:
+        failed = _failed_event(request, model, 499, "client disconnected", principal)
+        failed.surface = "embeddings"
+        gateway.after_call(failed)
+        return Response(status_code=499)
+    except Exception as exc:
+        if not isinstance(exc, OutcropError):
+            log.exception("embeddings_failed", request_id=rid)
+        err = exc if isinstance(exc, OutcropError) else OutcropError(
+            f"internal error: {type(exc).__name__}", 500)
+        if call is not None:
+            gateway.after_call(embeddings.event(call, err.status, err.message, route))
+        else:
+            failed = _failed_event(request, model, err.status, err.message, principal)
+            failed.surface = "embeddings"
+            gateway.after_call(failed)
+        return error_response(err, call.response_headers if call else None)
+    headers = dict(call.response_headers)
+    if call.cost is not None:
+        headers[COST_HEADER] = repr(call.cost)
+    gateway.after_call(embeddings.event(call, 200, None, route))
+    return Response(encoder.encode(answer), media_type=_JSON, headers=headers)
+
+
 async def list_models(request: Request) -> Response:
     gateway: Gateway = request.app.state.gateway
     try:
@@ -264,6 +314,8 @@ def create_app(
         *plugin_routes,
         Route("/v1/chat/completions", chat_completions, methods=["POST"]),
         Route("/chat/completions", chat_completions, methods=["POST"]),
+        Route("/v1/embeddings", create_embeddings, methods=["POST"]),
+        Route("/embeddings", create_embeddings, methods=["POST"]),
         Route("/v1/models", list_models, methods=["GET"]),
         Route("/models", list_models, methods=["GET"]),
         Route("/health/liveliness", liveliness, methods=["GET"]),

@@ -42,6 +42,8 @@ if TYPE_CHECKING:
         CallEvent,
         ChatCall,
         ChatResult,
+        EmbeddingCall,
+        EmbeddingResult,
         ModelPrefix,
         ModelPrice,
         ModelRoute,
@@ -144,6 +146,33 @@ def outcrop_map_error(call: ChatCall, status: int, body: bytes, headers: dict[st
     Called once per chat call whose upstream answered with an error status, with the whole
     (small) error body. Return ``None`` to use the core's default map
     (``outcrop.errors.error_from_aws`` with ``DEFAULT_AWS_STATUS``). First result wins.
+    """
+
+
+@hookspec(firstresult=True)
+def outcrop_translate_embeddings_request(call: EmbeddingCall) -> list[UpstreamRequest] | None:
+    """Turn an embeddings call (``POST /v1/embeddings``) into upstream HTTP requests.
+
+    Called once per embeddings call whose model's route has ``embeddings=True``, after routing.
+    Return one request per upstream call the inputs need (a model taking one text per call
+    gets one request per input; one taking batches gets one per batch), in input order; the core
+    signs and sends them concurrently and hands each answer to
+    ``outcrop_translate_embeddings_response``. Raise ``OutcropError`` for bad input (a 400).
+    Answer only when ``call.route.provider`` is yours; first result wins.
+    """
+
+
+@hookspec(firstresult=True)
+def outcrop_translate_embeddings_response(
+    call: EmbeddingCall, body: bytes, headers: dict[str, str]
+) -> EmbeddingResult | None:
+    """Turn one successful upstream answer (its whole body) into vectors and token usage.
+
+    Called once per request returned by ``outcrop_translate_embeddings_request``, in the same
+    order. Return float vectors: the core encodes them as ``encoding_format`` asks (``base64``
+    is little-endian float32, as OpenAI sends it), sums usage and prices it. Non-2xx answers
+    never reach this hook: the core maps them with ``error_from_aws``. Answer only when
+    ``call.route.provider`` is yours; first result wins.
     """
 
 

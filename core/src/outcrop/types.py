@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .wire import ChatCompletion, ChatRequest, ToolCallDelta, Usage
+from .wire import ChatCompletion, ChatRequest, EmbeddingRequest, ToolCallDelta, Usage
 
 if TYPE_CHECKING:
     from .config import Deployment, DeploymentParams
@@ -103,6 +103,8 @@ class ModelRoute:
     error: str | None = None
     supported_params: frozenset[str] = frozenset()
     data: dict[str, Any] = field(default_factory=dict)
+    #: True when the model is served on ``/v1/embeddings`` (see ``outcrop_translate_embeddings_request``).
+    embeddings: bool = False
 
 
 @dataclass(slots=True)
@@ -194,3 +196,41 @@ class CallEvent:
     #: The direct peer's address and the ``User-Agent`` header (``None`` when unknown).
     client_ip: str | None = None
     user_agent: str | None = None
+
+
+@dataclass(slots=True)
+class EmbeddingCall:
+    """Everything known about one embeddings call, passed to the embeddings hooks.
+
+    Like ``ChatCall``: ``params`` are the deployment's gateway settings, ``provider_params`` the
+    non-OpenAI body fields over the deployment's extra keys, ``state`` is the plugin's space.
+    ``model`` starts as what the caller named; plugins set the model id they call (the answer
+    names it and the price table looks it up).
+    """
+
+    request_id: str
+    request: EmbeddingRequest
+    route: ModelRoute
+    params: DeploymentParams
+    deployment: Deployment | None
+    provider_params: dict[str, Any]
+    headers: Mapping[str, str]
+    region: str
+    endpoint: str
+    model: str
+    response_headers: dict[str, str] = field(default_factory=dict)
+    state: dict[str, Any] = field(default_factory=dict)
+    usage: Usage | None = None
+    cost: float | None = None
+    started: float = field(default_factory=time.perf_counter)
+    upstream_seconds: float = 0.0
+    principal: Principal | None = None
+    client_ip: str | None = None
+
+
+@dataclass(slots=True)
+class EmbeddingResult:
+    """One upstream answer's vectors, in input order, and the tokens it counted (or ``None``)."""
+
+    vectors: list[list[float]]
+    usage: Usage | None = None

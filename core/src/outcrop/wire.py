@@ -168,6 +168,69 @@ def set_params(request: ChatRequest) -> set[str]:
     return {f for f in request.__struct_fields__ if getattr(request, f) is not None}
 
 
+# -- embeddings ------------------------------------------------------------------------------
+
+
+class EmbeddingRequest(msgspec.Struct, omit_defaults=True):
+    """The OpenAI fields of an embeddings request body (anything else is a provider parameter).
+
+    ``input`` is a string, a list of strings, or token arrays (which providers may refuse).
+    """
+
+    model: str
+    input: str | list[Any]
+    dimensions: int | None = None
+    encoding_format: Literal["float", "base64"] | None = None
+    user: str | None = None
+
+    def texts(self) -> list[Any]:
+        """``input`` as a list: one item (a string or a token array) per embedding asked for."""
+        if isinstance(self.input, str):
+            return [self.input]
+        if self.input and isinstance(self.input[0], int):
+            return [self.input]
+        return list(self.input)
+
+
+EMBEDDING_FIELDS: frozenset[str] = frozenset(EmbeddingRequest.__struct_fields__)
+
+
+class EmbeddingData(msgspec.Struct):
+    index: int
+    embedding: list[float] | str
+    object: Literal["embedding"] = "embedding"
+
+
+class EmbeddingUsage(msgspec.Struct):
+    prompt_tokens: int = 0
+    total_tokens: int = 0
+
+
+class EmbeddingList(msgspec.Struct):
+    data: list[EmbeddingData]
+    model: str
+    usage: EmbeddingUsage | None = None
+    object: Literal["list"] = "list"
+
+
+_embedding_decoder = msgspec.json.Decoder(EmbeddingRequest)
+
+
+def decode_embedding_request(body: bytes) -> tuple[EmbeddingRequest, dict[str, Any]]:
+    """Decode an embeddings body into its OpenAI fields and its provider parameters.
+
+    Raises ``msgspec.DecodeError`` (``ValidationError``, ``JSONTooDeep``) on bad input.
+    """
+    check_json_depth(body)
+    try:
+        request = _embedding_decoder.decode(body)
+        raw = _raw_object_decoder.decode(body)
+        extra = {k: msgspec.json.decode(v) for k, v in raw.items() if k not in EMBEDDING_FIELDS}
+    except RecursionError:
+        raise JSONTooDeep from None
+    return request, extra
+
+
 # -- response --------------------------------------------------------------------------------
 
 

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from . import embeddings
 from .recorded import RecordedRequest
 from .replies import (
     AgentReply,
@@ -78,7 +79,11 @@ def _native_prompt(body: Any) -> str:
 
 
 def invoke_model(request: RecordedRequest) -> Reply:
-    """An Anthropic Messages answer (and its stream events) echoing the prompt."""
+    """Vectors for embedding models; else an Anthropic Messages answer (and its stream
+    events) echoing the prompt."""
+    embedding = embeddings.for_request(request)
+    if embedding is not None:
+        return embeddings.reply(*embedding)
     prompt = _native_prompt(_body(request))
     answer = f"You said: {prompt}"
     tokens_in, tokens_out = _words(prompt) + 10, _words(answer)

@@ -21,7 +21,7 @@ from typing import Any
 
 from outcrop.sigv4_verify import SigV4Error, verify_sigv4
 
-from . import routes
+from . import embeddings, routes
 from .defaults import default_reply
 from .recorded import RecordedRequest
 from .replies import HttpError, Rendered, ReplyLike
@@ -203,6 +203,9 @@ class BedrockSimulator:
         problems = routes.validate(found, request.headers, query, body)
         if not problems and isinstance(body, dict) and found.route.service in routes.DEEP_VALIDATION:
             problems = routes.validate_body(found, body)
+        embedding = embeddings.for_request(request)
+        if not problems and embedding is not None:
+            problems = embeddings.validate(*embedding)
         if not problems:
             return None
         count = f"{len(problems)} validation error{'s' if len(problems) > 1 else ''} detected: "

@@ -13,7 +13,10 @@ from outcrop import (
     ChatCall,
     ChatDelta,
     DeploymentParams,
+    EmbeddingCall,
+    EmbeddingResult,
     ModelPrefix,
+    ModelPrice,
     ModelRoute,
     UpstreamRequest,
     UpstreamResponse,
@@ -21,12 +24,21 @@ from outcrop import (
 )
 
 from . import CONVERSE_PREFIX, DISTRIBUTION, PREFIX, PROVIDER, SERVICE, SIGNING_NAME
+from .embeddings import build_requests, parse_answer
 from .models import ModelId, parse_model
 from .params import SUPPORTED, check_members
 from .request import Sent, build_request
 from .response import from_converse, from_stream
 
 EXAMPLE = "bedrock/us.anthropic.claude-3-5-sonnet-20240620-v1:0"
+#: On-demand embedding prices, USD per million input tokens (us-east-1).
+EMBEDDING_PRICES = {
+    "amazon.titan-embed-text-v1": 0.1,
+    "amazon.titan-embed-text-v2:0": 0.02,
+    "cohere.embed-english-v3": 0.1,
+    "cohere.embed-multilingual-v3": 0.1,
+    "cohere.embed-v4:0": 0.12,
+}
 
 
 @hookimpl
@@ -45,13 +57,17 @@ def outcrop_parse_route(model: str, params: DeploymentParams) -> ModelRoute | No
     if parsed is None:
         return None
     check_members(params.extra)
+    embeddings = parsed.embedding is not None
     return ModelRoute(
         provider=PROVIDER,
         service=SERVICE,
         signing_name=SIGNING_NAME,
         region=parsed.region,
+        chat=not embeddings,
+        error=f"{model!r} is an embeddings model: call /v1/embeddings" if embeddings else None,
         supported_params=SUPPORTED,
         data={"model": parsed},
+        embeddings=embeddings,
     )
 
 
@@ -71,3 +87,27 @@ def outcrop_translate_response(call: ChatCall, response: UpstreamResponse) -> As
         return None
     sent: Sent = call.state[PROVIDER]
     return from_stream(response, sent) if call.stream else from_converse(response, sent)
+
+
+@hookimpl
+def outcrop_register_pricing(register: Callable[[str, ModelPrice], None]) -> None:
+    for model_id, per_million in EMBEDDING_PRICES.items():
+        register(model_id, ModelPrice(per_million / 1_000_000, 0.0))
+
+
+@hookimpl
+def outcrop_translate_embeddings_request(call: EmbeddingCall) -> list[UpstreamRequest] | None:
+    if call.route.provider != PROVIDER:
+        return None
+    model: ModelId = call.route.data["model"]
+    call.model = model.model_id  # what the answer names and the price table knows
+    return build_requests(call, model)
+
+
+@hookimpl
+def outcrop_translate_embeddings_response(
+    call: EmbeddingCall, body: bytes, headers: dict[str, str]
+) -> EmbeddingResult | None:
+    if call.route.provider != PROVIDER:
+        return None
+    return parse_answer(call.route.data["model"], body, headers)

@@ -1,0 +1,147 @@
+"""The embeddings pipeline (``POST /v1/embeddings`` and ``outcrop.embedding``).
+
+prepare (route, deployment) -> ``outcrop_translate_embeddings_request`` (one or more upstream
+requests) -> sign and send them concurrently -> ``outcrop_translate_embeddings_response`` per
+answer -> one OpenAI ``list`` of embeddings, encoded as the caller asked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import struct
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from .config import DeploymentParams
+from .errors import OutcropError, error_from_aws
+from .gateway import Gateway
+from .types import OPEN, Admission, CallEvent, EmbeddingCall, EmbeddingResult
+from .upstream import UpstreamRequest
+from .wire import EmbeddingData, EmbeddingList, EmbeddingRequest, EmbeddingUsage, Usage
+
+#: OpenAI's own cap on inputs per request.
+MAX_INPUTS = 2048
+#: Upstream requests of one call in flight at once.
+CONCURRENCY = 8
+_MAX_ERROR_BODY = 64 * 1024
+
+
+def prepare(
+    gateway: Gateway,
+    request: EmbeddingRequest,
+    provider_params: dict[str, Any],
+    headers: Mapping[str, str],
+    request_id: str,
+    params: DeploymentParams | None = None,
+) -> EmbeddingCall:
+    """Route the call and check its input; raises ``OutcropError`` (4xx) on bad input."""
+    count = len(request.texts())
+    if count == 0:
+        raise OutcropError("`input` must not be empty", 400, param="input")
+    if count > MAX_INPUTS:
+        raise OutcropError(f"`input` has {count} items; at most {MAX_INPUTS}", 400, param="input")
+    route, dparams, deployment = gateway.resolve(request.model, params)
+    if not route.embeddings:
+        raise OutcropError(f"model {request.model!r} is not an embeddings model (served by "
+                           f"{route.provider!r}, which does not answer /v1/embeddings for it)",
+                           400, param="model", code="unsupported_model")
+    region = gateway.aws.region(dparams, route.region)
+    return EmbeddingCall(
+        request_id=request_id,
+        request=request,
+        route=route,
+        params=dparams,
+        deployment=deployment,
+        provider_params={**dparams.extra, **provider_params},
+        headers=headers,
+        region=region,
+        endpoint=gateway.aws.endpoint(route.service, region, dparams),
+        model=request.model,
+    )
+
+
+async def admit(gateway: Gateway, call: EmbeddingCall, path: str) -> None:
+    await gateway.admit(Admission(
+        principal=call.principal or OPEN,
+        surface="embeddings",
+        path=path,
+        model=call.request.model,
+        deployment=call.deployment.id if call.deployment else None,
+        request_id=call.request_id,
+    ))
+
+
+async def _one(gateway: Gateway, call: EmbeddingCall, upstream: UpstreamRequest,
+               gate: asyncio.Semaphore) -> EmbeddingResult:
+    upstream.service = upstream.service or call.route.service
+    upstream.signing_name = upstream.signing_name or call.route.signing_name
+    upstream.region = upstream.region or call.region
+    if upstream.read_timeout is None:
+        upstream.read_timeout = call.params.timeout
+    if upstream.connect_timeout is None:
+        upstream.connect_timeout = call.params.connect_timeout
+    async with gate:
+        response = await gateway.send(upstream, call.params)
+        try:
+            body = await response.read()
+        finally:
+            response.close()
+            call.upstream_seconds = max(call.upstream_seconds, response.waited)
+    headers = {k.lower(): v for k, v in response.headers.items()}
+    if response.status >= 300:
+        raise error_from_aws(response.status, body[:_MAX_ERROR_BODY], headers)
+    result = gateway.hook.outcrop_translate_embeddings_response(call=call, body=body, headers=headers)
+    if not isinstance(result, EmbeddingResult):
+        raise OutcropError(f"no plugin translated the embeddings answer for {call.route.provider!r}", 500)
+    return result
+
+
+def _encode(vector: list[float], encoding: str | None) -> list[float] | str:
+    if encoding == "base64":
+        return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+    return vector
+
+
+async def run(gateway: Gateway, call: EmbeddingCall) -> EmbeddingList:
+    """Send the call's upstream requests and assemble the answer (prices it on ``call``)."""
+    requests = gateway.hook.outcrop_translate_embeddings_request(call=call)
+    if not requests:
+        raise OutcropError(f"no plugin translated the embeddings request for {call.route.provider!r}", 500)
+    gate = asyncio.Semaphore(CONCURRENCY)
+    results = await asyncio.gather(*(_one(gateway, call, r, gate) for r in requests))
+    vectors = [v for result in results for v in result.vectors]
+    expected = len(call.request.texts())
+    if len(vectors) != expected:
+        raise OutcropError(f"the upstream returned {len(vectors)} embeddings for {expected} inputs", 502)
+    usages = [r.usage for r in results]
+    if all(u is not None for u in usages):
+        call.usage = sum(usages, Usage())  # type: ignore[arg-type]
+    call.cost = gateway.prices.cost(call.usage, call.model, call.params)
+    encoding = call.request.encoding_format
+    data = [EmbeddingData(i, _encode(v, encoding)) for i, v in enumerate(vectors)]
+    usage = EmbeddingUsage(call.usage.prompt_tokens, call.usage.prompt_tokens) if call.usage else None
+    return EmbeddingList(data, call.model, usage)
+
+
+def event(call: EmbeddingCall, status: int, error: str | None, route: str) -> CallEvent:
+    return CallEvent(
+        request_id=call.request_id,
+        surface="embeddings",
+        route=route,
+        model=call.model,
+        deployment=call.deployment.id if call.deployment else None,
+        provider=call.route.provider,
+        status=status,
+        stream=False,
+        latency_s=time.perf_counter() - call.started,
+        upstream_latency_s=call.upstream_seconds,
+        usage=call.usage,
+        cost=call.cost,
+        error=error,
+        region=call.region,
+        principal=call.principal,
+        client_ip=call.client_ip,
+        user_agent=call.headers.get("user-agent"),
+    )

@@ -1,4 +1,4 @@
-"""The six surfaces measured: what a client sends to the gateway, and the same call made direct.
+"""The surfaces measured: what a client sends to the gateway, and the same call made direct.
 
 The *direct* request is what the gateway itself sends upstream for that surface (same path on
 the same nginx, same canned answer), so "gateway minus direct" is what Outcrop adds.
@@ -75,6 +75,8 @@ _CONVERSE_BODY = _json({
     "inferenceConfig": {"maxTokens": 256, "temperature": 0.2},
 })
 _MODEL_PATH = f"/model/{quote(canned.MODEL_ID, safe='-._~')}"
+#: What the Converse chat plugin sends for the chat request (the gateway's own upstream call).
+_CHAT_CONVERSE_BODY = _json({"messages": [{"role": "user", "content": [{"text": PROMPT}]}]})
 
 
 def all_surfaces() -> list[Surface]:
@@ -100,4 +102,10 @@ def all_surfaces() -> list[Surface]:
                 "bench-converse", f"bedrock/{canned.MODEL_ID}", canned.converse_stream(),
                 "/bedrock/model/{model}/converse-stream", _MODEL_PATH + "/converse-stream",
                 _CONVERSE_BODY, True),
+        Surface("converse_chat", "Converse chat", "bedrock_converse", False, "bench-converse",
+                f"bedrock/{canned.MODEL_ID}", canned.converse(), "", _MODEL_PATH + "/converse",
+                _CHAT_CONVERSE_BODY, False),
+        Surface("converse_chat_stream", "Converse chat, stream", "bedrock_converse", True,
+                "bench-converse", f"bedrock/{canned.MODEL_ID}", canned.converse_stream(), "",
+                _MODEL_PATH + "/converse-stream", _CHAT_CONVERSE_BODY, False),
     ]

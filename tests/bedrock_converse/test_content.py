@@ -133,3 +133,43 @@ def test_reasoning_effort_on_a_model_without_a_known_setting(client, bedrock_sim
         model="nova", messages=USER, reasoning_effort="high", extra_body={"drop_params": True})
     assert r.headers["x-outcrop-dropped-params"] == "reasoning_effort"
     assert "additionalModelRequestFields" not in bedrock_simulator.last().json()
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_signed_reasoning_goes_back_with_the_tool_loop(client, bedrock_simulator, stream):
+    """Claude with extended thinking needs its signed reasoning block back beside its tool calls:
+    the answer carries it as ``thinking_blocks`` and the next request sends it first in the turn."""
+    from outcrop.testing import ToolUse
+
+    bedrock_simulator.reply(ConverseReply(reasoning="I should call the tool.", reasoning_signature="c2ln",
+                                          tool_calls=[ToolUse("get_time", {}, id="t1")]), times=1)
+    tools = [{"type": "function", "function": {"name": "get_time"}}]
+    r = client.chat.completions.create(model=ALIAS, messages=USER, tools=tools, reasoning_effort="low",
+                                       stream=stream)
+    if stream:
+        deltas = [c.choices[0].delta for c in r if c.choices]
+        blocks = [b for d in deltas for b in (d.model_extra.get("thinking_blocks") or ())]
+        assistant = {"role": "assistant", "thinking_blocks": blocks, "tool_calls": [
+            {"id": "t1", "type": "function", "function": {"name": "get_time", "arguments": "{}"}}]}
+    else:
+        message = r.choices[0].message
+        blocks = message.model_extra["thinking_blocks"]
+        assistant = message.model_dump(exclude_none=True)
+    assert blocks == [{"type": "thinking", "thinking": "I should call the tool.", "signature": "c2ln"}]
+    client.chat.completions.create(model=ALIAS, reasoning_effort="low", tools=tools, messages=[
+        *USER, assistant, {"role": "tool", "tool_call_id": "t1", "content": "noon"}])
+    turn = bedrock_simulator.last().json()["messages"][1]
+    assert turn["content"][0] == {"reasoningContent": {"reasoningText": {
+        "text": "I should call the tool.", "signature": "c2ln"}}}
+    assert turn["content"][1]["toolUse"]["toolUseId"] == "t1"
+
+
+def test_redacted_reasoning_round_trip(client, bedrock_simulator):
+    assistant = {"role": "assistant", "content": "ok",
+                 "thinking_blocks": [{"type": "redacted_thinking", "data": "c2VjcmV0"}]}
+    client.chat.completions.create(model=ALIAS, messages=[*USER, assistant, *USER])
+    assert bedrock_simulator.last().json()["messages"][1]["content"][0] == {
+        "reasoningContent": {"redactedContent": "c2VjcmV0"}}
+    with pytest.raises(openai.BadRequestError, match="thinking_blocks"):
+        client.chat.completions.create(model=ALIAS, messages=[
+            *USER, {"role": "assistant", "content": "x", "thinking_blocks": [{"type": "other"}]}, *USER])

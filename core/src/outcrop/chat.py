@@ -149,6 +149,7 @@ async def _from_completion(awaitable: Any) -> AsyncIterator[ChatDelta]:
     yield ChatDelta(
         content=msg.content,
         reasoning_content=msg.reasoning_content,
+        thinking_blocks=msg.thinking_blocks,
         annotations=msg.annotations,
         tool_calls=[
             _tool_delta(i, tc) for i, tc in enumerate(msg.tool_calls or [])
@@ -198,6 +199,7 @@ async def collect(gateway: Gateway, call: ChatCall, deltas: AsyncIterator[ChatDe
     content: list[str] = []
     reasoning: list[str] = []
     annotations: list[dict[str, Any]] = []
+    thinking: list[dict[str, Any]] = []
     tools: dict[int, ToolCall] = {}
     finish: str | None = None
     limit = gateway.config.general_settings.max_response_bytes
@@ -214,6 +216,9 @@ async def collect(gateway: Gateway, call: ChatCall, deltas: AsyncIterator[ChatDe
             if d.annotations:
                 annotations.extend(d.annotations)
                 held += len(encoder.encode(d.annotations))
+            if d.thinking_blocks:
+                thinking.extend(d.thinking_blocks)
+                held += len(encoder.encode(d.thinking_blocks))
             for tc in d.tool_calls or ():
                 if tc.function:
                     held += len(tc.function.name) + len(tc.function.arguments)
@@ -239,6 +244,7 @@ async def collect(gateway: Gateway, call: ChatCall, deltas: AsyncIterator[ChatDe
         tool_calls=tool_calls,
         annotations=annotations or None,
         reasoning_content="".join(reasoning) if reasoning else None,
+        thinking_blocks=thinking or None,
     )
     return ChatCompletion(
         id=f"chatcmpl-{call.request_id}",
@@ -274,7 +280,8 @@ async def chunks(
             if d.finish_reason:
                 finish = d.finish_reason
             has_delta = not (
-                d.content is None and d.reasoning_content is None and not d.tool_calls and not d.annotations
+                d.content is None and d.reasoning_content is None and not d.tool_calls
+                and not d.annotations and not d.thinking_blocks
             )
             if not has_delta and not d.extra:
                 continue
@@ -285,6 +292,7 @@ async def chunks(
                     role="assistant" if first else None,
                     content=d.content if has_delta or not first else "",
                     reasoning_content=d.reasoning_content,
+                    thinking_blocks=d.thinking_blocks,
                     tool_calls=d.tool_calls,
                     annotations=d.annotations,
                 )

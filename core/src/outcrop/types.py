@@ -121,6 +121,9 @@ class ChatDelta:
 
     content: str | None = None
     reasoning_content: str | None = None
+    #: Complete signed reasoning blocks (``{"type": "thinking", "thinking", "signature"}`` or
+    #: ``{"type": "redacted_thinking", "data"}``), for the client to send back next turn.
+    thinking_blocks: list[dict[str, Any]] | None = None
     tool_calls: list[ToolCallDelta] | None = None
     annotations: list[dict[str, Any]] | None = None
     finish_reason: str | None = None

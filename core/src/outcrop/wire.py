@@ -37,6 +37,9 @@ class Message(msgspec.Struct, omit_defaults=True):
     name: str | None = None
     tool_calls: list[ToolCall] | None = None
     tool_call_id: str | None = None
+    #: Signed reasoning an assistant turn produced (LiteLLM's field), sent back unchanged: some
+    #: models (Claude with extended thinking) require it beside their tool calls.
+    thinking_blocks: list[dict[str, Any]] | None = None
 
 
 class ChatRequest(msgspec.Struct, omit_defaults=True):
@@ -278,6 +281,7 @@ class ResponseMessage(msgspec.Struct, omit_defaults=False):
     tool_calls: list[ToolCall] | None = None
     annotations: list[dict[str, Any]] | None = None
     reasoning_content: str | None = None
+    thinking_blocks: list[dict[str, Any]] | None = None
 
 
 class Choice(msgspec.Struct):
@@ -303,6 +307,7 @@ class ChunkDelta(msgspec.Struct, omit_defaults=True):
     tool_calls: list[ToolCallDelta] | None = None
     annotations: list[dict[str, Any]] | None = None
     reasoning_content: str | None = None
+    thinking_blocks: list[dict[str, Any]] | None = None
 
 
 class ChunkChoice(msgspec.Struct):

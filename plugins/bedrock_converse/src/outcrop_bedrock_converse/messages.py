@@ -1,8 +1,8 @@
 """OpenAI chat messages -> Converse ``system`` blocks and ``messages``.
 
 * ``system`` and ``developer`` messages become system blocks (in order, wherever they are).
-* ``assistant`` ``tool_calls`` become ``toolUse`` blocks; ``tool`` messages become
-  ``toolResult`` blocks in a user turn.
+* ``assistant`` ``tool_calls`` become ``toolUse`` blocks, its ``thinking_blocks`` signed
+  ``reasoningContent`` blocks; ``tool`` messages become ``toolResult`` blocks in a user turn.
 * Consecutive messages of one role are merged into one turn, as Converse requires
   (parallel tool results therefore share one user turn).
 """
@@ -40,6 +40,25 @@ def _tool_uses(message: Message, param: str) -> list[dict[str, Any]]:
     return blocks
 
 
+def _reasoning(message: Message, param: str) -> list[dict[str, Any]]:
+    """``thinking_blocks`` sent back with an assistant turn -> ``reasoningContent`` blocks."""
+    blocks = []
+    for i, block in enumerate(message.thinking_blocks or ()):
+        kind = block.get("type") if isinstance(block, dict) else None
+        if kind == "thinking" and isinstance(block.get("thinking"), str):
+            text: dict[str, Any] = {"text": block["thinking"]}
+            if isinstance(block.get("signature"), str):
+                text["signature"] = block["signature"]
+            blocks.append({"reasoningContent": {"reasoningText": text}})
+        elif kind == "redacted_thinking" and isinstance(block.get("data"), str):
+            blocks.append({"reasoningContent": {"redactedContent": block["data"]}})
+        else:
+            raise _bad(f"{param}.thinking_blocks[{i}]: expected {{\"type\": \"thinking\", "
+                       "\"thinking\", \"signature\"} or {\"type\": \"redacted_thinking\", "
+                       "\"data\"}", param)
+    return blocks
+
+
 def _tool_result(message: Message, param: str) -> dict[str, Any]:
     if not message.tool_call_id:
         raise _bad(f"{param}.tool_call_id: required on tool messages", param)
@@ -62,7 +81,8 @@ def convert(messages: list[Message]) -> tuple[list[dict[str, Any]], list[dict[st
         if role == "user":
             blocks = user_parts(message.content, f"{param}.content", counter)
         elif role == "assistant":
-            blocks = text_parts(message.content, f"{param}.content", allow=("text", "refusal"))
+            blocks = _reasoning(message, param)  # reasoning comes first in the turn
+            blocks += text_parts(message.content, f"{param}.content", allow=("text", "refusal"))
             blocks += _tool_uses(message, param)
             role = "assistant"
         elif role == "tool":

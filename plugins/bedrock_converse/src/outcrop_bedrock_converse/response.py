@@ -53,6 +53,17 @@ def usage_from(node: Any) -> Usage | None:
     return Usage(prompt, completion, prompt + completion, PromptTokensDetails(read, written))
 
 
+def thinking_block(content: dict[str, Any]) -> dict[str, Any]:
+    """A ``reasoningContent`` block -> LiteLLM's ``thinking_blocks`` item (signature kept)."""
+    if "redactedContent" in content:
+        return {"type": "redacted_thinking", "data": content["redactedContent"]}
+    text = content.get("reasoningText") or {}
+    block = {"type": "thinking", "thinking": text.get("text", "")}
+    if text.get("signature"):
+        block["signature"] = text["signature"]
+    return block
+
+
 def finish_reason(stop_reason: Any, sent: Sent, answered_by_json_tool: bool) -> str:
     if answered_by_json_tool and stop_reason == "tool_use":
         return "stop"  # the forced tool was the answer, not a call for the client to run
@@ -73,13 +84,16 @@ async def from_converse(response: UpstreamResponse, sent: Sent) -> AsyncIterator
         raise OutcropError(f"Bedrock sent an answer that is not Converse's: {exc}", 502) from exc
     text: list[str] = []
     reasoning: list[str] = []
+    thinking: list[dict[str, Any]] = []
     calls: list[ToolCallDelta] = []
     by_json_tool = False
     for block in blocks if isinstance(blocks, list) else ():
         if "text" in block:
             text.append(block["text"])
         elif "reasoningContent" in block:
-            reasoning.append(((block["reasoningContent"] or {}).get("reasoningText") or {}).get("text", ""))
+            thought = thinking_block(block["reasoningContent"] or {})
+            reasoning.append(thought.get("thinking", ""))
+            thinking.append(thought)
         elif "toolUse" in block:
             use = block["toolUse"]
             arguments = _encode(use.get("input", {})).decode()
@@ -92,6 +106,7 @@ async def from_converse(response: UpstreamResponse, sent: Sent) -> AsyncIterator
     yield ChatDelta(
         content="".join(text) if text or not calls else None,
         reasoning_content="".join(reasoning) or None,
+        thinking_blocks=thinking or None,
         tool_calls=calls or None,
         finish_reason=finish_reason(data.get("stopReason"), sent, by_json_tool),
         usage=usage_from(data.get("usage")),
@@ -103,12 +118,14 @@ async def from_converse(response: UpstreamResponse, sent: Sent) -> AsyncIterator
 class _StreamState:
     """Which content block is which: tool-call ordinals and the forced JSON tool's block."""
 
-    __slots__ = ("by_json_tool", "json_block", "tools")
+    __slots__ = ("by_json_tool", "json_block", "reasoning", "tools")
 
     def __init__(self) -> None:
         self.tools: dict[int, int] = {}  # contentBlockIndex -> tool-call index
         self.json_block: int | None = None
         self.by_json_tool = False
+        #: contentBlockIndex -> the reasoning block so far (text, signature, redacted data)
+        self.reasoning: dict[int, dict[str, Any]] = {}
 
 
 def _on_event(kind: str | None, data: dict[str, Any], sent: Sent, state: _StreamState) -> ChatDelta | None:
@@ -126,9 +143,22 @@ def _on_event(kind: str | None, data: dict[str, Any], sent: Sent, state: _Stream
                 return None
             return ChatDelta(tool_calls=[ToolCallDelta(index, function=FunctionCall("", piece))])
         if "reasoningContent" in delta:
-            thought = delta["reasoningContent"].get("text")
-            return ChatDelta(reasoning_content=thought) if thought else None
+            piece = delta["reasoningContent"]
+            so_far = state.reasoning.setdefault(data.get("contentBlockIndex", -1), {})
+            if "redactedContent" in piece:
+                so_far["redactedContent"] = piece["redactedContent"]
+            if "signature" in piece:
+                so_far.setdefault("reasoningText", {"text": ""})["signature"] = piece["signature"]
+            thought = piece.get("text")
+            if not thought:
+                return None
+            text = so_far.setdefault("reasoningText", {"text": ""})
+            text["text"] += thought
+            return ChatDelta(reasoning_content=thought)
         return None
+    if kind == "contentBlockStop":
+        done = state.reasoning.pop(data.get("contentBlockIndex", -1), None)
+        return ChatDelta(thinking_blocks=[thinking_block(done)]) if done else None
     if kind == "contentBlockStart":
         use = (data.get("start") or {}).get("toolUse")
         if not use:
@@ -145,7 +175,7 @@ def _on_event(kind: str | None, data: dict[str, Any], sent: Sent, state: _Stream
                                                      state.by_json_tool), extra=_extra(data))
     if kind == "metadata":
         return ChatDelta(usage=usage_from(data.get("usage")))
-    return None  # messageStart, contentBlockStop
+    return None  # messageStart
 
 
 async def from_stream(response: UpstreamResponse, sent: Sent) -> AsyncIterator[ChatDelta]:

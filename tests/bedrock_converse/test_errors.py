@@ -98,3 +98,16 @@ def test_client_disconnect_cancels_the_upstream_stream(gateway, bedrock_simulato
     while not bedrock_simulator.last().disconnected and time.monotonic() < deadline:
         time.sleep(0.02)
     assert bedrock_simulator.last().disconnected  # the gateway hung up on Bedrock too
+
+
+def test_error_frame_mid_stream(gateway, bedrock_simulator, events):
+    """An ``error`` frame (code and message in headers, no payload) ends the stream the same way."""
+    from outcrop.testing import EventStreamReply, encode_error, encode_event
+
+    delta = encode_event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "half"}})
+    bedrock_simulator.reply(EventStreamReply([delta, encode_error("ThrottlingException", 'say "when"')]))
+    frames = _sse(gateway)
+    assert "[DONE]" not in frames and json.loads(frames[0])["choices"][0]["delta"]["content"] == "half"
+    error = json.loads(frames[-1])["error"]
+    assert error["code"] == "ThrottlingException" and 'say "when"' in error["message"]
+    assert events.wait()[-1].status == 429

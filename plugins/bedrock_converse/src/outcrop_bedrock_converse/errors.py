@@ -10,6 +10,8 @@ the gateway's own credentials refused 502. Exception frames in the middle of a C
 
 from __future__ import annotations
 
+import msgspec
+
 from outcrop import EventStreamMessage, UpstreamError, error_from_aws
 
 
@@ -18,8 +20,7 @@ def stream_error(event: EventStreamMessage) -> UpstreamError:
     raw = event.exception_type or "InternalServerException"
     code = raw[:1].upper() + raw[1:]  # frames name the union member: throttlingException
     body = event.payload
-    if event.message_type == "error":
-        message = str(event.headers.get(":error-message") or "")
-        body = b'{"message": "%s"}' % message.replace('"', "'").encode()
+    if event.message_type == "error":  # no payload: the message is a header
+        body = msgspec.json.encode({"message": str(event.headers.get(":error-message") or "")})
     # 500: a code the table does not know is the upstream's failure (502), not the caller's
     return error_from_aws(500, body, {"x-amzn-errortype": code})

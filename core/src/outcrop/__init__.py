@@ -11,6 +11,7 @@ from .eventstream import EventStreamMessage
 from .gateway import Gateway
 from .headers import COST_HEADER, OVERHEAD_HEADER, REQUEST_ID_HEADER
 from .hookimpl import hookimpl
+from .lifecycle import CallLifecycle
 from .sigv4_verify import (
     SigV4Error,
     SigV4Identity,
@@ -59,6 +60,7 @@ __all__ = [
     "ClientDisconnected",
     "read_body",
     "CallEvent",
+    "CallLifecycle",
     "ChatCall",
     "ChatCompletion",
     "ChatCompletionChunk",

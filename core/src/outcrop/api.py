@@ -19,10 +19,12 @@ from typing import Any
 import msgspec
 
 from . import embeddings, plugins
-from .chat import call_event, chunks, collect, new_request_id, open_stream, prepare_call
+from .chat import chunks, collect, open_stream, prepare_call
 from .config import Config, DeploymentParams, load_config
 from .errors import OutcropError
 from .gateway import Gateway
+from .lifecycle import CallLifecycle
+from .types import ChatCall
 from .wire import (
     EMBEDDING_FIELDS,
     MAX_JSON_DEPTH,
@@ -122,21 +124,15 @@ async def acompletion(
 ) -> Any:
     """Async chat completion: a ``ModelResponse``, or an async iterator of chunks if ``stream=True``."""
     gateway = await _gateway_for(config)
-    request, provider, dparams = _split_kwargs(model, messages, kwargs)
-    call = prepare_call(gateway, request, provider, {}, new_request_id(), dparams)
-    try:
+    async with CallLifecycle(gateway, "chat", "python") as life:
+        life.model = model
+        request, provider, dparams = _split_kwargs(model, messages, kwargs)
+        call = prepare_call(gateway, request, provider, {}, life.request_id, dparams)
+        life.bind(call)
         deltas = await open_stream(gateway, call)
-    except OutcropError as exc:
-        gateway.after_call(call_event(call, exc.status, exc.message, "python"))
-        raise
-    if call.stream:
-        return _achunks(gateway, call, deltas)
-    try:
+        if call.stream:
+            return life.hand_off(_achunks(gateway, call, deltas))
         completion = await collect(gateway, call, deltas)
-    except OutcropError as exc:
-        gateway.after_call(call_event(call, exc.status, exc.message, "python"))
-        raise
-    gateway.after_call(call_event(call, 200, None, "python"))
     data = msgspec.json.decode(encoder.encode(completion))
     data.update(call.response_fields)
     response = ModelResponse(OpenAIObject.wrap(data))
@@ -151,22 +147,12 @@ async def acompletion(
     return response
 
 
-async def _achunks(gateway: Gateway, call: Any, deltas: Any) -> AsyncIterator[OpenAIObject]:
-    status, error = 200, None
-    try:
-        async for chunk, extra in chunks(gateway, call, deltas):
-            data = msgspec.json.decode(encoder.encode(chunk))
-            if extra:
-                data.update(extra)
-            yield OpenAIObject.wrap(data)
-    except OutcropError as exc:
-        status, error = exc.status, exc.message
-        raise
-    except BaseException as exc:
-        status, error = 499, type(exc).__name__
-        raise
-    finally:
-        gateway.after_call(call_event(call, status, error, "python"))
+async def _achunks(gateway: Gateway, call: ChatCall, deltas: Any) -> AsyncIterator[OpenAIObject]:
+    async for chunk, extra in chunks(gateway, call, deltas):
+        data = msgspec.json.decode(encoder.encode(chunk))
+        if extra:
+            data.update(extra)
+        yield OpenAIObject.wrap(data)
 
 
 class _LoopThread:
@@ -220,15 +206,13 @@ async def aembedding(model: str, input: str | list[Any], *, config: Config | str
                      **kwargs: Any) -> Any:
     """Async embeddings: an OpenAI ``list`` of embeddings (``_hidden_params`` holds the cost)."""
     gateway = await _gateway_for(config)
-    request, provider, dparams = _split({"model": model, "input": input}, kwargs,
-                                        EMBEDDING_FIELDS, EmbeddingRequest)
-    call = embeddings.prepare(gateway, request, provider, {}, new_request_id(), dparams)
-    try:
+    async with CallLifecycle(gateway, "embeddings", "python") as life:
+        life.model = model
+        request, provider, dparams = _split({"model": model, "input": input}, kwargs,
+                                            EMBEDDING_FIELDS, EmbeddingRequest)
+        call = embeddings.prepare(gateway, request, provider, {}, life.request_id, dparams)
+        life.bind(call)
         answer = await embeddings.run(gateway, call)
-    except OutcropError as exc:
-        gateway.after_call(embeddings.event(call, exc.status, exc.message, "python"))
-        raise
-    gateway.after_call(embeddings.event(call, 200, None, "python"))
     response = ModelResponse(OpenAIObject.wrap(msgspec.json.decode(encoder.encode(answer))))
     response._hidden_params = {"response_cost": call.cost, "request_id": call.request_id,
                                "region": call.region,

@@ -2,21 +2,29 @@
 
 prepare_call (route, deployment, parameter checks) -> open_stream (translate, sign, send,
 translate response) -> either ``collect`` (one ChatCompletion) or ``chunks`` (one
-ChatCompletionChunk per delta, as soon as it is yielded).
+ChatCompletionChunk per delta, as soon as it is yielded). ``serve`` is the HTTP face: it runs
+the whole call inside its ``CallLifecycle`` and sends the answer itself.
 """
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
+import msgspec
+from starlette.datastructures import Headers
+
 from .config import DeploymentParams
 from .errors import OutcropError, error_from_aws
 from .gateway import Gateway
-from .types import OPEN, Admission, CallEvent, ChatCall, ChatDelta
+from .headers import COST_HEADER, OVERHEAD_HEADER
+from .lifecycle import CallLifecycle, Receive
+from .sse import send_sse
+from .types import ChatCall, ChatDelta
 from .upstream import UpstreamRequest, answer_too_large
 from .wire import (
     ALWAYS_SUPPORTED,
@@ -27,9 +35,12 @@ from .wire import (
     ChunkChoice,
     ChunkDelta,
     FunctionCall,
+    JSONTooDeep,
     ResponseMessage,
     ToolCall,
     Usage,
+    decode_request,
+    encode_with_extra,
     encoder,
     set_params,
 )
@@ -39,8 +50,96 @@ from .wire import (
 MAX_ERROR_BODY = 64 * 1024
 
 
+_JSON_HEADERS = [(b"content-type", b"application/json")]
+
+
 def new_request_id() -> str:
     return uuid.uuid4().hex
+
+
+async def serve(life: CallLifecycle, scope: Any, receive: Receive) -> None:
+    """One HTTP chat call, start to answer; every error ends in ``life`` (its one exit)."""
+    gateway: Gateway = life.gateway
+    headers = Headers(scope=scope)
+    life.principal = gateway.authenticate(headers)
+    body = await gateway.read_body(receive, scope["headers"])
+    life.watch()  # from here a client disconnect cancels the call, upstream included
+    try:
+        request, extra = decode_request(body)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise body_error(exc) from exc
+    life.model = request.model
+    call = prepare_call(gateway, request, extra, headers, life.request_id)
+    life.bind(call)
+    await life.admit()
+    deltas = await open_stream(gateway, call)
+    if call.stream:
+        sse_headers = {**call.response_headers, OVERHEAD_HEADER: overhead_ms(call),
+                       "cache-control": "no-cache"}
+        try:
+            await send_sse(life.send, _sse(life, gateway, call, deltas), sse_headers)
+        except asyncio.CancelledError:
+            if not life.disconnected:  # shutdown: the stream ends with an error event
+                err = life.record(asyncio.CancelledError())
+                await life.send({"type": "http.response.body",
+                                 "body": b"data: " + err.openai_body() + b"\n\n"})
+            raise
+        return
+    completion = await collect(gateway, call, deltas)
+    out = [*_JSON_HEADERS, *_raw(call.response_headers),
+           (OVERHEAD_HEADER.encode(), overhead_ms(call).encode())]
+    if call.cost is not None:
+        out.append((COST_HEADER.encode(), repr(call.cost).encode()))
+    await life.send({"type": "http.response.start", "status": 200, "headers": out})
+    await life.send({"type": "http.response.body",
+                     "body": encode_with_extra(completion, call.response_fields)})
+
+
+async def _sse(life: CallLifecycle, gateway: Gateway, call: ChatCall,
+               deltas: AsyncIterator[ChatDelta]) -> AsyncIterator[bytes]:
+    """SSE frames for each chunk the moment it exists; an error event ends a failed stream."""
+    try:
+        async for chunk, extra in chunks(gateway, call, deltas):
+            yield b"data: " + encode_with_extra(chunk, extra) + b"\n\n"
+        yield b"data: [DONE]\n\n"
+    except OutcropError as exc:
+        life.record(exc)
+        yield b"data: " + exc.openai_body() + b"\n\n"
+    except Exception as exc:
+        life.record(exc)  # logged with its traceback
+        yield b"data: " + OutcropError("internal error while streaming", 500).openai_body() + b"\n\n"
+
+
+def openai_answer(err: OutcropError, life: CallLifecycle) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """An error in the OpenAI dialect, with the headers the provider set for the client."""
+    extra = {**life.call.response_headers, **err.headers} if life.call else err.headers
+    return err.status, [*_JSON_HEADERS, *_raw(extra)], err.openai_body()
+
+
+def _raw(headers: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
+    return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+
+
+def overhead_ms(call: ChatCall) -> str:
+    spent = time.perf_counter() - call.started
+    waited = call.upstream.waited if call.upstream is not None else 0.0
+    return f"{max(spent - waited, 0.0) * 1000:.3f}"
+
+
+def body_error(exc: Exception) -> OutcropError:
+    if isinstance(exc, msgspec.ValidationError):
+        text = str(exc)
+        param = None
+        if " - at `$." in text:
+            text, _, where = text.partition(" - at `$.")
+            param = where.rstrip("`")
+            text = f"{param}: {text}"
+        return OutcropError(f"invalid request body: {text}", 400, param=param, code="invalid_request")
+    if isinstance(exc, JSONTooDeep):
+        return OutcropError(f"request body refused: {exc}", 400, code="json_too_deep")
+    return OutcropError(f"request body is not valid JSON: {exc}", 400, code="invalid_json")
+
+
 
 
 def prepare_call(
@@ -94,19 +193,6 @@ def prepare_call(
     )
 
 
-async def admit(gateway: Gateway, call: ChatCall, path: str) -> None:
-    """Ask the plugins whether this routed call may go ahead (``outcrop_admit``); raises the
-    refusal. Nothing has been sent upstream yet."""
-    await gateway.admit(Admission(
-        principal=call.principal or OPEN,
-        surface="chat",
-        path=path,
-        model=call.request.model,
-        deployment=call.deployment.id if call.deployment else None,
-        request_id=call.request_id,
-    ))
-
-
 async def open_stream(gateway: Gateway, call: ChatCall) -> AsyncIterator[ChatDelta]:
     """Send the upstream request and return the plugin's delta stream (not yet consumed)."""
     upstream = gateway.hook.outcrop_translate_request(call=call)
@@ -122,7 +208,7 @@ async def open_stream(gateway: Gateway, call: ChatCall) -> AsyncIterator[ChatDel
     if upstream.connect_timeout is None:
         upstream.connect_timeout = call.params.connect_timeout
     response = await gateway.send(upstream, call.params, call)
-    call.state["upstream_response"] = response
+    call.upstream = response
     if response.status >= 300:
         try:
             body = await response.read_up_to(MAX_ERROR_BODY)
@@ -178,7 +264,7 @@ def _track(call: ChatCall, delta: ChatDelta) -> None:
 
 
 def finish_accounting(gateway: Gateway, call: ChatCall) -> None:
-    resp = call.state.get("upstream_response")
+    resp = call.upstream
     if resp is not None:
         call.upstream_seconds = resp.waited
     if call.usage_by_model and call.cost is None:
@@ -320,28 +406,5 @@ async def _aclose(it: Any) -> None:
 
 
 def _close_upstream(call: ChatCall) -> None:
-    resp = call.state.get("upstream_response")
-    if resp is not None:
-        resp.close()
-
-
-def call_event(call: ChatCall, status: int, error: str | None = None, route: str = "/v1/chat/completions") -> CallEvent:
-    return CallEvent(
-        request_id=call.request_id,
-        surface="chat",
-        route=route,
-        model=call.model,
-        deployment=call.deployment.id if call.deployment else None,
-        provider=call.route.provider,
-        status=status,
-        stream=call.stream,
-        latency_s=time.perf_counter() - call.started,
-        upstream_latency_s=call.upstream_seconds,
-        usage=call.usage,
-        cost=call.cost,
-        error=error,
-        region=call.region,
-        principal=call.principal,
-        client_ip=call.client_ip,
-        user_agent=call.headers.get("user-agent"),
-    )
+    if call.upstream is not None:
+        call.upstream.close()

@@ -10,16 +10,29 @@ from __future__ import annotations
 import asyncio
 import base64
 import struct
-import time
 from collections.abc import Mapping
 from typing import Any
 
+import msgspec
+from starlette.datastructures import Headers
+
+from .chat import body_error
 from .config import DeploymentParams
 from .errors import OutcropError, error_from_aws
 from .gateway import Gateway
-from .types import OPEN, Admission, CallEvent, EmbeddingCall, EmbeddingResult
+from .headers import COST_HEADER
+from .lifecycle import CallLifecycle, Receive
+from .types import EmbeddingCall, EmbeddingResult
 from .upstream import UpstreamRequest
-from .wire import EmbeddingData, EmbeddingList, EmbeddingRequest, EmbeddingUsage, Usage
+from .wire import (
+    EmbeddingData,
+    EmbeddingList,
+    EmbeddingRequest,
+    EmbeddingUsage,
+    Usage,
+    decode_embedding_request,
+    encoder,
+)
 
 #: OpenAI's own cap on inputs per request.
 MAX_INPUTS = 2048
@@ -62,15 +75,28 @@ def prepare(
     )
 
 
-async def admit(gateway: Gateway, call: EmbeddingCall, path: str) -> None:
-    await gateway.admit(Admission(
-        principal=call.principal or OPEN,
-        surface="embeddings",
-        path=path,
-        model=call.request.model,
-        deployment=call.deployment.id if call.deployment else None,
-        request_id=call.request_id,
-    ))
+async def serve(life: CallLifecycle, scope: Any, receive: Receive) -> None:
+    """One HTTP embeddings call, start to answer, inside its lifecycle."""
+    gateway: Gateway = life.gateway
+    headers = Headers(scope=scope)
+    life.principal = gateway.authenticate(headers)
+    raw = await gateway.read_body(receive, scope["headers"])
+    life.watch()
+    try:
+        body, extra = decode_embedding_request(raw)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise body_error(exc) from exc
+    life.model = body.model
+    call = prepare(gateway, body, extra, headers, life.request_id)
+    life.bind(call)
+    await life.admit()
+    answer = await run(gateway, call)
+    out = [(b"content-type", b"application/json"),
+           *[(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in call.response_headers.items()]]
+    if call.cost is not None:
+        out.append((COST_HEADER.encode(), repr(call.cost).encode()))
+    await life.send({"type": "http.response.start", "status": 200, "headers": out})
+    await life.send({"type": "http.response.body", "body": encoder.encode(answer)})
 
 
 async def _one(gateway: Gateway, call: EmbeddingCall, upstream: UpstreamRequest,
@@ -123,25 +149,3 @@ async def run(gateway: Gateway, call: EmbeddingCall) -> EmbeddingList:
     data = [EmbeddingData(i, _encode(v, encoding)) for i, v in enumerate(vectors)]
     usage = EmbeddingUsage(call.usage.prompt_tokens, call.usage.prompt_tokens) if call.usage else None
     return EmbeddingList(data, call.model, usage)
-
-
-def event(call: EmbeddingCall, status: int, error: str | None, route: str) -> CallEvent:
-    return CallEvent(
-        request_id=call.request_id,
-        surface="embeddings",
-        route=route,
-        model=call.model,
-        deployment=call.deployment.id if call.deployment else None,
-        provider=call.route.provider,
-        status=status,
-        stream=False,
-        latency_s=time.perf_counter() - call.started,
-        upstream_latency_s=call.upstream_seconds,
-        usage=call.usage,
-        cost=call.cost,
-        error=error,
-        region=call.region,
-        principal=call.principal,
-        client_ip=call.client_ip,
-        user_agent=call.headers.get("user-agent"),
-    )

@@ -6,17 +6,21 @@ Plugins reach the core's services through this object (it is passed to
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import inspect
 import random
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, MutableMapping
+from typing import Any
 
 import pluggy
 from botocore.credentials import ReadOnlyCredentials
 
 from .aws import AwsSettings
+from .bodies import read_body
 from .config import Config, Deployment, DeploymentParams
 from .errors import ConfigError, OutcropError
+from .lifecycle import CallLifecycle, ErrorAnswer, Receive, Send
 from .logs import get_logger
 from .plugins import make_plugin_manager
 from .pricing import PriceTable
@@ -84,6 +88,7 @@ class Gateway:
         self._validate_models()
         self.master_key = settings.master_key
         self._started = False
+        self._calls: set[CallLifecycle] = set()
 
     # -- models ----------------------------------------------------------------------------
     def _validate_models(self) -> None:
@@ -183,6 +188,54 @@ class Gateway:
         signed = self.hook.outcrop_sign_request(request=request, credentials=creds, call=call)
         return await self.http.send(signed or request)
 
+    # -- calls ---------------------------------------------------------------------------------
+    def http_call(
+        self,
+        scope: MutableMapping[str, Any],
+        receive: Receive,
+        send: Send,
+        *,
+        surface: str,
+        answer: ErrorAnswer | None = None,
+    ) -> CallLifecycle:
+        """The lifecycle of one HTTP call (use it as ``async with``): timing, the error answer
+        in the caller's dialect (``answer``; OpenAI JSON by default), the disconnect watcher
+        (``life.watch()`` once the body is read), and exactly one ``outcrop_after_call``."""
+        state = scope.get("state") or {}
+        life = CallLifecycle(self, surface, scope.get("path", ""),
+                             request_id=state.get("request_id"), started=state.get("started"),
+                             receive=receive, send=send, answer=answer)
+        client = scope.get("client")
+        life.client_ip = client[0] if client else None
+        for name, value in scope.get("headers", ()):
+            if name == b"user-agent":
+                life.user_agent = value.decode("latin-1")
+                break
+        return life
+
+    async def read_body(self, receive: Receive, headers: Iterable[tuple[bytes, bytes]] = ()) -> bytes:
+        """A request body within ``max_request_bytes`` (413) and ``body_timeout`` (408);
+        ``headers`` (the ASGI scope's) let an oversized ``Content-Length`` fail at once."""
+        settings = self.config.general_settings
+        return await read_body(receive, limit=settings.max_request_bytes,
+                               timeout=settings.body_timeout, headers=headers)
+
+    def track(self, call: CallLifecycle) -> None:
+        self._calls.add(call)
+
+    def forget(self, call: CallLifecycle) -> None:
+        self._calls.discard(call)
+
+    async def _cut_calls(self) -> None:
+        """Calls still running when the gateway stops end now, each with one 503 event."""
+        calls = list(self._calls)
+        me = asyncio.current_task()
+        tasks = {t for c in calls if (t := c.running_task) is not None and t is not me}
+        for call in calls:
+            call.cut()
+        if tasks:
+            await asyncio.wait(tasks, timeout=5)
+
     def after_call(self, event: CallEvent) -> None:
         """Emit ``outcrop_after_call``; a failing observer never breaks the call."""
         try:
@@ -207,6 +260,7 @@ class Gateway:
         self.hook.outcrop_startup(gateway=self)
 
     async def stop(self) -> None:
+        await self._cut_calls()  # before the plugins stop: their events still count
         if self._started:
             await self._shutdown_plugins()
         await self.aws.stop()

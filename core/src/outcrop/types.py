@@ -11,6 +11,7 @@ from .wire import ChatCompletion, ChatRequest, EmbeddingRequest, ToolCallDelta, 
 
 if TYPE_CHECKING:
     from .config import Deployment, DeploymentParams
+    from .upstream import UpstreamResponse
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +170,8 @@ class ChatCall:
     cost: float | None = None
     started: float = field(default_factory=time.perf_counter)
     upstream_seconds: float = 0.0
+    #: The upstream response once it arrived (the core closes it when the call ends).
+    upstream: UpstreamResponse | None = None
     #: Who called and from where (``None`` for the in-process Python API).
     principal: Principal | None = None
     client_ip: str | None = None

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import msgspec
 
 from outcrop import OutcropError
-
-Send = Any
 
 _encode = msgspec.json.Encoder().encode
 
@@ -25,9 +21,3 @@ def error_parts(exc: OutcropError, request_id: str) -> tuple[int, list[tuple[byt
     headers += [(k.lower().encode("latin-1"), v.encode("latin-1", "replace"))
                 for k, v in exc.headers.items()]
     return exc.status, headers, body
-
-
-async def send_error(send: Send, exc: OutcropError, request_id: str) -> None:
-    status, headers, body = error_parts(exc, request_id)
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body, "more_body": False})

@@ -71,7 +71,8 @@ def outcrop_register_routes(register: Callable[[BaseRoute], None], gateway: Gate
 
     Called once per app, before the app serves. This is how a plugin claims inbound requests
     that are not chat completions (the pass-through's ``/bedrock/{path}``). ``gateway`` gives
-    access to config, credentials, endpoints, the upstream client, auth and the after-call event.
+    access to config, credentials, endpoints, the upstream client, auth and the call lifecycle
+    (``gateway.http_call``: error answers, disconnects, the one after-call event).
     All results are collected; routes are matched before the core's own routes.
     """
 
@@ -180,7 +181,8 @@ def outcrop_translate_embeddings_response(
 def outcrop_after_call(event: CallEvent) -> None:
     """Observe one finished call: success or failure, streamed or not, any surface.
 
-    Called exactly once per call after the last byte was sent (or the error answered), for
+    Called exactly once per call by the core's call lifecycle (disconnect: 499, shutdown: 503),
+    when the answer is complete (just before its last byte) or the error was answered, for
     logs, spend and metrics. Must be fast and must not raise (exceptions are logged and
     swallowed). All implementations are called.
     """

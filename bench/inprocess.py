@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import canned  # noqa: E402
+from harness import canned
 
 PROMPT = "Summarise the quarter in two sentences."
 KEY_ID, SECRET = "AKIDEXAMPLEBENCH0001", "bench-secret-key-0001"

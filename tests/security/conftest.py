@@ -113,3 +113,50 @@ def bounded_gateway(gateway_factory: Callable[..., Any], make_config: Callable[.
     from .rawhttp import BODY_TIMEOUT, LIMIT
 
     return gateway_factory(make_config(max_request_bytes=LIMIT, body_timeout=BODY_TIMEOUT))
+
+
+class CliServer:
+    """`outcrop serve` in its own process group (so a test may signal the whole group)."""
+
+    def __init__(self, config: dict[str, Any], tmp_path: Any, *args: str) -> None:
+        import subprocess
+        import sys
+
+        import yaml
+
+        from tests.core.procs import free_port, wait_ready
+
+        path = tmp_path / f"outcrop-{id(self)}.yaml"
+        path.write_text(yaml.safe_dump(config))
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "outcrop", "serve", "--config", str(path), "--host", "127.0.0.1",
+             "--port", str(self.port), *args],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+            env={**os.environ, "OUTCROP_LOG_LEVEL": "INFO"})
+        wait_ready(self.url, self.proc)
+
+    def stop(self) -> tuple[int, str]:
+        """SIGTERM; the exit code and everything the server logged."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        code = self.proc.wait(timeout=60)
+        return code, self.proc.stderr.read() if self.proc.stderr else ""
+
+
+@pytest.fixture
+def cli_server(tmp_path: Any) -> Any:
+    """``cli_server(config, *serve_args)`` -> a running `outcrop serve` (stopped afterwards)."""
+    started: list[CliServer] = []
+
+    def start(config: dict[str, Any], *args: str) -> CliServer:
+        server = CliServer(config, tmp_path, *args)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        if server.proc.poll() is None:
+            server.proc.kill()
+            server.proc.wait(timeout=30)

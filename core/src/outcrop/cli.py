@@ -11,6 +11,7 @@ from typing import Any
 from .config import Config, load_config
 from .errors import ConfigError
 from .logs import configure_logging, get_logger
+from .serving.options import ServerOptions
 
 log = get_logger("outcrop.cli")
 
@@ -26,31 +27,18 @@ def _load(path: str | None) -> Config:
     return load_config(path) if path else Config()
 
 
-def _run_server(app: Any, host: str, port: int, *, certfile: str | None, keyfile: str | None, workers: int = 1, app_path: str | None = None) -> None:
-    from hypercorn.config import Config as HyperConfig
+def _run_server(app: Any, host: str, port: int, *, certfile: str | None, keyfile: str | None,
+                workers: int = 1, options: ServerOptions | None = None, log_level: str = "INFO") -> int:
+    """hypercorn with Outcrop's transport limits (outcrop.serving); returns the exit code."""
+    from .serving.options import hypercorn_config
+    from .serving.worker import serve
+    from .serving.workers import run_workers
 
-    hc = HyperConfig()
-    hc.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
-    hc.certfile, hc.keyfile = certfile, keyfile
-    hc.graceful_timeout = 30.0  # in-flight streams get this long to finish on SIGTERM
-    hc.keep_alive_timeout = 75.0
-    hc.accesslog = None  # Outcrop writes its own access log (one structured line per call)
-    hc.errorlog = "-"
+    options = options or ServerOptions()
+    bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    hc = hypercorn_config(options, bind, certfile=certfile, keyfile=keyfile)
     if workers > 1:
-        from hypercorn.run import run
-
-        hc.workers = workers
-        hc.application_path = app_path or "outcrop.server:app"
-        try:
-            import uvloop
-
-            hc.worker_class = "uvloop"
-        except ImportError:
-            hc.worker_class = "asyncio"
-        run(hc)
-        return
-    from hypercorn.asyncio import serve
-
+        return run_workers(hc, options, workers, log_level)
     loop_factory = None
     try:
         import uvloop
@@ -59,30 +47,38 @@ def _run_server(app: Any, host: str, port: int, *, certfile: str | None, keyfile
     except ImportError:
         pass
     with asyncio.Runner(loop_factory=loop_factory) as runner:
-        runner.run(serve(app, hc))
+        runner.run(serve(app, hc, options))
+    return 0
 
 
-def _run_uvicorn(app: Any, host: str, port: int, *, certfile: str | None, keyfile: str | None, workers: int = 1) -> None:
+def _run_uvicorn(app: Any, host: str, port: int, *, certfile: str | None, keyfile: str | None,
+                 workers: int = 1, options: ServerOptions | None = None, log_level: str = "INFO") -> int:
     """The optional uvicorn server (``pip install 'outcrop[uvicorn]'``): measurably faster per
-    core than hypercorn on this app (see docs/performance.md); HTTP/1.1 only."""
+    core than hypercorn on this app (see docs/performance.md); HTTP/1.1 only. uvicorn has no
+    request-header timeout: ``header_timeout`` applies to hypercorn alone (docs/server.md)."""
     import uvicorn
 
-    options: dict[str, Any] = {
+    options = options or ServerOptions()
+    settings: dict[str, Any] = {
         "host": host,
         "port": port,
         "access_log": False,  # Outcrop writes its own access log
         "log_level": "warning",
-        "timeout_keep_alive": 75,
-        "timeout_graceful_shutdown": 30,
+        "timeout_keep_alive": options.keep_alive_timeout,
+        "timeout_graceful_shutdown": options.graceful_timeout,
+        # uvicorn answers 503 past this many connections plus in-flight requests.
+        "limit_concurrency": options.connection_cap,
+        "h11_max_incomplete_event_size": 16 * 1024,
         "ssl_certfile": certfile,
         "ssl_keyfile": keyfile,
         "loop": "uvloop" if _importable("uvloop") else "asyncio",
         "http": "httptools" if _importable("httptools") else "h11",
     }
     if workers > 1:
-        uvicorn.run("outcrop.server:app", workers=workers, **options)
+        uvicorn.run("outcrop.server:app", workers=workers, **settings)
     else:
-        uvicorn.run(app, **options)
+        uvicorn.run(app, **settings)
+    return 0
 
 
 def _importable(module: str) -> bool:
@@ -108,9 +104,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     scheme = "https" if args.certfile else "http"
     log.info("starting", url=f"{scheme}://{args.host}:{args.port}", workers=args.workers,
              server=args.server, models=app.state.gateway.router.names())
+    if args.http2 and args.server == "uvicorn":
+        print("outcrop: --http2 needs the default server (hypercorn)", file=sys.stderr)
+        return 2
+    options = ServerOptions.from_settings(app.state.gateway.config.general_settings, http2=args.http2)
     run = _run_uvicorn if args.server == "uvicorn" else _run_server
-    run(freeze_after_startup(app), args.host, args.port, certfile=args.certfile, keyfile=args.keyfile, workers=args.workers)
-    return 0
+    return run(freeze_after_startup(app), args.host, args.port, certfile=args.certfile,
+               keyfile=args.keyfile, workers=args.workers, options=options, log_level=args.log_level)
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -217,6 +217,8 @@ def _serve_options(p: argparse.ArgumentParser) -> None:
                    help="ASGI server (uvicorn is an optional extra: pip install 'outcrop[uvicorn]')")
     p.add_argument("--certfile", help="TLS certificate (PEM); serves HTTPS")
     p.add_argument("--keyfile", help="TLS private key (PEM)")
+    p.add_argument("--http2", action="store_true",
+                   help="serve HTTP/2 too (general_settings.http2); off by default")
     p.add_argument("--log-level", default=os.environ.get("OUTCROP_LOG_LEVEL", "INFO"))
 
 

@@ -93,8 +93,21 @@ class GeneralSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=False)
     database_url: str | None = None
     salt_key: str | None = None
     store_prompts_in_spend_logs: bool = False
+    # Transport limits (docs/server.md, "Connections and timeouts").
     #: Seconds a whole request body may take to arrive (slower: 408).
     body_timeout: float = 30.0
+    #: Seconds a request's line and headers may take, from their first byte (or from the
+    #: connection opening); a connection that has not sent them by then is closed.
+    header_timeout: float = 10.0
+    #: Seconds an idle keep-alive connection stays open waiting for its next request.
+    keep_alive_timeout: float = 75.0
+    #: Seconds in-flight requests and streams get to finish on SIGTERM/SIGINT.
+    graceful_timeout: float = 30.0
+    #: Open connections per worker; past it new connections are closed at once (and logged).
+    #: ``None``: derived from the process's file-descriptor limit.
+    max_connections: int | None = None
+    #: Serve HTTP/2 (ALPN ``h2`` over TLS, cleartext ``h2c`` upgrade and prior knowledge).
+    http2: bool = False
 
     def __repr__(self) -> str:
         return f"GeneralSettings(master_key={'***' if self.master_key else None})"
@@ -237,9 +250,11 @@ def parse_config(data: Any, *, source: str | None = None) -> Config:
 def _transport_errors(general: GeneralSettings) -> list[str]:
     errors = [
         f"general_settings.{name}: must be a number of seconds > 0, got {value!r}"
-        for name in ("body_timeout",)
+        for name in ("body_timeout", "header_timeout", "keep_alive_timeout", "graceful_timeout")
         if not 0 < (value := getattr(general, name)) < float("inf")
     ]
+    if general.max_connections is not None and general.max_connections < 1:
+        errors.append(f"general_settings.max_connections: must be >= 1, got {general.max_connections}")
     return errors
 
 

@@ -11,11 +11,14 @@ import logging
 import socket
 import ssl
 import threading
+from dataclasses import replace
 from types import TracebackType
 from typing import Any
 
-from hypercorn.asyncio import serve
 from hypercorn.config import Config
+
+from ..serving.options import ServerOptions, hypercorn_config
+from ..serving.worker import serve
 
 _log = logging.getLogger("outcrop.testing.server")
 
@@ -50,6 +53,8 @@ class ServerThread:
 
     Use as a context manager or call ``start()``/``stop()``. ``url`` is set once started.
     ``stop()`` waits at most ``graceful_timeout`` seconds for responses still in flight.
+    The server is the one ``outcrop serve`` runs, with the transport limits of ``options``
+    (default: an Outcrop app's ``general_settings``, else the defaults).
     """
 
     def __init__(
@@ -61,6 +66,7 @@ class ServerThread:
         keyfile: str | None = None,
         *,
         graceful_timeout: float = 0.5,
+        options: ServerOptions | None = None,
     ) -> None:
         self.app = app
         self.host = host
@@ -68,6 +74,11 @@ class ServerThread:
         self.certfile = certfile
         self.keyfile = keyfile
         self.graceful_timeout = graceful_timeout
+        if options is None:
+            gateway = getattr(getattr(app, "state", None), "gateway", None)
+            options = (ServerOptions.from_settings(gateway.config.general_settings)
+                       if gateway is not None else ServerOptions())
+        self.options = replace(options, graceful_timeout=graceful_timeout)
         self.url = ""
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -76,14 +87,10 @@ class ServerThread:
         self._error: BaseException | None = None
 
     def _config(self, fd: int) -> Config:
-        config = Config()
-        config.bind = [f"fd://{fd}"]
-        config.graceful_timeout = self.graceful_timeout
+        config = hypercorn_config(self.options, f"fd://{fd}", certfile=self.certfile,
+                                  keyfile=self.keyfile)
         config.errorlog = _log
-        config.accesslog = None
         if self.certfile:
-            config.certfile = self.certfile
-            config.keyfile = self.keyfile
             config.create_ssl_context()  # fail in start(), not silently in the thread
         return config
 
@@ -133,7 +140,8 @@ class ServerThread:
 
     async def _serve(self, config: Config) -> None:
         self._stopping = asyncio.Event()
-        await serve(self._app, config, shutdown_trigger=self._stopping.wait)
+        await serve(self._app, config, self.options, shutdown_trigger=self._stopping.wait,
+                    handle_signals=False)
 
     async def _app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         """The app, plus a readiness signal once its lifespan startup is over."""

@@ -1,0 +1,183 @@
+"""One client connection under hypercorn, with the limits hypercorn lacks.
+
+* A request's line and headers must arrive within ``header_timeout`` of their first byte (or of
+  the connection opening): slowloris connections are closed.
+* A connection whose client sent EOF is closed at once (hypercorn keeps it until the keep-alive
+  timer ends, so idle half-closed sockets piled up in CLOSE_WAIT).
+* HTTP/2 only when enabled: otherwise ``Upgrade: h2c`` is ignored and prior knowledge
+  (``PRI * HTTP/2.0``) is refused with a 505. When enabled, a connection whose client resets
+  more than ``H2_MAX_RESETS`` streams in ``H2_RESET_WINDOW`` seconds is closed
+  (ENHANCE_YOUR_CALM), and a stream opened and reset in the same read never reaches the app.
+
+Built on hypercorn's own classes (``TCPServer``, ``H11Protocol``, ``H2Protocol``); the supported
+hypercorn range is pinned in core/pyproject.toml and ``tests/security`` exercise every path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from ssl import SSLError
+from typing import Any
+
+import h2.errors
+import h2.events
+from hypercorn.asyncio.task_group import TaskGroup
+from hypercorn.asyncio.tcp_server import MAX_RECV, TCPServer
+from hypercorn.events import Closed, Event, RawData, Updated
+from hypercorn.protocol import ProtocolWrapper
+from hypercorn.protocol.h2 import H2Protocol
+from hypercorn.protocol.h11 import H2CProtocolRequiredError, H2ProtocolAssumedError, H11Protocol
+from hypercorn.typing import ConnectionState
+from hypercorn.utils import parse_socket_addr
+
+from ..logs import get_logger
+from .options import H2_MAX_RESETS, H2_RESET_WINDOW, ServerOptions
+
+log = get_logger("outcrop.server")
+
+
+class _Refused(Exception):
+    """The connection was answered and closed by the protocol; nothing more to handle."""
+
+
+class _H11(H11Protocol):
+    def __init__(self, *args: Any, http2: bool) -> None:
+        super().__init__(*args)
+        self.http2 = http2
+
+    async def _check_protocol(self, event: Any) -> None:
+        if self.http2:
+            await super()._check_protocol(event)
+        elif event.method == b"PRI" and event.target == b"*":
+            await self._send_error_response(505)  # HTTP/2 prior knowledge: not served here
+            await self.send(Closed())
+            raise _Refused
+        # Upgrade: h2c is ignored: the request is served as the HTTP/1.1 request it also is.
+
+
+class _GuardedH2(H2Protocol):
+    """hypercorn's HTTP/2 with a budget of client stream resets per connection."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self._resets: list[float] = []
+
+    async def _handle_events(self, events: list[h2.events.Event]) -> None:
+        reset = {e.stream_id for e in events if isinstance(e, h2.events.StreamReset) and e.remote_reset}
+        if reset:
+            now = time.monotonic()
+            self._resets = [t for t in self._resets if now - t < H2_RESET_WINDOW]
+            self._resets.extend(now for _ in reset)
+            if len(self._resets) > H2_MAX_RESETS:
+                log.warning("h2_connection_closed", reason="too many stream resets",
+                            resets=len(self._resets), window_s=H2_RESET_WINDOW, client=self.client)
+                self.connection.close_connection(error_code=h2.errors.ErrorCodes.ENHANCE_YOUR_CALM)
+                await self._flush()
+                await self.send(Closed())
+                return
+            # A stream opened and reset within one read never reaches the app.
+            opened = {e.stream_id for e in events if isinstance(e, h2.events.RequestReceived)}
+            dropped = opened & reset
+            if dropped:
+                events = [e for e in events if getattr(e, "stream_id", None) not in dropped]
+        await super()._handle_events(events)
+
+
+class _Protocols(ProtocolWrapper):
+    """hypercorn's protocol switch, building the classes above."""
+
+    def __init__(self, app: Any, config: Any, context: Any, task_group: Any, state: Any,
+                 ssl: bool, client: Any, server: Any, send: Any, alpn_protocol: str | None,
+                 http2: bool) -> None:
+        self.app, self.config, self.context, self.task_group = app, config, context, task_group
+        self.ssl, self.client, self.server, self.send, self.state = ssl, client, server, send, state
+        self._args = (app, config, context, task_group, state, ssl, client, server, send)
+        if alpn_protocol == "h2" and http2:
+            self.protocol = _GuardedH2(*self._args)
+        else:
+            self.protocol = _H11(*self._args, http2=http2)
+
+    async def handle(self, event: Event) -> None:
+        try:
+            return await self.protocol.handle(event)
+        except _Refused:
+            return None
+        except H2ProtocolAssumedError as error:
+            self.protocol = _GuardedH2(*self._args)
+            await self.protocol.initiate()
+            if error.data != b"":
+                return await self.protocol.handle(RawData(data=error.data))
+        except H2CProtocolRequiredError as error:
+            self.protocol = _GuardedH2(*self._args)
+            await self.protocol.initiate(error.headers, error.settings)
+            if error.data != b"":
+                return await self.protocol.handle(RawData(data=error.data))
+        return None
+
+
+class Connection(TCPServer):
+    """hypercorn's ``TCPServer`` (one per accepted socket) with a header deadline and a prompt
+    close on EOF."""
+
+    def __init__(self, app: Any, loop: asyncio.AbstractEventLoop, config: Any, context: Any,
+                 state: Any, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                 options: ServerOptions) -> None:
+        super().__init__(app, loop, config, context, state, reader, writer)
+        self.options = options
+        #: When the request head being received must be complete; ``None``: no head pending.
+        self.head_deadline: float | None = loop.time() + options.header_timeout
+        self.idle = True
+
+    async def run(self) -> None:  # hypercorn's, building _Protocols
+        socket = self.writer.get_extra_info("socket")
+        try:
+            client = parse_socket_addr(socket.family, socket.getpeername())
+            server = parse_socket_addr(socket.family, socket.getsockname())
+            ssl_object = self.writer.get_extra_info("ssl_object")
+            ssl = ssl_object is not None
+            alpn = ssl_object.selected_alpn_protocol() if ssl else "http/1.1"
+            async with TaskGroup(self.loop) as task_group:
+                self._task_group = task_group
+                self.protocol = _Protocols(
+                    self.app, self.config, self.context, task_group, ConnectionState(self.state),
+                    ssl, client, server, self.protocol_send, alpn, self.options.http2,
+                )
+                await self.protocol.initiate()
+                await self.idle_task.restart(task_group, self._idle_timeout)
+                await self._read_data()
+        except OSError:
+            pass
+        finally:
+            await self._close()
+
+    async def protocol_send(self, event: Event) -> None:
+        if isinstance(event, Updated):
+            self.idle = event.idle
+            self.head_deadline = None  # a request head just completed, or a response ended
+        await super().protocol_send(event)
+
+    def _awaiting_head(self) -> bool:
+        protocol = self.protocol.protocol
+        return self.idle and isinstance(protocol, _H11) and protocol.stream is None
+
+    async def _read_data(self) -> None:
+        while not self.reader.at_eof():
+            timeout = None
+            if self.head_deadline is not None:
+                timeout = max(self.head_deadline - self.loop.time(), 0.0)
+            try:
+                data = await asyncio.wait_for(self.reader.read(MAX_RECV), timeout)
+            except TimeoutError:
+                log.debug("connection_closed", reason="request headers not received in time",
+                          header_timeout=self.options.header_timeout)
+                break
+            except (ConnectionError, OSError, SSLError):
+                break
+            if data and self.head_deadline is None and self._awaiting_head():
+                self.head_deadline = self.loop.time() + self.options.header_timeout
+            await self.protocol.handle(RawData(data))
+        await self.protocol.handle(Closed())
+        # EOF or a timeout: nothing more will be served on this connection, so close it now
+        # rather than when the keep-alive timer ends.
+        await self._close()

@@ -44,54 +44,64 @@ def _case(authorization: str, amz: dt.datetime | None = None, **extra: str) -> d
     return headers
 
 
-STALE, FUTURE = _now(-20), _now(20)
 
-#: (case id, headers, AWS error type, message start): refused with no body byte sent.
+#: (case id, headers made at test time, AWS error type, message start): refused with no body
+#: byte sent. Made when the test runs, not when it is collected: the clock window is 15 minutes.
+def _stale() -> dt.datetime:
+    return _now(-20)
+
+
+def _future() -> dt.datetime:
+    return _now(20)
+
+
 HEADER_ONLY_REFUSALS = [
-    ("unknown-key", _case(_auth("AKIDNOBODYKNOWS00001"), _now()), "UnrecognizedClientException",
+    ("unknown-key", lambda: _case(_auth("AKIDNOBODYKNOWS00001"), _now()), "UnrecognizedClientException",
      "The security token included in the request is invalid"),
-    ("unknown-key-long", _case(_auth("K" * 120), _now()), "UnrecognizedClientException", "The security token"),
-    ("stale-date", _case(_auth(date=STALE.strftime("%Y%m%d")), STALE), "InvalidSignatureException",
+    ("unknown-key-long", lambda: _case(_auth("K" * 120), _now()), "UnrecognizedClientException", "The security token"),
+    ("stale-date", lambda: _case(_auth(date=_stale().strftime("%Y%m%d")), _stale()), "InvalidSignatureException",
      "Signature expired"),
-    ("future-date", _case(_auth(date=FUTURE.strftime("%Y%m%d")), FUTURE), "InvalidSignatureException",
+    ("future-date", lambda: _case(_auth(date=_future().strftime("%Y%m%d")), _future()), "InvalidSignatureException",
      "Signature not yet current"),
-    ("year-old-date", _case(_auth(date=_now(-525600).strftime("%Y%m%d")), _now(-525600)),
+    ("year-old-date", lambda: _case(_auth(date=_now(-525600).strftime("%Y%m%d")), _now(-525600)),
      "InvalidSignatureException", "Signature expired"),
-    ("wrong-service", _case(_auth(service="s3"), _now()), "InvalidSignatureException",
+    ("wrong-service", lambda: _case(_auth(service="s3"), _now()), "InvalidSignatureException",
      "Credential should be scoped to correct service"),
-    ("agent-service-on-runtime-path", _case(_auth(service="bedrock-agent-runtime"), _now()),
+    ("agent-service-on-runtime-path", lambda: _case(_auth(service="bedrock-agent-runtime"), _now()),
      "InvalidSignatureException", "Credential should be scoped to correct service"),
-    ("wrong-terminator", _case(_auth(terminator="aws4_requestX"), _now()), "IncompleteSignatureException",
+    ("wrong-terminator", lambda: _case(_auth(terminator="aws4_requestX"), _now()), "IncompleteSignatureException",
      "Credential should be scoped with a valid terminator"),
-    ("short-credential", _case("AWS4-HMAC-SHA256 Credential=OUTCROPSECKEY00001/20260101, "
+    ("short-credential", lambda: _case("AWS4-HMAC-SHA256 Credential=OUTCROPSECKEY00001/20260101, "
                                "SignedHeaders=host;x-amz-date, Signature=00", _now()),
      "IncompleteSignatureException", "Credential must have the form"),
-    ("empty-scope-part", _case(_auth(region=""), _now()), "IncompleteSignatureException",
+    ("empty-scope-part", lambda: _case(_auth(region=""), _now()), "IncompleteSignatureException",
      "Credential must have the form"),
-    ("no-signature", _case(f"AWS4-HMAC-SHA256 Credential={SDK_KEY_ID}/20260101/us-west-2/bedrock/aws4_request, "
+    ("no-signature", lambda: _case(f"AWS4-HMAC-SHA256 Credential={SDK_KEY_ID}/20260101/us-west-2/bedrock/aws4_request, "
                            "SignedHeaders=host;x-amz-date", _now()),
      "IncompleteSignatureException", "Authorization header requires 'Signature'"),
-    ("no-date", _case(_auth()), "IncompleteSignatureException", "Authorization header requires existence"),
-    ("date-not-signed", _case(_auth(signed="host"), _now()), "IncompleteSignatureException",
+    ("no-date", lambda: _case(_auth()), "IncompleteSignatureException", "Authorization header requires existence"),
+    ("date-not-signed", lambda: _case(_auth(signed="host"), _now()), "IncompleteSignatureException",
      "The 'x-amz-date' header must be a SignedHeader"),
-    ("host-not-signed", _case(_auth(signed="x-amz-date"), _now()), "IncompleteSignatureException",
+    ("host-not-signed", lambda: _case(_auth(signed="x-amz-date"), _now()), "IncompleteSignatureException",
      "'Host' or ':authority' must be a 'SignedHeader'"),
-    ("unsorted-signed-headers", _case(_auth(signed="x-amz-date;host"), _now()),
+    ("unsorted-signed-headers", lambda: _case(_auth(signed="x-amz-date;host"), _now()),
      "IncompleteSignatureException", "SignedHeaders must be lowercase"),
-    ("signed-header-missing", _case(_auth(signed="host;x-amz-date;x-custom"), _now()),
+    ("signed-header-missing", lambda: _case(_auth(signed="host;x-amz-date;x-custom"), _now()),
      "InvalidSignatureException", "Signed header 'x-custom' is missing"),
-    ("scope-date-mismatch", _case(_auth(date="20200101"), _now()), "InvalidSignatureException",
+    ("scope-date-mismatch", lambda: _case(_auth(date="20200101"), _now()), "InvalidSignatureException",
      "Date in Credential scope does not match"),
-    ("bad-amz-date", {**_case(_auth()), "x-amz-date": "yesterday"}, "IncompleteSignatureException",
+    ("bad-amz-date", lambda: {**_case(_auth()), "x-amz-date": "yesterday"}, "IncompleteSignatureException",
      "Date must be in ISO-8601"),
 ]
 
 
-@pytest.mark.parametrize(("headers", "error_type", "message"),
+@pytest.mark.parametrize(("make_headers", "error_type", "message"),
                          [c[1:] for c in HEADER_ONLY_REFUSALS], ids=[c[0] for c in HEADER_ONLY_REFUSALS])
-def test_refused_from_headers_before_any_body_byte(bounded_gateway, bedrock_simulator, headers, error_type, message):
+def test_refused_from_headers_before_any_body_byte(bounded_gateway, bedrock_simulator, make_headers, error_type,
+                                                  message):
     """The body is declared but never sent: the 403 can only come from the headers (reading the
     body first would end in a 408 after `body_timeout`)."""
+    headers = make_headers()
     with connect(bounded_gateway.url) as sock:
         sock.sendall(request_head("POST", CONVERSE_PATH, bounded_gateway.url,
                                   {**headers, "content-length": str(LIMIT)}))
@@ -146,7 +156,8 @@ def test_precheck_uses_any_secret_lookup_once():
 
 def test_precheck_refuses_before_looking_up_a_key_for_a_stale_date():
     asked: list[str] = []
-    headers = _case(_auth(date=STALE.strftime("%Y%m%d")), STALE, host="gw.test")
+    stale = _stale()
+    headers = _case(_auth(date=stale.strftime("%Y%m%d")), stale, host="gw.test")
     with pytest.raises(SigV4Error) as caught:
         check_sigv4_headers(headers, lambda k: asked.append(k) or SDK_SECRET)
     assert caught.value.code == "InvalidSignatureException" and asked == []

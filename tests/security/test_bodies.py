@@ -29,6 +29,8 @@ from .rawhttp import (
 ROUTES = [
     ("/v1/chat/completions", "openai"),
     ("/chat/completions", "openai"),
+    ("/v1/embeddings", "openai"),
+    ("/embeddings", "openai"),
     (CONVERSE_PATH, "aws"),
     ("/bedrock/model/native/invoke", "aws"),
     ("/bedrock/agents/AGENT123/agentAliases/ALIAS123/sessions/s1/text", "aws"),

@@ -98,7 +98,13 @@ def test_invalid_session_ids_are_400(client, gateway, bedrock_simulator, bad):
     "bedrock/agent/AGENT/ALIAS/extra",
     "bedrock/agent",
 ])
-def test_invalid_model_ids_are_400(client, bedrock_simulator, model):
+def test_invalid_model_ids_are_400(gateway_factory, simulator_params, bedrock_simulator, model):
+    # raw model strings reach the agent plugin's parser only where they are allowed
+    gw = gateway_factory({
+        "model_list": [{"model_name": "bedrock-agent-1", "litellm_params": simulator_params(AGENT)}],
+        "general_settings": {"master_key": MASTER_KEY, "allow_raw_models": True},
+    })
+    client = openai.OpenAI(base_url=gw.url + "/v1", api_key=MASTER_KEY, max_retries=0)
     with pytest.raises(openai.BadRequestError) as info:
         client.chat.completions.create(model=model, messages=[USER])
     assert "bedrock/agent/{AGENT_ID}/{ALIAS_ID}" in info.value.message

@@ -29,9 +29,8 @@ USER = [{"role": "user", "content": "Summarize the main benefits of cloud comput
 API_CONFIG = Config()
 
 
-@pytest.fixture
-def gateway(gateway_factory, simulator_params):
-    return gateway_factory({
+def _config(simulator_params, **general):
+    return {
         "model_list": [
             # seed 002's proxy config, both runtimes
             {"model_name": "agentcore-runtime-1", "litellm_params": simulator_params(MODEL)},
@@ -49,8 +48,19 @@ def gateway(gateway_factory, simulator_params):
              "litellm_params": simulator_params(MODEL, runtimeSessionId="d" * 40,
                                                 runtimeUserId="tenant-user-7")},
         ],
-        "general_settings": {"master_key": KEY},
-    })
+        "general_settings": {"master_key": KEY, **general},
+    }
+
+
+@pytest.fixture
+def gateway(gateway_factory, simulator_params):
+    return gateway_factory(_config(simulator_params))
+
+
+@pytest.fixture
+def raw_gateway(gateway_factory, simulator_params):
+    """The same gateway, also serving model strings that are not a configured model_name."""
+    return gateway_factory(_config(simulator_params, allow_raw_models=True))
 
 
 @pytest.fixture

@@ -51,14 +51,14 @@ def test_deployment_region_overrides_the_arn(gateway_factory, simulator_params, 
 
 
 def test_raw_model_string_uses_the_arn_region_and_the_agentcore_endpoint_variable(
-        gateway, sim, monkeypatch):
+        raw_gateway, sim, monkeypatch):
     # A raw model string (not a model_name) with the standard AWS settings: the endpoint comes from
     # AWS_ENDPOINT_URL_BEDROCK_AGENTCORE, the region from the ARN (over AWS_REGION), signed for it.
     monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_AGENTCORE", sim.url)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", TEST_ACCESS_KEY)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", TEST_SECRET_KEY)
     monkeypatch.setenv("AWS_REGION", "ap-south-1")
-    r = post(gateway, model=MODEL_EU)
+    r = post(raw_gateway, model=MODEL_EU)
     assert r.status_code == 200, r.text
     assert sim.last().region == "eu-central-1"
     assert r.json()["model"] == MODEL_EU
@@ -70,8 +70,8 @@ def test_raw_model_string_uses_the_arn_region_and_the_agentcore_endpoint_variabl
     (PREFIX + ARN.replace("us-west-2", "moon"), "not an AWS region"),
     (PREFIX + ARN + "/runtime-endpoint/DEFAULT", "qualifier"),
 ])
-def test_malformed_arn_is_a_400(gateway, sim, model, problem):
-    r = post(gateway, model=model)
+def test_malformed_arn_is_a_400(raw_gateway, sim, model, problem):
+    r = post(raw_gateway, model=model)
     assert r.status_code == 400
     error = r.json()["error"]
     assert problem in error["message"] and error["param"] == "model"

@@ -84,15 +84,20 @@ def section(simulator_url: str, **extra: Any) -> dict[str, Any]:
 @pytest.fixture
 def make_config(bedrock_simulator: Any, simulator_params: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
     def make(*, master_key: str | None = MASTER_KEY, model_list: list[dict[str, Any]] | None = None,
-             **section_extra: Any) -> dict[str, Any]:
+             allow_raw_models: bool | None = None, **section_extra: Any) -> dict[str, Any]:
         config: dict[str, Any] = {
             "model_list": model_list if model_list is not None else [
                 {"model_name": ALIAS, "litellm_params": simulator_params(f"bedrock/{ALIAS_MODEL_ID}")},
             ],
             "bedrock_passthrough": section(bedrock_simulator.url, **section_extra),
         }
+        general: dict[str, Any] = {}
         if master_key:
-            config["general_settings"] = {"master_key": master_key}
+            general["master_key"] = master_key
+        if allow_raw_models is not None:
+            general["allow_raw_models"] = allow_raw_models
+        if general:
+            config["general_settings"] = general
         return config
 
     return make

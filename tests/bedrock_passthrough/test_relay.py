@@ -85,7 +85,9 @@ def test_deployment_prices_override_the_table(gateway_factory, make_config, simu
     assert recorder.last.cost == pytest.approx(0.03)
 
 
-def test_unknown_price_means_no_cost_header_but_usage_is_kept(gateway, bedrock_simulator, recorder):
+def test_unknown_price_means_no_cost_header_but_usage_is_kept(gateway_factory, make_config,
+                                                             bedrock_simulator, recorder):
+    gateway = gateway_factory(make_config(allow_raw_models=True))
     bedrock_simulator.reply(ConverseReply("fine", usage=(5, 1)))
     r = httpx.post(f"{gateway.url}/bedrock/model/acme.mystery-model-v1:0/converse", headers=AUTH,
                    content=CONVERSE_BODY)

@@ -103,14 +103,15 @@ def test_hand_written_query_is_canonicalized_and_sdk_query_forwarded_as_is(gatew
     assert seen.error is None and seen.query == {"maxResults": "5", "nextToken": "x/y", "sortOrder": "Descending"}
 
 
-def test_only_aliases(gateway_factory, make_config, bedrock_simulator, recorder):
-    gw = gateway_factory(make_config(only_aliases=True))
+def test_raw_ids_are_refused_when_a_model_list_exists(gateway_factory, make_config, bedrock_simulator,
+                                                       recorder):
+    gw = gateway_factory(make_config())  # a model_list and no general_settings.allow_raw_models
     client = sigv4_client("bedrock-runtime", gw.url)
     assert client.converse(modelId=ALIAS, messages=MESSAGES)["stopReason"] == "end_turn"
     with pytest.raises(client.exceptions.AccessDeniedException) as caught:
         client.converse(modelId="cohere.command-r-v1:0", messages=MESSAGES)
     assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
-    assert f"only serves its aliases (bedrock_passthrough.only_aliases): {ALIAS}" in str(caught.value)
+    assert "set general_settings.allow_raw_models: true" in str(caught.value)
     with pytest.raises(client.exceptions.AccessDeniedException):
         client.start_async_invoke(modelId="amazon.nova-reel-v1:0", modelInput={},
                                   outputDataConfig={"s3OutputDataConfig": {"s3Uri": "s3://b/k"}})
@@ -120,6 +121,25 @@ def test_only_aliases(gateway_factory, make_config, bedrock_simulator, recorder)
     assert recorder.wait(4)[1].error.startswith("AccessDeniedException: ")
 
 
+@pytest.mark.parametrize(("only_aliases", "model_list", "served"), [
+    (True, [], False),  # no model_list would serve raw ids; only_aliases: true refuses them
+    (False, None, True),  # a model_list would refuse them; only_aliases: false serves them
+])
+def test_only_aliases_is_a_deprecated_spelling_of_allow_raw_models(
+        gateway_factory, make_config, bedrock_simulator, only_aliases, model_list, served):
+    gw = gateway_factory(make_config(only_aliases=only_aliases, model_list=model_list))
+    r = httpx.post(f"{gw.url}/bedrock/model/cohere.command-r-v1:0/converse", headers=AUTH,
+                   content=CONVERSE_BODY)
+    assert r.status_code == (200 if served else 403), r.text
+    assert len(bedrock_simulator.requests) == (1 if served else 0)
+
+
+def test_only_aliases_contradicting_allow_raw_models_is_a_config_error(gateway_factory, make_config):
+    with pytest.raises(ConfigError) as caught:
+        gateway_factory(make_config(only_aliases=True, allow_raw_models=True))
+    assert "bedrock_passthrough.only_aliases: deprecated" in str(caught.value)
+
+
 def test_a_raw_id_served_by_a_deployment_uses_that_deployment(gateway_factory, make_config, simulator_params,
                                                              bedrock_simulator):
     bedrock_simulator.keys["AKIDDEPLOYMENT000002"] = "deployment/secret/0000000000000000000002"
@@ -127,7 +147,8 @@ def test_a_raw_id_served_by_a_deployment_uses_that_deployment(gateway_factory, m
         params = simulator_params("bedrock/amazon.nova-lite-v1:0", aws_region_name="ap-south-1",
                                   aws_access_key_id="AKIDDEPLOYMENT000002",
                                   aws_secret_access_key="deployment/secret/0000000000000000000002")
-        gw = gateway_factory(make_config(model_list=[{"model_name": "nova", "litellm_params": params}]))
+        gw = gateway_factory(make_config(model_list=[{"model_name": "nova", "litellm_params": params}],
+                                         allow_raw_models=True))
         sigv4_client("bedrock-runtime", gw.url).converse(modelId="amazon.nova-lite-v1:0", messages=MESSAGES)
         seen = bedrock_simulator.last("Converse")
         assert (seen.access_key, seen.region) == ("AKIDDEPLOYMENT000002", "ap-south-1")
@@ -235,7 +256,7 @@ def test_malformed_native_model_strings_are_errors(model):
 # -- configuration -------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("section", "expected"), [
-    ({"only_aliases": "yes"}, "bedrock_passthrough.only_aliases: expected `bool`, got `str`"),
+    ({"only_aliases": "yes"}, "bedrock_passthrough.only_aliases: expected `bool | null`, got `str`"),
     ({"keys": [{"access_key_id": "OUTCROPKEY0001"}]},
      "bedrock_passthrough.keys[0]: object missing required field `secret_access_key`"),
     ({"keys": [{"access_key_id": "bad/key", "secret_access_key": "s" * 20}]},

@@ -126,7 +126,9 @@ def test_count_tokens(runtime, bedrock_simulator, recorder):
     assert recorder.last.extra["operation"] == "CountTokens" and recorder.last.usage is None
 
 
-def test_raw_model_id_uses_the_gateway_defaults(gateway, bedrock_simulator, recorder):
+def test_raw_model_id_uses_the_gateway_defaults(gateway_factory, make_config, bedrock_simulator,
+                                                recorder):
+    gateway = gateway_factory(make_config(allow_raw_models=True))
     client = sigv4_client("bedrock-runtime", gateway.url)
     response = client.converse(modelId=RAW_MODEL_ID, messages=MESSAGES)
     assert response["output"]["message"]["content"][0]["text"] == "You said: Hello there"
@@ -160,7 +162,9 @@ def test_streamed_exception_frame_is_relayed(gateway, bedrock_simulator, recorde
     assert recorder.wait()[-1].error == "throttlingException: slow down"
 
 
-def test_inference_profile_arn_and_model_arn_with_encoded_colons_and_slashes(gateway, bedrock_simulator, recorder):
+def test_inference_profile_arn_and_model_arn_with_encoded_colons_and_slashes(gateway_factory, make_config,
+                                                                            bedrock_simulator, recorder):
+    gateway = gateway_factory(make_config(allow_raw_models=True))
     arn = "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-3-5-haiku-20241022-v1:0"
     client = sigv4_client("bedrock-runtime", gateway.url)
     client.converse(modelId=arn, messages=MESSAGES)

@@ -21,16 +21,26 @@ def plugin(outcrop_plugin):
     return p
 
 
-@pytest.fixture
-def gateway(plugin, gateway_factory, simulator_params):
-    return gateway_factory({
+def _config(simulator_params, **general):
+    return {
         "model_list": [
             {"model_name": "nova", "litellm_params": simulator_params(MODEL)},
             {"model_name": "priced", "litellm_params": simulator_params(
                 MODEL, input_cost_per_token=0.5, output_cost_per_token=1.0)},
         ],
-        "general_settings": {"master_key": "sk-test"},
-    })
+        "general_settings": {"master_key": "sk-test", **general},
+    }
+
+
+@pytest.fixture
+def gateway(plugin, gateway_factory, simulator_params):
+    return gateway_factory(_config(simulator_params))
+
+
+@pytest.fixture
+def raw_gateway(plugin, gateway_factory, simulator_params):
+    """The same gateway, also serving model strings that are not a configured model_name."""
+    return gateway_factory(_config(simulator_params, allow_raw_models=True))
 
 
 @pytest.fixture
@@ -126,7 +136,8 @@ def test_auth_is_required(gateway):
     assert r.json()["data"][0]["owned_by"] == "testprov"
 
 
-def test_bad_bodies_get_clear_400s(gateway):
+def test_bad_bodies_get_clear_400s(raw_gateway):
+    gateway = raw_gateway
     h = {"Authorization": "Bearer sk-test"}
     r = httpx.post(gateway.url + "/v1/chat/completions", headers=h, content=b"{not json")
     assert r.status_code == 400 and "not valid JSON" in r.json()["error"]["message"]
@@ -139,7 +150,7 @@ def test_bad_bodies_get_clear_400s(gateway):
     assert r.status_code == 400 and "expected testprov/{modelId}" in r.json()["error"]["message"]
 
 
-def test_raw_model_string_uses_default_settings(gateway, client, bedrock_simulator, monkeypatch):
+def test_raw_model_string_uses_default_settings(raw_gateway, bedrock_simulator, monkeypatch):
     # A raw model string (not a model_name) is routed by the plugin with the default AWS
     # settings: here the environment points the endpoint at the simulator.
     from outcrop.testing import TEST_ACCESS_KEY, TEST_SECRET_KEY
@@ -149,6 +160,7 @@ def test_raw_model_string_uses_default_settings(gateway, client, bedrock_simulat
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", TEST_SECRET_KEY)
     monkeypatch.setenv("AWS_REGION", "eu-west-3")
     bedrock_simulator.reply(ConverseReply("raw ok"))
+    client = openai.OpenAI(base_url=raw_gateway.url + "/v1", api_key="sk-test", max_retries=0)
     r = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hi"}])
     assert r.choices[0].message.content == "raw ok"
     assert bedrock_simulator.last().region == "eu-west-3"

@@ -12,6 +12,7 @@ from .gateway import Gateway
 from .headers import COST_HEADER, OVERHEAD_HEADER, REQUEST_ID_HEADER
 from .hookimpl import hookimpl
 from .lifecycle import CallLifecycle
+from .regions import check_region, is_region
 from .sigv4_verify import (
     SigV4Error,
     SigV4Identity,
@@ -91,11 +92,13 @@ __all__ = [
     "__version__",
     "acompletion",
     "aembedding",
+    "check_region",
     "completion",
     "embedding",
     "decode_json",
     "error_from_aws",
     "hookimpl",
+    "is_region",
     "load_config",
     "parse_config",
 ]

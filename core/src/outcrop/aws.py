@@ -25,11 +25,15 @@ from botocore.credentials import (
 from .config import DeploymentParams
 from .errors import OutcropError
 from .logs import get_logger
+from .regions import check_region, is_region, region_problem
 
 log = get_logger("outcrop.aws")
 
 _DNS_SUFFIX = (("cn-", "amazonaws.com.cn"), ("eusc-", "amazonaws.eu"))
 _REFRESH_EVERY_S = 60.0
+#: Endpoint URLs kept per worker: regions in request paths are client input, so the cache is
+#: bounded (the oldest entry goes first) rather than growing with every region-shaped string.
+MAX_CACHED_ENDPOINTS = 512
 
 
 def dns_suffix(region: str) -> str:
@@ -176,16 +180,38 @@ class AwsSettings:
 
     # -- region and endpoint -------------------------------------------------------------
     def region(self, params: DeploymentParams | None, route_region: str | None = None) -> str:
-        """Deployment setting, then the region the model string fixes, then the AWS defaults."""
-        region = (params.aws_region_name if params else None) or route_region
-        region = region or self._default_region or default_region(self.session)
-        if not region:
+        """Deployment setting, then the region the model string fixes, then the AWS defaults.
+
+        Every source is checked (``outcrop.regions``): a value that is not a region is a 400 when
+        it came with the call and a 500 when it came from the gateway's own settings.
+        """
+        if params and params.aws_region_name:
+            return check_region(params.aws_region_name, "aws_region_name", param="model")
+        if route_region:
+            return check_region(route_region, "the region in the model string", param="model")
+        found = self.default_region_source()
+        if found is None:
             raise OutcropError(
                 "no AWS region: set aws_region_name on the deployment, or AWS_REGION / AWS_DEFAULT_REGION",
                 400,
                 code="missing_region",
             )
-        return region
+        region, source = found
+        return check_region(region, source, 500)
+
+    def default_region_source(self) -> tuple[str, str] | None:
+        """The region used when neither deployment nor model string fixes one, and where it was
+        found: ``general_settings.default_region``, then the AWS defaults."""
+        if self._default_region:
+            return self._default_region, "general_settings.default_region"
+        return default_region_source(self.session)
+
+    def check_defaults(self) -> list[str]:
+        """Config errors for a default region (settings, environment, profile) that is not one."""
+        found = self.default_region_source()
+        if found is None or is_region(found[0]):
+            return []
+        return [region_problem(found[0], found[1])]
 
     def endpoint(self, service: str, region: str, params: DeploymentParams | None) -> str:
         """Base URL (no trailing slash) for ``service`` in ``region``.
@@ -193,6 +219,9 @@ class AwsSettings:
         Order: the deployment's ``api_base``; ``AWS_ENDPOINT_URL_<SERVICE>``;
         ``AWS_ENDPOINT_URL``; the shared config file's services section; the AWS default host.
         """
+        # Callers pass regions from ``region()``; refusing here too keeps any other path from
+        # formatting a non-region into a host name.
+        check_region(region, "region")
         if params and params.api_base:
             return params.api_base.rstrip("/")
         profile = params.aws_profile_name if params else None
@@ -202,6 +231,8 @@ class AwsSettings:
             url = self._configured_endpoint(service, profile) or (
                 f"https://{service}.{region}.{dns_suffix(region)}"
             )
+            if len(self._endpoints) >= MAX_CACHED_ENDPOINTS:
+                del self._endpoints[next(iter(self._endpoints))]
             self._endpoints[key] = url = url.rstrip("/")
         return url
 
@@ -220,9 +251,18 @@ class AwsSettings:
 
 
 def default_region(session: botocore.session.Session) -> str | None:
-    return (
-        os.environ.get("AWS_REGION")
-        or os.environ.get("AWS_DEFAULT_REGION")
-        or session.get_config_variable("region")
-        or os.environ.get("AWS_REGION_NAME")  # LiteLLM's name, after botocore's own
-    )
+    found = default_region_source(session)
+    return found[0] if found else None
+
+
+def default_region_source(session: botocore.session.Session) -> tuple[str, str] | None:
+    """The AWS default region and where it came from (for error messages), as botocore reads it."""
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        if os.environ.get(name):
+            return os.environ[name], f"{name} (environment)"
+    region = session.get_config_variable("region")
+    if region:
+        return region, "the AWS config file's region"
+    if os.environ.get("AWS_REGION_NAME"):  # LiteLLM's name, after botocore's own
+        return os.environ["AWS_REGION_NAME"], "AWS_REGION_NAME (environment)"
+    return None

@@ -15,6 +15,7 @@ import msgspec
 import yaml
 
 from .errors import ConfigError
+from .regions import is_region, region_problem
 
 #: LiteLLM keys accepted and ignored because they have no meaning here (informational).
 _IGNORED_PARAMS = frozenset({"custom_llm_provider", "rpm", "tpm", "max_parallel_requests"})
@@ -108,6 +109,9 @@ class GeneralSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=False)
     max_connections: int | None = None
     #: Serve HTTP/2 (ALPN ``h2`` over TLS, cleartext ``h2c`` upgrade and prior knowledge).
     http2: bool = False
+    #: Serve model strings that are not a configured ``model_name``. ``None``: only when there
+    #: is no ``model_list`` (a gateway configured with names serves those names only).
+    allow_raw_models: bool | None = None
 
     def __repr__(self) -> str:
         return f"GeneralSettings(master_key={'***' if self.master_key else None})"
@@ -179,6 +183,8 @@ def _decode_params(raw: Any, path: str, errors: list[str]) -> DeploymentParams |
         errors.append(_msgspec_error(exc, path))
         return None
     params.extra = extra
+    if params.aws_region_name is not None and not is_region(params.aws_region_name):
+        errors.append(region_problem(params.aws_region_name, f"{path}.aws_region_name"))
     if params.weight <= 0:
         errors.append(f"{path}.weight: must be > 0, got {params.weight}")
     if bool(params.aws_access_key_id) != bool(params.aws_secret_access_key):
@@ -239,6 +245,8 @@ def parse_config(data: Any, *, source: str | None = None) -> Config:
     except msgspec.ValidationError as exc:
         errors.append(_msgspec_error(exc, "general_settings"))
         general = GeneralSettings()
+    if general.default_region is not None and not is_region(general.default_region):
+        errors.append(region_problem(general.default_region, "general_settings.default_region"))
 
     errors += _transport_errors(general)
     sections = {k: v for k, v in data.items() if k not in _KNOWN_TOP}

@@ -28,6 +28,13 @@ _TYPES = {
 }
 
 
+def shown(value: object, limit: int = 60) -> str:
+    """``repr`` of a client-supplied value for an error message, cut to ``limit`` characters:
+    an error (and its log line) never echoes a huge input."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
 class OutcropError(Exception):
     """An error with an HTTP status and an OpenAI-style type/code/param.
 

@@ -19,11 +19,12 @@ from botocore.credentials import ReadOnlyCredentials
 from .aws import AwsSettings
 from .bodies import read_body
 from .config import Config, Deployment, DeploymentParams
-from .errors import ConfigError, OutcropError
+from .errors import ConfigError, OutcropError, shown
 from .lifecycle import CallLifecycle, ErrorAnswer, Receive, Send
 from .logs import get_logger
 from .plugins import make_plugin_manager
 from .pricing import PriceTable
+from .regions import check_region
 from .types import MASTER, OPEN, Admission, CallEvent, ChatCall, ModelPrefix, ModelRoute, Principal
 from .upstream import UpstreamClient, UpstreamRequest, UpstreamResponse
 
@@ -84,6 +85,9 @@ class Gateway:
         self.model_prefixes: list[ModelPrefix] = []
         self.hook.outcrop_register_models(register=self.model_prefixes.append)
         self.router = Router(config.model_list)
+        allow = settings.allow_raw_models
+        #: Whether model strings that are not a configured ``model_name`` are served.
+        self.allow_raw_models: bool = not config.model_list if allow is None else allow
         self.routes: dict[int, ModelRoute] = {}
         self._validate_models()
         self.master_key = settings.master_key
@@ -103,6 +107,7 @@ class Gateway:
                 errors.append(f"model_list[{d.index}].{key}.{field}: {exc.message}")
                 continue
             self.routes[d.index] = route
+        errors.extend(self.aws.check_defaults())
         for found in self.hook.outcrop_check_config(config=self.config):
             errors.extend(found or ())
         if errors:
@@ -132,8 +137,20 @@ class Gateway:
         deployment = self.router.pick(model)
         if deployment is not None:
             return self.routes[deployment.index], deployment.params, deployment
+        if not self.allow_raw_models:
+            raise OutcropError(self.raw_model_refused(model), 400, code="model_not_found",
+                               param="model")
         params = params or DeploymentParams(model=model)
         return self.parse_route(model, params), params, None
+
+    @staticmethod
+    def raw_model_refused(model: str) -> str:
+        """Why a raw model string is refused, and how to allow it (shared by every surface)."""
+        return (
+            f"model {shown(model)} is not a configured model_name, and this gateway serves only "
+            "the model_name values of its model_list; set general_settings.allow_raw_models: true "
+            "to also serve raw model strings with the gateway's credentials"
+        )
 
     # -- auth ----------------------------------------------------------------------------
     def authenticate(self, headers: Mapping[str, str]) -> Principal:
@@ -184,6 +201,8 @@ class Gateway:
         self, request: UpstreamRequest, params: DeploymentParams, call: ChatCall | None = None
     ) -> UpstreamResponse:
         """Sign ``request`` with ``params``' credentials (via ``outcrop_sign_request``) and send it."""
+        # The region is part of the SigV4 scope: whatever built the request, it must be one.
+        check_region(request.region, "the signing region")
         creds = await self.aws.credentials(params)
         signed = self.hook.outcrop_sign_request(request=request, credentials=creds, call=call)
         return await self.http.send(signed or request)

@@ -16,6 +16,9 @@ from yarl import URL
 
 from .errors import OutcropError
 from .eventstream import EventStreamDecoder, EventStreamMessage
+from .logs import get_logger
+
+log = get_logger("outcrop.upstream")
 
 
 @dataclass(slots=True)
@@ -77,7 +80,8 @@ class UpstreamResponse:
         except TimeoutError as exc:
             raise OutcropError("upstream stopped sending (read timeout)", 504, code="timeout") from exc
         except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
-            raise OutcropError(f"upstream connection broke mid-body: {exc}", 502) from exc
+            log.warning("upstream_broke", error=_describe(exc))
+            raise OutcropError("upstream connection broke mid-body", 502) from exc
 
     async def aiter_events(self) -> AsyncIterator[EventStreamMessage]:
         """AWS event-stream messages, each yielded as soon as its last byte arrived; a body
@@ -196,10 +200,12 @@ class UpstreamClient:
                 f"timed out waiting for {request.service or 'upstream'}", 504, code="timeout"
             ) from exc
         except aiohttp.ClientError as exc:
+            # Host, port and resolver error go to the log only: a client-facing body must not
+            # map the gateway's network (or confirm where a request would have gone).
+            log.warning("upstream_unreachable", service=request.service,
+                        origin=_origin(request.url), error=_describe(exc))
             raise OutcropError(
-                f"could not reach {request.service or 'upstream'} at {_origin(request.url)}: {exc}",
-                502,
-                code="upstream_unreachable",
+                f"could not reach {request.service or 'upstream'}", 502, code="upstream_unreachable"
             ) from exc
         return UpstreamResponse(resp, started, self.max_response_bytes)
 
@@ -214,6 +220,10 @@ def answer_too_large(limit: int) -> OutcropError:
     return OutcropError(
         f"the upstream answer is larger than {limit} bytes "
         "(general_settings.max_response_bytes)", 502, code="upstream_response_too_large")
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _origin(url: str) -> str:

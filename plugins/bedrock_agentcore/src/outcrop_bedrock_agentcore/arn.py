@@ -11,14 +11,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from outcrop import OutcropError
+from outcrop import OutcropError, is_region
 
 from . import PREFIX
 
 EXPECTED = f"{PREFIX}arn:aws:bedrock-agentcore:{{region}}:{{account_id}}:runtime/{{runtime_id}}"
 
 _PARTITION = re.compile(r"aws(?:-[a-z]+)*\Z")
-_REGION = re.compile(r"[a-z]{2,}(?:-[a-z]+)+-\d{1,2}\Z")
 _ACCOUNT = re.compile(r"\d{12}\Z")
 _RUNTIME_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}\Z")
 
@@ -57,8 +56,8 @@ def parse_runtime_arn(arn: str) -> RuntimeArn:
     if service != "bedrock-agentcore":
         hint = " (Bedrock Agents use bedrock/agent/{AGENT_ID}/{ALIAS_ID})" if service == "bedrock" else ""
         raise _bad(arn, f"the service must be bedrock-agentcore, not {service!r}{hint}")
-    if not _REGION.match(region):
-        raise _bad(arn, f"{region!r} is not an AWS region")
+    if not is_region(region):  # the core's one region check: it picks the host and the scope
+        raise _bad(arn, f"{region[:40]!r} is not an AWS region")
     if not _ACCOUNT.match(account):
         raise _bad(arn, f"the account id must be 12 digits, got {account!r}")
     kind, _, runtime_id = resource.partition("/")

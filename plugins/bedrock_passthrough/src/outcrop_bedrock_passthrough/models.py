@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from outcrop import OutcropError
+from outcrop import OutcropError, check_region
 
 PREFIX = "bedrock/"
 _EXPLICIT = ("converse/", "invoke/")
@@ -16,7 +16,6 @@ _OTHER_PLUGINS = ("agent", "agentcore")
 EXPECTED = "bedrock/{modelId} (also bedrock/converse/{modelId} or bedrock/invoke/{modelId})"
 #: What Bedrock accepts as a model id: a foundation-model or inference-profile id, or an ARN.
 _MODEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/+-]{0,2047}\Z")
-_ARN_REGION = re.compile(r"arn:aws[a-z-]*:bedrock:([a-z]{2,}(?:-[a-z]+)+-\d{1,2}):")
 
 
 def native_model_id(model: str) -> str | None:
@@ -46,7 +45,12 @@ def native_model_id(model: str) -> str | None:
     return rest
 
 
-def arn_region(model_id: str) -> str | None:
-    """The region an ARN model id (inference profile, provisioned model...) fixes."""
-    found = _ARN_REGION.match(model_id)
-    return found.group(1) if found else None
+def arn_region(model_id: str, where: str = "model ARN") -> str | None:
+    """The region an ARN (inference profile, provisioned model, runtime...) fixes, ``None`` for
+    an id that is not an ARN or an ARN without a region. Raises ``OutcropError`` (400) when the
+    ARN's region field is not a region: it would pick the host the request is signed for."""
+    if not model_id.startswith("arn:"):
+        return None
+    parts = model_id.split(":", 4)
+    region = parts[3] if len(parts) > 3 else ""
+    return check_region(region, f"the region of the {where}", param="model") if region else None

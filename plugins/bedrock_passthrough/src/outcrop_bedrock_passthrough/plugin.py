@@ -70,15 +70,23 @@ def outcrop_register_routes(register: Callable[[BaseRoute], None], gateway: Gate
 @outcrop.hookimpl
 def outcrop_check_config(config: outcrop.Config) -> list[str] | None:
     try:
-        parse_settings(config.sections)
+        settings = parse_settings(config.sections)
     except outcrop.ConfigError as exc:
         return exc.errors
+    allow = config.general_settings.allow_raw_models
+    if settings.only_aliases is not None and allow is not None and settings.only_aliases == allow:
+        return [f"{SECTION}.only_aliases: deprecated, and it contradicts "
+                f"general_settings.allow_raw_models: {str(allow).lower()}; remove it"]
     return None
 
 
 @outcrop.hookimpl
 def outcrop_startup(gateway: Gateway) -> None:
     settings = _settings(gateway)
+    if settings.only_aliases is not None:
+        log.warning("passthrough_only_aliases_deprecated",
+                    message=f"{SECTION}.only_aliases is deprecated: use general_settings."
+                            f"allow_raw_models: {str(not settings.only_aliases).lower()}")
     if settings.keys and not gateway.master_key:
         log.warning("passthrough_keys_without_master_key",
                     message=f"{SECTION}.keys is set but general_settings.master_key is not: "

@@ -2,7 +2,7 @@
 
 ```yaml
 bedrock_passthrough:
-  only_aliases: false            # true: /model/{name}/... must name a configured model_name
+  only_aliases: true             # deprecated: general_settings.allow_raw_models (its opposite)
   aws_region_name: us-west-2     # defaults for raw model ids, agent-runtime and AgentCore paths
   aws_access_key_id: os.environ/AWS_ACCESS_KEY_ID
   aws_secret_access_key: os.environ/AWS_SECRET_ACCESS_KEY
@@ -20,7 +20,7 @@ from typing import Any
 
 import msgspec
 
-from outcrop import ConfigError, DeploymentParams
+from outcrop import ConfigError, DeploymentParams, Gateway, OutcropError, check_region
 
 from . import SECTION
 from .operations import SERVICES
@@ -43,7 +43,8 @@ class KeyPair(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """The section; the ``aws_*`` fields and ``api_base`` mean what they mean on a deployment."""
 
-    only_aliases: bool = False
+    #: Deprecated spelling of ``general_settings.allow_raw_models: false`` (``None``: not set).
+    only_aliases: bool | None = None
     max_clock_skew_seconds: int = 900
     aws_region_name: str | None = None
     aws_access_key_id: str | None = None
@@ -69,6 +70,14 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         """Deployment-style params for calls no deployment serves (the gateway's defaults)."""
         fields = {f: getattr(self, f) for f in _PARAM_FIELDS if getattr(self, f) is not None}
         return DeploymentParams(model="bedrock_passthrough", **fields)
+
+    def raw_models_allowed(self, gateway: Gateway) -> bool:
+        """Whether ``/model/{id}/...`` may name a model id that is not a configured model_name:
+        ``general_settings.allow_raw_models``, else the deprecated ``only_aliases``, else the
+        core's default (only when there is no model_list)."""
+        if gateway.config.general_settings.allow_raw_models is None and self.only_aliases is not None:
+            return not self.only_aliases
+        return gateway.allow_raw_models
 
     def secrets(self) -> dict[str, str]:
         return {k.access_key_id: k.secret_access_key for k in self.keys}
@@ -97,6 +106,11 @@ def parse_settings(sections: dict[str, Any]) -> Settings:
         given, missing = (("aws_access_key_id", "aws_secret_access_key") if settings.aws_access_key_id
                           else ("aws_secret_access_key", "aws_access_key_id"))
         errors.append(f"{SECTION}.{missing}: required together with {given}")
+    if settings.aws_region_name is not None:
+        try:
+            check_region(settings.aws_region_name, f"{SECTION}.aws_region_name")
+        except OutcropError as exc:
+            errors.append(exc.message)
     for name in ("timeout", "connect_timeout"):
         value = getattr(settings, name)
         if value is not None and value <= 0:

@@ -5,7 +5,8 @@
   endpoint; several deployments share the traffic by weight.
 * A raw model id that a native deployment serves uses that deployment (a raw id is then as
   good as its alias); any other raw id uses the gateway's defaults (the ``bedrock_passthrough``
-  section, else botocore's default chain), unless ``only_aliases`` is set.
+  section, else botocore's default chain). Raw ids are served only when
+  ``general_settings.allow_raw_models`` allows them (by default: when there is no model_list).
 * Agent-runtime paths for an agent, and AgentCore paths for a runtime ARN, use a deployment of
   that agent (``bedrock/agent/{id}/...``) or runtime (``bedrock/agentcore/{arn}``) when one is
   configured, else the defaults. An ARN fixes the region.
@@ -17,7 +18,7 @@ import random
 from dataclasses import dataclass
 from urllib.parse import quote, unquote
 
-from outcrop import Deployment, DeploymentParams, Gateway, OutcropError
+from outcrop import Deployment, DeploymentParams, Gateway, OutcropError, check_region
 
 from .models import arn_region, native_model_id
 from .operations import Match
@@ -47,6 +48,7 @@ class Resolver:
         self._gateway = gateway
         self._settings = settings
         self._defaults = settings.default_params()
+        self._raw_allowed = settings.raw_models_allowed(gateway)
         self.aliases: dict[str, list[Deployment]] = {}  # model_name -> native deployments
         self._by_model_id: dict[str, list[Deployment]] = {}
         self._model_ids: dict[int, tuple[str, str]] = {}  # index -> (model id, its URI label)
@@ -83,10 +85,10 @@ class Resolver:
         labels = found.labels
         if op.service == "bedrock-runtime" and "modelId" in labels:
             return self._model(found, raw_path, signed_region)
-        if op.name == "StartAsyncInvoke" and self._settings.only_aliases:
+        if op.name == "StartAsyncInvoke" and not self._raw_allowed:
             raise _forbidden("StartAsyncInvoke names its model in the body, which the gateway "
-                             "forwards unchanged; it is refused while bedrock_passthrough."
-                             "only_aliases is set.")
+                             "forwards unchanged, so it is served only when raw model ids are: "
+                             "set general_settings.allow_raw_models: true to allow it.")
         deployment: Deployment | None = None
         fixed: str | None = None
         if op.service == "bedrock-agent-runtime" and "agentId" in labels:
@@ -94,7 +96,7 @@ class Resolver:
         elif op.service == "bedrock-agentcore" and "agentRuntimeArn" in labels:
             arn = unquote(labels["agentRuntimeArn"])
             deployment = self._runtimes.get(arn)
-            fixed = _agentcore_region(arn)
+            fixed = arn_region(arn, "agent runtime ARN")
         if deployment is not None:
             return self._on(deployment, raw_path, op.service, fixed, "", None)
         return self._default(raw_path, op.service, fixed, signed_region, "", None)
@@ -114,10 +116,8 @@ class Resolver:
                 f"model_name {name!r} is not a native Bedrock model (its deployments serve "
                 "Bedrock Agents or AgentCore runtimes); call it at /v1/chat/completions",
                 400, aws_type="ValidationException")
-        if self._settings.only_aliases:
-            allowed = ", ".join(sorted(self.aliases)) or "none configured"
-            raise _forbidden(f"model {name!r} is not a configured model_name and this gateway "
-                             f"only serves its aliases (bedrock_passthrough.only_aliases): {allowed}")
+        if not self._raw_allowed:
+            raise _forbidden(self._gateway.raw_model_refused(name))
         served = self._by_model_id.get(name)
         if served:
             deployment = random.choices(served, weights=[d.params.weight for d in served])[0]
@@ -143,18 +143,13 @@ class Resolver:
     def _default_region(self, signed_region: str | None) -> str:
         try:
             return self._gateway.aws.region(None)
-        except OutcropError:
-            # the region the SDK client signed for (the core already read AWS_REGION_NAME)
-            region = signed_region
-            if region:
-                return region
-            raise OutcropError(
-                "no AWS region for this call: set bedrock_passthrough.aws_region_name, or "
-                "AWS_REGION / AWS_DEFAULT_REGION", 400, aws_type="ValidationException") from None
-
-
-def _agentcore_region(arn: str) -> str | None:
-    parts = arn.split(":", 5)
-    if len(parts) == 6 and parts[0] == "arn" and parts[2] == "bedrock-agentcore" and parts[3]:
-        return parts[3]
-    return None
+        except OutcropError as exc:
+            if exc.code != "missing_region":
+                raise
+        # the region the SDK client signed for (the core already read AWS_REGION_NAME): client
+        # input, so it passes the core's region check before it picks a host
+        if signed_region:
+            return check_region(signed_region, "the region of the request's SigV4 credential scope")
+        raise OutcropError(
+            "no AWS region for this call: set bedrock_passthrough.aws_region_name, or "
+            "AWS_REGION / AWS_DEFAULT_REGION", 400, aws_type="ValidationException")

@@ -333,7 +333,17 @@ async def test_nothing_is_signed_for_a_non_region(sim):
 # -- what a failed connection tells the client ------------------------------------------------------
 
 
-def test_502_bodies_never_name_the_dialled_host_port_or_error(sim, gateway_factory, capfd):
+class _LogRecorder:
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, dict[str, Any]]] = []
+
+    def warning(self, event: str, **fields: Any) -> None:
+        self.lines.append((event, fields))
+
+
+def test_502_bodies_never_name_the_dialled_host_port_or_error(sim, gateway_factory, monkeypatch):
+    logged = _LogRecorder()
+    monkeypatch.setattr(outcrop.upstream, "log", logged)
     closed = "http://127.0.0.1:9"  # loopback, nothing listens: the connection is refused
     gw_ = gateway_factory({
         "model_list": [{"model_name": "agent", "litellm_params": {**_sim_params(sim, AGENT), "api_base": closed}}],
@@ -349,6 +359,7 @@ def test_502_bodies_never_name_the_dialled_host_port_or_error(sim, gateway_facto
     assert native.json()["message"] == "could not reach bedrock-runtime"
     for body in (chat.text, native.text):
         assert "127.0.0.1" not in body and ":9" not in body and "onnect" not in body
-    logged = capfd.readouterr()
-    assert "upstream_unreachable" in logged.out + logged.err
-    assert "127.0.0.1:9" in logged.out + logged.err  # the operator still sees where
+    # the operator still sees where, and why
+    assert [(event, f["origin"]) for event, f in logged.lines] == [
+        ("upstream_unreachable", closed), ("upstream_unreachable", closed)]
+    assert all("Connect" in f["error"] for _, f in logged.lines)

@@ -1,7 +1,8 @@
 """Issue 9 item 1: a region that is not a region never picks a host or a SigV4 scope.
 
 Every surface a region can come from is scanned with hostile values: the chat route (AgentCore
-ARNs in model strings, the Python API's ``aws_region_name``, a body that tries to set one), the
+and native model ARNs in model strings, the Python API's ``aws_region_name``, a body that tries
+to set one), the
 pass-through's model ARNs and AgentCore runtime ARNs in the path, and the region of a client's
 SigV4 credential scope. Each case must answer a 400 in the caller's dialect before any
 connection: the simulator records nothing, the loopback guard (tests/conftest.py) sees no lookup
@@ -166,6 +167,15 @@ def _aws_400(r: httpx.Response, aws_type: str = "ValidationException", status: i
 def test_chat_agentcore_model_string(gw, sim, region):
     r = httpx.post(f"{gw}/v1/chat/completions", headers=AUTH,
                    json={"model": "bedrock/agentcore/" + RUNTIME.format(region), "messages": USER})
+    assert _openai_400(r)["param"] == "model"
+    _nothing_left_the_gateway(sim)
+    _still_serves(gw, sim)
+
+
+@pytest.mark.parametrize("region", ARN_HOSTILE, ids=ARN_IDS)
+def test_chat_native_model_arn(gw, sim, region):
+    r = httpx.post(f"{gw}/v1/chat/completions", headers=AUTH,
+                   json={"model": "bedrock/" + PROFILE.format(region), "messages": USER})
     assert _openai_400(r)["param"] == "model"
     _nothing_left_the_gateway(sim)
     _still_serves(gw, sim)

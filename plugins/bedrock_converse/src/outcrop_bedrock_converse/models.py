@@ -12,14 +12,14 @@ import re
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from outcrop import OutcropError
+from outcrop import OutcropError, check_region
 
 from . import CONVERSE_PREFIX, PREFIX
 
 EXPECTED = "bedrock/{modelId} or bedrock/converse/{modelId} (an id, inference profile or ARN)"
 #: What Bedrock accepts as a model identifier (botocore's ConversationalModelId, simplified).
 _MODEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/+-]{0,2047}\Z")
-_ARN_REGION = re.compile(r"arn:aws[a-z-]*:(?:bedrock|sagemaker):([a-z]{2,}(?:-[a-z]+)+-\d{1,2}):")
+_ARN_REGION = re.compile(r"arn:aws[a-z-]*:(?:bedrock|sagemaker):([^:]*):")
 _GEO = re.compile(r"(?:us|eu|apac|us-gov|ca|jp|au|global)\.")
 #: botocore leaves only these unescaped in a non-greedy URI label (``:`` -> %3A, ``/`` -> %2F).
 _LABEL_SAFE = "-._~"
@@ -67,10 +67,12 @@ def parse_model(model: str) -> ModelId | None:
         raise OutcropError(f"model {model!r}: {rest!r} is not a Bedrock model id or ARN "
                            f"(letters, digits and ._:/+- only); expected {EXPECTED}", 400,
                            param="model", code="invalid_model")
-    region = _ARN_REGION.match(rest)
+    arn = _ARN_REGION.match(rest)
+    # the ARN's region picks the host and the SigV4 scope: the core's one region check
+    region = check_region(arn.group(1), "the region of the model ARN", param="model") if (
+        arn and arn.group(1)) else None
     base = rest.rsplit("/", 1)[-1] if rest.startswith("arn:") else _GEO.sub("", rest, count=1)
-    return ModelId(rest, quote(rest, safe=_LABEL_SAFE), region.group(1) if region else None,
-                   base, _embedding_kind(base))
+    return ModelId(rest, quote(rest, safe=_LABEL_SAFE), region, base, _embedding_kind(base))
 
 
 def _embedding_kind(base: str) -> str | None:

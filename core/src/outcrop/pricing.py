@@ -50,8 +50,10 @@ class PriceTable:
         if details is None:
             return round(usage.prompt_tokens * inp + usage.completion_tokens * out, 10)
         read, written = details.cached_tokens, details.cache_creation_tokens
-        read_price = price.cache_read_input_token_cost if price else None
-        write_price = price.cache_creation_input_token_cost if price else None
+        # the table's cache prices go with its input price, not with a deployment's override
+        table = price if price is not None and inp == price.input_cost_per_token else None
+        read_price = table.cache_read_input_token_cost if table else None
+        write_price = table.cache_creation_input_token_cost if table else None
         plain = usage.prompt_tokens - read - written
         return round(
             plain * inp

@@ -44,7 +44,7 @@ _DATA_URL = re.compile(r"data:([\w.+/-]+)(?:;[\w.+-]+=[\w.+-]+)*;base64,", re.AS
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9\s\-()\[\]]+")
 
 
-class Counter:
+class Attachments:
     """Images and documents seen so far in one request (Bedrock caps both)."""
 
     def __init__(self) -> None:
@@ -78,7 +78,7 @@ def _sniff_image(raw: bytes) -> str | None:
     return next((fmt for magic, fmt in _MAGIC if raw.startswith(magic)), None)
 
 
-def image_block(part: dict[str, Any], param: str, counter: Counter) -> dict[str, Any]:
+def image_block(part: dict[str, Any], param: str, seen: Attachments) -> dict[str, Any]:
     """An ``image_url`` part -> ``{"image": {"format", "source": {"bytes"}}}``."""
     spec = part.get("image_url")
     url = spec.get("url") if isinstance(spec, dict) else spec
@@ -100,13 +100,13 @@ def image_block(part: dict[str, Any], param: str, counter: Counter) -> dict[str,
     if len(raw) > MAX_IMAGE_BYTES:
         raise _bad(f"{param}: image of {len(raw)} bytes exceeds Bedrock's limit of "
                    f"{MAX_IMAGE_BYTES} bytes", param)
-    counter.images += 1
-    if counter.images > MAX_IMAGES:
+    seen.images += 1
+    if seen.images > MAX_IMAGES:
         raise _bad(f"{param}: more than {MAX_IMAGES} images in one request", param)
     return {"image": {"format": declared, "source": {"bytes": b64}}}
 
 
-def document_block(part: dict[str, Any], param: str, counter: Counter) -> dict[str, Any]:
+def document_block(part: dict[str, Any], param: str, seen: Attachments) -> dict[str, Any]:
     """A ``file`` part (``file_data`` as a data URL) -> ``{"document": {...}}``."""
     spec = part.get("file")
     if not isinstance(spec, dict) or not isinstance(spec.get("file_data"), str):
@@ -124,21 +124,21 @@ def document_block(part: dict[str, Any], param: str, counter: Counter) -> dict[s
     if len(raw) > MAX_DOCUMENT_BYTES:
         raise _bad(f"{param}: document of {len(raw)} bytes exceeds Bedrock's limit of "
                    f"{MAX_DOCUMENT_BYTES} bytes", param)
-    counter.documents += 1
-    if counter.documents > MAX_DOCUMENTS:
+    seen.documents += 1
+    if seen.documents > MAX_DOCUMENTS:
         raise _bad(f"{param}: more than {MAX_DOCUMENTS} documents in one request", param)
-    return {"document": {"format": fmt, "name": _document_name(stem, counter),
+    return {"document": {"format": fmt, "name": _document_name(stem, seen),
                          "source": {"bytes": b64}}}
 
 
-def _document_name(stem: str, counter: Counter) -> str:
+def _document_name(stem: str, seen: Attachments) -> str:
     """Bedrock allows letters, digits, single spaces, hyphens, brackets; names must differ."""
     name = " ".join(_NAME_UNSAFE.sub("-", stem).split())[:180] or "document"
     unique, n = name, 1
-    while unique in counter.names:
+    while unique in seen.names:
         n += 1
         unique = f"{name} ({n})"
-    counter.names.add(unique)
+    seen.names.add(unique)
     return unique
 
 
@@ -172,7 +172,7 @@ def text_parts(content: Any, param: str, *, allow: tuple[str, ...] = ("text",)) 
     return blocks
 
 
-def user_parts(content: Any, param: str, counter: Counter) -> list[dict[str, Any]]:
+def user_parts(content: Any, param: str, seen: Attachments) -> list[dict[str, Any]]:
     """A user message's content -> text, image, document and cache point blocks."""
     if not isinstance(content, list):
         return text_parts(content, param)
@@ -184,9 +184,9 @@ def user_parts(content: Any, param: str, counter: Counter) -> list[dict[str, Any
             if part.get("text"):
                 blocks.append({"text": part["text"]})
         elif kind == "image_url":
-            blocks.append(image_block(part, where, counter))
+            blocks.append(image_block(part, where, seen))
         elif kind == "file":
-            blocks.append(document_block(part, where, counter))
+            blocks.append(document_block(part, where, seen))
         else:
             raise _bad(f"{where}: content part type {kind!r} is not supported by Bedrock "
                        "Converse (text, image_url and file are)", where)

@@ -14,6 +14,14 @@ from outcrop import EmbeddingCall, EmbeddingResult, OutcropError, UpstreamReques
 
 from .models import ModelId
 
+#: On-demand prices, USD per million input tokens (us-east-1).
+PRICES = {
+    "amazon.titan-embed-text-v1": 0.1,
+    "amazon.titan-embed-text-v2:0": 0.02,
+    "cohere.embed-english-v3": 0.1,
+    "cohere.embed-multilingual-v3": 0.1,
+    "cohere.embed-v4:0": 0.12,
+}
 #: Cohere Embed's batch size on Bedrock.
 COHERE_BATCH = 96
 #: ``dimensions`` each model accepts (v1 and Cohere v3 have one fixed size).

@@ -15,7 +15,7 @@ import msgspec
 
 from outcrop import Message, OutcropError
 
-from .content import Counter, text_parts, user_parts
+from .content import Attachments, text_parts, user_parts
 
 _json = msgspec.json.Decoder()
 
@@ -71,7 +71,7 @@ def convert(messages: list[Message]) -> tuple[list[dict[str, Any]], list[dict[st
     """(system blocks, Converse messages) for an OpenAI message list."""
     system: list[dict[str, Any]] = []
     turns: list[dict[str, Any]] = []
-    counter = Counter()
+    seen = Attachments()
     for i, message in enumerate(messages):
         param = f"messages[{i}]"
         role = message.role
@@ -79,7 +79,7 @@ def convert(messages: list[Message]) -> tuple[list[dict[str, Any]], list[dict[st
             system.extend(text_parts(message.content, f"{param}.content"))
             continue
         if role == "user":
-            blocks = user_parts(message.content, f"{param}.content", counter)
+            blocks = user_parts(message.content, f"{param}.content", seen)
         elif role == "assistant":
             blocks = _reasoning(message, param)  # reasoning comes first in the turn
             blocks += text_parts(message.content, f"{param}.content", allow=("text", "refusal"))

@@ -24,27 +24,21 @@ from outcrop import (
 )
 
 from . import CONVERSE_PREFIX, DISTRIBUTION, PREFIX, PROVIDER, SERVICE, SIGNING_NAME
-from .embeddings import build_requests, parse_answer
+from .embeddings import PRICES, build_requests, parse_answer
 from .models import ModelId, parse_model
 from .params import SUPPORTED, check_members
 from .request import Sent, build_request
 from .response import from_converse, from_stream
 
 EXAMPLE = "bedrock/us.anthropic.claude-3-5-sonnet-20240620-v1:0"
-#: On-demand embedding prices, USD per million input tokens (us-east-1).
-EMBEDDING_PRICES = {
-    "amazon.titan-embed-text-v1": 0.1,
-    "amazon.titan-embed-text-v2:0": 0.02,
-    "cohere.embed-english-v3": 0.1,
-    "cohere.embed-multilingual-v3": 0.1,
-    "cohere.embed-v4:0": 0.12,
-}
 
 
 @hookimpl
 def outcrop_register_models(register: Callable[[ModelPrefix], None]) -> None:
     register(ModelPrefix(PREFIX, "Bedrock foundation models and inference profiles on the "
-                         "chat API (Converse, ConverseStream)", EXAMPLE, DISTRIBUTION))
+                         "chat API (Converse, ConverseStream) and, for Titan and Cohere "
+                         "embedding models, the embeddings API (InvokeModel)", EXAMPLE,
+                         DISTRIBUTION))
     register(ModelPrefix(CONVERSE_PREFIX, "the same, LiteLLM's explicit form",
                          CONVERSE_PREFIX + EXAMPLE.removeprefix(PREFIX), DISTRIBUTION))
 
@@ -91,7 +85,7 @@ def outcrop_translate_response(call: ChatCall, response: UpstreamResponse) -> As
 
 @hookimpl
 def outcrop_register_pricing(register: Callable[[str, ModelPrice], None]) -> None:
-    for model_id, per_million in EMBEDDING_PRICES.items():
+    for model_id, per_million in PRICES.items():
         register(model_id, ModelPrice(per_million / 1_000_000, 0.0))
 
 

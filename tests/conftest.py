@@ -4,6 +4,9 @@ The loopback guard (``tests/_loopback/loopback_guard.py``) is an audit hook inst
 process and, through ``PYTHONPATH`` and ``sitecustomize``, in every Python subprocess a test
 starts. Any connection or name lookup leaving the machine is refused before it happens and
 logged; a test during which one was refused fails, even if the code under test swallowed it.
+
+Gateways with a master key keep their virtual keys (``outcrop-keys``) in a throw-away SQLite
+file, never in an ``outcrop.db`` beside the test runner's working directory.
 """
 
 from __future__ import annotations
@@ -20,6 +23,10 @@ GUARD_DIR = Path(__file__).parent / "_loopback"
 sys.path.insert(0, str(GUARD_DIR))
 
 import loopback_guard  # noqa: E402
+
+if "DATABASE_URL" not in os.environ:
+    os.environ["DATABASE_URL"] = (
+        f"sqlite:///{tempfile.mkdtemp(prefix='outcrop-tests-')}/outcrop-tests.db")
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -1,0 +1,104 @@
+"""Which database, how to connect to it, and migrations (Alembic, applied from the package)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Engine
+
+MIGRATIONS = str(Path(__file__).parent / "migrations")
+VERSION_TABLE = "outcrop_alembic_version"
+DEFAULT_SQLITE_NAME = "outcrop.db"
+
+
+def database_url(settings_url: str | None, config_source: str | None) -> str:
+    """``general_settings.database_url``, else ``DATABASE_URL``, else ``outcrop.db`` beside the
+    config file (or in the working directory)."""
+    url = settings_url or os.environ.get("DATABASE_URL") or ""
+    if url:
+        return url
+    folder = Path(config_source).resolve().parent if config_source else Path.cwd()
+    return f"sqlite:///{folder / DEFAULT_SQLITE_NAME}"
+
+
+def describe(url: str) -> str:
+    """The URL without its password, for logs and errors."""
+    try:
+        return sa.make_url(_driver_url(url)).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return "(unparseable database URL)"
+
+
+def _driver_url(url: str) -> str:
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def is_postgres(url: str) -> bool:
+    return _driver_url(url).startswith("postgresql+")
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``sqlite:///path`` (WAL, waits for a busy writer) or ``postgresql://``."""
+    driver_url = _driver_url(url)
+    if driver_url.startswith("sqlite"):
+        path = sa.make_url(driver_url).database
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(driver_url, connect_args={"timeout": 30},
+                                  pool_size=8, max_overflow=8)
+
+        @sa.event.listens_for(engine, "connect")
+        def _pragmas(conn: Any, _record: Any) -> None:
+            cur = conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        return engine
+    if not driver_url.startswith("postgresql+"):
+        raise ValueError(f"unsupported database URL {describe(url)!r}: "
+                         "expected sqlite:///path or postgresql://user@host/db")
+    return sa.create_engine(driver_url, pool_size=8, max_overflow=8, pool_pre_ping=True,
+                            connect_args={"connect_timeout": 5})
+
+
+def _alembic(connection: sa.Connection) -> AlembicConfig:
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", MIGRATIONS)
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def head() -> str:
+    script = ScriptDirectory.from_config(_alembic(None))  # type: ignore[arg-type]
+    return str(script.get_current_head())
+
+
+def current(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        return MigrationContext.configure(
+            conn, opts={"version_table": VERSION_TABLE}).get_current_revision()
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Apply migrations up to ``revision`` in one transaction."""
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":  # two instances starting together: one migrates
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(7324110501)"))
+        command.upgrade(_alembic(conn), revision)
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    with engine.begin() as conn:
+        command.downgrade(_alembic(conn), revision)

@@ -1,0 +1,43 @@
+"""The entry point: turns virtual keys on for a gateway that has a master key, and adds
+``outcrop keys`` / ``outcrop db`` to the command line.
+
+Heavy imports (SQLAlchemy, Alembic) happen only when a gateway actually uses keys, so the
+plugin costs nothing to a gateway without a master key or to ``outcrop --help``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+from starlette.routing import BaseRoute
+
+import outcrop
+from outcrop import Gateway
+
+log = structlog.get_logger("outcrop.keys")
+
+
+@outcrop.hookimpl
+def outcrop_register_routes(register: Callable[[BaseRoute], None], gateway: Gateway) -> None:
+    if not gateway.master_key:
+        log.info("keys_off", message="virtual keys need a master key (general_settings.master_key, "
+                                     "OUTCROP_MASTER_KEY or LITELLM_MASTER_KEY)")
+        return
+    from .api import ManagementApi
+    from .service import KeyService
+    from .settings import Settings
+
+    service = KeyService(gateway, Settings.from_config(gateway.config))
+    # The per-request hooks belong to this gateway only (a process may run several gateways).
+    gateway.pm.register(service, name=f"outcrop_keys.service.{id(gateway)}")
+    for route in ManagementApi(service).routes():
+        register(route)
+
+
+@outcrop.hookimpl
+def outcrop_register_commands(subparsers: Any) -> None:
+    from .cli import register
+
+    register(subparsers)

@@ -1,0 +1,352 @@
+"""One gateway's keys: the hooks the core calls per request (answered from the cache), the
+spend buffer, and the background tasks that keep the cache fresh and write spend in batches."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy.engine import Engine
+
+import outcrop
+from outcrop import Admission, CallEvent, Gateway, OutcropError, Principal
+
+from . import db, store, tokens
+from .cache import Cache, KeyState, allows
+from .durations import now
+from .settings import Settings
+
+log = structlog.get_logger("outcrop.keys")
+
+_KINDS = ("virtual_key", "sigv4_key")
+
+
+def _refused(message: str, code: str) -> OutcropError:
+    return OutcropError(message, 403, code=code, aws_type="AccessDeniedException")
+
+
+def _over_budget(message: str) -> OutcropError:
+    return OutcropError(message, 429, code="budget_exceeded", aws_type="ThrottlingException")
+
+
+class KeyService:
+    """Registered on one gateway's plugin manager (so several gateways in a process, as in
+    tests, each have their own database and cache)."""
+
+    def __init__(self, gateway: Gateway, settings: Settings) -> None:
+        self.gateway = gateway
+        self.settings = settings
+        self.engine: Engine | None = None
+        self.cache = Cache()
+        self.box = tokens.SecretBox(settings.salt_key) if settings.salt_key else None
+        self._secrets: dict[str, str] = {}  # decrypted SigV4 secrets, by access key id
+        self.buffer: deque[dict[str, Any]] = deque()
+        self.pending: dict[str, float] = {}  # spend buffered but not yet written, by key/team
+        self.dropped = 0
+        self.written = 0
+        self._wake = asyncio.Event()
+        self._urgent = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
+        self._provider_models = {d.id: d.params.model for d in gateway.config.model_list}
+        self._names = set(gateway.router.names())
+        self._last_drop_log = 0.0
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    @outcrop.hookimpl
+    def outcrop_startup(self, gateway: Gateway) -> None:
+        if gateway is not self.gateway:
+            return
+        self.engine = self.open()
+        self.cache.apply(store.changes_since(self.engine, -1))
+        loop = asyncio.get_running_loop()
+        self._wake, self._urgent = asyncio.Event(), asyncio.Event()
+        self._tasks = [loop.create_task(self._poll()), loop.create_task(self._flush_loop())]
+        log.info("keys_ready", database=db.describe(self.settings.database_url),
+                 keys=len(self.cache.keys), teams=len(self.cache.teams))
+
+    def open(self) -> Engine:
+        """Connect and migrate (or check the schema with ``--no-migrate``); refuses to start
+        with a clear message when the database is unusable."""
+        url = self.settings.database_url
+        try:
+            engine = db.make_engine(url)
+            if self.settings.migrate:
+                db.upgrade(engine)
+            else:
+                have, want = db.current(engine), db.head()
+                if have != want:
+                    raise outcrop.ConfigError([
+                        f"database {db.describe(url)}: schema revision {have or 'none'}, this "
+                        f"version needs {want}: run `outcrop db upgrade` (--no-migrate is set)"])
+        except outcrop.ConfigError:
+            raise
+        except Exception as exc:
+            raise outcrop.ConfigError([
+                f"database {db.describe(url)}: cannot open or migrate: {type(exc).__name__}: "
+                f"{str(exc).splitlines()[0] if str(exc) else ''}"]) from None
+        return engine
+
+    @outcrop.hookimpl
+    def outcrop_shutdown(self, gateway: Gateway) -> Any:
+        if gateway is not self.gateway:
+            return None
+        return self._shutdown()
+
+    async def _shutdown(self) -> None:
+        self._stopping = True
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):
+                pass
+        for _ in range(3):  # the last rows: a few tries, then say exactly what is lost
+            if not self.buffer:
+                break
+            try:
+                await self._flush_once()
+            except Exception as exc:
+                log.error("spend_flush_failed", error=f"{type(exc).__name__}: {exc}",
+                          buffered=len(self.buffer))
+                await asyncio.sleep(0.5)
+        if self.buffer:
+            log.error("spend_rows_lost_at_shutdown", rows=len(self.buffer),
+                      message="the database was unreachable while stopping")
+        if self.engine is not None:
+            self.engine.dispose()
+
+    # -- who is calling --------------------------------------------------------------------------
+    @outcrop.hookimpl
+    def outcrop_authenticate(self, token: str) -> Principal | None:
+        key = self.cache.keys.get(tokens.hash_key(token))
+        if key is None:
+            return None
+        self._check_usable(key)
+        return key.principal
+
+    @outcrop.hookimpl
+    def outcrop_sigv4_secret(self, access_key_id: str) -> tuple[str, Principal] | None:
+        key = self.cache.by_access_key.get(access_key_id)
+        if key is None or not key.aws_secret_encrypted:
+            return None
+        secret = self._secrets.get(access_key_id)
+        if secret is None:
+            if self.box is None:
+                log.error("sigv4_secret_unreadable", access_key_id=access_key_id,
+                          message="no salt key is set: issued SigV4 secrets cannot be decrypted")
+                return None
+            try:
+                secret = self.box.open(access_key_id, key.aws_secret_encrypted)
+            except Exception:
+                log.error("sigv4_secret_unreadable", access_key_id=access_key_id,
+                          message="the salt key does not decrypt this secret (was it changed?)")
+                return None
+            self._secrets[access_key_id] = secret
+        return secret, key.sigv4_principal
+
+    def _check_usable(self, key: KeyState) -> None:
+        if key.blocked:
+            raise _refused("this key is blocked", "key_blocked")
+        if key.expires is not None and key.expires <= now():
+            raise _refused(f"this key expired at {key.expires.isoformat()}", "key_expired")
+        team = self.cache.teams.get(key.team_id) if key.team_id else None
+        if team is not None and team.blocked:
+            raise _refused(f"team {key.team_id} is blocked", "team_blocked")
+
+    # -- may this call go ahead ------------------------------------------------------------------
+    @outcrop.hookimpl
+    def outcrop_admit(self, admission: Admission) -> Any:
+        principal = admission.principal
+        if principal.kind not in _KINDS or principal.id is None:
+            return None
+        key = self.cache.keys.get(principal.id)
+        if key is None:
+            raise _refused("this key was deleted", "key_deleted")
+        self._check_usable(key)
+        if key.allowed_routes and not allows(key.allowed_routes, (admission.path,)):
+            raise _refused(f"this key may not call {admission.path} (allowed_routes: "
+                           f"{', '.join(key.allowed_routes)})", "route_not_allowed")
+        names = self._model_names(admission.model)
+        team = self.cache.teams.get(key.team_id) if key.team_id else None
+        if not allows(key.models, names) or (team is not None and not allows(team.models, names)):
+            allowed = ", ".join(key.models or (team.models if team else ()))
+            raise _refused(f"this key may not use model {admission.model!r} (allowed: {allowed})",
+                           "model_not_allowed")
+        if key.max_budget is None and (team is None or team.max_budget is None):
+            return None
+        return self._check_budget(key, team.max_budget if team else None)
+
+    def _model_names(self, model: str) -> tuple[str, ...]:
+        """What a ``models`` pattern may name: the model_name or raw string, and a raw Bedrock
+        id with and without its ``bedrock/`` prefix."""
+        if model in self._names or "/" in model:
+            return (model,)
+        return (model, f"bedrock/{model}")
+
+    async def _check_budget(self, key: KeyState, team_budget: float | None) -> None:
+        """Budgets read the recorded spend (one query): every instance sees a crossing at once."""
+        assert self.engine is not None
+        try:
+            key_spend, team_spend = await asyncio.to_thread(
+                store.budget_spend, self.engine, key.token, key.team_id)
+        except Exception as exc:  # database down: the cached totals still hold the line
+            log.warning("budget_read_failed", error=f"{type(exc).__name__}: {exc}")
+            team = self.cache.teams.get(key.team_id) if key.team_id else None
+            key_spend, team_spend = key.spend, team.spend if team else 0.0
+        key_spend += self.pending.get(key.token, 0.0)
+        if key.max_budget is not None and key_spend >= key.max_budget:
+            raise _over_budget(f"Budget has been exceeded: this key spent ${key_spend:.6f} of "
+                               f"max_budget ${key.max_budget}")
+        if team_budget is not None and key.team_id:
+            team_spend += self.pending.get("team:" + key.team_id, 0.0)
+            if team_spend >= team_budget:
+                raise _over_budget(f"Budget has been exceeded: team {key.team_id} spent "
+                                   f"${team_spend:.6f} of max_budget ${team_budget}")
+
+    @outcrop.hookimpl
+    def outcrop_allowed_models(self, principal: Principal, models: list[str]) -> list[str] | None:
+        if principal.kind not in _KINDS or principal.id is None:
+            return None
+        key = self.cache.keys.get(principal.id)
+        if key is None:
+            return []
+        team = self.cache.teams.get(key.team_id) if key.team_id else None
+        return [m for m in models if allows(key.models, (m,))
+                and (team is None or allows(team.models, (m,)))]
+
+    # -- spend -----------------------------------------------------------------------------------
+    @outcrop.hookimpl
+    def outcrop_after_call(self, event: CallEvent) -> None:
+        principal = event.principal
+        if principal is None or self.engine is None:  # refused before we knew who it was
+            return
+        if len(self.buffer) >= self.settings.spend_buffer_rows:
+            self.dropped += 1
+            moment = time.monotonic()
+            if moment - self._last_drop_log >= 1.0:
+                self._last_drop_log = moment
+                log.error("spend_buffer_full", dropped_total=self.dropped,
+                          buffered=len(self.buffer), request_id=event.request_id,
+                          message="the database is not keeping up or unreachable: spend rows "
+                                  "are being dropped")
+            return
+        row = self._row(event, principal)
+        self.buffer.append(row)
+        cost = row["spend"]
+        key = self.cache.keys.get(row["api_key"]) if row["api_key"] else None
+        if cost and row["api_key"]:
+            self.pending[row["api_key"]] = self.pending.get(row["api_key"], 0.0) + cost
+        if cost and row["team_id"]:
+            team_ref = "team:" + row["team_id"]
+            self.pending[team_ref] = self.pending.get(team_ref, 0.0) + cost
+        if key is not None and (key.max_budget is not None or key.team_id):
+            self._urgent.set()  # budgets read recorded spend: record it now
+        self._wake.set()
+
+    def _row(self, event: CallEvent, principal: Principal) -> dict[str, Any]:
+        end = datetime.now(UTC)
+        usage = event.usage
+        virtual = principal.kind in _KINDS
+        return {
+            "request_id": event.request_id,
+            "start_time": end - timedelta(seconds=event.latency_s),
+            "end_time": end,
+            "api_key": principal.id if virtual else None,
+            "key_alias": principal.alias if virtual else None,
+            "auth": principal.kind,
+            "team_id": principal.team_id if virtual else None,
+            "model": (event.model or "")[:512],
+            "deployment": event.deployment,
+            "provider_model": self._provider_models.get(event.deployment or "", event.model),
+            "surface": event.surface,
+            "path": event.route[:1024],
+            "status": event.status,
+            "stream": event.stream,
+            "prompt_tokens": usage.prompt_tokens if usage else None,
+            "completion_tokens": usage.completion_tokens if usage else None,
+            "total_tokens": usage.total_tokens if usage else None,
+            "cache_read_tokens": None,  # not reported to the core yet: never invented
+            "cache_write_tokens": None,
+            "spend": float(event.cost or 0.0),
+            "latency_ms": round(event.latency_s * 1000, 3),
+            "client_ip": event.client_ip,
+            "user_agent": (event.user_agent or "")[:512] or None,
+            "error": (event.error or "")[:1024] or None,
+            "messages": None,
+            "response": None,
+        }
+
+    async def _flush_loop(self) -> None:
+        backoff = 0.0
+        while True:
+            await self._wake.wait()
+            if backoff:
+                await asyncio.sleep(backoff)
+            elif not self._urgent.is_set():  # batch up, unless a budgeted key is waiting
+                try:
+                    await asyncio.wait_for(self._urgent.wait(), self.settings.flush_interval)
+                except TimeoutError:
+                    pass
+            self._wake.clear()
+            self._urgent.clear()
+            try:
+                while self.buffer:
+                    await self._flush_once()
+                backoff = 0.0
+            except Exception as exc:  # rows stay buffered; written when the database is back
+                backoff = min(max(backoff * 2, 0.25), 5.0)
+                log.warning("spend_flush_failed", error=f"{type(exc).__name__}: {exc}",
+                            buffered=len(self.buffer), retry_in_s=backoff)
+                self._wake.set()
+
+    async def _flush_once(self) -> None:
+        assert self.engine is not None
+        batch = [self.buffer[i] for i in range(min(len(self.buffer), self.settings.flush_batch_rows))]
+        await asyncio.to_thread(store.write_spend, self.engine, batch)
+        for _ in batch:
+            self.buffer.popleft()
+        for row in batch:
+            for ref in (row["api_key"], "team:" + row["team_id"] if row["team_id"] else None):
+                if ref and row["spend"]:
+                    left = self.pending.get(ref, 0.0) - row["spend"]
+                    if left <= 1e-12:
+                        self.pending.pop(ref, None)
+                    else:
+                        self.pending[ref] = left
+        self.written += len(batch)
+        await self.refresh()  # our own totals, now recorded
+
+    # -- cache freshness -------------------------------------------------------------------------
+    async def refresh(self) -> None:
+        assert self.engine is not None
+        changes = await asyncio.to_thread(store.changes_since, self.engine, self.cache.seq)
+        self.cache.apply(changes)
+
+    async def _poll(self) -> None:
+        failing = False
+        while True:
+            await asyncio.sleep(self.settings.poll_interval)
+            try:
+                due = self.cache.next_reset
+                if due is not None and due <= now():
+                    await asyncio.to_thread(store.reset_budgets, self.engine)
+                await self.refresh()
+                if failing:
+                    log.info("database_reachable_again")
+                failing = False
+            except Exception as exc:  # keep serving from the cache
+                if not failing:
+                    log.warning("database_unreachable", error=f"{type(exc).__name__}: {exc}",
+                                message="serving keys from the cache; spend rows are buffered")
+                failing = True
+
+    def stats(self) -> dict[str, Any]:
+        return {"buffered_rows": len(self.buffer), "dropped_rows": self.dropped,
+                "written_rows": self.written, "keys": len(self.cache.keys),
+                "teams": len(self.cache.teams), "change_seq": self.cache.seq}

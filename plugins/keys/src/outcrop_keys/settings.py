@@ -1,0 +1,35 @@
+"""The plugin's settings: ``general_settings`` first, then the environment, then defaults."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from outcrop import Config
+
+from . import db, tokens
+
+#: Set by ``outcrop serve --no-migrate`` (an environment variable so ``--workers`` see it too).
+NO_MIGRATE_ENV = "OUTCROP_NO_MIGRATE"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str
+    salt_key: str | None
+    migrate: bool = True
+    store_prompts: bool = False
+    poll_interval: float = 0.25  # a revoked or changed key is seen by every instance this fast
+    flush_interval: float = 0.5  # spend rows are batched for at most this long
+    flush_batch_rows: int = 1000
+    spend_buffer_rows: int = 100_000  # rows held while the database is unreachable
+
+    @classmethod
+    def from_config(cls, config: Config) -> Settings:
+        general = config.general_settings
+        return cls(
+            database_url=db.database_url(general.database_url, config.source),
+            salt_key=tokens.salt_key(general.salt_key),
+            migrate=os.environ.get(NO_MIGRATE_ENV, "") in ("", "0", "false"),
+            store_prompts=general.store_prompts_in_spend_logs,
+        )

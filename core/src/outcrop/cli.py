@@ -24,7 +24,7 @@ def _print_config_errors(exc: ConfigError, source: str | None) -> int:
 
 
 def _load(path: str | None) -> Config:
-    return load_config(path) if path else Config()
+    return load_config(path) if path else parse_config({})
 
 
 def _run_server(app: Any, host: str, port: int, *, certfile: str | None, keyfile: str | None,
@@ -225,10 +225,7 @@ def _serve_options(p: argparse.ArgumentParser) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if getattr(args, "func", None) is None:
-        if args.config is None:
-            parser.print_help()
-            return 0
+    if getattr(args, "func", None) is None:  # `outcrop [--config FILE]` serves, like `litellm`
         return cmd_serve(args)
     if getattr(args, "certfile", None) and not getattr(args, "keyfile", None):
         parser.error("--certfile needs --keyfile")

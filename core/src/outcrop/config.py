@@ -249,6 +249,10 @@ def parse_config(data: Any, *, source: str | None = None) -> Config:
         errors.append(region_problem(general.default_region, "general_settings.default_region"))
 
     errors += _transport_errors(general)
+    if not general.master_key:  # the documented environment-only set-up has no config file
+        general.master_key = (os.environ.get("OUTCROP_MASTER_KEY")
+                              or os.environ.get("LITELLM_MASTER_KEY") or None)
+
     sections = {k: v for k, v in data.items() if k not in _KNOWN_TOP}
     if errors:
         raise ConfigError(errors)

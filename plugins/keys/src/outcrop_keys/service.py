@@ -99,22 +99,17 @@ class KeyService:
 
     async def _shutdown(self) -> None:
         self._stopping = True
+        for task in self._tasks[:1]:  # the poller
+            task.cancel()
+        self._wake.set()
+        self._urgent.set()
+        try:  # the flusher writes what is left, then ends
+            await asyncio.wait_for(asyncio.shield(self._tasks[1]), self.settings.shutdown_flush_timeout)
+        except Exception as exc:
+            log.error("spend_flush_at_shutdown_failed", error=f"{type(exc).__name__}: {exc}")
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            try:
-                await task
-            except (asyncio.CancelledError, Exception):
-                pass
-        for _ in range(3):  # the last rows: a few tries, then say exactly what is lost
-            if not self.buffer:
-                break
-            try:
-                await self._flush_once()
-            except Exception as exc:
-                log.error("spend_flush_failed", error=f"{type(exc).__name__}: {exc}",
-                          buffered=len(self.buffer))
-                await asyncio.sleep(0.5)
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         if self.buffer:
             log.error("spend_rows_lost_at_shutdown", rows=len(self.buffer),
                       message="the database was unreachable while stopping")
@@ -284,8 +279,11 @@ class KeyService:
 
     async def _flush_loop(self) -> None:
         backoff = 0.0
+        failures_while_stopping = 0
         while True:
             await self._wake.wait()
+            if self._stopping and not self.buffer:
+                return
             if backoff:
                 await asyncio.sleep(backoff)
             elif not self._urgent.is_set():  # batch up, unless a budgeted key is waiting
@@ -303,12 +301,27 @@ class KeyService:
                 backoff = min(max(backoff * 2, 0.25), 5.0)
                 log.warning("spend_flush_failed", error=f"{type(exc).__name__}: {exc}",
                             buffered=len(self.buffer), retry_in_s=backoff)
+                if self._stopping:
+                    failures_while_stopping += 1
+                    if failures_while_stopping >= 3:
+                        return
+            if self._stopping:
                 self._wake.set()
 
     async def _flush_once(self) -> None:
         assert self.engine is not None
         batch = [self.buffer[i] for i in range(min(len(self.buffer), self.settings.flush_batch_rows))]
-        await asyncio.to_thread(store.write_spend, self.engine, batch)
+        write = asyncio.ensure_future(asyncio.to_thread(store.write_spend, self.engine, batch))
+        try:
+            await asyncio.shield(write)
+        except asyncio.CancelledError:  # the thread commits anyway: keep the buffer truthful
+            await write
+            self._written(batch)
+            raise
+        self._written(batch)
+        await self.refresh()  # our own totals, now recorded
+
+    def _written(self, batch: list[dict[str, Any]]) -> None:
         for _ in batch:
             self.buffer.popleft()
         for row in batch:
@@ -320,7 +333,6 @@ class KeyService:
                     else:
                         self.pending[ref] = left
         self.written += len(batch)
-        await self.refresh()  # our own totals, now recorded
 
     # -- cache freshness -------------------------------------------------------------------------
     async def refresh(self) -> None:

@@ -23,6 +23,7 @@ class Settings:
     flush_interval: float = 0.5  # spend rows are batched for at most this long
     flush_batch_rows: int = 1000
     spend_buffer_rows: int = 100_000  # rows held while the database is unreachable
+    shutdown_flush_timeout: float = 10.0
 
     @classmethod
     def from_config(cls, config: Config) -> Settings:

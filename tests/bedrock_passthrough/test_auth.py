@@ -152,7 +152,9 @@ def test_open_gateway_accepts_any_caller(gateway_factory, make_config, bedrock_s
     client.converse(modelId=ALIAS, messages=MESSAGES)
 
 
-def test_sigv4_needs_configured_keys_when_a_master_key_is_set(gateway_factory, make_config, bedrock_simulator):
+def test_sigv4_needs_configured_keys_when_a_master_key_is_set(gateway_factory, make_config, bedrock_simulator,
+                                                              monkeypatch):
+    monkeypatch.setenv("OUTCROP_DISABLE_PLUGINS", "keys")  # no plugin issues key pairs either
     gw = gateway_factory(make_config(keys=[]))
     with pytest.raises(ClientError) as caught:
         sigv4_client("bedrock-runtime", gw.url).converse(modelId=ALIAS, messages=MESSAGES)

@@ -78,6 +78,7 @@ spend_logs = sa.Table(
     sa.Column("request_id", sa.String(128), nullable=False, index=True),
     sa.Column("start_time", sa.DateTime(timezone=True), nullable=False, index=True),
     sa.Column("end_time", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),  # written to the store
     sa.Column("api_key", sa.String(64), index=True),  # the key's SHA-256 hex
     sa.Column("key_alias", sa.String(256)),
     sa.Column("auth", sa.String(32)),  # master_key | virtual_key | sigv4_key | sigv4 | open

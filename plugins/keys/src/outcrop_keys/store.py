@@ -176,16 +176,16 @@ def write_spend(engine: Engine, rows: Sequence[dict[str, Any]]) -> None:
             if row["team_id"]:
                 by_team[row["team_id"]] = by_team.get(row["team_id"], 0.0) + row["spend"]
     with engine.begin() as conn:
-        conn.execute(spend_logs.insert(), list(rows))
-        if not by_key and not by_team:
-            return
-        seq = bump(conn)
-        for token, cost in sorted(by_key.items()):  # one lock order: no deadlocks between instances
-            conn.execute(keys.update().where(keys.c.token == token)
-                         .values(spend=keys.c.spend + cost, seq=seq))
-        for team_id, cost in sorted(by_team.items()):
-            conn.execute(teams.update().where(teams.c.team_id == team_id)
-                         .values(spend=teams.c.spend + cost, seq=seq))
+        if by_key or by_team:
+            seq = bump(conn)
+            for token, cost in sorted(by_key.items()):  # one lock order: no deadlocks
+                conn.execute(keys.update().where(keys.c.token == token)
+                             .values(spend=keys.c.spend + cost, seq=seq))
+            for team_id, cost in sorted(by_team.items()):
+                conn.execute(teams.update().where(teams.c.team_id == team_id)
+                             .values(spend=teams.c.spend + cost, seq=seq))
+        moment = now()  # last statement before the commit: when the spend became visible
+        conn.execute(spend_logs.insert(), [{**row, "recorded_at": moment} for row in rows])
 
 
 def budget_spend(engine: Engine, token: str, team_id: str | None) -> tuple[float, float]:

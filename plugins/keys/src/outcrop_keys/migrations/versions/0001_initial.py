@@ -87,6 +87,7 @@ def upgrade() -> None:
         sa.Column("request_id", sa.String(128), nullable=False),
         sa.Column("start_time", _TS, nullable=False),
         sa.Column("end_time", _TS, nullable=False),
+        sa.Column("recorded_at", _TS, nullable=False),
         sa.Column("api_key", sa.String(64)),
         sa.Column("key_alias", sa.String(256)),
         sa.Column("auth", sa.String(32)),

@@ -235,3 +235,19 @@ def test_regenerate_list_pagination_and_spend_report(gateway, admin, bedrock_sim
     assert groups[again["token"]]["total_spend"] == pytest.approx(0.06)
     by_model = admin.get("/global/spend/report", group_by="model")[0]["models"]
     assert {g["model"] for g in by_model} == {"nova", "other"}
+
+
+def test_budget_duration_resets_spend(gateway, admin, bedrock_simulator):
+    key = admin.generate(max_budget=1e-6, budget_duration="2s")
+    info = admin.get("/key/info", key=key["key"])["info"]
+    assert info["budget_duration"] == "2s" and info["budget_reset_at"] is not None
+    url = f"{gateway.url}/bedrock/model/{BEDROCK_ID}/converse"
+
+    def call() -> int:
+        return httpx.post(url, headers={"x-api-key": key["key"]}, json={"messages": MESSAGES}).status_code
+
+    assert call() == 200
+    assert call() == 429
+    assert wait_for(lambda: call() == 200, 6.0)  # the reset time passed: spend starts again at 0
+    assert wait_for(lambda: admin.get("/key/info", key=key["key"])["info"]["budget_reset_at"]
+                    > info["budget_reset_at"])  # the next reset is stored

@@ -19,7 +19,7 @@ from outcrop import OutcropError, Principal
 
 from . import manage, store, tokens
 from .manage import ManageError
-from .service import KeyService
+from .service import KeyService, ours
 
 log = structlog.get_logger("outcrop.keys")
 _JSON = "application/json"
@@ -114,9 +114,9 @@ class ManagementApi:
     async def key_info(self, request: Request, principal: Principal) -> Any:
         key = request.query_params.get("key")
         if key is None:  # a key may always look at itself
-            if principal.id is None or principal.kind not in ("virtual_key", "sigv4_key"):
+            if not ours(principal):
                 raise ManageError("key: required query parameter (the key or its hash)")
-            key = principal.id
+            key = principal.id or ""
         elif not principal.admin and tokens.token_ref(key) != principal.id:
             raise OutcropError("only the master key or an admin key may look at other keys",
                                403, code="not_admin")

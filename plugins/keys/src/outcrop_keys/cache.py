@@ -5,12 +5,16 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any
 
 from outcrop import Principal
 
 from .durations import aware
 from .store import Changes
+
+#: ``Principal.data`` of the keys this plugin issued (other plugins may use the same kinds).
+OURS = MappingProxyType({"issuer": "outcrop-keys"})
 
 
 def allows(patterns: tuple[str, ...], names: tuple[str, ...]) -> bool:
@@ -59,7 +63,7 @@ class KeyState:
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> KeyState:
         common = {"id": row["token"], "alias": row["key_alias"], "team_id": row["team_id"],
-                  "admin": bool(row["admin"])}
+                  "admin": bool(row["admin"]), "data": OURS}
         return cls(
             row["token"], row["key_alias"], row["team_id"], tuple(row["models"] or ()),
             tuple(row["allowed_routes"] or ()), row["max_budget"], float(row["spend"] or 0.0),

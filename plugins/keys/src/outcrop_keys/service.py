@@ -16,13 +16,17 @@ import outcrop
 from outcrop import Admission, CallEvent, Gateway, OutcropError, Principal
 
 from . import db, store, tokens
-from .cache import Cache, KeyState, allows
+from .cache import OURS, Cache, KeyState, allows
 from .durations import now
 from .settings import Settings
 
 log = structlog.get_logger("outcrop.keys")
 
 _KINDS = ("virtual_key", "sigv4_key")
+
+
+def ours(principal: Principal) -> bool:
+    return principal.kind in _KINDS and principal.id is not None and principal.data is OURS
 
 
 def _refused(message: str, code: str) -> OutcropError:
@@ -158,9 +162,9 @@ class KeyService:
     @outcrop.hookimpl
     def outcrop_admit(self, admission: Admission) -> Any:
         principal = admission.principal
-        if principal.kind not in _KINDS or principal.id is None:
+        if not ours(principal):
             return None
-        key = self.cache.keys.get(principal.id)
+        key = self.cache.keys.get(principal.id)  # type: ignore[arg-type]
         if key is None:
             raise _refused("this key was deleted", "key_deleted")
         self._check_usable(key)
@@ -206,9 +210,9 @@ class KeyService:
 
     @outcrop.hookimpl
     def outcrop_allowed_models(self, principal: Principal, models: list[str]) -> list[str] | None:
-        if principal.kind not in _KINDS or principal.id is None:
+        if not ours(principal):
             return None
-        key = self.cache.keys.get(principal.id)
+        key = self.cache.keys.get(principal.id)  # type: ignore[arg-type]
         if key is None:
             return []
         team = self.cache.teams.get(key.team_id) if key.team_id else None
@@ -247,7 +251,7 @@ class KeyService:
     def _row(self, event: CallEvent, principal: Principal) -> dict[str, Any]:
         end = datetime.now(UTC)
         usage = event.usage
-        virtual = principal.kind in _KINDS
+        virtual = ours(principal)
         return {
             "request_id": event.request_id,
             "start_time": end - timedelta(seconds=event.latency_s),

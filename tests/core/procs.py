@@ -14,7 +14,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_ready(base: str, proc: subprocess.Popen, timeout: float = 30) -> None:
+def wait_ready(base: str, proc: subprocess.Popen, timeout: float = 90) -> None:
     """Poll /health/readiness until 200; fail if the process died or time ran out."""
     deadline = time.time() + timeout
     while True:

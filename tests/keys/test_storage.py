@@ -35,7 +35,7 @@ def test_migrations_up_down_and_cli(database_url, capsys):
     try:
         assert db.current(engine) is None
         db.upgrade(engine)
-        assert db.current(engine) == db.head() == "0001"
+        assert db.current(engine) == db.head() == db.HEAD == "0001"
         assert tables(database_url) == TABLES
         db.upgrade(engine)  # idempotent
         db.downgrade(engine, "base")

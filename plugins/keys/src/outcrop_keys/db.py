@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
+
+from .migrations import HEAD
 
 MIGRATIONS = str(Path(__file__).parent / "migrations")
 VERSION_TABLE = "outcrop_alembic_version"
@@ -73,7 +74,9 @@ def make_engine(url: str) -> Engine:
                             connect_args={"connect_timeout": 5})
 
 
-def _alembic(connection: sa.Connection) -> AlembicConfig:
+def _alembic(connection: sa.Connection | None) -> Any:
+    from alembic.config import Config as AlembicConfig  # imported only to migrate: start-up cost
+
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", MIGRATIONS)
     cfg.attributes["connection"] = connection
@@ -81,24 +84,49 @@ def _alembic(connection: sa.Connection) -> AlembicConfig:
 
 
 def head() -> str:
-    script = ScriptDirectory.from_config(_alembic(None))  # type: ignore[arg-type]
-    return str(script.get_current_head())
+    """The newest revision among the migration scripts (``HEAD`` names it without loading them)."""
+    from alembic.script import ScriptDirectory
+
+    return str(ScriptDirectory.from_config(_alembic(None)).get_current_head())
 
 
 def current(engine: Engine) -> str | None:
+    """The database's revision (``None`` before the first migration)."""
     with engine.connect() as conn:
-        return MigrationContext.configure(
-            conn, opts={"version_table": VERSION_TABLE}).get_current_revision()
+        if not sa.inspect(conn).has_table(VERSION_TABLE):
+            return None
+        return conn.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Apply migrations up to ``revision`` in one transaction."""
-    with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":  # two instances starting together: one migrates
+    """Apply migrations up to ``revision`` in one transaction; instances or workers starting
+    together migrate once (PostgreSQL advisory lock; a lock file beside a SQLite database)."""
+    if revision == "head" and current(engine) == HEAD:
+        return
+    from alembic import command
+
+    with _sqlite_lock(engine), engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(7324110501)"))
         command.upgrade(_alembic(conn), revision)
 
 
+@contextlib.contextmanager
+def _sqlite_lock(engine: Engine) -> Iterator[None]:
+    path = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not path or path == ":memory:":
+        yield
+        return
+    with open(path + ".migrate-lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def downgrade(engine: Engine, revision: str) -> None:
+    from alembic import command
+
     with engine.begin() as conn:
         command.downgrade(_alembic(conn), revision)

@@ -82,7 +82,7 @@ class KeyService:
             if self.settings.migrate:
                 db.upgrade(engine)
             else:
-                have, want = db.current(engine), db.head()
+                have, want = db.current(engine), db.HEAD
                 if have != want:
                     raise outcrop.ConfigError([
                         f"database {db.describe(url)}: schema revision {have or 'none'}, this "
@@ -305,6 +305,7 @@ class KeyService:
                 backoff = min(max(backoff * 2, 0.25), 5.0)
                 log.warning("spend_flush_failed", error=f"{type(exc).__name__}: {exc}",
                             buffered=len(self.buffer), retry_in_s=backoff)
+                self._wake.set()  # retry after the backoff, new rows or not
                 if self._stopping:
                     failures_while_stopping += 1
                     if failures_while_stopping >= 3:

@@ -251,3 +251,19 @@ def test_budget_duration_resets_spend(gateway, admin, bedrock_simulator):
     assert wait_for(lambda: call() == 200, 6.0)  # the reset time passed: spend starts again at 0
     assert wait_for(lambda: admin.get("/key/info", key=key["key"])["info"]["budget_reset_at"]
                     > info["budget_reset_at"])  # the next reset is stored
+
+
+def test_management_bad_bodies(gateway, admin):
+    r = httpx.post(gateway.url + "/key/generate", content=b"{not json", headers=admin.headers)
+    assert r.status_code == 400 and "invalid request body" in r.json()["error"]["message"]
+    r = httpx.post(gateway.url + "/key/delete", content=b"[1, 2]", headers=admin.headers)
+    assert r.status_code == 400 and "JSON object" in r.json()["error"]["message"]
+    big = b'{"metadata": {"x": "' + b"a" * (1024 * 1024) + b'"}}'
+    r = httpx.post(gateway.url + "/key/generate", content=big, headers=admin.headers)
+    assert r.status_code == 413
+    r = httpx.post(gateway.url + "/key/nope-key/regenerate", content=b"", headers=admin.headers)
+    assert r.status_code == 404 and r.json()["error"]["message"] == "key not found"
+    assert admin.get("/key/list", status=400, page="x")["error"]["message"].startswith("page")
+    assert admin.get("/spend/logs", status=400, start_date="yesterday")["error"]["message"].startswith("start_date")
+    assert admin.get("/global/spend/report", status=400, group_by="user")
+    assert admin.post("/key/update", {"max_budget": 1}, status=400)["error"]["message"].startswith("key")

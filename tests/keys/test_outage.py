@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from structlog.testing import capture_logs
 
 from .conftest import BEDROCK_ID, PG_BASE, Admin, service_of, wait_for
 
@@ -114,19 +115,20 @@ def test_outage_keeps_serving_and_writes_every_row_later(gateway_factory, make_c
     assert admin.get("/key/health")["dropped_rows"] == 0
 
 
-def test_full_buffer_is_logged_and_counted(gateway_factory, make_config, relay, bedrock_simulator,
-                                           capsys):
+def test_full_buffer_is_logged_and_counted(gateway_factory, make_config, relay, bedrock_simulator):
     gw = gateway_factory(make_config())
     service = service_of(gw)
     key = Admin(gw.url).generate()["key"]
     object.__setattr__(service.settings, "spend_buffer_rows", 2)  # a tiny buffer for the test
     relay.cut()
-    for _ in range(4):
-        r = httpx.post(f"{gw.url}/bedrock/model/{BEDROCK_ID}/converse", headers={"x-api-key": key},
-                       json={"messages": MESSAGES})
-        assert r.status_code == 200
-    assert wait_for(lambda: service.dropped == 2)
-    assert "spend_buffer_full" in capsys.readouterr().out
+    with capture_logs() as logs:
+        for _ in range(4):
+            r = httpx.post(f"{gw.url}/bedrock/model/{BEDROCK_ID}/converse",
+                           headers={"x-api-key": key}, json={"messages": MESSAGES})
+            assert r.status_code == 200
+        assert wait_for(lambda: service.dropped == 2)
+    full = [e for e in logs if e["event"] == "spend_buffer_full"]
+    assert full and full[0]["log_level"] == "error" and full[0]["dropped_total"] == 1
     relay.restore()
     assert wait_for(lambda: not service.buffer, 20)
     assert service.stats()["dropped_rows"] == 2 and service.written == 2

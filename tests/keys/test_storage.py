@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 
 import httpx
@@ -153,3 +154,15 @@ def test_cli_direct_and_over_http(database_url, gateway_factory, make_config, ca
     assert "404: key not found" in capsys.readouterr().err
     assert main(["keys", "list", "--url", gw.url, "--master-key", "sk-wrong"]) == 1
     assert "401" in capsys.readouterr().err
+
+
+def test_serve_no_migrate_flag_reaches_every_worker(monkeypatch):
+    from outcrop.cli import build_parser
+
+    monkeypatch.setenv("OUTCROP_NO_MIGRATE", "")  # whatever the flag sets is undone afterwards
+    args = build_parser().parse_args(["serve", "--no-migrate", "--port", "4001"])
+    assert args.no_migrate is True and args.port == 4001
+    assert os.environ["OUTCROP_NO_MIGRATE"] == "1"  # inherited by --workers processes
+    os.environ["OUTCROP_NO_MIGRATE"] = ""
+    assert build_parser().parse_args(["serve"]).no_migrate is False
+    assert os.environ["OUTCROP_NO_MIGRATE"] == ""

@@ -23,7 +23,8 @@ from .service import KeyService, ours
 
 log = structlog.get_logger("outcrop.keys")
 _JSON = "application/json"
-Handler = Callable[[Request, Principal], Awaitable[Any]]
+Handler = Callable[[Request, Principal, bytes], Awaitable[Any]]
+MAX_BODY = 1024 * 1024  # management bodies are small: a larger one is refused, not buffered
 
 
 def _json(data: Any, status: int = 200) -> Response:
@@ -75,7 +76,7 @@ class ManagementApi:
                 if admin and not principal.admin:
                     raise OutcropError("the management API needs the master key or a key with "
                                        "admin: true", 403, code="not_admin")
-                return _json(await fn(request, principal))
+                return _json(await fn(request, principal, await _body(request)))
             except ManageError as exc:
                 return _error(OutcropError(exc.message, exc.status))
             except OutcropError as exc:
@@ -91,27 +92,25 @@ class ManagementApi:
         return result
 
     # -- keys ------------------------------------------------------------------------------------
-    async def key_generate(self, request: Request, principal: Principal) -> Any:
-        return await self._write(manage.generate_key, await request.body(),
+    async def key_generate(self, request: Request, principal: Principal, body: bytes) -> Any:
+        return await self._write(manage.generate_key, body,
                                  salt_key=self.service.settings.salt_key,
                                  created_by=principal.id or principal.kind)
 
-    async def key_update(self, request: Request, principal: Principal) -> Any:
-        return await self._write(manage.update_key, await request.body())
+    async def key_update(self, request: Request, principal: Principal, body: bytes) -> Any:
+        return await self._write(manage.update_key, body)
 
-    async def key_delete(self, request: Request, principal: Principal) -> Any:
-        return await self._write(manage.delete_keys, await request.body())
+    async def key_delete(self, request: Request, principal: Principal, body: bytes) -> Any:
+        return await self._write(manage.delete_keys, body)
 
-    async def key_regenerate(self, request: Request, principal: Principal) -> Any:
-        body = await request.body()
+    async def key_regenerate(self, request: Request, principal: Principal, body: bytes) -> Any:
+        payload: bytes | dict[str, Any] = body
         if "key" in request.path_params:
-            raw = msgspec.json.decode(body or b"{}") if body else {}
-            if not isinstance(raw, dict):
-                raise ManageError("request body must be a JSON object")
-            body = {**raw, "key": request.path_params["key"]}
-        return await self._write(manage.regenerate_key, body, salt_key=self.service.settings.salt_key)
+            payload = {**manage.json_object(body), "key": request.path_params["key"]}
+        return await self._write(manage.regenerate_key, payload,
+                                 salt_key=self.service.settings.salt_key)
 
-    async def key_info(self, request: Request, principal: Principal) -> Any:
+    async def key_info(self, request: Request, principal: Principal, body: bytes) -> Any:
         key = request.query_params.get("key")
         if key is None:  # a key may always look at itself
             if not ours(principal):
@@ -124,38 +123,39 @@ class ManagementApi:
         info["info"]["spend"] += self.service.pending.get(info["key"], 0.0)
         return info
 
-    async def key_list(self, request: Request, principal: Principal) -> Any:
+    async def key_list(self, request: Request, principal: Principal, body: bytes) -> Any:
         q = request.query_params
         page, size = _int(q, "page", 1, 1, 10**9), _int(q, "size", 50, 1, 1000)
         full = q.get("return_full_object", "false").lower() == "true"
         return await asyncio.to_thread(manage.list_keys, self.engine, team_id=q.get("team_id"),
                                        key_alias=q.get("key_alias"), page=page, size=size, full=full)
 
-    async def key_block(self, request: Request, principal: Principal, *, blocked: bool) -> Any:
-        raw = manage._json_object(await request.body())
+    async def key_block(self, request: Request, principal: Principal, body: bytes, *,
+                        blocked: bool) -> Any:
+        raw = manage.json_object(body)
         return await self._write(manage.set_blocked, raw.get("key"), blocked)
 
     # -- teams -----------------------------------------------------------------------------------
-    async def team_new(self, request: Request, principal: Principal) -> Any:
-        return await self._write(manage.new_team, await request.body())
+    async def team_new(self, request: Request, principal: Principal, body: bytes) -> Any:
+        return await self._write(manage.new_team, body)
 
-    async def team_update(self, request: Request, principal: Principal) -> Any:
-        return await self._write(manage.update_team, await request.body())
+    async def team_update(self, request: Request, principal: Principal, body: bytes) -> Any:
+        return await self._write(manage.update_team, body)
 
-    async def team_delete(self, request: Request, principal: Principal) -> Any:
-        return await self._write(manage.delete_teams, await request.body())
+    async def team_delete(self, request: Request, principal: Principal, body: bytes) -> Any:
+        return await self._write(manage.delete_teams, body)
 
-    async def team_info(self, request: Request, principal: Principal) -> Any:
+    async def team_info(self, request: Request, principal: Principal, body: bytes) -> Any:
         team_id = request.query_params.get("team_id")
         if not team_id:
             raise ManageError("team_id: required query parameter")
         return await asyncio.to_thread(manage.team_info, self.engine, team_id)
 
-    async def team_list(self, request: Request, principal: Principal) -> Any:
+    async def team_list(self, request: Request, principal: Principal, body: bytes) -> Any:
         return await asyncio.to_thread(manage.list_teams, self.engine)
 
     # -- spend -----------------------------------------------------------------------------------
-    async def spend_logs(self, request: Request, principal: Principal) -> Any:
+    async def spend_logs(self, request: Request, principal: Principal, body: bytes) -> Any:
         q = request.query_params
         key = q.get("api_key")
         rows, total = await asyncio.to_thread(
@@ -168,7 +168,7 @@ class ManagementApi:
         return {"data": rows, "total": total, "page": _int(q, "page", 1, 1, 10**9),
                 "page_size": _int(q, "page_size", 100, 1, 1000)}
 
-    async def spend_report(self, request: Request, principal: Principal) -> Any:
+    async def spend_report(self, request: Request, principal: Principal, body: bytes) -> Any:
         q = request.query_params
         group_by = q.get("group_by", "team")
         if group_by not in ("team", "api_key", "model"):
@@ -177,8 +177,21 @@ class ManagementApi:
                                        start=_date(q, "start_date"), end=_date(q, "end_date", end=True))
         return _report(rows, group_by)
 
-    async def health(self, request: Request, principal: Principal) -> Any:
+    async def health(self, request: Request, principal: Principal, body: bytes) -> Any:
         return self.service.stats()
+
+
+async def _body(request: Request) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        raise OutcropError(f"request body larger than {MAX_BODY} bytes", 413)
+    parts, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise OutcropError(f"request body larger than {MAX_BODY} bytes", 413)
+        parts.append(chunk)
+    return b"".join(parts)
 
 
 def _report(rows: list[tuple[Any, ...]], group_by: str) -> list[dict[str, Any]]:

@@ -201,7 +201,7 @@ def regenerate_key(engine: Engine, body: bytes | dict[str, Any], *, salt_key: st
 
 
 def delete_keys(engine: Engine, body: bytes | dict[str, Any]) -> dict[str, Any]:
-    raw = body if isinstance(body, dict) else _json_object(body)
+    raw = body if isinstance(body, dict) else json_object(body)
     refs = [tokens.token_ref(k) for k in raw.get("keys") or []]
     aliases = raw.get("key_aliases") or []
     if aliases:
@@ -243,7 +243,7 @@ def key_response(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _json_object(body: bytes) -> dict[str, Any]:
+def json_object(body: bytes) -> dict[str, Any]:
     try:
         raw = msgspec.json.decode(body or b"{}")
     except msgspec.DecodeError as exc:
@@ -293,7 +293,7 @@ def update_team(engine: Engine, body: bytes | dict[str, Any]) -> dict[str, Any]:
 
 
 def delete_teams(engine: Engine, body: bytes | dict[str, Any]) -> dict[str, Any]:
-    raw = body if isinstance(body, dict) else _json_object(body)
+    raw = body if isinstance(body, dict) else json_object(body)
     ids = raw.get("team_ids") or []
     if not ids:
         raise ManageError("team_ids: required (a list of team ids)")

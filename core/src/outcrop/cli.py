@@ -8,7 +8,7 @@ import os
 import sys
 from typing import Any
 
-from .config import Config, load_config
+from .config import Config, load_config, parse_config
 from .errors import ConfigError
 from .logs import configure_logging, get_logger
 from .serving.options import ServerOptions

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from outcrop import OutcropError, Principal
+from outcrop import ClientDisconnected, OutcropError, Principal, read_body
 
 from . import manage, store, tokens
 from .manage import ManageError
@@ -76,7 +76,11 @@ class ManagementApi:
                 if admin and not principal.admin:
                     raise OutcropError("the management API needs the master key or a key with "
                                        "admin: true", 403, code="not_admin")
-                return _json(await fn(request, principal, await _body(request)))
+                body = await read_body(request.receive, limit=MAX_BODY, headers=request.scope["headers"],
+                                       timeout=self.service.gateway.config.general_settings.body_timeout)
+                return _json(await fn(request, principal, body))
+            except ClientDisconnected:
+                return Response(status_code=499)  # nobody is left to read an answer
             except ManageError as exc:
                 return _error(OutcropError(exc.message, exc.status))
             except OutcropError as exc:
@@ -179,19 +183,6 @@ class ManagementApi:
 
     async def health(self, request: Request, principal: Principal, body: bytes) -> Any:
         return self.service.stats()
-
-
-async def _body(request: Request) -> bytes:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY:
-        raise OutcropError(f"request body larger than {MAX_BODY} bytes", 413)
-    parts, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise OutcropError(f"request body larger than {MAX_BODY} bytes", 413)
-        parts.append(chunk)
-    return b"".join(parts)
 
 
 def _report(rows: list[tuple[Any, ...]], group_by: str) -> list[dict[str, Any]]:

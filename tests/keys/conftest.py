@@ -98,7 +98,8 @@ def make_config(bedrock_simulator: Any, simulator_params: Callable[..., dict[str
                     CHAT_MODEL, input_cost_per_token=0.001, output_cost_per_token=0.002)},
                 {"model_name": "other", "litellm_params": simulator_params(CHAT_MODEL)},
             ],
-            "general_settings": {"master_key": MASTER, "database_url": database_url, **general},
+            "general_settings": {"master_key": MASTER, "database_url": database_url,
+                                 "allow_raw_models": True, **general},
             "bedrock_passthrough": {
                 "aws_region_name": "us-west-2",
                 "aws_access_key_id": TEST_ACCESS_KEY,

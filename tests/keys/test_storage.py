@@ -130,7 +130,9 @@ def test_cli_direct_and_over_http(database_url, gateway_factory, make_config, ca
     def run(*args: str) -> dict:
         capsys.readouterr()
         assert main(["keys", *args]) == 0, capsys.readouterr().err
-        return json.loads(capsys.readouterr().out)
+        lines = capsys.readouterr().out.splitlines()  # the gateway thread logs to stdout too
+        start, end = lines.index("{"), len(lines) - lines[::-1].index("}")
+        return json.loads("\n".join(lines[start:end]))
 
     direct = ("--database-url", database_url)
     created = run("create", "--alias", "cli", "--models", "nova,bedrock/*", "--max-budget", "5",

@@ -6,7 +6,7 @@ The public API for plugin authors is what this module exports plus ``outcrop.hoo
 from .api import acompletion, aembedding, completion, embedding
 from .bodies import ClientDisconnected, read_body
 from .config import Config, Deployment, DeploymentParams, load_config, parse_config
-from .errors import ConfigError, OutcropError, UpstreamError, error_from_aws
+from .errors import ConfigError, OutcropError, UpstreamError, clip, error_from_aws
 from .eventstream import EventStreamMessage
 from .gateway import Gateway
 from .headers import COST_HEADER, OVERHEAD_HEADER, REQUEST_ID_HEADER
@@ -93,6 +93,7 @@ __all__ = [
     "acompletion",
     "aembedding",
     "check_region",
+    "clip",
     "completion",
     "embedding",
     "decode_json",

@@ -19,7 +19,7 @@ import msgspec
 from starlette.datastructures import Headers
 
 from .config import DeploymentParams
-from .errors import OutcropError, error_from_aws
+from .errors import OutcropError, clip, error_from_aws
 from .gateway import Gateway
 from .headers import COST_HEADER, OVERHEAD_HEADER
 from .lifecycle import CallLifecycle, Receive
@@ -156,7 +156,7 @@ def prepare_call(
     route, dparams, deployment = gateway.resolve(request.model, params)
     if not route.chat:
         raise OutcropError(
-            route.error or f"model {request.model!r} is not served on the chat-completions route",
+            route.error or f"model {clip(request.model)!r} is not served on the chat-completions route",
             400,
             param="model",
             code="unsupported_model",

@@ -28,11 +28,18 @@ _TYPES = {
 }
 
 
-def shown(value: object, limit: int = 60) -> str:
-    """``repr`` of a client-supplied value for an error message, cut to ``limit`` characters:
-    an error (and its log line) never echoes a huge input."""
-    text = repr(value)
-    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+#: How many characters of a client's value an error message or a log line repeats.
+MAX_ECHO = 100
+
+
+def clip(value: object, limit: int = MAX_ECHO) -> str:
+    """A client's value as an error message or a log line may repeat it: its first ``limit``
+    characters, and how long it really was. Use it wherever a value the client chose (a model
+    name, a parameter, a path) is echoed, so a 1 MB value cannot make a 1 MB answer or log."""
+    text = value if isinstance(value, str) else str(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}...[{len(text)} characters]"
 
 
 class OutcropError(Exception):

@@ -19,7 +19,7 @@ from botocore.credentials import ReadOnlyCredentials
 from .aws import AwsSettings
 from .bodies import read_body
 from .config import Config, Deployment, DeploymentParams
-from .errors import ConfigError, OutcropError, shown
+from .errors import ConfigError, OutcropError, clip
 from .lifecycle import CallLifecycle, ErrorAnswer, Receive, Send
 from .logs import get_logger
 from .plugins import make_plugin_manager
@@ -124,9 +124,9 @@ class Gateway:
     def unclaimed_message(self, model: str) -> str:
         installed = [n for n, p in self.pm.list_name_plugin() if p and not n.startswith("outcrop.default")]
         hint = next((k for k in KNOWN_DISTRIBUTIONS if model.startswith(k.prefix)), None)
-        msg = f"no installed plugin claims model {model!r}"
-        if self.router.names():
-            msg += f" and it is not a configured model_name ({', '.join(self.router.names())})"
+        msg = f"no installed plugin claims model {clip(model)!r}"
+        if self.router.names():  # the names this key may call are at GET /v1/models
+            msg += " and it is not a configured model_name (GET /v1/models lists them)"
         msg += f"; installed plugins: {', '.join(sorted(installed)) or 'none'}"
         if hint:
             msg += f"; `pip install {hint.distribution}` serves {hint.prefix}... ({hint.description})"
@@ -147,7 +147,7 @@ class Gateway:
     def raw_model_refused(model: str) -> str:
         """Why a raw model string is refused, and how to allow it (shared by every surface)."""
         return (
-            f"model {shown(model)} is not a configured model_name, and this gateway serves only "
+            f"model {clip(model)!r} is not a configured model_name, and this gateway serves only "
             "the model_name values of its model_list; set general_settings.allow_raw_models: true "
             "to also serve raw model strings with the gateway's credentials"
         )

@@ -54,13 +54,18 @@ def configure_logging(level: str = "INFO", *, json: bool | None = None, stream: 
     if json is None:
         json = not (hasattr(stream, "isatty") and stream.isatty())
     renderer: Any = (
-        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+        structlog.processors.JSONRenderer() if json
+        else structlog.dev.ConsoleRenderer(colors=False,
+                                           exception_formatter=structlog.dev.plain_traceback)
     )
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
+            # ``log.exception`` -> an ``exception`` field with the traceback text, rendered
+            # before the redaction so secrets in exception messages are masked too.
+            structlog.processors.format_exc_info,
             redact_secrets,
             renderer,
         ],

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 
-from .errors import OutcropError, shown
+from .errors import OutcropError, clip
 
 #: ``us-west-2``, ``ap-southeast-5``, ``us-gov-west-1``, ``cn-north-1``, ``eusc-de-east-1``.
 #: ASCII only (``[0-9]``, not ``\d``, which matches other scripts' digits too).
@@ -36,7 +36,7 @@ def is_region(value: object) -> bool:
 def region_problem(value: object, source: str) -> str:
     """The message for a value from ``source`` that is not a region."""
     return (
-        f"{source}: {shown(value)} is not an AWS region (expected lowercase letters, digits and "
+        f"{source}: {clip(value)!r} is not an AWS region (expected lowercase letters, digits and "
         "'-', like us-west-2)"
     )
 

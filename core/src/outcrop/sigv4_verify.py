@@ -29,7 +29,7 @@ from botocore.awsrequest import AWSRequest, HTTPHeaders
 from botocore.credentials import ReadOnlyCredentials
 from botocore.utils import normalize_url_path
 
-from .errors import OutcropError
+from .errors import OutcropError, clip
 from .sigv4 import EMPTY_SHA256, signing_key
 
 ALGORITHM = "AWS4-HMAC-SHA256"
@@ -130,7 +130,7 @@ def check_sigv4_headers(
     for name in signed:
         if name not in received:
             raise SigV4Error(
-                "InvalidSignatureException", f"Signed header '{name}' is missing from the request."
+                "InvalidSignatureException", f"Signed header '{clip(name)}' is missing from the request."
             )
     _check_clock(amz_date, now or _dt.datetime.now(_dt.UTC), max_skew_s)
 
@@ -226,7 +226,7 @@ def _parse_authorization(values: list[str] | None) -> _Authorization:
     if scope[4] != "aws4_request":
         raise SigV4Error(
             "IncompleteSignatureException",
-            f"Credential should be scoped with a valid terminator: 'aws4_request', not '{scope[4]}'.",
+            f"Credential should be scoped with a valid terminator: 'aws4_request', not '{clip(scope[4])}'.",
         )
     return _Authorization(
         scope[0], scope[1], scope[2], scope[3], params["SignedHeaders"], params["Signature"]
@@ -242,7 +242,7 @@ def _signed_timestamp(received: dict[str, list[str]], signed: list[str], scope_d
         except ValueError:
             raise SigV4Error(
                 "IncompleteSignatureException",
-                f"Date must be in ISO-8601 'basic format'. Got '{raw}'.",
+                f"Date must be in ISO-8601 'basic format'. Got '{clip(raw)}'.",
             ) from None
         amz_date = raw
     elif "date" in received:
@@ -269,7 +269,7 @@ def _signed_timestamp(received: dict[str, list[str]], signed: list[str], scope_d
         raise SigV4Error(
             "InvalidSignatureException",
             "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date "
-            f"from HTTP: '{scope_date}' != '{amz_date[:8]}', from '{amz_date}'.",
+            f"from HTTP: '{clip(scope_date)}' != '{amz_date[:8]}', from '{amz_date}'.",
         )
     return amz_date
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..errors import clip
 from ..hookimpl import hookimpl
 from ..logs import get_logger
 from ..types import CallEvent
@@ -16,8 +17,8 @@ def outcrop_after_call(event: CallEvent) -> None:
         "request",
         request_id=event.request_id,
         surface=event.surface,
-        route=event.route,
-        model=event.model,
+        route=clip(event.route, 300),
+        model=clip(event.model),  # a client's string when the call failed early
         deployment=event.deployment,
         region=event.region,
         status=event.status,
@@ -27,5 +28,5 @@ def outcrop_after_call(event: CallEvent) -> None:
         prompt_tokens=usage.prompt_tokens if usage else None,
         completion_tokens=usage.completion_tokens if usage else None,
         cost=event.cost,
-        error=event.error,
+        error=clip(event.error, 2000) if event.error else None,
     )

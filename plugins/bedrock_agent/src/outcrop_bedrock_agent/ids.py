@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from outcrop import OutcropError
+from outcrop import OutcropError, clip
 
 PROVIDER = "bedrock_agent"
 SERVICE = "bedrock-agent-runtime"
@@ -38,7 +38,7 @@ def parse_model(model: str) -> tuple[str, str]:
     """``bedrock/agent/{AGENT_ID}/{ALIAS_ID}`` -> ``(agent_id, alias_id)``; 400 otherwise."""
     parts = model.removeprefix(PREFIX).split("/") if model.startswith(PREFIX) else []
     if len(parts) != 2 or not all(_AGENT_ID.match(p) for p in parts):
-        raise OutcropError(f"invalid Bedrock agent model {model!r}: {EXPECTED_FORM}", 400,
+        raise OutcropError(f"invalid Bedrock agent model {clip(model)!r}: {EXPECTED_FORM}", 400,
                            param="model", code="invalid_model")
     return parts[0], parts[1]
 
@@ -53,13 +53,19 @@ def new_session_id() -> str:
 
 
 def requested_session_id(params: Mapping[str, Any], headers: Mapping[str, str]) -> str | None:
-    """The session id the client asked for (body field first, then the header), validated."""
-    for name in (SESSION_FIELD, SESSION_FIELD_AWS):
-        value = params.get(name)
-        if value is not None:
-            return _checked(value, name)
+    """The session id the client asked for, validated. It may come as ``session_id``,
+    ``sessionId`` or the ``x-outcrop-session-id`` header; when several are sent they must
+    agree (a 400 otherwise: picking one would silently continue the wrong conversation)."""
+    found = {name: _checked(params[name], name)
+             for name in (SESSION_FIELD, SESSION_FIELD_AWS) if params.get(name) is not None}
     header = headers.get(SESSION_HEADER)
-    return _checked(header, SESSION_HEADER) if header is not None else None
+    if header is not None:
+        found[SESSION_HEADER] = _checked(header, SESSION_HEADER)
+    if len(set(found.values())) > 1:
+        names = ", ".join(f"`{n}`" for n in found)
+        raise OutcropError(f"the session ids in {names} differ: send one session id",
+                           400, param=next(iter(found)), code="session_mismatch")
+    return next(iter(found.values()), None)
 
 
 def _checked(value: Any, where: str) -> str:

@@ -13,7 +13,7 @@ import binascii
 from dataclasses import dataclass, field
 from typing import Any
 
-from outcrop import Message, OutcropError
+from outcrop import Message, OutcropError, clip
 
 from .tools import Invocation, decode_id, invocation_result, split_function_name
 
@@ -56,7 +56,7 @@ def read_turn(
                 400, param=f"messages[{i}]", code="unsupported_message",
             )
         if msg.role not in ("user", "assistant", "tool", *_SYSTEM_ROLES):
-            raise OutcropError(f"messages[{i}]: unsupported role {msg.role!r}", 400,
+            raise OutcropError(f"messages[{i}]: unsupported role {clip(msg.role)!r}", 400,
                                param=f"messages[{i}].role")
     indexed = [(i, m) for i, m in enumerate(messages) if m.role not in _SYSTEM_ROLES]
     if not indexed:
@@ -75,7 +75,7 @@ def read_turn(
     else:
         raise OutcropError(
             f"messages[{last_index}]: the last message must be from the user (or `tool` results); "
-            f"got {last.role!r}",
+            f"got {clip(last.role)!r}",
             400, param=f"messages[{last_index}]",
         )
     turn.history = _history(m for _, m in earlier)
@@ -91,7 +91,7 @@ def _text_parts(content: Any, where: str, *, strict: bool) -> str:
             texts.append(part["text"])
         elif strict:
             raise OutcropError(
-                f"{where}.content[{j}]: only text parts are accepted here, got {part.get('type')!r}",
+                f"{where}.content[{j}]: only text parts are accepted here, got {clip(part.get('type'))!r}",
                 400, param=f"{where}.content[{j}]", code="unsupported_content",
             )
     return "\n".join(texts)
@@ -112,7 +112,7 @@ def _user_text(msg: Message, index: int, files: list[dict[str, Any]], use_case: 
             else:
                 raise OutcropError(
                     f"{where}.content[{j}]: Bedrock Agents accept text and files (a `file` part "
-                    f"with base64 `file_data`), not {kind!r}",
+                    f"with base64 `file_data`), not {clip(kind)!r}",
                     400, param=f"{where}.content[{j}]", code="unsupported_content",
                 )
         text = "\n".join(texts)

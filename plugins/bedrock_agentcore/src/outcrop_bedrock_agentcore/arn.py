@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from outcrop import OutcropError, is_region
+from outcrop import OutcropError, clip, is_region
 
 from . import PREFIX
 
@@ -33,7 +33,7 @@ class RuntimeArn:
 
 def _bad(arn: str, problem: str) -> OutcropError:
     return OutcropError(
-        f"invalid AgentCore model {PREFIX}{arn!r}: {problem}; expected {EXPECTED}",
+        f"invalid AgentCore model {PREFIX}{clip(arn)!r}: {problem}; expected {EXPECTED}",
         400,
         param="model",
         code="invalid_model",
@@ -52,20 +52,20 @@ def parse_runtime_arn(arn: str) -> RuntimeArn:
                         "and account)")
     _, partition, service, region, account, resource = parts
     if not _PARTITION.match(partition):
-        raise _bad(arn, f"unknown partition {partition!r}")
+        raise _bad(arn, f"unknown partition {clip(partition)!r}")
     if service != "bedrock-agentcore":
         hint = " (Bedrock Agents use bedrock/agent/{AGENT_ID}/{ALIAS_ID})" if service == "bedrock" else ""
-        raise _bad(arn, f"the service must be bedrock-agentcore, not {service!r}{hint}")
+        raise _bad(arn, f"the service must be bedrock-agentcore, not {clip(service)!r}{hint}")
     if not is_region(region):  # the core's one region check: it picks the host and the scope
-        raise _bad(arn, f"{region[:40]!r} is not an AWS region")
+        raise _bad(arn, f"{clip(region)!r} is not an AWS region")
     if not _ACCOUNT.match(account):
-        raise _bad(arn, f"the account id must be 12 digits, got {account!r}")
+        raise _bad(arn, f"the account id must be 12 digits, got {clip(account)!r}")
     kind, _, runtime_id = resource.partition("/")
     if kind != "runtime":
-        raise _bad(arn, f"the resource must be runtime/{{runtime_id}}, got {resource!r}")
+        raise _bad(arn, f"the resource must be runtime/{{runtime_id}}, got {clip(resource)!r}")
     if "/runtime-endpoint/" in f"/{runtime_id}":
         raise _bad(arn, "this is a runtime endpoint ARN: use the runtime ARN and pass the endpoint "
                         "name as `qualifier`")
     if not _RUNTIME_ID.match(runtime_id):
-        raise _bad(arn, f"{runtime_id!r} is not a runtime id (letters, digits, '_' and '-')")
+        raise _bad(arn, f"{clip(runtime_id)!r} is not a runtime id (letters, digits, '_' and '-')")
     return RuntimeArn(arn, partition, region, account, runtime_id)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from outcrop import ChatCall, OutcropError
+from outcrop import ChatCall, OutcropError, clip
 
 #: Request body field names accepted for the runtime session id (LiteLLM's docs use the first).
 SESSION_PARAMS = ("runtimeSessionId", "session_id")
@@ -88,7 +88,7 @@ def check_user_id(value: Any) -> str:
 def check_payload_format(value: Any) -> str:
     if value not in PAYLOAD_FORMATS:
         raise OutcropError(
-            f"`payload_format` must be one of {', '.join(PAYLOAD_FORMATS)}, got {value!r}",
+            f"`payload_format` must be one of {', '.join(PAYLOAD_FORMATS)}, got {clip(value)!r}",
             400,
             param="payload_format",
         )

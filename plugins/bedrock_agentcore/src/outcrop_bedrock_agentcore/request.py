@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 import msgspec
 
-from outcrop import ChatCall, Message, OutcropError, UpstreamRequest
+from outcrop import ChatCall, Message, OutcropError, UpstreamRequest, clip
 
 from . import params as p
 from .arn import RuntimeArn
@@ -50,7 +50,7 @@ def _part_text(message: Message) -> str:
             texts.append(part["text"])
         else:
             raise OutcropError(
-                f"the AgentCore prompt payload carries text only, got a {kind!r} content part; "
+                f"the AgentCore prompt payload carries text only, got a {clip(kind)!r} content part; "
                 "send an explicit `payload`, or set `payload_format: messages`",
                 400,
                 param="messages",
@@ -73,12 +73,12 @@ def last_user_text(messages: list[Message]) -> str:
 def build_payload(call: ChatCall) -> bytes:
     """The request's ``payload``, else the shape chosen by ``payload_format``."""
     provider = call.provider_params
+    fmt = p.check_payload_format(provider.get("payload_format") or "prompt")  # checked even with `payload`
     if provider.get("payload") is not None:
         try:
             return _encoder.encode(provider["payload"])
         except (TypeError, msgspec.EncodeError) as exc:
             raise OutcropError(f"`payload` is not JSON-serializable: {exc}", 400, param="payload") from exc
-    fmt = p.check_payload_format(provider.get("payload_format") or "prompt")
     if fmt == "messages":
         return _encoder.encode({"messages": call.request.messages})
     return _encoder.encode({"prompt": last_user_text(call.request.messages)})

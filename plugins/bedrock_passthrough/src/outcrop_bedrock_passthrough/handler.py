@@ -24,6 +24,7 @@ from outcrop import (
     OutcropError,
     UpstreamRequest,
     UpstreamResponse,
+    clip,
 )
 from outcrop.eventstream import encode_exception
 
@@ -91,7 +92,7 @@ class PassthroughApp:
         life.principal = caller.principal
         if found is None:
             raise OutcropError(
-                f"No Bedrock data-plane operation matches {method} {path or '/'} (the pass-through "
+                f"No Bedrock data-plane operation matches {clip(method, 20)} {clip(path or '/')} (the pass-through "
                 "serves bedrock-runtime, bedrock-agent-runtime and bedrock-agentcore; control-plane "
                 "APIs are not relayed)", 404, aws_type="UnknownOperationException")
         op = found.operation

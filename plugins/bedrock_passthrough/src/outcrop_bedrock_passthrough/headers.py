@@ -2,8 +2,9 @@
 
 Towards AWS only an allow-list of headers Bedrock reads is forwarded (everything else, the
 client's ``Authorization``, ``X-Amz-Date``, ``X-Amz-Security-Token``, ``X-Amz-Content-SHA256``,
-hop-by-hop and ``x-forwarded-*`` headers included, is dropped) and the request is re-signed over
-exactly these. Back to the client go the headers AWS sets for the caller, not transport ones.
+hop-by-hop and ``x-forwarded-*`` headers and any header the client's ``Connection`` header
+names included, is dropped) and the request is re-signed over exactly these. Back to the client
+go the headers AWS sets for the caller, not transport ones.
 """
 
 from __future__ import annotations
@@ -44,11 +45,25 @@ _RESPONSE_EXACT = frozenset({
 _RESPONSE_PREFIXES = ("x-amzn-", "x-amz-")
 
 
+def _connection_options(received: Iterable[tuple[bytes, bytes]]) -> frozenset[str]:
+    """Header names the client's ``Connection`` header lists: hop-by-hop for this connection
+    only (RFC 9110 §7.6.1), so never forwarded, even when the allow-list names them."""
+    named: set[str] = set()
+    for raw_name, raw_value in received:
+        if raw_name.lower() == b"connection":
+            named.update(t.strip().lower() for t in raw_value.decode("latin-1").split(","))
+    return frozenset(named)
+
+
 def forward_request_headers(received: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
     """The client's headers AWS needs (lower-cased names; repeated values joined with ``,``)."""
+    received = list(received)
+    hop_by_hop = _connection_options(received)
     out: dict[str, str] = {}
     for raw_name, raw_value in received:
         name = raw_name.decode("latin-1").lower()
+        if name in hop_by_hop:
+            continue
         if name in _REQUEST_EXACT or name.startswith(_REQUEST_PREFIXES):
             try:
                 value = raw_value.decode("utf-8")

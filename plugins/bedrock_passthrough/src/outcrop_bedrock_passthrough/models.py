@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from outcrop import OutcropError, check_region
+from outcrop import OutcropError, check_region, clip
 
 PREFIX = "bedrock/"
 _EXPLICIT = ("converse/", "invoke/")
@@ -36,11 +36,11 @@ def native_model_id(model: str) -> str | None:
         if "/" in rest and not rest.startswith("arn:"):
             return None  # some other plugin's bedrock/{kind}/... form
     if not rest:
-        raise OutcropError(f"model {model!r} names no model id; expected {EXPECTED}", 400,
+        raise OutcropError(f"model {clip(model)!r} names no model id; expected {EXPECTED}", 400,
                            param="model", code="invalid_model")
     if not _MODEL_ID.match(rest):
         raise OutcropError(
-            f"model {model!r}: {rest!r} is not a Bedrock model id or ARN (letters, digits and "
+            f"model {clip(model)!r}: {clip(rest)!r} is not a Bedrock model id or ARN (letters, digits and "
             f"._:/+- only); expected {EXPECTED}", 400, param="model", code="invalid_model")
     return rest
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from urllib.parse import quote, unquote
 
-from outcrop import OutcropError
+from outcrop import OutcropError, clip
 
 from . import PREFIX
 
@@ -25,7 +25,7 @@ def check_segments(path: str) -> None:
     """Refuse dot segments: AWS would normalize them to a path other than the one authorized."""
     for segment in path.split("/"):
         if segment and unquote(segment) in (".", ".."):
-            raise OutcropError(f"the path {path!r} contains a '.' or '..' segment", 400,
+            raise OutcropError(f"the path {clip(path)!r} contains a '.' or '..' segment", 400,
                                aws_type="ValidationException")
 
 

@@ -10,7 +10,7 @@ import structlog
 from starlette.routing import BaseRoute, Route
 
 import outcrop
-from outcrop import DeploymentParams, Gateway, ModelPrefix, ModelRoute
+from outcrop import DeploymentParams, Gateway, ModelPrefix, ModelRoute, clip
 
 from . import PREFIX, PROVIDER, SECTION
 from .handler import PassthroughApp
@@ -46,7 +46,7 @@ def outcrop_parse_route(model: str, params: DeploymentParams) -> ModelRoute | No
         signing_name="bedrock",
         region=arn_region(model_id),
         chat=False,
-        error=(f"{model!r} is a native Bedrock model, served by the native pass-through at "
+        error=(f"{clip(model)!r} is a native Bedrock model, served by the native pass-through at "
                f"/bedrock/model/{label}/converse (or /bedrock/model/<model_name>/converse, and "
                "converse-stream, invoke, invoke-with-response-stream, count-tokens); chat "
                "completions for it need a plugin that translates the OpenAI chat API to Bedrock "

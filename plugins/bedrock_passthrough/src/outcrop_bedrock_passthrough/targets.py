@@ -18,7 +18,7 @@ import random
 from dataclasses import dataclass
 from urllib.parse import quote, unquote
 
-from outcrop import Deployment, DeploymentParams, Gateway, OutcropError, check_region
+from outcrop import Deployment, DeploymentParams, Gateway, OutcropError, check_region, clip
 
 from .models import arn_region, native_model_id
 from .operations import Match
@@ -113,7 +113,7 @@ class Resolver:
             return self._on(deployment, path, "bedrock-runtime", arn_region(model_id), name, model_id)
         if name in self._other_names:
             raise OutcropError(
-                f"model_name {name!r} is not a native Bedrock model (its deployments serve "
+                f"model_name {clip(name)!r} is not a native Bedrock model (its deployments serve "
                 "Bedrock Agents or AgentCore runtimes); call it at /v1/chat/completions",
                 400, aws_type="ValidationException")
         if not self._raw_allowed:

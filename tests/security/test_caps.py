@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 import outcrop
-from outcrop.chat import MAX_ERROR_BODY
 from outcrop.testing import AgentReply, RawReply, RuntimeReply
+from outcrop.upstream import MAX_ERROR_BODY
 
 from .conftest import AUTH, assert_openai_error, assert_still_serves
 

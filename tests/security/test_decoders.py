@@ -50,6 +50,16 @@ def test_header_block_cut_short_is_a_malformed_stream(block):
     assert caught.value.status == 502 and caught.value.code == "malformed_upstream_event"
 
 
+def test_malformed_header_block_after_a_good_frame_is_a_502():
+    """Found by the fuzz test: the error's traceback kept a view of the buffer alive, so
+    dropping the decoded frame raised BufferError (a 500) instead of the 502."""
+    good = encode_event("chunk", {"bytes": "SGk="})
+    bad = frame_with_header_block(b"\x00\x00\x00\x13\x00\x00\x00\x03")
+    with pytest.raises(OutcropError) as caught:
+        EventStreamDecoder().feed(good + bad)
+    assert caught.value.status == 502
+
+
 def test_every_cut_of_a_frame_is_reported_at_the_end():
     frame = encode_event("chunk", {"bytes": "SGVsbG8="})
     for cut in range(1, len(frame)):

@@ -25,7 +25,7 @@ from .headers import COST_HEADER, OVERHEAD_HEADER
 from .lifecycle import CallLifecycle, Receive
 from .sse import send_sse
 from .types import ChatCall, ChatDelta
-from .upstream import UpstreamRequest, answer_too_large
+from .upstream import MAX_ERROR_BODY, UpstreamRequest, answer_too_large
 from .wire import (
     ALWAYS_SUPPORTED,
     ChatCompletion,
@@ -44,11 +44,6 @@ from .wire import (
     encoder,
     set_params,
 )
-
-#: How much of an upstream error body is read (to find its code and message); the rest is
-#: dropped with the connection, never buffered.
-MAX_ERROR_BODY = 64 * 1024
-
 
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 

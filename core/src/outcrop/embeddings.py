@@ -23,7 +23,7 @@ from .gateway import Gateway
 from .headers import COST_HEADER
 from .lifecycle import CallLifecycle, Receive
 from .types import EmbeddingCall, EmbeddingResult
-from .upstream import UpstreamRequest
+from .upstream import MAX_ERROR_BODY, UpstreamRequest
 from .wire import (
     EmbeddingData,
     EmbeddingList,
@@ -38,7 +38,6 @@ from .wire import (
 MAX_INPUTS = 2048
 #: Upstream requests of one call in flight at once.
 CONCURRENCY = 8
-_MAX_ERROR_BODY = 64 * 1024
 
 
 def prepare(
@@ -111,13 +110,14 @@ async def _one(gateway: Gateway, call: EmbeddingCall, upstream: UpstreamRequest,
     async with gate:
         response = await gateway.send(upstream, call.params)
         try:
-            body = await response.read()
+            failed = response.status >= 300  # an error body is only read up to its cap
+            body = await (response.read_up_to(MAX_ERROR_BODY) if failed else response.read())
         finally:
             response.close()
             call.upstream_seconds = max(call.upstream_seconds, response.waited)
     headers = {k.lower(): v for k, v in response.headers.items()}
     if response.status >= 300:
-        raise error_from_aws(response.status, body[:_MAX_ERROR_BODY], headers)
+        raise error_from_aws(response.status, body, headers)
     result = gateway.hook.outcrop_translate_embeddings_response(call=call, body=body, headers=headers)
     if not isinstance(result, EmbeddingResult):
         raise OutcropError(f"no plugin translated the embeddings answer for {call.route.provider!r}", 500)

@@ -92,7 +92,13 @@ class EventStreamDecoder:
                     if zlib.crc32(view[offset : end - 4]) != _U32.unpack_from(buf, end - 4)[0]:
                         raise ValueError("message checksum mismatch")
                     start = offset + 12
-                    headers = _parse_headers(view[start : start + headers_len])
+                    block = view[start : start + headers_len]
+                    try:
+                        headers = _parse_headers(block)
+                    finally:
+                        # An error's traceback keeps the slice alive: released here, or the
+                        # buffer could not shrink below (BufferError).
+                        block.release()
                     payload = bytes(view[start + headers_len : end - 4])
                 finally:
                     view.release()

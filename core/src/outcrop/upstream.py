@@ -39,6 +39,9 @@ class UpstreamRequest:
     connect_timeout: float | None = None
 
 
+#: How much of an upstream error body is read (to find its code and message); the rest is
+#: dropped with the connection, never buffered.
+MAX_ERROR_BODY = 64 * 1024
 #: What ``UpstreamResponse.read`` and ``aiter_lines`` hold at most by default (one answer, one
 #: line); the gateway passes ``general_settings.max_response_bytes``.
 DEFAULT_MAX_BODY = 64 * 1024 * 1024

@@ -12,7 +12,7 @@ import binascii
 import re
 from typing import Any
 
-from outcrop import OutcropError
+from outcrop import OutcropError, clip
 
 #: Bedrock Converse limits: bytes per image / document, and how many per request.
 MAX_IMAGE_BYTES = 3_750_000
@@ -90,7 +90,7 @@ def image_block(part: dict[str, Any], param: str, seen: Attachments) -> dict[str
     media, b64, raw = _data_url(url, param, "image/png")
     declared = _IMAGE_TYPES.get(media)
     if declared is None:
-        raise _bad(f"{param}: image type {media!r} is not supported; use PNG, JPEG, GIF or "
+        raise _bad(f"{param}: image type {clip(media)!r} is not supported; use PNG, JPEG, GIF or "
                    "WebP", param)
     actual = _sniff_image(raw)
     if actual != declared:
@@ -117,7 +117,7 @@ def document_block(part: dict[str, Any], param: str, seen: Attachments) -> dict[
     stem, _, ext = filename.rpartition(".") if "." in filename else (filename, "", "")
     fmt = _DOCUMENT_TYPES.get(media) or (ext.lower() if ext.lower() in _DOCUMENT_EXTENSIONS else None)
     if fmt is None:
-        raise _bad(f"{param}: document type {media!r} is not supported; use one of "
+        raise _bad(f"{param}: document type {clip(media)!r} is not supported; use one of "
                    f"{', '.join(sorted(_DOCUMENT_EXTENSIONS))}", param)
     if fmt == "pdf" and not raw.startswith(b"%PDF-"):
         raise _bad(f"{param}: the data is not a PDF document", param)
@@ -163,7 +163,7 @@ def text_parts(content: Any, param: str, *, allow: tuple[str, ...] = ("text",)) 
     for i, part in enumerate(content):
         kind = part.get("type") if isinstance(part, dict) else None
         if kind not in allow:
-            raise _bad(f"{param}[{i}]: content part type {kind!r} is not allowed here", param)
+            raise _bad(f"{param}[{i}]: content part type {clip(kind)!r} is not allowed here", param)
         if part.get("text"):
             blocks.append({"text": part["text"]})
         point = cache_point(part)
@@ -188,7 +188,7 @@ def user_parts(content: Any, param: str, seen: Attachments) -> list[dict[str, An
         elif kind == "file":
             blocks.append(document_block(part, where, seen))
         else:
-            raise _bad(f"{where}: content part type {kind!r} is not supported by Bedrock "
+            raise _bad(f"{where}: content part type {clip(kind)!r} is not supported by Bedrock "
                        "Converse (text, image_url and file are)", where)
         point = cache_point(part)
         if point is not None:

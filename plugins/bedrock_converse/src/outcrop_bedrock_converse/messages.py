@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from outcrop import Message, OutcropError
+from outcrop import Message, OutcropError, clip
 
 from .content import Attachments, text_parts, user_parts
 
@@ -88,7 +88,7 @@ def convert(messages: list[Message]) -> tuple[list[dict[str, Any]], list[dict[st
         elif role == "tool":
             blocks, role = [_tool_result(message, param)], "user"
         else:
-            raise _bad(f"{param}.role: {role!r} is not supported (system, developer, user, "
+            raise _bad(f"{param}.role: {clip(role)!r} is not supported (system, developer, user, "
                        "assistant and tool are)", f"{param}.role")
         if not blocks:
             continue  # an empty message adds nothing; Converse rejects empty turns

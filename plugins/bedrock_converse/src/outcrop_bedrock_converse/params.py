@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from outcrop import ChatCall, ChatRequest, OutcropError
+from outcrop import ChatCall, ChatRequest, OutcropError, clip
 
 from .models import ModelId
 
@@ -111,7 +111,7 @@ def _tool_choice(choice: str | dict[str, Any] | None) -> dict[str, Any] | None:
         if choice.get("type") == "function" and isinstance(name, str) and name:
             return {"tool": {"name": name}}
     raise _bad(f"tool_choice: expected 'auto', 'required', 'none' or a named function, got "
-               f"{choice!r}", "tool_choice")
+               f"{clip(choice)!r}", "tool_choice")
 
 
 def _response_tool(fmt: dict[str, Any]) -> dict[str, Any] | None:
@@ -133,7 +133,7 @@ def _response_tool(fmt: dict[str, Any]) -> dict[str, Any] | None:
         return {"name": name, "description": spec.get("description") or
                 "Respond with a JSON object that follows this schema.",
                 "inputSchema": {"json": schema}}
-    raise _bad(f"response_format.type: {kind!r} is not supported (text, json_object, "
+    raise _bad(f"response_format.type: {clip(kind)!r} is not supported (text, json_object, "
                "json_schema are)", "response_format")
 
 
@@ -161,7 +161,7 @@ def _reasoning(call: ChatCall, model: ModelId, plan: Plan, fields: dict[str, Any
         raise _bad("thinking: expected an object like {\"type\": \"enabled\", "
                    "\"budget_tokens\": 2048}", "thinking")
     if effort is not None and effort not in ("none", "minimal", "low", "medium", "high"):
-        raise _bad(f"reasoning_effort: {effort!r} is not one of none, minimal, low, medium, "
+        raise _bad(f"reasoning_effort: {clip(effort)!r} is not one of none, minimal, low, medium, "
                    "high", "reasoning_effort")
     if model.vendor == "anthropic":
         if thinking is None and effort in THINKING_BUDGET:

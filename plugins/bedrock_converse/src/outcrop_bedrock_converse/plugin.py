@@ -20,6 +20,7 @@ from outcrop import (
     ModelRoute,
     UpstreamRequest,
     UpstreamResponse,
+    clip,
     hookimpl,
 )
 
@@ -58,7 +59,7 @@ def outcrop_parse_route(model: str, params: DeploymentParams) -> ModelRoute | No
         signing_name=SIGNING_NAME,
         region=parsed.region,
         chat=not embeddings,
-        error=f"{model!r} is an embeddings model: call /v1/embeddings" if embeddings else None,
+        error=f"{clip(model)!r} is an embeddings model: call /v1/embeddings" if embeddings else None,
         supported_params=SUPPORTED,
         data={"model": parsed},
         embeddings=embeddings,

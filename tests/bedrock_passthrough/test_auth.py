@@ -163,13 +163,18 @@ def test_sigv4_needs_configured_keys_when_a_master_key_is_set(gateway_factory, m
     assert "bedrock_passthrough.keys" in message and SDK_KEY_ID not in message
 
 
-def test_without_a_master_key_configured_key_pairs_are_still_verified(gateway_factory, make_config, bedrock_simulator):
+def test_without_a_master_key_configured_key_pairs_close_the_gateway(gateway_factory, make_config, bedrock_simulator):
     gw = gateway_factory(make_config(master_key=None))
     sigv4_client("bedrock-runtime", gw.url).converse(modelId=ALIAS, messages=MESSAGES)
     with pytest.raises(ClientError) as caught:
         sigv4_client("bedrock-runtime", gw.url, secret="not-the-secret-at-all-000000").converse(
             modelId=ALIAS, messages=MESSAGES)
     assert _error(caught)[:2] == (403, "InvalidSignatureException")
-    r = httpx.post(f"{gw.url}/bedrock/model/{ALIAS}/converse",
-                   content=b'{"messages": [{"role": "user", "content": [{"text": "hi"}]}]}')
-    assert r.status_code == 200  # no master key: unsigned callers are accepted, as on /v1/*
+    body = b'{"messages": [{"role": "user", "content": [{"text": "hi"}]}]}'
+    r = httpx.post(f"{gw.url}/bedrock/model/{ALIAS}/converse", content=body)
+    # key pairs are a client credential: unsigned callers are refused, here and on /v1/*
+    assert r.status_code == 403 and r.headers["x-amzn-errortype"] == "MissingAuthenticationTokenException"
+    r = httpx.post(f"{gw.url}/bedrock/model/{ALIAS}/converse", content=body,
+                   headers={"Authorization": "Bearer anything"})
+    assert r.status_code == 403 and r.headers["x-amzn-errortype"] == "UnrecognizedClientException"
+    assert httpx.get(f"{gw.url}/v1/models").status_code == 401

@@ -89,7 +89,7 @@ def test_yaml_syntax_error_names_line(tmp_path):
 
 
 def test_key_pair_must_be_complete():
-    with pytest.raises(ConfigError, match="must be given together"):
+    with pytest.raises(ConfigError, match="aws_secret_access_key: required together with aws_access_key_id"):
         parse_config({"model_list": [{"model_name": "a", "litellm_params": {"model": "a/b", "aws_access_key_id": "AKID"}}]})
 
 

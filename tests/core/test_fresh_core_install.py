@@ -40,4 +40,4 @@ def test_core_alone_in_a_fresh_venv(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=20)
-    assert "no_master_key" in proc.stderr.read()  # the start-up warning
+    assert "no_client_authentication" in proc.stderr.read()  # the start-up warning

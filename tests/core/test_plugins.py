@@ -93,6 +93,10 @@ def test_register_routes_and_startup_hooks(outcrop_plugin, gateway_factory):
             register(Route("/extra/hello", hello))
 
         @outcrop.hookimpl
+        def outcrop_register_config_sections(self, register):
+            register(outcrop.ConfigSection("my_plugin"))
+
+        @outcrop.hookimpl
         def outcrop_startup(self, gateway):
             seen["sections"] = gateway.config.sections
 
@@ -107,6 +111,10 @@ def test_register_routes_and_startup_hooks(outcrop_plugin, gateway_factory):
 def test_check_config_hook_errors_refuse_the_config(outcrop_plugin, tmp_path, capsys):
     class Checker:
         @outcrop.hookimpl
+        def outcrop_register_config_sections(self, register):
+            register(outcrop.ConfigSection("checker"))
+
+        @outcrop.hookimpl
         def outcrop_check_config(self, config):
             level = config.sections.get("checker", {}).get("level")
             return None if isinstance(level, int) else [f"checker.level: expected an int, got {level!r}"]
@@ -120,6 +128,49 @@ def test_check_config_hook_errors_refuse_the_config(outcrop_plugin, tmp_path, ca
     cfg.write_text("checker:\n  level: high\n")
     assert main(["check-config", str(cfg)]) == 2
     assert "checker.level: expected an int, got 'high'" in capsys.readouterr().err
+
+
+def test_config_sections_nobody_claims_are_errors_until_a_plugin_claims_them(outcrop_plugin):
+    config = {"my_section": {"a": 1}, "litellm_settings": {"success_callback": ["mine"]}}
+    with pytest.raises(ConfigError) as info:
+        outcrop.Gateway(outcrop.parse_config(config))
+    assert info.value.errors[0].startswith("my_section: unknown section; ")
+    assert info.value.errors[1].startswith(
+        "litellm_settings.success_callback: a LiteLLM setting Outcrop does not implement")
+
+    class Claimer:
+        @outcrop.hookimpl
+        def outcrop_register_config_sections(self, register):
+            register(outcrop.ConfigSection("my_section", "a test section"))
+            register(outcrop.ConfigSection("litellm_settings.success_callback"))
+
+    outcrop_plugin(Claimer(), "claimer")
+    gw = outcrop.Gateway(outcrop.parse_config(config))
+    assert gw.config.sections == {"my_section": {"a": 1},
+                                  "litellm_settings.success_callback": ["mine"]}
+    assert not gw.requires_auth  # claiming a section configures no credential by itself
+    with pytest.raises(ConfigError) as info:
+        outcrop.Gateway(outcrop.parse_config({"my_sectoin": {}}))
+    [error] = info.value.errors
+    assert error.startswith("my_sectoin: unknown section (did you mean `my_section`?); "
+                            "sections of installed plugins: ")
+    assert "my_section" in error.rsplit(": ", 1)[1]
+
+
+def test_a_section_that_configures_client_credentials_closes_the_gateway(outcrop_plugin):
+    class Keys:
+        @outcrop.hookimpl
+        def outcrop_register_config_sections(self, register):
+            register(outcrop.ConfigSection(
+                "door", client_credentials=lambda raw: bool(raw and raw.get("keys"))))
+
+    outcrop_plugin(Keys(), "door")
+    assert not outcrop.Gateway(outcrop.parse_config({"door": {"keys": []}})).requires_auth
+    gw = outcrop.Gateway(outcrop.parse_config({"door": {"keys": ["k1"]}}))
+    assert gw.requires_auth and gw.master_key is None
+    with pytest.raises(OutcropError) as info:  # no master key: no bearer token can match
+        gw.authenticate({"authorization": "Bearer anything"})
+    assert info.value.status == 401
 
 
 def test_startup_hook_can_refuse_bad_plugin_config(outcrop_plugin):

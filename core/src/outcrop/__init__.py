@@ -6,12 +6,20 @@ The public API for plugin authors is what this module exports plus ``outcrop.hoo
 from .api import acompletion, aembedding, completion, embedding
 from .bodies import ClientDisconnected, read_body
 from .config import Config, Deployment, DeploymentParams, load_config, parse_config
-from .errors import ConfigError, OutcropError, UpstreamError, clip, error_from_aws
+from .errors import (
+    ConfigError,
+    OutcropError,
+    UpstreamError,
+    clip,
+    error_from_aws,
+    split_validation_error,
+)
 from .eventstream import EventStreamMessage
 from .gateway import Gateway
 from .headers import COST_HEADER, OVERHEAD_HEADER, REQUEST_ID_HEADER
 from .hookimpl import hookimpl
 from .lifecycle import CallLifecycle
+from .params import http_url_problem, parse_params
 from .regions import check_region, is_region
 from .sigv4_verify import (
     SigV4Error,
@@ -25,6 +33,7 @@ from .types import (
     CallEvent,
     ChatCall,
     ChatDelta,
+    ConfigSection,
     EmbeddingCall,
     EmbeddingResult,
     ModelPrefix,
@@ -69,6 +78,7 @@ __all__ = [
     "ChatRequest",
     "Config",
     "ConfigError",
+    "ConfigSection",
     "Deployment",
     "EmbeddingCall",
     "EmbeddingResult",
@@ -99,7 +109,10 @@ __all__ = [
     "decode_json",
     "error_from_aws",
     "hookimpl",
+    "http_url_problem",
     "is_region",
     "load_config",
     "parse_config",
+    "parse_params",
+    "split_validation_error",
 ]

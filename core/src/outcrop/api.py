@@ -21,9 +21,10 @@ import msgspec
 from . import embeddings, plugins
 from .chat import chunks, collect, open_stream, prepare_call
 from .config import Config, DeploymentParams, load_config
-from .errors import OutcropError
+from .errors import ConfigError, OutcropError, split_validation_error
 from .gateway import Gateway
 from .lifecycle import CallLifecycle
+from .params import PARAM_FIELDS, parse_params
 from .types import ChatCall
 from .wire import (
     EMBEDDING_FIELDS,
@@ -35,7 +36,7 @@ from .wire import (
     too_deep,
 )
 
-_PARAM_FIELDS = frozenset(DeploymentParams.__struct_fields__) - {"extra", "model"}
+_SETTINGS = (PARAM_FIELDS - {"model"}) | {"aws_bedrock_runtime_endpoint"}
 
 
 class OpenAIObject(dict):  # type: ignore[type-arg]
@@ -107,15 +108,25 @@ def _split(openai: dict[str, Any], kwargs: dict[str, Any], fields: frozenset[str
     for key, value in kwargs.items():
         if key in fields:
             openai[key] = value
-        elif key in _PARAM_FIELDS or key == "aws_bedrock_runtime_endpoint":
-            params["api_base" if key == "aws_bedrock_runtime_endpoint" else key] = value
+        elif key in _SETTINGS:
+            params[key] = value
         else:
             provider[key] = value
     try:
         request = msgspec.convert(openai, kind)
     except msgspec.ValidationError as exc:
-        raise OutcropError(f"invalid arguments: {exc}", 400) from exc
-    dparams = msgspec.convert({"model": model, **params}, DeploymentParams) if params else None
+        path, message = split_validation_error(exc)
+        where = f" `{path}`" if path else "s"
+        raise OutcropError(f"invalid argument{where}: {message}", 400, param=path or None,
+                           code="invalid_request") from None
+    if not params:
+        return request, provider, None
+    try:
+        dparams = parse_params({"model": model, **params}, provider_params=False)
+    except ConfigError as exc:
+        param = exc.errors[0].split(":", 1)[0]
+        raise OutcropError(f"invalid argument {'; '.join(exc.errors)}", 400, param=param,
+                           code="invalid_request") from None
     return request, provider, dparams
 
 

@@ -21,6 +21,7 @@ from .errors import OutcropError
 from .gateway import Gateway
 from .headers import OVERHEAD_HEADER
 from .logs import get_logger
+from .loopback import LoopbackOnly
 from .wire import ModelCard, ModelList, encoder
 
 log = get_logger("outcrop.app")
@@ -109,19 +110,15 @@ async def liveliness(request: Request) -> Response:
 
 
 async def readiness(request: Request) -> Response:
-    gateway: Gateway = request.app.state.gateway
+    """Unauthenticated, so it says nothing about the configuration: only whether it serves."""
     ready = request.app.state.ready
-    body = {
-        "status": "healthy" if ready else "starting",
-        "models": len(gateway.config.model_list),
-        "plugins": sorted(n for n, p in gateway.pm.list_name_plugin() if p is not None),
-    }
-    return Response(encoder.encode(body), status_code=200 if ready else 503, media_type=_JSON)
+    body = b'{"status":"healthy"}' if ready else b'{"status":"starting"}'
+    return Response(body, status_code=200 if ready else 503, media_type=_JSON)
 
 
 def _coerce_config(config: Config | dict[str, Any] | str | None) -> Config:
     if config is None:
-        return Config()
+        return parse_config({})  # still reads the master key from the environment
     if isinstance(config, Config):
         return config
     if isinstance(config, dict):
@@ -169,4 +166,6 @@ def create_app(
     app.state.ready = False
     app.state.created = int(time.time())
     app.add_middleware(RequestContextMiddleware)
+    if not gw.requires_auth and not gw.config.general_settings.allow_unauthenticated:
+        app.add_middleware(LoopbackOnly)
     return app

@@ -19,7 +19,7 @@ import msgspec
 from starlette.datastructures import Headers
 
 from .config import DeploymentParams
-from .errors import OutcropError, clip, error_from_aws
+from .errors import OutcropError, clip, error_from_aws, split_validation_error
 from .gateway import Gateway
 from .headers import COST_HEADER, OVERHEAD_HEADER
 from .lifecycle import CallLifecycle, Receive
@@ -123,13 +123,10 @@ def overhead_ms(call: ChatCall) -> str:
 
 def body_error(exc: Exception) -> OutcropError:
     if isinstance(exc, msgspec.ValidationError):
-        text = str(exc)
-        param = None
-        if " - at `$." in text:
-            text, _, where = text.partition(" - at `$.")
-            param = where.rstrip("`")
-            text = f"{param}: {text}"
-        return OutcropError(f"invalid request body: {text}", 400, param=param, code="invalid_request")
+        param, text = split_validation_error(exc)
+        where = f"{param}: " if param else ""
+        return OutcropError(f"invalid request body: {where}{text}", 400, param=param or None,
+                            code="invalid_request")
     if isinstance(exc, JSONTooDeep):
         return OutcropError(f"request body refused: {exc}", 400, code="json_too_deep")
     return OutcropError(f"request body is not valid JSON: {exc}", 400, code="invalid_json")

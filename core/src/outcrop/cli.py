@@ -6,12 +6,16 @@ import argparse
 import asyncio
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .config import Config, load_config, parse_config
 from .errors import ConfigError
 from .logs import configure_logging, get_logger
+from .loopback import is_loopback
 from .serving.options import ServerOptions
+
+if TYPE_CHECKING:
+    from .gateway import Gateway
 
 log = get_logger("outcrop.cli")
 
@@ -25,6 +29,21 @@ def _print_config_errors(exc: ConfigError, source: str | None) -> int:
 
 def _load(path: str | None) -> Config:
     return load_config(path) if path else parse_config({})
+
+
+def bind_host(requested: str | None, gateway: Gateway) -> str:
+    """The address to serve on: ``--host``, else 127.0.0.1 for an open gateway and 0.0.0.0
+    (every interface, like LiteLLM) once callers must authenticate. Raises ``ConfigError`` for
+    a non-loopback address without client authentication nor ``allow_unauthenticated``."""
+    open_ = not gateway.requires_auth
+    allowed = gateway.config.general_settings.allow_unauthenticated
+    host = requested or ("127.0.0.1" if open_ and not allowed else "0.0.0.0")
+    if open_ and not allowed and not is_loopback(host):
+        raise ConfigError([
+            f"--host {host}: refusing to serve without client authentication on a non-loopback "
+            "address; set general_settings.master_key (or OUTCROP_MASTER_KEY), serve on "
+            "127.0.0.1, or set general_settings.allow_unauthenticated: true"])
+    return host
 
 
 def _run_server(app: Any, host: str, port: int, *, certfile: str | None, keyfile: str | None,
@@ -97,19 +116,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 2
     try:
         app = create_app(_load(args.config))
+        host = bind_host(args.host, app.state.gateway)
     except ConfigError as exc:
         return _print_config_errors(exc, args.config)
     if args.config:
         os.environ["OUTCROP_CONFIG"] = os.path.abspath(args.config)
     scheme = "https" if args.certfile else "http"
-    log.info("starting", url=f"{scheme}://{args.host}:{args.port}", workers=args.workers,
+    log.info("starting", url=f"{scheme}://{host}:{args.port}", workers=args.workers,
              server=args.server, models=app.state.gateway.router.names())
     if args.http2 and args.server == "uvicorn":
         print("outcrop: --http2 needs the default server (hypercorn)", file=sys.stderr)
         return 2
     options = ServerOptions.from_settings(app.state.gateway.config.general_settings, http2=args.http2)
     run = _run_uvicorn if args.server == "uvicorn" else _run_server
-    return run(freeze_after_startup(app), args.host, args.port, certfile=args.certfile,
+    return run(freeze_after_startup(app), host, args.port, certfile=args.certfile,
                keyfile=args.keyfile, workers=args.workers, options=options, log_level=args.log_level)
 
 
@@ -125,7 +145,23 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     for d in gateway.config.model_list:
         route = gateway.routes[d.index]
         print(f"  {d.model_name:30} -> {d.params.model}  [{route.provider}]")
+    print(f"client authentication: {_auth_summary(gateway)}")
+    if gateway.ignored_settings:
+        print("accepted for LiteLLM compatibility and ignored:")
+        for line in gateway.ignored_settings:
+            print(f"  {line}")
     return 0
+
+
+def _auth_summary(gateway: Gateway) -> str:
+    config = gateway.config
+    if gateway.master_key:
+        return f"master key (from {config.master_key_source})"
+    if gateway.requires_auth:
+        return "keys configured by a plugin section; no master key"
+    if config.general_settings.allow_unauthenticated:
+        return "NONE: every caller is accepted on any address (allow_unauthenticated: true)"
+    return "NONE: every caller is accepted, so the gateway serves on loopback only"
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
@@ -210,7 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _serve_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--host", default="0.0.0.0")
+    p.add_argument("--host", help="address to serve on (default: 127.0.0.1 without client "
+                   "authentication, 0.0.0.0 with it)")
     p.add_argument("--port", type=int, default=4000)
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--server", choices=("hypercorn", "uvicorn"), default="hypercorn",

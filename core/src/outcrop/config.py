@@ -12,57 +12,18 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import msgspec
-import yaml
 
-from .errors import ConfigError
+from .config_keys import CORE_SECTIONS, IGNORED_PARAMS, unknown_key
+from .errors import ConfigError, split_validation_error
+from .params import DeploymentParams, Timeout, parse_params
 from .regions import is_region, region_problem
+from .yamlfile import read_yaml
 
-#: LiteLLM keys accepted and ignored because they have no meaning here (informational).
-_IGNORED_PARAMS = frozenset({"custom_llm_provider", "rpm", "tpm", "max_parallel_requests"})
+__all__ = ["Config", "Deployment", "DeploymentParams", "GeneralSettings", "load_config",
+           "parse_config"]
 
-
-class DeploymentParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """A deployment's settings (``litellm_params``/``params``). Plugin-specific keys (such as
-    ``qualifier``) land in ``extra`` and reach the plugin as provider parameters."""
-
-    model: str
-    aws_region_name: str | None = None
-    aws_access_key_id: str | None = None
-    aws_secret_access_key: str | None = None
-    aws_session_token: str | None = None
-    aws_profile_name: str | None = None
-    aws_role_name: str | None = None
-    aws_session_name: str | None = None
-    aws_external_id: str | None = None
-    aws_web_identity_token: str | None = None
-    aws_sts_endpoint: str | None = None
-    api_base: str | None = None
-    timeout: float | None = None
-    connect_timeout: float | None = None
-    weight: float = 1.0
-    drop_params: bool | None = None
-    input_cost_per_token: float | None = None
-    output_cost_per_token: float | None = None
-    extra: dict[str, Any] = msgspec.field(default_factory=dict)
-
-    def __repr__(self) -> str:  # never show secrets in logs or tracebacks
-        shown = ("model", "aws_region_name", "aws_profile_name", "aws_role_name", "api_base")
-        inner = ", ".join(f"{k}={getattr(self, k)!r}" for k in shown if getattr(self, k))
-        return f"DeploymentParams({inner})"
-
-    def credential_key(self) -> tuple[Any, ...]:
-        """Deployments with equal keys share one credential source."""
-        return (
-            self.aws_access_key_id,
-            self.aws_secret_access_key,
-            self.aws_session_token,
-            self.aws_profile_name,
-            self.aws_role_name,
-            self.aws_session_name,
-            self.aws_external_id,
-            self.aws_web_identity_token,
-            self.aws_sts_endpoint,
-        )
+#: Largest ``max_request_bytes`` accepted (1 GiB): bodies are held in memory.
+MAX_REQUEST_BYTES = 1024 * 1024 * 1024
 
 
 class Deployment(msgspec.Struct, kw_only=True):
@@ -78,13 +39,17 @@ class Deployment(msgspec.Struct, kw_only=True):
         return str(self.model_info.get("id") or f"{self.model_name}#{self.index}")
 
 
-class GeneralSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
+class GeneralSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The core's settings, read from ``general_settings`` and ``litellm_settings``."""
+
     master_key: str | None = None
+    #: Serve without any client credential on a non-loopback address (off: loopback only).
+    allow_unauthenticated: bool = False
     drop_params: bool = False
-    connect_timeout: float = 10.0
-    read_timeout: float = 600.0
-    request_timeout: float | None = None
-    max_request_bytes: int = 32 * 1024 * 1024
+    connect_timeout: Timeout = 10.0
+    read_timeout: Timeout = 600.0
+    request_timeout: Timeout | None = None
+    max_request_bytes: Annotated[int, msgspec.Meta(ge=1, le=MAX_REQUEST_BYTES)] = 32 * 1024 * 1024
     #: The most of one upstream answer the gateway holds in memory: a non-streamed answer
     #: being collected, one JSON document, one SSE/NDJSON line. Past it: 502.
     max_response_bytes: Annotated[int, msgspec.Meta(gt=0)] = 64 * 1024 * 1024
@@ -120,14 +85,21 @@ class GeneralSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=False)
 class Config(msgspec.Struct, kw_only=True):
     model_list: list[Deployment] = msgspec.field(default_factory=list)
     general_settings: GeneralSettings = msgspec.field(default_factory=GeneralSettings)
-    #: Top-level sections the core does not know, kept for plugins (``bedrock_passthrough: ...``).
+    #: What the core does not read itself, for plugins: top-level sections by name
+    #: (``bedrock_passthrough``) and settings keys by dotted path
+    #: (``litellm_settings.success_callback``). The gateway refuses any a plugin does not claim.
     sections: dict[str, Any] = msgspec.field(default_factory=dict)
+    #: ``path: why`` for each LiteLLM deployment key accepted and ignored.
+    ignored: list[str] = msgspec.field(default_factory=list)
+    #: Where the master key came from: a config path or an environment variable.
+    master_key_source: str | None = None
     source: str | None = None
 
 
 _ENV_REF = re.compile(r"^os\.environ/([A-Za-z_][A-Za-z0-9_]*)$")
-_KNOWN_TOP = {"model_list", "general_settings", "litellm_settings", "environment_variables",
-              "router_settings"}
+#: Environment variables that give the master key when the config file does not, in order.
+MASTER_KEY_ENV = ("OUTCROP_MASTER_KEY", "LITELLM_MASTER_KEY")
+_SETTINGS_FIELDS = frozenset(GeneralSettings.__struct_fields__)
 
 
 def _resolve_env(value: Any, path: str, errors: list[str]) -> Any:
@@ -147,57 +119,128 @@ def _resolve_env(value: Any, path: str, errors: list[str]) -> Any:
     return value
 
 
-def _msgspec_error(exc: msgspec.ValidationError, prefix: str) -> str:
-    """``Expected `str`, got `int` - at `$.model`` -> ``prefix.model: expected `str`, got `int```."""
-    text = str(exc)
-    where = ""
-    m = re.search(r" - at `\$(.*)`$", text)
-    if m:
-        where = m.group(1)
-        text = text[: m.start()]
-    path = f"{prefix}{where}".lstrip(".") or prefix
-    return f"{path}: {text[0].lower()}{text[1:]}" if text else path
-
-
-_PARAM_FIELDS = frozenset(DeploymentParams.__struct_fields__) - {"extra"}
-
-
-def _decode_params(raw: Any, path: str, errors: list[str]) -> DeploymentParams | None:
-    if not isinstance(raw, dict):
-        errors.append(f"{path}: expected a mapping with at least `model`, got {type(raw).__name__}")
-        return None
-    known: dict[str, Any] = {}
-    extra: dict[str, Any] = {}
-    for key, value in raw.items():
-        if key == "aws_bedrock_runtime_endpoint":  # LiteLLM's name for the endpoint override
-            key = "api_base"
-        if key in _IGNORED_PARAMS:
+def _model_list(raw: Any, errors: list[str], ignored: list[str]) -> list[Deployment]:
+    deployments: list[Deployment] = []
+    if not isinstance(raw, list):
+        errors.append(f"model_list: expected a list, got {type(raw).__name__}")
+        return deployments
+    for i, entry in enumerate(raw):
+        path = f"model_list[{i}]"
+        if not isinstance(entry, dict):
+            errors.append(f"{path}: expected a mapping with model_name and litellm_params")
             continue
-        (known if key in _PARAM_FIELDS else extra)[key] = value
-    if "model" not in known:
-        errors.append(f"{path}.model: required (a model string such as bedrock/agent/AGENT_ID/ALIAS_ID)")
-        return None
-    try:
-        params = msgspec.convert(known, DeploymentParams, str_keys=True)
-    except msgspec.ValidationError as exc:
-        errors.append(_msgspec_error(exc, path))
-        return None
-    params.extra = extra
-    if params.aws_region_name is not None and not is_region(params.aws_region_name):
-        errors.append(region_problem(params.aws_region_name, f"{path}.aws_region_name"))
-    if params.weight <= 0:
-        errors.append(f"{path}.weight: must be > 0, got {params.weight}")
-    if bool(params.aws_access_key_id) != bool(params.aws_secret_access_key):
-        errors.append(
-            f"{path}: aws_access_key_id and aws_secret_access_key must be given together"
-        )
-    if params.api_base and not re.match(r"^https?://[^/]+", params.api_base):
-        errors.append(f"{path}.api_base: expected an http(s) URL, got {params.api_base!r}")
-    return params
+        for key in entry:
+            if key not in _ENTRY_KEYS:
+                errors.append(unknown_key(path, str(key), _ENTRY_KEYS))
+        name = entry.get("model_name")
+        if not isinstance(name, str) or not name:
+            errors.append(f"{path}.model_name: required, a non-empty string")
+        key = "litellm_params" if "litellm_params" in entry else "params"
+        if key not in entry:
+            errors.append(f"{path}.litellm_params: required (also accepted as `params`)")
+            continue
+        try:
+            params = parse_params(entry[key], f"{path}.{key}")
+        except ConfigError as exc:
+            errors.extend(exc.errors)
+            continue
+        if isinstance(entry[key], dict):
+            ignored.extend(f"{path}.{key}.{k}: {IGNORED_PARAMS[k]}"
+                           for k in entry[key] if k in IGNORED_PARAMS)
+        info = entry.get("model_info") or {}
+        if not isinstance(info, dict):
+            errors.append(f"{path}.model_info: expected a mapping")
+            continue
+        if isinstance(name, str) and name:
+            deployments.append(Deployment(model_name=name, params=params, index=i, model_info=info))
+    return deployments
+
+
+_ENTRY_KEYS = ("model_name", "litellm_params", "params", "model_info")
+
+
+def _settings(data: dict[str, Any], sections: dict[str, Any], errors: list[str],
+              origin: dict[str, str]) -> dict[str, Any]:
+    """The core's settings from ``litellm_settings`` then ``general_settings`` (which wins);
+    every other key goes to ``sections`` under its dotted path. ``origin`` records the section
+    each setting came from, for error paths."""
+    merged: dict[str, Any] = {}
+    for name in ("litellm_settings", "general_settings", "router_settings"):
+        raw = data.get(name)
+        if raw is None:
+            continue
+        if not isinstance(raw, dict):
+            errors.append(f"{name}: expected a mapping, got {type(raw).__name__}")
+            continue
+        for key, value in raw.items():
+            if name != "router_settings" and key in _SETTINGS_FIELDS:
+                merged[key] = value
+                origin[key] = name
+            elif key == "max_request_size_mb" and name == "general_settings":
+                continue  # LiteLLM's spelling of max_request_bytes, read below
+            else:
+                sections[f"{name}.{key}"] = value
+    general = data.get("general_settings")
+    if isinstance(general, dict) and "max_request_size_mb" in general:
+        megabytes = general["max_request_size_mb"]
+        if "max_request_bytes" in merged:
+            errors.append("general_settings.max_request_size_mb: give it or max_request_bytes, "
+                          "not both")
+        elif isinstance(megabytes, int | float) and not isinstance(megabytes, bool) and (
+                0 < megabytes <= MAX_REQUEST_BYTES / 2**20):
+            merged["max_request_bytes"] = int(megabytes * 2**20)
+        else:
+            errors.append(f"general_settings.max_request_size_mb: expected a number of megabytes "
+                          f"> 0 and <= {MAX_REQUEST_BYTES // 2**20}, got {megabytes!r}")
+    return merged
+
+
+def _env_ref(value: Any) -> str | None:
+    """``NAME`` for an ``os.environ/NAME`` reference, else ``None``."""
+    m = _ENV_REF.match(value.strip()) if isinstance(value, str) else None
+    return m.group(1) if m else None
+
+
+def _master_key(data: dict[str, Any], unresolved: dict[str, Any],
+                errors: list[str]) -> tuple[str | None, str | None]:
+    """The master key and where it came from. Present but empty (or an empty environment
+    variable) is an error: it must never mean "no authentication"."""
+    for name in ("general_settings", "litellm_settings"):
+        section = data.get(name)
+        if not isinstance(section, dict) or "master_key" not in section:
+            continue
+        path = f"{name}.master_key"
+        value = section["master_key"]
+        if isinstance(value, str) and value.strip():
+            return value, path
+        if value is not None and not isinstance(value, str):
+            errors.append(f"{path}: expected a string, got {type(value).__name__}")
+            return None, path
+        raw = unresolved.get(name)
+        ref = _env_ref(raw.get("master_key")) if isinstance(raw, dict) else None
+        if ref and ref not in os.environ:
+            return None, path  # reported already: the variable is not set
+        via = f" (environment variable {ref} is empty)" if ref else ""
+        errors.append(f"{path}: empty{via}; set a key, or remove the line to serve without "
+                      "client authentication (loopback only)")
+        return None, path
+    for env in MASTER_KEY_ENV:
+        value = os.environ.get(env)
+        if value is None:
+            continue
+        if not value.strip():
+            errors.append(f"{env}: set but empty; unset it or give it a key")
+            return None, env
+        return value, env
+    return None, None
 
 
 def parse_config(data: Any, *, source: str | None = None) -> Config:
-    """Validate a config mapping (already loaded from YAML). Raises ``ConfigError``."""
+    """Validate a config mapping (already loaded from YAML). Raises ``ConfigError``.
+
+    The master key comes from ``general_settings.master_key`` (or ``litellm_settings``), else
+    from ``OUTCROP_MASTER_KEY``, else ``LITELLM_MASTER_KEY``.
+    """
     errors: list[str] = []
     if data is None:
         data = {}
@@ -208,55 +251,34 @@ def parse_config(data: Any, *, source: str | None = None) -> Config:
     if isinstance(env_vars, dict):
         for k, v in env_vars.items():
             os.environ.setdefault(str(k), str(v))
+    elif env_vars is not None:
+        errors.append(f"environment_variables: expected a mapping, got {type(env_vars).__name__}")
+    unresolved = data
     data = _resolve_env(data, "", errors)
 
-    deployments: list[Deployment] = []
-    model_list = data.get("model_list") or []
-    if not isinstance(model_list, list):
-        errors.append(f"model_list: expected a list, got {type(model_list).__name__}")
-        model_list = []
-    for i, entry in enumerate(model_list):
-        path = f"model_list[{i}]"
-        if not isinstance(entry, dict):
-            errors.append(f"{path}: expected a mapping with model_name and litellm_params")
-            continue
-        name = entry.get("model_name")
-        if not isinstance(name, str) or not name:
-            errors.append(f"{path}.model_name: required, a non-empty string")
-        key = "litellm_params" if "litellm_params" in entry else "params"
-        if key not in entry:
-            errors.append(f"{path}.litellm_params: required (also accepted as `params`)")
-            continue
-        params = _decode_params(entry[key], f"{path}.{key}", errors)
-        unknown = set(entry) - {"model_name", "litellm_params", "params", "model_info"}
-        for u in sorted(unknown):
-            errors.append(f"{path}.{u}: unknown key (expected model_name, litellm_params, model_info)")
-        info = entry.get("model_info") or {}
-        if not isinstance(info, dict):
-            errors.append(f"{path}.model_info: expected a mapping")
-            info = {}
-        if params is not None and isinstance(name, str) and name:
-            deployments.append(Deployment(model_name=name, params=params, index=i, model_info=info))
-
-    settings_raw = dict(data.get("litellm_settings") or {})
-    settings_raw.update(data.get("general_settings") or {})
+    ignored: list[str] = []
+    deployments = _model_list(data.get("model_list") or [], errors, ignored)
+    sections = {str(k): v for k, v in data.items() if k not in CORE_SECTIONS}
+    origin: dict[str, str] = {}
+    settings_raw = _settings(data, sections, errors, origin)
+    master_key, master_key_source = _master_key(data, unresolved, errors)
+    settings_raw.pop("master_key", None)
     try:
         general = msgspec.convert(settings_raw, GeneralSettings, str_keys=True)
     except msgspec.ValidationError as exc:
-        errors.append(_msgspec_error(exc, "general_settings"))
+        key = split_validation_error(exc)[0].split(".")[0].split("[")[0]
+        errors.extend(ConfigError.from_validation(exc, origin.get(key, "general_settings")).errors)
         general = GeneralSettings()
+    general.master_key = master_key
     if general.default_region is not None and not is_region(general.default_region):
         errors.append(region_problem(general.default_region, "general_settings.default_region"))
 
     errors += _transport_errors(general)
-    if not general.master_key:  # the documented environment-only set-up has no config file
-        general.master_key = (os.environ.get("OUTCROP_MASTER_KEY")
-                              or os.environ.get("LITELLM_MASTER_KEY") or None)
-
-    sections = {k: v for k, v in data.items() if k not in _KNOWN_TOP}
     if errors:
         raise ConfigError(errors)
-    return Config(model_list=deployments, general_settings=general, sections=sections, source=source)
+    return Config(model_list=deployments, general_settings=general, sections=sections,
+                  ignored=ignored, master_key_source=master_key_source if master_key else None,
+                  source=source)
 
 
 def _transport_errors(general: GeneralSettings) -> list[str]:
@@ -272,15 +294,4 @@ def _transport_errors(general: GeneralSettings) -> list[str]:
 
 def load_config(path: str | os.PathLike[str]) -> Config:
     """Read and validate a YAML config file. Raises ``ConfigError``."""
-    p = Path(path)
-    try:
-        text = p.read_text()
-    except OSError as exc:
-        raise ConfigError([f"{p}: cannot read config file: {exc.strerror}"]) from exc
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        raise ConfigError([f"{p}: not valid YAML{where}: {getattr(exc, 'problem', exc)}"]) from exc
-    return parse_config(data, source=str(p))
+    return parse_config(read_yaml(path), source=str(Path(path)))

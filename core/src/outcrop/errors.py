@@ -87,6 +87,30 @@ class ConfigError(Exception):
         super().__init__("\n".join(errors))
         self.errors = errors
 
+    @classmethod
+    def from_validation(cls, exc: msgspec.ValidationError, prefix: str = "") -> ConfigError:
+        """``Expected `int`, got `str` - at `$.keys[0].port``` under ``prefix`` ->
+        ``ConfigError(["prefix.keys[0].port: expected `int`, got `str`"])``."""
+        path, message = split_validation_error(exc, prefix)
+        return cls([f"{path or '(top level)'}: {message[:1].lower()}{message[1:]}"])
+
+
+def split_validation_error(exc: msgspec.ValidationError, prefix: str = "") -> tuple[str, str]:
+    """Split a msgspec error into the field path under ``prefix`` and the message.
+
+    ``Expected `str`, got `int` - at `$.messages[0].role``` with prefix ``body`` ->
+    ``("body.messages[0].role", "Expected `str`, got `int`")``. The one place that reads
+    msgspec's ``- at `$...``` suffix.
+    """
+    text = str(exc)
+    head, sep, where = text.rpartition(" - at `$")
+    if sep and where.endswith("`"):
+        text, where = head, where[:-1]
+    else:
+        where = ""
+    path = f"{prefix}{where}" if prefix else where.lstrip(".")
+    return path, text
+
 
 class UpstreamError(OutcropError):
     """AWS answered with an error (HTTP status or an exception frame mid-stream)."""

@@ -18,14 +18,25 @@ from botocore.credentials import ReadOnlyCredentials
 
 from .aws import AwsSettings
 from .bodies import read_body
-from .config import Config, Deployment, DeploymentParams
+from .config import Config, Deployment, DeploymentParams, GeneralSettings
+from .config_keys import check_sections
 from .errors import ConfigError, OutcropError, clip
 from .lifecycle import CallLifecycle, ErrorAnswer, Receive, Send
 from .logs import get_logger
 from .plugins import make_plugin_manager
 from .pricing import PriceTable
 from .regions import check_region
-from .types import MASTER, OPEN, Admission, CallEvent, ChatCall, ModelPrefix, ModelRoute, Principal
+from .types import (
+    MASTER,
+    OPEN,
+    Admission,
+    CallEvent,
+    ChatCall,
+    ConfigSection,
+    ModelPrefix,
+    ModelRoute,
+    Principal,
+)
 from .upstream import UpstreamClient, UpstreamRequest, UpstreamResponse
 
 log = get_logger("outcrop.gateway")
@@ -84,19 +95,50 @@ class Gateway:
         self.hook.outcrop_register_pricing(register=self.prices.register)
         self.model_prefixes: list[ModelPrefix] = []
         self.hook.outcrop_register_models(register=self.model_prefixes.append)
+        self.config_sections: dict[str, ConfigSection] = {}
+        self.hook.outcrop_register_config_sections(register=self._claim_section)
         self.router = Router(config.model_list)
         allow = settings.allow_raw_models
         #: Whether model strings that are not a configured ``model_name`` are served.
         self.allow_raw_models: bool = not config.model_list if allow is None else allow
         self.routes: dict[int, ModelRoute] = {}
-        self._validate_models()
+        #: ``path: why`` for every LiteLLM key accepted and ignored (start-up warns about them).
+        self.ignored_settings: list[str] = list(config.ignored)
+        self._validate()
         self.master_key = settings.master_key
+        #: Whether any client credential is configured: the master key, a plugin section that
+        #: configures one (key pairs), or a plugin that recognises callers' credentials
+        #: (virtual keys, issued SigV4 pairs). Then every route but the health probes needs one.
+        self.requires_auth = (bool(self.master_key) or self._section_credentials()
+                              or self._plugin_credentials())
         self._started = False
         self._calls: set[CallLifecycle] = set()
 
-    # -- models ----------------------------------------------------------------------------
-    def _validate_models(self) -> None:
-        errors: list[str] = []
+    # -- configuration ---------------------------------------------------------------------
+    def _claim_section(self, section: ConfigSection) -> None:
+        self.config_sections[section.name] = section
+
+    def _section_credentials(self) -> bool:
+        for section in self.config_sections.values():
+            if section.client_credentials is None:
+                continue
+            try:
+                if section.client_credentials(self.config.sections.get(section.name)):
+                    return True
+            except Exception as exc:  # a malformed section is reported by check_config; fail closed
+                log.warning("client_credentials_check_failed", section=section.name,
+                            error=f"{type(exc).__name__}: {exc}")
+                return True
+        return False
+
+    def _plugin_credentials(self) -> bool:
+        return bool(self.hook.outcrop_authenticate.get_hookimpls()
+                    or self.hook.outcrop_sigv4_secret.get_hookimpls())
+
+    def _validate(self) -> None:
+        errors, ignored = check_sections(
+            self.config.sections, self.config_sections, GeneralSettings.__struct_fields__)
+        self.ignored_settings.extend(ignored)
         for d in self.config.model_list:
             key = "litellm_params"
             try:
@@ -157,16 +199,17 @@ class Gateway:
         """Who is calling: the master key (``Authorization: Bearer`` or ``x-api-key``, compared
         in constant time), else the ``Principal`` a plugin names (``outcrop_authenticate``).
 
-        ``OPEN`` when no master key is set (every caller is accepted); 401 otherwise.
+        ``OPEN`` when no client credential is configured at all (``requires_auth`` is false:
+        every caller is accepted); 401 otherwise.
         """
-        if not self.master_key:
+        if not self.requires_auth:
             return OPEN
         presented = headers.get("x-api-key")
         auth = headers.get("authorization")
         if auth and auth[:7].lower() == "bearer ":
             presented = auth[7:].strip()
         if presented:
-            if hmac.compare_digest(presented.encode(), self.master_key.encode()):
+            if self.master_key and hmac.compare_digest(presented.encode(), self.master_key.encode()):
                 return MASTER
             principal = self.hook.outcrop_authenticate(token=presented)
             if principal is not None:
@@ -274,8 +317,20 @@ class Gateway:
                 self.aws.endpoint(route.service, self.aws.region(d.params, route.region), d.params)
             except OutcropError as exc:
                 log.warning("deployment_without_region", deployment=d.id, error=exc.message)
-        if not self.master_key:
-            log.warning("no_master_key", message="general_settings.master_key is not set: the gateway accepts every caller")
+        for line in self.ignored_settings:
+            log.warning("setting_ignored", setting=line)
+        if not self.requires_auth:
+            log.warning("no_client_authentication", message=(
+                "no client credential is configured (general_settings.master_key, "
+                "OUTCROP_MASTER_KEY, LITELLM_MASTER_KEY, or a plugin's keys): EVERY caller is "
+                "accepted; "
+                + ("general_settings.allow_unauthenticated is true, so any address may be served"
+                   if self.config.general_settings.allow_unauthenticated
+                   else "only loopback callers are served")))
+        elif self.config.general_settings.allow_unauthenticated:
+            log.warning("allow_unauthenticated_unused", message=(
+                "general_settings.allow_unauthenticated is true but a client credential is "
+                "configured: every route still requires one"))
         self.hook.outcrop_startup(gateway=self)
 
     async def stop(self) -> None:

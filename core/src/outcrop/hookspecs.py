@@ -42,6 +42,7 @@ if TYPE_CHECKING:
         CallEvent,
         ChatCall,
         ChatResult,
+        ConfigSection,
         EmbeddingCall,
         EmbeddingResult,
         ModelPrefix,
@@ -185,6 +186,19 @@ def outcrop_after_call(event: CallEvent) -> None:
     when the answer is complete (just before its last byte) or the error was answered, for
     logs, spend and metrics. Must be fast and must not raise (exceptions are logged and
     swallowed). All implementations are called.
+    """
+
+
+@hookspec
+def outcrop_register_config_sections(register: Callable[[ConfigSection], None]) -> None:
+    """Claim the parts of the config file this plugin reads (``register(ConfigSection(...))``).
+
+    Called once when a gateway is built (so ``outcrop check-config`` sees it too), before the
+    configuration is checked. A top-level section, or a key of ``general_settings`` /
+    ``litellm_settings`` / ``router_settings`` the core does not read, that no installed plugin
+    claims is a configuration error (with a "did you mean" hint). A section whose
+    ``client_credentials`` says it configures caller credentials makes every route require
+    one. All results are collected.
     """
 
 

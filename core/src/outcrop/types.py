@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -68,6 +68,23 @@ class ModelPrefix:
     description: str
     example: str = ""
     distribution: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigSection:
+    """A part of the config file a plugin reads (registered with
+    ``outcrop_register_config_sections``); the gateway refuses any part nobody claims.
+
+    ``name`` is a top-level section (``bedrock_passthrough``) or a key of a settings section by
+    its dotted path (``litellm_settings.success_callback``). The value arrives in
+    ``config.sections[name]``. ``client_credentials`` is given that value (``None`` when the
+    file does not have it) and returns True when it configures credentials callers present
+    (key pairs, virtual keys): the gateway then requires one on every route.
+    """
+
+    name: str
+    description: str = ""
+    client_credentials: Callable[[Any], bool] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from outcrop import OutcropError
+from outcrop import OutcropError, split_validation_error
 
 from .ids import SESSION_FIELD, SESSION_FIELD_AWS, valid_session_id
 from .messages import FILE_USE_CASES
@@ -114,11 +114,7 @@ def _convert(value: Any, kind: Any, name: str) -> Any:
     try:
         return msgspec.convert(value, kind)
     except msgspec.ValidationError as exc:
-        text = str(exc)
-        where = name
-        if " - at `$" in text:
-            text, _, path = text.partition(" - at `$")
-            where = name + path.rstrip("`")
+        where, text = split_validation_error(exc, name)
         text = _ENUM_VALUE.sub("Invalid enum value", text)  # never echo what the client sent
         raise OutcropError(f"invalid `{where}`: {text}", 400, param=where,
                            code="invalid_parameter") from exc

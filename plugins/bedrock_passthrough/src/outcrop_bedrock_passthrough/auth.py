@@ -7,9 +7,11 @@
   ``bedrock_passthrough.keys``, then the pairs plugins issued (``outcrop_sigv4_secret``), over
   the raw request as received (method, encoded path and query, signed headers, body bytes) with
   a 15-minute clock window.
-* Without a master key the gateway is open, as the core's chat route is: any bearer token or
-  none is accepted, and so is a SigV4 signature when no key pairs are configured (when they
-  are, a signature must verify).
+* With no client credential configured at all (no master key, no key pairs, no plugin that
+  issues keys) the gateway is open, as the core's chat route is (and serves loopback callers
+  only): any bearer token, any SigV4 signature or none is accepted. Configuring key pairs
+  without a master key closes it: a signature must then verify, and unsigned callers are
+  refused.
 
 Failures are AWS-shaped 403s (``UnrecognizedClientException``, ``InvalidSignatureException``,
 ``MissingAuthenticationTokenException``) so an SDK raises a clear ``ClientError``.
@@ -72,9 +74,9 @@ class ClientAuth:
 
     @property
     def open(self) -> bool:
-        """No master key: like the chat route, every caller is accepted (signatures made with
-        a configured key pair are still verified)."""
-        return not self._gateway.master_key
+        """No client credential configured anywhere: like the chat route, every caller is
+        accepted."""
+        return not self._gateway.requires_auth
 
     def check_headers(self, headers: dict[str, str]) -> Caller | None:
         """Authenticate from headers alone; ``None`` means: verify the signature with the body."""

@@ -10,13 +10,13 @@ import structlog
 from starlette.routing import BaseRoute, Route
 
 import outcrop
-from outcrop import DeploymentParams, Gateway, ModelPrefix, ModelRoute, clip
+from outcrop import ConfigSection, DeploymentParams, Gateway, ModelPrefix, ModelRoute, clip
 
 from . import PREFIX, PROVIDER, SECTION
 from .handler import PassthroughApp
 from .models import arn_region, native_model_id
 from .operations import table
-from .settings import Settings, parse_settings
+from .settings import Settings, has_keys, parse_settings
 
 log = structlog.get_logger("outcrop.bedrock_passthrough")
 DISTRIBUTION = "outcrop-bedrock-passthrough"
@@ -68,6 +68,15 @@ def outcrop_register_routes(register: Callable[[BaseRoute], None], gateway: Gate
 
 
 @outcrop.hookimpl
+def outcrop_register_config_sections(register: Callable[[ConfigSection], None]) -> None:
+    register(ConfigSection(
+        SECTION,
+        "defaults, endpoints and SigV4 key pairs of the native pass-through (/bedrock/*)",
+        client_credentials=has_keys,
+    ))
+
+
+@outcrop.hookimpl
 def outcrop_check_config(config: outcrop.Config) -> list[str] | None:
     try:
         settings = parse_settings(config.sections)
@@ -87,12 +96,8 @@ def outcrop_startup(gateway: Gateway) -> None:
         log.warning("passthrough_only_aliases_deprecated",
                     message=f"{SECTION}.only_aliases is deprecated: use general_settings."
                             f"allow_raw_models: {str(not settings.only_aliases).lower()}")
-    if settings.keys and not gateway.master_key:
-        log.warning("passthrough_keys_without_master_key",
-                    message=f"{SECTION}.keys is set but general_settings.master_key is not: "
-                            "requests without a SigV4 signature are accepted on /bedrock/*")
     if settings.has_credentials():
-        asyncio.get_running_loop().create_task(_warm(gateway, settings.default_params()))
+        asyncio.get_running_loop().create_task(_warm(gateway, settings.params))
 
 
 async def _warm(gateway: Gateway, params: DeploymentParams) -> None:

@@ -20,13 +20,12 @@ from typing import Any
 
 import msgspec
 
-from outcrop import ConfigError, DeploymentParams, Gateway, OutcropError, check_region
+from outcrop import ConfigError, DeploymentParams, Gateway, http_url_problem, parse_params
 
 from . import SECTION
 from .operations import SERVICES
 
 _KEY_ID = re.compile(r"[A-Za-z0-9_.+=@-]{4,128}\Z")  # no '/' or ',': they split the Credential
-_URL = re.compile(r"https?://[^/\s]+(/\S*)?\Z")
 
 
 class KeyPair(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -41,35 +40,20 @@ class KeyPair(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """The section; the ``aws_*`` fields and ``api_base`` mean what they mean on a deployment."""
+    """The section's own keys; every other key is a deployment setting (``aws_*``,
+    ``api_base``, timeouts), decoded by the core into ``params``."""
 
     #: Deprecated spelling of ``general_settings.allow_raw_models: false`` (``None``: not set).
     only_aliases: bool | None = None
     max_clock_skew_seconds: int = 900
-    aws_region_name: str | None = None
-    aws_access_key_id: str | None = None
-    aws_secret_access_key: str | None = None
-    aws_session_token: str | None = None
-    aws_profile_name: str | None = None
-    aws_role_name: str | None = None
-    aws_session_name: str | None = None
-    aws_external_id: str | None = None
-    aws_web_identity_token: str | None = None
-    aws_sts_endpoint: str | None = None
-    api_base: str | None = None
-    timeout: float | None = None
-    connect_timeout: float | None = None
     endpoints: dict[str, str] = msgspec.field(default_factory=dict)
     keys: list[KeyPair] = msgspec.field(default_factory=list)
+    #: The gateway's defaults for calls no deployment serves (raw model ids, agent paths).
+    params: DeploymentParams = msgspec.field(default_factory=lambda: DeploymentParams(model=SECTION))
 
     def __repr__(self) -> str:
-        return (f"Settings(only_aliases={self.only_aliases}, region={self.aws_region_name!r}, "
-                f"keys={len(self.keys)})")
-
-    def default_params(self) -> DeploymentParams:
-        """Deployment-style params for calls no deployment serves (the gateway's defaults)."""
-        fields = {f: getattr(self, f) for f in _PARAM_FIELDS if getattr(self, f) is not None}
-        return DeploymentParams(model="bedrock_passthrough", **fields)
+        return (f"Settings(only_aliases={self.only_aliases}, "
+                f"region={self.params.aws_region_name!r}, keys={len(self.keys)})")
 
     def raw_models_allowed(self, gateway: Gateway) -> bool:
         """Whether ``/model/{id}/...`` may name a model id that is not a configured model_name:
@@ -83,11 +67,16 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         return {k.access_key_id: k.secret_access_key for k in self.keys}
 
     def has_credentials(self) -> bool:
-        return any(getattr(self, f) for f in _AWS_FIELDS if f not in ("aws_region_name", "api_base"))
+        return any(self.params.credential_key())
 
 
-_AWS_FIELDS = (*(f for f in Settings.__struct_fields__ if f.startswith("aws_")), "api_base")
-_PARAM_FIELDS = (*_AWS_FIELDS, "timeout", "connect_timeout")
+#: The keys the section reads itself (``params`` is filled from the others).
+OWN_KEYS = frozenset(Settings.__struct_fields__) - {"params"}
+
+
+def has_keys(raw: Any) -> bool:
+    """Whether the section (raw, as in the file) configures SigV4 key pairs for callers."""
+    return isinstance(raw, dict) and bool(raw.get("keys"))
 
 
 def parse_settings(sections: dict[str, Any]) -> Settings:
@@ -97,34 +86,30 @@ def parse_settings(sections: dict[str, Any]) -> Settings:
         return Settings()
     if not isinstance(raw, dict):
         raise ConfigError([f"{SECTION}: expected a mapping, got {type(raw).__name__}"])
-    try:
-        settings = msgspec.convert(raw, Settings, str_keys=True)
-    except msgspec.ValidationError as exc:
-        raise ConfigError([_path_error(exc)]) from None
     errors: list[str] = []
-    if bool(settings.aws_access_key_id) != bool(settings.aws_secret_access_key):
-        given, missing = (("aws_access_key_id", "aws_secret_access_key") if settings.aws_access_key_id
-                          else ("aws_secret_access_key", "aws_access_key_id"))
-        errors.append(f"{SECTION}.{missing}: required together with {given}")
-    if settings.aws_region_name is not None:
-        try:
-            check_region(settings.aws_region_name, f"{SECTION}.aws_region_name")
-        except OutcropError as exc:
-            errors.append(exc.message)
-    for name in ("timeout", "connect_timeout"):
-        value = getattr(settings, name)
-        if value is not None and value <= 0:
-            errors.append(f"{SECTION}.{name}: must be > 0 seconds, got {value}")
+    own = {k: v for k, v in raw.items() if k in OWN_KEYS}
+    rest = {k: v for k, v in raw.items() if k not in OWN_KEYS}
+    if "model" in rest:  # the section's defaults serve whatever model a caller names
+        errors.append(f"{SECTION}.model: unknown key")
+        del rest["model"]
+    try:
+        params = parse_params({"model": SECTION, **rest}, SECTION, provider_params=False)
+    except ConfigError as exc:
+        errors.extend(exc.errors)
+        params = DeploymentParams(model=SECTION)
+    try:
+        settings = msgspec.convert(own, Settings, str_keys=True)
+    except msgspec.ValidationError as exc:
+        raise ConfigError([*errors, *ConfigError.from_validation(exc, SECTION).errors]) from None
+    settings.params = params
     if settings.max_clock_skew_seconds < 1:
         errors.append(f"{SECTION}.max_clock_skew_seconds: must be >= 1, got {settings.max_clock_skew_seconds}")
-    if settings.api_base is not None and not _URL.match(settings.api_base):
-        errors.append(f"{SECTION}.api_base: expected an http(s) URL, got {settings.api_base!r}")
     for service, url in settings.endpoints.items():
         if service not in SERVICES:
             errors.append(f"{SECTION}.endpoints.{service}: unknown service (expected one of "
                           f"{', '.join(SERVICES)})")
-        elif not _URL.match(url):
-            errors.append(f"{SECTION}.endpoints.{service}: expected an http(s) URL, got {url!r}")
+        elif problem := http_url_problem(url):
+            errors.append(f"{SECTION}.endpoints.{service}: {problem}")
     seen: set[str] = set()
     for i, key in enumerate(settings.keys):
         where = f"{SECTION}.keys[{i}]"
@@ -139,16 +124,3 @@ def parse_settings(sections: dict[str, Any]) -> Settings:
     if errors:
         raise ConfigError(errors)
     return settings
-
-
-def _path_error(exc: msgspec.ValidationError) -> str:
-    """``Expected `bool`, got `str` - at `$.only_aliases``` -> ``bedrock_passthrough.only_aliases: ...``."""
-    text = str(exc)
-    where = ""
-    found = re.search(r" - at `\$(.*)`$", text)
-    if found:
-        where, text = found.group(1), text[:found.start()]
-    if text.startswith("Object contains unknown field"):
-        field = text.split("`")[1] if "`" in text else ""
-        return f"{SECTION}{where}.{field}: unknown key"
-    return f"{SECTION}{where}: {text[:1].lower()}{text[1:]}"

@@ -47,7 +47,7 @@ class Resolver:
     def __init__(self, gateway: Gateway, settings: Settings) -> None:
         self._gateway = gateway
         self._settings = settings
-        self._defaults = settings.default_params()
+        self._defaults = settings.params
         self._raw_allowed = settings.raw_models_allowed(gateway)
         self.aliases: dict[str, list[Deployment]] = {}  # model_name -> native deployments
         self._by_model_id: dict[str, list[Deployment]] = {}
@@ -135,7 +135,7 @@ class Resolver:
 
     def _default(self, path: str, service: str, fixed: str | None, signed_region: str | None,
                  model: str, model_id: str | None) -> Target:
-        region = fixed or self._settings.aws_region_name or self._default_region(signed_region)
+        region = fixed or self._defaults.aws_region_name or self._default_region(signed_region)
         endpoint = self._settings.endpoints.get(service) or self._gateway.aws.endpoint(
             service, region, self._defaults)
         return Target(path, self._defaults, None, region, endpoint, model, model_id)

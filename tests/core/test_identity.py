@@ -152,16 +152,20 @@ def test_models_lists_only_allowed_names(identity, gateway):
     assert [m.id for m in _client(gateway, MASTER).models.list()] == ["nova", "other"]
 
 
-def test_open_gateway_principal_and_shutdown_hook(identity, simulator_params):
+def test_a_key_plugin_closes_a_gateway_without_master_key_and_shutdown_hook(identity, simulator_params):
     async def run() -> tuple[Principal, int]:
         gw = outcrop.Gateway(outcrop.parse_config({}))
         await gw.start()
+        assert gw.requires_auth and gw.master_key is None
         principal = gw.authenticate({"authorization": f"Bearer {TEAM_KEY}"})
+        with pytest.raises(outcrop.OutcropError) as caught:  # a plugin's keys are credentials
+            gw.authenticate({})
+        assert caught.value.status == 401
         await gw.stop()
         return principal, identity.shutdowns
 
     principal, shutdowns = asyncio.run(run())
-    assert principal.kind == "open" and not principal.admin  # no master key: plugins not asked
+    assert principal.kind == "virtual_key" and not principal.admin
     assert shutdowns == 1
 
 

@@ -244,7 +244,8 @@ def outcrop_authenticate(token: str) -> Principal | None:
     models, ``/bedrock/*`` bearer, management routes), on the hot path: answer from memory.
     Return the ``Principal`` the token names, ``None`` if it is not yours (the caller then gets
     401), or raise ``OutcropError`` (401/403) for a known credential that is refused (blocked,
-    expired). First result wins.
+    expired). Implementing it makes the gateway require a credential on every route, even
+    without a master key. First result wins.
     """
 
 

@@ -435,3 +435,25 @@ def test_public_decoder_reports_every_problem_with_its_path():
     params = outcrop.parse_params({"model": "x", "qualifier": "prod", "rpm": 5,
                                    "aws_bedrock_runtime_endpoint": "https://vpce.test"})
     assert params.extra == {"qualifier": "prod"} and params.api_base == "https://vpce.test"
+
+
+def test_the_litellm_key_tables_are_documented_and_do_not_shadow_settings():
+    from outcrop.config import GeneralSettings
+    from outcrop.config_keys import IGNORED, IGNORED_PARAMS, REFUSED
+    from outcrop.params import PARAM_FIELDS
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
+    tables = doc.split("## LiteLLM keys Outcrop does not implement", 1)[1]
+    ignored, refused = tables.split("### Refused", 1)
+    for section, keys in IGNORED.items():
+        for key in keys:
+            assert f"`{key}`" in ignored, f"{section}.{key} is not in the ignored table"
+            assert key not in GeneralSettings.__struct_fields__
+    for section, keys in REFUSED.items():
+        for key in keys:
+            assert f"`{key}`" in refused.split("## ", 1)[0], f"{section}.{key} not documented"
+            assert key not in GeneralSettings.__struct_fields__
+    for key in IGNORED_PARAMS:
+        assert f"`{key}`" in ignored and key not in PARAM_FIELDS
+    for key in ("master_key", "allow_unauthenticated", "max_request_bytes", "read_timeout"):
+        assert f"| `{key}` |" in doc, f"general_settings.{key} is not documented"

@@ -213,7 +213,8 @@ def check_sections(
     """Sort what the core does not read (``Config.sections``) into errors and ignored keys.
 
     ``claimed`` are the names installed plugins registered; ``settings_keys`` the core's own
-    ``general_settings`` keys (for hints). Returns ``(errors, ignored)``, both ``path: why``.
+    ``general_settings`` keys (for hints). Returns ``(errors, ignored)``, both ``path: why``
+    (the ignored ones are accepted for LiteLLM compatibility).
     """
     errors: list[str] = []
     ignored: list[str] = []
@@ -224,8 +225,7 @@ def check_sections(
         table = head if key and head in SETTINGS_SECTIONS else ""
         key = key if table else name
         if key in IGNORED[table]:
-            ignored.append(f"{name}: accepted for LiteLLM compatibility and ignored "
-                           f"({IGNORED[table][key]})")
+            ignored.append(f"{name}: {IGNORED[table][key]}")
             continue
         if key in REFUSED[table]:
             errors.append(f"{name}: a LiteLLM setting Outcrop does not implement: "

@@ -113,12 +113,11 @@ def parse_params(
     if "model" not in known:
         errors.append(f"{where}model: required (a model string such as "
                       "bedrock/agent/AGENT_ID/ALIAS_ID)")
-    if errors:
         raise ConfigError(errors)
     try:
         params = msgspec.convert(known, DeploymentParams, str_keys=True)
     except msgspec.ValidationError as exc:
-        raise ConfigError.from_validation(exc, path) from None
+        raise ConfigError([*errors, *ConfigError.from_validation(exc, path).errors]) from None
     params.extra = extra
     if params.aws_region_name is not None and not is_region(params.aws_region_name):
         errors.append(region_problem(params.aws_region_name, f"{where}aws_region_name"))

@@ -116,8 +116,8 @@ def _split(openai: dict[str, Any], kwargs: dict[str, Any], fields: frozenset[str
         request = msgspec.convert(openai, kind)
     except msgspec.ValidationError as exc:
         path, message = split_validation_error(exc)
-        where = f" `{path}`" if path else "s"
-        raise OutcropError(f"invalid argument{where}: {message}", 400, param=path or None,
+        where = f"{path}: " if path else ""
+        raise OutcropError(f"invalid arguments: {where}{message}", 400, param=path or None,
                            code="invalid_request") from None
     if not params:
         return request, provider, None
@@ -125,7 +125,7 @@ def _split(openai: dict[str, Any], kwargs: dict[str, Any], fields: frozenset[str
         dparams = parse_params({"model": model, **params}, provider_params=False)
     except ConfigError as exc:
         param = exc.errors[0].split(":", 1)[0]
-        raise OutcropError(f"invalid argument {'; '.join(exc.errors)}", 400, param=param,
+        raise OutcropError(f"invalid arguments: {'; '.join(exc.errors)}", 400, param=param,
                            code="invalid_request") from None
     return request, provider, dparams
 

@@ -125,8 +125,9 @@ def _split(openai: dict[str, Any], kwargs: dict[str, Any], fields: frozenset[str
         dparams = parse_params({"model": model, **params}, provider_params=False)
     except ConfigError as exc:
         param = exc.errors[0].split(":", 1)[0]
+        code = "invalid_region" if param == "aws_region_name" else "invalid_request"
         raise OutcropError(f"invalid arguments: {'; '.join(exc.errors)}", 400, param=param,
-                           code="invalid_request") from None
+                           code=code) from None
     return request, provider, dparams
 
 

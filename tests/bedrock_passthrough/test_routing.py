@@ -8,9 +8,9 @@ import pytest
 
 import outcrop
 from outcrop import ConfigError, DeploymentParams, OutcropError
+from outcrop import match_operation as match
 from outcrop.app import create_app
 from outcrop.testing import HttpError
-from outcrop_bedrock_passthrough.operations import match
 from outcrop_bedrock_passthrough.plugin import outcrop_parse_route
 
 from .conftest import ALIAS, MASTER_KEY, sigv4_client

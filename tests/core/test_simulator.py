@@ -19,6 +19,7 @@ from botocore.eventstream import EventStreamBuffer
 from botocore.exceptions import ClientError, EventStreamError
 
 from outcrop import sigv4
+from outcrop.operations import DATA_PLANE_SERVICES, all_operations, match_operation
 from outcrop.testing import (
     TEST_ACCESS_KEY,
     TEST_SECRET_KEY,
@@ -30,7 +31,6 @@ from outcrop.testing import (
     RawReply,
     RuntimeReply,
     ServerThread,
-    routes,
     running_simulator,
     usage_trace,
 )
@@ -374,11 +374,13 @@ def test_unknown_path_is_404(sim):
 
 
 def test_every_model_operation_routes_to_itself():
-    for route in routes.routes():
-        path = re.sub(r"\{([^}]+)\}", lambda m: quote(f"v:{m.group(1)}/x", safe=""), route.template)
-        found = routes.match(route.method, path.split("?")[0])
-        assert found is not None and found.route is route, route.operation
-        assert all(v.startswith("v:") and v.endswith("/x") for v in found.params.values())
+    everything = all_operations()
+    assert len(everything) > 100 and {op.service for op in everything} == set(DATA_PLANE_SERVICES)
+    for op in everything:
+        path = re.sub(r"\{([^}]+)\}", lambda m: quote(f"v:{m.group(1)}/x", safe=""), op.template)
+        found = match_operation(op.method, path)
+        assert found is not None and found.operation is op, op.name
+        assert all(v.startswith("v:") and v.endswith("/x") for v in found.decoded_labels().values())
 
 
 # --- authentication --------------------------------------------------------------------------------

@@ -19,6 +19,13 @@ from .gateway import Gateway
 from .headers import COST_HEADER, OVERHEAD_HEADER, REQUEST_ID_HEADER
 from .hookimpl import hookimpl
 from .lifecycle import CallLifecycle
+from .operations import (
+    DATA_PLANE_SERVICES,
+    Operation,
+    OperationMatch,
+    match_operation,
+    operation_table,
+)
 from .params import http_url_problem, parse_params
 from .regions import check_region, is_region
 from .sigv4_verify import (
@@ -58,6 +65,11 @@ from .wire import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "DATA_PLANE_SERVICES",
+    "Operation",
+    "OperationMatch",
+    "match_operation",
+    "operation_table",
     "COST_HEADER",
     "OVERHEAD_HEADER",
     "REQUEST_ID_HEADER",

@@ -8,6 +8,8 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from outcrop.operations import Operation
+
 from . import embeddings
 from .recorded import RecordedRequest
 from .replies import (
@@ -20,7 +22,6 @@ from .replies import (
     RuntimeReply,
     split_words,
 )
-from .routes import Route
 
 
 def _body(request: RecordedRequest) -> Any:
@@ -188,11 +189,11 @@ DEFAULTS: dict[str, Callable[[RecordedRequest], Reply]] = {
 }
 
 
-def default_reply(request: RecordedRequest, route: Route) -> Reply:
+def default_reply(request: RecordedRequest, operation: Operation) -> Reply:
     """The echo for the main operations; an empty success for every other one."""
-    handler = DEFAULTS.get(route.operation)
+    handler = DEFAULTS.get(operation.name)
     if handler is not None:
         return handler(request)
-    if route.event_stream:
-        return EventStreamReply(status=route.status)
-    return _json_reply({}, route.status)
+    if operation.event_stream:
+        return EventStreamReply(status=operation.status)
+    return _json_reply({}, operation.status)

@@ -19,9 +19,10 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from outcrop.operations import Operation, OperationMatch, match_operation, operation_table
 from outcrop.sigv4_verify import SigV4Error, verify_sigv4
 
-from . import embeddings, routes
+from . import embeddings, validation
 from .defaults import default_reply
 from .recorded import RecordedRequest
 from .replies import HttpError, Rendered, ReplyLike
@@ -70,7 +71,7 @@ class BedrockSimulator:
         self.requests: list[RecordedRequest] = []
         self._scripts: list[Script] = []
         self._lock = threading.Lock()  # tests script from their thread while the app serves
-        routes.routes()  # load the service models now, not on the first request
+        operation_table()  # load the service models now, not on the first request
 
     # --- scripting -----------------------------------------------------------------------------
 
@@ -138,21 +139,21 @@ class BedrockSimulator:
         await _send(rendered, request, receive, send)
 
     async def _answer(self, request: RecordedRequest, raw_headers: list[tuple[bytes, bytes]]) -> Rendered:
-        found = routes.match(request.method, request.raw_path)
+        found = match_operation(request.method, request.raw_path)
         if found is None:
             return self._reject(request, HttpError(
                 404, "UnknownOperationException",
                 f"No operation matches {request.method} {request.raw_path}"))
-        route = found.route
-        request.service, request.operation = route.service, route.operation
-        request.params = dict(found.params)
-        error = self._authenticate(request, route, raw_headers)
+        operation = found.operation
+        request.service, request.operation = operation.service, operation.name
+        request.params = found.decoded_labels()
+        error = self._authenticate(request, operation, raw_headers)
         if error is not None:
             return self._reject(request, error)
         error = self._validate(request, found)
         if error is not None:
             return self._reject(request, error)
-        reply = self._take_script(request) or default_reply(request, route)
+        reply = self._take_script(request) or default_reply(request, operation)
         try:
             return await _render(reply, request)
         except Exception as exc:  # a broken script must answer, not kill the worker
@@ -163,10 +164,10 @@ class BedrockSimulator:
         return error.render(request)
 
     def _authenticate(
-        self, request: RecordedRequest, route: routes.Route, raw_headers: list[tuple[bytes, bytes]]
+        self, request: RecordedRequest, operation: Operation, raw_headers: list[tuple[bytes, bytes]]
     ) -> HttpError | None:
         authorization = request.headers.get("authorization", "")
-        if authorization[:7].lower() == "bearer " and route.bearer_auth:
+        if authorization[:7].lower() == "bearer " and operation.bearer_auth:
             if authorization[7:].strip() in self.bearer_tokens:
                 request.auth = "bearer"
                 return None
@@ -174,7 +175,7 @@ class BedrockSimulator:
         try:
             identity = verify_sigv4(
                 request.method, request.raw_path, request.raw_query, raw_headers, request.body,
-                self.keys.get, expected_service=route.signing_name, max_skew_s=self.max_skew_s,
+                self.keys.get, expected_service=operation.signing_name, max_skew_s=self.max_skew_s,
                 engine="botocore",
             )
         except SigV4Error as exc:
@@ -184,8 +185,8 @@ class BedrockSimulator:
         request.signing_service = identity.service
         return None
 
-    def _validate(self, request: RecordedRequest, found: routes.Match) -> HttpError | None:
-        model = found.route.model
+    def _validate(self, request: RecordedRequest, found: OperationMatch) -> HttpError | None:
+        model = found.operation.model
         body: Any = None
         if model.input_shape is not None and not model.input_shape.serialization.get("payload"):
             try:
@@ -200,16 +201,16 @@ class BedrockSimulator:
                 wire = shape.serialization.get("name", member)
                 if wire in query:
                     request.params[member] = query[wire]
-        problems = routes.validate(found, request.headers, query, body)
-        if not problems and isinstance(body, dict) and found.route.service in routes.DEEP_VALIDATION:
-            problems = routes.validate_body(found, body)
+        problems = validation.validate(found, request.headers, query, body)
+        if not problems and isinstance(body, dict) and found.operation.service in validation.DEEP_VALIDATION:
+            problems = validation.validate_body(found, body)
         embedding = embeddings.for_request(request)
         if not problems and embedding is not None:
             problems = embeddings.validate(*embedding)
         if not problems:
             return None
         count = f"{len(problems)} validation error{'s' if len(problems) > 1 else ''} detected: "
-        extra = {"reason": "FieldValidationFailed"} if found.route.service == "bedrock-agentcore" else {}
+        extra = {"reason": "FieldValidationFailed"} if found.operation.service == "bedrock-agentcore" else {}
         return HttpError(400, "ValidationException", count + "; ".join(problems), **extra)
 
 

@@ -21,17 +21,19 @@ from outcrop import (
     CallLifecycle,
     DeploymentParams,
     Gateway,
+    OperationMatch,
     OutcropError,
     UpstreamRequest,
     UpstreamResponse,
     clip,
+    match_operation,
 )
 from outcrop.eventstream import encode_exception
 
 from . import PREFIX, PROVIDER
 from .auth import ClientAuth
 from .headers import forward_request_headers, relay_response_headers
-from .operations import UNSUPPORTED, Match, match
+from .operations import UNSUPPORTED
 from .paths import canonical_query, check_segments, relative
 from .responses import error_parts
 from .settings import Settings
@@ -79,7 +81,7 @@ class PassthroughApp:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in received}
 
         caller = self.auth.check_headers(headers)
-        found = match(method, path)
+        found = match_operation(method, path)
         pending = None
         if caller is None:  # SigV4 with issued keys: all but the signature before the body
             pending = self.auth.precheck(received, found.operation.signing_name if found else None)
@@ -117,12 +119,12 @@ class PassthroughApp:
                                   connect_timeout=target.params.connect_timeout)
         await self._forward(request, target, found, life)
 
-    async def _forward(self, request: UpstreamRequest, target: Target, found: Match,
+    async def _forward(self, request: UpstreamRequest, target: Target, found: OperationMatch,
                        life: CallLifecycle) -> None:
         life.upstream = await self.gateway.send(request, target.params)  # closed by ``life``
         await self._relay(life.upstream, target, found, life)
 
-    async def _relay(self, response: UpstreamResponse, target: Target, found: Match,
+    async def _relay(self, response: UpstreamResponse, target: Target, found: OperationMatch,
                      life: CallLifecycle) -> None:
         op = found.operation
         status = response.status
@@ -196,7 +198,7 @@ class PassthroughApp:
 # -- helpers ------------------------------------------------------------------------------------
 
 
-def _subject(found: Match) -> str:
+def _subject(found: OperationMatch) -> str:
     """What a non-model call is about (agent id, knowledge base, runtime ARN...), for logs."""
     for value in found.labels.values():
         return unquote(value)

@@ -10,12 +10,19 @@ import structlog
 from starlette.routing import BaseRoute, Route
 
 import outcrop
-from outcrop import ConfigSection, DeploymentParams, Gateway, ModelPrefix, ModelRoute, clip
+from outcrop import (
+    ConfigSection,
+    DeploymentParams,
+    Gateway,
+    ModelPrefix,
+    ModelRoute,
+    clip,
+    operation_table,
+)
 
 from . import PREFIX, PROVIDER, SECTION
 from .handler import PassthroughApp
 from .models import arn_region, native_model_id
-from .operations import table
 from .settings import Settings, has_keys, parse_settings
 
 log = structlog.get_logger("outcrop.bedrock_passthrough")
@@ -61,7 +68,7 @@ def _settings(gateway: Gateway) -> Settings:
 
 @outcrop.hookimpl
 def outcrop_register_routes(register: Callable[[BaseRoute], None], gateway: Gateway) -> None:
-    table()  # read botocore's service models now, not on the first request
+    operation_table()  # read botocore's service models now, not on the first request
     app = PassthroughApp(gateway, _settings(gateway))
     register(Route(PREFIX + "/{path:path}", app, methods=None, name=PROVIDER))
     register(Route(PREFIX, app, methods=None))

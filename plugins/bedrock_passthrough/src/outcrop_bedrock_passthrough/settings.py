@@ -20,10 +20,16 @@ from typing import Any
 
 import msgspec
 
-from outcrop import ConfigError, DeploymentParams, Gateway, http_url_problem, parse_params
+from outcrop import (
+    DATA_PLANE_SERVICES,
+    ConfigError,
+    DeploymentParams,
+    Gateway,
+    http_url_problem,
+    parse_params,
+)
 
 from . import SECTION
-from .operations import SERVICES
 
 _KEY_ID = re.compile(r"[A-Za-z0-9_.+=@-]{4,128}\Z")  # no '/' or ',': they split the Credential
 
@@ -105,9 +111,9 @@ def parse_settings(sections: dict[str, Any]) -> Settings:
     if settings.max_clock_skew_seconds < 1:
         errors.append(f"{SECTION}.max_clock_skew_seconds: must be >= 1, got {settings.max_clock_skew_seconds}")
     for service, url in settings.endpoints.items():
-        if service not in SERVICES:
+        if service not in DATA_PLANE_SERVICES:
             errors.append(f"{SECTION}.endpoints.{service}: unknown service (expected one of "
-                          f"{', '.join(SERVICES)})")
+                          f"{', '.join(DATA_PLANE_SERVICES)})")
         elif problem := http_url_problem(url):
             errors.append(f"{SECTION}.endpoints.{service}: {problem}")
     seen: set[str] = set()

@@ -18,10 +18,17 @@ import random
 from dataclasses import dataclass
 from urllib.parse import quote, unquote
 
-from outcrop import Deployment, DeploymentParams, Gateway, OutcropError, check_region, clip
+from outcrop import (
+    Deployment,
+    DeploymentParams,
+    Gateway,
+    OperationMatch,
+    OutcropError,
+    check_region,
+    clip,
+)
 
 from .models import arn_region, native_model_id
-from .operations import Match
 from .settings import Settings
 
 _SAFE = "-._~"  # what botocore leaves unescaped in a URI label
@@ -80,7 +87,7 @@ class Resolver:
                 return picked
         return random.choices(group, weights=[d.params.weight for d in group])[0]
 
-    def resolve(self, found: Match, raw_path: str, signed_region: str | None) -> Target:
+    def resolve(self, found: OperationMatch, raw_path: str, signed_region: str | None) -> Target:
         op = found.operation
         labels = found.labels
         if op.service == "bedrock-runtime" and "modelId" in labels:
@@ -101,7 +108,7 @@ class Resolver:
             return self._on(deployment, raw_path, op.service, fixed, "", None)
         return self._default(raw_path, op.service, fixed, signed_region, "", None)
 
-    def _model(self, found: Match, raw_path: str, signed_region: str | None) -> Target:
+    def _model(self, found: OperationMatch, raw_path: str, signed_region: str | None) -> Target:
         raw_label = found.labels["modelId"]
         name = unquote(raw_label)
         group = self.aliases.get(name)

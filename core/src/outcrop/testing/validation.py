@@ -1,98 +1,23 @@
-"""Which Bedrock data-plane operation a raw request path names, read from botocore's models.
+"""What AWS validates on a matched operation's input, from botocore's shape constraints.
 
-The table is built once from the service models of bedrock-runtime, bedrock-agent-runtime and
-bedrock-agentcore, so every operation botocore can call is routed, with the signing name and
-auth traits the model declares. Matching is on the raw, still-encoded path (``%2F`` inside an
-ARN is not a separator); labels are decoded only after the match.
+Operations and their matching live in ``outcrop.operations``; this module checks the URI,
+header, query and body members of a request the way AWS answers a ValidationException.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import cache
 from typing import Any
-from urllib.parse import unquote
 
-import botocore.session
-from botocore.model import OperationModel, Shape
+from botocore.model import Shape
 from botocore.validate import ParamValidator
 
-SERVICES = ("bedrock-runtime", "bedrock-agent-runtime", "bedrock-agentcore")
+from outcrop.operations import OperationMatch
+
 #: Services whose JSON bodies are validated member by member, all the way down.
 DEEP_VALIDATION = frozenset({"bedrock-runtime"})
-_LABEL = re.compile(r"\{([^}]+)\}")
-
-
-@dataclass(frozen=True, slots=True)
-class Route:
-    """One operation: its service, signing name and compiled URI template."""
-
-    service: str
-    signing_name: str
-    bearer_auth: bool
-    operation: str
-    method: str
-    template: str
-    pattern: re.Pattern[str]
-    model: OperationModel
-
-    @property
-    def event_stream(self) -> bool:
-        return self.model.get_event_stream_output() is not None
-
-    @property
-    def status(self) -> int:
-        return int(self.model.http.get("responseCode", 200))
-
-
-@dataclass(frozen=True, slots=True)
-class Match:
-    route: Route
-    params: dict[str, str]
-
-
-def _compile(template: str) -> re.Pattern[str]:
-    path = template.split("?", 1)[0]
-    out, pos = [], 0
-    for label in _LABEL.finditer(path):
-        out.append(re.escape(path[pos : label.start()]))
-        name = label.group(1)
-        out.append(f"(?P<{name.rstrip('+')}>.+)" if name.endswith("+") else f"(?P<{name}>[^/]+)")
-        pos = label.end()
-    out.append(re.escape(path[pos:]))
-    return re.compile("".join(out) + r"\Z")
-
-
-@cache
-def routes() -> tuple[Route, ...]:
-    """Every operation of the three services, most literal templates first."""
-    session = botocore.session.get_session()
-    table: list[Route] = []
-    for service in SERVICES:
-        model = session.get_service_model(service)
-        bearer = "smithy.api#httpBearerAuth" in (model.metadata.get("auth") or [])
-        for name in model.operation_names:
-            op = model.operation_model(name)
-            template = op.http["requestUri"]
-            table.append(
-                Route(service, model.signing_name, bearer, name, op.http["method"], template,
-                      _compile(template), op)
-            )
-    # A literal segment beats a label where two templates could both match.
-    table.sort(key=lambda r: -len(_LABEL.sub("", r.template)))
-    return tuple(table)
-
-
-def match(method: str, raw_path: str) -> Match | None:
-    for route in routes():
-        if route.method != method:
-            continue
-        found = route.pattern.match(raw_path)
-        if found:
-            return Match(route, {k: unquote(v) for k, v in found.groupdict().items()})
-    return None
 
 
 # bedrock-agentcore's model puts no constraint on the runtime label; these are the
@@ -127,7 +52,7 @@ def _violation(name: str, value: str, shape: Shape) -> str | None:
 
 
 def validate(
-    found: Match,
+    found: OperationMatch,
     headers: Mapping[str, str],
     query: Mapping[str, str],
     body: Any,
@@ -136,7 +61,8 @@ def validate(
 
     ``body`` is the parsed JSON body (a dict) for JSON operations, else ``None``.
     """
-    shape = found.route.model.input_shape
+    labels = found.decoded_labels()
+    shape = found.operation.model.input_shape
     if shape is None:
         return []
     problems: list[str] = []
@@ -145,7 +71,7 @@ def validate(
         where = member.serialization.get("location")
         wire = member.serialization.get("name", name)
         if where == "uri":
-            value = found.params.get(wire)
+            value = labels.get(wire)
         elif where == "header":
             value = headers.get(wire.lower())
         elif where == "querystring":
@@ -164,8 +90,8 @@ def validate(
             if issue:
                 shown = "***" if member.metadata.get("sensitive") else value
                 problems.append(f"Value '{shown}' at '{name}' failed to satisfy constraint: {issue}")
-    if found.route.service == "bedrock-agentcore" and "agentRuntimeArn" in found.params:
-        runtime = found.params["agentRuntimeArn"]
+    if found.operation.service == "bedrock-agentcore" and "agentRuntimeArn" in labels:
+        runtime = labels["agentRuntimeArn"]
         if _RUNTIME_ID.match(runtime):
             if "accountId" not in query:
                 problems.append("accountId is required when agentRuntimeArn is an agent runtime id")
@@ -215,16 +141,17 @@ def _walk(shape: Shape, value: Any, path: str, problems: list[str]) -> None:
                             f"must have value less than or equal to {meta['max']}")
 
 
-def validate_body(found: Match, body: dict[str, Any]) -> list[str]:
+def validate_body(found: OperationMatch, body: dict[str, Any]) -> list[str]:
     """A JSON body checked against the operation's input shape, as deeply as AWS does:
     types, required members, unions, unknown members (botocore's validator), then ranges,
     lengths, enums and patterns. Blobs are base64 text on the wire, which botocore accepts."""
-    shape = found.route.model.input_shape
+    shape = found.operation.model.input_shape
     if shape is None:
         return []
+    labels = found.decoded_labels()
     located = {n for n, m in shape.members.items() if m.serialization.get("location")}
     params = {k: v for k, v in body.items() if k not in located}
-    params.update({n: found.params[n] for n in located if n in found.params})
+    params.update({n: labels[n] for n in located if n in labels})
     report = ParamValidator().validate(params, shape)
     problems = [line for line in report.generate_report().splitlines() if line] if report.has_errors() else []
     for name, member in shape.members.items():

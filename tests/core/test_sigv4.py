@@ -1,11 +1,14 @@
 """The fast signer must produce exactly botocore's signature."""
 
+from urllib.parse import urlsplit
+
 import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from outcrop import sigv4
+from outcrop.sigv4_canonical import canonical_query, canonical_uri
 
 TS = "20261122T075945Z"
 CASES = [
@@ -69,3 +72,14 @@ def test_add_auth_roundtrip_with_botocore():
     sigv4.sign("POST", url, mine, b"{}", access_key="AKID", secret_key="SECRET", token=None,
                region="us-east-1", service="bedrock", timestamp=ts)
     assert mine["Authorization"] == req.headers["Authorization"]
+
+
+@pytest.mark.parametrize("method,url,headers,body,service,region,token", CASES)
+def test_shared_canonical_uri_and_query_equal_botocore(method, url, headers, body, service, region, token):
+    # The signer and the verifier both build these two lines with outcrop.sigv4_canonical.
+    ref = AWSRequest(method=method, url=url, data=body, headers=dict(headers))
+    ref.context["timestamp"] = TS
+    auth = SigV4Auth(Credentials("A", "S").get_frozen_credentials(), service, region)
+    _, uri, query = auth.canonical_request(ref).split("\n")[:3]
+    parts = urlsplit(url)
+    assert (canonical_uri(parts.path), canonical_query(parts.query)) == (uri, query)

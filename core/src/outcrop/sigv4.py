@@ -10,13 +10,20 @@ query strings, session tokens and repeated whitespace.
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
-import hmac
 from collections.abc import MutableMapping
 from functools import lru_cache
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
-from botocore.utils import normalize_url_path
+from . import sigv4_canonical as canonical
+from .sigv4_canonical import (
+    ALGORITHM,
+    canonical_query,
+    canonical_uri,
+    credential_scope,
+    header_value,
+    payload_hash,
+    signature,
+)
 
 #: Headers botocore never signs (``botocore.auth.SIGNED_HEADERS_BLACKLIST``).
 UNSIGNED_HEADERS = frozenset(
@@ -35,15 +42,6 @@ UNSIGNED_HEADERS = frozenset(
         "content-length",  # set by the HTTP client; botocore signs it only when present beforehand
     }
 )
-EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
-
-
-@lru_cache(maxsize=256)
-def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
-    k = hmac.new(("AWS4" + secret).encode(), date.encode(), hashlib.sha256).digest()
-    k = hmac.new(k, region.encode(), hashlib.sha256).digest()
-    k = hmac.new(k, service.encode(), hashlib.sha256).digest()
-    return hmac.new(k, b"aws4_request", hashlib.sha256).digest()
 
 
 @lru_cache(maxsize=1024)
@@ -56,12 +54,7 @@ def _split(url: str) -> tuple[str, str, str]:
     default = {"http": 80, "https": 443}.get(parts.scheme)
     if parts.port is not None and parts.port != default:
         host = f"{host}:{parts.port}"
-    uri = quote(normalize_url_path(parts.path), safe="/~")
-    query = ""
-    if parts.query:
-        pairs = sorted(p.partition("=")[::2] for p in parts.query.split("&"))
-        query = "&".join(f"{k}={v}" for k, v in pairs)
-    return host, uri, query
+    return host, canonical_uri(parts.path), canonical_query(parts.query)
 
 
 def amz_date(now: _dt.datetime | None = None) -> str:
@@ -74,21 +67,15 @@ def canonical_request(
 ) -> tuple[str, str]:
     """Return (canonical request, signed-headers list) the way botocore builds them."""
     host, uri, query = _split(url)
-    canon: dict[str, str] = {}
+    values: dict[str, list[str]] = {}
     for name, value in headers.items():
         lname = name.lower()
-        if lname in UNSIGNED_HEADERS:
-            continue
-        value = " ".join(value.split())
-        canon[lname] = f"{canon[lname]},{value}" if lname in canon else value
+        if lname not in UNSIGNED_HEADERS:
+            values.setdefault(lname, []).append(value)
+    canon = {name: header_value(vs) for name, vs in values.items()}
     canon.setdefault("host", host)
-    names = sorted(canon)
-    signed = ";".join(names)
-    payload = canon.get("x-amz-content-sha256") or (
-        hashlib.sha256(body).hexdigest() if body else EMPTY_SHA256
-    )
-    lines = "\n".join(f"{n}:{canon[n]}" for n in names)
-    return f"{method}\n{uri}\n{query}\n{lines}\n\n{signed}\n{payload}", signed
+    payload = canon.get("x-amz-content-sha256") or payload_hash(body)
+    return canonical.canonical_request(method, uri, query, canon, payload)
 
 
 def sign(
@@ -113,11 +100,7 @@ def sign(
     if token:
         headers["X-Amz-Security-Token"] = token
     creq, signed = canonical_request(method, url, headers, body)
-    scope = f"{ts[:8]}/{region}/{service}/aws4_request"
-    to_sign = f"AWS4-HMAC-SHA256\n{ts}\n{scope}\n{hashlib.sha256(creq.encode()).hexdigest()}"
-    key = signing_key(secret_key, ts[:8], region, service)
-    signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
     headers["Authorization"] = (
-        f"AWS4-HMAC-SHA256 Credential={access_key}/{scope}, "
-        f"SignedHeaders={signed}, Signature={signature}"
+        f"{ALGORITHM} Credential={access_key}/{credential_scope(ts[:8], region, service)}, "
+        f"SignedHeaders={signed}, Signature={signature(secret_key, ts, region, service, creq)}"
     )

@@ -5,7 +5,8 @@ raw (still percent-encoded) path and query, only the headers named in ``SignedHe
 their received values, and the body bytes. Two engines compute the expected signature:
 
 * ``"fast"`` (default, the gateway hot path): a stdlib canonical request plus the signing key
-  cached per (secret, date, region, service) in ``outcrop.sigv4.signing_key``;
+  cached per (secret, date, region, service), both from ``outcrop.sigv4_canonical`` (shared
+  with the signer);
 * ``"botocore"``: botocore's own ``SigV4Auth`` steps, so a check made with it (the simulator)
   does not depend on Outcrop's signer. ``tests/core/test_sigv4_verify.py`` proves both agree.
 
@@ -15,24 +16,20 @@ Error codes, statuses and messages follow what AWS JSON services answer.
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import hmac
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from functools import lru_cache
 from typing import Literal
-from urllib.parse import quote
 
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest, HTTPHeaders
 from botocore.credentials import ReadOnlyCredentials
-from botocore.utils import normalize_url_path
 
+from . import sigv4_canonical as canonical
 from .errors import OutcropError, clip
-from .sigv4 import EMPTY_SHA256, signing_key
+from .sigv4_canonical import ALGORITHM
 
-ALGORITHM = "AWS4-HMAC-SHA256"
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 _AMZ_DATE_FORMAT = "%Y%m%dT%H%M%SZ"
 _MISMATCH = (
@@ -297,7 +294,7 @@ def _check_clock(amz_date: str, now: _dt.datetime, max_skew_s: int) -> None:
 
 def _payload_hash(received: dict[str, list[str]], body: bytes, allow_unsigned: bool) -> str:
     """The canonical request's payload line; a declared hash must match the body we got."""
-    actual = hashlib.sha256(body).hexdigest() if body else EMPTY_SHA256
+    actual = canonical.payload_hash(body)
     declared = received.get("x-amz-content-sha256")
     if not declared:
         return actual
@@ -315,20 +312,6 @@ def _payload_hash(received: dict[str, list[str]], body: bytes, allow_unsigned: b
     return value
 
 
-@lru_cache(maxsize=1024)
-def _canonical_uri(raw_path: str) -> str:
-    # Non-S3 services encode the already-encoded path again (%3A -> %253A), as botocore does.
-    return quote(normalize_url_path(raw_path), safe="/~")
-
-
-@lru_cache(maxsize=1024)
-def _canonical_query(raw_query: str) -> str:
-    if not raw_query:
-        return ""
-    pairs = sorted(p.partition("=")[::2] for p in raw_query.split("&"))
-    return "&".join(f"{k}={v}" for k, v in pairs)
-
-
 def _signature_fast(
     method: str,
     raw_path: str,
@@ -341,17 +324,12 @@ def _signature_fast(
     amz_date: str,
     secret: str,
 ) -> str:
-    lines = "\n".join(
-        f"{name}:{','.join(' '.join(v.split()) for v in received[name])}" for name in signed
+    headers = {name: canonical.header_value(received[name]) for name in signed}
+    creq, _ = canonical.canonical_request(
+        method, canonical.canonical_uri(raw_path), canonical.canonical_query(raw_query), headers,
+        payload_hash,
     )
-    creq = (
-        f"{method}\n{_canonical_uri(raw_path)}\n{_canonical_query(raw_query)}\n"
-        f"{lines}\n\n{auth.signed_headers}\n{payload_hash}"
-    )
-    scope = f"{auth.date}/{auth.region}/{auth.service}/aws4_request"
-    to_sign = f"{ALGORITHM}\n{amz_date}\n{scope}\n{hashlib.sha256(creq.encode()).hexdigest()}"
-    key = signing_key(secret, auth.date, auth.region, auth.service)
-    return hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+    return canonical.signature(secret, amz_date, auth.region, auth.service, creq)
 
 
 class _ReceivedRequestAuth(SigV4Auth):
@@ -387,7 +365,7 @@ def _signature_botocore(
             to_sign[name] = value  # email.message appends, so repeated values are kept
     url = f"http://{received['host'][0]}{raw_path}" + (f"?{raw_query}" if raw_query else "")
     request = AWSRequest(method=method, url=url, data=body)
-    if payload_hash != (hashlib.sha256(body).hexdigest() if body else EMPTY_SHA256):
+    if payload_hash != canonical.payload_hash(body):
         request.headers["X-Amz-Content-SHA256"] = payload_hash
     request.context["timestamp"] = amz_date
     signer = _ReceivedRequestAuth(

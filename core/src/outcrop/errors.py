@@ -144,8 +144,8 @@ def _aws_type_for(status: int) -> str:
     }.get(status, "InternalServerException" if status >= 500 else "ValidationException")
 
 
-#: Default map from an AWS error code (either spelling) to the status the gateway answers.
-#: Plugins pass their own table when a service differs (see docs/providers/*).
+#: Default map from a lowercased AWS error code to the status the gateway answers.
+#: Plugins pass only their differences (``error_from_aws(..., overrides=)``; docs/providers/*).
 DEFAULT_AWS_STATUS: dict[str, int] = {
     "validationexception": 400,
     "accessdeniedexception": 403,
@@ -153,6 +153,8 @@ DEFAULT_AWS_STATUS: dict[str, int] = {
     # make OpenAI clients report *their* key as wrong.
     "unrecognizedclientexception": 502,
     "invalidsignatureexception": 502,
+    "incompletesignatureexception": 502,
+    "missingauthenticationtokenexception": 502,
     "expiredtokenexception": 502,
     "resourcenotfoundexception": 404,
     "throttlingexception": 429,
@@ -168,6 +170,8 @@ DEFAULT_AWS_STATUS: dict[str, int] = {
     "modeltimeoutexception": 504,
     "internalserverexception": 502,
     "serviceunavailableexception": 503,
+    "serviceunavailable": 503,
+    "503": 503,  # no error code at all (a load balancer page): still worth a retry
 }
 
 
@@ -176,17 +180,27 @@ def clean_aws_code(raw: str) -> str:
     return raw.split(":")[0].rsplit("#", 1)[-1].strip()
 
 
+def aws_status(code: str, overrides: Mapping[str, int] | None = None) -> int | None:
+    """The gateway status for an AWS error code: ``overrides`` (lowercased codes), then
+    ``DEFAULT_AWS_STATUS``; ``None`` when neither knows it."""
+    key = code.lower()
+    if overrides and key in overrides:
+        return overrides[key]
+    return DEFAULT_AWS_STATUS.get(key)
+
+
 def error_from_aws(
     status: int,
     body: bytes,
     headers: Mapping[str, str],
     *,
-    status_map: Mapping[str, int] | None = None,
+    overrides: Mapping[str, int] | None = None,
 ) -> UpstreamError:
     """Build an ``UpstreamError`` from an AWS error response, parsed as botocore does.
 
     The code comes from ``x-amzn-ErrorType``, then body ``code``/``Code``, then ``__type``, then the
-    status. ``status_map`` maps lowercased codes to the status the gateway answers with.
+    status. The gateway's status comes from ``aws_status(code, overrides)``; an unknown code keeps
+    a 4xx status and turns anything else into 502.
     """
     try:
         data = msgspec.json.decode(body) if body else {}
@@ -203,8 +217,7 @@ def error_from_aws(
     )
     code = clean_aws_code(str(raw_code))
     message = data.get("message") or data.get("Message") or body.decode("utf-8", "replace")[:500]
-    table = status_map or DEFAULT_AWS_STATUS
-    mapped = table.get(code.lower())
+    mapped = aws_status(code, overrides)
     if mapped is None:
         mapped = status if 400 <= status < 500 else 502
     return UpstreamError(

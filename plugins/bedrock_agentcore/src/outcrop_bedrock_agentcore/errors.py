@@ -12,28 +12,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from outcrop import UpstreamError, error_from_aws
-from outcrop.errors import DEFAULT_AWS_STATUS
 
-AGENTCORE_STATUS: dict[str, int] = {
-    **DEFAULT_AWS_STATUS,
-    "validationexception": 400,
-    "accessdeniedexception": 403,
-    "resourcenotfoundexception": 404,
-    "retryableconflictexception": 409,
-    "servicequotaexceededexception": 429,
-    "runtimeclienterror": 502,
-    "throttlingexception": 429,
-    "internalserverexception": 502,
-    "400": 400,
+#: Where InvokeAgentRuntime differs from the core's ``DEFAULT_AWS_STATUS``: bare statuses, for
+#: error bodies without a code (a 4xx status not listed is kept as it is).
+OVERRIDES: dict[str, int] = {
     "402": 429,
-    "403": 403,
-    "404": 404,
-    "409": 409,
     "424": 502,
-    "429": 429,
-    "503": 503,
 }
 
 
 def map_error(status: int, body: bytes, headers: Mapping[str, str]) -> UpstreamError:
-    return error_from_aws(status, body, headers, status_map=AGENTCORE_STATUS)
+    return error_from_aws(status, body, headers, overrides=OVERRIDES)

@@ -4,6 +4,7 @@ The public API for plugin authors is what this module exports plus ``outcrop.hoo
 """
 
 from .api import acompletion, aembedding, completion, embedding
+from .balance import weighted_choice
 from .bodies import ClientDisconnected, read_body
 from .config import Config, Deployment, DeploymentParams, load_config, parse_config
 from .errors import (
@@ -17,7 +18,7 @@ from .errors import (
 )
 from .eventstream import EventStreamMessage
 from .gateway import Gateway
-from .headers import COST_HEADER, OVERHEAD_HEADER, REQUEST_ID_HEADER
+from .headers import COST_HEADER, OVERHEAD_HEADER, REQUEST_ID_HEADER, SESSION_HEADER
 from .hookimpl import hookimpl
 from .lifecycle import CallLifecycle
 from .operations import (
@@ -74,6 +75,7 @@ __all__ = [
     "COST_HEADER",
     "OVERHEAD_HEADER",
     "REQUEST_ID_HEADER",
+    "SESSION_HEADER",
     "SigV4Error",
     "SigV4Identity",
     "SigV4Precheck",
@@ -127,6 +129,7 @@ __all__ = [
     "is_region",
     "load_config",
     "parse_config",
+    "weighted_choice",
     "parse_params",
     "split_validation_error",
 ]

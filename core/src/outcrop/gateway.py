@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import hmac
 import inspect
-import random
 from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any
 
@@ -17,6 +16,7 @@ import pluggy
 from botocore.credentials import ReadOnlyCredentials
 
 from .aws import AwsSettings
+from .balance import weighted_choice
 from .bodies import read_body
 from .config import Config, Deployment, DeploymentParams, GeneralSettings
 from .config_keys import check_sections
@@ -57,9 +57,6 @@ class Router:
         self._groups: dict[str, list[Deployment]] = {}
         for d in deployments:
             self._groups.setdefault(d.model_name, []).append(d)
-        self._weights = {
-            name: [d.params.weight for d in group] for name, group in self._groups.items()
-        }
 
     def names(self) -> list[str]:
         return list(self._groups)
@@ -69,11 +66,7 @@ class Router:
 
     def pick(self, model_name: str) -> Deployment | None:
         group = self._groups.get(model_name)
-        if not group:
-            return None
-        if len(group) == 1:
-            return group[0]
-        return random.choices(group, weights=self._weights[model_name])[0]
+        return weighted_choice(group) if group else None
 
 
 class Gateway:

@@ -5,3 +5,5 @@ REQUEST_ID_HEADER = "x-request-id"
 OVERHEAD_HEADER = "x-outcrop-overhead-ms"
 #: USD cost of a non-streamed call, when usage and a price are known.
 COST_HEADER = "x-outcrop-response-cost"
+#: A conversation's session id, for providers with server-side sessions (request and response).
+SESSION_HEADER = "x-outcrop-session-id"

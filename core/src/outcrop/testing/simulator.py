@@ -15,9 +15,11 @@ import inspect
 import re
 import threading
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from starlette.types import Receive, Scope, Send
 
 from outcrop.operations import Operation, OperationMatch, match_operation, operation_table
 from outcrop.sigv4_verify import SigV4Error, verify_sigv4
@@ -30,9 +32,6 @@ from .replies import HttpError, Rendered, ReplyLike
 TEST_ACCESS_KEY = "AKIDOUTCROPTEST00001"
 TEST_SECRET_KEY = "outcrop/test/secret/key/0000000000000000"
 
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 @dataclass

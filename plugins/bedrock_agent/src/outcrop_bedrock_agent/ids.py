@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from outcrop import OutcropError, clip
+from outcrop import SESSION_HEADER, OutcropError, clip
 
 PROVIDER = "bedrock_agent"
 SERVICE = "bedrock-agent-runtime"
@@ -19,10 +19,10 @@ EXPECTED_FORM = (
     f"(for example {EXAMPLE_MODEL})"
 )
 
-#: Request field (body or Python keyword) and header that carry the session id.
+#: Request fields (body or Python keyword) that carry the session id; the header is the core's
+#: ``outcrop.SESSION_HEADER``.
 SESSION_FIELD = "session_id"
 SESSION_FIELD_AWS = "sessionId"
-SESSION_HEADER = "x-outcrop-session-id"
 
 _AGENT_ID = re.compile(r"[0-9a-zA-Z]{1,10}\Z")
 # sessionId / memoryId: min 2, max 100, ^[0-9a-zA-Z._:-]+$

@@ -10,6 +10,7 @@ import msgspec
 
 import outcrop
 from outcrop import (
+    SESSION_HEADER,
     ChatCall,
     ChatDelta,
     DeploymentParams,
@@ -28,7 +29,6 @@ from .ids import (
     SERVICE,
     SESSION_FIELD,
     SESSION_FIELD_AWS,
-    SESSION_HEADER,
     SIGNING_NAME,
     claims,
     new_session_id,

@@ -24,7 +24,7 @@ from . import PREFIX, PROVIDER, SERVICE, SIGNING_NAME
 from .arn import RuntimeArn, parse_runtime_arn
 from .errors import map_error
 from .params import check_deployment
-from .request import SESSION_HEADER, build_request, remember_session
+from .request import RUNTIME_SESSION_HEADER, build_request, remember_session
 from .response import deltas_for
 
 EXAMPLE = f"{PREFIX}arn:aws:bedrock-agentcore:us-west-2:123456789012:runtime/my_agent-AbCdEf1234"
@@ -70,7 +70,7 @@ def outcrop_translate_response(call: ChatCall, response: UpstreamResponse) -> As
     if call.route.provider != PROVIDER:
         return None
     # AWS echoes the session it used; it is the one the client must send next time.
-    echoed = response.headers.get(SESSION_HEADER)
+    echoed = response.headers.get(RUNTIME_SESSION_HEADER)
     if echoed and echoed.isprintable() and echoed.isascii():
         remember_session(call, echoed)
     return deltas_for(response)

@@ -14,17 +14,15 @@ from urllib.parse import quote
 
 import msgspec
 
-from outcrop import ChatCall, Message, OutcropError, UpstreamRequest, clip
+from outcrop import SESSION_HEADER, ChatCall, Message, OutcropError, UpstreamRequest, clip
 
 from . import params as p
 from .arn import RuntimeArn
 
 #: botocore's ``percent_encode`` keeps only these unreserved characters (``SAFE_CHARS``).
 _SAFE = "-._~"
-SESSION_HEADER = "X-Amzn-Bedrock-AgentCore-Runtime-Session-Id"
+RUNTIME_SESSION_HEADER = "X-Amzn-Bedrock-AgentCore-Runtime-Session-Id"
 USER_HEADER = "X-Amzn-Bedrock-AgentCore-Runtime-User-Id"
-#: The gateway-level session header, shared with the Bedrock Agents plugin.
-OUTCROP_SESSION_HEADER = "x-outcrop-session-id"
 SESSION_FIELD = "session_id"
 #: Inbound headers the runtime forwards into the agent container (AgentCore's allow-list).
 CUSTOM_HEADER_PREFIX = "x-amzn-bedrock-agentcore-runtime-custom-"
@@ -88,17 +86,17 @@ def resolve_session(call: ChatCall) -> str:
     """Request body, then the ``x-outcrop-session-id`` header, then the deployment, then new."""
     session = p.session_from_request(call)
     if session is None:
-        header = call.headers.get(OUTCROP_SESSION_HEADER)
+        header = call.headers.get(SESSION_HEADER)
         if header is not None:
-            session = p.check_session_id(header, OUTCROP_SESSION_HEADER)
+            session = p.check_session_id(header, SESSION_HEADER)
     if session is None:
         session = p.session_from_deployment(call)
     return session or str(uuid.uuid4())
 
 
 def remember_session(call: ChatCall, session: str) -> None:
-    call.response_headers[OUTCROP_SESSION_HEADER] = session
-    call.response_headers[SESSION_HEADER.lower()] = session  # lower-case, as HTTP/2 sends it
+    call.response_headers[SESSION_HEADER] = session
+    call.response_headers[RUNTIME_SESSION_HEADER.lower()] = session  # lower-case, as HTTP/2 sends it
     call.response_fields[SESSION_FIELD] = session
 
 
@@ -138,7 +136,7 @@ def build_request(call: ChatCall, runtime: RuntimeArn) -> UpstreamRequest:
     headers = {
         "Content-Type": "application/json",
         "Accept": "text/event-stream" if call.stream else "application/json",
-        SESSION_HEADER: session,
+        RUNTIME_SESSION_HEADER: session,
     }
     user = provider.get("runtimeUserId")
     if user is not None:

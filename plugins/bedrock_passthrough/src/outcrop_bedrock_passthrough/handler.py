@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import unquote
 
 import structlog
+from starlette.types import Receive, Scope, Send
 
 import outcrop
 from outcrop import (
@@ -42,9 +43,6 @@ from .usage import BODY_FIRST_LIMIT, EventStreamMeter, Meter, Metering, meter_fo
 
 log = structlog.get_logger("outcrop.bedrock_passthrough")
 
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 COST_HEADER = outcrop.COST_HEADER.encode()
 OVERHEAD_HEADER = outcrop.OVERHEAD_HEADER.encode()

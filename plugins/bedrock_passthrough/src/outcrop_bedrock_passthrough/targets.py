@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 from urllib.parse import quote, unquote
 
@@ -26,6 +25,7 @@ from outcrop import (
     OutcropError,
     check_region,
     clip,
+    weighted_choice,
 )
 
 from .models import arn_region, native_model_id
@@ -85,7 +85,7 @@ class Resolver:
             picked = self._gateway.router.pick(name)  # the core's balancing, when it is all ours
             if picked is not None:
                 return picked
-        return random.choices(group, weights=[d.params.weight for d in group])[0]
+        return weighted_choice(group)
 
     def resolve(self, found: OperationMatch, raw_path: str, signed_region: str | None) -> Target:
         op = found.operation
@@ -127,7 +127,7 @@ class Resolver:
             raise _forbidden(self._gateway.raw_model_refused(name))
         served = self._by_model_id.get(name)
         if served:
-            deployment = random.choices(served, weights=[d.params.weight for d in served])[0]
+            deployment = weighted_choice(served)
             return self._on(deployment, raw_path, "bedrock-runtime", arn_region(name), name, name)
         return self._default(raw_path, "bedrock-runtime", arn_region(name), signed_region, name, name)
 

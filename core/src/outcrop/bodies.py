@@ -10,12 +10,12 @@ from __future__ import annotations
 import asyncio
 import math
 import weakref
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from collections.abc import Iterable
 from typing import Any
 
-from .errors import OutcropError
+from starlette.types import Receive
 
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+from .errors import OutcropError
 
 
 class ClientDisconnected(Exception):

@@ -14,9 +14,11 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
+
+from starlette.types import Message, Receive, Send
 
 from .bodies import ClientDisconnected
 from .errors import OutcropError, UpstreamError
@@ -29,9 +31,6 @@ if TYPE_CHECKING:
 
 log = get_logger("outcrop.lifecycle")
 
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 #: Turns the error a call ends with into its HTTP answer (status, headers, body), in the
 #: caller's dialect.
 ErrorAnswer = Callable[[OutcropError, "CallLifecycle"], tuple[int, list[tuple[bytes, bytes]], bytes]]

@@ -1,89 +1,154 @@
 """Outcrop: a fast, pluggable gateway for Amazon Bedrock.
 
 The public API for plugin authors is what this module exports plus ``outcrop.hookspecs``.
+
+Names are imported on first use (PEP 562), so ``import outcrop`` and the pytest plugin stay
+cheap; ``tests/core/test_public_api.py`` keeps ``_EXPORTS``, the typing imports and ``__all__``
+equal.
 """
 
-from .api import acompletion, aembedding, completion, embedding
-from .balance import weighted_choice
-from .bodies import ClientDisconnected, read_body
-from .config import Config, Deployment, DeploymentParams, load_config, parse_config
-from .errors import (
-    ConfigError,
-    OutcropError,
-    UpstreamError,
-    aws_status,
-    clip,
-    error_from_aws,
-    split_validation_error,
-)
-from .eventstream import EventStreamMessage
-from .gateway import Gateway
-from .headers import COST_HEADER, OVERHEAD_HEADER, REQUEST_ID_HEADER, SESSION_HEADER
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Eager: the submodule has the name of what it exports, and an import of the submodule
+# anywhere would otherwise leave the module where the marker should be. pluggy is light.
 from .hookimpl import hookimpl
-from .lifecycle import CallLifecycle
-from .operations import (
-    DATA_PLANE_SERVICES,
-    Operation,
-    OperationMatch,
-    match_operation,
-    operation_table,
-)
-from .params import http_url_problem, parse_params
-from .regions import check_region, is_region
-from .sigv4_verify import (
-    SigV4Error,
-    SigV4Identity,
-    SigV4Precheck,
-    check_sigv4_headers,
-    verify_sigv4,
-)
-from .types import (
-    Admission,
-    CallEvent,
-    ChatCall,
-    ChatDelta,
-    ConfigSection,
-    EmbeddingCall,
-    EmbeddingResult,
-    ModelPrefix,
-    ModelPrice,
-    ModelRoute,
-    Principal,
-)
-from .upstream import UpstreamRequest, UpstreamResponse
-from .wire import (
-    ChatCompletion,
-    ChatCompletionChunk,
-    ChatRequest,
-    FunctionCall,
-    JSONTooDeep,
-    Message,
-    PromptTokensDetails,
-    ToolCallDelta,
-    Usage,
-    decode_json,
-)
+
+if TYPE_CHECKING:
+    from .api import acompletion, aembedding, completion, embedding
+    from .balance import weighted_choice
+    from .bodies import ClientDisconnected, read_body
+    from .config import Config, Deployment, DeploymentParams, load_config, parse_config
+    from .errors import (
+        ConfigError,
+        OutcropError,
+        UpstreamError,
+        aws_status,
+        clip,
+        error_from_aws,
+        split_validation_error,
+    )
+    from .eventstream import EventStreamMessage
+    from .gateway import Gateway
+    from .headers import COST_HEADER, OVERHEAD_HEADER, REQUEST_ID_HEADER, SESSION_HEADER
+    from .lifecycle import CallLifecycle
+    from .operations import (
+        DATA_PLANE_SERVICES,
+        Operation,
+        OperationMatch,
+        match_operation,
+        operation_table,
+    )
+    from .params import http_url_problem, parse_params
+    from .regions import check_region, is_region
+    from .sigv4_verify import (
+        SigV4Error,
+        SigV4Identity,
+        SigV4Precheck,
+        check_sigv4_headers,
+        verify_sigv4,
+    )
+    from .types import (
+        Admission,
+        CallEvent,
+        ChatCall,
+        ChatDelta,
+        ConfigSection,
+        EmbeddingCall,
+        EmbeddingResult,
+        ModelPrefix,
+        ModelPrice,
+        ModelRoute,
+        Principal,
+    )
+    from .upstream import UpstreamRequest, UpstreamResponse
+    from .wire import (
+        ChatCompletion,
+        ChatCompletionChunk,
+        ChatRequest,
+        FunctionCall,
+        JSONTooDeep,
+        Message,
+        PromptTokensDetails,
+        ToolCallDelta,
+        Usage,
+        decode_json,
+    )
 
 __version__ = "0.1.0"
 
+#: Public name -> the module that defines it.
+_EXPORTS: dict[str, str] = {
+    "acompletion": ".api",
+    "aembedding": ".api",
+    "completion": ".api",
+    "embedding": ".api",
+    "weighted_choice": ".balance",
+    "ClientDisconnected": ".bodies",
+    "read_body": ".bodies",
+    "Config": ".config",
+    "Deployment": ".config",
+    "DeploymentParams": ".config",
+    "load_config": ".config",
+    "parse_config": ".config",
+    "ConfigError": ".errors",
+    "OutcropError": ".errors",
+    "UpstreamError": ".errors",
+    "aws_status": ".errors",
+    "clip": ".errors",
+    "error_from_aws": ".errors",
+    "split_validation_error": ".errors",
+    "EventStreamMessage": ".eventstream",
+    "Gateway": ".gateway",
+    "COST_HEADER": ".headers",
+    "OVERHEAD_HEADER": ".headers",
+    "REQUEST_ID_HEADER": ".headers",
+    "SESSION_HEADER": ".headers",
+    "CallLifecycle": ".lifecycle",
+    "DATA_PLANE_SERVICES": ".operations",
+    "Operation": ".operations",
+    "OperationMatch": ".operations",
+    "match_operation": ".operations",
+    "operation_table": ".operations",
+    "http_url_problem": ".params",
+    "parse_params": ".params",
+    "check_region": ".regions",
+    "is_region": ".regions",
+    "SigV4Error": ".sigv4_verify",
+    "SigV4Identity": ".sigv4_verify",
+    "SigV4Precheck": ".sigv4_verify",
+    "check_sigv4_headers": ".sigv4_verify",
+    "verify_sigv4": ".sigv4_verify",
+    "Admission": ".types",
+    "CallEvent": ".types",
+    "ChatCall": ".types",
+    "ChatDelta": ".types",
+    "ConfigSection": ".types",
+    "EmbeddingCall": ".types",
+    "EmbeddingResult": ".types",
+    "ModelPrefix": ".types",
+    "ModelPrice": ".types",
+    "ModelRoute": ".types",
+    "Principal": ".types",
+    "UpstreamRequest": ".upstream",
+    "UpstreamResponse": ".upstream",
+    "ChatCompletion": ".wire",
+    "ChatCompletionChunk": ".wire",
+    "ChatRequest": ".wire",
+    "FunctionCall": ".wire",
+    "JSONTooDeep": ".wire",
+    "Message": ".wire",
+    "PromptTokensDetails": ".wire",
+    "ToolCallDelta": ".wire",
+    "Usage": ".wire",
+    "decode_json": ".wire",
+}
+
 __all__ = [
-    "DATA_PLANE_SERVICES",
-    "Operation",
-    "OperationMatch",
-    "match_operation",
-    "operation_table",
-    "COST_HEADER",
-    "OVERHEAD_HEADER",
-    "REQUEST_ID_HEADER",
-    "SESSION_HEADER",
-    "SigV4Error",
-    "SigV4Identity",
-    "SigV4Precheck",
-    "check_sigv4_headers",
-    "verify_sigv4",
     "Admission",
-    "ClientDisconnected",
-    "read_body",
+    "COST_HEADER",
     "CallEvent",
     "CallLifecycle",
     "ChatCall",
@@ -91,13 +156,15 @@ __all__ = [
     "ChatCompletionChunk",
     "ChatDelta",
     "ChatRequest",
+    "ClientDisconnected",
     "Config",
     "ConfigError",
     "ConfigSection",
+    "DATA_PLANE_SERVICES",
     "Deployment",
+    "DeploymentParams",
     "EmbeddingCall",
     "EmbeddingResult",
-    "DeploymentParams",
     "EventStreamMessage",
     "FunctionCall",
     "Gateway",
@@ -106,9 +173,17 @@ __all__ = [
     "ModelPrefix",
     "ModelPrice",
     "ModelRoute",
+    "OVERHEAD_HEADER",
+    "Operation",
+    "OperationMatch",
     "OutcropError",
     "Principal",
     "PromptTokensDetails",
+    "REQUEST_ID_HEADER",
+    "SESSION_HEADER",
+    "SigV4Error",
+    "SigV4Identity",
+    "SigV4Precheck",
     "ToolCallDelta",
     "UpstreamError",
     "UpstreamRequest",
@@ -117,19 +192,37 @@ __all__ = [
     "__version__",
     "acompletion",
     "aembedding",
+    "aws_status",
     "check_region",
+    "check_sigv4_headers",
     "clip",
     "completion",
-    "aws_status",
-    "embedding",
     "decode_json",
+    "embedding",
     "error_from_aws",
     "hookimpl",
     "http_url_problem",
     "is_region",
     "load_config",
+    "match_operation",
+    "operation_table",
     "parse_config",
-    "weighted_choice",
     "parse_params",
+    "read_body",
     "split_validation_error",
+    "verify_sigv4",
+    "weighted_choice",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'outcrop' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})

@@ -7,40 +7,77 @@ Plugin authors use it to test against Bedrock's real wire format without an AWS 
     with running_simulator() as sim:
         sim.app.reply(AgentReply(["Hello ", "world"]), operation="InvokeAgent")
         ...  # point a client or the gateway at sim.url with TEST_ACCESS_KEY/TEST_SECRET_KEY
+
+Names are imported on first use, as in ``outcrop``: pytest loads this package's pytest plugin
+in every session wherever outcrop is installed.
 """
 
-from outcrop.eventstream import encode_error, encode_event, encode_exception, encode_message
+from __future__ import annotations
 
-from .recorded import RecordedRequest
-from .replies import (
-    AgentReply,
-    ConverseReply,
-    EventStreamReply,
-    HttpError,
-    InvokeReply,
-    RawReply,
-    Rendered,
-    Reply,
-    ReplyLike,
-    ReplyMismatch,
-    RuntimeReply,
-    ToolUse,
-    model_input_trace,
-    usage_trace,
-)
-from .server import ServerThread
-from .simulator import (
-    TEST_ACCESS_KEY,
-    TEST_SECRET_KEY,
-    BedrockSimulator,
-    RunningSimulator,
-    Script,
-    running_simulator,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from outcrop.eventstream import encode_error, encode_event, encode_exception, encode_message
+
+    from .recorded import RecordedRequest
+    from .replies import (
+        AgentReply,
+        ConverseReply,
+        EventStreamReply,
+        HttpError,
+        InvokeReply,
+        RawReply,
+        Rendered,
+        Reply,
+        ReplyLike,
+        ReplyMismatch,
+        RuntimeReply,
+        ToolUse,
+        model_input_trace,
+        usage_trace,
+    )
+    from .server import ServerThread
+    from .simulator import (
+        TEST_ACCESS_KEY,
+        TEST_SECRET_KEY,
+        BedrockSimulator,
+        RunningSimulator,
+        Script,
+        running_simulator,
+    )
+
+#: Public name -> the module that defines it.
+_EXPORTS: dict[str, str] = {
+    "encode_error": "outcrop.eventstream",
+    "encode_event": "outcrop.eventstream",
+    "encode_exception": "outcrop.eventstream",
+    "encode_message": "outcrop.eventstream",
+    "RecordedRequest": ".recorded",
+    "AgentReply": ".replies",
+    "ConverseReply": ".replies",
+    "EventStreamReply": ".replies",
+    "HttpError": ".replies",
+    "InvokeReply": ".replies",
+    "RawReply": ".replies",
+    "Rendered": ".replies",
+    "Reply": ".replies",
+    "ReplyLike": ".replies",
+    "ReplyMismatch": ".replies",
+    "RuntimeReply": ".replies",
+    "ToolUse": ".replies",
+    "model_input_trace": ".replies",
+    "usage_trace": ".replies",
+    "ServerThread": ".server",
+    "TEST_ACCESS_KEY": ".simulator",
+    "TEST_SECRET_KEY": ".simulator",
+    "BedrockSimulator": ".simulator",
+    "RunningSimulator": ".simulator",
+    "Script": ".simulator",
+    "running_simulator": ".simulator",
+}
 
 __all__ = [
-    "TEST_ACCESS_KEY",
-    "TEST_SECRET_KEY",
     "AgentReply",
     "BedrockSimulator",
     "ConverseReply",
@@ -57,6 +94,8 @@ __all__ = [
     "RuntimeReply",
     "Script",
     "ServerThread",
+    "TEST_ACCESS_KEY",
+    "TEST_SECRET_KEY",
     "ToolUse",
     "encode_error",
     "encode_event",
@@ -66,3 +105,16 @@ __all__ = [
     "running_simulator",
     "usage_trace",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'outcrop.testing' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})

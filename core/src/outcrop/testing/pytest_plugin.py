@@ -5,35 +5,39 @@
 - ``simulator_params``: ``litellm_params`` pointing a deployment at that simulator.
 - ``gateway_factory``: start a real gateway (HTTP, in a thread) from a config dict.
 - ``outcrop_plugin``: register a plugin object for one test.
+
+pytest loads this module in every session wherever ``outcrop`` is installed, so it imports
+nothing heavy at module level: each fixture imports what it needs when it runs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ..app import create_app
-from ..config import parse_config
-from ..gateway import Gateway
-from ..plugins import register_extra, unregister_extra
-from . import TEST_ACCESS_KEY, TEST_SECRET_KEY
-from .server import ServerThread
-from .simulator import BedrockSimulator
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
+    from ..gateway import Gateway
+    from .server import ServerThread
 
 
 @dataclass
 class RunningGateway:
     url: str
-    app: Any
+    app: Starlette
     gateway: Gateway
     server: ServerThread
 
 
 @pytest.fixture(scope="session")
 def _outcrop_simulator_server() -> Iterator[ServerThread]:
+    from .server import ServerThread
+    from .simulator import BedrockSimulator
+
     server = ServerThread(BedrockSimulator())
     server.start()
     yield server
@@ -53,6 +57,7 @@ def bedrock_simulator(_outcrop_simulator_server: ServerThread) -> Iterator[Any]:
 @pytest.fixture
 def simulator_params(bedrock_simulator: Any) -> Callable[..., dict[str, Any]]:
     """``simulator_params(model, **extra)`` -> litellm_params for a deployment on the simulator."""
+    from .simulator import TEST_ACCESS_KEY, TEST_SECRET_KEY
 
     def make(model: str, **extra: Any) -> dict[str, Any]:
         return {
@@ -70,6 +75,10 @@ def simulator_params(bedrock_simulator: Any) -> Callable[..., dict[str, Any]]:
 @pytest.fixture
 def gateway_factory() -> Iterator[Callable[..., RunningGateway]]:
     """``gateway_factory(config_dict, certfile=None, keyfile=None)`` -> a served gateway."""
+    from ..app import create_app
+    from ..config import parse_config
+    from .server import ServerThread
+
     started: list[ServerThread] = []
 
     def make(config: dict[str, Any] | None = None, **server_kwargs: Any) -> RunningGateway:
@@ -87,6 +96,8 @@ def gateway_factory() -> Iterator[Callable[..., RunningGateway]]:
 @pytest.fixture
 def outcrop_plugin() -> Iterator[Callable[..., str]]:
     """``outcrop_plugin(obj, name=None)`` registers a plugin for the rest of this test."""
+    from ..plugins import register_extra, unregister_extra
+
     registered: list[object] = []
 
     def register(plugin: object, name: str | None = None) -> str:

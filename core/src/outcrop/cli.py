@@ -178,7 +178,8 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     if not infos:
         print("No plugins installed. Install one, e.g. `pip install outcrop-bedrock-agent`.")
     for info in infos:
-        where = f"{info.distribution} {info.version}" if info.distribution else "built-in"
+        where = (f"{info.distribution} {info.version}" if info.distribution
+                 else info.path or ("built-in" if info.name.startswith("outcrop.") else "in-process"))
         print(f"{info.name} ({where})")
         for hook in info.hooks:
             print(f"    {hook}")
@@ -220,11 +221,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("check-config", help="validate a config file without serving")
     c.add_argument("file")
+    _plugins_dir_option(c)
     c.set_defaults(func=cmd_check_config)
 
     pl = sub.add_parser("plugins", help="list installed plugins and their hooks")
     pl.add_argument("--all", action="store_true", help="include the built-in defaults")
     pl.add_argument("--json", action="store_true")
+    _plugins_dir_option(pl)
     pl.set_defaults(func=cmd_plugins)
 
     sim = sub.add_parser("simulate", help="run the Bedrock simulator (tests, demos)")
@@ -257,9 +260,35 @@ def _serve_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--http2", action="store_true",
                    help="serve HTTP/2 too (general_settings.http2); off by default")
     p.add_argument("--log-level", default=os.environ.get("OUTCROP_LOG_LEVEL", "INFO"))
+    _plugins_dir_option(p)
+
+
+def _plugins_dir_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--plugins-dir", metavar="DIR",
+                   help="also load every DIR/*.py file as a plugin (try one without packaging it)")
+
+
+def _use_plugins_dir(argv: list[str] | None) -> str | None:
+    """Honour ``--plugins-dir`` before the parser is built (plugins may add commands); the
+    environment carries it to the plugin manager of this process and of its workers."""
+    pre = argparse.ArgumentParser(add_help=False)
+    _plugins_dir_option(pre)
+    directory = pre.parse_known_args(argv)[0].plugins_dir
+    if directory is None:
+        return None
+    if not os.path.isdir(directory):
+        return f"outcrop: --plugins-dir {directory}: not a directory"
+    from .plugins import PLUGINS_DIR_ENV
+
+    os.environ[PLUGINS_DIR_ENV] = os.path.abspath(directory)
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
+    problem = _use_plugins_dir(argv)
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "func", None) is None:  # `outcrop [--config FILE]` serves, like `litellm`

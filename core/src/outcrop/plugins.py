@@ -2,14 +2,18 @@
 
 ``OUTCROP_PLUGINS=a,b`` loads only those entry points (empty string: none);
 ``OUTCROP_DISABLE_PLUGINS=a,b`` skips those. Built-in defaults are registered through the same
-manager and can be blocked the same way.
+manager and can be blocked the same way. ``OUTCROP_PLUGINS_DIR=DIR`` (``--plugins-dir``) also
+loads every ``DIR/*.py`` file as a plugin named after the file, for trying one out unpackaged.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pluggy
@@ -22,6 +26,11 @@ DEFAULT_PLUGINS = {"outcrop.default_signer": "outcrop.default_plugins.signer",
                    "outcrop.default_logger": "outcrop.default_plugins.access_log",
                    "outcrop.default_pricing": "outcrop.default_plugins.pricing"}
 
+
+#: The environment variable ``outcrop --plugins-dir`` sets (workers inherit it).
+PLUGINS_DIR_ENV = "OUTCROP_PLUGINS_DIR"
+#: Modules loaded from a plugins directory, by resolved path: each file runs once per process.
+_dir_modules: dict[Path, ModuleType] = {}
 
 #: Plugin objects registered in-process (tests, embedding): every new manager gets them.
 #: Use ``register_extra``/``unregister_extra`` (the ``outcrop_plugin`` pytest fixture does).
@@ -50,6 +59,8 @@ class PluginInfo:
     distribution: str | None
     version: str | None
     hooks: list[str]
+    #: The file of a plugin loaded from a plugins directory.
+    path: str | None = None
 
 
 def _csv(name: str) -> set[str] | None:
@@ -74,11 +85,28 @@ def make_plugin_manager(*, load_entry_points: bool = True) -> pluggy.PluginManag
             pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
         for name in sorted(allow or ()):
             pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP, name)
-    for name, plugin in _extra:
+    directory = os.environ.get(PLUGINS_DIR_ENV)
+    for name, plugin in [*(_dir_plugins(Path(directory)) if directory else []), *_extra]:
         if not pm.is_blocked(name) and not pm.has_plugin(name):
             pm.register(plugin, name=name)
     pm.check_pending()  # a misspelt hook name fails loudly at start-up
     return pm
+
+
+def _dir_plugins(directory: Path) -> list[tuple[str, ModuleType]]:
+    """(file stem, module) for every ``*.py`` file of ``directory``, in name order."""
+    found = []
+    for path in sorted(directory.glob("*.py")):
+        path = path.resolve()
+        module = _dir_modules.get(path)
+        if module is None:
+            spec = importlib.util.spec_from_file_location(f"outcrop_plugins_dir.{path.stem}", path)
+            assert spec is not None and spec.loader is not None
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            _dir_modules[path] = module
+        found.append((path.stem, module))
+    return found
 
 
 def plugin_infos(pm: pluggy.PluginManager) -> list[PluginInfo]:
@@ -96,6 +124,7 @@ def plugin_infos(pm: pluggy.PluginManager) -> list[PluginInfo]:
                 distribution=dist.metadata["Name"] if dist else None,
                 version=dist.version if dist else None,
                 hooks=hooks,
+                path=next((str(f) for f, m in _dir_modules.items() if m is plugin), None),
             )
         )
     return out

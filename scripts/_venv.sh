@@ -6,5 +6,5 @@ if [ -z "${VIRTUAL_ENV:-}" ]; then
 fi
 python -m pip install -q --upgrade 'pip>=25.1'
 plugins=()
-for p in plugins/*/; do [ -f "$p/pyproject.toml" ] && plugins+=(-e "$p"); done
+for p in plugins/*/ docs/examples/*/; do [ -f "$p/pyproject.toml" ] && plugins+=(-e "$p"); done
 python -m pip install -q --group dev -e core "${plugins[@]}"

@@ -58,7 +58,7 @@ class EventStreamDecoder:
 
     A stdlib port of botocore's ``EventStreamBuffer`` (same checks: prelude and message CRC32,
     header and payload limits, duplicate headers; same header values), written because
-    botocore's was 13 % of a worker's CPU on agent streams (docs/performance.md).
+    botocore's took a large share of a worker's CPU on agent streams (docs/performance.md).
     ``tests/core/test_eventstream.py`` proves it decodes like botocore, byte split by byte split.
     botocore silently drops bytes left over at the end; here they are an error (502), so a
     truncated answer is never taken for a complete one.

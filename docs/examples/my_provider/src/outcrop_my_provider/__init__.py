@@ -1,0 +1,1 @@
+"""Example Outcrop plugin: ``myprov/{modelId}`` served by Bedrock Converse / ConverseStream."""

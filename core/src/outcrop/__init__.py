@@ -9,12 +9,12 @@ equal.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 # Eager: the submodule has the name of what it exports, and an import of the submodule
 # anywhere would otherwise leave the module where the marker should be. pluggy is light.
 from .hookimpl import hookimpl
+from .lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .api import acompletion, aembedding, completion, embedding
@@ -215,14 +215,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'outcrop' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPORTS})
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -52,15 +52,20 @@ def run_demo(*, host: str, port: int, run_server: Callable[..., None]) -> int:
         with tempfile.NamedTemporaryFile("w", suffix=".yaml", prefix="outcrop-demo-", delete=False) as f:
             yaml.safe_dump(config, f, sort_keys=False)
         app = create_app(parse_config(config, source=f.name))
+        gateway = app.state.gateway
+        chat = {d.model_name for d in gateway.config.model_list if gateway.routes[d.index].chat}
         base = f"http://{host}:{port}"
-        print(_instructions(base, master_key, config, f.name, simulator.url), flush=True)
+        print(_instructions(base, master_key, config, f.name, simulator.url, chat), flush=True)
         run_server(app, host, port, certfile=None, keyfile=None)
     finally:
         simulator.stop()
     return 0
 
 
-def _instructions(base: str, key: str, config: dict[str, Any], path: str, sim_url: str) -> str:
+def _instructions(base: str, key: str, config: dict[str, Any], path: str, sim_url: str,
+                  chat: set[str]) -> str:
+    """How to call each demo model: the chat route for those a chat provider serves, the
+    pass-through for the others."""
     lines = [
         "",
         f"Outcrop demo: gateway on {base}, Bedrock simulator on {sim_url}",
@@ -82,7 +87,7 @@ def _instructions(base: str, key: str, config: dict[str, Any], path: str, sim_ur
     for entry in config["model_list"]:
         name, model = entry["model_name"], entry["litellm_params"]["model"]
         lines.append(f"# {name}  ({model})")
-        if model.startswith("bedrock/agent"):
+        if name in chat:
             lines.append(
                 f"curl {base}/v1/chat/completions -H 'Authorization: Bearer {key}' "
                 f"-H 'Content-Type: application/json' "
@@ -95,8 +100,8 @@ def _instructions(base: str, key: str, config: dict[str, Any], path: str, sim_ur
                 "-d '{\"messages\": [{\"role\": \"user\", \"content\": [{\"text\": \"Hello\"}]}]}'"
             )
         lines.append("")
-    first_chat = next((m["model_name"] for m in config["model_list"]
-                       if m["litellm_params"]["model"].startswith("bedrock/agent")), None)
+    first_chat = next((m["model_name"] for m in config["model_list"] if m["model_name"] in chat),
+                      None)
     if first_chat:
         lines += [
             "# OpenAI SDK",

@@ -3,7 +3,7 @@
 The public API for plugin authors is what this module exports plus ``outcrop.hookspecs``.
 
 Names are imported on first use (PEP 562), so ``import outcrop`` and the pytest plugin stay
-cheap; ``tests/core/test_public_api.py`` keeps ``_EXPORTS``, the typing imports and ``__all__``
+cheap; ``tests/core/test_lazy_exports.py`` keeps ``_EXPORTS``, the typing imports and ``__all__``
 equal.
 """
 

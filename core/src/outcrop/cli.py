@@ -178,8 +178,8 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     if not infos:
         print("No plugins installed. Install one, e.g. `pip install outcrop-bedrock-agent`.")
     for info in infos:
-        where = (f"{info.distribution} {info.version}" if info.distribution
-                 else info.path or ("built-in" if info.name.startswith("outcrop.") else "in-process"))
+        builtin = "built-in" if info.name.startswith("outcrop.") else "in-process"
+        where = f"{info.distribution} {info.version}" if info.distribution else info.path or builtin
         print(f"{info.name} ({where})")
         for hook in info.hooks:
             print(f"    {hook}")

@@ -1,4 +1,4 @@
-"""The example plugin, through the OpenAI SDK, a real gateway and the signature-checking simulator."""
+"""The example plugin through the OpenAI SDK, a real gateway and the signature-checking simulator."""
 
 import openai
 import pytest
@@ -46,14 +46,16 @@ def test_stream(client, bedrock_simulator):
         stream_options={"include_usage": True}))
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == "one two three"
-    assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == ["length"]
+    finished = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+    assert finished == ["length"]
     assert chunks[-1].usage.total_tokens == 8
     assert bedrock_simulator.last("ConverseStream").json()["inferenceConfig"] == {"maxTokens": 3}
 
 
 def test_a_parameter_the_provider_does_not_honour_is_a_clear_400(client):
     with pytest.raises(openai.BadRequestError) as info:
-        client.chat.completions.create(model="nova", messages=[{"role": "user", "content": "Hi"}], top_p=0.5)
+        client.chat.completions.create(
+            model="nova", messages=[{"role": "user", "content": "Hi"}], top_p=0.5)
     assert info.value.body["code"] == "unsupported_params" and "top_p" in info.value.message
 
 
@@ -80,4 +82,5 @@ def test_a_bad_deployment_key_names_its_field():
         {"model_name": "nova", "litellm_params": {"model": MODEL, "system_prompt": 42}}]})
     with pytest.raises(ConfigError) as info:
         Gateway(config)
-    assert info.value.errors == ["model_list[0].litellm_params.system_prompt: must be a string, got int"]
+    assert info.value.errors == [
+        "model_list[0].litellm_params.system_prompt: must be a string, got int"]

@@ -56,7 +56,8 @@ def outcrop_parse_route(model: str, params: DeploymentParams) -> ModelRoute | No
 def outcrop_translate_request(call: ChatCall) -> UpstreamRequest | None:
     if call.route.provider != PROVIDER:
         return None
-    system = [call.provider_params["system_prompt"]] if "system_prompt" in call.provider_params else []
+    configured = call.provider_params.get("system_prompt")
+    system = [configured] if configured is not None else []
     messages: list[dict[str, Any]] = []
     for message in call.request.messages:
         if message.role == "system":
@@ -76,7 +77,9 @@ def outcrop_translate_request(call: ChatCall) -> UpstreamRequest | None:
 
 
 @outcrop.hookimpl
-def outcrop_translate_response(call: ChatCall, response: UpstreamResponse) -> AsyncIterator[ChatDelta] | None:
+def outcrop_translate_response(
+    call: ChatCall, response: UpstreamResponse
+) -> AsyncIterator[ChatDelta] | None:
     if call.route.provider != PROVIDER:
         return None
     return _events(response) if call.stream else _answer(response)
@@ -108,7 +111,8 @@ async def _events(response: UpstreamResponse) -> AsyncIterator[ChatDelta]:
             raw = event.exception_type or "InternalServerException"
             code = raw[:1].upper() + raw[1:]  # frames name the member: throttlingException
             message = data.get("message") or event.headers.get(":error-message", "")
-            raise UpstreamError(f"{code}: {message}", outcrop.aws_status(code) or 502, aws_code=code)
+            status = outcrop.aws_status(code) or 502
+            raise UpstreamError(f"{code}: {message}", status, aws_code=code)
         if event.event_type == "contentBlockDelta":
             yield ChatDelta(content=data["delta"].get("text", ""))
         elif event.event_type == "messageStop":

@@ -171,8 +171,9 @@ def test_each_event_reaches_the_client_as_it_arrives(client, sim, reply):
         if chunk.choices and chunk.choices[0].delta.content:
             arrivals.append((time.perf_counter() - started, chunk.choices[0].delta.content))
     assert [text for _, text in arrivals] == ["first ", "second ", "third"]
-    assert arrivals[0][0] < 0.2  # the first piece came before the runtime produced the second
-    assert arrivals[-1][0] >= 0.45
+    # Relative, not absolute, so machine load cannot fail it: a buffering gateway would deliver
+    # the pieces together; relayed, the first arrives about two runtime delays before the last.
+    assert arrivals[-1][0] - arrivals[0][0] >= 0.4
 
 
 # --- mid-stream errors -----------------------------------------------------------------------

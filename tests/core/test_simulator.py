@@ -479,7 +479,7 @@ def test_events_are_flushed_as_produced(sim):
     seen = read_events_with_times(url, headers, b'{"inputText": "hi"}')
     assert len(seen) == 4
     first, last = seen[0][0], seen[-1][0]
-    assert first < 0.3, f"first event after {first:.2f}s"
+    # relative to the first event, so machine load cannot fail it; buffered events come together
     assert last - first >= 0.5, f"events arrived together ({first:.2f}s, {last:.2f}s)"
     assert base64.b64decode(json.loads(seen[0][1].payload)["bytes"]) == b"part0 "
 

@@ -57,14 +57,25 @@ def _free_port() -> int:
 
 
 def _config(upstream: str) -> dict:
-    creds = {"aws_region_name": "us-west-2", "aws_access_key_id": KEY_ID,
-             "aws_secret_access_key": SECRET, "api_base": upstream}
+    creds = {
+        "aws_region_name": "us-west-2",
+        "aws_access_key_id": KEY_ID,
+        "aws_secret_access_key": SECRET,
+        "api_base": upstream,
+    }
     return {
         "model_list": [
-            {"model_name": "bench-agent",
-             "litellm_params": {"model": f"bedrock/agent/{canned.AGENT_ID}/{canned.ALIAS_ID}", **creds}},
-            {"model_name": "bench-converse",
-             "litellm_params": {"model": f"bedrock/{canned.MODEL_ID}", **creds}},
+            {
+                "model_name": "bench-agent",
+                "litellm_params": {
+                    "model": f"bedrock/agent/{canned.AGENT_ID}/{canned.ALIAS_ID}",
+                    **creds,
+                },
+            },
+            {
+                "model_name": "bench-converse",
+                "litellm_params": {"model": f"bedrock/{canned.MODEL_ID}", **creds},
+            },
         ],
         "general_settings": {"master_key": "sk-bench"},
         "bedrock_passthrough": {**creds},
@@ -72,13 +83,26 @@ def _config(upstream: str) -> dict:
 
 
 SURFACES = {
-    "agent": ("/v1/chat/completions", json.dumps(
-        {"model": "bench-agent", "messages": [{"role": "user", "content": PROMPT}]}).encode()),
-    "agent_stream": ("/v1/chat/completions", json.dumps(
-        {"model": "bench-agent", "stream": True,
-         "messages": [{"role": "user", "content": PROMPT}]}).encode()),
-    "converse": ("/bedrock/model/bench-converse/converse", json.dumps(
-        {"messages": [{"role": "user", "content": [{"text": PROMPT}]}]}).encode()),
+    "agent": (
+        "/v1/chat/completions",
+        json.dumps(
+            {"model": "bench-agent", "messages": [{"role": "user", "content": PROMPT}]}
+        ).encode(),
+    ),
+    "agent_stream": (
+        "/v1/chat/completions",
+        json.dumps(
+            {
+                "model": "bench-agent",
+                "stream": True,
+                "messages": [{"role": "user", "content": PROMPT}],
+            }
+        ).encode(),
+    ),
+    "converse": (
+        "/bedrock/model/bench-converse/converse",
+        json.dumps({"messages": [{"role": "user", "content": [{"text": PROMPT}]}]}).encode(),
+    ),
 }
 
 
@@ -99,12 +123,27 @@ async def _one(app, path: str, body: bytes) -> int:
         if message["type"] == "http.response.start":
             status = message["status"]
 
-    headers = [(b"host", b"bench"), (b"content-type", b"application/json"),
-               (b"authorization", b"Bearer sk-bench"), (b"content-length", str(len(body)).encode())]
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
-             "scheme": "http", "path": path, "raw_path": path.encode(), "root_path": "",
-             "query_string": b"", "headers": headers, "client": ("127.0.0.1", 5000),
-             "server": ("127.0.0.1", 4000), "state": {}}
+    headers = [
+        (b"host", b"bench"),
+        (b"content-type", b"application/json"),
+        (b"authorization", b"Bearer sk-bench"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": headers,
+        "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 4000),
+        "state": {},
+    }
     await app(scope, receive, send)
     return status
 
@@ -128,18 +167,24 @@ async def _run(args: argparse.Namespace, upstream: str) -> dict:
                 await _one(app, path, body)
             cpu.append((time.process_time() - c0) / args.requests * 1e6)
             wall.append((time.perf_counter() - w0) / args.requests * 1e6)
-        results[name] = {"cpu_us": round(statistics.median(cpu), 1),
-                         "cpu_us_min": round(min(cpu), 1),
-                         "wall_us": round(statistics.median(wall), 1)}
-        print(f"{name:14s} cpu/request median {results[name]['cpu_us']:7.1f} us "
-              f"(min {results[name]['cpu_us_min']:.1f}), wall {results[name]['wall_us']:.1f} us",
-              flush=True)
+        results[name] = {
+            "cpu_us": round(statistics.median(cpu), 1),
+            "cpu_us_min": round(min(cpu), 1),
+            "wall_us": round(statistics.median(wall), 1),
+        }
+        print(
+            f"{name:14s} cpu/request median {results[name]['cpu_us']:7.1f} us "
+            f"(min {results[name]['cpu_us_min']:.1f}), wall {results[name]['wall_us']:.1f} us",
+            flush=True,
+        )
     await app.state.gateway.stop()
     return results
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--requests", type=int, default=3000)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--surfaces", default="agent,agent_stream,converse")

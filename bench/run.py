@@ -38,30 +38,61 @@ def say(msg: str) -> None:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--label", default="local", help="results name: bench/results/<date>-<label>.*")
     p.add_argument("--duration", type=float, default=5.0, help="seconds per wrk run (default 5)")
-    p.add_argument("--concurrency", default="1,8,32", help="connections per wrk run (default 1,8,32)")
+    p.add_argument(
+        "--concurrency", default="1,8,32", help="connections per wrk run (default 1,8,32)"
+    )
     p.add_argument("--repeats", type=int, default=2, help="runs of every figure (default 2, min 2)")
     p.add_argument("--soak", type=float, default=300.0, help="soak seconds (default 300; 0 skips)")
     p.add_argument("--surfaces", default="", help="comma list of surface keys (default: all)")
-    p.add_argument("--delay", type=float, default=0.15, help="delayed upstream: seconds between parts")
+    p.add_argument(
+        "--delay", type=float, default=0.15, help="delayed upstream: seconds between parts"
+    )
     p.add_argument("--ttfb-samples", type=int, default=300, help="TTFB samples per run and surface")
-    p.add_argument("--litellm", action="store_true", help="also measure LiteLLM's proxy (throwaway venv)")
-    p.add_argument("--litellm-venv", default="/tmp/litellm-venv", help="where the throwaway venv lives")
+    p.add_argument(
+        "--litellm", action="store_true", help="also measure LiteLLM's proxy (throwaway venv)"
+    )
+    p.add_argument(
+        "--litellm-venv", default="/tmp/litellm-venv", help="where the throwaway venv lives"
+    )
     p.add_argument("--max-busy", type=float, default=0.10, help="quiet machine: max busy CPU share")
-    p.add_argument("--max-load", type=float, default=1.0, help="quiet machine at start: max load average")
-    p.add_argument("--max-foreign", type=float, default=0.05,
-                   help="retry a figure when other processes used more than this share of the CPU")
-    p.add_argument("--quiet-timeout", type=float, default=600.0, help="max seconds to wait for quiet")
-    p.add_argument("--also-server", action="append", default=[], metavar="NAME",
-                   help="also measure `outcrop serve --server NAME` (e.g. uvicorn) at c=1 and the top c")
-    p.add_argument("--serve-args", default="",
-                   help="extra arguments for `outcrop serve` (e.g. a server choice), recorded in the results")
+    p.add_argument(
+        "--max-load", type=float, default=1.0, help="quiet machine at start: max load average"
+    )
+    p.add_argument(
+        "--max-foreign",
+        type=float,
+        default=0.05,
+        help="retry a figure when other processes used more than this share of the CPU",
+    )
+    p.add_argument(
+        "--quiet-timeout", type=float, default=600.0, help="max seconds to wait for quiet"
+    )
+    p.add_argument(
+        "--also-server",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also measure `outcrop serve --server NAME` (e.g. uvicorn) at c=1 and the top c",
+    )
+    p.add_argument(
+        "--serve-args",
+        default="",
+        help="extra arguments for `outcrop serve` (e.g. a server choice), recorded in the results",
+    )
     p.add_argument("--out", default=str(BENCH / "results"), help="results directory")
-    p.add_argument("--update-docs", action="store_true", help="put the tables in docs/performance.md")
-    p.add_argument("--keep-workdir", action="store_true",
-                   help="keep the temporary work dir (configs, server logs, wrk scripts) after a successful run")
+    p.add_argument(
+        "--update-docs", action="store_true", help="put the tables in docs/performance.md"
+    )
+    p.add_argument(
+        "--keep-workdir",
+        action="store_true",
+        help="keep the temporary work dir (configs, server logs, wrk scripts) after a successful run",
+    )
     args = p.parse_args(argv)
     args.concurrency = sorted({int(c) for c in args.concurrency.split(",")})
     args.serve_args = shlex.split(args.serve_args)
@@ -72,9 +103,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def _versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
-    for dist in ("outcrop", "outcrop-bedrock-agent", "outcrop-bedrock-agentcore",
-                 "outcrop-bedrock-passthrough", "hypercorn", "uvicorn", "httptools", "uvloop", "starlette",
-                 "aiohttp", "msgspec"):
+    for dist in (
+        "outcrop",
+        "outcrop-bedrock-agent",
+        "outcrop-bedrock-agentcore",
+        "outcrop-bedrock-passthrough",
+        "hypercorn",
+        "uvicorn",
+        "httptools",
+        "uvloop",
+        "starlette",
+        "aiohttp",
+        "msgspec",
+    ):
         try:
             out[dist] = md.version(dist)
         except md.PackageNotFoundError:
@@ -87,10 +128,17 @@ def _versions() -> dict[str, str]:
 
 
 def _git() -> str:
-    head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--", "core", "plugins"],
-                           capture_output=True, text=True)
-    return head.stdout.strip() + (" + uncommitted core/plugin changes" if dirty.stdout.strip() else "")
+    head = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    )
+    dirty = subprocess.run(
+        ["git", "-C", str(REPO), "status", "--porcelain", "--", "core", "plugins"],
+        capture_output=True,
+        text=True,
+    )
+    return head.stdout.strip() + (
+        " + uncommitted core/plugin changes" if dirty.stdout.strip() else ""
+    )
 
 
 def _cpu() -> str:
@@ -105,21 +153,36 @@ def run(args: argparse.Namespace) -> dict:
     session = Session(args, say)
     res = session.results
     say(f"work dir {session.workdir}")
-    say(f"waiting for a quiet machine (busy <= {args.max_busy:.0%}, load average <= {args.max_load})")
+    say(
+        f"waiting for a quiet machine (busy <= {args.max_busy:.0%}, load average <= {args.max_load})"
+    )
     start_quiet = _initial_quiet(args)
     plugins = gw.installed_plugins()
     wanted = set(args.surfaces.split(",")) if args.surfaces else None
     surfaces = [s for s in all_surfaces() if wanted is None or s.key in wanted]
     now = dt.datetime.now(dt.UTC)
     res["meta"] = {
-        "date": now.strftime("%Y-%m-%d"), "started": now.isoformat(timespec="seconds"), "label": args.label,
-        "cpu": _cpu(), "cores": os.cpu_count(), "kernel": platform.release(), "versions": _versions(),
-        "plugins": plugins, "git": _git(),
+        "date": now.strftime("%Y-%m-%d"),
+        "started": now.isoformat(timespec="seconds"),
+        "label": args.label,
+        "cpu": _cpu(),
+        "cores": os.cpu_count(),
+        "kernel": platform.release(),
+        "versions": _versions(),
+        "plugins": plugins,
+        "git": _git(),
         "command": "python bench/run.py " + " ".join(shlex.quote(x) for x in sys.argv[1:]),
-        "duration_s": args.duration, "repeats": args.repeats, "concurrency": args.concurrency,
-        "delay_s": args.delay, "ttfb_samples": args.ttfb_samples, "quiet_at_start": start_quiet,
-        "max_busy": args.max_busy, "max_foreign": args.max_foreign, "attempts": measure.ATTEMPTS,
-        "serve_args": " ".join(args.serve_args), "load_start": procs.loadavg(),
+        "duration_s": args.duration,
+        "repeats": args.repeats,
+        "concurrency": args.concurrency,
+        "delay_s": args.delay,
+        "ttfb_samples": args.ttfb_samples,
+        "quiet_at_start": start_quiet,
+        "max_busy": args.max_busy,
+        "max_foreign": args.max_foreign,
+        "attempts": measure.ATTEMPTS,
+        "serve_args": " ".join(args.serve_args),
+        "load_start": procs.loadavg(),
     }
     present: list[Surface] = []
     for s in surfaces:

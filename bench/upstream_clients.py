@@ -17,8 +17,12 @@ from multiprocessing import Process
 
 N = int(os.environ.get("N", "4000"))
 C = int(os.environ.get("C", "32"))
-BODY = json.dumps({"output": {"message": {"role": "assistant", "content": [{"text": "hi" * 50}]}},
-                   "usage": {"inputTokens": 5, "outputTokens": 50}}).encode()
+BODY = json.dumps(
+    {
+        "output": {"message": {"role": "assistant", "content": [{"text": "hi" * 50}]}},
+        "usage": {"inputTokens": 5, "outputTokens": 50},
+    }
+).encode()
 
 
 def serve(port: int) -> None:
@@ -39,8 +43,11 @@ async def run_aiohttp(url: str) -> float:
     import aiohttp
 
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1000)) as s:
+
         async def one() -> None:
-            async with s.post(url, data=b'{"messages":[]}', headers={"Content-Type": "application/json"}) as r:
+            async with s.post(
+                url, data=b'{"messages":[]}', headers={"Content-Type": "application/json"}
+            ) as r:
                 await r.read()
 
         return await _drive(one)
@@ -50,8 +57,11 @@ async def run_httpx(url: str) -> float:
     import httpx
 
     async with httpx.AsyncClient(limits=httpx.Limits(max_connections=1000)) as c:
+
         async def one() -> None:
-            r = await c.post(url, content=b'{"messages":[]}', headers={"Content-Type": "application/json"})
+            r = await c.post(
+                url, content=b'{"messages":[]}', headers={"Content-Type": "application/json"}
+            )
             await r.aread()
 
         return await _drive(one)

@@ -26,7 +26,8 @@ import loopback_guard  # noqa: E402
 
 if "DATABASE_URL" not in os.environ:
     os.environ["DATABASE_URL"] = (
-        f"sqlite:///{tempfile.mkdtemp(prefix='outcrop-tests-')}/outcrop-tests.db")
+        f"sqlite:///{tempfile.mkdtemp(prefix='outcrop-tests-')}/outcrop-tests.db"
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -53,8 +54,10 @@ def _loopback_only() -> Iterator[None]:
     # also what a fixture or a background thread tried since the previous test ended
     refused = loopback_guard.take()
     if refused:
-        pytest.fail("a test tried to reach a non-loopback address:\n  " + "\n  ".join(refused),
-                    pytrace=False)
+        pytest.fail(
+            "a test tried to reach a non-loopback address:\n  " + "\n  ".join(refused),
+            pytrace=False,
+        )
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

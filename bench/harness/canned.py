@@ -58,26 +58,54 @@ def _json(obj: object) -> bytes:
 
 
 def _agent_trace(inner: dict) -> bytes:
-    return encode_event("trace", {
-        "agentId": AGENT_ID, "agentAliasId": ALIAS_ID, "agentVersion": "1",
-        "sessionId": "bench-session", "eventTime": "2026-01-01T00:00:00.000Z", "trace": inner,
-    })
+    return encode_event(
+        "trace",
+        {
+            "agentId": AGENT_ID,
+            "agentAliasId": ALIAS_ID,
+            "agentVersion": "1",
+            "sessionId": "bench-session",
+            "eventTime": "2026-01-01T00:00:00.000Z",
+            "trace": inner,
+        },
+    )
 
 
 def invoke_agent() -> Canned:
     """InvokeAgent with ``enableTrace``: the orchestration traces (model input, then output with
     usage) come first, as on AWS, then one ``chunk`` event per piece of the final answer."""
-    traces = _agent_trace({"orchestrationTrace": {"modelInvocationInput": {
-        "traceId": "bench-trace-0", "type": "ORCHESTRATION", "foundationModel": MODEL_ID, "text": ""}}})
-    traces += _agent_trace({"orchestrationTrace": {"modelInvocationOutput": {
-        "traceId": "bench-trace-0", "rawResponse": {"content": ANSWER},
-        "metadata": {"usage": {"inputTokens": USAGE[0], "outputTokens": USAGE[1]}}}}})
+    traces = _agent_trace(
+        {
+            "orchestrationTrace": {
+                "modelInvocationInput": {
+                    "traceId": "bench-trace-0",
+                    "type": "ORCHESTRATION",
+                    "foundationModel": MODEL_ID,
+                    "text": "",
+                }
+            }
+        }
+    )
+    traces += _agent_trace(
+        {
+            "orchestrationTrace": {
+                "modelInvocationOutput": {
+                    "traceId": "bench-trace-0",
+                    "rawResponse": {"content": ANSWER},
+                    "metadata": {"usage": {"inputTokens": USAGE[0], "outputTokens": USAGE[1]}},
+                }
+            }
+        }
+    )
     chunks = [encode_event("chunk", {"bytes": _b64(text)}) for text in CHUNKS]
     parts = (traces + chunks[0], *chunks[1:])
-    headers = (("x-amzn-bedrock-agent-content-type", "application/json"),
-               ("x-amz-bedrock-agent-session-id", "bench-session"))
-    return Canned("invoke_agent", EVENT_STREAM, headers, parts,
-                  tuple(_b64(t).encode() for t in CHUNKS))
+    headers = (
+        ("x-amzn-bedrock-agent-content-type", "application/json"),
+        ("x-amz-bedrock-agent-session-id", "bench-session"),
+    )
+    return Canned(
+        "invoke_agent", EVENT_STREAM, headers, parts, tuple(_b64(t).encode() for t in CHUNKS)
+    )
 
 
 def converse() -> Canned:
@@ -91,13 +119,25 @@ def converse() -> Canned:
 
 
 def converse_stream() -> Canned:
-    deltas = [encode_event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": t}})
-              for t in CHUNKS]
-    tail = (encode_event("contentBlockStop", {"contentBlockIndex": 0})
-            + encode_event("messageStop", {"stopReason": "end_turn"})
-            + encode_event("metadata", {
-                "usage": {"inputTokens": USAGE[0], "outputTokens": USAGE[1], "totalTokens": sum(USAGE)},
-                "metrics": {"latencyMs": 412}}))
+    deltas = [
+        encode_event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": t}})
+        for t in CHUNKS
+    ]
+    tail = (
+        encode_event("contentBlockStop", {"contentBlockIndex": 0})
+        + encode_event("messageStop", {"stopReason": "end_turn"})
+        + encode_event(
+            "metadata",
+            {
+                "usage": {
+                    "inputTokens": USAGE[0],
+                    "outputTokens": USAGE[1],
+                    "totalTokens": sum(USAGE),
+                },
+                "metrics": {"latencyMs": 412},
+            },
+        )
+    )
     head = encode_event("messageStart", {"role": "assistant"})
     parts = (head + deltas[0], *deltas[1:-1], deltas[-1] + tail)
     return Canned("converse_stream", EVENT_STREAM, (), parts, tuple(t.encode() for t in CHUNKS))
@@ -107,7 +147,9 @@ def runtime_json() -> Canned:
     """An AgentCore entrypoint returning a Strands message (``{"result": message}``)."""
     body = {"result": {"role": "assistant", "content": [{"text": ANSWER}]}}
     headers = (("x-amzn-bedrock-agentcore-runtime-session-id", "bench-session-" + "0" * 24),)
-    return Canned("runtime_json", "application/json", headers, (_json(body),), (CHUNKS[0].encode(),))
+    return Canned(
+        "runtime_json", "application/json", headers, (_json(body),), (CHUNKS[0].encode(),)
+    )
 
 
 def runtime_sse() -> Canned:
@@ -128,14 +170,26 @@ def runtime_sse() -> Canned:
     parts[-1] += (
         sse({"event": {"contentBlockStop": {"contentBlockIndex": 0}}})
         + sse({"event": {"messageStop": {"stopReason": "end_turn"}}})
-        + sse({"event": {"metadata": {
-            "usage": {"inputTokens": USAGE[0], "outputTokens": USAGE[1], "totalTokens": sum(USAGE)},
-            "metrics": {"latencyMs": 412}}}})
+        + sse(
+            {
+                "event": {
+                    "metadata": {
+                        "usage": {
+                            "inputTokens": USAGE[0],
+                            "outputTokens": USAGE[1],
+                            "totalTokens": sum(USAGE),
+                        },
+                        "metrics": {"latencyMs": 412},
+                    }
+                }
+            }
+        )
         + sse({"message": {"role": "assistant", "content": [{"text": ANSWER}]}})
     )
     headers = (("x-amzn-bedrock-agentcore-runtime-session-id", "bench-session-" + "0" * 24),)
-    return Canned("runtime_sse", "text/event-stream", headers, tuple(parts),
-                  tuple(t.encode() for t in CHUNKS))
+    return Canned(
+        "runtime_sse", "text/event-stream", headers, tuple(parts), tuple(t.encode() for t in CHUNKS)
+    )
 
 
 @dataclass(frozen=True)

@@ -27,16 +27,26 @@ DELAYED = "-delayed"
 def installed_plugins() -> dict[str, str]:
     """Entry-point name -> "distribution version", from ``outcrop plugins --json``."""
     out = subprocess.run([OUTCROP, "plugins", "--json"], capture_output=True, text=True, check=True)
-    return {p["name"]: f'{p["distribution"]} {p["version"]}' for p in json.loads(out.stdout)}
+    return {p["name"]: f"{p['distribution']} {p['version']}" for p in json.loads(out.stdout)}
 
 
 def deployments(surfaces: list[Surface], api_base: str, suffix: str = "") -> list[dict]:
     seen: dict[str, dict] = {}
     for s in surfaces:
         name = s.model_name + suffix
-        seen.setdefault(name, {"model_name": name, "litellm_params": {
-            "model": s.model, "aws_region_name": "us-west-2", "aws_access_key_id": ACCESS_KEY,
-            "aws_secret_access_key": SECRET_KEY, "api_base": api_base}})
+        seen.setdefault(
+            name,
+            {
+                "model_name": name,
+                "litellm_params": {
+                    "model": s.model,
+                    "aws_region_name": "us-west-2",
+                    "aws_access_key_id": ACCESS_KEY,
+                    "aws_secret_access_key": SECRET_KEY,
+                    "api_base": api_base,
+                },
+            },
+        )
     return list(seen.values())
 
 
@@ -47,20 +57,37 @@ def write_config(path: Path, surfaces: list[Surface], upstream: str, delayed: st
     config: dict = {"model_list": model_list, "general_settings": {"master_key": MASTER_KEY}}
     if any(s.plugin == "bedrock_passthrough" for s in surfaces):
         config["bedrock_passthrough"] = {
-            "aws_region_name": "us-west-2", "aws_access_key_id": ACCESS_KEY,
-            "aws_secret_access_key": SECRET_KEY, "api_base": upstream}
+            "aws_region_name": "us-west-2",
+            "aws_access_key_id": ACCESS_KEY,
+            "aws_secret_access_key": SECRET_KEY,
+            "api_base": upstream,
+        }
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
 
 
 class Gateway:
-    def __init__(self, workdir: Path, config: Path, argv: list[str] | None = None,
-                 extra_args: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        config: Path,
+        argv: list[str] | None = None,
+        extra_args: list[str] | None = None,
+    ) -> None:
         self.workdir = workdir
         self.config = config
         self.port = procs.free_port()
-        self.argv = argv or [OUTCROP, "serve", "--config", str(config), "--host", "127.0.0.1",
-                             "--port", str(self.port), *(extra_args or [])]
+        self.argv = argv or [
+            OUTCROP,
+            "serve",
+            "--config",
+            str(config),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            *(extra_args or []),
+        ]
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = workdir / "gateway.log"
         self.env: dict[str, str] = {}  # added to the environment
@@ -100,7 +127,9 @@ def alternative_server(name: str, config: Path, workdir: Path) -> tuple[Gateway,
     """The same config under another ASGI server: ``outcrop serve --server NAME``."""
     choices = server_choices()
     if name not in choices:
-        raise RuntimeError(f"`outcrop serve --server` offers {choices or 'no choice'}, not {name!r}")
+        raise RuntimeError(
+            f"`outcrop serve --server` offers {choices or 'no choice'}, not {name!r}"
+        )
     g = Gateway(workdir, config, extra_args=["--server", name])
     g.log = workdir / f"gateway-{name}.log"
     return g, f"outcrop serve --server {name}"

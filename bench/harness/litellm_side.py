@@ -27,9 +27,15 @@ def ensure_venv(venv: Path, say=print) -> Path:
 
 
 def version(venv: Path) -> str:
-    out = subprocess.run([str(venv / "bin" / "python"), "-c",
-                          "import importlib.metadata as m; print(m.version('litellm'))"],
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [
+            str(venv / "bin" / "python"),
+            "-c",
+            "import importlib.metadata as m; print(m.version('litellm'))",
+        ],
+        capture_output=True,
+        text=True,
+    )
     return out.stdout.strip() or "unknown"
 
 
@@ -49,8 +55,17 @@ def write_config(path: Path, surfaces: list[Surface], upstream: str, delayed: st
 class LiteLLM(gateway.Gateway):
     def __init__(self, workdir: Path, config: Path, venv: Path) -> None:
         super().__init__(workdir, config, [])
-        self.argv = [str(venv / "bin" / "litellm"), "--config", str(config), "--host", "127.0.0.1",
-                     "--port", str(self.port), "--num_workers", "1"]
+        self.argv = [
+            str(venv / "bin" / "litellm"),
+            "--config",
+            str(config),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--num_workers",
+            "1",
+        ]
         self.log = workdir / "litellm.log"
 
     def start(self, ready_path: str = "/health/liveliness", timeout: float = 180.0) -> None:

@@ -41,9 +41,16 @@ class Options:
 
 
 def _wrk_figures(res: wrk.WrkResult) -> dict:
-    return {"p50_ms": r(res.p50_ms), "p90_ms": r(res.p90_ms), "p99_ms": r(res.p99_ms),
-            "p999_ms": r(res.p999_ms), "mean_ms": r(res.mean_ms), "rps": r(res.rps, 1),
-            "requests": res.requests, "errors": res.errors}
+    return {
+        "p50_ms": r(res.p50_ms),
+        "p90_ms": r(res.p90_ms),
+        "p99_ms": r(res.p99_ms),
+        "p999_ms": r(res.p999_ms),
+        "mean_ms": r(res.mean_ms),
+        "rps": r(res.rps, 1),
+        "requests": res.requests,
+        "errors": res.errors,
+    }
 
 
 def _window(opts: Options, target: Target) -> procs.Window:
@@ -51,8 +58,15 @@ def _window(opts: Options, target: Target) -> procs.Window:
     return procs.Window({"target": sorted(mine), "ours": [p for p in opts.ours() if p not in mine]})
 
 
-def _one(opts: Options, target: Target, reqs: list[Request], conns: int, seconds: float,
-         tag: str, rss_pid: int | None) -> tuple[dict, float]:
+def _one(
+    opts: Options,
+    target: Target,
+    reqs: list[Request],
+    conns: int,
+    seconds: float,
+    tag: str,
+    rss_pid: int | None,
+) -> tuple[dict, float]:
     sampler = procs.RssSampler(rss_pid) if rss_pid else None
     with _window(opts, target) as win, sampler or contextlib.nullcontext():
         res = wrk.run(target.url, reqs, conns, seconds, opts.workdir, tag)
@@ -77,22 +91,47 @@ ATTEMPTS = 4
 DIRECT_SECONDS = 3.0
 
 
-def pair(opts: Options, surface: Surface, conns: int, direct: Target, target: Target,
-         gateway_pid: int, tag: str) -> dict:
+def pair(
+    opts: Options,
+    surface: Surface,
+    conns: int,
+    direct: Target,
+    target: Target,
+    gateway_pid: int,
+    tag: str,
+) -> dict:
     """Direct then gateway at ``conns`` connections; retried while the machine was not ours."""
     for attempt in range(1, ATTEMPTS + 1):
         quiet = procs.wait_quiet(opts.max_busy, opts.quiet_timeout, opts.say)
-        d, fd = _one(opts, direct, [surface.direct_request()], conns, min(opts.duration, DIRECT_SECONDS),
-                     tag + "-direct", None)
-        g, fg = _one(opts, target, [surface.gateway_request()], conns, opts.duration, tag, gateway_pid)
+        d, fd = _one(
+            opts,
+            direct,
+            [surface.direct_request()],
+            conns,
+            min(opts.duration, DIRECT_SECONDS),
+            tag + "-direct",
+            None,
+        )
+        g, fg = _one(
+            opts, target, [surface.gateway_request()], conns, opts.duration, tag, gateway_pid
+        )
         if max(fd, fg) <= opts.max_foreign:
             break
-        opts.say(f"    other processes used {max(fd, fg):.0%} of the CPU: "
-                 + ("measuring again" if attempt < ATTEMPTS else "kept, flagged noisy"))
+        opts.say(
+            f"    other processes used {max(fd, fg):.0%} of the CPU: "
+            + ("measuring again" if attempt < ATTEMPTS else "kept, flagged noisy")
+        )
     added = {k: r(g[f"{k}_ms"] - d[f"{k}_ms"]) for k in ("p50", "p90", "p99")}
-    return {"concurrency": conns, "direct": d, "gateway": g, "added_ms": added,
-            "ratio_rps_gateway_over_direct": r(g["rps"] / d["rps"], 4) if d["rps"] else None,
-            "quiet_before": quiet, "attempts": attempt, "noisy": max(fd, fg) > opts.max_foreign}
+    return {
+        "concurrency": conns,
+        "direct": d,
+        "gateway": g,
+        "added_ms": added,
+        "ratio_rps_gateway_over_direct": r(g["rps"] / d["rps"], 4) if d["rps"] else None,
+        "quiet_before": quiet,
+        "attempts": attempt,
+        "noisy": max(fd, fg) > opts.max_foreign,
+    }
 
 
 # --- streams ------------------------------------------------------------------------------------
@@ -102,7 +141,9 @@ def _ms(v: float) -> float:
     return r(v * 1000)
 
 
-def first_byte(opts: Options, surface: Surface, direct_port: int, target: Target, samples: int) -> dict:
+def first_byte(
+    opts: Options, surface: Surface, direct_port: int, target: Target, samples: int
+) -> dict:
     """TTFB and time to first token, c=1, alternating direct and gateway requests."""
     procs.wait_quiet(opts.max_busy, opts.quiet_timeout, opts.say)
     dc, gc = Connection("127.0.0.1", direct_port), Connection("127.0.0.1", target.port)
@@ -128,8 +169,15 @@ def first_byte(opts: Options, surface: Surface, direct_port: int, target: Target
     return out
 
 
-def delayed(opts: Options, surface: Surface, slow_port: int, target: Target, model_name: str,
-            delay: float, samples: int) -> dict:
+def delayed(
+    opts: Options,
+    surface: Surface,
+    slow_port: int,
+    target: Target,
+    model_name: str,
+    delay: float,
+    samples: int,
+) -> dict:
     """Chunk arrival times from an upstream that sends each part ``delay`` s apart."""
     dc, gc = Connection("127.0.0.1", slow_port), Connection("127.0.0.1", target.port)
     dreq, greq = surface.direct_request(), surface.gateway_request(model_name)
@@ -150,12 +198,18 @@ def delayed(opts: Options, surface: Surface, slow_port: int, target: Target, mod
     # part, and no chunk waits for a later one (each lags its direct twin by < delay / 2).
     streaming = bad == 0 and first < delay / 2 and max(lags) < delay / 2
     return {
-        "delay_s": delay, "parts": len(surface.canned.parts), "samples": samples, "failed": bad,
+        "delay_s": delay,
+        "parts": len(surface.canned.parts),
+        "samples": samples,
+        "failed": bad,
         "direct_chunk_ms": [_ms(v) for v in direct_marks],
         "gateway_chunk_ms": [_ms(v) for v in gw_marks],
-        "lag_ms": [_ms(v) for v in lags], "max_lag_ms": _ms(max(lags)),
-        "first_token_ms": _ms(first), "last_token_ms": _ms(last),
-        "first_to_last_ms": _ms(last - first), "end_ms": _ms(median([t.end for t in g])),
+        "lag_ms": [_ms(v) for v in lags],
+        "max_lag_ms": _ms(max(lags)),
+        "first_token_ms": _ms(first),
+        "last_token_ms": _ms(last),
+        "first_to_last_ms": _ms(last - first),
+        "end_ms": _ms(median([t.end for t in g])),
         "streams_without_buffering": streaming,
     }
 
@@ -163,8 +217,14 @@ def delayed(opts: Options, surface: Surface, slow_port: int, target: Target, mod
 # --- memory -------------------------------------------------------------------------------------
 
 
-def soak(opts: Options, surfaces: list[Surface], target: Target, gateway_pid: int, seconds: float,
-         conns: int = 32) -> dict:
+def soak(
+    opts: Options,
+    surfaces: list[Surface],
+    target: Target,
+    gateway_pid: int,
+    seconds: float,
+    conns: int = 32,
+) -> dict:
     """All measured surfaces in turn at ``conns`` connections for ``seconds``; RSS every second."""
     procs.wait_quiet(opts.max_busy, opts.quiet_timeout, opts.say)
     before = procs.rss_mb(gateway_pid)
@@ -180,13 +240,21 @@ def soak(opts: Options, surfaces: list[Surface], target: Target, gateway_pid: in
     second_half = [(t, v) for t, v in samples if t >= seconds / 2]
     cpu = win.seconds("target")
     return {
-        "seconds": seconds, "connections": conns, "surfaces": [s.key for s in surfaces],
-        "requests": res.requests, "errors": res.errors, "rps": r(res.rps, 1),
+        "seconds": seconds,
+        "connections": conns,
+        "surfaces": [s.key for s in surfaces],
+        "requests": res.requests,
+        "errors": res.errors,
+        "rps": r(res.rps, 1),
         "cpu_ms_per_request": r(1000 * cpu / max(res.requests, 1), 4),
         "foreign_cpu_share": r(win.foreign_share, 3),
-        "rss_before_mb": r(before, 1), "rss_after_settle_mb": r(warm, 1), "settle_s": settle,
-        "rss_end_mb": r(end, 1), "rss_max_mb": r(max(v for _, v in samples), 1),
-        "rss_idle_after_mb": r(after_idle, 1), "growth_mb": r(end - warm, 1),
+        "rss_before_mb": r(before, 1),
+        "rss_after_settle_mb": r(warm, 1),
+        "settle_s": settle,
+        "rss_end_mb": r(end, 1),
+        "rss_max_mb": r(max(v for _, v in samples), 1),
+        "rss_idle_after_mb": r(after_idle, 1),
+        "growth_mb": r(end - warm, 1),
         "slope_mb_per_min_second_half": r(slope_per_minute(second_half), 3),
         "rss_samples": [[r(t, 1), r(v, 1)] for t, v in samples[:: max(1, len(samples) // 120)]],
     }

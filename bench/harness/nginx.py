@@ -53,9 +53,7 @@ def write_config(workdir: Path, port: int, routes: list[UpstreamRoute]) -> Path:
         "  client_body_buffer_size 64k;\n"
         "  server {\n"
         f"    listen 127.0.0.1:{port} backlog=4096;\n"
-        f"    root {files};\n"
-        + "".join(blocks)
-        + "    location / { return 404; }\n"
+        f"    root {files};\n" + "".join(blocks) + "    location / { return 404; }\n"
         "  }\n"
         "}\n"
     )
@@ -75,8 +73,11 @@ class Nginx:
     def start(self) -> None:
         binary = shutil.which("nginx") or "/usr/sbin/nginx"
         conf = write_config(self.workdir, self.port, upstream_routes())
-        self.proc = procs.launch([binary, "-c", str(conf), "-p", str(self.workdir)], procs.LOAD_CORE,
-                                 self.workdir / "nginx.out")
+        self.proc = procs.launch(
+            [binary, "-c", str(conf), "-p", str(self.workdir)],
+            procs.LOAD_CORE,
+            self.workdir / "nginx.out",
+        )
         procs.wait_http(self.url + "/", timeout=10, proc=self.proc)
 
     @property

@@ -33,12 +33,23 @@ def pin_self(core: int = LOAD_CORE) -> None:
     os.sched_setaffinity(0, {core})
 
 
-def launch(argv: Sequence[str], core: int, log: Path, env: dict[str, str] | None = None,
-           cwd: str | None = None) -> subprocess.Popen[bytes]:
+def launch(
+    argv: Sequence[str],
+    core: int,
+    log: Path,
+    env: dict[str, str] | None = None,
+    cwd: str | None = None,
+) -> subprocess.Popen[bytes]:
     """Start ``argv`` pinned to ``core`` (taskset), stdout and stderr to ``log``."""
     with open(log, "ab") as out:  # the child gets its own copy of the descriptor
-        return subprocess.Popen(["taskset", "-c", str(core), *argv], stdout=out, stderr=subprocess.STDOUT,
-                                env=env, cwd=cwd, start_new_session=True)
+        return subprocess.Popen(
+            ["taskset", "-c", str(core), *argv],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,
+        )
 
 
 def stop(proc: subprocess.Popen[bytes] | None, timeout: float = 10.0) -> None:
@@ -128,12 +139,18 @@ def wait_quiet(max_busy: float, timeout: float, say=print) -> dict[str, float]:
     warned = False
     while busy > max_busy and time.monotonic() - start < timeout:
         if not warned:
-            say(f"  waiting for a quiet machine (busy {busy:.0%} > {max_busy:.0%}, "
-                f"load {loadavg()[0]:.2f})")
+            say(
+                f"  waiting for a quiet machine (busy {busy:.0%} > {max_busy:.0%}, "
+                f"load {loadavg()[0]:.2f})"
+            )
             warned = True
         busy = busy_fraction(2.0)
-    return {"busy": round(busy, 3), "waited_s": round(time.monotonic() - start, 1),
-            "load1": loadavg()[0], "quiet": busy <= max_busy}
+    return {
+        "busy": round(busy, 3),
+        "waited_s": round(time.monotonic() - start, 1),
+        "load1": loadavg()[0],
+        "quiet": busy <= max_busy,
+    }
 
 
 @dataclass
@@ -154,13 +171,19 @@ class Window:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.ticks = {k: sum(_safe_ticks(p) for p in v) - self.start_ticks[k] for k, v in self.pids.items()}
+        self.ticks = {
+            k: sum(_safe_ticks(p) for p in v) - self.start_ticks[k] for k, v in self.pids.items()
+        }
         busy1, total1 = machine_ticks()
         self.machine_busy = busy1 - self.start_machine[0]
         self.machine_total = total1 - self.start_machine[1]
         # reaped children (wrk) and this process, in ticks
-        self.ours_extra = (_rusage(resource.RUSAGE_CHILDREN) - self.start_children
-                           + _rusage(resource.RUSAGE_SELF) - self.start_self) * TICK
+        self.ours_extra = (
+            _rusage(resource.RUSAGE_CHILDREN)
+            - self.start_children
+            + _rusage(resource.RUSAGE_SELF)
+            - self.start_self
+        ) * TICK
 
     def seconds(self, name: str) -> float:
         return self.ticks[name] / TICK

@@ -51,8 +51,16 @@ class Session:
         self.slow: subprocess.Popen[bytes] | None = None
         self.slow_port = procs.free_port()
         self.server: gw.Gateway | None = None  # the gateway (or LiteLLM) being measured
-        self.opts = measure.Options(args.duration, args.repeats, args.max_busy, args.max_foreign,
-                                    args.quiet_timeout, self.workdir, say, self.our_pids)
+        self.opts = measure.Options(
+            args.duration,
+            args.repeats,
+            args.max_busy,
+            args.max_foreign,
+            args.quiet_timeout,
+            self.workdir,
+            say,
+            self.our_pids,
+        )
         self.results: dict = {"surfaces": {}, "memory": {}}
 
     # --- processes ------------------------------------------------------------------------------
@@ -70,14 +78,26 @@ class Session:
     def target(self, name: str) -> measure.Target:
         server = self.server
         assert server is not None and server.proc is not None
-        return measure.Target(name, server.url, server.port,
-                              lambda: [server.pid, *procs.children(server.pid)])
+        return measure.Target(
+            name, server.url, server.port, lambda: [server.pid, *procs.children(server.pid)]
+        )
 
     def start_upstreams(self) -> None:
         self.nginx.start()
-        self.slow = procs.launch([sys.executable, "-m", "harness.slowup", "--port", str(self.slow_port),
-                                  "--delay", str(self.args.delay)], procs.LOAD_CORE,
-                                 self.workdir / "slowup.log", cwd=str(BENCH))
+        self.slow = procs.launch(
+            [
+                sys.executable,
+                "-m",
+                "harness.slowup",
+                "--port",
+                str(self.slow_port),
+                "--delay",
+                str(self.args.delay),
+            ],
+            procs.LOAD_CORE,
+            self.workdir / "slowup.log",
+            cwd=str(BENCH),
+        )
         procs.wait_http(f"http://127.0.0.1:{self.slow_port}/", timeout=20, proc=self.slow)
 
     def stop_all(self) -> None:
@@ -97,7 +117,9 @@ class Session:
 
     # --- shared steps ---------------------------------------------------------------------------
 
-    def validate_all(self, surfaces: list[Surface], port: int, store: dict, who: str) -> list[Surface]:
+    def validate_all(
+        self, surfaces: list[Surface], port: int, store: dict, who: str
+    ) -> list[Surface]:
         ok = []
         for s in surfaces:
             problem = validate(s, self.nginx.port, port)
@@ -112,26 +134,43 @@ class Session:
                 ok.append(s)
         return ok
 
-    def matrix(self, surfaces: list[Surface], target: measure.Target, concurrency: list[int],
-               store: dict, who: str) -> None:
+    def matrix(
+        self,
+        surfaces: list[Surface],
+        target: measure.Target,
+        concurrency: list[int],
+        store: dict,
+        who: str,
+    ) -> None:
         """Direct/gateway pairs for every surface and concurrency, ``repeats`` times over."""
         assert self.server is not None
         for rep in range(1, self.args.repeats + 1):
             for s in surfaces:
                 for c in concurrency:
                     self.say(f"{who} run {rep}/{self.args.repeats} {s.key} c={c}")
-                    run = measure.pair(self.opts, s, c, self.direct(), target, self.server.pid,
-                                       f"{who}-{s.key}-c{c}-r{rep}")
+                    run = measure.pair(
+                        self.opts,
+                        s,
+                        c,
+                        self.direct(),
+                        target,
+                        self.server.pid,
+                        f"{who}-{s.key}-c{c}-r{rep}",
+                    )
                     run["rep"] = rep
                     store[s.key].setdefault("runs", []).append(run)
-                    self.say(f"    added p50 {run['added_ms']['p50']:.3f} ms p99 {run['added_ms']['p99']:.3f} ms, "
-                             f"{run['gateway']['rps']:.0f} req/s (direct {run['direct']['rps']:.0f}), "
-                             f"errors {run['gateway']['errors']}")
+                    self.say(
+                        f"    added p50 {run['added_ms']['p50']:.3f} ms p99 {run['added_ms']['p99']:.3f} ms, "
+                        f"{run['gateway']['rps']:.0f} req/s (direct {run['direct']['rps']:.0f}), "
+                        f"errors {run['gateway']['errors']}"
+                    )
                     self.check_alive()
         for s in surfaces:
             store[s.key]["summary"] = summary.latency_runs(store[s.key]["runs"])
 
-    def streams(self, surfaces: list[Surface], target: measure.Target, store: dict, first_byte: bool) -> None:
+    def streams(
+        self, surfaces: list[Surface], target: measure.Target, store: dict, first_byte: bool
+    ) -> None:
         a = self.args
         for rep in range(1, a.repeats + 1):
             for s in surfaces:
@@ -139,7 +178,9 @@ class Session:
                 if first_byte:
                     fb = measure.first_byte(self.opts, s, self.nginx.port, target, a.ttfb_samples)
                     store[s.key].setdefault("first_byte", []).append(fb)
-                dl = measure.delayed(self.opts, s, self.slow_port, target, s.model_name + gw.DELAYED, a.delay, 3)
+                dl = measure.delayed(
+                    self.opts, s, self.slow_port, target, s.model_name + gw.DELAYED, a.delay, 3
+                )
                 store[s.key].setdefault("delayed", []).append(dl)
         for s in surfaces:
             if first_byte:
@@ -157,7 +198,9 @@ class Session:
 
     def outcrop(self, measured: list[Surface]) -> list[Surface]:
         a, res = self.args, self.results
-        config = gw.write_config(self.workdir / "outcrop.yaml", measured, self.nginx.url, self.delayed_url)
+        config = gw.write_config(
+            self.workdir / "outcrop.yaml", measured, self.nginx.url, self.delayed_url
+        )
         self.server = gw.Gateway(self.workdir, config, extra_args=a.serve_args)
         self.say("starting the gateway (1 worker, core 0)")
         try:
@@ -180,13 +223,18 @@ class Session:
         res["memory"]["rss_idle_mb"] = r(procs.rss_mb(self.server.pid), 1)
         self.matrix(ok, target, a.concurrency, res["surfaces"], "outcrop")
         res["memory"]["rss_under_load_peak_mb"] = max(
-            x["gateway"]["rss_peak_mb"] for s in ok for x in res["surfaces"][s.key]["runs"])
+            x["gateway"]["rss_peak_mb"] for s in ok for x in res["surfaces"][s.key]["runs"]
+        )
         self.streams([s for s in ok if s.stream], target, res["surfaces"], first_byte=True)
         if a.soak > 0:
             self.say(f"soak: {a.soak:g} s, all surfaces in turn, c=32")
-            soak = res["memory"]["soak"] = measure.soak(self.opts, ok, target, self.server.pid, a.soak)
-            self.say(f"    RSS settled {soak['rss_after_settle_mb']} MB -> end {soak['rss_end_mb']} MB, "
-                     f"{soak['rps']:.0f} req/s, errors {soak['errors']}")
+            soak = res["memory"]["soak"] = measure.soak(
+                self.opts, ok, target, self.server.pid, a.soak
+            )
+            self.say(
+                f"    RSS settled {soak['rss_after_settle_mb']} MB -> end {soak['rss_end_mb']} MB, "
+                f"{soak['rps']:.0f} req/s, errors {soak['errors']}"
+            )
         self.check_alive()
         self.server.stop()
         self.server = None
@@ -228,7 +276,9 @@ class Session:
             out["status"] = f"could not install litellm[proxy]: {exc}"
             return
         out["version"] = litellm_side.version(venv)
-        config = litellm_side.write_config(self.workdir / "litellm.yaml", ok, self.nginx.url, self.delayed_url)
+        config = litellm_side.write_config(
+            self.workdir / "litellm.yaml", ok, self.nginx.url, self.delayed_url
+        )
         server = self.server = litellm_side.LiteLLM(self.workdir, config, venv)
         self.say(f"starting LiteLLM {out['version']} (1 worker, core 0)")
         try:
@@ -264,9 +314,13 @@ class Session:
         return [run for s in groups for run in s.get("runs", [])]
 
     def max_foreign(self) -> float:
-        return max((max(x["direct"]["foreign_cpu_share"], x["gateway"]["foreign_cpu_share"])
-                    for x in self.all_runs()), default=0.0)
+        return max(
+            (
+                max(x["direct"]["foreign_cpu_share"], x["gateway"]["foreign_cpu_share"])
+                for x in self.all_runs()
+            ),
+            default=0.0,
+        )
 
     def noisy_runs(self) -> int:
         return sum(1 for x in self.all_runs() if x.get("noisy"))
-

@@ -21,8 +21,12 @@ def _match(path: str, table: list[tuple[re.Pattern[str], Canned]]) -> Canned | N
     return next((c for pattern, c in table if pattern.search(decoded)), None)
 
 
-async def _serve_one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                     table: list[tuple[re.Pattern[str], Canned]], delay: float) -> bool:
+async def _serve_one(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    table: list[tuple[re.Pattern[str], Canned]],
+    delay: float,
+) -> bool:
     try:
         head = await reader.readuntil(b"\r\n\r\n")
     except (asyncio.IncompleteReadError, ConnectionError):
@@ -42,8 +46,10 @@ async def _serve_one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
         await writer.drain()
         return True
     extra = "".join(f"{k}: {v}\r\n" for k, v in canned.headers)
-    writer.write(f"HTTP/1.1 200 OK\r\ncontent-type: {canned.content_type}\r\n{extra}"
-                 "transfer-encoding: chunked\r\n\r\n".encode())
+    writer.write(
+        f"HTTP/1.1 200 OK\r\ncontent-type: {canned.content_type}\r\n{extra}"
+        "transfer-encoding: chunked\r\n\r\n".encode()
+    )
     for index, part in enumerate(canned.parts):
         if index:
             await asyncio.sleep(delay)

@@ -17,15 +17,23 @@ def latency_runs(runs: list[dict]) -> dict:
     out: dict = {"added_ms": {}, "gateway_ms": {}, "direct_ms": {}, "rps": {}, "spread": {}}
     for c, rs in groups.items():
         key = str(c)
-        out["added_ms"][key] = {q: r(median([x["added_ms"][q] for x in rs])) for q in ("p50", "p90", "p99")}
+        out["added_ms"][key] = {
+            q: r(median([x["added_ms"][q] for x in rs])) for q in ("p50", "p90", "p99")
+        }
         for side in ("gateway", "direct"):
-            out[f"{side}_ms"][key] = {q: r(median([x[side][f"{q}_ms"] for x in rs]))
-                                      for q in ("p50", "p90", "p99")}
+            out[f"{side}_ms"][key] = {
+                q: r(median([x[side][f"{q}_ms"] for x in rs])) for q in ("p50", "p90", "p99")
+            }
         g_rps = [x["gateway"]["rps"] for x in rs]
-        out["rps"][key] = {"gateway": r(median(g_rps), 1),
-                           "direct": r(median([x["direct"]["rps"] for x in rs]), 1), "gateway_runs": g_rps}
-        out["spread"][key] = {"gateway_rps": r(spread(g_rps)),
-                              "added_p50": r(spread([x["added_ms"]["p50"] for x in rs]))}
+        out["rps"][key] = {
+            "gateway": r(median(g_rps), 1),
+            "direct": r(median([x["direct"]["rps"] for x in rs]), 1),
+            "gateway_runs": g_rps,
+        }
+        out["spread"][key] = {
+            "gateway_rps": r(spread(g_rps)),
+            "added_p50": r(spread([x["added_ms"]["p50"] for x in rs])),
+        }
     top = groups[max(groups)]
     out["cpu_ms_per_request"] = r(median([x["gateway"]["cpu_ms_per_request"] for x in top]), 4)
     out["cpu_share_of_core"] = r(median([x["gateway"]["cpu_share_of_core"] for x in top]), 3)

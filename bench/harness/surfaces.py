@@ -42,12 +42,20 @@ class Surface:
         name = model_name or self.model_name
         headers = (("Content-Type", "application/json"), ("Authorization", f"Bearer {MASTER_KEY}"))
         if self.native:
-            return Request("POST", self.gateway_path_template.format(model=name), headers, self.direct_body)
-        body = {"model": name, "messages": [{"role": "user", "content": PROMPT}], "stream": self.stream}
+            return Request(
+                "POST", self.gateway_path_template.format(model=name), headers, self.direct_body
+            )
+        body = {
+            "model": name,
+            "messages": [{"role": "user", "content": PROMPT}],
+            "stream": self.stream,
+        }
         return Request("POST", "/v1/chat/completions", headers, _json(body))
 
     def direct_request(self) -> Request:
-        return Request("POST", self.direct_path, (("Content-Type", "application/json"),), self.direct_body)
+        return Request(
+            "POST", self.direct_path, (("Content-Type", "application/json"),), self.direct_body
+        )
 
     @property
     def gateway_markers(self) -> tuple[bytes, ...]:
@@ -69,11 +77,15 @@ def _runtime_path(kind: str) -> str:
     return f"/runtimes/{quote(arn, safe='-._~')}/invocations"
 
 
-_AGENT_PATH = f"/agents/{canned.AGENT_ID}/agentAliases/{canned.ALIAS_ID}/sessions/bench-session/text"
-_CONVERSE_BODY = _json({
-    "messages": [{"role": "user", "content": [{"text": PROMPT}]}],
-    "inferenceConfig": {"maxTokens": 256, "temperature": 0.2},
-})
+_AGENT_PATH = (
+    f"/agents/{canned.AGENT_ID}/agentAliases/{canned.ALIAS_ID}/sessions/bench-session/text"
+)
+_CONVERSE_BODY = _json(
+    {
+        "messages": [{"role": "user", "content": [{"text": PROMPT}]}],
+        "inferenceConfig": {"maxTokens": 256, "temperature": 0.2},
+    }
+)
 _MODEL_PATH = f"/model/{quote(canned.MODEL_ID, safe='-._~')}"
 #: What the Converse chat plugin sends for the chat request (the gateway's own upstream call).
 _CHAT_CONVERSE_BODY = _json({"messages": [{"role": "user", "content": [{"text": PROMPT}]}]})
@@ -83,29 +95,114 @@ def all_surfaces() -> list[Surface]:
     agent = f"bedrock/agent/{canned.AGENT_ID}/{canned.ALIAS_ID}"
     invoke = canned.invoke_agent()
     return [
-        Surface("agent", "Agent chat", "bedrock_agent", False, "bench-agent", agent, invoke,
-                "", _AGENT_PATH, _json({"inputText": PROMPT, "enableTrace": True}), False),
-        Surface("agent_stream", "Agent chat, stream", "bedrock_agent", True, "bench-agent", agent,
-                invoke, "", _AGENT_PATH,
-                _json({"inputText": PROMPT, "enableTrace": True,
-                       "streamingConfigurations": {"streamFinalResponse": True}}), False),
-        Surface("agentcore", "AgentCore chat", "bedrock_agentcore", False, "bench-agentcore-json",
-                "bedrock/agentcore/" + canned.RUNTIME_ARN.format(kind="json"), canned.runtime_json(),
-                "", _runtime_path("json"), _json({"prompt": PROMPT}), False),
-        Surface("agentcore_stream", "AgentCore chat, stream", "bedrock_agentcore", True,
-                "bench-agentcore-sse", "bedrock/agentcore/" + canned.RUNTIME_ARN.format(kind="sse"),
-                canned.runtime_sse(), "", _runtime_path("sse"), _json({"prompt": PROMPT}), False),
-        Surface("converse", "Pass-through converse", "bedrock_passthrough", False, "bench-converse",
-                f"bedrock/{canned.MODEL_ID}", canned.converse(), "/bedrock/model/{model}/converse",
-                _MODEL_PATH + "/converse", _CONVERSE_BODY, True),
-        Surface("converse_stream", "Pass-through converse-stream", "bedrock_passthrough", True,
-                "bench-converse", f"bedrock/{canned.MODEL_ID}", canned.converse_stream(),
-                "/bedrock/model/{model}/converse-stream", _MODEL_PATH + "/converse-stream",
-                _CONVERSE_BODY, True),
-        Surface("converse_chat", "Converse chat", "bedrock_converse", False, "bench-converse",
-                f"bedrock/{canned.MODEL_ID}", canned.converse(), "", _MODEL_PATH + "/converse",
-                _CHAT_CONVERSE_BODY, False),
-        Surface("converse_chat_stream", "Converse chat, stream", "bedrock_converse", True,
-                "bench-converse", f"bedrock/{canned.MODEL_ID}", canned.converse_stream(), "",
-                _MODEL_PATH + "/converse-stream", _CHAT_CONVERSE_BODY, False),
+        Surface(
+            "agent",
+            "Agent chat",
+            "bedrock_agent",
+            False,
+            "bench-agent",
+            agent,
+            invoke,
+            "",
+            _AGENT_PATH,
+            _json({"inputText": PROMPT, "enableTrace": True}),
+            False,
+        ),
+        Surface(
+            "agent_stream",
+            "Agent chat, stream",
+            "bedrock_agent",
+            True,
+            "bench-agent",
+            agent,
+            invoke,
+            "",
+            _AGENT_PATH,
+            _json(
+                {
+                    "inputText": PROMPT,
+                    "enableTrace": True,
+                    "streamingConfigurations": {"streamFinalResponse": True},
+                }
+            ),
+            False,
+        ),
+        Surface(
+            "agentcore",
+            "AgentCore chat",
+            "bedrock_agentcore",
+            False,
+            "bench-agentcore-json",
+            "bedrock/agentcore/" + canned.RUNTIME_ARN.format(kind="json"),
+            canned.runtime_json(),
+            "",
+            _runtime_path("json"),
+            _json({"prompt": PROMPT}),
+            False,
+        ),
+        Surface(
+            "agentcore_stream",
+            "AgentCore chat, stream",
+            "bedrock_agentcore",
+            True,
+            "bench-agentcore-sse",
+            "bedrock/agentcore/" + canned.RUNTIME_ARN.format(kind="sse"),
+            canned.runtime_sse(),
+            "",
+            _runtime_path("sse"),
+            _json({"prompt": PROMPT}),
+            False,
+        ),
+        Surface(
+            "converse",
+            "Pass-through converse",
+            "bedrock_passthrough",
+            False,
+            "bench-converse",
+            f"bedrock/{canned.MODEL_ID}",
+            canned.converse(),
+            "/bedrock/model/{model}/converse",
+            _MODEL_PATH + "/converse",
+            _CONVERSE_BODY,
+            True,
+        ),
+        Surface(
+            "converse_stream",
+            "Pass-through converse-stream",
+            "bedrock_passthrough",
+            True,
+            "bench-converse",
+            f"bedrock/{canned.MODEL_ID}",
+            canned.converse_stream(),
+            "/bedrock/model/{model}/converse-stream",
+            _MODEL_PATH + "/converse-stream",
+            _CONVERSE_BODY,
+            True,
+        ),
+        Surface(
+            "converse_chat",
+            "Converse chat",
+            "bedrock_converse",
+            False,
+            "bench-converse",
+            f"bedrock/{canned.MODEL_ID}",
+            canned.converse(),
+            "",
+            _MODEL_PATH + "/converse",
+            _CHAT_CONVERSE_BODY,
+            False,
+        ),
+        Surface(
+            "converse_chat_stream",
+            "Converse chat, stream",
+            "bedrock_converse",
+            True,
+            "bench-converse",
+            f"bedrock/{canned.MODEL_ID}",
+            canned.converse_stream(),
+            "",
+            _MODEL_PATH + "/converse-stream",
+            _CHAT_CONVERSE_BODY,
+            False,
+        ),
     ]

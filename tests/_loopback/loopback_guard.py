@@ -24,8 +24,14 @@ from typing import Any
 ENV = "OUTCROP_TEST_LOOPBACK_LOG"
 _LOCAL_NAMES = frozenset({"localhost", "localhost.", "ip6-localhost"})
 _CONNECT_EVENTS = frozenset({"socket.connect", "socket.sendto", "socket.sendmsg"})
-_LOOKUP_EVENTS = frozenset({"socket.getaddrinfo", "socket.gethostbyname",
-                            "socket.gethostbyname_ex", "socket.gethostbyaddr"})
+_LOOKUP_EVENTS = frozenset(
+    {
+        "socket.getaddrinfo",
+        "socket.gethostbyname",
+        "socket.gethostbyname_ex",
+        "socket.gethostbyaddr",
+    }
+)
 _state: dict[str, Any] = {"log": None}
 _lock = threading.Lock()
 

@@ -46,8 +46,12 @@ class EventRecorder:
                 self._changed.wait(left)
 
 
-_INVOKE_AGENT = botocore.session.get_session().get_service_model(
-    "bedrock-agent-runtime").operation_model("InvokeAgent").input_shape
+_INVOKE_AGENT = (
+    botocore.session.get_session()
+    .get_service_model("bedrock-agent-runtime")
+    .operation_model("InvokeAgent")
+    .input_shape
+)
 
 
 @pytest.fixture(autouse=True)
@@ -84,19 +88,34 @@ def events(outcrop_plugin) -> EventRecorder:
 @pytest.fixture
 def gateway(events, gateway_factory, simulator_params):
     """The seeds' two deployments plus a priced one and one with provider params in config."""
-    return gateway_factory({
-        "model_list": [
-            {"model_name": "bedrock-agent-1", "litellm_params": simulator_params(AGENT)},
-            {"model_name": "bedrock-agent-2",
-             "litellm_params": simulator_params(AGENT_2, aws_region_name="us-east-1")},
-            {"model_name": "priced-agent", "litellm_params": simulator_params(
-                AGENT, input_cost_per_token=0.001, output_cost_per_token=0.002)},
-            {"model_name": "configured-agent", "litellm_params": simulator_params(
-                AGENT, enableTrace=True, sessionAttributes={"tenant": "acme"}, sourceArn=SOURCE_ARN,
-                bedrockModelConfigurations={"performanceConfig": {"latency": "optimized"}})},
-        ],
-        "general_settings": {"master_key": MASTER_KEY},
-    })
+    return gateway_factory(
+        {
+            "model_list": [
+                {"model_name": "bedrock-agent-1", "litellm_params": simulator_params(AGENT)},
+                {
+                    "model_name": "bedrock-agent-2",
+                    "litellm_params": simulator_params(AGENT_2, aws_region_name="us-east-1"),
+                },
+                {
+                    "model_name": "priced-agent",
+                    "litellm_params": simulator_params(
+                        AGENT, input_cost_per_token=0.001, output_cost_per_token=0.002
+                    ),
+                },
+                {
+                    "model_name": "configured-agent",
+                    "litellm_params": simulator_params(
+                        AGENT,
+                        enableTrace=True,
+                        sessionAttributes={"tenant": "acme"},
+                        sourceArn=SOURCE_ARN,
+                        bedrockModelConfigurations={"performanceConfig": {"latency": "optimized"}},
+                    ),
+                },
+            ],
+            "general_settings": {"master_key": MASTER_KEY},
+        }
+    )
 
 
 @pytest.fixture

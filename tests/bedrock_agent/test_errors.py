@@ -30,9 +30,13 @@ TABLE = [
 ]
 
 
-@pytest.mark.parametrize(("aws_status", "code", "status", "exc"), TABLE, ids=[row[1] for row in TABLE])
+@pytest.mark.parametrize(
+    ("aws_status", "code", "status", "exc"), TABLE, ids=[row[1] for row in TABLE]
+)
 def test_every_mapped_http_error(client, bedrock_simulator, aws_status, code, status, exc):
-    bedrock_simulator.reply(HttpError(aws_status, code, f"{code} happened", resourceName="x"), operation="InvokeAgent")
+    bedrock_simulator.reply(
+        HttpError(aws_status, code, f"{code} happened", resourceName="x"), operation="InvokeAgent"
+    )
     with pytest.raises(exc) as info:
         client.chat.completions.create(model="bedrock-agent-1", messages=USER)
     assert info.value.status_code == status
@@ -52,24 +56,47 @@ def test_same_table_for_exception_frames_mid_stream(client, bedrock_simulator, c
 
 
 def test_error_code_from_body_type_and_plain_statuses(client, bedrock_simulator):
-    bedrock_simulator.reply(RawReply(429, {"content-type": "application/json"},
-                                     [b'{"__type": "com.amazon.bedrock#ThrottlingException", "Message": "slow"}']),
-                            operation="InvokeAgent", times=1)
+    bedrock_simulator.reply(
+        RawReply(
+            429,
+            {"content-type": "application/json"},
+            [b'{"__type": "com.amazon.bedrock#ThrottlingException", "Message": "slow"}'],
+        ),
+        operation="InvokeAgent",
+        times=1,
+    )
     with pytest.raises(openai.RateLimitError) as info:
         client.chat.completions.create(model="bedrock-agent-1", messages=USER)
     assert info.value.body["code"] == "ThrottlingException" and "slow" in info.value.message
-    bedrock_simulator.reply(RawReply(503, {"content-type": "text/html"}, [b"<html>Service Unavailable</html>"]),
-                            operation="InvokeAgent", times=1)
+    bedrock_simulator.reply(
+        RawReply(503, {"content-type": "text/html"}, [b"<html>Service Unavailable</html>"]),
+        operation="InvokeAgent",
+        times=1,
+    )
     with pytest.raises(openai.InternalServerError) as info:
         client.chat.completions.create(model="bedrock-agent-1", messages=USER)
     assert info.value.status_code == 503 and info.value.body["code"] == "503"
 
 
-def test_simulator_rejects_bad_signature_as_gateway_fault(gateway_factory, simulator_params, bedrock_simulator):
+def test_simulator_rejects_bad_signature_as_gateway_fault(
+    gateway_factory, simulator_params, bedrock_simulator
+):
     from .conftest import AGENT
 
-    running = gateway_factory({"model_list": [{"model_name": "a", "litellm_params": simulator_params(
-        AGENT, aws_access_key_id="AKIDUNKNOWN000000000", aws_secret_access_key="nope")}]})
+    running = gateway_factory(
+        {
+            "model_list": [
+                {
+                    "model_name": "a",
+                    "litellm_params": simulator_params(
+                        AGENT,
+                        aws_access_key_id="AKIDUNKNOWN000000000",
+                        aws_secret_access_key="nope",
+                    ),
+                }
+            ]
+        }
+    )
     client = openai.OpenAI(base_url=running.url + "/v1", api_key="x", max_retries=0)
     with pytest.raises(openai.InternalServerError) as info:
         client.chat.completions.create(model="a", messages=USER)

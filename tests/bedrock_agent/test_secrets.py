@@ -27,33 +27,64 @@ def captured_logs():
     structlog.configure(**saved)
 
 
-def test_no_secret_in_upstream_body_client_answers_or_logs(captured_logs, gateway_factory, simulator_params,
-                                                           bedrock_simulator, events):
-    running = gateway_factory({"model_list": [{"model_name": "agent", "litellm_params": simulator_params(
-        AGENT, aws_session_token=SESSION_TOKEN, enableTrace=True)}]})
+def test_no_secret_in_upstream_body_client_answers_or_logs(
+    captured_logs, gateway_factory, simulator_params, bedrock_simulator, events
+):
+    running = gateway_factory(
+        {
+            "model_list": [
+                {
+                    "model_name": "agent",
+                    "litellm_params": simulator_params(
+                        AGENT, aws_session_token=SESSION_TOKEN, enableTrace=True
+                    ),
+                }
+            ]
+        }
+    )
     client = openai.OpenAI(base_url=running.url + "/v1", api_key="unused", max_retries=0)
     user = [{"role": "user", "content": "hi"}]
     answers = [client.chat.completions.create(model="agent", messages=user).model_dump_json()]
-    answers += [c.model_dump_json() for c in client.chat.completions.create(model="agent", messages=user, stream=True)]
+    answers += [
+        c.model_dump_json()
+        for c in client.chat.completions.create(model="agent", messages=user, stream=True)
+    ]
     with pytest.raises(openai.BadRequestError) as info:  # a client trying to smuggle credentials
-        client.chat.completions.create(model="agent", messages=user, extra_body={
-            "aws_access_key_id": TEST_ACCESS_KEY, "aws_secret_access_key": TEST_SECRET_KEY,
-            "aws_session_token": SESSION_TOKEN})
+        client.chat.completions.create(
+            model="agent",
+            messages=user,
+            extra_body={
+                "aws_access_key_id": TEST_ACCESS_KEY,
+                "aws_secret_access_key": TEST_SECRET_KEY,
+                "aws_session_token": SESSION_TOKEN,
+            },
+        )
     answers.append(json.dumps(info.value.body))
-    bedrock_simulator.reply(HttpError(403, "AccessDeniedException", "not allowed"), operation="InvokeAgent", times=1)
+    bedrock_simulator.reply(
+        HttpError(403, "AccessDeniedException", "not allowed"), operation="InvokeAgent", times=1
+    )
     with pytest.raises(openai.PermissionDeniedError) as info:
         client.chat.completions.create(model="agent", messages=user)
     answers.append(json.dumps(info.value.body))
-    bedrock_simulator.reply(AgentReply(["x"], exception=("internalServerException", "oops")),
-                            operation="InvokeAgent", times=1)
+    bedrock_simulator.reply(
+        AgentReply(["x"], exception=("internalServerException", "oops")),
+        operation="InvokeAgent",
+        times=1,
+    )
     with pytest.raises(openai.APIError) as info:
         for chunk in client.chat.completions.create(model="agent", messages=user, stream=True):
             answers.append(chunk.model_dump_json())
     answers.append(json.dumps(info.value.body))
     # Python API with credentials as keyword arguments.
-    response = outcrop.completion(model=AGENT, messages=user, api_base=bedrock_simulator.url,
-                                  aws_region_name="us-west-2", aws_access_key_id=TEST_ACCESS_KEY,
-                                  aws_secret_access_key=TEST_SECRET_KEY, aws_session_token=SESSION_TOKEN)
+    response = outcrop.completion(
+        model=AGENT,
+        messages=user,
+        api_base=bedrock_simulator.url,
+        aws_region_name="us-west-2",
+        aws_access_key_id=TEST_ACCESS_KEY,
+        aws_secret_access_key=TEST_SECRET_KEY,
+        aws_session_token=SESSION_TOKEN,
+    )
     answers.append(json.dumps(response))
     answers.append(json.dumps(response._hidden_params))
 

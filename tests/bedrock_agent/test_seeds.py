@@ -29,21 +29,28 @@ def test_curl_basic_agent_request(gateway, bedrock_simulator):
       }
     ]
   }"""
-    r = httpx.post(gateway.url + "/v1/chat/completions", content=body,
-                   headers={"Content-Type": "application/json", "Authorization": f"Bearer {MASTER_KEY}"})
+    r = httpx.post(
+        gateway.url + "/v1/chat/completions",
+        content=body,
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {MASTER_KEY}"},
+    )
     assert r.status_code == 200, r.text
     data = r.json()
     assert data["object"] == "chat.completion"
     assert data["choices"][0]["message"]["content"] == (
-        "You said: Analyze our customer data and suggest retention strategies")
+        "You said: Analyze our customer data and suggest retention strategies"
+    )
     assert data["choices"][0]["finish_reason"] == "stop"
     assert data["usage"]["total_tokens"] > 0
     assert data["model"] == "anthropic.claude-3-5-sonnet-20240620-v1:0"
     assert data["session_id"] == r.headers["x-outcrop-session-id"]
     sent = bedrock_simulator.last("InvokeAgent")
     assert sent.auth == "sigv4" and sent.signing_service == "bedrock" and sent.region == "us-west-2"
-    assert sent.params == {"agentId": "L1RT58GYRW", "agentAliasId": "MFPSBCXYTW",
-                           "sessionId": data["session_id"]}
+    assert sent.params == {
+        "agentId": "L1RT58GYRW",
+        "agentAliasId": "MFPSBCXYTW",
+        "sessionId": data["session_id"],
+    }
     assert sent.json()["inputText"] == "Analyze our customer data and suggest retention strategies"
 
 
@@ -58,9 +65,12 @@ def test_curl_streaming_agent_request(gateway, bedrock_simulator):
     ],
     "stream": true
   }"""
-    with httpx.stream("POST", gateway.url + "/v1/chat/completions", content=body,
-                      headers={"Content-Type": "application/json",
-                               "Authorization": f"Bearer {MASTER_KEY}"}) as r:
+    with httpx.stream(
+        "POST",
+        gateway.url + "/v1/chat/completions",
+        content=body,
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {MASTER_KEY}"},
+    ) as r:
         assert r.status_code == 200
         assert r.headers["content-type"].startswith("text/event-stream")
         session = r.headers["x-outcrop-session-id"]
@@ -82,13 +92,23 @@ def test_openai_sdk_examples(gateway, bedrock_simulator):
     client = openai.OpenAI(api_key=MASTER_KEY, base_url=gateway.url, max_retries=0)
     response = client.chat.completions.create(
         model="bedrock-agent-1",
-        messages=[{"role": "user", "content": "Analyze our customer data and suggest retention strategies"}],
+        messages=[
+            {
+                "role": "user",
+                "content": "Analyze our customer data and suggest retention strategies",
+            }
+        ],
     )
     assert response.choices[0].message.content.startswith("You said: Analyze")
     assert response.model_extra["session_id"]
     stream = client.chat.completions.create(
         model="bedrock-agent-2",
-        messages=[{"role": "user", "content": "Create a comprehensive social media strategy for our new product"}],
+        messages=[
+            {
+                "role": "user",
+                "content": "Create a comprehensive social media strategy for our new product",
+            }
+        ],
         stream=True,
     )
     text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
@@ -98,7 +118,12 @@ def test_openai_sdk_examples(gateway, bedrock_simulator):
 def test_provider_specific_parameter_in_proxy_request(gateway, client, bedrock_simulator):
     response = client.chat.completions.create(
         model="bedrock-agent-1",
-        messages=[{"role": "user", "content": "Hi who is ishaan cto of litellm, tell me 10 things about him"}],
+        messages=[
+            {
+                "role": "user",
+                "content": "Hi who is ishaan cto of litellm, tell me 10 things about him",
+            }
+        ],
         extra_body={"invocationId": "my-test-invocation-id"},
     )
     assert response.choices[0].message.content
@@ -107,13 +132,26 @@ def test_provider_specific_parameter_in_proxy_request(gateway, client, bedrock_s
     assert "invocationId" not in {k for k in sent if k != "sessionState"}
 
 
-def test_provider_specific_parameter_in_proxy_config(events, gateway_factory, simulator_params, bedrock_simulator):
-    running = gateway_factory({"model_list": [{"model_name": "bedrock-agent-1", "litellm_params":
-                                               simulator_params(AGENT, invocationId="my-test-invocation-id")}]})
+def test_provider_specific_parameter_in_proxy_config(
+    events, gateway_factory, simulator_params, bedrock_simulator
+):
+    running = gateway_factory(
+        {
+            "model_list": [
+                {
+                    "model_name": "bedrock-agent-1",
+                    "litellm_params": simulator_params(AGENT, invocationId="my-test-invocation-id"),
+                }
+            ]
+        }
+    )
     client = openai.OpenAI(base_url=running.url + "/v1", api_key="unused", max_retries=0)
-    client.chat.completions.create(model="bedrock-agent-1", messages=[{"role": "user", "content": "hi"}])
+    client.chat.completions.create(
+        model="bedrock-agent-1", messages=[{"role": "user", "content": "hi"}]
+    )
     assert bedrock_simulator.last("InvokeAgent").json()["sessionState"] == {
-        "invocationId": "my-test-invocation-id"}
+        "invocationId": "my-test-invocation-id"
+    }
 
 
 @pytest.fixture
@@ -131,8 +169,10 @@ def aws_env(bedrock_simulator, monkeypatch, tmp_path):
 
 
 def test_python_sdk_basic_agent_completion(aws_env, bedrock_simulator):
-    bedrock_simulator.reply(AgentReply(["Here is ", "your Q3 summary."], usage_steps=[(100, 20), (50, 10)]),
-                            operation="InvokeAgent")
+    bedrock_simulator.reply(
+        AgentReply(["Here is ", "your Q3 summary."], usage_steps=[(100, 20), (50, 10)]),
+        operation="InvokeAgent",
+    )
     # Make a completion request to your Bedrock Agent
     response = outcrop.completion(
         model="bedrock/agent/L1RT58GYRW/MFPSBCXYTW",  # agent/{AGENT_ID}/{ALIAS_ID}
@@ -167,8 +207,10 @@ def test_python_sdk_streaming_agent_responses(aws_env, bedrock_simulator):
     for chunk in response:
         if chunk.choices[0].delta.content:
             printed.append(chunk.choices[0].delta.content)
-    assert "".join(printed) == ("You said: Can you help me plan a marketing campaign and provide "
-                                "step-by-step execution details?")
+    assert "".join(printed) == (
+        "You said: Can you help me plan a marketing campaign and provide "
+        "step-by-step execution details?"
+    )
     assert len(printed) > 1
 
 

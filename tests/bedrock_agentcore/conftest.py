@@ -34,19 +34,30 @@ def _config(simulator_params, **general):
         "model_list": [
             # seed 002's proxy config, both runtimes
             {"model_name": "agentcore-runtime-1", "litellm_params": simulator_params(MODEL)},
-            {"model_name": "agentcore-runtime-2",
-             "litellm_params": simulator_params(MODEL_EAST, aws_region_name="us-east-1")},
+            {
+                "model_name": "agentcore-runtime-2",
+                "litellm_params": simulator_params(MODEL_EAST, aws_region_name="us-east-1"),
+            },
             # seed 002's "proxy configuration with parameters"
-            {"model_name": "agentcore-runtime-prod",
-             "litellm_params": simulator_params(MODEL, qualifier="production")},
+            {
+                "model_name": "agentcore-runtime-prod",
+                "litellm_params": simulator_params(MODEL, qualifier="production"),
+            },
             # no aws_region_name: the region comes from the ARN
-            {"model_name": "agentcore-eu",
-             "litellm_params": simulator_params(MODEL_EU, aws_region_name=None)},
-            {"model_name": "agentcore-messages",
-             "litellm_params": simulator_params(MODEL, payload_format="messages")},
-            {"model_name": "agentcore-fixed-session",
-             "litellm_params": simulator_params(MODEL, runtimeSessionId="d" * 40,
-                                                runtimeUserId="tenant-user-7")},
+            {
+                "model_name": "agentcore-eu",
+                "litellm_params": simulator_params(MODEL_EU, aws_region_name=None),
+            },
+            {
+                "model_name": "agentcore-messages",
+                "litellm_params": simulator_params(MODEL, payload_format="messages"),
+            },
+            {
+                "model_name": "agentcore-fixed-session",
+                "litellm_params": simulator_params(
+                    MODEL, runtimeSessionId="d" * 40, runtimeUserId="tenant-user-7"
+                ),
+            },
         ],
         "general_settings": {"master_key": KEY, **general},
     }

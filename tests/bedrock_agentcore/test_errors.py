@@ -12,33 +12,85 @@ from outcrop.testing import TEST_ACCESS_KEY, TEST_SECRET_KEY, HttpError, RawRepl
 
 from .conftest import API_CONFIG, AUTH, MODEL, USER
 
-AGENT_MESSAGE = "Received error (500) from runtime. Please check your CloudWatch logs for more information."
+AGENT_MESSAGE = (
+    "Received error (500) from runtime. Please check your CloudWatch logs for more information."
+)
 
 # (AWS reply, status the client gets, OpenAI SDK exception, code in the error body)
 CASES = [
-    (HttpError(400, "ValidationException", "Invalid payload", reason="CannotParse"), 400,
-     openai.BadRequestError, "ValidationException"),
-    (HttpError(403, "AccessDeniedException", "not authorized to perform bedrock-agentcore:InvokeAgentRuntime"),
-     403, openai.PermissionDeniedError, "AccessDeniedException"),
-    (HttpError(404, "ResourceNotFoundException", "No endpoint or agent found with qualifier 'prod'"),
-     404, openai.NotFoundError, "ResourceNotFoundException"),
-    (HttpError(409, "RetryableConflictException", "session is busy"), 409, openai.ConflictError,
-     "RetryableConflictException"),
-    (HttpError(402, "ServiceQuotaExceededException", "concurrent sessions quota exceeded"), 429,
-     openai.RateLimitError, "ServiceQuotaExceededException"),
-    (HttpError(424, "RuntimeClientError", AGENT_MESSAGE), 502, openai.InternalServerError,
-     "RuntimeClientError"),
-    (HttpError(429, "ThrottlingException", "Rate exceeded"), 429, openai.RateLimitError,
-     "ThrottlingException"),
-    (HttpError(500, "InternalServerException", "internal failure"), 502, openai.InternalServerError,
-     "InternalServerException"),
+    (
+        HttpError(400, "ValidationException", "Invalid payload", reason="CannotParse"),
+        400,
+        openai.BadRequestError,
+        "ValidationException",
+    ),
+    (
+        HttpError(
+            403,
+            "AccessDeniedException",
+            "not authorized to perform bedrock-agentcore:InvokeAgentRuntime",
+        ),
+        403,
+        openai.PermissionDeniedError,
+        "AccessDeniedException",
+    ),
+    (
+        HttpError(
+            404, "ResourceNotFoundException", "No endpoint or agent found with qualifier 'prod'"
+        ),
+        404,
+        openai.NotFoundError,
+        "ResourceNotFoundException",
+    ),
+    (
+        HttpError(409, "RetryableConflictException", "session is busy"),
+        409,
+        openai.ConflictError,
+        "RetryableConflictException",
+    ),
+    (
+        HttpError(402, "ServiceQuotaExceededException", "concurrent sessions quota exceeded"),
+        429,
+        openai.RateLimitError,
+        "ServiceQuotaExceededException",
+    ),
+    (
+        HttpError(424, "RuntimeClientError", AGENT_MESSAGE),
+        502,
+        openai.InternalServerError,
+        "RuntimeClientError",
+    ),
+    (
+        HttpError(429, "ThrottlingException", "Rate exceeded"),
+        429,
+        openai.RateLimitError,
+        "ThrottlingException",
+    ),
+    (
+        HttpError(500, "InternalServerException", "internal failure"),
+        502,
+        openai.InternalServerError,
+        "InternalServerException",
+    ),
     # error bodies that lost x-amzn-ErrorType on the way (a proxy in between): the status decides
-    (RawReply(402, {"content-type": "application/json"}, [b'{"message": "quota"}']), 429,
-     openai.RateLimitError, "402"),
-    (RawReply(424, {"content-type": "application/json"}, [b'{"message": "agent failed"}']), 502,
-     openai.InternalServerError, "424"),
-    (RawReply(503, {"content-type": "text/plain"}, [b"Service Unavailable"]), 503,
-     openai.InternalServerError, "503"),
+    (
+        RawReply(402, {"content-type": "application/json"}, [b'{"message": "quota"}']),
+        429,
+        openai.RateLimitError,
+        "402",
+    ),
+    (
+        RawReply(424, {"content-type": "application/json"}, [b'{"message": "agent failed"}']),
+        502,
+        openai.InternalServerError,
+        "424",
+    ),
+    (
+        RawReply(503, {"content-type": "text/plain"}, [b"Service Unavailable"]),
+        503,
+        openai.InternalServerError,
+        "503",
+    ),
 ]
 IDS = [c[3] if not isinstance(c[0], RawReply) else f"bare-{c[3]}" for c in CASES]
 
@@ -62,8 +114,11 @@ def test_openai_sdk_error(client, sim, reply, status, exc, code):
 @pytest.mark.parametrize(("reply", "status", "exc", "code"), CASES[:8], ids=IDS[:8])
 def test_streaming_request_gets_the_status_too(gateway, sim, reply, status, exc, code):
     sim.reply(reply)
-    r = httpx.post(gateway.url + "/v1/chat/completions", headers=AUTH,
-                   json={"model": "agentcore-runtime-1", "messages": USER, "stream": True})
+    r = httpx.post(
+        gateway.url + "/v1/chat/completions",
+        headers=AUTH,
+        json={"model": "agentcore-runtime-1", "messages": USER, "stream": True},
+    )
     assert r.status_code == status
     assert r.json()["error"]["code"] == code
 
@@ -76,8 +131,12 @@ def test_runtime_client_error_carries_the_agents_message(client, sim):
 
 
 def test_python_api_raises_the_mapped_error(sim):
-    kwargs = {"api_base": sim.url, "aws_access_key_id": TEST_ACCESS_KEY,
-              "aws_secret_access_key": TEST_SECRET_KEY, "config": API_CONFIG}
+    kwargs = {
+        "api_base": sim.url,
+        "aws_access_key_id": TEST_ACCESS_KEY,
+        "aws_secret_access_key": TEST_SECRET_KEY,
+        "config": API_CONFIG,
+    }
     for reply, status, _, code in CASES:
         sim.reply(reply, times=1)
         with pytest.raises(OutcropError) as info:
@@ -88,6 +147,11 @@ def test_python_api_raises_the_mapped_error(sim):
 async def test_python_api_async_raises_the_mapped_error(sim):
     sim.reply(HttpError(402, "ServiceQuotaExceededException", "quota"))
     with pytest.raises(OutcropError) as info:
-        await outcrop.acompletion(model=MODEL, messages=USER, api_base=sim.url,
-                                  aws_access_key_id=TEST_ACCESS_KEY, aws_secret_access_key=TEST_SECRET_KEY)
+        await outcrop.acompletion(
+            model=MODEL,
+            messages=USER,
+            api_base=sim.url,
+            aws_access_key_id=TEST_ACCESS_KEY,
+            aws_secret_access_key=TEST_SECRET_KEY,
+        )
     assert info.value.status == 429

@@ -27,13 +27,31 @@ def streamed(client, **kwargs):
 
 # --- application/json -----------------------------------------------------------------------
 
-@pytest.mark.parametrize(("document", "text"), [
-    ({"result": "Cloud computing saves money."}, "Cloud computing saves money."),
-    ({"result": {"role": "assistant", "content": [{"text": "Strands "}, {"text": "message"}]}}, "Strands message"),
-    ({"output": {"message": {"role": "assistant", "content": [{"text": "converse shape"}]}}}, "converse shape"),
-    ({"choices": [{"message": {"role": "assistant", "content": "openai shape"}}]}, "openai shape"),
-    ("a bare JSON string", "a bare JSON string"),
-])
+
+@pytest.mark.parametrize(
+    ("document", "text"),
+    [
+        ({"result": "Cloud computing saves money."}, "Cloud computing saves money."),
+        (
+            {
+                "result": {
+                    "role": "assistant",
+                    "content": [{"text": "Strands "}, {"text": "message"}],
+                }
+            },
+            "Strands message",
+        ),
+        (
+            {"output": {"message": {"role": "assistant", "content": [{"text": "converse shape"}]}}},
+            "converse shape",
+        ),
+        (
+            {"choices": [{"message": {"role": "assistant", "content": "openai shape"}}]},
+            "openai shape",
+        ),
+        ("a bare JSON string", "a bare JSON string"),
+    ],
+)
 def test_json_answers(client, sim, document, text):
     sim.reply(RuntimeReply.json(document))
     response = ask(client)
@@ -49,10 +67,22 @@ def test_json_without_text_keeps_the_raw_document(client, sim):
 
 
 def test_json_usage_and_stop_reason_only_when_reported(client, sim):
-    sim.reply(RuntimeReply.json({"result": "ok", "usage": {"inputTokens": 11, "outputTokens": 4},
-                                 "stopReason": "max_tokens"}), times=1)
+    sim.reply(
+        RuntimeReply.json(
+            {
+                "result": "ok",
+                "usage": {"inputTokens": 11, "outputTokens": 4},
+                "stopReason": "max_tokens",
+            }
+        ),
+        times=1,
+    )
     response = ask(client)
-    assert (response.usage.prompt_tokens, response.usage.completion_tokens, response.usage.total_tokens) == (11, 4, 15)
+    assert (
+        response.usage.prompt_tokens,
+        response.usage.completion_tokens,
+        response.usage.total_tokens,
+    ) == (11, 4, 15)
     assert response.choices[0].finish_reason == "length"
     sim.reply(RuntimeReply.json({"result": "ok"}))
     response = ask(client)
@@ -68,12 +98,14 @@ def test_json_answer_to_a_streaming_client(client, sim):
 
 # --- text/event-stream -----------------------------------------------------------------------
 
+
 def test_strands_stream(client, sim):
     sim.reply(RuntimeReply.strands(["Cloud ", "computing ", "scales."], usage=(25, 9)))
     chunks, text = streamed(client)
     assert text == "Cloud computing scales."  # each text once, though Strands sends it twice
-    assert [c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content] == [
-        "Cloud ", "computing ", "scales."]
+    assert [
+        c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content
+    ] == ["Cloud ", "computing ", "scales."]
     assert chunks[-2].choices[0].finish_reason == "stop"
     assert (chunks[-1].usage.prompt_tokens, chunks[-1].usage.completion_tokens) == (25, 9)
     assert chunks[0].session_id == sim.last().headers["x-amzn-bedrock-agentcore-runtime-session-id"]
@@ -86,10 +118,15 @@ def test_strands_stream_folded_for_a_non_streaming_client(client, sim):
         {"event": {"messageStart": {"role": "assistant"}}},
         {"event": {"contentBlockDelta": {"delta": {"text": "Let me check. "}}}},
         {"data": "Let me check. "},
-        {"event": {"contentBlockDelta": {"delta": {"toolUse": {"input": "{\"city\": \"Paris\"}"}}}}},
+        {"event": {"contentBlockDelta": {"delta": {"toolUse": {"input": '{"city": "Paris"}'}}}}},
         {"event": {"messageStop": {"stopReason": "tool_use"}}},
         {"event": {"metadata": {"usage": {"inputTokens": 30, "outputTokens": 12}}}},
-        {"message": {"role": "user", "content": [{"toolResult": {"content": [{"text": "sunny"}]}}]}},
+        {
+            "message": {
+                "role": "user",
+                "content": [{"toolResult": {"content": [{"text": "sunny"}]}}],
+            }
+        },
         {"event": {"contentBlockDelta": {"delta": {"text": "It is sunny."}}}},
         {"data": "It is sunny."},
         {"event": {"messageStop": {"stopReason": "end_turn"}}},
@@ -100,16 +137,28 @@ def test_strands_stream_folded_for_a_non_streaming_client(client, sim):
     response = ask(client)
     assert response.choices[0].message.content == "Let me check. It is sunny."
     assert response.choices[0].finish_reason == "stop"
-    assert (response.usage.prompt_tokens, response.usage.completion_tokens, response.usage.total_tokens) == (80, 17, 97)
+    assert (
+        response.usage.prompt_tokens,
+        response.usage.completion_tokens,
+        response.usage.total_tokens,
+    ) == (80, 17, 97)
 
 
 def test_strands_reasoning_is_reasoning_content(client, sim):
-    sim.reply(RuntimeReply.sse([
-        {"event": {"contentBlockDelta": {"delta": {"reasoningContent": {"text": "think"}}}}},
-        {"reasoningText": "think", "reasoning": True},
-        {"event": {"contentBlockDelta": {"delta": {"text": "answer"}}}},
-        {"data": "answer"},
-    ]))
+    sim.reply(
+        RuntimeReply.sse(
+            [
+                {
+                    "event": {
+                        "contentBlockDelta": {"delta": {"reasoningContent": {"text": "think"}}}
+                    }
+                },
+                {"reasoningText": "think", "reasoning": True},
+                {"event": {"contentBlockDelta": {"delta": {"text": "answer"}}}},
+                {"data": "answer"},
+            ]
+        )
+    )
     response = ask(client)
     assert response.choices[0].message.content == "answer"
     assert response.choices[0].message.model_extra["reasoning_content"] == "think"
@@ -123,8 +172,18 @@ def test_plain_json_string_stream(client, sim):
 
 
 def test_plain_text_sse_and_dict_chunks(client, sim):
-    sim.reply(RawReply(200, {"content-type": "text/event-stream; charset=utf-8"}, [
-        b"data: plain words\n\n", b": ping\n\n", b'data: {"text": " and dicts"}\n\n', b"data: [DONE]\n\n"]))
+    sim.reply(
+        RawReply(
+            200,
+            {"content-type": "text/event-stream; charset=utf-8"},
+            [
+                b"data: plain words\n\n",
+                b": ping\n\n",
+                b'data: {"text": " and dicts"}\n\n',
+                b"data: [DONE]\n\n",
+            ],
+        )
+    )
     assert ask(client).choices[0].message.content == "plain words and dicts"
 
 
@@ -132,17 +191,25 @@ def test_sse_of_unknown_objects_is_not_silently_empty(client, sim):
     sim.reply(RuntimeReply.sse([{"status": "working"}, {"status": "done", "items": [1, 2]}]))
     response = ask(client)
     assert response.choices[0].message.content.splitlines() == [
-        '{"status":"working"}', '{"status":"done","items":[1,2]}']
+        '{"status":"working"}',
+        '{"status":"done","items":[1,2]}',
+    ]
     assert response.model_extra["agentcore_response"][1] == {"status": "done", "items": [1, 2]}
 
 
 def test_ndjson_stream(client, sim):
-    sim.reply(RawReply(200, {"content-type": "application/x-ndjson"},
-                       [b'{"text": "line one, "}\n', b'"line two"\n']))
+    sim.reply(
+        RawReply(
+            200,
+            {"content-type": "application/x-ndjson"},
+            [b'{"text": "line one, "}\n', b'"line two"\n'],
+        )
+    )
     assert ask(client).choices[0].message.content == "line one, line two"
 
 
 # --- text/plain ------------------------------------------------------------------------------
+
 
 def test_plain_text(client, sim):
     sim.reply(RuntimeReply.text("Just text, no JSON."))
@@ -159,10 +226,14 @@ def test_plain_text_streamed_with_a_character_split_across_chunks(client, sim):
 
 # --- never buffered --------------------------------------------------------------------------
 
-@pytest.mark.parametrize("reply", [
-    RuntimeReply.sse(["first ", "second ", "third"], delay=0.25),
-    RuntimeReply([b"first ", b"second ", b"third"], "text/plain", delay=0.25),
-])
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        RuntimeReply.sse(["first ", "second ", "third"], delay=0.25),
+        RuntimeReply([b"first ", b"second ", b"third"], "text/plain", delay=0.25),
+    ],
+)
 def test_each_event_reaches_the_client_as_it_arrives(client, sim, reply):
     sim.reply(reply)
     started = time.perf_counter()
@@ -178,10 +249,15 @@ def test_each_event_reaches_the_client_as_it_arrives(client, sim, reply):
 
 # --- mid-stream errors -----------------------------------------------------------------------
 
+
 def test_mid_stream_error_becomes_an_sse_error_event(gateway, sim):
     sim.reply(RuntimeReply.strands(["Partial "], error=("database unreachable", "ConnectionError")))
-    with httpx.stream("POST", gateway.url + "/v1/chat/completions", headers=AUTH, json={
-            "model": "agentcore-runtime-1", "messages": USER, "stream": True}) as r:
+    with httpx.stream(
+        "POST",
+        gateway.url + "/v1/chat/completions",
+        headers=AUTH,
+        json={"model": "agentcore-runtime-1", "messages": USER, "stream": True},
+    ) as r:
         assert r.status_code == 200
         events = [line.removeprefix("data: ") for line in r.iter_lines() if line]
     assert json.loads(events[0])["choices"][0]["delta"]["content"] == "Partial "
@@ -211,8 +287,12 @@ def test_mid_stream_error_fails_a_non_streaming_call_without_partial_text(client
 
 def test_client_disconnect_cancels_the_runtime_call(gateway, sim):
     sim.reply(RuntimeReply.sse([f"piece {i} " for i in range(10)], delay=0.15))
-    with httpx.stream("POST", gateway.url + "/v1/chat/completions", headers=AUTH, json={
-            "model": "agentcore-runtime-1", "messages": USER, "stream": True}) as r:
+    with httpx.stream(
+        "POST",
+        gateway.url + "/v1/chat/completions",
+        headers=AUTH,
+        json={"model": "agentcore-runtime-1", "messages": USER, "stream": True},
+    ) as r:
         first = next(line for line in r.iter_lines() if line)
     assert "piece 0" in first
     deadline = time.time() + 3

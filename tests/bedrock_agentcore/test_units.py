@@ -17,27 +17,43 @@ from .conftest import ARN
 def test_arn_parts():
     runtime = parse_runtime_arn(ARN)
     assert (runtime.partition, runtime.region, runtime.account, runtime.runtime_id) == (
-        "aws", "us-west-2", "123456789012", "my_agent_runtime-AbCdEf1234")
-    gov = parse_runtime_arn("arn:aws-us-gov:bedrock-agentcore:us-gov-west-1:123456789012:runtime/a-1")
+        "aws",
+        "us-west-2",
+        "123456789012",
+        "my_agent_runtime-AbCdEf1234",
+    )
+    gov = parse_runtime_arn(
+        "arn:aws-us-gov:bedrock-agentcore:us-gov-west-1:123456789012:runtime/a-1"
+    )
     assert gov.partition == "aws-us-gov" and gov.region == "us-gov-west-1"
     # the seed's placeholder is valid configuration (AWS judges the id itself)
-    assert parse_runtime_arn(
-        "arn:aws:bedrock-agentcore:us-west-2:123456789012:runtime/my-agent-runtime").runtime_id == "my-agent-runtime"
+    assert (
+        parse_runtime_arn(
+            "arn:aws:bedrock-agentcore:us-west-2:123456789012:runtime/my-agent-runtime"
+        ).runtime_id
+        == "my-agent-runtime"
+    )
 
 
-@pytest.mark.parametrize(("arn", "problem"), [
-    ("", "missing"),
-    ("my_agent-AbCdEf1234", "not an ARN"),
-    ("arn:aws:bedrock-agentcore:us-west-2:123456789012", "not an ARN"),
-    ("arn:azure:bedrock-agentcore:us-west-2:123456789012:runtime/a", "partition"),
-    ("arn:aws:bedrock:us-west-2:123456789012:agent/ABCDEFGHIJ", "bedrock/agent/"),
-    ("arn:aws:bedrock-agentcore:uswest2:123456789012:runtime/a", "not an AWS region"),
-    ("arn:aws:bedrock-agentcore:us-west-2:1234:runtime/a", "12 digits"),
-    ("arn:aws:bedrock-agentcore:us-west-2:123456789012:memory/a", "runtime/{runtime_id}"),
-    ("arn:aws:bedrock-agentcore:us-west-2:123456789012:runtime/a/runtime-endpoint/prod", "qualifier"),
-    ("arn:aws:bedrock-agentcore:us-west-2:123456789012:runtime/a.b", "not a runtime id"),
-    ("arn:aws:bedrock-agentcore:us-west-2:123456789012:runtime/a b", "whitespace"),
-])
+@pytest.mark.parametrize(
+    ("arn", "problem"),
+    [
+        ("", "missing"),
+        ("my_agent-AbCdEf1234", "not an ARN"),
+        ("arn:aws:bedrock-agentcore:us-west-2:123456789012", "not an ARN"),
+        ("arn:azure:bedrock-agentcore:us-west-2:123456789012:runtime/a", "partition"),
+        ("arn:aws:bedrock:us-west-2:123456789012:agent/ABCDEFGHIJ", "bedrock/agent/"),
+        ("arn:aws:bedrock-agentcore:uswest2:123456789012:runtime/a", "not an AWS region"),
+        ("arn:aws:bedrock-agentcore:us-west-2:1234:runtime/a", "12 digits"),
+        ("arn:aws:bedrock-agentcore:us-west-2:123456789012:memory/a", "runtime/{runtime_id}"),
+        (
+            "arn:aws:bedrock-agentcore:us-west-2:123456789012:runtime/a/runtime-endpoint/prod",
+            "qualifier",
+        ),
+        ("arn:aws:bedrock-agentcore:us-west-2:123456789012:runtime/a.b", "not a runtime id"),
+        ("arn:aws:bedrock-agentcore:us-west-2:123456789012:runtime/a b", "whitespace"),
+    ],
+)
 def test_bad_arns_name_the_problem(arn, problem):
     with pytest.raises(OutcropError) as info:
         parse_runtime_arn(arn)
@@ -56,17 +72,23 @@ def test_url_is_encoded_like_botocore():
     assert "?" not in invocation_url("http://h", ARN, None)
 
 
-@pytest.mark.parametrize(("value", "text"), [
-    ("plain", "plain"),
-    ({"result": "from the sample app"}, "from the sample app"),
-    ({"result": {"role": "assistant", "content": [{"text": "a"}, {"text": "b"}]}}, "ab"),
-    ({"output": {"message": {"role": "assistant", "content": [{"text": "converse"}]}}}, "converse"),
-    ({"choices": [{"message": {"role": "assistant", "content": "openai"}}]}, "openai"),
-    ({"response": "r"}, "r"),
-    ({"content": [{"type": "text", "text": "t"}, {"type": "image", "source": {}}]}, "t"),
-    ({"status": "ok", "count": 3}, None),
-    (42, None),
-])
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        ("plain", "plain"),
+        ({"result": "from the sample app"}, "from the sample app"),
+        ({"result": {"role": "assistant", "content": [{"text": "a"}, {"text": "b"}]}}, "ab"),
+        (
+            {"output": {"message": {"role": "assistant", "content": [{"text": "converse"}]}}},
+            "converse",
+        ),
+        ({"choices": [{"message": {"role": "assistant", "content": "openai"}}]}, "openai"),
+        ({"response": "r"}, "r"),
+        ({"content": [{"type": "text", "text": "t"}, {"type": "image", "source": {}}]}, "t"),
+        ({"status": "ok", "count": 3}, None),
+        (42, None),
+    ],
+)
 def test_extract_text(value, text):
     assert extract_text(value) == text
 
@@ -85,10 +107,22 @@ async def _lines(*lines: bytes):
 
 
 async def test_sse_framing():
-    events = [e async for e in iter_sse(_lines(
-        b": keep-alive", b"data: one", b"", b"event: error", b"data: line 1", b"data:line 2", b"",
-        b"id: 7", b"",
-    ))]
+    events = [
+        e
+        async for e in iter_sse(
+            _lines(
+                b": keep-alive",
+                b"data: one",
+                b"",
+                b"event: error",
+                b"data: line 1",
+                b"data:line 2",
+                b"",
+                b"id: 7",
+                b"",
+            )
+        )
+    ]
     assert [(e.name, e.data) for e in events] == [("", b"one"), ("error", b"line 1\nline 2")]
 
 
@@ -131,13 +165,17 @@ def test_strands_channels_are_not_doubled_and_usage_is_summed():
 
 def test_callback_channel_first_wins_too():
     t = EventTranslator()
-    deltas = _feed(t, b'{"data": "A"}', b'{"event": {"contentBlockDelta": {"delta": {"text": "A"}}}}')
+    deltas = _feed(
+        t, b'{"data": "A"}', b'{"event": {"contentBlockDelta": {"delta": {"text": "A"}}}}'
+    )
     assert [d.content for d in deltas] == ["A"]
 
 
 def test_plain_strings_text_and_done():
     t = EventTranslator()
-    deltas = _feed(t, b'"Hello "', b"world,", b" ", b"[1 of 2] done", b"42", b"[DONE]", b"null", b"")
+    deltas = _feed(
+        t, b'"Hello "', b"world,", b" ", b"[1 of 2] done", b"42", b"[DONE]", b"null", b""
+    )
     assert "".join(d.content for d in deltas) == "Hello world, [1 of 2] done42"
 
 
@@ -146,13 +184,18 @@ def test_unrecognized_events_are_never_silently_empty():
     assert _feed(t, b'{"status": "thinking"}', b'{"status": "done", "n": 2}') == []
     last = t.finish()
     assert last.content == '{"status":"thinking"}\n{"status":"done","n":2}'
-    assert last.extra == {"agentcore_response": [{"status": "thinking"}, {"status": "done", "n": 2}]}
+    assert last.extra == {
+        "agentcore_response": [{"status": "thinking"}, {"status": "done", "n": 2}]
+    }
 
 
-@pytest.mark.parametrize("payload", [
-    b'{"error": "boom", "error_type": "ValueError", "message": "An error occurred during streaming"}',
-    b'{"error": {"code": 7}}',
-])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b'{"error": "boom", "error_type": "ValueError", "message": "An error occurred during streaming"}',
+        b'{"error": {"code": 7}}',
+    ],
+)
 def test_error_event_raises(payload):
     with pytest.raises(OutcropError) as info:
         EventTranslator().feed("", payload)

@@ -46,7 +46,9 @@ def _requests_match_botocores_model(bedrock_simulator):
     """After every test: no request the gateway sent was refused by the simulator's checks
     (SigV4, and the body validated against botocore's bedrock-runtime model)."""
     yield
-    refused = [(r.operation, r.error, r.text()[:300]) for r in bedrock_simulator.requests if r.error]
+    refused = [
+        (r.operation, r.error, r.text()[:300]) for r in bedrock_simulator.requests if r.error
+    ]
     assert not refused, refused
 
 
@@ -69,14 +71,25 @@ def make_gateway(gateway_factory, simulator_params) -> Callable[..., Any]:
     """``make_gateway(**deployment_extra)``: the standard model list, extra keys on each."""
 
     def make(**extra: Any) -> Any:
-        return gateway_factory({
-            "model_list": [
-                {"model_name": ALIAS, "litellm_params": simulator_params(f"bedrock/{CLAUDE}", **extra)},
-                {"model_name": "nova", "litellm_params": simulator_params(f"bedrock/converse/{NOVA}", **extra)},
-                {"model_name": "profile", "litellm_params": simulator_params(f"bedrock/{PROFILE_ARN}", **extra)},
-            ],
-            "general_settings": {"master_key": MASTER_KEY},
-        })
+        return gateway_factory(
+            {
+                "model_list": [
+                    {
+                        "model_name": ALIAS,
+                        "litellm_params": simulator_params(f"bedrock/{CLAUDE}", **extra),
+                    },
+                    {
+                        "model_name": "nova",
+                        "litellm_params": simulator_params(f"bedrock/converse/{NOVA}", **extra),
+                    },
+                    {
+                        "model_name": "profile",
+                        "litellm_params": simulator_params(f"bedrock/{PROFILE_ARN}", **extra),
+                    },
+                ],
+                "general_settings": {"master_key": MASTER_KEY},
+            }
+        )
 
     return make
 

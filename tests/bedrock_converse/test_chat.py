@@ -34,7 +34,8 @@ async def test_text_async_and_stream(aclient, bedrock_simulator):
     assert r.choices[0].message.content == "one two three"
     assert bedrock_simulator.last().params["modelId"] == NOVA  # bedrock/converse/{id}
     stream = await aclient.chat.completions.create(
-        model="nova", messages=USER, stream=True, stream_options={"include_usage": True})
+        model="nova", messages=USER, stream=True, stream_options={"include_usage": True}
+    )
     chunks = [c async for c in stream]
     assert bedrock_simulator.last().operation == "ConverseStream"
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "one two three"
@@ -51,14 +52,17 @@ def test_stream_without_usage_has_no_usage_chunk(client, bedrock_simulator):
 
 
 def test_system_developer_and_multi_turn(client, bedrock_simulator):
-    client.chat.completions.create(model=ALIAS, messages=[
-        {"role": "system", "content": "Be brief."},
-        {"role": "developer", "content": [{"type": "text", "text": "Answer in French."}]},
-        {"role": "user", "content": "Hi"},
-        {"role": "user", "content": [{"type": "text", "text": "How are you?"}]},
-        {"role": "assistant", "content": "Bien."},
-        {"role": "user", "content": "And now?"},
-    ])
+    client.chat.completions.create(
+        model=ALIAS,
+        messages=[
+            {"role": "system", "content": "Be brief."},
+            {"role": "developer", "content": [{"type": "text", "text": "Answer in French."}]},
+            {"role": "user", "content": "Hi"},
+            {"role": "user", "content": [{"type": "text", "text": "How are you?"}]},
+            {"role": "assistant", "content": "Bien."},
+            {"role": "user", "content": "And now?"},
+        ],
+    )
     body = bedrock_simulator.last().json()
     assert body["system"] == [{"text": "Be brief."}, {"text": "Answer in French."}]
     assert body["messages"] == [
@@ -69,28 +73,45 @@ def test_system_developer_and_multi_turn(client, bedrock_simulator):
 
 
 def test_inference_parameters(client, bedrock_simulator):
-    client.chat.completions.create(model=ALIAS, messages=USER, temperature=0.2, top_p=0.9,
-                                   max_completion_tokens=77, stop=["END", "STOP"], n=1,
-                                   user="alice@example.com")
+    client.chat.completions.create(
+        model=ALIAS,
+        messages=USER,
+        temperature=0.2,
+        top_p=0.9,
+        max_completion_tokens=77,
+        stop=["END", "STOP"],
+        n=1,
+        user="alice@example.com",
+    )
     body = bedrock_simulator.last().json()
-    assert body["inferenceConfig"] == {"maxTokens": 77, "temperature": 0.2, "topP": 0.9,
-                                       "stopSequences": ["END", "STOP"]}
+    assert body["inferenceConfig"] == {
+        "maxTokens": 77,
+        "temperature": 0.2,
+        "topP": 0.9,
+        "stopSequences": ["END", "STOP"],
+    }
     assert body["requestMetadata"] == {"user": "alice@example.com"}
     client.chat.completions.create(model=ALIAS, messages=USER, max_tokens=5, stop="X")
-    assert bedrock_simulator.last().json()["inferenceConfig"] == {"maxTokens": 5, "stopSequences": ["X"]}
+    assert bedrock_simulator.last().json()["inferenceConfig"] == {
+        "maxTokens": 5,
+        "stopSequences": ["X"],
+    }
 
 
-@pytest.mark.parametrize(("kwargs", "param"), [
-    ({"n": 2}, "n"),
-    ({"temperature": 1.5}, "temperature"),
-    ({"top_p": 1.1}, "top_p"),
-    ({"max_tokens": 0}, "max_tokens"),
-    ({"user": "<script>"}, "user"),
-    ({"presence_penalty": 0.5}, "presence_penalty"),
-    ({"extra_body": {"notAConverseField": 1}}, "notAConverseField"),
-    ({"messages": [{"role": "system", "content": "only a system prompt"}]}, "messages"),
-    ({"messages": [{"role": "function", "name": "f", "content": "x"}]}, "messages[0].role"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "param"),
+    [
+        ({"n": 2}, "n"),
+        ({"temperature": 1.5}, "temperature"),
+        ({"top_p": 1.1}, "top_p"),
+        ({"max_tokens": 0}, "max_tokens"),
+        ({"user": "<script>"}, "user"),
+        ({"presence_penalty": 0.5}, "presence_penalty"),
+        ({"extra_body": {"notAConverseField": 1}}, "notAConverseField"),
+        ({"messages": [{"role": "system", "content": "only a system prompt"}]}, "messages"),
+        ({"messages": [{"role": "function", "name": "f", "content": "x"}]}, "messages[0].role"),
+    ],
+)
 def test_bad_parameters_are_400_before_anything_is_sent(client, bedrock_simulator, kwargs, param):
     kwargs = {"messages": USER, **kwargs}
     with pytest.raises(openai.BadRequestError) as caught:
@@ -100,25 +121,44 @@ def test_bad_parameters_are_400_before_anything_is_sent(client, bedrock_simulato
 
 
 def test_drop_params_drops_and_reports(gateway, bedrock_simulator):
-    r = httpx.post(f"{gateway.url}/v1/chat/completions", headers={"authorization": f"Bearer {MASTER_KEY}"},
-                   json={"model": ALIAS, "messages": USER, "drop_params": True, "seed": 3,
-                         "parallel_tool_calls": False, "notAConverseField": 1})
+    r = httpx.post(
+        f"{gateway.url}/v1/chat/completions",
+        headers={"authorization": f"Bearer {MASTER_KEY}"},
+        json={
+            "model": ALIAS,
+            "messages": USER,
+            "drop_params": True,
+            "seed": 3,
+            "parallel_tool_calls": False,
+            "notAConverseField": 1,
+        },
+    )
     assert r.status_code == 200, r.text
     assert r.headers["x-outcrop-dropped-params"] == "parallel_tool_calls,notAConverseField"
     assert "seed" not in bedrock_simulator.last().text()
 
 
 def test_bedrock_fields_from_body_and_deployment(make_gateway, events, bedrock_simulator):
-    gw = make_gateway(performanceConfig={"latency": "optimized"},
-                      requestMetadata={"team": "search"})
+    gw = make_gateway(
+        performanceConfig={"latency": "optimized"}, requestMetadata={"team": "search"}
+    )
     client = openai.OpenAI(base_url=gw.url + "/v1", api_key=MASTER_KEY, max_retries=0)
     bedrock_simulator.reply(ConverseReply("ok", additional_fields={"stop_sequence": None}))
-    r = client.chat.completions.create(model=ALIAS, messages=USER, user="bob", extra_body={
-        "guardrailConfig": {"guardrailIdentifier": "gr-1", "guardrailVersion": "1", "trace": "enabled"},
-        "additionalModelRequestFields": {"top_k": 40},
-        "additionalModelResponseFieldPaths": ["/stop_sequence"],
-        "promptVariables": {"city": {"text": "Paris"}},
-    })
+    r = client.chat.completions.create(
+        model=ALIAS,
+        messages=USER,
+        user="bob",
+        extra_body={
+            "guardrailConfig": {
+                "guardrailIdentifier": "gr-1",
+                "guardrailVersion": "1",
+                "trace": "enabled",
+            },
+            "additionalModelRequestFields": {"top_k": 40},
+            "additionalModelResponseFieldPaths": ["/stop_sequence"],
+            "promptVariables": {"city": {"text": "Paris"}},
+        },
+    )
     body = bedrock_simulator.last().json()
     assert body["guardrailConfig"]["guardrailIdentifier"] == "gr-1"
     assert body["additionalModelRequestFields"] == {"top_k": 40}
@@ -131,32 +171,57 @@ def test_bedrock_fields_from_body_and_deployment(make_gateway, events, bedrock_s
 
 def test_bedrock_field_of_the_wrong_type_is_400(client, bedrock_simulator):
     with pytest.raises(openai.BadRequestError) as caught:
-        client.chat.completions.create(model=ALIAS, messages=USER,
-                                       extra_body={"guardrailConfig": "gr-1"})
+        client.chat.completions.create(
+            model=ALIAS, messages=USER, extra_body={"guardrailConfig": "gr-1"}
+        )
     assert caught.value.body["param"] == "guardrailConfig"
 
 
 def test_deployment_field_of_the_wrong_type_is_a_config_error(gateway_factory, simulator_params):
     with pytest.raises(Exception, match=r"model_list\[0\]\.litellm_params\.promptVariables"):
-        gateway_factory({"model_list": [{"model_name": "x", "litellm_params": simulator_params(
-            f"bedrock/{NOVA}", promptVariables=["not", "an", "object"])}]})
+        gateway_factory(
+            {
+                "model_list": [
+                    {
+                        "model_name": "x",
+                        "litellm_params": simulator_params(
+                            f"bedrock/{NOVA}", promptVariables=["not", "an", "object"]
+                        ),
+                    }
+                ]
+            }
+        )
 
 
 def _botocore_path(model_id: str) -> str:
     model = get_session().get_service_model("bedrock-runtime")
     request = create_serializer("rest-json").serialize_to_request(
-        {"modelId": model_id, "messages": []}, model.operation_model("Converse"))
+        {"modelId": model_id, "messages": []}, model.operation_model("Converse")
+    )
     return request["url_path"]
 
 
-@pytest.mark.parametrize("model_id", [
-    CLAUDE, NOVA, "global.anthropic.claude-sonnet-4-20250514-v1:0", "apac.amazon.nova-pro-v1:0",
-    PROFILE_ARN, "arn:aws:bedrock:us-east-1:123456789012:provisioned-model/abc123xyz",
-])
-def test_model_ids_are_encoded_in_the_path_as_botocore_does(gateway_factory, simulator_params,
-                                                           bedrock_simulator, model_id):
-    gw = gateway_factory({"model_list": [
-        {"model_name": "m", "litellm_params": simulator_params(f"bedrock/{model_id}")}]})
+@pytest.mark.parametrize(
+    "model_id",
+    [
+        CLAUDE,
+        NOVA,
+        "global.anthropic.claude-sonnet-4-20250514-v1:0",
+        "apac.amazon.nova-pro-v1:0",
+        PROFILE_ARN,
+        "arn:aws:bedrock:us-east-1:123456789012:provisioned-model/abc123xyz",
+    ],
+)
+def test_model_ids_are_encoded_in_the_path_as_botocore_does(
+    gateway_factory, simulator_params, bedrock_simulator, model_id
+):
+    gw = gateway_factory(
+        {
+            "model_list": [
+                {"model_name": "m", "litellm_params": simulator_params(f"bedrock/{model_id}")}
+            ]
+        }
+    )
     client = openai.OpenAI(base_url=gw.url + "/v1", api_key="none", max_retries=0)
     client.chat.completions.create(model="m", messages=USER)
     sent = bedrock_simulator.last()
@@ -168,7 +233,8 @@ def test_an_arn_fixes_the_region(gateway_factory, simulator_params, bedrock_simu
     del params["aws_region_name"]
     gw = gateway_factory({"model_list": [{"model_name": "m", "litellm_params": params}]})
     openai.OpenAI(base_url=gw.url + "/v1", api_key="none", max_retries=0).chat.completions.create(
-        model="m", messages=USER)
+        model="m", messages=USER
+    )
     assert bedrock_simulator.last().region == "eu-west-1"
 
 

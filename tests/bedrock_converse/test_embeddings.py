@@ -27,16 +27,27 @@ TEXTS = ["The quick brown fox", "jumps over the lazy dog", "again"]
 
 @pytest.fixture
 def gateway(gateway_factory, simulator_params, events):
-    return gateway_factory({
-        "model_list": [{"model_name": name, "litellm_params": simulator_params(f"bedrock/{model}")}
-                       for name, model in MODELS.items()]
-        + [{"model_name": "chat", "litellm_params": simulator_params("bedrock/amazon.nova-lite-v1:0")}],
-        "general_settings": {"master_key": MASTER_KEY},
-    })
+    return gateway_factory(
+        {
+            "model_list": [
+                {"model_name": name, "litellm_params": simulator_params(f"bedrock/{model}")}
+                for name, model in MODELS.items()
+            ]
+            + [
+                {
+                    "model_name": "chat",
+                    "litellm_params": simulator_params("bedrock/amazon.nova-lite-v1:0"),
+                }
+            ],
+            "general_settings": {"master_key": MASTER_KEY},
+        }
+    )
 
 
-@pytest.mark.parametrize(("name", "size", "calls"), [
-    ("titan-v1", 1536, 3), ("titan-v2", 1024, 3), ("cohere-v3", 1024, 1), ("cohere-v4", 1536, 1)])
+@pytest.mark.parametrize(
+    ("name", "size", "calls"),
+    [("titan-v1", 1536, 3), ("titan-v2", 1024, 3), ("cohere-v3", 1024, 1), ("cohere-v4", 1536, 1)],
+)
 def test_list_input(client, bedrock_simulator, events, name, size, calls):
     r = client.embeddings.create(model=name, input=TEXTS)
     assert [d.index for d in r.data] == [0, 1, 2]
@@ -51,14 +62,27 @@ def test_list_input(client, bedrock_simulator, events, name, size, calls):
 
 
 def test_bodies_sent(client, bedrock_simulator):
-    client.embeddings.create(model="titan-v2", input="hello", dimensions=256,
-                             extra_body={"normalize": False})
-    assert bedrock_simulator.last().json() == {"inputText": "hello", "dimensions": 256, "normalize": False}
-    client.embeddings.create(model="cohere-v4", input=["a", "b"], dimensions=512,
-                             extra_body={"input_type": "search_query", "truncate": "END"})
+    client.embeddings.create(
+        model="titan-v2", input="hello", dimensions=256, extra_body={"normalize": False}
+    )
     assert bedrock_simulator.last().json() == {
-        "texts": ["a", "b"], "input_type": "search_query", "truncate": "END",
-        "embedding_types": ["float"], "output_dimension": 512}
+        "inputText": "hello",
+        "dimensions": 256,
+        "normalize": False,
+    }
+    client.embeddings.create(
+        model="cohere-v4",
+        input=["a", "b"],
+        dimensions=512,
+        extra_body={"input_type": "search_query", "truncate": "END"},
+    )
+    assert bedrock_simulator.last().json() == {
+        "texts": ["a", "b"],
+        "input_type": "search_query",
+        "truncate": "END",
+        "embedding_types": ["float"],
+        "output_dimension": 512,
+    }
     assert bedrock_simulator.last().params["modelId"] == MODELS["cohere-v4"]
     client.embeddings.create(model="cohere-v3", input="x")
     assert bedrock_simulator.last().json() == {"texts": ["x"], "input_type": "search_document"}
@@ -72,23 +96,33 @@ def test_cohere_batches_of_96(client, bedrock_simulator):
 
 
 def test_base64_encoding(client, bedrock_simulator):
-    r = client.embeddings.with_raw_response.create(model="titan-v2", input="hi", encoding_format="base64")
+    r = client.embeddings.with_raw_response.create(
+        model="titan-v2", input="hi", encoding_format="base64"
+    )
     raw = r.http_response.json()["data"][0]["embedding"]
     decoded = struct.unpack("<1024f", base64.b64decode(raw))
     assert list(decoded) == pytest.approx(vector("hi", 1024))
     # the SDK's default (no encoding_format) asks for base64 and decodes it itself
-    assert client.embeddings.create(model="titan-v2", input="hi").data[0].embedding == pytest.approx(vector("hi", 1024))
+    assert client.embeddings.create(model="titan-v2", input="hi").data[
+        0
+    ].embedding == pytest.approx(vector("hi", 1024))
 
 
-@pytest.mark.parametrize(("kwargs", "param"), [
-    ({"model": "titan-v1", "input": "x", "dimensions": 256}, "dimensions"),
-    ({"model": "titan-v2", "input": "x", "dimensions": 300}, "dimensions"),
-    ({"model": "titan-v2", "input": [[1, 2, 3]]}, "input"),
-    ({"model": "titan-v2", "input": ""}, "input"),
-    ({"model": "titan-v2", "input": []}, "input"),
-    ({"model": "titan-v2", "input": "x", "extra_body": {"input_type": "search_query"}}, "input_type"),
-    ({"model": "chat", "input": "x"}, "model"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "param"),
+    [
+        ({"model": "titan-v1", "input": "x", "dimensions": 256}, "dimensions"),
+        ({"model": "titan-v2", "input": "x", "dimensions": 300}, "dimensions"),
+        ({"model": "titan-v2", "input": [[1, 2, 3]]}, "input"),
+        ({"model": "titan-v2", "input": ""}, "input"),
+        ({"model": "titan-v2", "input": []}, "input"),
+        (
+            {"model": "titan-v2", "input": "x", "extra_body": {"input_type": "search_query"}},
+            "input_type",
+        ),
+        ({"model": "chat", "input": "x"}, "model"),
+    ],
+)
 def test_bad_requests_are_400(client, bedrock_simulator, kwargs, param):
     with pytest.raises(openai.BadRequestError) as caught:
         client.embeddings.create(**kwargs)
@@ -98,7 +132,9 @@ def test_bad_requests_are_400(client, bedrock_simulator, kwargs, param):
 
 def test_chat_on_an_embeddings_model_is_400(client):
     with pytest.raises(openai.BadRequestError, match="is an embeddings model: call /v1/embeddings"):
-        client.chat.completions.create(model="titan-v2", messages=[{"role": "user", "content": "x"}])
+        client.chat.completions.create(
+            model="titan-v2", messages=[{"role": "user", "content": "x"}]
+        )
 
 
 def test_upstream_errors(client, bedrock_simulator, events):
@@ -109,16 +145,28 @@ def test_upstream_errors(client, bedrock_simulator, events):
 
 
 def test_langchain_embeddings(gateway, bedrock_simulator):
-    lc = OpenAIEmbeddings(model="titan-v2", base_url=gateway.url + "/v1", api_key=MASTER_KEY,
-                          check_embedding_ctx_length=False, max_retries=0)
+    lc = OpenAIEmbeddings(
+        model="titan-v2",
+        base_url=gateway.url + "/v1",
+        api_key=MASTER_KEY,
+        check_embedding_ctx_length=False,
+        max_retries=0,
+    )
     assert lc.embed_query("hello") == pytest.approx(vector("hello", 1024))
     a, b = lc.embed_documents(["a", "b"])
     assert a == pytest.approx(vector("a", 1024)) and b == pytest.approx(vector("b", 1024))
 
 
 def test_python_api(bedrock_simulator):
-    r = outcrop.embedding(model=f"bedrock/{MODELS['titan-v2']}", input=["one", "two"],
-                          aws_region_name="us-west-2", aws_access_key_id=TEST_ACCESS_KEY,
-                          aws_secret_access_key=TEST_SECRET_KEY, api_base=bedrock_simulator.url)
+    r = outcrop.embedding(
+        model=f"bedrock/{MODELS['titan-v2']}",
+        input=["one", "two"],
+        aws_region_name="us-west-2",
+        aws_access_key_id=TEST_ACCESS_KEY,
+        aws_secret_access_key=TEST_SECRET_KEY,
+        api_base=bedrock_simulator.url,
+    )
     assert r.data[1].embedding == pytest.approx(vector("two", 1024))
-    assert r.usage.prompt_tokens == 2 and r._hidden_params["response_cost"] == pytest.approx(2 * 0.02e-6)
+    assert r.usage.prompt_tokens == 2 and r._hidden_params["response_cost"] == pytest.approx(
+        2 * 0.02e-6
+    )

@@ -31,7 +31,9 @@ ERRORS = [
 
 @pytest.mark.parametrize(("aws_status", "code", "status"), ERRORS)
 @pytest.mark.parametrize("stream", [False, True])
-def test_aws_errors_map_to_openai_errors(client, bedrock_simulator, events, aws_status, code, status, stream):
+def test_aws_errors_map_to_openai_errors(
+    client, bedrock_simulator, events, aws_status, code, status, stream
+):
     bedrock_simulator.reply(HttpError(aws_status, code, "upstream said no"))
     with pytest.raises(openai.APIStatusError) as caught:
         r = client.chat.completions.create(model=ALIAS, messages=USER, stream=stream)
@@ -42,20 +44,29 @@ def test_aws_errors_map_to_openai_errors(client, bedrock_simulator, events, aws_
 
 
 def _sse(gateway, **body):
-    with httpx.stream("POST", gateway.url + "/v1/chat/completions",
-                      headers={"authorization": f"Bearer {MASTER_KEY}"},
-                      json={"model": ALIAS, "messages": USER, "stream": True, **body}) as r:
+    with httpx.stream(
+        "POST",
+        gateway.url + "/v1/chat/completions",
+        headers={"authorization": f"Bearer {MASTER_KEY}"},
+        json={"model": ALIAS, "messages": USER, "stream": True, **body},
+    ) as r:
         assert r.status_code == 200
         return [line[6:] for line in r.iter_lines() if line.startswith("data: ")]
 
 
-@pytest.mark.parametrize(("exception", "status"), [
-    ("throttlingException", 429), ("modelStreamErrorException", 502),
-    ("validationException", 400), ("serviceUnavailableException", 503),
-    ("internalServerException", 502),
-])
-def test_mid_stream_exception_ends_with_an_error_event_never_done(gateway, bedrock_simulator, events,
-                                                                  exception, status):
+@pytest.mark.parametrize(
+    ("exception", "status"),
+    [
+        ("throttlingException", 429),
+        ("modelStreamErrorException", 502),
+        ("validationException", 400),
+        ("serviceUnavailableException", 503),
+        ("internalServerException", 502),
+    ],
+)
+def test_mid_stream_exception_ends_with_an_error_event_never_done(
+    gateway, bedrock_simulator, events, exception, status
+):
     bedrock_simulator.reply(ConverseReply("partial answer here", exception=(exception, "broke")))
     frames = _sse(gateway)
     assert "[DONE]" not in frames
@@ -68,7 +79,9 @@ def test_mid_stream_exception_ends_with_an_error_event_never_done(gateway, bedro
 
 
 def test_mid_stream_exception_through_the_sdk(client, bedrock_simulator):
-    bedrock_simulator.reply(ConverseReply("so far", exception=("modelStreamErrorException", "oops")))
+    bedrock_simulator.reply(
+        ConverseReply("so far", exception=("modelStreamErrorException", "oops"))
+    )
     received = []
     with pytest.raises(openai.APIError, match="oops"):
         for chunk in client.chat.completions.create(model=ALIAS, messages=USER, stream=True):
@@ -78,6 +91,7 @@ def test_mid_stream_exception_through_the_sdk(client, bedrock_simulator):
 
 def test_malformed_upstream_answer_is_502(client, bedrock_simulator):
     from outcrop.testing import RawReply
+
     bedrock_simulator.reply(RawReply(200, {"content-type": "application/json"}, [b'{"nope": 1}']))
     with pytest.raises(openai.APIStatusError) as caught:
         client.chat.completions.create(model=ALIAS, messages=USER)
@@ -86,9 +100,12 @@ def test_malformed_upstream_answer_is_502(client, bedrock_simulator):
 
 def test_client_disconnect_cancels_the_upstream_stream(gateway, bedrock_simulator, events):
     bedrock_simulator.reply(ConverseReply("one two three four five six", delay=0.3))
-    with httpx.stream("POST", gateway.url + "/v1/chat/completions",
-                      headers={"authorization": f"Bearer {MASTER_KEY}"},
-                      json={"model": ALIAS, "messages": USER, "stream": True}) as r:
+    with httpx.stream(
+        "POST",
+        gateway.url + "/v1/chat/completions",
+        headers={"authorization": f"Bearer {MASTER_KEY}"},
+        json={"model": ALIAS, "messages": USER, "stream": True},
+    ) as r:
         for line in r.iter_lines():
             if line.startswith("data: "):
                 break  # leave after the first chunk
@@ -105,9 +122,13 @@ def test_error_frame_mid_stream(gateway, bedrock_simulator, events):
     from outcrop.testing import EventStreamReply, encode_error, encode_event
 
     delta = encode_event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "half"}})
-    bedrock_simulator.reply(EventStreamReply([delta, encode_error("ThrottlingException", 'say "when"')]))
+    bedrock_simulator.reply(
+        EventStreamReply([delta, encode_error("ThrottlingException", 'say "when"')])
+    )
     frames = _sse(gateway)
-    assert "[DONE]" not in frames and json.loads(frames[0])["choices"][0]["delta"]["content"] == "half"
+    assert (
+        "[DONE]" not in frames and json.loads(frames[0])["choices"][0]["delta"]["content"] == "half"
+    )
     error = json.loads(frames[-1])["error"]
     assert error["code"] == "ThrottlingException" and 'say "when"' in error["message"]
     assert events.wait()[-1].status == 429

@@ -23,7 +23,9 @@ SDK_SECRET = "outcrop-sdk-secret-0000000000000001"
 ALIAS = "my-bedrock-model"
 ALIAS_MODEL_ID = "us.anthropic.claude-3-5-sonnet-20240620-v1:0"
 RAW_MODEL_ID = "cohere.command-r-v1:0"
-NO_RETRIES = Config(retries={"total_max_attempts": 1, "mode": "standard"}, read_timeout=10, connect_timeout=5)
+NO_RETRIES = Config(
+    retries={"total_max_attempts": 1, "mode": "standard"}, read_timeout=10, connect_timeout=5
+)
 
 _session = boto3.session.Session()  # one loader for every client: creating clients stays cheap
 
@@ -82,12 +84,24 @@ def section(simulator_url: str, **extra: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def make_config(bedrock_simulator: Any, simulator_params: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
-    def make(*, master_key: str | None = MASTER_KEY, model_list: list[dict[str, Any]] | None = None,
-             allow_raw_models: bool | None = None, **section_extra: Any) -> dict[str, Any]:
+def make_config(
+    bedrock_simulator: Any, simulator_params: Callable[..., dict[str, Any]]
+) -> Callable[..., dict[str, Any]]:
+    def make(
+        *,
+        master_key: str | None = MASTER_KEY,
+        model_list: list[dict[str, Any]] | None = None,
+        allow_raw_models: bool | None = None,
+        **section_extra: Any,
+    ) -> dict[str, Any]:
         config: dict[str, Any] = {
-            "model_list": model_list if model_list is not None else [
-                {"model_name": ALIAS, "litellm_params": simulator_params(f"bedrock/{ALIAS_MODEL_ID}")},
+            "model_list": model_list
+            if model_list is not None
+            else [
+                {
+                    "model_name": ALIAS,
+                    "litellm_params": simulator_params(f"bedrock/{ALIAS_MODEL_ID}"),
+                },
             ],
             "bedrock_passthrough": section(bedrock_simulator.url, **section_extra),
         }
@@ -104,8 +118,11 @@ def make_config(bedrock_simulator: Any, simulator_params: Callable[..., dict[str
 
 
 @pytest.fixture
-def gateway(recorder: EventRecorder, gateway_factory: Callable[..., Any],
-            make_config: Callable[..., dict[str, Any]]) -> Any:
+def gateway(
+    recorder: EventRecorder,
+    gateway_factory: Callable[..., Any],
+    make_config: Callable[..., dict[str, Any]],
+) -> Any:
     """The standard gateway over plain HTTP."""
     return gateway_factory(make_config())
 
@@ -116,7 +133,11 @@ def tls_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     ca = trustme.CA()
     cert = ca.issue_cert("127.0.0.1", "localhost")
     folder = tmp_path_factory.mktemp("tls")
-    paths = {"ca": str(folder / "ca.pem"), "cert": str(folder / "cert.pem"), "key": str(folder / "key.pem")}
+    paths = {
+        "ca": str(folder / "ca.pem"),
+        "cert": str(folder / "cert.pem"),
+        "key": str(folder / "key.pem"),
+    }
     ca.cert_pem.write_to_path(paths["ca"])
     cert.cert_chain_pems[0].write_to_path(paths["cert"])
     for blob in cert.cert_chain_pems[1:]:
@@ -126,29 +147,54 @@ def tls_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 
 @pytest.fixture
-def tls_gateway(recorder: EventRecorder, gateway_factory: Callable[..., Any],
-                make_config: Callable[..., dict[str, Any]], tls_files: dict[str, str]) -> Any:
+def tls_gateway(
+    recorder: EventRecorder,
+    gateway_factory: Callable[..., Any],
+    make_config: Callable[..., dict[str, Any]],
+    tls_files: dict[str, str],
+) -> Any:
     """The standard gateway over HTTPS (botocore sends a bearer token only over TLS)."""
     return gateway_factory(make_config(), certfile=tls_files["cert"], keyfile=tls_files["key"])
 
 
-def sigv4_client(service: str, url: str, *, key_id: str = SDK_KEY_ID, secret: str = SDK_SECRET,
-                 region: str = "us-west-2") -> Any:
-    return _session.client(service, region_name=region, endpoint_url=url + "/bedrock",
-                           aws_access_key_id=key_id, aws_secret_access_key=secret, config=NO_RETRIES)
+def sigv4_client(
+    service: str,
+    url: str,
+    *,
+    key_id: str = SDK_KEY_ID,
+    secret: str = SDK_SECRET,
+    region: str = "us-west-2",
+) -> Any:
+    return _session.client(
+        service,
+        region_name=region,
+        endpoint_url=url + "/bedrock",
+        aws_access_key_id=key_id,
+        aws_secret_access_key=secret,
+        config=NO_RETRIES,
+    )
 
 
-def bearer_client(url: str, ca: str, monkeypatch: pytest.MonkeyPatch, token: str = MASTER_KEY) -> Any:
+def bearer_client(
+    url: str, ca: str, monkeypatch: pytest.MonkeyPatch, token: str = MASTER_KEY
+) -> Any:
     """bedrock-runtime as seed 004 builds it: dummy keys plus AWS_BEARER_TOKEN_BEDROCK."""
     monkeypatch.setenv("AWS_BEARER_TOKEN_BEDROCK", token)
     return boto3.session.Session().client(
-        "bedrock-runtime", region_name="us-west-2", endpoint_url=url + "/bedrock", verify=ca,
-        aws_access_key_id="dummy", aws_secret_access_key="dummy", config=NO_RETRIES)
+        "bedrock-runtime",
+        region_name="us-west-2",
+        endpoint_url=url + "/bedrock",
+        verify=ca,
+        aws_access_key_id="dummy",
+        aws_secret_access_key="dummy",
+        config=NO_RETRIES,
+    )
 
 
 @pytest.fixture(params=["bearer-tls", "sigv4-http"])
-def runtime(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch,
-            tls_files: dict[str, str]) -> Iterator[tuple[Any, str]]:
+def runtime(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tls_files: dict[str, str]
+) -> Iterator[tuple[Any, str]]:
     """(bedrock-runtime client, auth mode): both ways an SDK reaches the gateway."""
     if request.param == "bearer-tls":
         gw = request.getfixturevalue("tls_gateway")

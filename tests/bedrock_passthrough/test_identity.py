@@ -50,8 +50,9 @@ def issuer(outcrop_plugin):
     return plugin
 
 
-def test_issued_sigv4_pair_is_verified_and_admitted(issuer, recorder, gateway_factory, make_config,
-                                                    bedrock_simulator):
+def test_issued_sigv4_pair_is_verified_and_admitted(
+    issuer, recorder, gateway_factory, make_config, bedrock_simulator
+):
     gw = gateway_factory(make_config())
     client = sigv4_client("bedrock-runtime", gw.url, key_id=ISSUED_ID, secret=ISSUED_SECRET)
     answer = client.converse(modelId=ALIAS, messages=MESSAGES)
@@ -65,13 +66,16 @@ def test_issued_sigv4_pair_is_verified_and_admitted(issuer, recorder, gateway_fa
     assert issuer.asked == [ISSUED_ID]
 
 
-def test_issued_pairs_work_without_static_keys(issuer, gateway_factory, make_config, bedrock_simulator):
+def test_issued_pairs_work_without_static_keys(
+    issuer, gateway_factory, make_config, bedrock_simulator
+):
     gw = gateway_factory(make_config(keys=[]))
     client = sigv4_client("bedrock-runtime", gw.url, key_id=ISSUED_ID, secret=ISSUED_SECRET)
     client.converse(modelId=ALIAS, messages=MESSAGES)
     with pytest.raises(ClientError) as caught:
         sigv4_client("bedrock-runtime", gw.url, key_id="UNKNOWNKEY", secret=SDK_SECRET).converse(
-            modelId=ALIAS, messages=MESSAGES)
+            modelId=ALIAS, messages=MESSAGES
+        )
     assert caught.value.response["Error"]["Code"] == "UnrecognizedClientException"
 
 
@@ -86,16 +90,25 @@ def test_refusal_is_aws_shaped_and_not_forwarded(issuer, recorder, gateway, bedr
     assert recorder.last.status == 403 and recorder.last.principal.id == "issued-1"
 
 
-def test_plugin_bearer_key_over_tls(issuer, recorder, tls_gateway, tls_files, monkeypatch,
-                                    bedrock_simulator):
+def test_plugin_bearer_key_over_tls(
+    issuer, recorder, tls_gateway, tls_files, monkeypatch, bedrock_simulator
+):
     client = bearer_client(tls_gateway.url, tls_files["ca"], monkeypatch, token=BEARER)
     client.converse(modelId=ALIAS, messages=MESSAGES)
     assert recorder.last.principal.id == "bearer-1"
     ca = ssl.create_default_context(cafile=tls_files["ca"])
-    r = httpx.post(tls_gateway.url + f"/bedrock/model/{ALIAS}/converse", verify=ca,
-                   headers={"authorization": "Bearer sk-unknown"}, json={"messages": MESSAGES})
+    r = httpx.post(
+        tls_gateway.url + f"/bedrock/model/{ALIAS}/converse",
+        verify=ca,
+        headers={"authorization": "Bearer sk-unknown"},
+        json={"messages": MESSAGES},
+    )
     assert r.status_code == 403 and r.headers["x-amzn-errortype"].startswith("UnrecognizedClient")
-    r = httpx.post(tls_gateway.url + f"/bedrock/model/{ALIAS}/converse", verify=ca,
-                   headers={"authorization": f"Bearer {MASTER_KEY}"}, json={"messages": MESSAGES})
+    r = httpx.post(
+        tls_gateway.url + f"/bedrock/model/{ALIAS}/converse",
+        verify=ca,
+        headers={"authorization": f"Bearer {MASTER_KEY}"},
+        json={"messages": MESSAGES},
+    )
     assert r.status_code == 200 and issuer.admissions[-1].principal.kind == "master_key"
     assert SDK_KEY_ID not in issuer.asked

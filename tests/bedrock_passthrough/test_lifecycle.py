@@ -34,14 +34,25 @@ def test_success(gateway, bedrock_simulator, recorder):
     r = httpx.post(f"{gateway.url}/bedrock/model/{ALIAS}/converse", headers=AUTH, content=BODY)
     assert r.status_code == 200
     event = _one(recorder)
-    assert (event.status, event.error, event.route) == (200, None, "/bedrock/model/{modelId}/converse")
+    assert (event.status, event.error, event.route) == (
+        200,
+        None,
+        "/bedrock/model/{modelId}/converse",
+    )
 
 
-@pytest.mark.parametrize("path, headers, status, aws_type", [
-    ("/bedrock/nothing/here", AUTH, 404, "UnknownOperationException"),
-    (f"/bedrock/model/{ALIAS}/converse", {"Authorization": "Bearer wrong"}, 403,
-     "UnrecognizedClientException"),
-])
+@pytest.mark.parametrize(
+    "path, headers, status, aws_type",
+    [
+        ("/bedrock/nothing/here", AUTH, 404, "UnknownOperationException"),
+        (
+            f"/bedrock/model/{ALIAS}/converse",
+            {"Authorization": "Bearer wrong"},
+            403,
+            "UnrecognizedClientException",
+        ),
+    ],
+)
 def test_refused_before_routing(gateway, recorder, path, headers, status, aws_type):
     r = httpx.post(gateway.url + path, headers=headers, content=BODY)
     assert r.status_code == status and r.headers["x-amzn-errortype"] == aws_type
@@ -58,7 +69,9 @@ def test_upstream_error(gateway, bedrock_simulator, recorder):
 
 def test_mid_stream_error(gateway, bedrock_simulator, recorder):
     bedrock_simulator.reply(ConverseReply("a b", exception=("throttlingException", "later")))
-    r = httpx.post(f"{gateway.url}/bedrock/model/{ALIAS}/converse-stream", headers=AUTH, content=BODY)
+    r = httpx.post(
+        f"{gateway.url}/bedrock/model/{ALIAS}/converse-stream", headers=AUTH, content=BODY
+    )
     assert r.status_code == 200  # relayed as AWS sent it, exception frame included
     event = _one(recorder)
     assert event.stream and event.error == "throttlingException: later"
@@ -66,8 +79,9 @@ def test_mid_stream_error(gateway, bedrock_simulator, recorder):
 
 def test_disconnect_cancels_the_upstream(gateway, bedrock_simulator, recorder):
     bedrock_simulator.reply(SLOW)
-    with httpx.stream("POST", f"{gateway.url}/bedrock/model/{ALIAS}/converse-stream", headers=AUTH,
-                      content=BODY) as r:
+    with httpx.stream(
+        "POST", f"{gateway.url}/bedrock/model/{ALIAS}/converse-stream", headers=AUTH, content=BODY
+    ) as r:
         next(r.iter_raw())
     event = _one(recorder)
     assert (event.status, event.error) == (499, "client disconnected")
@@ -89,8 +103,9 @@ def test_shutdown_answers_one_aws_503(make_config, bedrock_simulator, recorder):
     result = {}
 
     def call():
-        result["r"] = httpx.post(f"{server.url}/bedrock/model/{ALIAS}/converse", headers=AUTH,
-                                 content=BODY, timeout=10)
+        result["r"] = httpx.post(
+            f"{server.url}/bedrock/model/{ALIAS}/converse", headers=AUTH, content=BODY, timeout=10
+        )
 
     client = threading.Thread(target=call)
     client.start()

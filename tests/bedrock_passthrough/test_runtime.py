@@ -31,8 +31,9 @@ def _upstream_checks(sim, operation: str, model_id: str = ALIAS_MODEL_ID):
 def test_converse_alias(runtime, bedrock_simulator, recorder):
     client, auth = runtime
     bedrock_simulator.reply(ConverseReply("Hi! I am fine.", usage=(12, 30)))
-    response = client.converse(modelId=ALIAS, messages=MESSAGES,
-                               inferenceConfig={"temperature": 0.5, "maxTokens": 100})
+    response = client.converse(
+        modelId=ALIAS, messages=MESSAGES, inferenceConfig={"temperature": 0.5, "maxTokens": 100}
+    )
     assert response["output"]["message"]["content"][0]["text"] == "Hi! I am fine."
     assert response["usage"] == {"inputTokens": 12, "outputTokens": 30, "totalTokens": 42}
     seen = _upstream_checks(bedrock_simulator, "Converse")
@@ -43,7 +44,12 @@ def test_converse_alias(runtime, bedrock_simulator, recorder):
     assert float(headers["x-outcrop-response-cost"]) == pytest.approx(cost)
     assert headers["x-amzn-requestid"] == seen.request_id
     event = recorder.last
-    assert (event.status, event.stream, event.model, event.region) == (200, False, ALIAS, "us-west-2")
+    assert (event.status, event.stream, event.model, event.region) == (
+        200,
+        False,
+        ALIAS,
+        "us-west-2",
+    )
     assert event.usage.prompt_tokens == 12 and event.usage.completion_tokens == 30
     assert event.cost == pytest.approx(cost)
     assert event.route == "/bedrock/model/{modelId}/converse"
@@ -53,13 +59,20 @@ def test_converse_alias(runtime, bedrock_simulator, recorder):
 
 def test_converse_stream_alias(runtime, bedrock_simulator, recorder):
     client, _ = runtime
-    bedrock_simulator.reply(ConverseReply("Once upon a time", chunks=["Once ", "upon ", "a time"],
-                                          usage=(8, 4)))
+    bedrock_simulator.reply(
+        ConverseReply("Once upon a time", chunks=["Once ", "upon ", "a time"], usage=(8, 4))
+    )
     response = client.converse_stream(modelId=ALIAS, messages=MESSAGES)
     events = list(response["stream"])
-    text = "".join(e["contentBlockDelta"]["delta"]["text"] for e in events if "contentBlockDelta" in e)
+    text = "".join(
+        e["contentBlockDelta"]["delta"]["text"] for e in events if "contentBlockDelta" in e
+    )
     assert text == "Once upon a time"
-    assert events[-1]["metadata"]["usage"] == {"inputTokens": 8, "outputTokens": 4, "totalTokens": 12}
+    assert events[-1]["metadata"]["usage"] == {
+        "inputTokens": 8,
+        "outputTokens": 4,
+        "totalTokens": 12,
+    }
     assert "x-outcrop-response-cost" not in response["ResponseMetadata"]["HTTPHeaders"]
     _upstream_checks(bedrock_simulator, "ConverseStream")
     event = recorder.last
@@ -73,14 +86,22 @@ def test_invoke_model_relays_bytes_and_token_headers(runtime, bedrock_simulator,
     answer = b'{"id":"msg_1","content":[{"type":"text","text":"caf\xc3\xa9"}],  "odd":  [1,2]}\n'
     bedrock_simulator.reply(InvokeReply(body=answer, input_tokens=21, output_tokens=7))
     body = b'{"anthropic_version": "bedrock-2023-05-31",\n  "max_tokens": 50, "messages": []}'
-    response = client.invoke_model(modelId=ALIAS, body=body, contentType="application/json",
-                                   accept="application/json", trace="ENABLED",
-                                   guardrailIdentifier="gr1", guardrailVersion="1")
+    response = client.invoke_model(
+        modelId=ALIAS,
+        body=body,
+        contentType="application/json",
+        accept="application/json",
+        trace="ENABLED",
+        guardrailIdentifier="gr1",
+        guardrailVersion="1",
+    )
     assert response["body"].read() == answer
     headers = response["ResponseMetadata"]["HTTPHeaders"]
     assert headers["x-amzn-bedrock-input-token-count"] == "21"
     assert headers["x-amzn-bedrock-output-token-count"] == "7"
-    assert float(headers["x-outcrop-response-cost"]) == pytest.approx(21 * SONNET_IN + 7 * SONNET_OUT)
+    assert float(headers["x-outcrop-response-cost"]) == pytest.approx(
+        21 * SONNET_IN + 7 * SONNET_OUT
+    )
     seen = _upstream_checks(bedrock_simulator, "InvokeModel")
     assert seen.body == body
     assert seen.headers["x-amzn-bedrock-trace"] == "ENABLED"
@@ -91,13 +112,18 @@ def test_invoke_model_relays_bytes_and_token_headers(runtime, bedrock_simulator,
 
 def test_invoke_model_with_response_stream(runtime, bedrock_simulator, recorder):
     client, _ = runtime
-    chunks = [{"type": "content_block_delta", "delta": {"text": "Hel"}},
-              {"type": "content_block_delta", "delta": {"text": "lo"}},
-              {"type": "message_stop"}]
+    chunks = [
+        {"type": "content_block_delta", "delta": {"text": "Hel"}},
+        {"type": "content_block_delta", "delta": {"text": "lo"}},
+        {"type": "message_stop"},
+    ]
     bedrock_simulator.reply(InvokeReply(chunks=chunks, input_tokens=9, output_tokens=2))
     response = client.invoke_model_with_response_stream(
-        modelId=ALIAS, body=json.dumps({"messages": []}), contentType="application/json",
-        accept="application/json")
+        modelId=ALIAS,
+        body=json.dumps({"messages": []}),
+        contentType="application/json",
+        accept="application/json",
+    )
     parts = [json.loads(e["chunk"]["bytes"]) for e in response["body"]]
     assert [p.get("delta", {}).get("text") for p in parts] == ["Hel", "lo", None]
     assert parts[-1]["amazon-bedrock-invocationMetrics"]["inputTokenCount"] == 9
@@ -110,8 +136,12 @@ def test_invoke_model_with_response_stream(runtime, bedrock_simulator, recorder)
 
 def test_apply_guardrail(runtime, bedrock_simulator, recorder):
     client, _ = runtime
-    response = client.apply_guardrail(guardrailIdentifier="gr-abc123", guardrailVersion="DRAFT",
-                                      source="INPUT", content=[{"text": {"text": "Hello world"}}])
+    response = client.apply_guardrail(
+        guardrailIdentifier="gr-abc123",
+        guardrailVersion="DRAFT",
+        source="INPUT",
+        content=[{"text": {"text": "Hello world"}}],
+    )
     assert response["action"] == "NONE" and response["usage"]["topicPolicyUnits"] == 1
     seen = _upstream_checks(bedrock_simulator, "ApplyGuardrail")
     assert seen.params["guardrailIdentifier"] == "gr-abc123"
@@ -126,8 +156,9 @@ def test_count_tokens(runtime, bedrock_simulator, recorder):
     assert recorder.last.extra["operation"] == "CountTokens" and recorder.last.usage is None
 
 
-def test_raw_model_id_uses_the_gateway_defaults(gateway_factory, make_config, bedrock_simulator,
-                                                recorder):
+def test_raw_model_id_uses_the_gateway_defaults(
+    gateway_factory, make_config, bedrock_simulator, recorder
+):
     gateway = gateway_factory(make_config(allow_raw_models=True))
     client = sigv4_client("bedrock-runtime", gateway.url)
     response = client.converse(modelId=RAW_MODEL_ID, messages=MESSAGES)
@@ -137,7 +168,9 @@ def test_raw_model_id_uses_the_gateway_defaults(gateway_factory, make_config, be
     event = recorder.last
     assert event.deployment is None and event.model == RAW_MODEL_ID
     # cohere.command-r-v1:0 costs 0.5 / 1.5 USD per million tokens.
-    assert event.cost == pytest.approx(event.usage.prompt_tokens * 0.5e-6 + event.usage.completion_tokens * 1.5e-6)
+    assert event.cost == pytest.approx(
+        event.usage.prompt_tokens * 0.5e-6 + event.usage.completion_tokens * 1.5e-6
+    )
 
 
 def test_first_event_reaches_the_client_before_the_upstream_finishes(gateway, bedrock_simulator):
@@ -153,7 +186,9 @@ def test_first_event_reaches_the_client_before_the_upstream_finishes(gateway, be
 
 
 def test_streamed_exception_frame_is_relayed(gateway, bedrock_simulator, recorder):
-    bedrock_simulator.reply(ConverseReply("part", chunks=["part"], exception=("throttlingException", "slow down")))
+    bedrock_simulator.reply(
+        ConverseReply("part", chunks=["part"], exception=("throttlingException", "slow down"))
+    )
     client = sigv4_client("bedrock-runtime", gateway.url)
     response = client.converse_stream(modelId=ALIAS, messages=MESSAGES)
     with pytest.raises(Exception) as caught:
@@ -162,15 +197,18 @@ def test_streamed_exception_frame_is_relayed(gateway, bedrock_simulator, recorde
     assert recorder.wait()[-1].error == "throttlingException: slow down"
 
 
-def test_inference_profile_arn_and_model_arn_with_encoded_colons_and_slashes(gateway_factory, make_config,
-                                                                            bedrock_simulator, recorder):
+def test_inference_profile_arn_and_model_arn_with_encoded_colons_and_slashes(
+    gateway_factory, make_config, bedrock_simulator, recorder
+):
     gateway = gateway_factory(make_config(allow_raw_models=True))
     arn = "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-3-5-haiku-20241022-v1:0"
     client = sigv4_client("bedrock-runtime", gateway.url)
     client.converse(modelId=arn, messages=MESSAGES)
     seen = bedrock_simulator.last("Converse")
-    assert seen.raw_path == ("/model/arn%3Aaws%3Abedrock%3Aus-east-1%3A123456789012%3Ainference-profile"
-                             "%2Fus.anthropic.claude-3-5-haiku-20241022-v1%3A0/converse")
+    assert seen.raw_path == (
+        "/model/arn%3Aaws%3Abedrock%3Aus-east-1%3A123456789012%3Ainference-profile"
+        "%2Fus.anthropic.claude-3-5-haiku-20241022-v1%3A0/converse"
+    )
     assert seen.params["modelId"] == arn and seen.error is None
     assert seen.region == "us-east-1"  # the ARN fixes the region
     assert recorder.last.region == "us-east-1" and recorder.last.model == arn
@@ -180,15 +218,22 @@ def test_inference_profile_arn_and_model_arn_with_encoded_colons_and_slashes(gat
     assert seen.params["modelId"] == arn and "%2F" in seen.raw_path
 
 
-def test_alias_of_an_arn_is_encoded_like_botocore(gateway_factory, make_config, simulator_params, bedrock_simulator):
+def test_alias_of_an_arn_is_encoded_like_botocore(
+    gateway_factory, make_config, simulator_params, bedrock_simulator
+):
     arn = "arn:aws:bedrock:us-west-2:123456789012:application-inference-profile/abc123xyz"
-    config = make_config(model_list=[{"model_name": "profile",
-                                      "litellm_params": simulator_params(f"bedrock/converse/{arn}")}])
+    config = make_config(
+        model_list=[
+            {"model_name": "profile", "litellm_params": simulator_params(f"bedrock/converse/{arn}")}
+        ]
+    )
     gw = gateway_factory(config)
     sigv4_client("bedrock-runtime", gw.url).converse(modelId="profile", messages=MESSAGES)
     seen = bedrock_simulator.last("Converse")
-    assert seen.raw_path == ("/model/arn%3Aaws%3Abedrock%3Aus-west-2%3A123456789012%3A"
-                             "application-inference-profile%2Fabc123xyz/converse")
+    assert seen.raw_path == (
+        "/model/arn%3Aaws%3Abedrock%3Aus-west-2%3A123456789012%3A"
+        "application-inference-profile%2Fabc123xyz/converse"
+    )
     assert seen.params["modelId"] == arn
 
 
@@ -196,9 +241,14 @@ def test_large_body_is_forwarded_byte_for_byte(gateway, bedrock_simulator):
     payload = {"messages": [{"role": "user", "content": "x" * 300_000}], "emoji": "\U0001f600"}
     body = json.dumps(payload, ensure_ascii=False, indent=1).encode()
     answer = bytes(range(256)) * 1000  # not JSON, not UTF-8: relayed as is
-    bedrock_simulator.reply(RawReply(200, {"content-type": "application/octet-stream"}, [answer[:100_000], answer[100_000:]]))
+    bedrock_simulator.reply(
+        RawReply(
+            200, {"content-type": "application/octet-stream"}, [answer[:100_000], answer[100_000:]]
+        )
+    )
     client = sigv4_client("bedrock-runtime", gateway.url)
-    response = client.invoke_model(modelId=ALIAS, body=body, contentType="application/json",
-                                   accept="application/octet-stream")
+    response = client.invoke_model(
+        modelId=ALIAS, body=body, contentType="application/json", accept="application/octet-stream"
+    )
     assert response["body"].read() == answer
     assert bedrock_simulator.last("InvokeModel").body == body

@@ -111,13 +111,20 @@ def aws_environment(monkeypatch: pytest.MonkeyPatch, bedrock_simulator: Any) -> 
 
 
 def post(url: str, body: bytes, key: str) -> httpx.Response:
-    return httpx.post(url, content=body, timeout=10,
-                      headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+    return httpx.post(
+        url,
+        content=body,
+        timeout=10,
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+    )
 
 
 # -- seed 003: `litellm` with AWS keys in the environment, no config ------------------------------
 
-def test_seed_003_converse_with_any_bearer(aws_environment, gateway_factory, bedrock_simulator, recorder):
+
+def test_seed_003_converse_with_any_bearer(
+    aws_environment, gateway_factory, bedrock_simulator, recorder
+):
     gw = gateway_factory({})
     for key in ("anything", "sk-anything"):
         r = post(f"{gw.url}/bedrock/model/cohere.command-r-v1:0/converse", CONVERSE_003, key)
@@ -131,7 +138,9 @@ def test_seed_003_converse_with_any_bearer(aws_environment, gateway_factory, bed
         assert "authorization" in seen.headers and "Bearer" not in seen.headers["authorization"]
 
 
-def test_seed_003_apply_guardrail_as_written_gets_bedrocks_own_answer(aws_environment, gateway_factory, bedrock_simulator):
+def test_seed_003_apply_guardrail_as_written_gets_bedrocks_own_answer(
+    aws_environment, gateway_factory, bedrock_simulator
+):
     gw = gateway_factory({})
     url = f"{gw.url}/bedrock/guardrail/guardrailIdentifier/version/guardrailVersion/apply"
     # The seed writes `contents`; Bedrock's field is `content`, and Bedrock says so.
@@ -149,11 +158,16 @@ def test_seed_003_apply_guardrail_as_written_gets_bedrocks_own_answer(aws_enviro
 def test_seed_003_knowledge_base_retrieve(aws_environment, gateway_factory, bedrock_simulator):
     gw = gateway_factory({})
     # curl expands the {knowledgeBaseId} glob to the bare word; the placeholder body is not JSON.
-    r = post(f"{gw.url}/bedrock/knowledgebases/knowledgeBaseId/retrieve", RETRIEVE_003, "sk-anything")
+    r = post(
+        f"{gw.url}/bedrock/knowledgebases/knowledgeBaseId/retrieve", RETRIEVE_003, "sk-anything"
+    )
     assert r.status_code == 400 and r.headers["x-amzn-errortype"] == "ValidationException"
     assert bedrock_simulator.last().body == RETRIEVE_003
-    filled = (RETRIEVE_003.replace(b'"filter": { ... },\n', b"")
-              .replace(b"number,", b"5,").replace(b'"string"\n}\n}', b'"HYBRID"\n}\n}'))
+    filled = (
+        RETRIEVE_003.replace(b'"filter": { ... },\n', b"")
+        .replace(b"number,", b"5,")
+        .replace(b'"string"\n}\n}', b'"HYBRID"\n}\n}')
+    )
     r = post(f"{gw.url}/bedrock/knowledgebases/KB12345678/retrieve", filled, "sk-anything")
     assert r.status_code == 200, r.text
     seen = bedrock_simulator.last("Retrieve")
@@ -171,17 +185,27 @@ def test_seed_003_with_a_master_key(aws_environment, gateway_factory, bedrock_si
 
 # -- seed 004: the config file, curl, boto3, load balancing ---------------------------------------
 
-def test_seed_004_converse_and_converse_stream(aws_environment, gateway_factory, bedrock_simulator, recorder):
+
+def test_seed_004_converse_and_converse_stream(
+    aws_environment, gateway_factory, bedrock_simulator, recorder
+):
     gw = gateway_factory(yaml.safe_load(CONFIG_004))
     r = post(f"{gw.url}/bedrock/model/my-bedrock-model/converse", CONVERSE_004, "sk-1234")
     assert r.status_code == 200, r.text
     assert r.json()["output"]["message"]["content"][0]["text"] == "You said: Hello, how are you?"
     seen = bedrock_simulator.last("Converse")
-    assert seen.body == CONVERSE_004 and seen.params["modelId"] == "us.anthropic.claude-3-5-sonnet-20240620-v1:0"
+    assert (
+        seen.body == CONVERSE_004
+        and seen.params["modelId"] == "us.anthropic.claude-3-5-sonnet-20240620-v1:0"
+    )
     assert recorder.last.deployment == "my-bedrock-model#0" and recorder.last.cost > 0
 
-    with httpx.stream("POST", f"{gw.url}/bedrock/model/my-bedrock-model/converse-stream", content=STREAM_004,
-                      headers={"Authorization": "Bearer sk-1234", "Content-Type": "application/json"}) as r:
+    with httpx.stream(
+        "POST",
+        f"{gw.url}/bedrock/model/my-bedrock-model/converse-stream",
+        content=STREAM_004,
+        headers={"Authorization": "Bearer sk-1234", "Content-Type": "application/json"},
+    ) as r:
         assert r.status_code == 200
         assert r.headers["content-type"] == "application/vnd.amazon.eventstream"
         decoder = EventStreamDecoder()
@@ -193,8 +217,11 @@ def test_seed_004_converse_and_converse_stream(aws_environment, gateway_factory,
 
 
 def test_seed_004_boto3_snippet_with_a_bearer_token_over_tls(
-        aws_environment, monkeypatch, gateway_factory, tls_files, bedrock_simulator):
-    gw = gateway_factory(yaml.safe_load(CONFIG_004), certfile=tls_files["cert"], keyfile=tls_files["key"])
+    aws_environment, monkeypatch, gateway_factory, tls_files, bedrock_simulator
+):
+    gw = gateway_factory(
+        yaml.safe_load(CONFIG_004), certfile=tls_files["cert"], keyfile=tls_files["key"]
+    )
     bedrock_runtime = bearer_client(gw.url, tls_files["ca"], monkeypatch, token="sk-1234")
     response = bedrock_runtime.converse(
         modelId="my-bedrock-model",
@@ -202,10 +229,14 @@ def test_seed_004_boto3_snippet_with_a_bearer_token_over_tls(
         inferenceConfig={"temperature": 0.5, "maxTokens": 100},
     )
     assert response["output"]["message"]["content"][0]["text"] == "You said: Hello, how are you?"
-    assert bedrock_simulator.last("Converse").access_key == TEST_ACCESS_KEY  # re-signed, not "dummy"
+    assert (
+        bedrock_simulator.last("Converse").access_key == TEST_ACCESS_KEY
+    )  # re-signed, not "dummy"
 
 
-def test_seed_004_load_balancing_sends_traffic_to_both_regions(aws_environment, gateway_factory, bedrock_simulator):
+def test_seed_004_load_balancing_sends_traffic_to_both_regions(
+    aws_environment, gateway_factory, bedrock_simulator
+):
     gw = gateway_factory(yaml.safe_load(LOAD_BALANCING_004))
     url = f"{gw.url}/bedrock/model/my-bedrock-model/converse"
     with httpx.Client(headers={"Authorization": "Bearer sk-1234"}) as client:

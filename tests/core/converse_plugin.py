@@ -30,14 +30,18 @@ class ConversePlugin:
     @outcrop.hookimpl
     def outcrop_register_models(self, register: Callable[[ModelPrefix], None]) -> None:
         self.calls.append("register_models")
-        register(ModelPrefix("testprov/", "test provider", "testprov/amazon.nova-lite-v1:0", "tests"))
+        register(
+            ModelPrefix("testprov/", "test provider", "testprov/amazon.nova-lite-v1:0", "tests")
+        )
 
     @outcrop.hookimpl
     def outcrop_register_pricing(self, register: Callable[[str, ModelPrice], None]) -> None:
         register("testprov-priced-model", ModelPrice(0.001, 0.002))
 
     @outcrop.hookimpl
-    def outcrop_parse_route(self, model: str, params: outcrop.DeploymentParams) -> ModelRoute | None:
+    def outcrop_parse_route(
+        self, model: str, params: outcrop.DeploymentParams
+    ) -> ModelRoute | None:
         if not model.startswith("testprov/"):
             return None
         self.calls.append("parse_route")
@@ -77,7 +81,9 @@ class ConversePlugin:
         return None  # let the built-in SigV4 signer do it
 
     @outcrop.hookimpl
-    def outcrop_translate_response(self, call: ChatCall, response) -> AsyncIterator[ChatDelta] | None:
+    def outcrop_translate_response(
+        self, call: ChatCall, response
+    ) -> AsyncIterator[ChatDelta] | None:
         if call.route.provider != "testprov":
             return None
         self.calls.append("translate_response")
@@ -92,7 +98,9 @@ class ConversePlugin:
             if event.event_type == "contentBlockDelta":
                 yield ChatDelta(content=data["delta"]["text"])
             elif event.event_type == "messageStop":
-                yield ChatDelta(finish_reason="stop" if data["stopReason"] == "end_turn" else "length")
+                yield ChatDelta(
+                    finish_reason="stop" if data["stopReason"] == "end_turn" else "length"
+                )
             elif event.event_type == "metadata":
                 u = data["usage"]
                 yield ChatDelta(usage=Usage(u["inputTokens"], u["outputTokens"], u["totalTokens"]))

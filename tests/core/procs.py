@@ -24,7 +24,9 @@ def wait_ready(base: str, proc: subprocess.Popen, timeout: float = 90) -> None:
         except httpx.HTTPError:
             pass
         if proc.poll() is not None:
-            raise AssertionError(f"process exited with {proc.returncode}: {proc.stderr.read() if proc.stderr else ''}")
+            raise AssertionError(
+                f"process exited with {proc.returncode}: {proc.stderr.read() if proc.stderr else ''}"
+            )
         assert time.time() < deadline, "server did not become ready"
         time.sleep(0.1)
 

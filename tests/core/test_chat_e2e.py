@@ -25,8 +25,12 @@ def _config(simulator_params, **general):
     return {
         "model_list": [
             {"model_name": "nova", "litellm_params": simulator_params(MODEL)},
-            {"model_name": "priced", "litellm_params": simulator_params(
-                MODEL, input_cost_per_token=0.5, output_cost_per_token=1.0)},
+            {
+                "model_name": "priced",
+                "litellm_params": simulator_params(
+                    MODEL, input_cost_per_token=0.5, output_cost_per_token=1.0
+                ),
+            },
         ],
         "general_settings": {"master_key": "sk-test", **general},
     }
@@ -49,10 +53,14 @@ def client(gateway):
 
 
 def test_streamed_completion_calls_every_hook_in_order(plugin, gateway, client, bedrock_simulator):
-    bedrock_simulator.reply(ConverseReply("Hello there, friend", chunks=["Hello ", "there, ", "friend"], usage=(7, 3)))
+    bedrock_simulator.reply(
+        ConverseReply("Hello there, friend", chunks=["Hello ", "there, ", "friend"], usage=(7, 3))
+    )
     plugin.calls.clear()
     stream = client.chat.completions.create(
-        model="nova", messages=[{"role": "user", "content": "hi"}], stream=True,
+        model="nova",
+        messages=[{"role": "user", "content": "hi"}],
+        stream=True,
         stream_options={"include_usage": True},
     )
     chunks = list(stream)
@@ -84,7 +92,8 @@ def test_parse_route_is_called_at_startup(plugin, gateway):
 def test_non_streamed_completion_with_usage_cost_and_headers(gateway, client, bedrock_simulator):
     bedrock_simulator.reply(ConverseReply("Fine answer", usage=(10, 20)))
     raw = client.chat.completions.with_raw_response.create(
-        model="priced", messages=[{"role": "user", "content": "hi"}], temperature=0.2)
+        model="priced", messages=[{"role": "user", "content": "hi"}], temperature=0.2
+    )
     completion = raw.parse()
     assert completion.choices[0].message.content == "Fine answer"
     assert completion.choices[0].finish_reason == "stop"
@@ -100,8 +109,11 @@ def test_non_streamed_completion_with_usage_cost_and_headers(gateway, client, be
 
 def test_request_id_is_echoed(gateway, bedrock_simulator):
     bedrock_simulator.reply(ConverseReply("ok"))
-    r = httpx.post(gateway.url + "/v1/chat/completions", headers={"Authorization": "Bearer sk-test", "x-request-id": "my-trace-123"},
-                   json={"model": "nova", "messages": [{"role": "user", "content": "hi"}]})
+    r = httpx.post(
+        gateway.url + "/v1/chat/completions",
+        headers={"Authorization": "Bearer sk-test", "x-request-id": "my-trace-123"},
+        json={"model": "nova", "messages": [{"role": "user", "content": "hi"}]},
+    )
     assert r.status_code == 200
     assert r.headers["x-request-id"] == "my-trace-123"
     assert r.json()["id"] == "chatcmpl-my-trace-123"
@@ -109,12 +121,18 @@ def test_request_id_is_echoed(gateway, bedrock_simulator):
 
 def test_unsupported_param_is_rejected_unless_dropped(gateway, client, bedrock_simulator):
     with pytest.raises(openai.BadRequestError) as info:
-        client.chat.completions.create(model="nova", messages=[{"role": "user", "content": "hi"}], logprobs=True)
+        client.chat.completions.create(
+            model="nova", messages=[{"role": "user", "content": "hi"}], logprobs=True
+        )
     assert "logprobs" in info.value.message and "drop_params" in info.value.message
     assert info.value.body["param"] == "logprobs"
     bedrock_simulator.reply(ConverseReply("dropped"))
-    ok = client.chat.completions.create(model="nova", messages=[{"role": "user", "content": "hi"}],
-                                        logprobs=True, extra_body={"drop_params": True})
+    ok = client.chat.completions.create(
+        model="nova",
+        messages=[{"role": "user", "content": "hi"}],
+        logprobs=True,
+        extra_body={"drop_params": True},
+    )
     assert ok.choices[0].message.content == "dropped"
 
 
@@ -141,12 +159,19 @@ def test_bad_bodies_get_clear_400s(raw_gateway):
     h = {"Authorization": "Bearer sk-test"}
     r = httpx.post(gateway.url + "/v1/chat/completions", headers=h, content=b"{not json")
     assert r.status_code == 400 and "not valid JSON" in r.json()["error"]["message"]
-    r = httpx.post(gateway.url + "/v1/chat/completions", headers=h, json={"model": "nova", "messages": "hi"})
+    r = httpx.post(
+        gateway.url + "/v1/chat/completions", headers=h, json={"model": "nova", "messages": "hi"}
+    )
     assert r.status_code == 400 and r.json()["error"]["param"] == "messages"
-    r = httpx.post(gateway.url + "/v1/chat/completions", headers=h, json={"model": "nova", "messages": []})
+    r = httpx.post(
+        gateway.url + "/v1/chat/completions", headers=h, json={"model": "nova", "messages": []}
+    )
     assert r.status_code == 400
-    r = httpx.post(gateway.url + "/v1/chat/completions", headers=h,
-                   json={"model": "testprov/", "messages": [{"role": "user", "content": "x"}]})
+    r = httpx.post(
+        gateway.url + "/v1/chat/completions",
+        headers=h,
+        json={"model": "testprov/", "messages": [{"role": "user", "content": "x"}]},
+    )
     assert r.status_code == 400 and "expected testprov/{modelId}" in r.json()["error"]["message"]
 
 
@@ -167,10 +192,19 @@ def test_raw_model_string_uses_default_settings(raw_gateway, bedrock_simulator, 
 
 
 def test_mid_stream_exception_becomes_sse_error_event(plugin, gateway, bedrock_simulator):
-    bedrock_simulator.reply(ConverseReply("partial answer", chunks=["partial ", "answer"],
-                                          exception=("throttlingException", "slow down")))
-    with httpx.stream("POST", gateway.url + "/v1/chat/completions", headers={"Authorization": "Bearer sk-test"},
-                      json={"model": "nova", "stream": True, "messages": [{"role": "user", "content": "hi"}]}) as r:
+    bedrock_simulator.reply(
+        ConverseReply(
+            "partial answer",
+            chunks=["partial ", "answer"],
+            exception=("throttlingException", "slow down"),
+        )
+    )
+    with httpx.stream(
+        "POST",
+        gateway.url + "/v1/chat/completions",
+        headers={"Authorization": "Bearer sk-test"},
+        json={"model": "nova", "stream": True, "messages": [{"role": "user", "content": "hi"}]},
+    ) as r:
         events = [line for line in r.iter_lines() if line.startswith("data: ")]
     assert r.status_code == 200
     assert '"partial "' in events[0]
@@ -182,28 +216,52 @@ def test_mid_stream_exception_becomes_sse_error_event(plugin, gateway, bedrock_s
     assert plugin.events[-1].status == 502
 
 
-def test_mid_stream_exception_fails_non_streamed_call(outcrop_plugin, gateway_factory, simulator_params, bedrock_simulator):
+def test_mid_stream_exception_fails_non_streamed_call(
+    outcrop_plugin, gateway_factory, simulator_params, bedrock_simulator
+):
     outcrop_plugin(ConversePlugin(always_stream=True), "testprov")
-    gw = gateway_factory({"model_list": [{"model_name": "m", "litellm_params": simulator_params(MODEL)}]})
-    bedrock_simulator.reply(ConverseReply("partial", chunks=["partial"], exception=("throttlingException", "slow")))
-    r = httpx.post(gw.url + "/v1/chat/completions", json={"model": "m", "messages": [{"role": "user", "content": "hi"}]})
+    gw = gateway_factory(
+        {"model_list": [{"model_name": "m", "litellm_params": simulator_params(MODEL)}]}
+    )
+    bedrock_simulator.reply(
+        ConverseReply("partial", chunks=["partial"], exception=("throttlingException", "slow"))
+    )
+    r = httpx.post(
+        gw.url + "/v1/chat/completions",
+        json={"model": "m", "messages": [{"role": "user", "content": "hi"}]},
+    )
     assert r.status_code == 502 and "partial" not in r.text
     assert "throttlingException: slow" in r.json()["error"]["message"]
 
 
 def test_sdk_raises_on_stream_error_event(gateway, client, bedrock_simulator):
-    bedrock_simulator.reply(ConverseReply("x", chunks=["x"], exception=("validationException", "bad input")))
-    stream = client.chat.completions.create(model="nova", messages=[{"role": "user", "content": "hi"}], stream=True)
+    bedrock_simulator.reply(
+        ConverseReply("x", chunks=["x"], exception=("validationException", "bad input"))
+    )
+    stream = client.chat.completions.create(
+        model="nova", messages=[{"role": "user", "content": "hi"}], stream=True
+    )
     with pytest.raises(openai.APIError, match="bad input"):
         list(stream)
 
 
-def test_deployment_read_timeout(outcrop_plugin, gateway_factory, simulator_params, bedrock_simulator):
+def test_deployment_read_timeout(
+    outcrop_plugin, gateway_factory, simulator_params, bedrock_simulator
+):
     outcrop_plugin(ConversePlugin(), "testprov")
-    gw = gateway_factory({"model_list": [{"model_name": "slow", "litellm_params": simulator_params(MODEL, timeout=0.2)}]})
+    gw = gateway_factory(
+        {
+            "model_list": [
+                {"model_name": "slow", "litellm_params": simulator_params(MODEL, timeout=0.2)}
+            ]
+        }
+    )
     bedrock_simulator.reply(ConverseReply("a b", chunks=["a ", "b"], delay=0.8))
-    with httpx.stream("POST", gw.url + "/v1/chat/completions",
-                      json={"model": "slow", "stream": True, "messages": [{"role": "user", "content": "hi"}]}) as r:
+    with httpx.stream(
+        "POST",
+        gw.url + "/v1/chat/completions",
+        json={"model": "slow", "stream": True, "messages": [{"role": "user", "content": "hi"}]},
+    ) as r:
         events = [line for line in r.iter_lines() if line.startswith("data: ")]
     assert "read timeout" in events[-1]
 
@@ -211,8 +269,12 @@ def test_deployment_read_timeout(outcrop_plugin, gateway_factory, simulator_para
 def test_client_disconnect_cancels_upstream_and_is_accounted(plugin, gateway, bedrock_simulator):
     bedrock_simulator.reply(ConverseReply("one two three four five", delay=0.3))
     plugin.events.clear()
-    with httpx.stream("POST", gateway.url + "/v1/chat/completions", headers={"Authorization": "Bearer sk-test"},
-                      json={"model": "nova", "stream": True, "messages": [{"role": "user", "content": "hi"}]}) as r:
+    with httpx.stream(
+        "POST",
+        gateway.url + "/v1/chat/completions",
+        headers={"Authorization": "Bearer sk-test"},
+        json={"model": "nova", "stream": True, "messages": [{"role": "user", "content": "hi"}]},
+    ) as r:
         for line in r.iter_lines():
             if line.startswith("data: "):
                 break  # leave after the first chunk

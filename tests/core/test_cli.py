@@ -14,8 +14,14 @@ PY = sys.executable
 
 
 def run(*args, env=None, **kw):
-    return subprocess.run([PY, "-m", "outcrop", *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=60, **kw)
+    return subprocess.run(
+        [PY, "-m", "outcrop", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=60,
+        **kw,
+    )
 
 
 BAD = """
@@ -42,12 +48,17 @@ def test_check_config_reports_field_paths_without_traceback(tmp_path):
 
 def test_serve_with_bad_config_exits_nonzero(tmp_path):
     cfg = tmp_path / "bad.yaml"
-    cfg.write_text("model_list:\n  - model_name: x\n    litellm_params:\n      model: nobody/claims/this\n")
+    cfg.write_text(
+        "model_list:\n  - model_name: x\n    litellm_params:\n      model: nobody/claims/this\n"
+    )
     for args in (("serve", "--config", str(cfg)), ("--config", str(cfg))):
         r = run(*args, "--port", str(free_port()))
         assert r.returncode == 2, r.stderr
         assert "Traceback" not in r.stderr
-        assert "model_list[0].litellm_params.model: no installed plugin claims model 'nobody/claims/this'" in r.stderr
+        assert (
+            "model_list[0].litellm_params.model: no installed plugin claims model 'nobody/claims/this'"
+            in r.stderr
+        )
 
 
 def test_check_config_ok(tmp_path):
@@ -61,12 +72,21 @@ def test_serve_answers_and_shuts_down_gracefully(tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("general_settings:\n  master_key: sk-serve\n")
     port = free_port()
-    proc = subprocess.Popen([PY, "-m", "outcrop", "--config", str(cfg), "--host", "127.0.0.1", "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [PY, "-m", "outcrop", "--config", str(cfg), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         wait_ready(f"http://127.0.0.1:{port}", proc)
         assert httpx.get(f"http://127.0.0.1:{port}/v1/models").status_code == 401
-        assert httpx.get(f"http://127.0.0.1:{port}/v1/models", headers={"Authorization": "Bearer sk-serve"}).status_code == 200
+        assert (
+            httpx.get(
+                f"http://127.0.0.1:{port}/v1/models", headers={"Authorization": "Bearer sk-serve"}
+            ).status_code
+            == 200
+        )
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0
     finally:
@@ -78,7 +98,11 @@ def test_serve_answers_and_shuts_down_gracefully(tmp_path):
 
 def test_plugins_command_runs():
     r = run("plugins", "--all")
-    assert r.returncode == 0 and "outcrop.default_signer" in r.stdout and "outcrop_sign_request" in r.stdout
+    assert (
+        r.returncode == 0
+        and "outcrop.default_signer" in r.stdout
+        and "outcrop_sign_request" in r.stdout
+    )
 
 
 def test_readme_has_the_two_commands():
@@ -90,15 +114,34 @@ def test_serve_with_two_workers(tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("general_settings:\n  master_key: sk-workers\n")
     port = free_port()
-    proc = subprocess.Popen([PY, "-m", "outcrop", "serve", "--config", str(cfg), "--host", "127.0.0.1",
-                             "--port", str(port), "--workers", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            PY,
+            "-m",
+            "outcrop",
+            "serve",
+            "--config",
+            str(cfg),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     stderr = StderrLines(proc)
     try:
         wait_ready(f"http://127.0.0.1:{port}", proc)
         # The first worker can answer before the second has started: wait for both.
         stderr.wait_for("Running on", count=2)
         for _ in range(4):
-            r = httpx.get(f"http://127.0.0.1:{port}/v1/models", headers={"Authorization": "Bearer sk-workers"})
+            r = httpx.get(
+                f"http://127.0.0.1:{port}/v1/models", headers={"Authorization": "Bearer sk-workers"}
+            )
             assert r.status_code == 200
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -110,12 +153,30 @@ def test_serve_with_uvicorn(tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("general_settings:\n  master_key: sk-uv\n")
     port = free_port()
-    proc = subprocess.Popen([PY, "-m", "outcrop", "serve", "--server", "uvicorn", "--config", str(cfg),
-                             "--host", "127.0.0.1", "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            PY,
+            "-m",
+            "outcrop",
+            "serve",
+            "--server",
+            "uvicorn",
+            "--config",
+            str(cfg),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         wait_ready(f"http://127.0.0.1:{port}", proc)
-        r = httpx.get(f"http://127.0.0.1:{port}/v1/models", headers={"Authorization": "Bearer sk-uv"})
+        r = httpx.get(
+            f"http://127.0.0.1:{port}/v1/models", headers={"Authorization": "Bearer sk-uv"}
+        )
         assert r.status_code == 200 and r.headers["x-request-id"]
     finally:
         proc.send_signal(signal.SIGTERM)

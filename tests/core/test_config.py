@@ -52,10 +52,27 @@ def test_seed_config_loads_with_env_references(tmp_path, monkeypatch):
 
 
 def test_params_alias_and_endpoint_alias():
-    cfg = parse_config({"model_list": [
-        {"model_name": "a", "params": {"model": "x/y", "aws_bedrock_runtime_endpoint": "http://127.0.0.1:9"}},
-        {"model_name": "b", "litellm_params": {"model": "x/z", "api_base": "https://vpce.example", "weight": 3}},
-    ]})
+    cfg = parse_config(
+        {
+            "model_list": [
+                {
+                    "model_name": "a",
+                    "params": {
+                        "model": "x/y",
+                        "aws_bedrock_runtime_endpoint": "http://127.0.0.1:9",
+                    },
+                },
+                {
+                    "model_name": "b",
+                    "litellm_params": {
+                        "model": "x/z",
+                        "api_base": "https://vpce.example",
+                        "weight": 3,
+                    },
+                },
+            ]
+        }
+    )
     assert cfg.model_list[0].params.api_base == "http://127.0.0.1:9"
     assert cfg.model_list[1].params.weight == 3
 
@@ -63,19 +80,35 @@ def test_params_alias_and_endpoint_alias():
 def test_errors_name_field_paths(monkeypatch):
     monkeypatch.delenv("NOPE_NOT_SET", raising=False)
     with pytest.raises(ConfigError) as info:
-        parse_config({"model_list": [
-            {"model_name": "ok", "litellm_params": {"model": "a/b"}},
-            {"model_name": "bad", "litellm_params": {"model": 42}},
-            {"litellm_params": {"model": "a/b", "aws_secret_access_key": "os.environ/NOPE_NOT_SET",
-                                "aws_access_key_id": "AKID"}},
-            {"model_name": "w", "litellm_params": {"model": "a/b", "weight": "heavy"}},
-            {"model_name": "nomodel", "litellm_params": {"aws_region_name": "us-east-1"}},
-            {"model_name": "url", "litellm_params": {"model": "a/b", "api_base": "ftp://x"}},
-        ], "general_settings": {"connect_timeout": "soon"}})
+        parse_config(
+            {
+                "model_list": [
+                    {"model_name": "ok", "litellm_params": {"model": "a/b"}},
+                    {"model_name": "bad", "litellm_params": {"model": 42}},
+                    {
+                        "litellm_params": {
+                            "model": "a/b",
+                            "aws_secret_access_key": "os.environ/NOPE_NOT_SET",
+                            "aws_access_key_id": "AKID",
+                        }
+                    },
+                    {"model_name": "w", "litellm_params": {"model": "a/b", "weight": "heavy"}},
+                    {"model_name": "nomodel", "litellm_params": {"aws_region_name": "us-east-1"}},
+                    {
+                        "model_name": "url",
+                        "litellm_params": {"model": "a/b", "api_base": "ftp://x"},
+                    },
+                ],
+                "general_settings": {"connect_timeout": "soon"},
+            }
+        )
     text = "\n".join(info.value.errors)
     assert "model_list[1].litellm_params.model: expected `str`, got `int`" in text
     assert "model_list[2].model_name: required" in text
-    assert "model_list[2].litellm_params.aws_secret_access_key: environment variable NOPE_NOT_SET is not set" in text
+    assert (
+        "model_list[2].litellm_params.aws_secret_access_key: environment variable NOPE_NOT_SET is not set"
+        in text
+    )
     assert "model_list[3].litellm_params.weight: expected `float`, got `str`" in text
     assert "model_list[4].litellm_params.model: required" in text
     assert "model_list[5].litellm_params.api_base: expected an http(s) URL" in text
@@ -89,19 +122,44 @@ def test_yaml_syntax_error_names_line(tmp_path):
 
 
 def test_key_pair_must_be_complete():
-    with pytest.raises(ConfigError, match="aws_secret_access_key: required together with aws_access_key_id"):
-        parse_config({"model_list": [{"model_name": "a", "litellm_params": {"model": "a/b", "aws_access_key_id": "AKID"}}]})
+    with pytest.raises(
+        ConfigError, match="aws_secret_access_key: required together with aws_access_key_id"
+    ):
+        parse_config(
+            {
+                "model_list": [
+                    {
+                        "model_name": "a",
+                        "litellm_params": {"model": "a/b", "aws_access_key_id": "AKID"},
+                    }
+                ]
+            }
+        )
 
 
 def test_secrets_are_not_in_repr():
-    cfg = parse_config({"model_list": [{"model_name": "a", "litellm_params": {
-        "model": "a/b", "aws_access_key_id": "AKIDSECRETLOOKING", "aws_secret_access_key": "topsecret"}}],
-        "general_settings": {"master_key": "sk-master"}})
+    cfg = parse_config(
+        {
+            "model_list": [
+                {
+                    "model_name": "a",
+                    "litellm_params": {
+                        "model": "a/b",
+                        "aws_access_key_id": "AKIDSECRETLOOKING",
+                        "aws_secret_access_key": "topsecret",
+                    },
+                }
+            ],
+            "general_settings": {"master_key": "sk-master"},
+        }
+    )
     text = repr(cfg) + repr(cfg.model_list[0].params)
     assert "topsecret" not in text and "AKIDSECRETLOOKING" not in text and "sk-master" not in text
 
 
 def test_litellm_settings_drop_params_and_plugin_sections():
-    cfg = parse_config({"litellm_settings": {"drop_params": True}, "bedrock_passthrough": {"only_aliases": True}})
+    cfg = parse_config(
+        {"litellm_settings": {"drop_params": True}, "bedrock_passthrough": {"only_aliases": True}}
+    )
     assert cfg.general_settings.drop_params is True
     assert cfg.sections == {"bedrock_passthrough": {"only_aliases": True}}

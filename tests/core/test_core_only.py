@@ -20,8 +20,10 @@ def test_models_is_empty(core_only):
 def test_chat_names_the_missing_plugin(core_only):
     client = openai.OpenAI(base_url=core_only.url, api_key="anything", max_retries=0)
     with pytest.raises(openai.BadRequestError) as info:
-        client.chat.completions.create(model="bedrock/agent/L1RT58GYRW/MFPSBCXYTW",
-                                       messages=[{"role": "user", "content": "hi"}])
+        client.chat.completions.create(
+            model="bedrock/agent/L1RT58GYRW/MFPSBCXYTW",
+            messages=[{"role": "user", "content": "hi"}],
+        )
     msg = info.value.message
     assert "no installed plugin claims model 'bedrock/agent/L1RT58GYRW/MFPSBCXYTW'" in msg
     assert "pip install outcrop-bedrock-agent" in msg
@@ -42,7 +44,18 @@ def test_unclaimed_model_in_config_is_a_startup_error(monkeypatch):
 
     monkeypatch.setenv("OUTCROP_PLUGINS", "")
     with pytest.raises(ConfigError) as info:
-        create_app({"model_list": [{"model_name": "x", "litellm_params": {"model": "bedrock/agentcore/arn:aws:bedrock-agentcore:us-west-2:123456789012:runtime/r"}}]})
+        create_app(
+            {
+                "model_list": [
+                    {
+                        "model_name": "x",
+                        "litellm_params": {
+                            "model": "bedrock/agentcore/arn:aws:bedrock-agentcore:us-west-2:123456789012:runtime/r"
+                        },
+                    }
+                ]
+            }
+        )
     err = info.value.errors[0]
     assert err.startswith("model_list[0].litellm_params.model: no installed plugin claims model")
     assert "outcrop-bedrock-agentcore" in err

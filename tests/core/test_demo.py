@@ -9,8 +9,12 @@ from .procs import free_port, wait_ready
 
 def test_demo_prints_commands_that_work():
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "outcrop", "demo", "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "outcrop", "demo", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         printed = []
         for line in iter(proc.stdout.readline, ""):
@@ -23,14 +27,21 @@ def test_demo_prints_commands_that_work():
         curls = [x for x in printed if x.startswith("curl ")]
         assert curls, printed
         for cmd in curls:
-            r = subprocess.run([*shlex.split(cmd), "-s", "-w", "\n%{http_code}"], capture_output=True, text=True, timeout=30)
+            r = subprocess.run(
+                [*shlex.split(cmd), "-s", "-w", "\n%{http_code}"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
             body, _, code = r.stdout.rpartition("\n")
             assert code == "200", f"{cmd}\n-> {code} {body}"
             assert body.strip(), cmd
         if "python - <<'EOF'" in printed:  # the OpenAI SDK snippet, when a chat plugin is installed
             start = printed.index("python - <<'EOF'") + 1
-            script = "\n".join(printed[start:printed.index("EOF", start)])
-            r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+            script = "\n".join(printed[start : printed.index("EOF", start)])
+            r = subprocess.run(
+                [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+            )
             assert r.returncode == 0 and r.stdout.strip(), r.stderr
     finally:
         proc.terminate()

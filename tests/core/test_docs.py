@@ -94,6 +94,8 @@ def test_runnable_blocks_run(page, aws_at_the_simulator, gateway_factory, capsys
         url = gateway_factory(config).url
     namespace: dict[str, object] = {"__name__": "__docs__", "KEY": KEY}
     for index, code in enumerate(runnable):
-        exec(compile(code.replace(GATEWAY, url), f"{page} (runnable block {index + 1})", "exec"),
-             namespace)
+        exec(
+            compile(code.replace(GATEWAY, url), f"{page} (runnable block {index + 1})", "exec"),
+            namespace,
+        )
     capsys.readouterr()  # what the blocks print is for the reader; failures raise

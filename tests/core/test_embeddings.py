@@ -31,20 +31,37 @@ class EmbedPlugin:
     def outcrop_parse_route(self, model, params):
         if not model.startswith("testemb/"):
             return None
-        return ModelRoute("testemb", "bedrock-runtime", "bedrock", chat=False, embeddings=True,
-                          data={"model_id": model.removeprefix("testemb/")})
+        return ModelRoute(
+            "testemb",
+            "bedrock-runtime",
+            "bedrock",
+            chat=False,
+            embeddings=True,
+            data={"model_id": model.removeprefix("testemb/")},
+        )
 
     @outcrop.hookimpl
-    def outcrop_translate_embeddings_request(self, call: EmbeddingCall) -> list[UpstreamRequest] | None:
+    def outcrop_translate_embeddings_request(
+        self, call: EmbeddingCall
+    ) -> list[UpstreamRequest] | None:
         if call.route.provider != "testemb":
             return None
         call.model = call.route.data["model_id"]
         url = f"{call.endpoint}/model/{quote(call.model, safe='')}/invoke"
-        return [UpstreamRequest("POST", url, {"Content-Type": "application/json"},
-                                msgspec.json.encode({"inputText": text})) for text in call.request.texts()]
+        return [
+            UpstreamRequest(
+                "POST",
+                url,
+                {"Content-Type": "application/json"},
+                msgspec.json.encode({"inputText": text}),
+            )
+            for text in call.request.texts()
+        ]
 
     @outcrop.hookimpl
-    def outcrop_translate_embeddings_response(self, call: EmbeddingCall, body: bytes, headers) -> EmbeddingResult | None:
+    def outcrop_translate_embeddings_response(
+        self, call: EmbeddingCall, body: bytes, headers
+    ) -> EmbeddingResult | None:
         if call.route.provider != "testemb":
             return None
         self.answers += 1
@@ -66,9 +83,18 @@ def plugin(outcrop_plugin):
 
 @pytest.fixture
 def gateway(plugin, gateway_factory, simulator_params):
-    return gateway_factory({"model_list": [
-        {"model_name": "emb", "litellm_params": simulator_params(
-            f"testemb/{TITAN}", input_cost_per_token=1e-6, output_cost_per_token=0.0)}]})
+    return gateway_factory(
+        {
+            "model_list": [
+                {
+                    "model_name": "emb",
+                    "litellm_params": simulator_params(
+                        f"testemb/{TITAN}", input_cost_per_token=1e-6, output_cost_per_token=0.0
+                    ),
+                }
+            ]
+        }
+    )
 
 
 @pytest.fixture
@@ -84,11 +110,16 @@ def test_answers_keep_input_order_and_are_priced(plugin, client, bedrock_simulat
         assert data.index == i and data.embedding == pytest.approx(vector(texts[i], 1024))
     assert r.model == TITAN and r.usage.prompt_tokens == 40
     event = plugin.events[-1]
-    assert event.surface == "embeddings" and event.status == 200 and event.cost == pytest.approx(40e-6)
+    assert (
+        event.surface == "embeddings" and event.status == 200 and event.cost == pytest.approx(40e-6)
+    )
 
 
 def test_base64_is_little_endian_float32(gateway, bedrock_simulator):
-    r = httpx.post(gateway.url + "/v1/embeddings", json={"model": "emb", "input": "hi", "encoding_format": "base64"})
+    r = httpx.post(
+        gateway.url + "/v1/embeddings",
+        json={"model": "emb", "input": "hi", "encoding_format": "base64"},
+    )
     assert r.status_code == 200 and r.headers["x-outcrop-response-cost"]
     raw = base64.b64decode(r.json()["data"][0]["embedding"])
     assert list(struct.unpack("<1024f", raw)) == vector("hi", 1024)
@@ -99,9 +130,12 @@ def test_errors_answer_openai_json_and_emit_one_event(plugin, gateway, client, b
     with pytest.raises(openai.PermissionDeniedError):
         client.embeddings.create(model="emb", input="x")
     assert [e.status for e in plugin.events] == [403]
-    for body, status in [({"model": "emb"}, 400), ({"model": "nope/x", "input": "x"}, 400),
-                         ({"model": "emb", "input": ["x"] * 2049}, 400),
-                         ({"model": "emb", "input": "x", "encoding_format": "int8"}, 400)]:
+    for body, status in [
+        ({"model": "emb"}, 400),
+        ({"model": "nope/x", "input": "x"}, 400),
+        ({"model": "emb", "input": ["x"] * 2049}, 400),
+        ({"model": "emb", "input": "x", "encoding_format": "int8"}, 400),
+    ]:
         r = httpx.post(gateway.url + "/v1/embeddings", json=body)
         assert r.status_code == status and r.json()["error"]["message"]
     assert [e.surface for e in plugin.events] == ["embeddings"] * 5
@@ -110,7 +144,15 @@ def test_errors_answer_openai_json_and_emit_one_event(plugin, gateway, client, b
 
 
 def test_a_chat_model_is_not_an_embeddings_model(plugin, gateway_factory, simulator_params):
-    gw = gateway_factory({"model_list": [
-        {"model_name": "chat", "litellm_params": simulator_params("bedrock/amazon.nova-lite-v1:0")}]})
+    gw = gateway_factory(
+        {
+            "model_list": [
+                {
+                    "model_name": "chat",
+                    "litellm_params": simulator_params("bedrock/amazon.nova-lite-v1:0"),
+                }
+            ]
+        }
+    )
     r = httpx.post(gw.url + "/v1/embeddings", json={"model": "chat", "input": "x"})
     assert r.status_code == 400 and "is not an embeddings model" in r.json()["error"]["message"]

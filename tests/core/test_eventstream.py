@@ -56,7 +56,12 @@ def test_round_trip_through_botocore():
         encode_error("InternalFailure", "boom"),
     ]
     messages = decode_all(b"".join(frames))
-    assert [m.headers.get(":message-type") for m in messages] == ["event", "event", "exception", "error"]
+    assert [m.headers.get(":message-type") for m in messages] == [
+        "event",
+        "event",
+        "exception",
+        "error",
+    ]
     assert messages[0].headers[":event-type"] == "chunk"
     assert json.loads(messages[0].payload) == {"bytes": "SGVsbG8g"}
     assert messages[2].headers[":exception-type"] == "throttlingException"
@@ -72,8 +77,14 @@ def test_header_types_round_trip():
     value_uuid = uuid.uuid4()
     headers = {"t": True, "f": False, "n": -42, "raw": b"\x00\x01", "id": value_uuid, "s": "ünï"}
     (message,) = decode_all(encode_message(headers, b"payload"))
-    assert message.headers == {"t": True, "f": False, "n": -42, "raw": b"\x00\x01",
-                               "id": value_uuid.bytes, "s": "ünï"}
+    assert message.headers == {
+        "t": True,
+        "f": False,
+        "n": -42,
+        "raw": b"\x00\x01",
+        "id": value_uuid.bytes,
+        "s": "ünï",
+    }
     assert message.payload == b"payload"
 
 
@@ -94,40 +105,64 @@ def test_outcrop_decoder_byte_by_byte():
 def agent_client():
     with running_simulator() as sim:
         client = boto3.client(
-            "bedrock-agent-runtime", endpoint_url=sim.url, region_name="us-west-2",
-            aws_access_key_id=TEST_ACCESS_KEY, aws_secret_access_key=TEST_SECRET_KEY,
+            "bedrock-agent-runtime",
+            endpoint_url=sim.url,
+            region_name="us-west-2",
+            aws_access_key_id=TEST_ACCESS_KEY,
+            aws_secret_access_key=TEST_SECRET_KEY,
             config=Config(retries={"total_max_attempts": 1}),
         )
         yield sim.app, client
 
 
 def invoke(client, **extra):
-    response = client.invoke_agent(agentId="AGENT12345", agentAliasId="TSTALIASID",
-                                   sessionId="s-1", inputText="hi", **extra)
+    response = client.invoke_agent(
+        agentId="AGENT12345", agentAliasId="TSTALIASID", sessionId="s-1", inputText="hi", **extra
+    )
     return response["completion"]
 
 
 def test_hand_built_frames_parse_in_boto3(agent_client):
     sim, client = agent_client
-    trace = {"agentId": "A", "agentAliasId": "B", "sessionId": "s1", "trace": {"orchestrationTrace": {
-        "modelInvocationOutput": {"traceId": "t1", "metadata": {"usage": {"inputTokens": 12, "outputTokens": 34}}},
-    }}}
-    sim.reply(EventStreamReply([
-        encode_event("chunk", {"bytes": "SGVsbG8g"}),
-        encode_event("trace", trace),
-        encode_event("chunk", {"bytes": "d29ybGQ=", "attribution": {"citations": []}}),
-    ]), times=1)
+    trace = {
+        "agentId": "A",
+        "agentAliasId": "B",
+        "sessionId": "s1",
+        "trace": {
+            "orchestrationTrace": {
+                "modelInvocationOutput": {
+                    "traceId": "t1",
+                    "metadata": {"usage": {"inputTokens": 12, "outputTokens": 34}},
+                },
+            }
+        },
+    }
+    sim.reply(
+        EventStreamReply(
+            [
+                encode_event("chunk", {"bytes": "SGVsbG8g"}),
+                encode_event("trace", trace),
+                encode_event("chunk", {"bytes": "d29ybGQ=", "attribution": {"citations": []}}),
+            ]
+        ),
+        times=1,
+    )
     events = list(invoke(client))
     assert events[0] == {"chunk": {"bytes": b"Hello "}}
-    usage = events[1]["trace"]["trace"]["orchestrationTrace"]["modelInvocationOutput"]["metadata"]["usage"]
+    usage = events[1]["trace"]["trace"]["orchestrationTrace"]["modelInvocationOutput"]["metadata"][
+        "usage"
+    ]
     assert usage == {"inputTokens": 12, "outputTokens": 34}
     assert events[2] == {"chunk": {"bytes": b"world", "attribution": {"citations": []}}}
 
 
-@pytest.mark.parametrize("frame,code", [
-    (encode_exception("throttlingException", "slow down"), "throttlingException"),
-    (encode_error("InternalFailure", "boom"), "InternalFailure"),
-])
+@pytest.mark.parametrize(
+    "frame,code",
+    [
+        (encode_exception("throttlingException", "slow down"), "throttlingException"),
+        (encode_error("InternalFailure", "boom"), "InternalFailure"),
+    ],
+)
 def test_exception_and_error_frames_raise(agent_client, frame, code):
     sim, client = agent_client
     sim.reply(EventStreamReply([encode_event("chunk", {"bytes": "SGk="}), frame]), times=1)
@@ -139,6 +174,7 @@ def test_exception_and_error_frames_raise(agent_client, frame, code):
 
 
 # -- the stdlib decoder against botocore's EventStreamBuffer ---------------------------------
+
 
 def _botocore_decode(chunks):
     from botocore.eventstream import EventStreamBuffer
@@ -167,18 +203,20 @@ def _every_header_type_frames():
     def raw_header(name, kind, value):
         return bytes([len(name)]) + name.encode() + bytes([kind]) + value
 
-    extra = b"".join([
-        raw_header("b", 2, _struct.pack(">b", -5)),
-        raw_header("s", 3, _struct.pack(">h", -300)),
-        raw_header("i", 4, _struct.pack(">i", 70000)),
-        raw_header("l", 5, _struct.pack(">q", -(2**40))),
-        raw_header("ts", 8, _struct.pack(">q", 1_795_595_646_000)),
-        raw_header("u", 9, _uuid.UUID(int=12345).bytes),
-        raw_header("t", 0, b""),
-        raw_header("f", 1, b""),
-        raw_header("ba", 6, _struct.pack(">H", 3) + b"\x00\x01\x02"),
-        raw_header("str", 7, _struct.pack(">H", 5) + "héll".encode()),
-    ])
+    extra = b"".join(
+        [
+            raw_header("b", 2, _struct.pack(">b", -5)),
+            raw_header("s", 3, _struct.pack(">h", -300)),
+            raw_header("i", 4, _struct.pack(">i", 70000)),
+            raw_header("l", 5, _struct.pack(">q", -(2**40))),
+            raw_header("ts", 8, _struct.pack(">q", 1_795_595_646_000)),
+            raw_header("u", 9, _uuid.UUID(int=12345).bytes),
+            raw_header("t", 0, b""),
+            raw_header("f", 1, b""),
+            raw_header("ba", 6, _struct.pack(">H", 3) + b"\x00\x01\x02"),
+            raw_header("str", 7, _struct.pack(">H", 5) + "héll".encode()),
+        ]
+    )
     total = 12 + len(extra) + 4 + 4
     import zlib as _zlib
 
@@ -199,11 +237,13 @@ def _every_header_type_frames():
 @pytest.mark.parametrize("split", [1, 7, 13, 64, 1000, 10**9])
 def test_decoder_matches_botocore_for_every_split(split):
     stream = b"".join(_every_header_type_frames())
-    chunks = [stream[i:i + split] for i in range(0, len(stream), split)]
+    chunks = [stream[i : i + split] for i in range(0, len(stream), split)]
     ours = _ours_decode(chunks)
     assert ours == _botocore_decode(chunks)
     assert len(ours) == 6
-    assert ours[1][0]["u"] == __import__("uuid").UUID(int=12345).bytes and ours[1][0]["str"] == "héll"
+    assert (
+        ours[1][0]["u"] == __import__("uuid").UUID(int=12345).bytes and ours[1][0]["str"] == "héll"
+    )
 
 
 @pytest.mark.parametrize("where", ["prelude", "payload", "message_crc"])

@@ -20,22 +20,41 @@ def test_core_alone_in_a_fresh_venv(tmp_path):
     # pip fetches the core's dependencies from the package index: the one step of the suite
     # allowed off the machine (tests/conftest.py), so it runs without the loopback guard
     unguarded = {k: v for k, v in os.environ.items() if k != loopback_guard.ENV}
-    pip = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", str(ROOT / "core")],
-                         capture_output=True, text=True, timeout=300, env=unguarded)
+    pip = subprocess.run(
+        [str(venv / "bin" / "pip"), "install", "-q", str(ROOT / "core")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=unguarded,
+    )
     assert pip.returncode == 0, pip.stderr
-    listing = subprocess.run([str(venv / "bin" / "outcrop"), "plugins"], capture_output=True, text=True, timeout=60)
+    listing = subprocess.run(
+        [str(venv / "bin" / "outcrop"), "plugins"], capture_output=True, text=True, timeout=60
+    )
     assert "No plugins installed" in listing.stdout
     port = free_port()
-    proc = subprocess.Popen([str(venv / "bin" / "outcrop"), "serve", "--host", "127.0.0.1", "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [str(venv / "bin" / "outcrop"), "serve", "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         wait_ready(base, proc)
         assert httpx.get(base + "/v1/models").json()["data"] == []
-        r = httpx.post(base + "/v1/chat/completions",
-                       json={"model": "bedrock/agent/ABCD1234/LIVE", "messages": [{"role": "user", "content": "hi"}]})
+        r = httpx.post(
+            base + "/v1/chat/completions",
+            json={
+                "model": "bedrock/agent/ABCD1234/LIVE",
+                "messages": [{"role": "user", "content": "hi"}],
+            },
+        )
         assert r.status_code == 400
-        assert "no installed plugin claims model 'bedrock/agent/ABCD1234/LIVE'" in r.json()["error"]["message"]
+        assert (
+            "no installed plugin claims model 'bedrock/agent/ABCD1234/LIVE'"
+            in r.json()["error"]["message"]
+        )
         assert "outcrop-bedrock-agent" in r.json()["error"]["message"]
     finally:
         proc.terminate()

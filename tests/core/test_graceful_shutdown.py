@@ -14,13 +14,20 @@ from .converse_plugin import ConversePlugin
 
 def test_in_flight_stream_finishes_on_shutdown(outcrop_plugin, simulator_params, bedrock_simulator):
     outcrop_plugin(ConversePlugin(), "testprov")
-    app = create_app(parse_config({"model_list": [{"model_name": "m", "litellm_params": simulator_params("testprov/x")}]}))
+    app = create_app(
+        parse_config(
+            {"model_list": [{"model_name": "m", "litellm_params": simulator_params("testprov/x")}]}
+        )
+    )
     bedrock_simulator.reply(ConverseReply("one two three four", delay=0.2))
     server = ServerThread(app, graceful_timeout=10).start()
     stopper = None
     events = []
-    with httpx.stream("POST", server.url + "/v1/chat/completions",
-                      json={"model": "m", "stream": True, "messages": [{"role": "user", "content": "hi"}]}) as r:
+    with httpx.stream(
+        "POST",
+        server.url + "/v1/chat/completions",
+        json={"model": "m", "stream": True, "messages": [{"role": "user", "content": "hi"}]},
+    ) as r:
         for line in r.iter_lines():
             if not line.startswith("data: "):
                 continue

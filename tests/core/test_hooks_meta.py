@@ -9,7 +9,11 @@ import pytest
 from outcrop import hookspecs
 
 ROOT = Path(__file__).resolve().parents[2]
-HOOKS = [name for name, fn in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("outcrop_")]
+HOOKS = [
+    name
+    for name, fn in inspect.getmembers(hookspecs, inspect.isfunction)
+    if name.startswith("outcrop_")
+]
 DOC = (ROOT / "docs" / "plugin_hooks.md").read_text()
 
 
@@ -20,8 +24,14 @@ def _signature(name: str) -> str:
 
 
 def test_there_are_hooks():
-    assert {"outcrop_parse_route", "outcrop_translate_request", "outcrop_sign_request",
-            "outcrop_translate_response", "outcrop_after_call", "outcrop_register_routes"} <= set(HOOKS)
+    assert {
+        "outcrop_parse_route",
+        "outcrop_translate_request",
+        "outcrop_sign_request",
+        "outcrop_translate_response",
+        "outcrop_after_call",
+        "outcrop_register_routes",
+    } <= set(HOOKS)
 
 
 @pytest.mark.parametrize("hook", HOOKS)

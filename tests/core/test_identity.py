@@ -39,7 +39,9 @@ class Identity:
         if token == BLOCKED_KEY:
             raise OutcropError("this key is blocked", 403, code="key_blocked")
         if token in (TEAM_KEY, BROKE_KEY):
-            return Principal("virtual_key", id=f"id-{token[-4:]}", alias=token[8:13], team_id="alpha")
+            return Principal(
+                "virtual_key", id=f"id-{token[-4:]}", alias=token[8:13], team_id="alpha"
+            )
         return None
 
     @outcrop.hookimpl
@@ -50,9 +52,11 @@ class Identity:
         if admission.model != "nova":
             raise OutcropError(f"key may not use {admission.model}", 403, code="model_not_allowed")
         if admission.principal.id == "id-0002":
+
             async def refuse() -> None:
                 await asyncio.sleep(0)
                 raise OutcropError("budget exceeded", 429, code="budget_exceeded")
+
             return refuse()
         return None
 
@@ -68,6 +72,7 @@ class Identity:
     def outcrop_shutdown(self, gateway: outcrop.Gateway):
         async def flush() -> None:
             self.shutdowns += 1
+
         return flush()
 
 
@@ -81,13 +86,15 @@ def identity(outcrop_plugin):
 
 @pytest.fixture
 def gateway(identity, gateway_factory, simulator_params):
-    return gateway_factory({
-        "model_list": [
-            {"model_name": "nova", "litellm_params": simulator_params(MODEL)},
-            {"model_name": "other", "litellm_params": simulator_params(MODEL)},
-        ],
-        "general_settings": {"master_key": MASTER},
-    })
+    return gateway_factory(
+        {
+            "model_list": [
+                {"model_name": "nova", "litellm_params": simulator_params(MODEL)},
+                {"model_name": "other", "litellm_params": simulator_params(MODEL)},
+            ],
+            "general_settings": {"master_key": MASTER},
+        }
+    )
 
 
 def _client(gateway, key):
@@ -104,10 +111,15 @@ def _wait_events(plugin, n):
 def test_plugin_key_is_a_principal_on_the_call_event(identity, gateway, bedrock_simulator):
     bedrock_simulator.reply(ConverseReply("hello", usage=(3, 2)))
     answer = _client(gateway, TEAM_KEY).chat.completions.create(
-        model="nova", messages=[{"role": "user", "content": "hi"}])
+        model="nova", messages=[{"role": "user", "content": "hi"}]
+    )
     assert answer.choices[0].message.content == "hello"
     (admission,) = identity.admissions
-    assert (admission.surface, admission.path, admission.model) == ("chat", "/v1/chat/completions", "nova")
+    assert (admission.surface, admission.path, admission.model) == (
+        "chat",
+        "/v1/chat/completions",
+        "nova",
+    )
     assert admission.deployment == "nova#0" and admission.principal.team_id == "alpha"
     event = _wait_events(identity, 1)[-1]
     assert event.principal == admission.principal and event.status == 200
@@ -117,7 +129,8 @@ def test_plugin_key_is_a_principal_on_the_call_event(identity, gateway, bedrock_
 def test_master_key_is_the_admin_principal(identity, gateway, bedrock_simulator):
     bedrock_simulator.reply(ConverseReply("ok"))
     _client(gateway, MASTER).chat.completions.create(
-        model="other", messages=[{"role": "user", "content": "hi"}])
+        model="other", messages=[{"role": "user", "content": "hi"}]
+    )
     principal = identity.admissions[-1].principal
     assert (principal.kind, principal.admin) == ("master_key", True)
 
@@ -125,11 +138,13 @@ def test_master_key_is_the_admin_principal(identity, gateway, bedrock_simulator)
 def test_refused_admission_never_reaches_upstream(identity, gateway, bedrock_simulator):
     with pytest.raises(openai.PermissionDeniedError) as caught:
         _client(gateway, TEAM_KEY).chat.completions.create(
-            model="other", messages=[{"role": "user", "content": "hi"}])
+            model="other", messages=[{"role": "user", "content": "hi"}]
+        )
     assert caught.value.body["code"] == "model_not_allowed"
     with pytest.raises(openai.RateLimitError) as caught:  # refused by an awaitable
         _client(gateway, BROKE_KEY).chat.completions.create(
-            model="nova", messages=[{"role": "user", "content": "hi"}], stream=True)
+            model="nova", messages=[{"role": "user", "content": "hi"}], stream=True
+        )
     assert caught.value.body["code"] == "budget_exceeded"
     assert bedrock_simulator.requests == []
     events = _wait_events(identity, 2)
@@ -138,11 +153,17 @@ def test_refused_admission_never_reaches_upstream(identity, gateway, bedrock_sim
 
 
 def test_unknown_and_blocked_keys(identity, gateway):
-    r = httpx.post(gateway.url + "/v1/chat/completions", headers={"x-api-key": "sk-nobody"},
-                   json={"model": "nova", "messages": [{"role": "user", "content": "hi"}]})
+    r = httpx.post(
+        gateway.url + "/v1/chat/completions",
+        headers={"x-api-key": "sk-nobody"},
+        json={"model": "nova", "messages": [{"role": "user", "content": "hi"}]},
+    )
     assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_api_key"
-    r = httpx.post(gateway.url + "/v1/chat/completions", headers={"authorization": f"Bearer {BLOCKED_KEY}"},
-                   json={"model": "nova", "messages": [{"role": "user", "content": "hi"}]})
+    r = httpx.post(
+        gateway.url + "/v1/chat/completions",
+        headers={"authorization": f"Bearer {BLOCKED_KEY}"},
+        json={"model": "nova", "messages": [{"role": "user", "content": "hi"}]},
+    )
     assert r.status_code == 403 and r.json()["error"]["code"] == "key_blocked"
     assert identity.admissions == []
 
@@ -152,7 +173,9 @@ def test_models_lists_only_allowed_names(identity, gateway):
     assert [m.id for m in _client(gateway, MASTER).models.list()] == ["nova", "other"]
 
 
-def test_a_key_plugin_closes_a_gateway_without_master_key_and_shutdown_hook(identity, simulator_params):
+def test_a_key_plugin_closes_a_gateway_without_master_key_and_shutdown_hook(
+    identity, simulator_params
+):
     async def run() -> tuple[Principal, int]:
         gw = outcrop.Gateway(outcrop.parse_config({}))
         await gw.start()

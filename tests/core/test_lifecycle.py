@@ -103,11 +103,14 @@ def test_http_success(gateway, events, bedrock_simulator, stream):
     assert event.usage.total_tokens == 3 and event.deployment == "m#0"
 
 
-@pytest.mark.parametrize("body, status", [
-    (b"{not json", 400),
-    (b'{"model": "nope/x", "messages": [{"role": "user", "content": "hi"}]}', 400),
-    (b'{"model": "m", "messages": []}', 400),
-])
+@pytest.mark.parametrize(
+    "body, status",
+    [
+        (b"{not json", 400),
+        (b'{"model": "nope/x", "messages": [{"role": "user", "content": "hi"}]}', 400),
+        (b'{"model": "m", "messages": []}', 400),
+    ],
+)
 def test_http_4xx_before_routing(gateway, events, body, status):
     r = httpx.post(gateway.url + "/v1/chat/completions", content=body)
     assert r.status_code == status and r.json()["error"]["message"]
@@ -116,8 +119,12 @@ def test_http_4xx_before_routing(gateway, events, body, status):
 
 
 def test_http_401_before_anything(plugin, simulator_params, gateway_factory, events):
-    gw = gateway_factory({"model_list": [{"model_name": "m", "litellm_params": simulator_params(MODEL)}],
-                          "general_settings": {"master_key": "sk-x"}})
+    gw = gateway_factory(
+        {
+            "model_list": [{"model_name": "m", "litellm_params": simulator_params(MODEL)}],
+            "general_settings": {"master_key": "sk-x"},
+        }
+    )
     assert _post(gw, {"model": "m", "messages": HI}).status_code == 401
     assert events.one().status == 401
 
@@ -146,8 +153,11 @@ def test_http_mid_stream_error(gateway, events, bedrock_simulator, stream):
 
 def test_http_disconnect_streamed(gateway, events, bedrock_simulator):
     bedrock_simulator.reply(SLOW)
-    with httpx.stream("POST", gateway.url + "/v1/chat/completions",
-                      json={"model": "m", "messages": HI, "stream": True}) as r:
+    with httpx.stream(
+        "POST",
+        gateway.url + "/v1/chat/completions",
+        json={"model": "m", "messages": HI, "stream": True},
+    ) as r:
         next(r.iter_raw())
     event = events.one()
     assert (event.status, event.error) == (499, "client disconnected")
@@ -170,8 +180,12 @@ def test_http_shutdown_answers_503_once(config, events, bedrock_simulator, strea
     result = {}
 
     def call():
-        with httpx.stream("POST", server.url + "/v1/chat/completions",
-                          json={"model": "m", "messages": HI, "stream": stream}, timeout=10) as r:
+        with httpx.stream(
+            "POST",
+            server.url + "/v1/chat/completions",
+            json={"model": "m", "messages": HI, "stream": stream},
+            timeout=10,
+        ) as r:
             result["status"] = r.status_code
             result["body"] = r.read()
 
@@ -195,8 +209,12 @@ def test_http_shutdown_answers_503_once(config, events, bedrock_simulator, strea
 
 @pytest.fixture
 def kwargs(plugin, bedrock_simulator, events):
-    return {"api_base": bedrock_simulator.url, "aws_access_key_id": TEST_ACCESS_KEY,
-            "aws_secret_access_key": TEST_SECRET_KEY, "aws_region_name": "us-east-2"}
+    return {
+        "api_base": bedrock_simulator.url,
+        "aws_access_key_id": TEST_ACCESS_KEY,
+        "aws_secret_access_key": TEST_SECRET_KEY,
+        "aws_region_name": "us-east-2",
+    }
 
 
 def test_python_success_sync_async_and_streams(kwargs, events, bedrock_simulator):
@@ -206,8 +224,14 @@ def test_python_success_sync_async_and_streams(kwargs, events, bedrock_simulator
     events.events.clear()
 
     bedrock_simulator.reply(ConverseReply("fine", usage=(2, 1)))
-    assert "".join(c.choices[0].delta.content or "" for c in
-                   outcrop.completion(MODEL, HI, stream=True, **kwargs) if c.choices) == "fine"
+    assert (
+        "".join(
+            c.choices[0].delta.content or ""
+            for c in outcrop.completion(MODEL, HI, stream=True, **kwargs)
+            if c.choices
+        )
+        == "fine"
+    )
     assert events.one().status == 200
     events.events.clear()
 

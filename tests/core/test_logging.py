@@ -25,14 +25,28 @@ def lines(stream):
     return [json.loads(x) for x in stream.getvalue().splitlines() if x.strip()]
 
 
-def test_access_log_line_per_request_without_secrets(log_stream, outcrop_plugin, gateway_factory, simulator_params, bedrock_simulator):
+def test_access_log_line_per_request_without_secrets(
+    log_stream, outcrop_plugin, gateway_factory, simulator_params, bedrock_simulator
+):
     outcrop_plugin(ConversePlugin(), "testprov")
-    gw = gateway_factory({"model_list": [{"model_name": "m", "litellm_params": simulator_params("testprov/amazon.nova-lite-v1:0")}],
-                          "general_settings": {"master_key": "sk-very-secret-master"}})
+    gw = gateway_factory(
+        {
+            "model_list": [
+                {
+                    "model_name": "m",
+                    "litellm_params": simulator_params("testprov/amazon.nova-lite-v1:0"),
+                }
+            ],
+            "general_settings": {"master_key": "sk-very-secret-master"},
+        }
+    )
     bedrock_simulator.reply(ConverseReply("hello", usage=(4, 2)))
     client = openai.OpenAI(base_url=gw.url, api_key="sk-very-secret-master", max_retries=0)
-    client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}],
-                                   extra_headers={"x-request-id": "req-log-1"})
+    client.chat.completions.create(
+        model="m",
+        messages=[{"role": "user", "content": "hi"}],
+        extra_headers={"x-request-id": "req-log-1"},
+    )
     bad = openai.OpenAI(base_url=gw.url, api_key="sk-wrong-guess", max_retries=0)
     with pytest.raises(openai.AuthenticationError):
         bad.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}])
@@ -49,10 +63,18 @@ def test_access_log_line_per_request_without_secrets(log_stream, outcrop_plugin,
 
 def test_redaction_processor_masks_secret_keys_and_values(log_stream):
     log = get_logger("t")
-    log.info("headers", headers={"Authorization": "Bearer sk-abc", "x-amz-security-token": "tok", "accept": "json"},
-             aws_secret_access_key="s3cr3t", note="key AKIAABCDEFGHIJKLMNOP used", prompt_tokens=5)
+    log.info(
+        "headers",
+        headers={"Authorization": "Bearer sk-abc", "x-amz-security-token": "tok", "accept": "json"},
+        aws_secret_access_key="s3cr3t",
+        note="key AKIAABCDEFGHIJKLMNOP used",
+        prompt_tokens=5,
+    )
     (event,) = lines(log_stream)
-    assert event["headers"]["Authorization"] == "***" and event["headers"]["x-amz-security-token"] == "***"
+    assert (
+        event["headers"]["Authorization"] == "***"
+        and event["headers"]["x-amz-security-token"] == "***"
+    )
     assert event["headers"]["accept"] == "json"
     assert event["aws_secret_access_key"] == "***"
     assert "AKIAABCDEFGHIJKLMNOP" not in event["note"]

@@ -17,7 +17,9 @@ def names(pm):
 
 def test_defaults_are_registered_through_the_manager():
     pm = make_plugin_manager()
-    assert {"outcrop.default_signer", "outcrop.default_logger", "outcrop.default_pricing"} <= names(pm)
+    assert {"outcrop.default_signer", "outcrop.default_logger", "outcrop.default_pricing"} <= names(
+        pm
+    )
 
 
 def test_block_list_removes_defaults(monkeypatch):
@@ -117,7 +119,11 @@ def test_check_config_hook_errors_refuse_the_config(outcrop_plugin, tmp_path, ca
         @outcrop.hookimpl
         def outcrop_check_config(self, config):
             level = config.sections.get("checker", {}).get("level")
-            return None if isinstance(level, int) else [f"checker.level: expected an int, got {level!r}"]
+            return (
+                None
+                if isinstance(level, int)
+                else [f"checker.level: expected an int, got {level!r}"]
+            )
 
     outcrop_plugin(Checker(), "checker")
     assert outcrop.Gateway(outcrop.parse_config({"checker": {"level": 3}}))
@@ -136,7 +142,8 @@ def test_config_sections_nobody_claims_are_errors_until_a_plugin_claims_them(out
         outcrop.Gateway(outcrop.parse_config(config))
     assert info.value.errors[0].startswith("my_section: unknown section; ")
     assert info.value.errors[1].startswith(
-        "litellm_settings.success_callback: a LiteLLM setting Outcrop does not implement")
+        "litellm_settings.success_callback: a LiteLLM setting Outcrop does not implement"
+    )
 
     class Claimer:
         @outcrop.hookimpl
@@ -146,14 +153,17 @@ def test_config_sections_nobody_claims_are_errors_until_a_plugin_claims_them(out
 
     outcrop_plugin(Claimer(), "claimer")
     gw = outcrop.Gateway(outcrop.parse_config(config))
-    assert gw.config.sections == {"my_section": {"a": 1},
-                                  "litellm_settings.success_callback": ["mine"]}
+    assert gw.config.sections == {
+        "my_section": {"a": 1},
+        "litellm_settings.success_callback": ["mine"],
+    }
     assert not gw.requires_auth  # claiming a section configures no credential by itself
     with pytest.raises(ConfigError) as info:
         outcrop.Gateway(outcrop.parse_config({"my_sectoin": {}}))
     [error] = info.value.errors
-    assert error.startswith("my_sectoin: unknown section (did you mean `my_section`?); "
-                            "sections of installed plugins: ")
+    assert error.startswith(
+        "my_sectoin: unknown section (did you mean `my_section`?); sections of installed plugins: "
+    )
     assert "my_section" in error.rsplit(": ", 1)[1]
 
 
@@ -161,8 +171,11 @@ def test_a_section_that_configures_client_credentials_closes_the_gateway(outcrop
     class Keys:
         @outcrop.hookimpl
         def outcrop_register_config_sections(self, register):
-            register(outcrop.ConfigSection(
-                "door", client_credentials=lambda raw: bool(raw and raw.get("keys"))))
+            register(
+                outcrop.ConfigSection(
+                    "door", client_credentials=lambda raw: bool(raw and raw.get("keys"))
+                )
+            )
 
     outcrop_plugin(Keys(), "door")
     assert not outcrop.Gateway(outcrop.parse_config({"door": {"keys": []}})).requires_auth
@@ -187,7 +200,9 @@ def test_startup_hook_can_refuse_bad_plugin_config(outcrop_plugin):
         asyncio.run(gw.start())
 
 
-def test_map_error_hook_overrides_default_mapping(outcrop_plugin, gateway_factory, simulator_params, bedrock_simulator):
+def test_map_error_hook_overrides_default_mapping(
+    outcrop_plugin, gateway_factory, simulator_params, bedrock_simulator
+):
     import openai
 
     from outcrop.testing.replies import HttpError
@@ -203,7 +218,9 @@ def test_map_error_hook_overrides_default_mapping(outcrop_plugin, gateway_factor
 
     outcrop_plugin(ConversePlugin(), "testprov")
     outcrop_plugin(Mapper(), "mapper")
-    gw = gateway_factory({"model_list": [{"model_name": "m", "litellm_params": simulator_params("testprov/x")}]})
+    gw = gateway_factory(
+        {"model_list": [{"model_name": "m", "litellm_params": simulator_params("testprov/x")}]}
+    )
     client = openai.OpenAI(base_url=gw.url + "/v1", api_key="none", max_retries=0)
     bedrock_simulator.reply(HttpError(429, "ModelNotReadyException", "not ready"))
     with pytest.raises(openai.InternalServerError) as info:

@@ -54,16 +54,36 @@ def test_each_file_is_a_plugin_named_after_it(tmp_path, monkeypatch, gateway_fac
 def test_outcrop_serve_and_plugins_take_the_option(tmp_path):
     directory = plugins_dir(tmp_path)
     env = {k: v for k, v in os.environ.items() if k != PLUGINS_DIR_ENV}
-    listed = subprocess.run([PY, "-m", "outcrop", "plugins", "--json", "--plugins-dir", str(directory)],
-                            capture_output=True, text=True, env=env, timeout=60)
+    listed = subprocess.run(
+        [PY, "-m", "outcrop", "plugins", "--json", "--plugins-dir", str(directory)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert listed.returncode == 0, listed.stderr
     (hello,) = [p for p in json.loads(listed.stdout) if p["name"] == "hello"]
     assert hello["hooks"] == ["outcrop_register_routes"] and hello["path"].endswith("hello.py")
 
     port = free_port()
-    proc = subprocess.Popen([PY, "-m", "outcrop", "serve", "--plugins-dir", str(directory), "--host",
-                             "127.0.0.1", "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [
+            PY,
+            "-m",
+            "outcrop",
+            "serve",
+            "--plugins-dir",
+            str(directory),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         wait_ready(f"http://127.0.0.1:{port}", proc)
         assert httpx.get(f"http://127.0.0.1:{port}/hello").text == "hello from a plugins dir"
@@ -73,6 +93,10 @@ def test_outcrop_serve_and_plugins_take_the_option(tmp_path):
 
 
 def test_a_missing_directory_is_a_clear_error(tmp_path):
-    r = subprocess.run([PY, "-m", "outcrop", "serve", "--plugins-dir", str(tmp_path / "nope")],
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [PY, "-m", "outcrop", "serve", "--plugins-dir", str(tmp_path / "nope")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 2 and "not a directory" in r.stderr and "Traceback" not in r.stderr

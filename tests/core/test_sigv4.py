@@ -12,17 +12,50 @@ from outcrop.sigv4_canonical import canonical_query, canonical_uri
 
 TS = "20261122T075945Z"
 CASES = [
-    ("POST", "https://bedrock-agent-runtime.us-west-2.amazonaws.com/agents/AGENT12345/agentAliases/ALIAS12345/sessions/sess%3A1/text",
-     {"Content-Type": "application/json"}, b'{"inputText": "hi"}', "bedrock", "us-west-2", None),
-    ("POST", "https://bedrock-agentcore.us-west-2.amazonaws.com/runtimes/arn%3Aaws%3Abedrock-agentcore%3Aus-west-2%3A123456789012%3Aruntime%2Fmy_agent-AbCdEf1234/invocations?qualifier=DEFAULT",
-     {"Content-Type": "application/json", "Accept": "text/event-stream",
-      "X-Amzn-Bedrock-AgentCore-Runtime-Session-Id": "87535355-7280-43c0-bf2d-9edb30ac3026"},
-     b'{"prompt":"hi"}', "bedrock-agentcore", "us-west-2", "session-token/xyz=="),
-    ("GET", "http://127.0.0.1:9000/async-invoke?maxResults=10&sortOrder=Descending&nextToken=a%2Fb",
-     {"X-Custom": "  spaced   value  "}, b"", "bedrock", "eu-central-1", None),
-    ("POST", "http://localhost/model/arn%3Aaws%3Abedrock%3Aus-west-2%3A123456789012%3Ainference-profile%2Fus.anthropic.claude/invoke-with-response-stream",
-     {"Content-Type": "application/json", "X-Amzn-Bedrock-Accept": "*/*", "User-Agent": "not-signed"},
-     b"{}", "bedrock", "us-west-2", None),
+    (
+        "POST",
+        "https://bedrock-agent-runtime.us-west-2.amazonaws.com/agents/AGENT12345/agentAliases/ALIAS12345/sessions/sess%3A1/text",
+        {"Content-Type": "application/json"},
+        b'{"inputText": "hi"}',
+        "bedrock",
+        "us-west-2",
+        None,
+    ),
+    (
+        "POST",
+        "https://bedrock-agentcore.us-west-2.amazonaws.com/runtimes/arn%3Aaws%3Abedrock-agentcore%3Aus-west-2%3A123456789012%3Aruntime%2Fmy_agent-AbCdEf1234/invocations?qualifier=DEFAULT",
+        {
+            "Content-Type": "application/json",
+            "Accept": "text/event-stream",
+            "X-Amzn-Bedrock-AgentCore-Runtime-Session-Id": "87535355-7280-43c0-bf2d-9edb30ac3026",
+        },
+        b'{"prompt":"hi"}',
+        "bedrock-agentcore",
+        "us-west-2",
+        "session-token/xyz==",
+    ),
+    (
+        "GET",
+        "http://127.0.0.1:9000/async-invoke?maxResults=10&sortOrder=Descending&nextToken=a%2Fb",
+        {"X-Custom": "  spaced   value  "},
+        b"",
+        "bedrock",
+        "eu-central-1",
+        None,
+    ),
+    (
+        "POST",
+        "http://localhost/model/arn%3Aaws%3Abedrock%3Aus-west-2%3A123456789012%3Ainference-profile%2Fus.anthropic.claude/invoke-with-response-stream",
+        {
+            "Content-Type": "application/json",
+            "X-Amzn-Bedrock-Accept": "*/*",
+            "User-Agent": "not-signed",
+        },
+        b"{}",
+        "bedrock",
+        "us-west-2",
+        None,
+    ),
 ]
 
 
@@ -39,23 +72,47 @@ def test_signature_equals_botocore(method, url, headers, body, service, region, 
     expected = auth.signature(auth.string_to_sign(ref, canonical), ref)
 
     mine = dict(headers)
-    sigv4.sign(method, url, mine, body, access_key="AKIDEXAMPLE",
-               secret_key="wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", token=token,
-               region=region, service=service, timestamp=TS)
+    sigv4.sign(
+        method,
+        url,
+        mine,
+        body,
+        access_key="AKIDEXAMPLE",
+        secret_key="wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+        token=token,
+        region=region,
+        service=service,
+        timestamp=TS,
+    )
     unsigned = {k: v for k, v in mine.items() if k != "Authorization"}
     got_canonical, _ = sigv4.canonical_request(method, url, unsigned, body)
     assert got_canonical == canonical
     assert mine["Authorization"].endswith(f"Signature={expected}")
-    assert f"Credential=AKIDEXAMPLE/20261122/{region}/{service}/aws4_request" in mine["Authorization"]
+    assert (
+        f"Credential=AKIDEXAMPLE/20261122/{region}/{service}/aws4_request" in mine["Authorization"]
+    )
     assert mine["X-Amz-Date"] == TS
     assert ("X-Amz-Security-Token" in mine) == bool(token)
 
 
 def test_resigning_replaces_stale_auth_headers():
-    headers = {"authorization": "AWS4-HMAC-SHA256 old", "x-amz-date": "19990101T000000Z",
-               "X-Amz-Security-Token": "client-token"}
-    sigv4.sign("POST", "https://h/x", headers, b"", access_key="A", secret_key="S", token=None,
-               region="us-east-1", service="bedrock", timestamp=TS)
+    headers = {
+        "authorization": "AWS4-HMAC-SHA256 old",
+        "x-amz-date": "19990101T000000Z",
+        "X-Amz-Security-Token": "client-token",
+    }
+    sigv4.sign(
+        "POST",
+        "https://h/x",
+        headers,
+        b"",
+        access_key="A",
+        secret_key="S",
+        token=None,
+        region="us-east-1",
+        service="bedrock",
+        timestamp=TS,
+    )
     assert [k for k in headers if k.lower() == "authorization"] == ["Authorization"]
     assert "X-Amz-Security-Token" not in headers and "x-amz-date" not in headers
     assert "client-token" not in str(headers)
@@ -65,17 +122,31 @@ def test_add_auth_roundtrip_with_botocore():
     """A request signed by botocore's add_auth and one signed by us verify the same way."""
     creds = Credentials("AKID", "SECRET")
     url = "https://bedrock-runtime.us-east-1.amazonaws.com/model/m%3A0/converse"
-    req = AWSRequest(method="POST", url=url, data=b"{}", headers={"Content-Type": "application/json"})
+    req = AWSRequest(
+        method="POST", url=url, data=b"{}", headers={"Content-Type": "application/json"}
+    )
     SigV4Auth(creds, "bedrock", "us-east-1").add_auth(req)
     ts = req.headers["X-Amz-Date"]
     mine = {"Content-Type": "application/json"}
-    sigv4.sign("POST", url, mine, b"{}", access_key="AKID", secret_key="SECRET", token=None,
-               region="us-east-1", service="bedrock", timestamp=ts)
+    sigv4.sign(
+        "POST",
+        url,
+        mine,
+        b"{}",
+        access_key="AKID",
+        secret_key="SECRET",
+        token=None,
+        region="us-east-1",
+        service="bedrock",
+        timestamp=ts,
+    )
     assert mine["Authorization"] == req.headers["Authorization"]
 
 
 @pytest.mark.parametrize("method,url,headers,body,service,region,token", CASES)
-def test_shared_canonical_uri_and_query_equal_botocore(method, url, headers, body, service, region, token):
+def test_shared_canonical_uri_and_query_equal_botocore(
+    method, url, headers, body, service, region, token
+):
     # The signer and the verifier both build these two lines with outcrop.sigv4_canonical.
     ref = AWSRequest(method=method, url=url, data=body, headers=dict(headers))
     ref.context["timestamp"] = TS

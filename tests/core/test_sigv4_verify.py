@@ -23,23 +23,41 @@ CASES = [
     pytest.param(
         "POST",
         "http://bedrock-agent-runtime.us-west-2.amazonaws.com/agents/AGENT12345/agentAliases/ALIAS12345/sessions/sess%3A1/text",
-        {"Content-Type": "application/json"}, b'{"inputText": "hi"}', "bedrock", None, id="agent",
+        {"Content-Type": "application/json"},
+        b'{"inputText": "hi"}',
+        "bedrock",
+        None,
+        id="agent",
     ),
     pytest.param(
         "POST",
         "http://127.0.0.1:8765/runtimes/arn%3Aaws%3Abedrock-agentcore%3Aus-west-2%3A123456789012%3Aruntime%2Fmy_agent-AbCdEf1234/invocations?qualifier=DEFAULT",
-        {"Content-Type": "application/json", "Accept": "text/event-stream",
-         "X-Amzn-Bedrock-AgentCore-Runtime-Session-Id": "87535355-7280-43c0-bf2d-9edb30ac3026"},
-        b'{"prompt":"hi"}', "bedrock-agentcore", "session/token==", id="agentcore-arn",
+        {
+            "Content-Type": "application/json",
+            "Accept": "text/event-stream",
+            "X-Amzn-Bedrock-AgentCore-Runtime-Session-Id": "87535355-7280-43c0-bf2d-9edb30ac3026",
+        },
+        b'{"prompt":"hi"}',
+        "bedrock-agentcore",
+        "session/token==",
+        id="agentcore-arn",
     ),
     pytest.param(
-        "GET", "http://localhost:9000/async-invoke?sortOrder=Descending&maxResults=10&nextToken=a%2Fb",
-        {"X-Custom": "  spaced    value  ", "User-Agent": "botocore-never-signs-this"}, b"",
-        "bedrock", None, id="query-spaces",
+        "GET",
+        "http://localhost:9000/async-invoke?sortOrder=Descending&maxResults=10&nextToken=a%2Fb",
+        {"X-Custom": "  spaced    value  ", "User-Agent": "botocore-never-signs-this"},
+        b"",
+        "bedrock",
+        None,
+        id="query-spaces",
     ),
     pytest.param(
-        "POST", "http://localhost/model/us.anthropic.claude-3-5-haiku-20241022-v1%3A0/converse",
-        {"Content-Type": "application/json"}, "é unicode body".encode(), "bedrock", None,
+        "POST",
+        "http://localhost/model/us.anthropic.claude-3-5-haiku-20241022-v1%3A0/converse",
+        {"Content-Type": "application/json"},
+        "é unicode body".encode(),
+        "bedrock",
+        None,
         id="model-id",
     ),
 ]
@@ -48,7 +66,9 @@ CASES = [
 def botocore_signed(method, url, headers, body, service, token, region="us-west-2"):
     """Sign with botocore's own add_auth; return what a server would receive."""
     request = AWSRequest(method=method, url=url, data=body, headers=dict(headers))
-    SigV4Auth(Credentials(AK, SK, token).get_frozen_credentials(), service, region).add_auth(request)
+    SigV4Auth(Credentials(AK, SK, token).get_frozen_credentials(), service, region).add_auth(
+        request
+    )
     parts = urlsplit(url)
     received = {"Host": parts.netloc, **dict(request.headers.items())}
     return parts.path, parts.query, received
@@ -72,11 +92,21 @@ def test_accepts_botocore_signature(engine, method, url, headers, body, service,
 @pytest.mark.parametrize("method,url,headers,body,service,token", CASES)
 def test_accepts_outcrop_signer(engine, method, url, headers, body, service, token):
     signed = dict(headers)
-    sigv4.sign(method, url, signed, body, access_key=AK, secret_key=SK, token=token,
-               region="eu-central-1", service=service)
+    sigv4.sign(
+        method,
+        url,
+        signed,
+        body,
+        access_key=AK,
+        secret_key=SK,
+        token=token,
+        region="eu-central-1",
+        service=service,
+    )
     parts = urlsplit(url)
-    identity = verify(method, parts.path, parts.query, {"host": parts.netloc, **signed}, body,
-                      engine=engine)
+    identity = verify(
+        method, parts.path, parts.query, {"host": parts.netloc, **signed}, body, engine=engine
+    )
     assert identity.region == "eu-central-1"
 
 
@@ -98,7 +128,9 @@ def test_repeated_headers_are_joined_as_botocore_does(engine):
     request = AWSRequest(method="POST", url="http://h/model/m/invoke", data=b"{}")
     request.headers.add_header("X-Multi", "one")
     request.headers.add_header("X-Multi", "  two   words ")
-    SigV4Auth(Credentials(AK, SK).get_frozen_credentials(), "bedrock", "us-west-2").add_auth(request)
+    SigV4Auth(Credentials(AK, SK).get_frozen_credentials(), "bedrock", "us-west-2").add_auth(
+        request
+    )
     pairs = [("Host", "h"), *request.headers.items()]
     assert [v for k, v in pairs if k == "X-Multi"] == ["one", "  two   words "]
     verify("POST", "/model/m/invoke", "", pairs, b"{}", engine=engine)
@@ -107,16 +139,38 @@ def test_repeated_headers_are_joined_as_botocore_does(engine):
     starlette = Headers(raw=as_bytes)
     verify("POST", "/model/m/invoke", "", starlette, b"{}", engine=engine)
     with pytest.raises(SigV4Error):  # dropping one of the values breaks the signature
-        verify("POST", "/model/m/invoke", "", [p for p in pairs if p != ("X-Multi", "one")],
-               b"{}", engine=engine)
+        verify(
+            "POST",
+            "/model/m/invoke",
+            "",
+            [p for p in pairs if p != ("X-Multi", "one")],
+            b"{}",
+            engine=engine,
+        )
 
 
-def _signed(body=b'{"a":1}', *, path="/model/m/converse", query="", service="bedrock",
-            timestamp=None, extra=None):
+def _signed(
+    body=b'{"a":1}',
+    *,
+    path="/model/m/converse",
+    query="",
+    service="bedrock",
+    timestamp=None,
+    extra=None,
+):
     headers = {"Host": "localhost:1234", "Content-Type": "application/json", **(extra or {})}
-    sigv4.sign("POST", f"http://localhost:1234{path}" + (f"?{query}" if query else ""), headers,
-               body, access_key=AK, secret_key=SK, token=None, region="us-west-2",
-               service=service, timestamp=timestamp)
+    sigv4.sign(
+        "POST",
+        f"http://localhost:1234{path}" + (f"?{query}" if query else ""),
+        headers,
+        body,
+        access_key=AK,
+        secret_key=SK,
+        token=None,
+        region="us-west-2",
+        service=service,
+        timestamp=timestamp,
+    )
     return headers
 
 
@@ -131,15 +185,22 @@ def _code(headers, body=b'{"a":1}', *, path="/model/m/converse", query="", **kwa
 def test_rejects_tampering(engine):
     headers = _signed(query="b=2&a=1")
     verify("POST", "/model/m/converse", "b=2&a=1", headers, b'{"a":1}', engine=engine)
-    assert _code(headers, b'{"a":2}', query="b=2&a=1", engine=engine)[0] == "InvalidSignatureException"
-    assert _code(headers, path="/model/x/converse", query="b=2&a=1", engine=engine)[0] == "InvalidSignatureException"
+    assert (
+        _code(headers, b'{"a":2}', query="b=2&a=1", engine=engine)[0] == "InvalidSignatureException"
+    )
+    assert (
+        _code(headers, path="/model/x/converse", query="b=2&a=1", engine=engine)[0]
+        == "InvalidSignatureException"
+    )
     assert _code(headers, query="b=3&a=1", engine=engine)[0] == "InvalidSignatureException"
     changed = {**headers, "Content-Type": "text/plain"}
     assert _code(changed, query="b=2&a=1", engine=engine)[0] == "InvalidSignatureException"
 
 
 def test_decoded_path_does_not_verify():
-    raw = "/model/arn%3Aaws%3Abedrock%3Aus-west-2%3A123456789012%3Ainference-profile%2Fus.x/converse"
+    raw = (
+        "/model/arn%3Aaws%3Abedrock%3Aus-west-2%3A123456789012%3Ainference-profile%2Fus.x/converse"
+    )
     headers = _signed(path=raw)
     verify("POST", raw, "", headers, b'{"a":1}')
     decoded = "/model/arn:aws:bedrock:us-west-2:123456789012:inference-profile/us.x/converse"
@@ -157,8 +218,9 @@ def test_missing_and_incomplete_authorization():
     assert code == "IncompleteSignatureException" and "'Signature'" in message
     bad_scope = auth.replace("/aws4_request", "/aws5_request")
     assert _code({**headers, "Authorization": bad_scope})[0] == "IncompleteSignatureException"
-    host_unsigned = auth.replace("SignedHeaders=content-type;host;x-amz-date",
-                                 "SignedHeaders=content-type;x-amz-date")
+    host_unsigned = auth.replace(
+        "SignedHeaders=content-type;host;x-amz-date", "SignedHeaders=content-type;x-amz-date"
+    )
     code, message = _code({**headers, "Authorization": host_unsigned})
     assert code == "IncompleteSignatureException" and "Host" in message
     date_unsigned = auth.replace(";x-amz-date,", ",")
@@ -174,8 +236,14 @@ def test_unknown_key_and_wrong_service():
     assert err.value.code == "UnrecognizedClientException"
     code, message = _code(headers, expected_service="bedrock-agentcore")
     assert code == "InvalidSignatureException" and "'bedrock-agentcore'" in message
-    verify("POST", "/model/m/converse", "", headers, b'{"a":1}',
-           expected_service={"bedrock", "bedrock-agentcore"})
+    verify(
+        "POST",
+        "/model/m/converse",
+        "",
+        headers,
+        b'{"a":1}',
+        expected_service={"bedrock", "bedrock-agentcore"},
+    )
 
 
 def test_clock_skew():
@@ -213,14 +281,27 @@ def test_content_sha256_header(engine):
     assert code == "InvalidSignatureException" and "x-amz-content-sha256" in message
     unsigned = _signed(body, extra={"X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD"})
     assert _code(unsigned, engine=engine)[0] == "InvalidSignatureException"
-    verify("POST", "/model/m/converse", "", unsigned, b"anything", engine=engine,
-           allow_unsigned_payload=True)
+    verify(
+        "POST",
+        "/model/m/converse",
+        "",
+        unsigned,
+        b"anything",
+        engine=engine,
+        allow_unsigned_payload=True,
+    )
 
 
 def test_date_header_instead_of_x_amz_date():
-    request = AWSRequest(method="POST", url="http://h/model/m/converse", data=b"{}",
-                         headers={"Date": "Sun, 22 Nov 2026 07:59:45 GMT"})
-    SigV4Auth(Credentials(AK, SK).get_frozen_credentials(), "bedrock", "us-west-2").add_auth(request)
+    request = AWSRequest(
+        method="POST",
+        url="http://h/model/m/converse",
+        data=b"{}",
+        headers={"Date": "Sun, 22 Nov 2026 07:59:45 GMT"},
+    )
+    SigV4Auth(Credentials(AK, SK).get_frozen_credentials(), "bedrock", "us-west-2").add_auth(
+        request
+    )
     headers = {"Host": "h", **dict(request.headers.items())}
     assert "X-Amz-Date" not in headers
     for engine in ENGINES:

@@ -47,8 +47,10 @@ def postgres_schema_url(schema: str) -> str:
 def pg_url() -> Iterator[str]:
     """A fresh schema on the local PostgreSQL, dropped afterwards."""
     schema = f"outcrop_t_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(PG_BASE.replace("postgresql://", "postgresql+psycopg://"),
-                             connect_args={"connect_timeout": 5})
+    admin = sa.create_engine(
+        PG_BASE.replace("postgresql://", "postgresql+psycopg://"),
+        connect_args={"connect_timeout": 5},
+    )
     try:
         with admin.begin() as conn:
             conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
@@ -89,17 +91,29 @@ def chat_plugin(outcrop_plugin: Callable[..., str]) -> ConversePlugin:
 
 
 @pytest.fixture
-def make_config(bedrock_simulator: Any, simulator_params: Callable[..., dict[str, Any]],
-                database_url: str, chat_plugin: ConversePlugin) -> Callable[..., dict[str, Any]]:
+def make_config(
+    bedrock_simulator: Any,
+    simulator_params: Callable[..., dict[str, Any]],
+    database_url: str,
+    chat_plugin: ConversePlugin,
+) -> Callable[..., dict[str, Any]]:
     def make(**general: Any) -> dict[str, Any]:
         return {
             "model_list": [
-                {"model_name": "nova", "litellm_params": simulator_params(
-                    CHAT_MODEL, input_cost_per_token=0.001, output_cost_per_token=0.002)},
+                {
+                    "model_name": "nova",
+                    "litellm_params": simulator_params(
+                        CHAT_MODEL, input_cost_per_token=0.001, output_cost_per_token=0.002
+                    ),
+                },
                 {"model_name": "other", "litellm_params": simulator_params(CHAT_MODEL)},
             ],
-            "general_settings": {"master_key": MASTER, "database_url": database_url,
-                                 "allow_raw_models": True, **general},
+            "general_settings": {
+                "master_key": MASTER,
+                "database_url": database_url,
+                "allow_raw_models": True,
+                **general,
+            },
             "bedrock_passthrough": {
                 "aws_region_name": "us-west-2",
                 "aws_access_key_id": TEST_ACCESS_KEY,
@@ -164,4 +178,13 @@ def flushed(gateway: Any, timeout: float = 5.0) -> None:
     assert wait_for(lambda: not service.buffer, timeout), "spend rows were not written"
 
 
-__all__ = ["tls_files", "BEDROCK_ID", "MASTER", "Admin", "flushed", "outcrop", "service_of", "wait_for"]
+__all__ = [
+    "BEDROCK_ID",
+    "MASTER",
+    "Admin",
+    "flushed",
+    "outcrop",
+    "service_of",
+    "tls_files",
+    "wait_for",
+]

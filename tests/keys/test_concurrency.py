@@ -65,11 +65,19 @@ def test_budget_across_two_instances(gateway_factory, make_config, bedrock_simul
     engine = db.make_engine(make_config()["general_settings"]["database_url"])
     try:
         with engine.connect() as conn:
-            rows = conn.execute(sa.select(spend_logs.c.request_id, spend_logs.c.status,
-                                          spend_logs.c.spend, spend_logs.c.start_time,
-                                          spend_logs.c.end_time, spend_logs.c.recorded_at)
-                                .where(spend_logs.c.api_key == created["token"])).all()
-            recorded = conn.execute(sa.select(keys.c.spend).where(keys.c.token == created["token"])).scalar_one()
+            rows = conn.execute(
+                sa.select(
+                    spend_logs.c.request_id,
+                    spend_logs.c.status,
+                    spend_logs.c.spend,
+                    spend_logs.c.start_time,
+                    spend_logs.c.end_time,
+                    spend_logs.c.recorded_at,
+                ).where(spend_logs.c.api_key == created["token"])
+            ).all()
+            recorded = conn.execute(
+                sa.select(keys.c.spend).where(keys.c.token == created["token"])
+            ).scalar_one()
     finally:
         engine.dispose()
     # exactly one row per call, and the key's spend is the sum of its rows
@@ -81,7 +89,9 @@ def test_budget_across_two_instances(gateway_factory, make_config, bedrock_simul
     # The budget was crossed when the row that took the recorded spend past it was written.
     # A call whose start (before its admission) is later than that, plus the time the writing
     # transaction takes to commit, was admitted after the crossing: there must be none.
-    by_record = sorted((r for r in rows if r.status == 200), key=lambda r: (r.recorded_at, r.end_time))
+    by_record = sorted(
+        (r for r in rows if r.status == 200), key=lambda r: (r.recorded_at, r.end_time)
+    )
     total, crossed_at = 0.0, None
     for r in by_record:
         total += r.spend
@@ -94,9 +104,11 @@ def test_budget_across_two_instances(gateway_factory, make_config, bedrock_simul
     in_flight = [r for r in by_record if _aware(r.start_time) <= crossed_at + commit]
     overshoot = admitted - (BUDGET_CALLS + 1)
     with capsys.disabled():
-        print(f"\n[budget across 2 instances] budget={BUDGET_CALLS + 0.5} calls, admitted={admitted}, "
-              f"overshoot={overshoot} calls, admitted before the crossing was recorded="
-              f"{len(in_flight)}, admitted after it={len(late)}")
+        print(
+            f"\n[budget across 2 instances] budget={BUDGET_CALLS + 0.5} calls, admitted={admitted}, "
+            f"overshoot={overshoot} calls, admitted before the crossing was recorded="
+            f"{len(in_flight)}, admitted after it={len(late)}"
+        )
     assert late == []
     assert not service_of(one).buffer and not service_of(two).buffer
 

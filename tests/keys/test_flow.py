@@ -32,17 +32,23 @@ CONVERSE = b"""{
 
 
 def _env(bedrock_simulator: Any, database_url: str | None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("AWS_", "OUTCROP_", "LITELLM_", "DATABASE_URL"))}
-    env.update({
-        "LITELLM_MASTER_KEY": "sk-1234",
-        "AWS_ACCESS_KEY_ID": TEST_ACCESS_KEY,
-        "AWS_SECRET_ACCESS_KEY": TEST_SECRET_KEY,
-        "AWS_REGION_NAME": "us-west-2",
-        "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": bedrock_simulator.url,
-        "AWS_CONFIG_FILE": "/nonexistent", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
-        "AWS_EC2_METADATA_DISABLED": "true",
-    })
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AWS_", "OUTCROP_", "LITELLM_", "DATABASE_URL"))
+    }
+    env.update(
+        {
+            "LITELLM_MASTER_KEY": "sk-1234",
+            "AWS_ACCESS_KEY_ID": TEST_ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": TEST_SECRET_KEY,
+            "AWS_REGION_NAME": "us-west-2",
+            "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": bedrock_simulator.url,
+            "AWS_CONFIG_FILE": "/nonexistent",
+            "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+    )
     if database_url is not None:
         env["DATABASE_URL"] = database_url
     return env
@@ -54,7 +60,12 @@ class Outcrop:
         self.base = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
             [str(Path(sys.executable).with_name("outcrop")), "--port", str(self.port)],
-            env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            env=env,
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         wait_ready(self.base, self.proc)
 
     def stop(self) -> str:
@@ -74,18 +85,29 @@ def test_virtual_key_flow_verbatim(engine, request, tmp_path, bedrock_simulator)
     env = _env(bedrock_simulator, database_url)
     server = Outcrop(env, tmp_path)
     try:
-        r = httpx.post(server.base + "/key/generate", content=GENERATE,
-                       headers={"Authorization": "Bearer sk-1234", "Content-Type": "application/json"})
+        r = httpx.post(
+            server.base + "/key/generate",
+            content=GENERATE,
+            headers={"Authorization": "Bearer sk-1234", "Content-Type": "application/json"},
+        )
         assert r.status_code == 200, r.text
         key = r.json()["key"]
         assert key.startswith("sk-")
-        r = httpx.post(server.base + "/bedrock/model/cohere.command-r-v1:0/converse", content=CONVERSE,
-                       headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+        r = httpx.post(
+            server.base + "/bedrock/model/cohere.command-r-v1:0/converse",
+            content=CONVERSE,
+            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+        )
         assert r.status_code == 200, r.text
         assert bedrock_simulator.last().body == CONVERSE
-        r = httpx.post(server.base + "/bedrock/model/cohere.command-r-v1:0/converse", content=CONVERSE,
-                       headers={"Authorization": "Bearer sk-1234ewknldferwedojwojw"})
-        assert r.status_code == 403 and r.headers["x-amzn-errortype"].startswith("UnrecognizedClient")
+        r = httpx.post(
+            server.base + "/bedrock/model/cohere.command-r-v1:0/converse",
+            content=CONVERSE,
+            headers={"Authorization": "Bearer sk-1234ewknldferwedojwojw"},
+        )
+        assert r.status_code == 403 and r.headers["x-amzn-errortype"].startswith(
+            "UnrecognizedClient"
+        )
         logs = server.stop()
     finally:
         server.kill()
@@ -95,14 +117,23 @@ def test_virtual_key_flow_verbatim(engine, request, tmp_path, bedrock_simulator)
 
     again = Outcrop(env, tmp_path)
     try:
-        r = httpx.get(again.base + "/key/info", params={"key": key},
-                      headers={"Authorization": "Bearer sk-1234"})
+        r = httpx.get(
+            again.base + "/key/info",
+            params={"key": key},
+            headers={"Authorization": "Bearer sk-1234"},
+        )
         assert r.status_code == 200 and r.json()["info"]["spend"] > 0
-        r = httpx.get(again.base + "/spend/logs", params={"api_key": key},
-                      headers={"Authorization": "Bearer sk-1234"})
+        r = httpx.get(
+            again.base + "/spend/logs",
+            params={"api_key": key},
+            headers={"Authorization": "Bearer sk-1234"},
+        )
         assert [row["status"] for row in r.json()] == [200]
-        r = httpx.post(again.base + "/bedrock/model/cohere.command-r-v1:0/converse", content=CONVERSE,
-                       headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+        r = httpx.post(
+            again.base + "/bedrock/model/cohere.command-r-v1:0/converse",
+            content=CONVERSE,
+            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+        )
         assert r.status_code == 200
         again.stop()
     finally:

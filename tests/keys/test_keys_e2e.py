@@ -25,15 +25,26 @@ def chat(url: str, key: str) -> openai.OpenAI:
 
 def sigv4_runtime(url: str, key_id: str, secret: str) -> Any:
     return boto3.session.Session().client(
-        "bedrock-runtime", region_name="us-west-2", endpoint_url=url + "/bedrock",
-        aws_access_key_id=key_id, aws_secret_access_key=secret, config=NO_RETRIES)
+        "bedrock-runtime",
+        region_name="us-west-2",
+        endpoint_url=url + "/bedrock",
+        aws_access_key_id=key_id,
+        aws_secret_access_key=secret,
+        config=NO_RETRIES,
+    )
 
 
 def bearer_runtime(url: str, ca: str, token: str, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("AWS_BEARER_TOKEN_BEDROCK", token)
     return boto3.session.Session().client(
-        "bedrock-runtime", region_name="us-west-2", endpoint_url=url + "/bedrock", verify=ca,
-        aws_access_key_id="dummy", aws_secret_access_key="dummy", config=NO_RETRIES)
+        "bedrock-runtime",
+        region_name="us-west-2",
+        endpoint_url=url + "/bedrock",
+        verify=ca,
+        aws_access_key_id="dummy",
+        aws_secret_access_key="dummy",
+        config=NO_RETRIES,
+    )
 
 
 def aws_error(caught: pytest.ExceptionInfo[ClientError]) -> tuple[int, str]:
@@ -46,8 +57,11 @@ def test_generated_key_on_bedrock_with_raw_http(gateway, admin, bedrock_simulato
     key = created["key"]
     assert key.startswith("sk-") and len(key) >= 3 + 43  # 256 bits, URL-safe base64
     assert created["token"] != key and len(created["token"]) == 64
-    r = httpx.post(f"{gateway.url}/bedrock/model/cohere.command-r-v1:0/converse",
-                   headers={"Authorization": f"Bearer {key}"}, json={"messages": MESSAGES})
+    r = httpx.post(
+        f"{gateway.url}/bedrock/model/cohere.command-r-v1:0/converse",
+        headers={"Authorization": f"Bearer {key}"},
+        json={"messages": MESSAGES},
+    )
     assert r.status_code == 200, r.text
     assert bedrock_simulator.last().operation == "Converse"
     flushed(gateway)
@@ -67,7 +81,9 @@ def test_generated_key_on_bedrock_with_raw_http(gateway, admin, bedrock_simulato
 def test_openai_sdk_chat_models_and_refusals(gateway, admin, bedrock_simulator):
     key = admin.generate(models=["nova"], key_alias="nova-only")["key"]
     client = chat(gateway.url, key)
-    answer = client.chat.completions.create(model="nova", messages=[{"role": "user", "content": "hi"}])
+    answer = client.chat.completions.create(
+        model="nova", messages=[{"role": "user", "content": "hi"}]
+    )
     assert answer.choices[0].message.content
     assert [m.id for m in client.models.list()] == ["nova"]
     assert sorted(m.id for m in chat(gateway.url, MASTER).models.list()) == ["nova", "other"]
@@ -79,22 +95,31 @@ def test_openai_sdk_chat_models_and_refusals(gateway, admin, bedrock_simulator):
         chat(gateway.url, "sk-not-a-key-at-all-000000").models.list()
     assert len(bedrock_simulator.requests) == before  # never forwarded
     # streamed chat records a row too, with the usage the stream reported
-    stream = client.chat.completions.create(model="nova", messages=[{"role": "user", "content": "hi"}],
-                                            stream=True)
+    stream = client.chat.completions.create(
+        model="nova", messages=[{"role": "user", "content": "hi"}], stream=True
+    )
     assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
     rows = wait_for(lambda: len(r := admin.get("/spend/logs", api_key=key)) == 3 and r)
     assert sorted(r["status"] for r in rows) == [200, 200, 403]
-    assert {r["key_alias"] for r in rows} == {"nova-only"} and all(r["surface"] == "chat" for r in rows)
+    assert {r["key_alias"] for r in rows} == {"nova-only"} and all(
+        r["surface"] == "chat" for r in rows
+    )
     streamed = next(r for r in rows if r["stream"])
-    assert streamed["total_tokens"] == 15 and streamed["spend"] == pytest.approx(10 * 0.001 + 5 * 0.002)
+    assert streamed["total_tokens"] == 15 and streamed["spend"] == pytest.approx(
+        10 * 0.001 + 5 * 0.002
+    )
 
 
-def test_boto3_bearer_over_tls_and_issued_sigv4_pair(gateway_factory, make_config, tls_files,
-                                                     monkeypatch, bedrock_simulator):
+def test_boto3_bearer_over_tls_and_issued_sigv4_pair(
+    gateway_factory, make_config, tls_files, monkeypatch, bedrock_simulator
+):
     gw = gateway_factory(make_config(), certfile=tls_files["cert"], keyfile=tls_files["key"])
     admin = Admin(gw.url, verify=ssl.create_default_context(cafile=tls_files["ca"]))
     created = admin.generate(aws_sigv4=True, models=["bedrock/anthropic.*"], key_alias="sdk")
-    assert created["aws_access_key_id"].startswith("OCK") and len(created["aws_secret_access_key"]) == 40
+    assert (
+        created["aws_access_key_id"].startswith("OCK")
+        and len(created["aws_secret_access_key"]) == 40
+    )
     info = admin.get("/key/info", key=created["key"])["info"]
     assert "aws_secret_access_key" not in info and "aws_secret_encrypted" not in info
 
@@ -129,11 +154,14 @@ def test_block_unblock_expiry_routes_and_delete(gateway, admin, bedrock_simulato
     assert call().status_code == 200
     with pytest.raises(openai.PermissionDeniedError) as caught:  # chat is not an allowed route
         chat(gateway.url, key).chat.completions.create(
-            model="nova", messages=[{"role": "user", "content": "hi"}])
+            model="nova", messages=[{"role": "user", "content": "hi"}]
+        )
     assert caught.value.body["code"] == "route_not_allowed"
     admin.post("/key/block", {"key": key})
     r = call()
-    assert r.status_code == 403 and r.headers["x-amzn-errortype"].startswith("AccessDeniedException")
+    assert r.status_code == 403 and r.headers["x-amzn-errortype"].startswith(
+        "AccessDeniedException"
+    )
     assert "blocked" in r.json()["message"]
     admin.post("/key/unblock", {"key": key})
     assert call().status_code == 200
@@ -153,21 +181,29 @@ def test_budget_refuses_before_upstream_in_each_dialect(gateway, admin, bedrock_
     key = admin.generate(max_budget=one_call * 1.5)["key"]
     url = f"{gateway.url}/bedrock/model/{BEDROCK_ID}/converse"
     for _ in range(2):  # the second call is admitted: spend is below the budget until it ends
-        assert httpx.post(url, headers={"x-api-key": key}, json={"messages": MESSAGES}).status_code == 200
+        assert (
+            httpx.post(url, headers={"x-api-key": key}, json={"messages": MESSAGES}).status_code
+            == 200
+        )
     r = httpx.post(url, headers={"x-api-key": key}, json={"messages": MESSAGES})
     assert r.status_code == 429 and r.headers["x-amzn-errortype"].startswith("ThrottlingException")
     assert "Budget has been exceeded" in r.json()["message"]
     with pytest.raises(openai.RateLimitError) as caught:
         chat(gateway.url, key).chat.completions.create(
-            model="nova", messages=[{"role": "user", "content": "hi"}])
+            model="nova", messages=[{"role": "user", "content": "hi"}]
+        )
     assert caught.value.body["code"] == "budget_exceeded"
     assert len(bedrock_simulator.requests) == 2
     admin.post("/key/update", {"key": key, "max_budget": 1.0})
-    assert httpx.post(url, headers={"x-api-key": key}, json={"messages": MESSAGES}).status_code == 200
+    assert (
+        httpx.post(url, headers={"x-api-key": key}, json={"messages": MESSAGES}).status_code == 200
+    )
 
 
 def test_team_models_budget_and_delete(gateway, admin, bedrock_simulator):
-    team = admin.post("/team/new", {"team_alias": "research", "models": ["nova"], "max_budget": 0.03})
+    team = admin.post(
+        "/team/new", {"team_alias": "research", "models": ["nova"], "max_budget": 0.03}
+    )
     key = admin.generate(team_id=team["team_id"], key_alias="r1")["key"]
     admin.generate(team_id=team["team_id"], key_alias="r2")
     client = chat(gateway.url, key)
@@ -195,26 +231,42 @@ def test_team_models_budget_and_delete(gateway, admin, bedrock_simulator):
 def test_management_needs_admin(gateway, admin):
     plain = admin.generate()["key"]
     boss = admin.generate(admin=True)["key"]
-    r = httpx.post(gateway.url + "/key/generate", json={}, headers={"authorization": f"Bearer {plain}"})
+    r = httpx.post(
+        gateway.url + "/key/generate", json={}, headers={"authorization": f"Bearer {plain}"}
+    )
     assert r.status_code == 403 and r.json()["error"]["code"] == "not_admin"
     assert Admin(gateway.url, boss).generate()["key"].startswith("sk-")
     r = httpx.get(gateway.url + "/key/list")
     assert r.status_code == 401
     own = httpx.get(gateway.url + "/key/info", headers={"authorization": f"Bearer {plain}"})
     assert own.status_code == 200 and own.json()["info"]["admin"] is False
-    assert admin.post("/key/generate", {"max_budget": -1}, status=400)["error"]["message"].startswith("max_budget")
-    assert "budget_duration" in admin.post("/key/generate", {"budget_duration": "soon"}, status=400)["error"]["message"]
+    assert admin.post("/key/generate", {"max_budget": -1}, status=400)["error"][
+        "message"
+    ].startswith("max_budget")
+    assert (
+        "budget_duration"
+        in admin.post("/key/generate", {"budget_duration": "soon"}, status=400)["error"]["message"]
+    )
     assert admin.post("/key/generate", {"team_id": "nope"}, status=400)
     admin.generate(key_alias="same")
-    assert "already used" in admin.post("/key/generate", {"key_alias": "same"}, status=400)["error"]["message"]
+    assert (
+        "already used"
+        in admin.post("/key/generate", {"key_alias": "same"}, status=400)["error"]["message"]
+    )
 
 
 def test_regenerate_list_pagination_and_spend_report(gateway, admin, bedrock_simulator):
     first = admin.generate(key_alias="rotating")
     again = admin.post("/key/regenerate", {"key": first["key"]})
     assert again["key"] != first["key"] and again["key_alias"] == "rotating"
-    assert httpx.get(gateway.url + "/v1/models", headers={"x-api-key": first["key"]}).status_code == 401
-    assert httpx.get(gateway.url + "/v1/models", headers={"x-api-key": again["key"]}).status_code == 200
+    assert (
+        httpx.get(gateway.url + "/v1/models", headers={"x-api-key": first["key"]}).status_code
+        == 401
+    )
+    assert (
+        httpx.get(gateway.url + "/v1/models", headers={"x-api-key": again["key"]}).status_code
+        == 200
+    )
     for i in range(4):
         admin.generate(key_alias=f"k{i}")
     page = admin.get("/key/list", page=2, size=2)
@@ -223,7 +275,9 @@ def test_regenerate_list_pagination_and_spend_report(gateway, admin, bedrock_sim
     client = chat(gateway.url, again["key"])
     for _ in range(3):
         client.chat.completions.create(model="nova", messages=[{"role": "user", "content": "x"}])
-    chat(gateway.url, MASTER).chat.completions.create(model="other", messages=[{"role": "user", "content": "x"}])
+    chat(gateway.url, MASTER).chat.completions.create(
+        model="other", messages=[{"role": "user", "content": "x"}]
+    )
     rows = wait_for(lambda: len(r := admin.get("/spend/logs")) == 4 and r)
     assert {r["auth"] for r in rows} == {"virtual_key", "master_key"}
     paged = admin.get("/spend/logs", page=1, page_size=3, model="nova")
@@ -244,13 +298,19 @@ def test_budget_duration_resets_spend(gateway, admin, bedrock_simulator):
     url = f"{gateway.url}/bedrock/model/{BEDROCK_ID}/converse"
 
     def call() -> int:
-        return httpx.post(url, headers={"x-api-key": key["key"]}, json={"messages": MESSAGES}).status_code
+        return httpx.post(
+            url, headers={"x-api-key": key["key"]}, json={"messages": MESSAGES}
+        ).status_code
 
     assert call() == 200
     assert call() == 429
     assert wait_for(lambda: call() == 200, 6.0)  # the reset time passed: spend starts again at 0
-    assert wait_for(lambda: admin.get("/key/info", key=key["key"])["info"]["budget_reset_at"]
-                    > info["budget_reset_at"])  # the next reset is stored
+    assert wait_for(
+        lambda: (
+            admin.get("/key/info", key=key["key"])["info"]["budget_reset_at"]
+            > info["budget_reset_at"]
+        )
+    )  # the next reset is stored
 
 
 def test_management_bad_bodies(gateway, admin):
@@ -264,6 +324,10 @@ def test_management_bad_bodies(gateway, admin):
     r = httpx.post(gateway.url + "/key/nope-key/regenerate", content=b"", headers=admin.headers)
     assert r.status_code == 404 and r.json()["error"]["message"] == "key not found"
     assert admin.get("/key/list", status=400, page="x")["error"]["message"].startswith("page")
-    assert admin.get("/spend/logs", status=400, start_date="yesterday")["error"]["message"].startswith("start_date")
+    assert admin.get("/spend/logs", status=400, start_date="yesterday")["error"][
+        "message"
+    ].startswith("start_date")
     assert admin.get("/global/spend/report", status=400, group_by="user")
-    assert admin.post("/key/update", {"max_budget": 1}, status=400)["error"]["message"].startswith("key")
+    assert admin.post("/key/update", {"max_budget": 1}, status=400)["error"]["message"].startswith(
+        "key"
+    )

@@ -89,8 +89,9 @@ def database_url(pg_url: str, relay: Relay) -> str:
     return pg_url.replace("127.0.0.1:5432", f"127.0.0.1:{relay.port}")
 
 
-def test_outage_keeps_serving_and_writes_every_row_later(gateway_factory, make_config, relay,
-                                                        bedrock_simulator):
+def test_outage_keeps_serving_and_writes_every_row_later(
+    gateway_factory, make_config, relay, bedrock_simulator
+):
     assert PG_BASE.startswith("postgresql://") and "127.0.0.1:5432" in PG_BASE
     gw = gateway_factory(make_config())
     admin = Admin(gw.url)
@@ -111,7 +112,9 @@ def test_outage_keeps_serving_and_writes_every_row_later(gateway_factory, make_c
     assert wait_for(lambda: not service.buffer, 20), "buffered rows were not written"
     rows = admin.get("/spend/logs", api_key=key)
     assert len(rows) == 5 and all(row["status"] == 200 for row in rows)
-    assert admin.get("/key/info", key=key)["info"]["spend"] == pytest.approx(sum(r["spend"] for r in rows))
+    assert admin.get("/key/info", key=key)["info"]["spend"] == pytest.approx(
+        sum(r["spend"] for r in rows)
+    )
     assert admin.get("/key/health")["dropped_rows"] == 0
 
 
@@ -123,8 +126,11 @@ def test_full_buffer_is_logged_and_counted(gateway_factory, make_config, relay, 
     relay.cut()
     with capture_logs() as logs:
         for _ in range(4):
-            r = httpx.post(f"{gw.url}/bedrock/model/{BEDROCK_ID}/converse",
-                           headers={"x-api-key": key}, json={"messages": MESSAGES})
+            r = httpx.post(
+                f"{gw.url}/bedrock/model/{BEDROCK_ID}/converse",
+                headers={"x-api-key": key},
+                json={"messages": MESSAGES},
+            )
             assert r.status_code == 200
         assert wait_for(lambda: service.dropped == 2)
     full = [e for e in logs if e["event"] == "spend_buffer_full"]

@@ -19,8 +19,14 @@ from outcrop_keys import db, store, tokens
 from .conftest import BEDROCK_ID, MASTER, Admin, wait_for
 
 MESSAGES = [{"role": "user", "content": [{"text": "Hello"}]}]
-TABLES = {"outcrop_meta", "outcrop_keys", "outcrop_teams", "outcrop_tombstones",
-          "outcrop_spend_logs", "outcrop_alembic_version"}
+TABLES = {
+    "outcrop_meta",
+    "outcrop_keys",
+    "outcrop_teams",
+    "outcrop_tombstones",
+    "outcrop_spend_logs",
+    "outcrop_alembic_version",
+}
 
 
 def tables(url: str) -> set[str]:
@@ -87,7 +93,9 @@ def test_restart_keeps_keys_spend_and_budgets(gateway_factory, make_config, bedr
     created = admin.generate(max_budget=one_call * 2.5, aws_sigv4=True, key_alias="durable")
     url = f"/bedrock/model/{BEDROCK_ID}/converse"
     for _ in range(2):
-        r = httpx.post(first.url + url, headers={"x-api-key": created["key"]}, json={"messages": MESSAGES})
+        r = httpx.post(
+            first.url + url, headers={"x-api-key": created["key"]}, json={"messages": MESSAGES}
+        )
         assert r.status_code == 200
     first.server.stop()  # flushes the spend rows on shutdown
 
@@ -95,9 +103,13 @@ def test_restart_keeps_keys_spend_and_budgets(gateway_factory, make_config, bedr
     info = Admin(second.url).get("/key/info", key=created["key"])["info"]
     assert info["spend"] == pytest.approx(2 * one_call) and info["key_alias"] == "durable"
     assert len(Admin(second.url).get("/spend/logs", api_key=created["token"])) == 2
-    ok = httpx.post(second.url + url, headers={"x-api-key": created["key"]}, json={"messages": MESSAGES})
+    ok = httpx.post(
+        second.url + url, headers={"x-api-key": created["key"]}, json={"messages": MESSAGES}
+    )
     assert ok.status_code == 200  # 2 calls spent: under 2.5 calls' budget
-    over = httpx.post(second.url + url, headers={"x-api-key": created["key"]}, json={"messages": MESSAGES})
+    over = httpx.post(
+        second.url + url, headers={"x-api-key": created["key"]}, json={"messages": MESSAGES}
+    )
     assert over.status_code == 429
     # the SigV4 secret survived, encrypted: never stored in plaintext
     engine = db.make_engine(make_config()["general_settings"]["database_url"])
@@ -108,22 +120,35 @@ def test_restart_keeps_keys_spend_and_budgets(gateway_factory, make_config, bedr
     assert row is not None and created["aws_secret_access_key"] not in json.dumps(row, default=str)
     assert created["key"] not in json.dumps(row, default=str)
     box = tokens.SecretBox("keys-test-salt-key-0123456789")
-    assert box.open(created["aws_access_key_id"], row["aws_secret_encrypted"]) == created["aws_secret_access_key"]
+    assert (
+        box.open(created["aws_access_key_id"], row["aws_secret_encrypted"])
+        == created["aws_secret_access_key"]
+    )
     with pytest.raises(Exception):  # noqa: B017 - AES-GCM refuses another salt key
-        tokens.SecretBox("another-salt").open(created["aws_access_key_id"], row["aws_secret_encrypted"])
+        tokens.SecretBox("another-salt").open(
+            created["aws_access_key_id"], row["aws_secret_encrypted"]
+        )
 
 
-def test_second_instance_sees_changes_within_a_second(gateway_factory, make_config, bedrock_simulator):
+def test_second_instance_sees_changes_within_a_second(
+    gateway_factory, make_config, bedrock_simulator
+):
     one, two = gateway_factory(make_config()), gateway_factory(make_config())
     key = Admin(one.url).generate()["key"]
     headers = {"x-api-key": key}
-    assert wait_for(lambda: httpx.get(two.url + "/v1/models", headers=headers).status_code == 200, 1.0)
+    assert wait_for(
+        lambda: httpx.get(two.url + "/v1/models", headers=headers).status_code == 200, 1.0
+    )
     Admin(one.url).post("/key/block", {"key": key})
     blocked_at = time.monotonic()
-    assert wait_for(lambda: httpx.get(two.url + "/v1/models", headers=headers).status_code == 403, 2.0)
+    assert wait_for(
+        lambda: httpx.get(two.url + "/v1/models", headers=headers).status_code == 403, 2.0
+    )
     assert time.monotonic() - blocked_at < 1.0
     Admin(two.url).post("/key/delete", {"keys": [key]})
-    assert wait_for(lambda: httpx.get(one.url + "/v1/models", headers=headers).status_code == 401, 1.0)
+    assert wait_for(
+        lambda: httpx.get(one.url + "/v1/models", headers=headers).status_code == 401, 1.0
+    )
 
 
 def test_cli_direct_and_over_http(database_url, gateway_factory, make_config, capsys):
@@ -135,8 +160,18 @@ def test_cli_direct_and_over_http(database_url, gateway_factory, make_config, ca
         return json.loads("\n".join(lines[start:end]))
 
     direct = ("--database-url", database_url)
-    created = run("create", "--alias", "cli", "--models", "nova,bedrock/*", "--max-budget", "5",
-                  "--budget-duration", "30d", *direct)
+    created = run(
+        "create",
+        "--alias",
+        "cli",
+        "--models",
+        "nova,bedrock/*",
+        "--max-budget",
+        "5",
+        "--budget-duration",
+        "30d",
+        *direct,
+    )
     assert created["key"].startswith("sk-") and created["models"] == ["nova", "bedrock/*"]
     assert created["budget_reset_at"] is not None
     listed = run("list", *direct)

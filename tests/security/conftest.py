@@ -23,8 +23,9 @@ RUNTIME_ARN = "arn:aws:bedrock-agentcore:us-west-2:123456789012:runtime/sec_agen
 NATIVE = "bedrock/anthropic.claude-3-5-sonnet-20240620-v1:0"
 SDK_KEY_ID = "OUTCROPSECKEY00001"
 SDK_SECRET = "outcrop-security-sdk-secret-000000001"
-NO_RETRIES = Config(retries={"total_max_attempts": 1, "mode": "standard"}, read_timeout=10,
-                    connect_timeout=5)
+NO_RETRIES = Config(
+    retries={"total_max_attempts": 1, "mode": "standard"}, read_timeout=10, connect_timeout=5
+)
 
 
 @pytest.fixture(autouse=True)
@@ -39,14 +40,17 @@ def _isolated_aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
 
 
 @pytest.fixture
-def make_config(bedrock_simulator: Any, simulator_params: Callable[..., dict[str, Any]]
-                ) -> Callable[..., dict[str, Any]]:
+def make_config(
+    bedrock_simulator: Any, simulator_params: Callable[..., dict[str, Any]]
+) -> Callable[..., dict[str, Any]]:
     def make(**general: Any) -> dict[str, Any]:
         return {
             "model_list": [
                 {"model_name": "agent", "litellm_params": simulator_params(AGENT)},
-                {"model_name": "runtime",
-                 "litellm_params": simulator_params(f"bedrock/agentcore/{RUNTIME_ARN}")},
+                {
+                    "model_name": "runtime",
+                    "litellm_params": simulator_params(f"bedrock/agentcore/{RUNTIME_ARN}"),
+                },
                 {"model_name": "native", "litellm_params": simulator_params(NATIVE)},
             ],
             "general_settings": {"master_key": MASTER_KEY, **general},
@@ -74,19 +78,30 @@ def client(gateway: Any) -> openai.OpenAI:
 
 def sigv4_client(service: str, url: str) -> Any:
     return boto3.session.Session().client(
-        service, region_name="us-west-2", endpoint_url=url + "/bedrock",
-        aws_access_key_id=SDK_KEY_ID, aws_secret_access_key=SDK_SECRET, config=NO_RETRIES)
+        service,
+        region_name="us-west-2",
+        endpoint_url=url + "/bedrock",
+        aws_access_key_id=SDK_KEY_ID,
+        aws_secret_access_key=SDK_SECRET,
+        config=NO_RETRIES,
+    )
 
 
 def assert_still_serves(gateway: Any) -> None:
     """The worker answers a real call after the hostile one (the simulator's default echo)."""
-    r = httpx.post(f"{gateway.url}/v1/chat/completions", headers=AUTH, timeout=10, json={
-        "model": "agent", "messages": [{"role": "user", "content": "still there?"}]})
+    r = httpx.post(
+        f"{gateway.url}/v1/chat/completions",
+        headers=AUTH,
+        timeout=10,
+        json={"model": "agent", "messages": [{"role": "user", "content": "still there?"}]},
+    )
     assert r.status_code == 200, r.text
     assert r.json()["choices"][0]["message"]["content"] == "You said: still there?"
 
 
-def assert_openai_error(r: httpx.Response, status: int, *, code: str | None = None) -> dict[str, Any]:
+def assert_openai_error(
+    r: httpx.Response, status: int, *, code: str | None = None
+) -> dict[str, Any]:
     """An OpenAI-shaped error body with ``status``; returns the ``error`` object."""
     assert r.status_code == status, r.text
     assert r.headers["content-type"].startswith("application/json")
@@ -108,7 +123,9 @@ def assert_aws_error(r: httpx.Response, status: int, error_type: str) -> str:
 
 
 @pytest.fixture
-def bounded_gateway(gateway_factory: Callable[..., Any], make_config: Callable[..., dict[str, Any]]) -> Any:
+def bounded_gateway(
+    gateway_factory: Callable[..., Any], make_config: Callable[..., dict[str, Any]]
+) -> Any:
     """A gateway with a small body limit and timeout, so hostile bodies stay small and quick."""
     from .rawhttp import BODY_TIMEOUT, LIMIT
 
@@ -131,10 +148,25 @@ class CliServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "outcrop", "serve", "--config", str(path), "--host", "127.0.0.1",
-             "--port", str(self.port), *args],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-            env={**os.environ, "OUTCROP_LOG_LEVEL": "INFO"})
+            [
+                sys.executable,
+                "-m",
+                "outcrop",
+                "serve",
+                "--config",
+                str(path),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                *args,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+            env={**os.environ, "OUTCROP_LOG_LEVEL": "INFO"},
+        )
         wait_ready(self.url, self.proc)
 
     def stop(self) -> tuple[int, str]:

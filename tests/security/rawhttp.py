@@ -58,7 +58,9 @@ def read_response(sock: socket.socket) -> RawResponse:
     head, _, rest = data.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     status = int(lines[0].split()[1])
-    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    headers = {
+        k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])
+    }
     if "content-length" in headers:
         length = int(headers["content-length"])
         while len(rest) < length:
@@ -84,7 +86,7 @@ def _dechunk(data: bytes) -> bytes:
         if size == 0:
             break
         out += data[:size]
-        data = data[size + 2:]
+        data = data[size + 2 :]
     return out
 
 
@@ -109,7 +111,9 @@ def still_serves(gw: Any) -> None:
     assert r.json()["output"]["message"]["content"]
 
 
-def assert_openai_error(r: RawResponse | httpx.Response, status: int, code: str | None = None) -> None:
+def assert_openai_error(
+    r: RawResponse | httpx.Response, status: int, code: str | None = None
+) -> None:
     got = r.status_code if isinstance(r, httpx.Response) else r.status
     assert got == status
     body = r.json()

@@ -14,9 +14,12 @@ TRACE = "x-amzn-bedrock-trace"
 
 
 def converse(gateway, headers: list[tuple[str, str]]) -> httpx.Response:
-    return httpx.post(f"{gateway.url}/bedrock/model/native/converse", content=CONVERSE,
-                      headers=[*AUTH.items(), ("content-type", "application/json"), *headers],
-                      timeout=10)
+    return httpx.post(
+        f"{gateway.url}/bedrock/model/native/converse",
+        content=CONVERSE,
+        headers=[*AUTH.items(), ("content-type", "application/json"), *headers],
+        timeout=10,
+    )
 
 
 def test_allow_listed_header_is_forwarded_normally(gateway, bedrock_simulator):
@@ -24,12 +27,24 @@ def test_allow_listed_header_is_forwarded_normally(gateway, bedrock_simulator):
     assert bedrock_simulator.last("Converse").headers[TRACE] == "ENABLED"
 
 
-@pytest.mark.parametrize("connection", [
-    f"{TRACE}", f"keep-alive, {TRACE}", "X-Amzn-Bedrock-Trace , close", "traceparent, " + TRACE,
-])
+@pytest.mark.parametrize(
+    "connection",
+    [
+        f"{TRACE}",
+        f"keep-alive, {TRACE}",
+        "X-Amzn-Bedrock-Trace , close",
+        "traceparent, " + TRACE,
+    ],
+)
 def test_header_named_in_connection_is_not_forwarded(gateway, bedrock_simulator, connection):
-    r = converse(gateway, [(TRACE, "ENABLED"), ("traceparent", "00-" + "a" * 32 + "-" + "b" * 16
-                                                + "-01"), ("connection", connection)])
+    r = converse(
+        gateway,
+        [
+            (TRACE, "ENABLED"),
+            ("traceparent", "00-" + "a" * 32 + "-" + "b" * 16 + "-01"),
+            ("connection", connection),
+        ],
+    )
     assert r.status_code == 200, r.text
     sent = bedrock_simulator.last("Converse")
     assert TRACE not in sent.headers  # and the signature (made without it) verified upstream
@@ -38,17 +53,22 @@ def test_header_named_in_connection_is_not_forwarded(gateway, bedrock_simulator,
 
 
 def agent_chat(gateway, headers: dict[str, str] | None = None, **extra) -> httpx.Response:
-    return httpx.post(f"{gateway.url}/v1/chat/completions", timeout=10,
-                      headers={**AUTH, **(headers or {})},
-                      json={"model": "agent", "messages": [{"role": "user", "content": "hi"}],
-                            **extra})
+    return httpx.post(
+        f"{gateway.url}/v1/chat/completions",
+        timeout=10,
+        headers={**AUTH, **(headers or {})},
+        json={"model": "agent", "messages": [{"role": "user", "content": "hi"}], **extra},
+    )
 
 
-@pytest.mark.parametrize("sent", [
-    {"body": {"session_id": "session-a", "sessionId": "session-b"}},
-    {"body": {"session_id": "session-a"}, "header": "session-b"},
-    {"body": {"sessionId": "session-a"}, "header": "session-b"},
-])
+@pytest.mark.parametrize(
+    "sent",
+    [
+        {"body": {"session_id": "session-a", "sessionId": "session-b"}},
+        {"body": {"session_id": "session-a"}, "header": "session-b"},
+        {"body": {"sessionId": "session-a"}, "header": "session-b"},
+    ],
+)
 def test_disagreeing_agent_session_ids_are_a_400(gateway, bedrock_simulator, sent):
     headers = {"x-outcrop-session-id": sent["header"]} if "header" in sent else None
     r = agent_chat(gateway, headers, **sent["body"])
@@ -59,15 +79,23 @@ def test_disagreeing_agent_session_ids_are_a_400(gateway, bedrock_simulator, sen
 
 
 def test_agreeing_agent_session_ids_are_served(gateway, bedrock_simulator):
-    r = agent_chat(gateway, {"x-outcrop-session-id": "session-a"}, session_id="session-a",
-                   sessionId="session-a")
+    r = agent_chat(
+        gateway,
+        {"x-outcrop-session-id": "session-a"},
+        session_id="session-a",
+        sessionId="session-a",
+    )
     assert r.status_code == 200 and r.json()["session_id"] == "session-a"
     assert bedrock_simulator.last("InvokeAgent").params["sessionId"] == "session-a"
 
 
 def runtime_chat(gateway, **extra) -> httpx.Response:
-    return httpx.post(f"{gateway.url}/v1/chat/completions", headers=AUTH, timeout=10, json={
-        "model": "runtime", "messages": [{"role": "user", "content": "hi"}], **extra})
+    return httpx.post(
+        f"{gateway.url}/v1/chat/completions",
+        headers=AUTH,
+        timeout=10,
+        json={"model": "runtime", "messages": [{"role": "user", "content": "hi"}], **extra},
+    )
 
 
 @pytest.mark.parametrize("fmt", ["bogus", "", 7, ["prompt"]])

@@ -62,8 +62,12 @@ def _exchange(gw, path: str, headers: dict[str, str], parts: list[bytes]):
 
 
 @pytest.mark.parametrize(("path", "dialect"), ROUTES)
-def test_declared_length_over_the_limit_is_refused_before_the_body(bounded_gateway, bedrock_simulator, path, dialect):
-    r = _exchange(bounded_gateway, path, {"content-length": str(LIMIT + 1)}, [])  # no body byte sent
+def test_declared_length_over_the_limit_is_refused_before_the_body(
+    bounded_gateway, bedrock_simulator, path, dialect
+):
+    r = _exchange(
+        bounded_gateway, path, {"content-length": str(LIMIT + 1)}, []
+    )  # no body byte sent
     _assert_too_large(r, dialect)
     assert bedrock_simulator.requests == []
     still_serves(bounded_gateway)
@@ -71,10 +75,14 @@ def test_declared_length_over_the_limit_is_refused_before_the_body(bounded_gatew
 
 @pytest.mark.parametrize(("path", "dialect"), ROUTES)
 @pytest.mark.parametrize("size", [256, 1024, LIMIT + 1])
-def test_chunked_body_is_counted_as_it_arrives(bounded_gateway, bedrock_simulator, path, dialect, size):
+def test_chunked_body_is_counted_as_it_arrives(
+    bounded_gateway, bedrock_simulator, path, dialect, size
+):
     """A chunked body never ends: the 413 comes once the count passes the limit."""
     parts = [chunk(b"x" * size) for _ in range(LIMIT // size + 1)]
-    r = _exchange(bounded_gateway, path, {"transfer-encoding": "chunked"}, parts)  # no terminating chunk
+    r = _exchange(
+        bounded_gateway, path, {"transfer-encoding": "chunked"}, parts
+    )  # no terminating chunk
     _assert_too_large(r, dialect)
     assert bedrock_simulator.requests == []
     still_serves(bounded_gateway)
@@ -82,8 +90,12 @@ def test_chunked_body_is_counted_as_it_arrives(bounded_gateway, bedrock_simulato
 
 @pytest.mark.parametrize(("path", "dialect"), ROUTES)
 def test_complete_chunked_body_over_the_limit(bounded_gateway, bedrock_simulator, path, dialect):
-    r = _exchange(bounded_gateway, path, {"transfer-encoding": "chunked"},
-                  [chunk(b" " * (LIMIT - 10)), chunk(b"x" * 20), b"0\r\n\r\n"])
+    r = _exchange(
+        bounded_gateway,
+        path,
+        {"transfer-encoding": "chunked"},
+        [chunk(b" " * (LIMIT - 10)), chunk(b"x" * 20), b"0\r\n\r\n"],
+    )
     _assert_too_large(r, dialect)
     assert bedrock_simulator.requests == []
     still_serves(bounded_gateway)
@@ -94,7 +106,11 @@ def test_chat_body_of_exactly_the_limit_is_served(bounded_gateway, framing):
     body = CHAT_BODY[:-1] + b" " * (LIMIT - len(CHAT_BODY)) + b"}"
     assert len(body) == LIMIT
     if framing == "chunked":
-        r = httpx.post(bounded_gateway.url + "/v1/chat/completions", headers=AUTH, content=iter([body[:100], body[100:]]))
+        r = httpx.post(
+            bounded_gateway.url + "/v1/chat/completions",
+            headers=AUTH,
+            content=iter([body[:100], body[100:]]),
+        )
     else:
         r = httpx.post(bounded_gateway.url + "/v1/chat/completions", headers=AUTH, content=body)
     assert r.status_code == 200, r.text
@@ -103,11 +119,16 @@ def test_chat_body_of_exactly_the_limit_is_served(bounded_gateway, framing):
     assert_openai_error(r, 413, "request_too_large")
 
 
-def test_chunked_chat_body_over_the_limit_is_never_sent_upstream(bounded_gateway, bedrock_simulator):
+def test_chunked_chat_body_over_the_limit_is_never_sent_upstream(
+    bounded_gateway, bedrock_simulator
+):
     """A valid request padded past the limit and sent chunked (no Content-Length)."""
     body = CHAT_BODY[:-1] + b" " * (LIMIT * 3) + b"}"
-    r = httpx.post(bounded_gateway.url + "/v1/chat/completions", headers=AUTH,
-                   content=iter([body[i:i + 1000] for i in range(0, len(body), 1000)]))
+    r = httpx.post(
+        bounded_gateway.url + "/v1/chat/completions",
+        headers=AUTH,
+        content=iter([body[i : i + 1000] for i in range(0, len(body), 1000)]),
+    )
     assert_openai_error(r, 413, "request_too_large")
     assert bedrock_simulator.requests == []
     still_serves(bounded_gateway)
@@ -115,7 +136,11 @@ def test_chunked_chat_body_over_the_limit_is_never_sent_upstream(bounded_gateway
 
 def test_chunked_converse_over_the_limit_is_never_sent_upstream(bounded_gateway, bedrock_simulator):
     body = CONVERSE_BODY[:-1] + b" " * (LIMIT * 3) + b"}"
-    r = httpx.post(bounded_gateway.url + CONVERSE_PATH, headers=AUTH, content=iter([body[:LIMIT], body[LIMIT:]]))
+    r = httpx.post(
+        bounded_gateway.url + CONVERSE_PATH,
+        headers=AUTH,
+        content=iter([body[:LIMIT], body[LIMIT:]]),
+    )
     assert_aws_error(r, 413, "ValidationException")
     assert bedrock_simulator.requests == []
     still_serves(bounded_gateway)
@@ -125,7 +150,11 @@ def test_chunked_converse_over_the_limit_is_never_sent_upstream(bounded_gateway,
 @pytest.mark.parametrize("framing", ["content-length", "chunked"])
 def test_slow_body_gets_408(bounded_gateway, bedrock_simulator, path, dialect, framing):
     """Part of the body, then silence: the answer is a 408 once `body_timeout` has passed."""
-    headers = {"content-length": "100"} if framing == "content-length" else {"transfer-encoding": "chunked"}
+    headers = (
+        {"content-length": "100"}
+        if framing == "content-length"
+        else {"transfer-encoding": "chunked"}
+    )
     first = b'{"messages": ' if framing == "content-length" else chunk(b'{"messages": ')
     started = time.monotonic()
     r = _exchange(bounded_gateway, path, headers, [first])
@@ -140,7 +169,11 @@ def test_slow_body_gets_408(bounded_gateway, bedrock_simulator, path, dialect, f
 def test_trickled_body_gets_408(bounded_gateway, bedrock_simulator, path, dialect):
     """A byte at a time, each well inside the timeout: the whole body is what is bounded."""
     with connect(bounded_gateway.url) as sock:
-        sock.sendall(request_head("POST", path, bounded_gateway.url, {**BASE_HEADERS, "content-length": "1000"}))
+        sock.sendall(
+            request_head(
+                "POST", path, bounded_gateway.url, {**BASE_HEADERS, "content-length": "1000"}
+            )
+        )
         deadline = time.monotonic() + 30
         sock.settimeout(0.2)
         response = None
@@ -163,7 +196,11 @@ def test_trickled_body_gets_408(bounded_gateway, bedrock_simulator, path, dialec
 @pytest.mark.parametrize(("path", "dialect"), ROUTES)
 def test_client_gone_mid_body(bounded_gateway, bedrock_simulator, path, dialect):
     with connect(bounded_gateway.url) as sock:
-        sock.sendall(request_head("POST", path, bounded_gateway.url, {**BASE_HEADERS, "content-length": "1000"}))
+        sock.sendall(
+            request_head(
+                "POST", path, bounded_gateway.url, {**BASE_HEADERS, "content-length": "1000"}
+            )
+        )
         sock.sendall(b'{"messages": [')
     still_serves(bounded_gateway)
     assert all(r.operation in ("Converse", "InvokeAgent") for r in bedrock_simulator.requests)

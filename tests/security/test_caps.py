@@ -25,8 +25,12 @@ def capped(gateway_factory, make_config):
 
 
 def chat(gateway, model: str, *, stream: bool = False) -> httpx.Response:
-    return httpx.post(f"{gateway.url}/v1/chat/completions", headers=AUTH, timeout=10, json={
-        "model": model, "stream": stream, "messages": [{"role": "user", "content": "hi"}]})
+    return httpx.post(
+        f"{gateway.url}/v1/chat/completions",
+        headers=AUTH,
+        timeout=10,
+        json={"model": model, "stream": stream, "messages": [{"role": "user", "content": "hi"}]},
+    )
 
 
 def test_default_cap_is_64_mib():
@@ -63,23 +67,31 @@ def test_streamed_answers_are_not_collected_so_not_capped(capped, bedrock_simula
 
 
 def test_runtime_json_document_over_the_cap_is_a_502(capped, bedrock_simulator):
-    bedrock_simulator.reply(RuntimeReply.json({"result": "y" * (2 * CAP)}),
-                            operation="InvokeAgentRuntime", times=1)
+    bedrock_simulator.reply(
+        RuntimeReply.json({"result": "y" * (2 * CAP)}), operation="InvokeAgentRuntime", times=1
+    )
     assert_openai_error(chat(capped, "runtime"), 502, code="upstream_response_too_large")
     assert_still_serves(capped)
 
 
 def test_runtime_text_over_the_cap_is_a_502(capped, bedrock_simulator):
-    bedrock_simulator.reply(RuntimeReply([b"z" * 1000] * 6, "text/plain"),
-                            operation="InvokeAgentRuntime", times=1)
+    bedrock_simulator.reply(
+        RuntimeReply([b"z" * 1000] * 6, "text/plain"), operation="InvokeAgentRuntime", times=1
+    )
     assert_openai_error(chat(capped, "runtime"), 502, code="upstream_response_too_large")
 
 
 def test_runtime_sse_line_without_end_over_the_cap_is_a_502(capped, bedrock_simulator):
     # streamed: nothing is collected, but one line is still held whole until its newline
-    bedrock_simulator.reply(RawReply(200, {"content-type": "text/event-stream"},
-                                     [b"data: " + b"w" * 1000] + [b"w" * 1000] * 6),
-                            operation="InvokeAgentRuntime", times=1)
+    bedrock_simulator.reply(
+        RawReply(
+            200,
+            {"content-type": "text/event-stream"},
+            [b"data: " + b"w" * 1000] + [b"w" * 1000] * 6,
+        ),
+        operation="InvokeAgentRuntime",
+        times=1,
+    )
     r = chat(capped, "runtime", stream=True)
     last = r.content.rstrip(b"\n").split(b"\n\n")[-1]
     assert json.loads(last[6:])["error"]["code"] == "upstream_response_too_large"
@@ -91,9 +103,16 @@ def test_error_body_is_read_only_up_to_its_cap(gateway, bedrock_simulator):
     hangs up instead of reading (or holding) the rest."""
     head = json.dumps({"message": "slow down"}).encode()
     parts = [head] + [b" " * MAX_ERROR_BODY] * 200  # ~12.8 MB of padding, sent slowly
-    bedrock_simulator.reply(RawReply(429, {"content-type": "application/json",
-                                           "x-amzn-errortype": "ThrottlingException"},
-                                     parts, delay=0.01), operation="InvokeAgent", times=1)
+    bedrock_simulator.reply(
+        RawReply(
+            429,
+            {"content-type": "application/json", "x-amzn-errortype": "ThrottlingException"},
+            parts,
+            delay=0.01,
+        ),
+        operation="InvokeAgent",
+        times=1,
+    )
     error = assert_openai_error(chat(gateway, "agent"), 429)
     assert "ThrottlingException" in error["message"]
     deadline = time.monotonic() + 3

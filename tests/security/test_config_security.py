@@ -38,115 +38,310 @@ def deployment(**params: Any) -> str:
 
 
 BOMB = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
-    f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8))
+    f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8)
+)
 DEEP = "a0: &a0 [x]\n" + "".join(f"a{i}: &a{i} [*a{i - 1}]\n" for i in range(1, 80))
 
 #: (id, file content, environment, the error line's exact start)
 CASES: list[tuple[str, str | bytes, dict[str, str], str]] = [
-    ("empty-master-key", "general_settings:\n  master_key: ''\n", {},
-     "general_settings.master_key: empty; set a key"),
-    ("null-master-key", "general_settings:\n  master_key:\n", {},
-     "general_settings.master_key: empty; set a key"),
-    ("blank-master-key", "general_settings:\n  master_key: '   '\n", {},
-     "general_settings.master_key: empty; set a key"),
-    ("master-key-from-empty-env", "general_settings:\n  master_key: os.environ/OUTCROP_SEC_EMPTY\n",
-     {"OUTCROP_SEC_EMPTY": ""},
-     "general_settings.master_key: empty (environment variable OUTCROP_SEC_EMPTY is empty)"),
-    ("master-key-not-a-string", "general_settings:\n  master_key: 1234\n", {},
-     "general_settings.master_key: expected a string, got int"),
-    ("empty-OUTCROP_MASTER_KEY", "model_list: []\n", {"OUTCROP_MASTER_KEY": ""},
-     "OUTCROP_MASTER_KEY: set but empty"),
-    ("empty-LITELLM_MASTER_KEY", "model_list: []\n", {"LITELLM_MASTER_KEY": " "},
-     "LITELLM_MASTER_KEY: set but empty"),
-    ("duplicate-master-key", "general_settings:\n  master_key: sk-1\n  master_key: ''\n", {},
-     "config.yaml: general_settings.master_key: duplicate key (lines 2 and 3)"),
-    ("duplicate-section", "general_settings: {master_key: sk-1}\ngeneral_settings: {}\n", {},
-     "config.yaml: general_settings: duplicate key (lines 1 and 2)"),
-    ("duplicate-flow-key", "general_settings: {master_key: sk-1, master_key: ''}\n", {},
-     "config.yaml: general_settings.master_key: duplicate key (twice on line 1)"),
-    ("typo-section", "general_setting:\n  master_key: sk-1\n", {},
-     "general_setting: unknown section (did you mean `general_settings`?)"),
-    ("typo-key", "general_settings:\n  master-key: sk-1\n", {},
-     "general_settings.master-key: unknown key (did you mean `master_key`?)"),
-    ("typo-litellm-key", "litellm_settings:\n  drop_param: true\n", {},
-     "litellm_settings.drop_param: unknown key (did you mean `drop_params`?)"),
-    ("typo-router-key", "router_settings:\n  routing_stratgy: simple-shuffle\n", {},
-     "router_settings.routing_stratgy: unknown key (did you mean `routing_strategy`?)"),
-    ("typo-plugin-section", "bedrock_passthru:\n  only_aliases: true\n", {},
-     "bedrock_passthru: unknown section (did you mean `bedrock_passthrough`?)"),
-    ("typo-entry-key", "model_list:\n  - model_name: m\n    litelm_params: {model: x}\n", {},
-     "model_list[0].litelm_params: unknown key (did you mean `litellm_params`?)"),
-    ("typo-aws-key", deployment(aws_secret_key="abc"), {},
-     "model_list[0].litellm_params.aws_secret_key: unknown key (did you mean "
-     "`aws_secret_access_key`?)"),
-    ("refused-allowed-ips", "general_settings:\n  allowed_ips: [10.0.0.1]\n", {},
-     "general_settings.allowed_ips: a LiteLLM setting Outcrop does not implement: it restricts"),
-    ("refused-callbacks", "litellm_settings:\n  success_callback: [langfuse]\n", {},
-     "litellm_settings.success_callback: a LiteLLM setting Outcrop does not implement"),
-    ("refused-guardrails", "guardrails: []\n", {},
-     "guardrails: a LiteLLM setting Outcrop does not implement"),
-    ("general-settings-not-a-mapping", "general_settings: [master_key, sk-1]\n", {},
-     "general_settings: expected a mapping, got list"),
-    ("litellm-settings-not-a-mapping", "litellm_settings: yes\n", {},
-     "litellm_settings: expected a mapping, got bool"),
-    ("environment-variables-not-a-mapping", "environment_variables: [A]\n", {},
-     "environment_variables: expected a mapping, got list"),
+    (
+        "empty-master-key",
+        "general_settings:\n  master_key: ''\n",
+        {},
+        "general_settings.master_key: empty; set a key",
+    ),
+    (
+        "null-master-key",
+        "general_settings:\n  master_key:\n",
+        {},
+        "general_settings.master_key: empty; set a key",
+    ),
+    (
+        "blank-master-key",
+        "general_settings:\n  master_key: '   '\n",
+        {},
+        "general_settings.master_key: empty; set a key",
+    ),
+    (
+        "master-key-from-empty-env",
+        "general_settings:\n  master_key: os.environ/OUTCROP_SEC_EMPTY\n",
+        {"OUTCROP_SEC_EMPTY": ""},
+        "general_settings.master_key: empty (environment variable OUTCROP_SEC_EMPTY is empty)",
+    ),
+    (
+        "master-key-not-a-string",
+        "general_settings:\n  master_key: 1234\n",
+        {},
+        "general_settings.master_key: expected a string, got int",
+    ),
+    (
+        "empty-OUTCROP_MASTER_KEY",
+        "model_list: []\n",
+        {"OUTCROP_MASTER_KEY": ""},
+        "OUTCROP_MASTER_KEY: set but empty",
+    ),
+    (
+        "empty-LITELLM_MASTER_KEY",
+        "model_list: []\n",
+        {"LITELLM_MASTER_KEY": " "},
+        "LITELLM_MASTER_KEY: set but empty",
+    ),
+    (
+        "duplicate-master-key",
+        "general_settings:\n  master_key: sk-1\n  master_key: ''\n",
+        {},
+        "config.yaml: general_settings.master_key: duplicate key (lines 2 and 3)",
+    ),
+    (
+        "duplicate-section",
+        "general_settings: {master_key: sk-1}\ngeneral_settings: {}\n",
+        {},
+        "config.yaml: general_settings: duplicate key (lines 1 and 2)",
+    ),
+    (
+        "duplicate-flow-key",
+        "general_settings: {master_key: sk-1, master_key: ''}\n",
+        {},
+        "config.yaml: general_settings.master_key: duplicate key (twice on line 1)",
+    ),
+    (
+        "typo-section",
+        "general_setting:\n  master_key: sk-1\n",
+        {},
+        "general_setting: unknown section (did you mean `general_settings`?)",
+    ),
+    (
+        "typo-key",
+        "general_settings:\n  master-key: sk-1\n",
+        {},
+        "general_settings.master-key: unknown key (did you mean `master_key`?)",
+    ),
+    (
+        "typo-litellm-key",
+        "litellm_settings:\n  drop_param: true\n",
+        {},
+        "litellm_settings.drop_param: unknown key (did you mean `drop_params`?)",
+    ),
+    (
+        "typo-router-key",
+        "router_settings:\n  routing_stratgy: simple-shuffle\n",
+        {},
+        "router_settings.routing_stratgy: unknown key (did you mean `routing_strategy`?)",
+    ),
+    (
+        "typo-plugin-section",
+        "bedrock_passthru:\n  only_aliases: true\n",
+        {},
+        "bedrock_passthru: unknown section (did you mean `bedrock_passthrough`?)",
+    ),
+    (
+        "typo-entry-key",
+        "model_list:\n  - model_name: m\n    litelm_params: {model: x}\n",
+        {},
+        "model_list[0].litelm_params: unknown key (did you mean `litellm_params`?)",
+    ),
+    (
+        "typo-aws-key",
+        deployment(aws_secret_key="abc"),
+        {},
+        "model_list[0].litellm_params.aws_secret_key: unknown key (did you mean "
+        "`aws_secret_access_key`?)",
+    ),
+    (
+        "refused-allowed-ips",
+        "general_settings:\n  allowed_ips: [10.0.0.1]\n",
+        {},
+        "general_settings.allowed_ips: a LiteLLM setting Outcrop does not implement: it restricts",
+    ),
+    (
+        "refused-callbacks",
+        "litellm_settings:\n  success_callback: [langfuse]\n",
+        {},
+        "litellm_settings.success_callback: a LiteLLM setting Outcrop does not implement",
+    ),
+    (
+        "refused-guardrails",
+        "guardrails: []\n",
+        {},
+        "guardrails: a LiteLLM setting Outcrop does not implement",
+    ),
+    (
+        "general-settings-not-a-mapping",
+        "general_settings: [master_key, sk-1]\n",
+        {},
+        "general_settings: expected a mapping, got list",
+    ),
+    (
+        "litellm-settings-not-a-mapping",
+        "litellm_settings: yes\n",
+        {},
+        "litellm_settings: expected a mapping, got bool",
+    ),
+    (
+        "environment-variables-not-a-mapping",
+        "environment_variables: [A]\n",
+        {},
+        "environment_variables: expected a mapping, got list",
+    ),
     ("top-level-not-a-mapping", "- a\n- b\n", {}, "(top level): expected a mapping, got list"),
-    ("weight-nan", deployment(weight=".nan"), {},
-     "model_list[0].litellm_params.weight: expected `float` > 0.0"),
-    ("weight-inf", deployment(weight=".inf"), {},
-     "model_list[0].litellm_params.weight: expected `float` <= 1000000.0"),
-    ("weight-negative", deployment(weight=-2), {},
-     "model_list[0].litellm_params.weight: expected `float` > 0.0"),
-    ("weight-zero", deployment(weight=0), {},
-     "model_list[0].litellm_params.weight: expected `float` > 0.0"),
-    ("timeout-zero", deployment(timeout=0), {},
-     "model_list[0].litellm_params.timeout: expected `float` > 0.0"),
-    ("timeout-negative", deployment(timeout=-5), {},
-     "model_list[0].litellm_params.timeout: expected `float` > 0.0"),
-    ("timeout-huge", deployment(timeout="1.0e+30"), {},
-     "model_list[0].litellm_params.timeout: expected `float` <= 86400.0"),
-    ("deployment-connect-timeout-negative", deployment(connect_timeout=-1), {},
-     "model_list[0].litellm_params.connect_timeout: expected `float` > 0.0"),
-    ("price-nan", deployment(input_cost_per_token=".nan"), {},
-     "model_list[0].litellm_params.input_cost_per_token: expected `float` >= 0.0"),
-    ("api-base-not-a-url", deployment(api_base="'not a url'"), {},
-     "model_list[0].litellm_params.api_base: expected an http(s) URL, got 'not a url'"),
-    ("connect-timeout-negative", "general_settings:\n  connect_timeout: -1\n", {},
-     "general_settings.connect_timeout: expected `float` > 0.0"),
-    ("read-timeout-zero", "general_settings:\n  read_timeout: 0\n", {},
-     "general_settings.read_timeout: expected `float` > 0.0"),
-    ("request-timeout-nan", "litellm_settings:\n  request_timeout: .nan\n", {},
-     "litellm_settings.request_timeout: expected `float` > 0.0"),
-    ("max-request-bytes-negative", "general_settings:\n  max_request_bytes: -1\n", {},
-     "general_settings.max_request_bytes: expected `int` >= 1"),
-    ("max-request-bytes-1e30", "general_settings:\n  max_request_bytes: 1.0e+30\n", {},
-     "general_settings.max_request_bytes: expected `int`, got `float`"),
-    ("max-request-bytes-1e30-string", "general_settings:\n  max_request_bytes: 1e30\n", {},
-     "general_settings.max_request_bytes: expected `int`, got `str`"),
-    ("max-request-bytes-too-large", "general_settings:\n  max_request_bytes: 2147483648\n", {},
-     "general_settings.max_request_bytes: expected `int` <= 1073741824"),
-    ("max-request-size-mb-negative", "general_settings:\n  max_request_size_mb: -1\n", {},
-     "general_settings.max_request_size_mb: expected a number of megabytes > 0"),
-    ("passthrough-timeout-zero", "bedrock_passthrough:\n  timeout: 0\n", {},
-     "bedrock_passthrough.timeout: expected `float` > 0.0"),
-    ("passthrough-typo", "bedrock_passthrough:\n  aws_region: us-east-1\n", {},
-     "bedrock_passthrough.aws_region: unknown key (did you mean `aws_region_name`?)"),
-    ("passthrough-endpoint-not-a-url", "bedrock_passthrough:\n  endpoints:\n"
-     "    bedrock-runtime: 'x y'\n", {},
-     "bedrock_passthrough.endpoints.bedrock-runtime: expected an http(s) URL, got 'x y'"),
-    ("not-utf8", b"general_settings:\n  master_key: \xff\xfe\n", {},
-     "config.yaml: not UTF-8 text (byte 0xff at offset 32)"),
-    ("alias-bomb", BOMB, {},
-     "config.yaml: line 6: anchors and aliases (&name, *name) expand this document beyond "
-     "250000 values"),
-    ("recursive-alias", "a: &a [*a]\n", {},
-     "config.yaml: line 1: an alias refers to a value that contains it"),
+    (
+        "weight-nan",
+        deployment(weight=".nan"),
+        {},
+        "model_list[0].litellm_params.weight: expected `float` > 0.0",
+    ),
+    (
+        "weight-inf",
+        deployment(weight=".inf"),
+        {},
+        "model_list[0].litellm_params.weight: expected `float` <= 1000000.0",
+    ),
+    (
+        "weight-negative",
+        deployment(weight=-2),
+        {},
+        "model_list[0].litellm_params.weight: expected `float` > 0.0",
+    ),
+    (
+        "weight-zero",
+        deployment(weight=0),
+        {},
+        "model_list[0].litellm_params.weight: expected `float` > 0.0",
+    ),
+    (
+        "timeout-zero",
+        deployment(timeout=0),
+        {},
+        "model_list[0].litellm_params.timeout: expected `float` > 0.0",
+    ),
+    (
+        "timeout-negative",
+        deployment(timeout=-5),
+        {},
+        "model_list[0].litellm_params.timeout: expected `float` > 0.0",
+    ),
+    (
+        "timeout-huge",
+        deployment(timeout="1.0e+30"),
+        {},
+        "model_list[0].litellm_params.timeout: expected `float` <= 86400.0",
+    ),
+    (
+        "deployment-connect-timeout-negative",
+        deployment(connect_timeout=-1),
+        {},
+        "model_list[0].litellm_params.connect_timeout: expected `float` > 0.0",
+    ),
+    (
+        "price-nan",
+        deployment(input_cost_per_token=".nan"),
+        {},
+        "model_list[0].litellm_params.input_cost_per_token: expected `float` >= 0.0",
+    ),
+    (
+        "api-base-not-a-url",
+        deployment(api_base="'not a url'"),
+        {},
+        "model_list[0].litellm_params.api_base: expected an http(s) URL, got 'not a url'",
+    ),
+    (
+        "connect-timeout-negative",
+        "general_settings:\n  connect_timeout: -1\n",
+        {},
+        "general_settings.connect_timeout: expected `float` > 0.0",
+    ),
+    (
+        "read-timeout-zero",
+        "general_settings:\n  read_timeout: 0\n",
+        {},
+        "general_settings.read_timeout: expected `float` > 0.0",
+    ),
+    (
+        "request-timeout-nan",
+        "litellm_settings:\n  request_timeout: .nan\n",
+        {},
+        "litellm_settings.request_timeout: expected `float` > 0.0",
+    ),
+    (
+        "max-request-bytes-negative",
+        "general_settings:\n  max_request_bytes: -1\n",
+        {},
+        "general_settings.max_request_bytes: expected `int` >= 1",
+    ),
+    (
+        "max-request-bytes-1e30",
+        "general_settings:\n  max_request_bytes: 1.0e+30\n",
+        {},
+        "general_settings.max_request_bytes: expected `int`, got `float`",
+    ),
+    (
+        "max-request-bytes-1e30-string",
+        "general_settings:\n  max_request_bytes: 1e30\n",
+        {},
+        "general_settings.max_request_bytes: expected `int`, got `str`",
+    ),
+    (
+        "max-request-bytes-too-large",
+        "general_settings:\n  max_request_bytes: 2147483648\n",
+        {},
+        "general_settings.max_request_bytes: expected `int` <= 1073741824",
+    ),
+    (
+        "max-request-size-mb-negative",
+        "general_settings:\n  max_request_size_mb: -1\n",
+        {},
+        "general_settings.max_request_size_mb: expected a number of megabytes > 0",
+    ),
+    (
+        "passthrough-timeout-zero",
+        "bedrock_passthrough:\n  timeout: 0\n",
+        {},
+        "bedrock_passthrough.timeout: expected `float` > 0.0",
+    ),
+    (
+        "passthrough-typo",
+        "bedrock_passthrough:\n  aws_region: us-east-1\n",
+        {},
+        "bedrock_passthrough.aws_region: unknown key (did you mean `aws_region_name`?)",
+    ),
+    (
+        "passthrough-endpoint-not-a-url",
+        "bedrock_passthrough:\n  endpoints:\n    bedrock-runtime: 'x y'\n",
+        {},
+        "bedrock_passthrough.endpoints.bedrock-runtime: expected an http(s) URL, got 'x y'",
+    ),
+    (
+        "not-utf8",
+        b"general_settings:\n  master_key: \xff\xfe\n",
+        {},
+        "config.yaml: not UTF-8 text (byte 0xff at offset 32)",
+    ),
+    (
+        "alias-bomb",
+        BOMB,
+        {},
+        "config.yaml: line 6: anchors and aliases (&name, *name) expand this document beyond "
+        "250000 values",
+    ),
+    (
+        "recursive-alias",
+        "a: &a [*a]\n",
+        {},
+        "config.yaml: line 1: an alias refers to a value that contains it",
+    ),
     ("aliases-nested-deep", DEEP, {}, "config.yaml: line 64: values nested deeper than 64 levels"),
-    ("python-tag", "a: !!python/object/apply:os.system ['true']\n", {},
-     "config.yaml: not valid YAML (line 1, column 4): could not determine a constructor"),
-    ("unset-env-reference", "general_settings:\n  master_key: os.environ/OUTCROP_SEC_UNSET\n", {},
-     "general_settings.master_key: environment variable OUTCROP_SEC_UNSET is not set"),
+    (
+        "python-tag",
+        "a: !!python/object/apply:os.system ['true']\n",
+        {},
+        "config.yaml: not valid YAML (line 1, column 4): could not determine a constructor",
+    ),
+    (
+        "unset-env-reference",
+        "general_settings:\n  master_key: os.environ/OUTCROP_SEC_UNSET\n",
+        {},
+        "general_settings.master_key: environment variable OUTCROP_SEC_UNSET is not set",
+    ),
 ]
 
 
@@ -165,10 +360,12 @@ def config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     return write
 
 
-@pytest.mark.parametrize(("content", "env", "expected"), [c[1:] for c in CASES],
-                         ids=[c[0] for c in CASES])
-def test_check_config_and_serve_refuse_it_at_its_path(config_file, monkeypatch, capsys,
-                                                      content, env, expected):
+@pytest.mark.parametrize(
+    ("content", "env", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_check_config_and_serve_refuse_it_at_its_path(
+    config_file, monkeypatch, capsys, content, env, expected
+):
     path = config_file(content, env)
     assert cli.main(["check-config", str(path)]) == 2
     out = capsys.readouterr()
@@ -184,8 +381,10 @@ def test_check_config_and_serve_refuse_it_at_its_path(config_file, monkeypatch, 
     monkeypatch.setattr(cli, "configure_logging", lambda level: None)
     assert cli.main(["serve", "--config", str(path), "--port", "1"]) == 2
     assert served == []
-    assert any(line.strip().replace(f"{path}", "config.yaml").startswith(expected)
-               for line in capsys.readouterr().err.splitlines())
+    assert any(
+        line.strip().replace(f"{path}", "config.yaml").startswith(expected)
+        for line in capsys.readouterr().err.splitlines()
+    )
 
 
 def test_there_are_enough_hostile_cases():
@@ -193,14 +392,30 @@ def test_there_are_enough_hostile_cases():
 
 
 def run_outcrop(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items()
-               if k not in ("OUTCROP_MASTER_KEY", "LITELLM_MASTER_KEY", "OUTCROP_CONFIG")}
-    return subprocess.run([PY, "-m", "outcrop", *args], capture_output=True, text=True,
-                          env={**environ, **(env or {})}, timeout=120)
+    environ = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("OUTCROP_MASTER_KEY", "LITELLM_MASTER_KEY", "OUTCROP_CONFIG")
+    }
+    return subprocess.run(
+        [PY, "-m", "outcrop", *args],
+        capture_output=True,
+        text=True,
+        env={**environ, **(env or {})},
+        timeout=120,
+    )
 
 
-@pytest.mark.parametrize("case", ["alias-bomb", "not-utf8", "empty-master-key",
-                                  "general-settings-not-a-mapping", "duplicate-master-key"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "alias-bomb",
+        "not-utf8",
+        "empty-master-key",
+        "general-settings-not-a-mapping",
+        "duplicate-master-key",
+    ],
+)
 def test_check_config_subprocess_exits_2_without_traceback(tmp_path, case):
     _, content, env, expected = next(c for c in CASES if c[0] == case)
     path = tmp_path / "config.yaml"
@@ -213,11 +428,13 @@ def test_check_config_subprocess_exits_2_without_traceback(tmp_path, case):
 
 # -- binding: an open gateway serves loopback only -------------------------------------------
 
+
 def test_serve_on_every_interface_without_client_auth_refuses_in_one_line(tmp_path):
     r = run_outcrop("serve", "--host", "0.0.0.0", "--port", str(free_port()))
     assert r.returncode == 2 and "Traceback" not in r.stderr
-    assert ("--host 0.0.0.0: refusing to serve without client authentication on a non-loopback "
-            "address") in r.stderr
+    assert (
+        "--host 0.0.0.0: refusing to serve without client authentication on a non-loopback address"
+    ) in r.stderr
     cfg = tmp_path / "c.yaml"
     cfg.write_text("model_list: []\n")
     r = run_outcrop("--config", str(cfg), "--host", "::", "--port", str(free_port()))
@@ -245,10 +462,18 @@ def test_bind_host_defaults_and_rules(monkeypatch):
 
 def test_bare_serve_starts_on_loopback_and_says_it_is_open():
     port = free_port()
-    environ = {k: v for k, v in os.environ.items()
-               if k not in ("OUTCROP_MASTER_KEY", "LITELLM_MASTER_KEY", "OUTCROP_CONFIG")}
-    proc = subprocess.Popen([PY, "-m", "outcrop", "serve", "--port", str(port)], env=environ,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    environ = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("OUTCROP_MASTER_KEY", "LITELLM_MASTER_KEY", "OUTCROP_CONFIG")
+    }
+    proc = subprocess.Popen(
+        [PY, "-m", "outcrop", "serve", "--port", str(port)],
+        env=environ,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         wait_ready(f"http://127.0.0.1:{port}", proc)
         r = httpx.get(f"http://127.0.0.1:{port}/health/readiness")
@@ -265,7 +490,9 @@ def asgi_client(app: Any, client_ip: str) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=transport, base_url="http://gateway.test")
 
 
-@pytest.mark.parametrize("client_ip", ["203.0.113.7", "10.1.2.3", "::ffff:198.51.100.1", "2001:db8::1"])
+@pytest.mark.parametrize(
+    "client_ip", ["203.0.113.7", "10.1.2.3", "::ffff:198.51.100.1", "2001:db8::1"]
+)
 def test_open_gateway_refuses_non_loopback_callers(client_ip, monkeypatch):
     """Over an in-process ASGI transport: no socket is opened to any address."""
     for name in ("OUTCROP_MASTER_KEY", "LITELLM_MASTER_KEY"):
@@ -305,9 +532,14 @@ def _signed_converse(gateway_url: str, key_id: str, secret: str) -> int:
     from botocore.config import Config as BotoConfig
     from botocore.exceptions import ClientError
 
-    client = boto3.client("bedrock-runtime", region_name="us-west-2", endpoint_url=f"{gateway_url}/bedrock",
-                          aws_access_key_id=key_id, aws_secret_access_key=secret,
-                          config=BotoConfig(retries={"max_attempts": 1}))
+    client = boto3.client(
+        "bedrock-runtime",
+        region_name="us-west-2",
+        endpoint_url=f"{gateway_url}/bedrock",
+        aws_access_key_id=key_id,
+        aws_secret_access_key=secret,
+        config=BotoConfig(retries={"max_attempts": 1}),
+    )
     try:
         client.converse(modelId="m", messages=[{"role": "user", "content": [{"text": "hi"}]}])
     except ClientError as exc:
@@ -315,14 +547,19 @@ def _signed_converse(gateway_url: str, key_id: str, secret: str) -> int:
     return 200
 
 
-def test_key_pairs_without_master_key_refuse_unsigned_callers(gateway_factory, simulator_params,
-                                                               bedrock_simulator, monkeypatch):
+def test_key_pairs_without_master_key_refuse_unsigned_callers(
+    gateway_factory, simulator_params, bedrock_simulator, monkeypatch
+):
     for name in ("OUTCROP_MASTER_KEY", "LITELLM_MASTER_KEY"):
         monkeypatch.delenv(name, raising=False)
-    gw = gateway_factory({
-        "model_list": [{"model_name": "m", "litellm_params": simulator_params(MODEL)}],
-        "bedrock_passthrough": {"keys": [{"access_key_id": KEY_ID, "secret_access_key": KEY_SECRET}]},
-    })
+    gw = gateway_factory(
+        {
+            "model_list": [{"model_name": "m", "litellm_params": simulator_params(MODEL)}],
+            "bedrock_passthrough": {
+                "keys": [{"access_key_id": KEY_ID, "secret_access_key": KEY_SECRET}]
+            },
+        }
+    )
     assert gw.gateway.requires_auth and gw.gateway.master_key is None
     converse = f"{gw.url}/bedrock/model/m/converse"
     body = b'{"messages": [{"role": "user", "content": [{"text": "hi"}]}]}'
@@ -344,12 +581,17 @@ def test_key_pairs_without_master_key_refuse_unsigned_callers(gateway_factory, s
     assert ready.status_code == 200 and ready.json() == {"status": "healthy"}
 
 
-@pytest.mark.parametrize(("env", "key"), [
-    ({"OUTCROP_MASTER_KEY": "sk-outcrop-env"}, "sk-outcrop-env"),
-    ({"LITELLM_MASTER_KEY": "sk-litellm-env"}, "sk-litellm-env"),
-    ({"OUTCROP_MASTER_KEY": "sk-outcrop-env", "LITELLM_MASTER_KEY": "sk-litellm-env"},
-     "sk-outcrop-env"),
-])
+@pytest.mark.parametrize(
+    ("env", "key"),
+    [
+        ({"OUTCROP_MASTER_KEY": "sk-outcrop-env"}, "sk-outcrop-env"),
+        ({"LITELLM_MASTER_KEY": "sk-litellm-env"}, "sk-litellm-env"),
+        (
+            {"OUTCROP_MASTER_KEY": "sk-outcrop-env", "LITELLM_MASTER_KEY": "sk-litellm-env"},
+            "sk-outcrop-env",
+        ),
+    ],
+)
 def test_master_key_from_the_environment(gateway_factory, monkeypatch, env, key):
     for name in ("OUTCROP_MASTER_KEY", "LITELLM_MASTER_KEY"):
         monkeypatch.delenv(name, raising=False)
@@ -360,25 +602,44 @@ def test_master_key_from_the_environment(gateway_factory, monkeypatch, env, key)
     assert gw.gateway.config.master_key_source == next(iter(env))
     assert httpx.get(f"{gw.url}/v1/models").status_code == 401
     assert httpx.get(f"{gw.url}/v1/models", headers={"x-api-key": "sk-wrong"}).status_code == 401
-    assert httpx.get(f"{gw.url}/v1/models", headers={"Authorization": f"Bearer {key}"}).status_code == 200
+    assert (
+        httpx.get(f"{gw.url}/v1/models", headers={"Authorization": f"Bearer {key}"}).status_code
+        == 200
+    )
     # the config file's key wins over the environment
     gw = gateway_factory({"general_settings": {"master_key": "sk-from-file"}})
-    assert httpx.get(f"{gw.url}/v1/models", headers={"Authorization": f"Bearer {key}"}).status_code == 401
-    assert httpx.get(f"{gw.url}/v1/models",
-                     headers={"Authorization": "Bearer sk-from-file"}).status_code == 200
+    assert (
+        httpx.get(f"{gw.url}/v1/models", headers={"Authorization": f"Bearer {key}"}).status_code
+        == 401
+    )
+    assert (
+        httpx.get(
+            f"{gw.url}/v1/models", headers={"Authorization": "Bearer sk-from-file"}
+        ).status_code
+        == 200
+    )
 
 
 def test_master_key_from_the_environment_with_no_config_file(monkeypatch):
     port = free_port()
-    environ = {k: v for k, v in os.environ.items() if k not in ("LITELLM_MASTER_KEY", "OUTCROP_CONFIG")}
+    environ = {
+        k: v for k, v in os.environ.items() if k not in ("LITELLM_MASTER_KEY", "OUTCROP_CONFIG")
+    }
     environ["OUTCROP_MASTER_KEY"] = "sk-env-only"
-    proc = subprocess.Popen([PY, "-m", "outcrop", "serve", "--host", "127.0.0.1", "--port", str(port)],
-                            env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [PY, "-m", "outcrop", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=environ,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         wait_ready(base, proc)
         assert httpx.get(f"{base}/v1/models").status_code == 401
-        assert httpx.get(f"{base}/v1/models", headers={"x-api-key": "sk-env-only"}).status_code == 200
+        assert (
+            httpx.get(f"{base}/v1/models", headers={"x-api-key": "sk-env-only"}).status_code == 200
+        )
     finally:
         proc.terminate()
         _, err = proc.communicate(timeout=60)
@@ -389,51 +650,75 @@ def test_check_config_reports_auth_and_ignored_litellm_keys(tmp_path, capsys, mo
     for name in ("OUTCROP_MASTER_KEY", "LITELLM_MASTER_KEY"):
         monkeypatch.delenv(name, raising=False)
     cfg = tmp_path / "litellm.yaml"
-    cfg.write_text(textwrap.dedent(f"""\
+    cfg.write_text(
+        textwrap.dedent(f"""\
         model_list:
           - model_name: m
             litellm_params: {{model: "{MODEL}", rpm: 100, num_retries: 3, custom_llm_provider: bedrock}}
         router_settings: {{routing_strategy: least-busy, num_retries: 2}}
         litellm_settings: {{set_verbose: true, drop_params: true}}
         general_settings: {{master_key: sk-1234, alerting: [slack]}}
-        """))
+        """)
+    )
     assert cli.main(["check-config", str(cfg)]) == 0
     out = capsys.readouterr().out
     assert "client authentication: master key (from general_settings.master_key)" in out
-    for path in ("model_list[0].litellm_params.rpm", "model_list[0].litellm_params.num_retries",
-                 "router_settings.routing_strategy", "router_settings.num_retries",
-                 "litellm_settings.set_verbose", "general_settings.alerting"):
+    for path in (
+        "model_list[0].litellm_params.rpm",
+        "model_list[0].litellm_params.num_retries",
+        "router_settings.routing_strategy",
+        "router_settings.num_retries",
+        "litellm_settings.set_verbose",
+        "general_settings.alerting",
+    ):
         assert f"  {path}: " in out, path
     cfg.write_text("model_list: []\n")
     assert cli.main(["check-config", str(cfg)]) == 0
-    assert ("client authentication: NONE: every caller is accepted, so the gateway serves on "
-            "loopback only") in capsys.readouterr().out
+    assert (
+        "client authentication: NONE: every caller is accepted, so the gateway serves on "
+        "loopback only"
+    ) in capsys.readouterr().out
 
 
 def test_python_api_validates_deployment_settings():
     with pytest.raises(OutcropError) as info:
-        outcrop.completion(model=MODEL, messages=[{"role": "user", "content": "hi"}],
-                           api_base="not-a-url")
+        outcrop.completion(
+            model=MODEL, messages=[{"role": "user", "content": "hi"}], api_base="not-a-url"
+        )
     assert info.value.status == 400 and info.value.param == "api_base"
     assert "api_base: expected an http(s) URL, got 'not-a-url'" in info.value.message
     with pytest.raises(OutcropError) as info:
         outcrop.completion(model=MODEL, messages=[{"role": "user", "content": "hi"}], timeout=-1)
     assert info.value.param == "timeout" and "expected `float` > 0.0" in info.value.message
     with pytest.raises(OutcropError) as info:
-        outcrop.completion(model=MODEL, messages=[{"role": "user", "content": "hi"}],
-                           aws_access_key_id=TEST_ACCESS_KEY)
+        outcrop.completion(
+            model=MODEL,
+            messages=[{"role": "user", "content": "hi"}],
+            aws_access_key_id=TEST_ACCESS_KEY,
+        )
     assert "aws_secret_access_key: required together with aws_access_key_id" in info.value.message
     assert TEST_SECRET_KEY not in info.value.message
 
 
 def test_public_decoder_reports_every_problem_with_its_path():
     with pytest.raises(ConfigError) as info:
-        outcrop.parse_params({"model": "x", "aws_regoin_name": "us-east-1", "qualifier": "prod"},
-                             "plugin_section", provider_params=False)
-    assert info.value.errors == ["plugin_section.aws_regoin_name: unknown key (did you mean "
-                                 "`aws_region_name`?)", "plugin_section.qualifier: unknown key"]
-    params = outcrop.parse_params({"model": "x", "qualifier": "prod", "rpm": 5,
-                                   "aws_bedrock_runtime_endpoint": "https://vpce.test"})
+        outcrop.parse_params(
+            {"model": "x", "aws_regoin_name": "us-east-1", "qualifier": "prod"},
+            "plugin_section",
+            provider_params=False,
+        )
+    assert info.value.errors == [
+        "plugin_section.aws_regoin_name: unknown key (did you mean `aws_region_name`?)",
+        "plugin_section.qualifier: unknown key",
+    ]
+    params = outcrop.parse_params(
+        {
+            "model": "x",
+            "qualifier": "prod",
+            "rpm": 5,
+            "aws_bedrock_runtime_endpoint": "https://vpce.test",
+        }
+    )
     assert params.extra == {"qualifier": "prod"} and params.api_base == "https://vpce.test"
 
 

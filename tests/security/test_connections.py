@@ -76,7 +76,9 @@ def test_keep_alive_connection_may_idle_past_the_header_timeout(quick_gateway):
         assert r.status_code == 200
         assert client.get("/v1/models").status_code == 200
     with connect(quick_gateway.url) as sock:  # a head split over packets is fine when in time
-        head = request_head("GET", "/v1/models", quick_gateway.url, {"authorization": f"Bearer {MASTER_KEY}"})
+        head = request_head(
+            "GET", "/v1/models", quick_gateway.url, {"authorization": f"Bearer {MASTER_KEY}"}
+        )
         sock.sendall(head[:20])
         time.sleep(0.3)
         sock.sendall(head[20:])

@@ -74,13 +74,19 @@ def test_every_cut_of_a_frame_is_reported_at_the_end():
     decoder.finish()  # a whole frame: nothing to report
 
 
-@pytest.mark.parametrize("block", [CUT_BLOCKS["no type byte"], CUT_BLOCKS["name cut"]],
-                         ids=["no type byte", "name cut"])
+@pytest.mark.parametrize(
+    "block", [CUT_BLOCKS["no type byte"], CUT_BLOCKS["name cut"]], ids=["no type byte", "name cut"]
+)
 def test_agent_frame_with_a_cut_header_block_is_a_502(gateway, bedrock_simulator, block):
-    bedrock_simulator.reply(EventStreamReply([frame_with_header_block(block)]),
-                            operation="InvokeAgent", times=1)
-    r = httpx.post(f"{gateway.url}/v1/chat/completions", headers=AUTH, timeout=10, json={
-        "model": "agent", "messages": [{"role": "user", "content": "hi"}]})
+    bedrock_simulator.reply(
+        EventStreamReply([frame_with_header_block(block)]), operation="InvokeAgent", times=1
+    )
+    r = httpx.post(
+        f"{gateway.url}/v1/chat/completions",
+        headers=AUTH,
+        timeout=10,
+        json={"model": "agent", "messages": [{"role": "user", "content": "hi"}]},
+    )
     error = assert_openai_error(r, 502, code="malformed_upstream_event")
     assert "header block cut short" in error["message"]
     assert_still_serves(gateway)
@@ -96,14 +102,21 @@ def nested(depth: int, open_: str = "[", close: str = "]") -> str:
 
 
 def post_raw(gateway, body: str) -> httpx.Response:
-    return httpx.post(f"{gateway.url}/v1/chat/completions", timeout=10, content=body.encode(),
-                      headers={**AUTH, "content-type": "application/json"})
+    return httpx.post(
+        f"{gateway.url}/v1/chat/completions",
+        timeout=10,
+        content=body.encode(),
+        headers={**AUTH, "content-type": "application/json"},
+    )
 
 
 @pytest.mark.parametrize("depth", DEPTHS)
 def test_chat_body_nested_too_deep_is_a_400(gateway, depth):
-    body = ('{"model": "agent", "messages": [{"role": "user", "content": "hi"}], "x": '
-            + nested(depth) + "}")
+    body = (
+        '{"model": "agent", "messages": [{"role": "user", "content": "hi"}], "x": '
+        + nested(depth)
+        + "}"
+    )
     error = assert_openai_error(post_raw(gateway, body), 400, code="json_too_deep")
     assert str(MAX_JSON_DEPTH) in error["message"]
     assert_still_serves(gateway)
@@ -122,8 +135,10 @@ def test_deep_nesting_anywhere_in_the_body_is_a_400(gateway, where):
 
 
 def test_nesting_within_the_limit_is_served(gateway, bedrock_simulator):
-    body = ('{"model": "runtime", "messages": [{"role": "user", "content": "hi"}], '
-            '"payload": {"deep": ' + nested(MAX_JSON_DEPTH - 3) + "}}")
+    body = (
+        '{"model": "runtime", "messages": [{"role": "user", "content": "hi"}], '
+        '"payload": {"deep": ' + nested(MAX_JSON_DEPTH - 3) + "}}"
+    )
     r = post_raw(gateway, body)
     assert r.status_code == 200, r.text
     assert bedrock_simulator.last("InvokeAgentRuntime").body.count(b"[") == MAX_JSON_DEPTH - 3
@@ -137,12 +152,19 @@ def test_python_api_refuses_deep_and_cyclic_arguments():
     cyclic.append(cyclic)
     for value in (deep, cyclic):
         with pytest.raises(OutcropError) as caught:
-            outcrop.completion("bedrock/agentcore/" + RUNTIME_ARN, [{"role": "user", "content": "hi"}],
-                               config=outcrop.Config(), payload=value)
+            outcrop.completion(
+                "bedrock/agentcore/" + RUNTIME_ARN,
+                [{"role": "user", "content": "hi"}],
+                config=outcrop.Config(),
+                payload=value,
+            )
         assert caught.value.status == 400 and caught.value.code == "json_too_deep"
     with pytest.raises(OutcropError) as caught:
-        outcrop.completion("bedrock/agentcore/" + RUNTIME_ARN, [{"role": "user", "content": deep}],
-                           config=outcrop.Config())
+        outcrop.completion(
+            "bedrock/agentcore/" + RUNTIME_ARN,
+            [{"role": "user", "content": deep}],
+            config=outcrop.Config(),
+        )
     assert caught.value.status == 400
 
 
@@ -159,18 +181,40 @@ def test_agent_tool_result_nested_too_deep_is_plain_content(gateway, bedrock_sim
     """A tool answer the agent plugin would read as a JSON envelope stays plain text."""
     from outcrop.testing import AgentReply
 
-    control = {"invocationId": "inv-1", "invocationInputs": [{"functionInvocationInput": {
-        "actionGroup": "weather", "function": "get_weather", "parameters": []}}]}
+    control = {
+        "invocationId": "inv-1",
+        "invocationInputs": [
+            {
+                "functionInvocationInput": {
+                    "actionGroup": "weather",
+                    "function": "get_weather",
+                    "parameters": [],
+                }
+            }
+        ],
+    }
     bedrock_simulator.reply(AgentReply(return_control=control), operation="InvokeAgent", times=1)
-    first = httpx.post(f"{gateway.url}/v1/chat/completions", headers=AUTH, timeout=10, json={
-        "model": "agent", "messages": [{"role": "user", "content": "weather?"}]}).json()
+    first = httpx.post(
+        f"{gateway.url}/v1/chat/completions",
+        headers=AUTH,
+        timeout=10,
+        json={"model": "agent", "messages": [{"role": "user", "content": "weather?"}]},
+    ).json()
     call = first["choices"][0]["message"]["tool_calls"][0]
     deep = '{"body": ' + nested(2000) + ', "responseState": "REPROMPT"}'
-    r = httpx.post(f"{gateway.url}/v1/chat/completions", headers=AUTH, timeout=10, json={
-        "model": "agent", "messages": [
-            {"role": "user", "content": "weather?"},
-            {"role": "assistant", "tool_calls": [call]},
-            {"role": "tool", "tool_call_id": call["id"], "content": deep}]})
+    r = httpx.post(
+        f"{gateway.url}/v1/chat/completions",
+        headers=AUTH,
+        timeout=10,
+        json={
+            "model": "agent",
+            "messages": [
+                {"role": "user", "content": "weather?"},
+                {"role": "assistant", "tool_calls": [call]},
+                {"role": "tool", "tool_call_id": call["id"], "content": deep},
+            ],
+        },
+    )
     assert r.status_code == 200, r.text
     sent = bedrock_simulator.last("InvokeAgent").json()
     result = sent["sessionState"]["returnControlInvocationResults"][0]

@@ -15,19 +15,25 @@ from outcrop.testing import AgentReply
 from .conftest import AUTH
 
 
-@pytest.mark.parametrize(("workers", "target"), [
-    (2, "group"),
-    (2, "supervisor"),
-    (1, "group"),
-])
-def test_sigterm_lets_the_stream_in_flight_finish(cli_server, make_config, bedrock_simulator, workers, target):
+@pytest.mark.parametrize(
+    ("workers", "target"),
+    [
+        (2, "group"),
+        (2, "supervisor"),
+        (1, "group"),
+    ],
+)
+def test_sigterm_lets_the_stream_in_flight_finish(
+    cli_server, make_config, bedrock_simulator, workers, target
+):
     words = [f"w{i} " for i in range(8)]
     bedrock_simulator.reply(AgentReply(words, delay=0.4), operation="InvokeAgent")
     server = cli_server(make_config(), "--workers", str(workers))
     lines: list[str] = []
     body = {"model": "agent", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
-    with httpx.stream("POST", server.url + "/v1/chat/completions", headers=AUTH, json=body,
-                      timeout=30) as response:
+    with httpx.stream(
+        "POST", server.url + "/v1/chat/completions", headers=AUTH, json=body, timeout=30
+    ) as response:
         assert response.status_code == 200
         for line in response.iter_lines():
             if not line.startswith("data: "):

@@ -55,10 +55,13 @@ def test_unknown_model_of_1_mb_is_clipped_and_lists_no_models(gateway, log_strea
     assert_still_serves(gateway)
 
 
-@pytest.mark.parametrize("message", [
-    {"role": HUGE, "content": "hi"},
-    {"role": "user", "content": [{"type": HUGE}]},
-])
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"role": HUGE, "content": "hi"},
+        {"role": "user", "content": [{"type": HUGE}]},
+    ],
+)
 def test_agent_plugin_echoes_clipped_values(gateway, message):
     error = assert_openai_error(chat(gateway, model="agent", messages=[message]), 400)
     assert len(error["message"]) < SHORT
@@ -66,27 +69,41 @@ def test_agent_plugin_echoes_clipped_values(gateway, message):
 
 
 def test_agentcore_plugin_echoes_clipped_values(gateway):
-    r = chat(gateway, model="runtime", messages=[{"role": "user", "content": "hi"}],
-             payload_format=HUGE)
+    r = chat(
+        gateway, model="runtime", messages=[{"role": "user", "content": "hi"}], payload_format=HUGE
+    )
     error = assert_openai_error(r, 400)
     assert len(error["message"]) < SHORT and "prompt, messages" in error["message"]
 
 
 def test_passthrough_echoes_clipped_paths(gateway):
-    r = httpx.post(f"{gateway.url}/bedrock/{'p' * 10_000}/x", headers=AUTH, timeout=10,
-                   content=b"{}")
+    r = httpx.post(
+        f"{gateway.url}/bedrock/{'p' * 10_000}/x", headers=AUTH, timeout=10, content=b"{}"
+    )
     assert len(assert_aws_error(r, 404, "UnknownOperationException")) < SHORT
-    r = httpx.post(f"{gateway.url}/bedrock/model/native/{'%2E' * 3000}/converse", headers=AUTH,
-                   timeout=10, content=b"{}")
+    r = httpx.post(
+        f"{gateway.url}/bedrock/model/native/{'%2E' * 3000}/converse",
+        headers=AUTH,
+        timeout=10,
+        content=b"{}",
+    )
     assert r.status_code in (400, 404) and len(r.json()["message"]) < SHORT
     assert_still_serves(gateway)
 
 
 def test_sigv4_errors_echo_clipped_values(gateway):
-    auth = ("AWS4-HMAC-SHA256 Credential=OUTCROPSECKEY00001/20260101/us-west-2/bedrock/"
-            + "t" * 5000 + ", SignedHeaders=host;x-amz-date, Signature=" + "0" * 64)
-    r = httpx.post(f"{gateway.url}/bedrock/model/native/converse", timeout=10, content=b"{}",
-                   headers={"Authorization": auth, "X-Amz-Date": "20260101T000000Z"})
+    auth = (
+        "AWS4-HMAC-SHA256 Credential=OUTCROPSECKEY00001/20260101/us-west-2/bedrock/"
+        + "t" * 5000
+        + ", SignedHeaders=host;x-amz-date, Signature="
+        + "0" * 64
+    )
+    r = httpx.post(
+        f"{gateway.url}/bedrock/model/native/converse",
+        timeout=10,
+        content=b"{}",
+        headers={"Authorization": auth, "X-Amz-Date": "20260101T000000Z"},
+    )
     message = assert_aws_error(r, 403, "IncompleteSignatureException")
     assert len(message) < SHORT and "[5000 characters]" in message
     assert_still_serves(gateway)

@@ -41,13 +41,21 @@ class H2Client:
         if data:
             self.sock.sendall(data)
 
-    def headers(self, method: str, path: str, extra: list[tuple[str, str]] = ()) -> list[tuple[str, str]]:
+    def headers(
+        self, method: str, path: str, extra: list[tuple[str, str]] = ()
+    ) -> list[tuple[str, str]]:
         host, port = address(self.url)
-        return [(":method", method), (":path", path), (":scheme", "http"),
-                (":authority", f"{host}:{port}"), *extra]
+        return [
+            (":method", method),
+            (":path", path),
+            (":scheme", "http"),
+            (":authority", f"{host}:{port}"),
+            *extra,
+        ]
 
-    def request(self, method: str, path: str, body: bytes | None = None,
-                extra: list[tuple[str, str]] = ()) -> tuple[int, bytes]:
+    def request(
+        self, method: str, path: str, body: bytes | None = None, extra: list[tuple[str, str]] = ()
+    ) -> tuple[int, bytes]:
         sid = self.conn.get_next_available_stream_id()
         self.conn.send_headers(sid, self.headers(method, path, extra), end_stream=body is None)
         if body is not None:
@@ -84,6 +92,7 @@ class H2Client:
 
 # -- HTTP/2 off (the default) --------------------------------------------------------------------
 
+
 def test_prior_knowledge_is_refused_when_http2_is_off(bounded_gateway):
     with connect(bounded_gateway.url) as sock:
         conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
@@ -106,13 +115,27 @@ def test_bare_preface_is_refused_when_http2_is_off(bounded_gateway):
 def test_h2c_upgrade_is_served_as_http11_when_http2_is_off(bounded_gateway, path):
     settings = base64.urlsafe_b64encode(b"").decode()
     with connect(bounded_gateway.url) as sock:
-        sock.sendall(request_head("GET", path, bounded_gateway.url, {
-            "connection": "Upgrade, HTTP2-Settings", "upgrade": "h2c", "http2-settings": settings,
-            "authorization": f"Bearer {MASTER_KEY}"}))
+        sock.sendall(
+            request_head(
+                "GET",
+                path,
+                bounded_gateway.url,
+                {
+                    "connection": "Upgrade, HTTP2-Settings",
+                    "upgrade": "h2c",
+                    "http2-settings": settings,
+                    "authorization": f"Bearer {MASTER_KEY}",
+                },
+            )
+        )
         r = read_response(sock)
         assert r.status == 200 and r.raw.startswith(b"HTTP/1.1 200")
         # the connection is still HTTP/1.1: a second request on it is served
-        sock.sendall(request_head("GET", path, bounded_gateway.url, {"authorization": f"Bearer {MASTER_KEY}"}))
+        sock.sendall(
+            request_head(
+                "GET", path, bounded_gateway.url, {"authorization": f"Bearer {MASTER_KEY}"}
+            )
+        )
         assert read_response(sock).status == 200
     still_serves(bounded_gateway)
 
@@ -142,21 +165,27 @@ def test_tls_offers_h2_only_when_enabled(gateway_factory, make_config, tls_pair,
 
 # -- HTTP/2 on -----------------------------------------------------------------------------------
 
+
 def test_cli_http2_flag_serves_h2_prior_knowledge(cli_server, make_config):
     server = cli_server(make_config(), "--http2")
     client = H2Client(server.url)
     try:
         assert client.request("GET", "/health/liveliness") == (200, b'"I\'m alive!"')
-        status, body = client.request("POST", "/v1/chat/completions", CHAT_BODY,
-                                      [("authorization", f"Bearer {MASTER_KEY}"),
-                                       ("content-type", "application/json")])
+        status, body = client.request(
+            "POST",
+            "/v1/chat/completions",
+            CHAT_BODY,
+            [("authorization", f"Bearer {MASTER_KEY}"), ("content-type", "application/json")],
+        )
         assert status == 200 and b"You said: hi" in body
     finally:
         client.close()
     assert server.stop()[0] == 0
 
 
-def test_rapid_reset_closes_the_connection_and_calls_nobody(gateway_factory, make_config, bedrock_simulator):
+def test_rapid_reset_closes_the_connection_and_calls_nobody(
+    gateway_factory, make_config, bedrock_simulator
+):
     gw = gateway_factory(make_config(http2=True))
     client = H2Client(gw.url)
     auth = [("authorization", f"Bearer {MASTER_KEY}"), ("content-type", "application/json")]

@@ -31,16 +31,21 @@ def test_connect_to_a_non_loopback_address_is_refused_before_it_happens():
         s.connect_ex(OUTSIDE)
     with socket.socket(socket.AF_INET6) as s, pytest.raises(NonLoopbackConnection):
         s.connect(("2001:db8::1", 443, 0, 0))
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s, pytest.raises(NonLoopbackConnection):
+    with (
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s,
+        pytest.raises(NonLoopbackConnection),
+    ):
         s.sendto(b"x", ("192.0.2.1", 53))
     refused = _refused()
     assert len(refused) == 4 and all("socket." in line for line in refused)
 
 
 def test_name_lookups_outside_the_machine_are_refused():
-    for lookup in (lambda: socket.getaddrinfo("example.com", 443),
-                   lambda: socket.gethostbyname("attacker.test"),
-                   lambda: socket.gethostbyaddr("192.0.2.1")):
+    for lookup in (
+        lambda: socket.getaddrinfo("example.com", 443),
+        lambda: socket.gethostbyname("attacker.test"),
+        lambda: socket.gethostbyaddr("192.0.2.1"),
+    ):
         with pytest.raises(NonLoopbackConnection, match="name lookup"):
             lookup()
     assert len(_refused()) == 3

@@ -68,12 +68,23 @@ RAW_NATIVE = [
     "NATIVE",
     "native ",
 ]
-OPERATIONS = ["converse", "converse-stream", "invoke", "invoke-with-response-stream", "count-tokens"]
+OPERATIONS = [
+    "converse",
+    "converse-stream",
+    "invoke",
+    "invoke-with-response-stream",
+    "count-tokens",
+]
 
 
 def _sim_params(sim: Any, model: str) -> dict[str, Any]:
-    return {"model": model, "aws_region_name": "us-west-2", "aws_access_key_id": TEST_ACCESS_KEY,
-            "aws_secret_access_key": TEST_SECRET_KEY, "api_base": sim.url}
+    return {
+        "model": model,
+        "aws_region_name": "us-west-2",
+        "aws_access_key_id": TEST_ACCESS_KEY,
+        "aws_secret_access_key": TEST_SECRET_KEY,
+        "api_base": sim.url,
+    }
 
 
 def _config(sim: Any, **general: Any) -> dict[str, Any]:
@@ -85,8 +96,10 @@ def _config(sim: Any, **general: Any) -> dict[str, Any]:
         "general_settings": {"master_key": KEY, **general},
         # defaults for raw ids, pointed at the simulator: whatever slips through shows up there
         "bedrock_passthrough": {
-            "aws_region_name": "us-west-2", "api_base": sim.url,
-            "aws_access_key_id": TEST_ACCESS_KEY, "aws_secret_access_key": TEST_SECRET_KEY,
+            "aws_region_name": "us-west-2",
+            "api_base": sim.url,
+            "aws_access_key_id": TEST_ACCESS_KEY,
+            "aws_secret_access_key": TEST_SECRET_KEY,
             "keys": [{"access_key_id": SDK_KEY_ID, "secret_access_key": SDK_SECRET}],
         },
     }
@@ -121,7 +134,9 @@ def _nothing_was_sent(sim: Any) -> None:
 
 
 def _still_serves(gw: str, sim: Any) -> None:
-    r = httpx.post(f"{gw}/v1/chat/completions", headers=AUTH, json={"model": "agent", "messages": USER})
+    r = httpx.post(
+        f"{gw}/v1/chat/completions", headers=AUTH, json={"model": "agent", "messages": USER}
+    )
     assert r.status_code == 200, r.text
     r = httpx.post(f"{gw}/bedrock/model/native/converse", headers=AUTH, content=CONVERSE_BODY)
     assert r.status_code == 200, r.text
@@ -134,12 +149,19 @@ def _still_serves(gw: str, sim: Any) -> None:
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
 @pytest.mark.parametrize("model", RAW_CHAT, ids=RAW_CHAT_IDS)
 def test_chat_refuses_raw_model_strings(gw, sim, model, stream):
-    r = httpx.post(f"{gw}/v1/chat/completions", headers=AUTH,
-                   json={"model": model, "messages": USER, "stream": stream})
+    r = httpx.post(
+        f"{gw}/v1/chat/completions",
+        headers=AUTH,
+        json={"model": model, "messages": USER, "stream": stream},
+    )
     assert r.status_code == 400, r.text
     assert r.headers["content-type"] == "application/json"
     error = r.json()["error"]
-    assert (error["type"], error["code"], error["param"]) == ("invalid_request_error", "model_not_found", "model")
+    assert (error["type"], error["code"], error["param"]) == (
+        "invalid_request_error",
+        "model_not_found",
+        "model",
+    )
     assert HOW in error["message"]
     assert len(r.content) < 1000  # a 100,000-character model name is not echoed
     _nothing_was_sent(sim)
@@ -158,8 +180,12 @@ def test_openai_sdk_sees_a_bad_request(gw, sim):
 async def test_python_api_with_a_model_list_refuses_them_too(sim):
     config = outcrop.parse_config(_config(sim))
     with pytest.raises(OutcropError) as caught:
-        await outcrop.acompletion(model="bedrock/agent/ABCDEFGHIJ/ALIAS12345", messages=USER,
-                                  config=config, api_base=sim.url)
+        await outcrop.acompletion(
+            model="bedrock/agent/ABCDEFGHIJ/ALIAS12345",
+            messages=USER,
+            config=config,
+            api_base=sim.url,
+        )
     assert (caught.value.status, caught.value.code) == (400, "model_not_found")
     _nothing_was_sent(sim)
     assert (await outcrop.acompletion(model="agent", messages=USER, config=config)).choices
@@ -171,8 +197,11 @@ async def test_python_api_with_a_model_list_refuses_them_too(sim):
 @pytest.mark.parametrize("operation", OPERATIONS)
 @pytest.mark.parametrize("model_id", RAW_NATIVE)
 def test_passthrough_refuses_raw_model_ids(gw, sim, model_id, operation):
-    r = httpx.post(f"{gw}/bedrock/model/{quote(model_id, safe='')}/{operation}", headers=AUTH,
-                   content=CONVERSE_BODY)
+    r = httpx.post(
+        f"{gw}/bedrock/model/{quote(model_id, safe='')}/{operation}",
+        headers=AUTH,
+        content=CONVERSE_BODY,
+    )
     assert r.status_code == 403, r.text
     assert r.headers["x-amzn-errortype"] == "AccessDeniedException"
     assert HOW in r.json()["message"]
@@ -182,16 +211,25 @@ def test_passthrough_refuses_raw_model_ids(gw, sim, model_id, operation):
 
 def test_passthrough_refuses_start_async_invoke_and_sdks_see_access_denied(gw, sim):
     client = boto3.session.Session().client(
-        "bedrock-runtime", region_name="us-west-2", endpoint_url=gw + "/bedrock",
-        aws_access_key_id=SDK_KEY_ID, aws_secret_access_key=SDK_SECRET,
-        config=BotoConfig(retries={"total_max_attempts": 1}))
+        "bedrock-runtime",
+        region_name="us-west-2",
+        endpoint_url=gw + "/bedrock",
+        aws_access_key_id=SDK_KEY_ID,
+        aws_secret_access_key=SDK_SECRET,
+        config=BotoConfig(retries={"total_max_attempts": 1}),
+    )
     with pytest.raises(client.exceptions.AccessDeniedException) as caught:
-        client.converse(modelId="cohere.command-r-v1:0",
-                        messages=[{"role": "user", "content": [{"text": "hi"}]}])
+        client.converse(
+            modelId="cohere.command-r-v1:0",
+            messages=[{"role": "user", "content": [{"text": "hi"}]}],
+        )
     assert HOW in str(caught.value)
     with pytest.raises(client.exceptions.AccessDeniedException) as caught:
-        client.start_async_invoke(modelId="amazon.nova-reel-v1:0", modelInput={},
-                                  outputDataConfig={"s3OutputDataConfig": {"s3Uri": "s3://b/k"}})
+        client.start_async_invoke(
+            modelId="amazon.nova-reel-v1:0",
+            modelInput={},
+            outputDataConfig={"s3OutputDataConfig": {"s3Uri": "s3://b/k"}},
+        )
     assert HOW in str(caught.value)
     _nothing_was_sent(sim)
     _still_serves(gw, sim)
@@ -207,11 +245,17 @@ def test_allow_raw_models_serves_them_on_both_surfaces(sim, monkeypatch):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", TEST_ACCESS_KEY)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", TEST_SECRET_KEY)
     with ServerThread(create_app(_config(sim, allow_raw_models=True))) as server:
-        r = httpx.post(f"{server.url}/v1/chat/completions", headers=AUTH,
-                       json={"model": "bedrock/agent/ABCDEFGHIJ/ALIAS12345", "messages": USER})
+        r = httpx.post(
+            f"{server.url}/v1/chat/completions",
+            headers=AUTH,
+            json={"model": "bedrock/agent/ABCDEFGHIJ/ALIAS12345", "messages": USER},
+        )
         assert r.status_code == 200, r.text
-        r = httpx.post(f"{server.url}/bedrock/model/cohere.command-r-v1:0/converse", headers=AUTH,
-                       content=CONVERSE_BODY)
+        r = httpx.post(
+            f"{server.url}/bedrock/model/cohere.command-r-v1:0/converse",
+            headers=AUTH,
+            content=CONVERSE_BODY,
+        )
         assert r.status_code == 200, r.text
     assert [q.operation for q in sim.requests] == ["InvokeAgent", "Converse"]
 
@@ -222,8 +266,11 @@ def test_without_a_model_list_raw_strings_work_unless_refused(sim, allow):
     if allow is not None:
         config["general_settings"]["allow_raw_models"] = allow
     with ServerThread(create_app(config)) as server:
-        r = httpx.post(f"{server.url}/bedrock/model/cohere.command-r-v1:0/converse", headers=AUTH,
-                       content=CONVERSE_BODY)
+        r = httpx.post(
+            f"{server.url}/bedrock/model/cohere.command-r-v1:0/converse",
+            headers=AUTH,
+            content=CONVERSE_BODY,
+        )
     assert r.status_code == (200 if allow is None else 403), r.text
     assert len(sim.requests) == (1 if allow is None else 0)
 
@@ -237,5 +284,11 @@ def test_allow_raw_models_must_be_a_boolean(value):
 
 def test_the_quick_start_gateway_has_no_model_list_and_serves_raw_strings():
     assert outcrop.Gateway(Config()).allow_raw_models is True
-    assert outcrop.Gateway(outcrop.parse_config(
-        {"model_list": [{"model_name": "a", "litellm_params": {"model": AGENT}}]})).allow_raw_models is False
+    assert (
+        outcrop.Gateway(
+            outcrop.parse_config(
+                {"model_list": [{"model_name": "a", "litellm_params": {"model": AGENT}}]}
+            )
+        ).allow_raw_models
+        is False
+    )

@@ -36,7 +36,9 @@ SDK_KEY_ID = "OUTCROPREGIONSCAN01"
 SDK_SECRET = "outcrop-region-scan-secret-000001"
 AGENT = "bedrock/agent/L1RT58GYRW/MFPSBCXYTW"
 RUNTIME = "arn:aws:bedrock-agentcore:{}:123456789012:runtime/my_agent-AbCdEf1234"
-PROFILE = "arn:aws:bedrock:{}:123456789012:inference-profile/us.anthropic.claude-3-5-haiku-20241022-v1:0"
+PROFILE = (
+    "arn:aws:bedrock:{}:123456789012:inference-profile/us.anthropic.claude-3-5-haiku-20241022-v1:0"
+)
 USER = [{"role": "user", "content": "hi"}]
 CONVERSE_BODY = b'{"messages": [{"role": "user", "content": [{"text": "hi"}]}]}'
 
@@ -88,27 +90,39 @@ def sim() -> Iterator[Any]:
 
 
 def _sim_params(sim: Any, model: str) -> dict[str, Any]:
-    return {"model": model, "aws_region_name": "us-west-2", "aws_access_key_id": TEST_ACCESS_KEY,
-            "aws_secret_access_key": TEST_SECRET_KEY, "api_base": sim.url}
+    return {
+        "model": model,
+        "aws_region_name": "us-west-2",
+        "aws_access_key_id": TEST_ACCESS_KEY,
+        "aws_secret_access_key": TEST_SECRET_KEY,
+        "api_base": sim.url,
+    }
 
 
 @pytest.fixture(scope="module")
 def gw(sim: Any) -> Iterator[str]:
     with pytest.MonkeyPatch.context() as mp:
         _no_aws_env(mp)
-        app = create_app({
-            "model_list": [
-                {"model_name": "agent", "litellm_params": _sim_params(sim, AGENT)},
-                {"model_name": "native", "litellm_params": _sim_params(
-                    sim, "bedrock/us.anthropic.claude-3-5-sonnet-20240620-v1:0")},
-            ],
-            "general_settings": {"master_key": KEY, "allow_raw_models": True},
-            # the pass-through's defaults: credentials, no region, no endpoint
-            "bedrock_passthrough": {
-                "aws_access_key_id": TEST_ACCESS_KEY, "aws_secret_access_key": TEST_SECRET_KEY,
-                "keys": [{"access_key_id": SDK_KEY_ID, "secret_access_key": SDK_SECRET}],
-            },
-        })
+        app = create_app(
+            {
+                "model_list": [
+                    {"model_name": "agent", "litellm_params": _sim_params(sim, AGENT)},
+                    {
+                        "model_name": "native",
+                        "litellm_params": _sim_params(
+                            sim, "bedrock/us.anthropic.claude-3-5-sonnet-20240620-v1:0"
+                        ),
+                    },
+                ],
+                "general_settings": {"master_key": KEY, "allow_raw_models": True},
+                # the pass-through's defaults: credentials, no region, no endpoint
+                "bedrock_passthrough": {
+                    "aws_access_key_id": TEST_ACCESS_KEY,
+                    "aws_secret_access_key": TEST_SECRET_KEY,
+                    "keys": [{"access_key_id": SDK_KEY_ID, "secret_access_key": SDK_SECRET}],
+                },
+            }
+        )
         with ServerThread(app) as server:
             yield server.url
 
@@ -138,7 +152,9 @@ def _nothing_left_the_gateway(sim: Any) -> None:
 
 
 def _still_serves(gw: str, sim: Any) -> None:
-    r = httpx.post(f"{gw}/v1/chat/completions", headers=AUTH, json={"model": "agent", "messages": USER})
+    r = httpx.post(
+        f"{gw}/v1/chat/completions", headers=AUTH, json={"model": "agent", "messages": USER}
+    )
     assert r.status_code == 200, r.text
     r = httpx.post(f"{gw}/bedrock/model/native/converse", headers=AUTH, content=CONVERSE_BODY)
     assert r.status_code == 200, r.text
@@ -165,8 +181,11 @@ def _aws_400(r: httpx.Response, aws_type: str = "ValidationException", status: i
 
 @pytest.mark.parametrize("region", HOSTILE, ids=IDS)
 def test_chat_agentcore_model_string(gw, sim, region):
-    r = httpx.post(f"{gw}/v1/chat/completions", headers=AUTH,
-                   json={"model": "bedrock/agentcore/" + RUNTIME.format(region), "messages": USER})
+    r = httpx.post(
+        f"{gw}/v1/chat/completions",
+        headers=AUTH,
+        json={"model": "bedrock/agentcore/" + RUNTIME.format(region), "messages": USER},
+    )
     assert _openai_400(r)["param"] == "model"
     _nothing_left_the_gateway(sim)
     _still_serves(gw, sim)
@@ -174,8 +193,11 @@ def test_chat_agentcore_model_string(gw, sim, region):
 
 @pytest.mark.parametrize("region", ARN_HOSTILE, ids=ARN_IDS)
 def test_chat_native_model_arn(gw, sim, region):
-    r = httpx.post(f"{gw}/v1/chat/completions", headers=AUTH,
-                   json={"model": "bedrock/" + PROFILE.format(region), "messages": USER})
+    r = httpx.post(
+        f"{gw}/v1/chat/completions",
+        headers=AUTH,
+        json={"model": "bedrock/" + PROFILE.format(region), "messages": USER},
+    )
     assert _openai_400(r)["param"] == "model"
     _nothing_left_the_gateway(sim)
     _still_serves(gw, sim)
@@ -183,8 +205,11 @@ def test_chat_native_model_arn(gw, sim, region):
 
 @pytest.mark.parametrize("region", HOSTILE, ids=IDS)
 def test_chat_body_cannot_set_a_region(gw, sim, region):
-    r = httpx.post(f"{gw}/v1/chat/completions", headers=AUTH,
-                   json={"model": "agent", "messages": USER, "aws_region_name": region})
+    r = httpx.post(
+        f"{gw}/v1/chat/completions",
+        headers=AUTH,
+        json={"model": "agent", "messages": USER, "aws_region_name": region},
+    )
     assert _openai_400(r)["param"] == "aws_region_name"
     _nothing_left_the_gateway(sim)
     _still_serves(gw, sim)
@@ -196,8 +221,14 @@ async def test_python_api_aws_region_name(gw, sim, region):
     # so a region that slipped through would show up there, in a SigV4 scope.
     with pytest.raises(OutcropError) as caught:
         await outcrop.acompletion(
-            model=AGENT, messages=USER, config=API_CONFIG, aws_region_name=region, api_base=sim.url,
-            aws_access_key_id=TEST_ACCESS_KEY, aws_secret_access_key=TEST_SECRET_KEY)
+            model=AGENT,
+            messages=USER,
+            config=API_CONFIG,
+            aws_region_name=region,
+            api_base=sim.url,
+            aws_access_key_id=TEST_ACCESS_KEY,
+            aws_secret_access_key=TEST_SECRET_KEY,
+        )
     assert (caught.value.status, caught.value.code) == (400, "invalid_region")
     assert "aws_region_name" in caught.value.message
     _nothing_left_the_gateway(sim)
@@ -231,8 +262,17 @@ def _signed_with_scope(gw: str, path: str, region: str) -> httpx.Response:
     on_the_wire = region.encode("utf-8").decode("latin-1")
     url = gw + path
     headers = {"Content-Type": "application/json"}
-    sign("POST", url, headers, CONVERSE_BODY, access_key=SDK_KEY_ID, secret_key=SDK_SECRET,
-         token=None, region=on_the_wire, service="bedrock")
+    sign(
+        "POST",
+        url,
+        headers,
+        CONVERSE_BODY,
+        access_key=SDK_KEY_ID,
+        secret_key=SDK_SECRET,
+        token=None,
+        region=on_the_wire,
+        service="bedrock",
+    )
     raw = {k: v.encode("latin-1") for k, v in headers.items()}
     return httpx.post(url, headers=raw, content=CONVERSE_BODY)
 
@@ -252,15 +292,21 @@ def test_region_of_the_clients_sigv4_scope(gw, sim, region):
 def test_a_real_region_in_the_scope_is_still_used(gw, sim):
     # the same request with a region: it passes the check and is signed for it. No endpoint
     # is configured, so the gateway would dial AWS: point the defaults at the simulator instead.
-    app_gw = create_app({
-        "general_settings": {"master_key": KEY},
-        "bedrock_passthrough": {"aws_access_key_id": TEST_ACCESS_KEY,
-                                "aws_secret_access_key": TEST_SECRET_KEY, "api_base": sim.url,
-                                "keys": [{"access_key_id": SDK_KEY_ID, "secret_access_key": SDK_SECRET}]},
-    })
+    app_gw = create_app(
+        {
+            "general_settings": {"master_key": KEY},
+            "bedrock_passthrough": {
+                "aws_access_key_id": TEST_ACCESS_KEY,
+                "aws_secret_access_key": TEST_SECRET_KEY,
+                "api_base": sim.url,
+                "keys": [{"access_key_id": SDK_KEY_ID, "secret_access_key": SDK_SECRET}],
+            },
+        }
+    )
     with ServerThread(app_gw) as server:
-        r = _signed_with_scope(server.url, "/bedrock/model/cohere.command-r-v1%3A0/converse",
-                               "ap-southeast-5")
+        r = _signed_with_scope(
+            server.url, "/bedrock/model/cohere.command-r-v1%3A0/converse", "ap-southeast-5"
+        )
     assert r.status_code == 200, r.text
     assert sim.last("Converse").region == "ap-southeast-5"
 
@@ -287,13 +333,17 @@ def test_config_sources_name_their_path(region):
     if region in ARN_HOSTILE:
         models.append("bedrock/" + PROFILE.format(region))
     for model in models:
-        text = _config_error({"model_list": [{"model_name": "a", "litellm_params": {"model": model}}]})
+        text = _config_error(
+            {"model_list": [{"model_name": "a", "litellm_params": {"model": model}}]}
+        )
         assert text.startswith("model_list[0].litellm_params.model: "), text
     assert len(text) < 1000
 
 
 @pytest.mark.parametrize("variable", ["AWS_REGION", "AWS_DEFAULT_REGION", "AWS_REGION_NAME"])
-@pytest.mark.parametrize("region", ["attacker.test#", "attacker.test:8443#", "US-WEST-2", "us-west-\u0662"])
+@pytest.mark.parametrize(
+    "region", ["attacker.test#", "attacker.test:8443#", "US-WEST-2", "us-west-\u0662"]
+)
 def test_environment_region_is_a_config_error(monkeypatch, variable, region):
     monkeypatch.setenv(variable, region)
     assert _config_error({}).startswith(f"{variable} (environment): ")
@@ -326,11 +376,18 @@ def test_endpoint_cache_is_bounded():
 async def test_nothing_is_signed_for_a_non_region(sim):
     # whatever built the request, the gateway refuses to sign a scope that is not a region
     gateway = Gateway(Config())
-    request = UpstreamRequest("POST", sim.url + "/model/m/converse", {}, b"{}",
-                              service="bedrock-runtime", signing_name="bedrock",
-                              region="attacker.test:8443#")
-    params = DeploymentParams(model="m", aws_access_key_id=TEST_ACCESS_KEY,
-                              aws_secret_access_key=TEST_SECRET_KEY)
+    request = UpstreamRequest(
+        "POST",
+        sim.url + "/model/m/converse",
+        {},
+        b"{}",
+        service="bedrock-runtime",
+        signing_name="bedrock",
+        region="attacker.test:8443#",
+    )
+    params = DeploymentParams(
+        model="m", aws_access_key_id=TEST_ACCESS_KEY, aws_secret_access_key=TEST_SECRET_KEY
+    )
     try:
         with pytest.raises(OutcropError) as caught:
             await gateway.send(request, params)
@@ -355,15 +412,31 @@ def test_502_bodies_never_name_the_dialled_host_port_or_error(sim, gateway_facto
     logged = _LogRecorder()
     monkeypatch.setattr(outcrop.upstream, "log", logged)
     closed = "http://127.0.0.1:9"  # loopback, nothing listens: the connection is refused
-    gw_ = gateway_factory({
-        "model_list": [{"model_name": "agent", "litellm_params": {**_sim_params(sim, AGENT), "api_base": closed}}],
-        "general_settings": {"master_key": KEY, "allow_raw_models": True},
-        "bedrock_passthrough": {"aws_region_name": "us-west-2", "api_base": closed,
-                                "aws_access_key_id": TEST_ACCESS_KEY, "aws_secret_access_key": TEST_SECRET_KEY},
-    })
-    chat = httpx.post(f"{gw_.url}/v1/chat/completions", headers=AUTH, json={"model": "agent", "messages": USER})
-    native = httpx.post(f"{gw_.url}/bedrock/model/cohere.command-r-v1:0/converse", headers=AUTH,
-                        content=CONVERSE_BODY)
+    gw_ = gateway_factory(
+        {
+            "model_list": [
+                {
+                    "model_name": "agent",
+                    "litellm_params": {**_sim_params(sim, AGENT), "api_base": closed},
+                }
+            ],
+            "general_settings": {"master_key": KEY, "allow_raw_models": True},
+            "bedrock_passthrough": {
+                "aws_region_name": "us-west-2",
+                "api_base": closed,
+                "aws_access_key_id": TEST_ACCESS_KEY,
+                "aws_secret_access_key": TEST_SECRET_KEY,
+            },
+        }
+    )
+    chat = httpx.post(
+        f"{gw_.url}/v1/chat/completions", headers=AUTH, json={"model": "agent", "messages": USER}
+    )
+    native = httpx.post(
+        f"{gw_.url}/bedrock/model/cohere.command-r-v1:0/converse",
+        headers=AUTH,
+        content=CONVERSE_BODY,
+    )
     assert chat.status_code == 502 and native.status_code == 502
     assert chat.json()["error"]["message"] == "could not reach bedrock-agent-runtime"
     assert native.json()["message"] == "could not reach bedrock-runtime"
@@ -371,5 +444,7 @@ def test_502_bodies_never_name_the_dialled_host_port_or_error(sim, gateway_facto
         assert "127.0.0.1" not in body and ":9" not in body and "onnect" not in body
     # the operator still sees where, and why
     assert [(event, f["origin"]) for event, f in logged.lines] == [
-        ("upstream_unreachable", closed), ("upstream_unreachable", closed)]
+        ("upstream_unreachable", closed),
+        ("upstream_unreachable", closed),
+    ]
     assert all("Connect" in f["error"] for _, f in logged.lines)

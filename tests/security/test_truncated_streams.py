@@ -25,18 +25,26 @@ CUTS = [3, 11, 40, len(LAST) - 20, len(LAST) - 1]
 
 
 def chat(gateway, model: str, **extra) -> httpx.Response:
-    return httpx.post(f"{gateway.url}/v1/chat/completions", headers=AUTH, timeout=10, json={
-        "model": model, "messages": [{"role": "user", "content": "hi"}], **extra})
+    return httpx.post(
+        f"{gateway.url}/v1/chat/completions",
+        headers=AUTH,
+        timeout=10,
+        json={"model": model, "messages": [{"role": "user", "content": "hi"}], **extra},
+    )
 
 
 def stream_chat(gateway, model: str) -> tuple[int, list[bytes]]:
     """Status and the SSE ``data:`` payloads of a streamed chat call."""
-    with httpx.stream("POST", f"{gateway.url}/v1/chat/completions", headers=AUTH, timeout=10,
-                      json={"model": model, "stream": True,
-                            "messages": [{"role": "user", "content": "hi"}]}) as r:
+    with httpx.stream(
+        "POST",
+        f"{gateway.url}/v1/chat/completions",
+        headers=AUTH,
+        timeout=10,
+        json={"model": model, "stream": True, "messages": [{"role": "user", "content": "hi"}]},
+    ) as r:
         text = b"".join(r.iter_bytes())
         status = r.status_code
-    frames = [block[len(b"data: "):] for block in text.split(b"\n\n") if block]
+    frames = [block[len(b"data: ") :] for block in text.split(b"\n\n") if block]
     return status, frames
 
 
@@ -59,7 +67,8 @@ def test_agent_complete_answer_is_still_a_200(gateway, bedrock_simulator):
 
 @pytest.mark.parametrize("cut", [3, 40])
 def test_agent_stream_cut_mid_frame_ends_with_an_error_event_and_no_done(
-        gateway, bedrock_simulator, cut):
+    gateway, bedrock_simulator, cut
+):
     bedrock_simulator.reply(EventStreamReply([CHUNK, LAST[:cut]]), operation="InvokeAgent", times=1)
     status, frames = stream_chat(gateway, "agent")
     assert status == 200  # the stream had started: the error travels in it
@@ -78,8 +87,9 @@ def test_python_api_raises_on_a_cut_answer(bedrock_simulator, simulator_params):
     model = params.pop("model")
 
     async def call() -> None:
-        await outcrop.acompletion(model, [{"role": "user", "content": "hi"}], config=config,
-                                  **params)
+        await outcrop.acompletion(
+            model, [{"role": "user", "content": "hi"}], config=config, **params
+        )
 
     with pytest.raises(OutcropError) as caught:
         asyncio.run(call())
@@ -92,19 +102,26 @@ _SSE = {"content-type": "text/event-stream"}
 _NDJSON = {"content-type": "application/x-ndjson"}
 
 
-@pytest.mark.parametrize("tail", [b'data: {"text": "wor', b'data: {"text": "world"}\n',
-                                  b"data: plain words"])
+@pytest.mark.parametrize(
+    "tail", [b'data: {"text": "wor', b'data: {"text": "world"}\n', b"data: plain words"]
+)
 def test_runtime_sse_cut_mid_event_is_a_502(gateway, bedrock_simulator, tail):
-    bedrock_simulator.reply(RawReply(200, _SSE, [b'data: {"text": "Hello "}\n\n', tail]),
-                            operation="InvokeAgentRuntime", times=1)
+    bedrock_simulator.reply(
+        RawReply(200, _SSE, [b'data: {"text": "Hello "}\n\n', tail]),
+        operation="InvokeAgentRuntime",
+        times=1,
+    )
     error = assert_openai_error(chat(gateway, "runtime"), 502, code="truncated_upstream_stream")
     assert "cut short" in error["message"]
     assert_still_serves(gateway)
 
 
 def test_runtime_sse_stream_cut_mid_event_ends_with_an_error_event(gateway, bedrock_simulator):
-    bedrock_simulator.reply(RawReply(200, _SSE, [b'data: {"text": "Hello "}\n\n', b'data: {"te']),
-                            operation="InvokeAgentRuntime", times=1)
+    bedrock_simulator.reply(
+        RawReply(200, _SSE, [b'data: {"text": "Hello "}\n\n', b'data: {"te']),
+        operation="InvokeAgentRuntime",
+        times=1,
+    )
     status, frames = stream_chat(gateway, "runtime")
     assert status == 200 and b"[DONE]" not in frames
     assert json.loads(frames[0])["choices"][0]["delta"]["content"] == "Hello "
@@ -113,16 +130,22 @@ def test_runtime_sse_stream_cut_mid_event_ends_with_an_error_event(gateway, bedr
 
 
 def test_runtime_ndjson_cut_mid_line_is_a_502(gateway, bedrock_simulator):
-    bedrock_simulator.reply(RawReply(200, _NDJSON, [b'{"text": "Hello "}\n', b'{"text": "wo']),
-                            operation="InvokeAgentRuntime", times=1)
+    bedrock_simulator.reply(
+        RawReply(200, _NDJSON, [b'{"text": "Hello "}\n', b'{"text": "wo']),
+        operation="InvokeAgentRuntime",
+        times=1,
+    )
     assert_openai_error(chat(gateway, "runtime"), 502, code="truncated_upstream_stream")
     assert_still_serves(gateway)
 
 
 @pytest.mark.parametrize("tail", [b'{"text": "world"}', b'{"text": "world"}\n', b'"world"'])
 def test_runtime_ndjson_last_line_may_lack_its_newline(gateway, bedrock_simulator, tail):
-    bedrock_simulator.reply(RawReply(200, _NDJSON, [b'{"text": "Hello "}\n', tail]),
-                            operation="InvokeAgentRuntime", times=1)
+    bedrock_simulator.reply(
+        RawReply(200, _NDJSON, [b'{"text": "Hello "}\n', tail]),
+        operation="InvokeAgentRuntime",
+        times=1,
+    )
     r = chat(gateway, "runtime")
     assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"] == "Hello world"
 
@@ -137,8 +160,9 @@ CONVERSE_MESSAGES = [{"role": "user", "content": [{"text": "hi"}]}]
 def test_passthrough_stream_cut_mid_frame_makes_the_sdk_raise(gateway, bedrock_simulator, cut):
     start = encode_event("messageStart", {"role": "assistant"})
     delta = encode_event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "Hi"}})
-    bedrock_simulator.reply(EventStreamReply([start, delta, delta[:cut]]),
-                            operation="ConverseStream", times=1)
+    bedrock_simulator.reply(
+        EventStreamReply([start, delta, delta[:cut]]), operation="ConverseStream", times=1
+    )
     client = sigv4_client("bedrock-runtime", gateway.url)
     response = client.converse_stream(modelId="native", messages=CONVERSE_MESSAGES)
     seen = []
@@ -152,8 +176,9 @@ def test_passthrough_stream_cut_mid_frame_makes_the_sdk_raise(gateway, bedrock_s
 def test_passthrough_agent_stream_cut_mid_frame_makes_the_sdk_raise(gateway, bedrock_simulator):
     bedrock_simulator.reply(EventStreamReply([CHUNK, LAST[:40]]), operation="InvokeAgent", times=1)
     client = sigv4_client("bedrock-agent-runtime", gateway.url)
-    response = client.invoke_agent(agentId="L1RT58GYRW", agentAliasId="MFPSBCXYTW",
-                                   sessionId="s-1", inputText="hi")
+    response = client.invoke_agent(
+        agentId="L1RT58GYRW", agentAliasId="MFPSBCXYTW", sessionId="s-1", inputText="hi"
+    )
     with pytest.raises(_STREAM_FAILURES):
         for _ in response["completion"]:
             pass
@@ -163,15 +188,20 @@ def test_passthrough_agent_stream_cut_mid_frame_makes_the_sdk_raise(gateway, bed
 def test_passthrough_raw_client_sees_an_aborted_body(gateway, bedrock_simulator):
     bedrock_simulator.reply(EventStreamReply([CHUNK, LAST[:40]]), operation="InvokeAgent", times=1)
     with pytest.raises(httpx.RemoteProtocolError):  # no terminating chunk: not a complete body
-        httpx.post(f"{gateway.url}/bedrock/agents/L1RT58GYRW/agentAliases/MFPSBCXYTW/sessions/"
-                   "s-1/text", headers=AUTH, json={"inputText": "hi"}, timeout=10)
+        httpx.post(
+            f"{gateway.url}/bedrock/agents/L1RT58GYRW/agentAliases/MFPSBCXYTW/sessions/s-1/text",
+            headers=AUTH,
+            json={"inputText": "hi"},
+            timeout=10,
+        )
     assert_still_serves(gateway)
 
 
 def test_passthrough_complete_stream_is_relayed_whole(gateway, bedrock_simulator):
     bedrock_simulator.reply(EventStreamReply([CHUNK, LAST]), operation="InvokeAgent", times=1)
     client = sigv4_client("bedrock-agent-runtime", gateway.url)
-    response = client.invoke_agent(agentId="L1RT58GYRW", agentAliasId="MFPSBCXYTW",
-                                   sessionId="s-1", inputText="hi")
+    response = client.invoke_agent(
+        agentId="L1RT58GYRW", agentAliasId="MFPSBCXYTW", sessionId="s-1", inputText="hi"
+    )
     text = b"".join(e["chunk"]["bytes"] for e in response["completion"] if "chunk" in e)
     assert text == b"Hello world"

@@ -85,23 +85,31 @@ async def _gateway_for(config: Config | str | None) -> Gateway:
     if gw is None:
         for stale in [k for k in per_loop if k[1] != plugins.generation]:
             await per_loop.pop(stale).stop()
-        cfg = config if isinstance(config, Config) else (load_config(config) if config else Config())
+        cfg = (
+            config if isinstance(config, Config) else (load_config(config) if config else Config())
+        )
         gw = Gateway(cfg)
         await gw.start()
         per_loop[key] = gw
     return gw
 
 
-def _split_kwargs(model: str, messages: list[Any], kwargs: dict[str, Any]) -> tuple[ChatRequest, dict[str, Any], DeploymentParams | None]:
+def _split_kwargs(
+    model: str, messages: list[Any], kwargs: dict[str, Any]
+) -> tuple[ChatRequest, dict[str, Any], DeploymentParams | None]:
     return _split({"model": model, "messages": messages}, kwargs, OPENAI_FIELDS, ChatRequest)
 
 
-def _split(openai: dict[str, Any], kwargs: dict[str, Any], fields: frozenset[str],
-           kind: type[Any]) -> tuple[Any, dict[str, Any], DeploymentParams | None]:
+def _split(
+    openai: dict[str, Any], kwargs: dict[str, Any], fields: frozenset[str], kind: type[Any]
+) -> tuple[Any, dict[str, Any], DeploymentParams | None]:
     """Keyword arguments -> (the OpenAI request, provider parameters, deployment settings)."""
     if too_deep([*openai.values(), list(kwargs.values())], MAX_JSON_DEPTH + 2):  # +2: wrappers
-        raise OutcropError(f"invalid arguments: nested more than {MAX_JSON_DEPTH} levels deep",
-                           400, code="json_too_deep")
+        raise OutcropError(
+            f"invalid arguments: nested more than {MAX_JSON_DEPTH} levels deep",
+            400,
+            code="json_too_deep",
+        )
     model = openai["model"]
     params: dict[str, Any] = {}
     provider: dict[str, Any] = {}
@@ -117,8 +125,9 @@ def _split(openai: dict[str, Any], kwargs: dict[str, Any], fields: frozenset[str
     except msgspec.ValidationError as exc:
         path, message = split_validation_error(exc)
         where = f"{path}: " if path else ""
-        raise OutcropError(f"invalid arguments: {where}{message}", 400, param=path or None,
-                           code="invalid_request") from None
+        raise OutcropError(
+            f"invalid arguments: {where}{message}", 400, param=path or None, code="invalid_request"
+        ) from None
     if not params:
         return request, provider, None
     try:
@@ -126,8 +135,9 @@ def _split(openai: dict[str, Any], kwargs: dict[str, Any], fields: frozenset[str
     except ConfigError as exc:
         param = exc.errors[0].split(":", 1)[0]
         code = "invalid_region" if param == "aws_region_name" else "invalid_request"
-        raise OutcropError(f"invalid arguments: {'; '.join(exc.errors)}", 400, param=param,
-                           code=code) from None
+        raise OutcropError(
+            f"invalid arguments: {'; '.join(exc.errors)}", 400, param=param, code=code
+        ) from None
     return request, provider, dparams
 
 
@@ -172,7 +182,9 @@ class _LoopThread:
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="outcrop-api", daemon=True)
+        self.thread = threading.Thread(
+            target=self.loop.run_forever, name="outcrop-api", daemon=True
+        )
         self.thread.start()
 
     def run(self, coro: Any) -> Any:
@@ -191,7 +203,9 @@ def _runner() -> _LoopThread:
         return _loop_thread
 
 
-def completion(model: str, messages: list[Any], *, config: Config | str | None = None, **kwargs: Any) -> Any:
+def completion(
+    model: str, messages: list[Any], *, config: Config | str | None = None, **kwargs: Any
+) -> Any:
     """Synchronous chat completion: a ``ModelResponse``, or an iterator of chunks if ``stream=True``."""
     runner = _runner()
     result = runner.run(acompletion(model, messages, config=config, **kwargs))
@@ -214,25 +228,31 @@ def _sync_iter(runner: _LoopThread, agen: AsyncIterator[Any]) -> Iterator[Any]:
             runner.run(close())
 
 
-async def aembedding(model: str, input: str | list[Any], *, config: Config | str | None = None,
-                     **kwargs: Any) -> Any:
+async def aembedding(
+    model: str, input: str | list[Any], *, config: Config | str | None = None, **kwargs: Any
+) -> Any:
     """Async embeddings: an OpenAI ``list`` of embeddings (``_hidden_params`` holds the cost)."""
     gateway = await _gateway_for(config)
     async with CallLifecycle(gateway, "embeddings", "python") as life:
         life.model = model
-        request, provider, dparams = _split({"model": model, "input": input}, kwargs,
-                                            EMBEDDING_FIELDS, EmbeddingRequest)
+        request, provider, dparams = _split(
+            {"model": model, "input": input}, kwargs, EMBEDDING_FIELDS, EmbeddingRequest
+        )
         call = embeddings.prepare(gateway, request, provider, {}, life.request_id, dparams)
         life.bind(call)
         answer = await embeddings.run(gateway, call)
     response = ModelResponse(OpenAIObject.wrap(msgspec.json.decode(encoder.encode(answer))))
-    response._hidden_params = {"response_cost": call.cost, "request_id": call.request_id,
-                               "region": call.region,
-                               "deployment": call.deployment.id if call.deployment else None}
+    response._hidden_params = {
+        "response_cost": call.cost,
+        "request_id": call.request_id,
+        "region": call.region,
+        "deployment": call.deployment.id if call.deployment else None,
+    }
     return response
 
 
-def embedding(model: str, input: str | list[Any], *, config: Config | str | None = None,
-              **kwargs: Any) -> Any:
+def embedding(
+    model: str, input: str | list[Any], *, config: Config | str | None = None, **kwargs: Any
+) -> Any:
     """Synchronous embeddings (LiteLLM's ``embedding``): see ``aembedding``."""
     return _runner().run(aembedding(model, input, config=config, **kwargs))

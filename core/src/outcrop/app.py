@@ -70,7 +70,10 @@ class RequestContextMiddleware:
 
 def error_response(exc: OutcropError, headers: Mapping[str, str] | None = None) -> Response:
     return Response(
-        exc.openai_body(), status_code=exc.status, media_type=_JSON, headers={**exc.headers, **(headers or {})}
+        exc.openai_body(),
+        status_code=exc.status,
+        media_type=_JSON,
+        headers={**exc.headers, **(headers or {})},
     )
 
 
@@ -85,8 +88,9 @@ class CallRoute:
         self.serve = serve
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        async with self.gateway.http_call(scope, receive, send, surface=self.surface,
-                                          answer=openai_answer) as life:
+        async with self.gateway.http_call(
+            scope, receive, send, surface=self.surface, answer=openai_answer
+        ) as life:
             await self.serve(life, scope, receive)
 
 

@@ -62,7 +62,11 @@ class CredentialSource:
         elif p.aws_profile_name:
             base = botocore.session.Session(profile=p.aws_profile_name).get_credentials()
         else:
-            base = None if (p.aws_role_name and p.aws_web_identity_token) else self._session.get_credentials()
+            base = (
+                None
+                if (p.aws_role_name and p.aws_web_identity_token)
+                else self._session.get_credentials()
+            )
         if not p.aws_role_name:
             return base
         client_session = self._session
@@ -101,7 +105,9 @@ class CredentialSource:
                 client_creator, base, p.aws_role_name, extra_args=extra
             )
             method = "assume-role"
-        return DeferredRefreshableCredentials(refresh_using=fetcher.fetch_credentials, method=method)
+        return DeferredRefreshableCredentials(
+            refresh_using=fetcher.fetch_credentials, method=method
+        )
 
     def resolve(self) -> None:
         """Blocking: build the provider and take a snapshot. Run it in a thread."""

@@ -26,7 +26,9 @@ def body_too_large(limit: int) -> OutcropError:
     """413 in either dialect (OpenAI ``request_too_large``, AWS ``ValidationException``)."""
     return OutcropError(
         f"request body larger than {limit} bytes (general_settings.max_request_bytes)",
-        413, code="request_too_large", aws_type="ValidationException",
+        413,
+        code="request_too_large",
+        aws_type="ValidationException",
     )
 
 
@@ -34,7 +36,9 @@ def body_timed_out(timeout: float) -> OutcropError:
     """408 in either dialect (OpenAI ``request_timeout``, AWS ``RequestTimeoutException``)."""
     return OutcropError(
         f"request body not received within {timeout:g} seconds (general_settings.body_timeout)",
-        408, code="request_timeout", aws_type="RequestTimeoutException",
+        408,
+        code="request_timeout",
+        aws_type="RequestTimeoutException",
         headers={"connection": "close"},
     )
 
@@ -76,7 +80,9 @@ class _Expiry:
 
 
 _EXPIRED = "outcrop: request body timeout"
-_expiries: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Expiry] = weakref.WeakKeyDictionary()
+_expiries: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Expiry] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _expiry() -> _Expiry:

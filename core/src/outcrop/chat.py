@@ -69,29 +69,38 @@ async def serve(life: CallLifecycle, scope: Any, receive: Receive) -> None:
     await life.admit()
     deltas = await open_stream(gateway, call)
     if call.stream:
-        sse_headers = {**call.response_headers, OVERHEAD_HEADER: overhead_ms(call),
-                       "cache-control": "no-cache"}
+        sse_headers = {
+            **call.response_headers,
+            OVERHEAD_HEADER: overhead_ms(call),
+            "cache-control": "no-cache",
+        }
         try:
             await send_sse(life.send, _sse(life, gateway, call, deltas), sse_headers)
         except asyncio.CancelledError:
             if not life.disconnected:  # shutdown: the stream ends with an error event
                 err = life.record(asyncio.CancelledError())
-                await life.send({"type": "http.response.body",
-                                 "body": b"data: " + err.openai_body() + b"\n\n"})
+                await life.send(
+                    {"type": "http.response.body", "body": b"data: " + err.openai_body() + b"\n\n"}
+                )
             raise
         return
     completion = await collect(gateway, call, deltas)
-    out = [*_JSON_HEADERS, *_raw(call.response_headers),
-           (OVERHEAD_HEADER.encode(), overhead_ms(call).encode())]
+    out = [
+        *_JSON_HEADERS,
+        *_raw(call.response_headers),
+        (OVERHEAD_HEADER.encode(), overhead_ms(call).encode()),
+    ]
     if call.cost is not None:
         out.append((COST_HEADER.encode(), repr(call.cost).encode()))
     await life.send({"type": "http.response.start", "status": 200, "headers": out})
-    await life.send({"type": "http.response.body",
-                     "body": encode_with_extra(completion, call.response_fields)})
+    await life.send(
+        {"type": "http.response.body", "body": encode_with_extra(completion, call.response_fields)}
+    )
 
 
-async def _sse(life: CallLifecycle, gateway: Gateway, call: ChatCall,
-               deltas: AsyncIterator[ChatDelta]) -> AsyncIterator[bytes]:
+async def _sse(
+    life: CallLifecycle, gateway: Gateway, call: ChatCall, deltas: AsyncIterator[ChatDelta]
+) -> AsyncIterator[bytes]:
     """SSE frames for each chunk the moment it exists; an error event ends a failed stream."""
     try:
         async for chunk, extra in chunks(gateway, call, deltas):
@@ -102,10 +111,14 @@ async def _sse(life: CallLifecycle, gateway: Gateway, call: ChatCall,
         yield b"data: " + exc.openai_body() + b"\n\n"
     except Exception as exc:
         life.record(exc)  # logged with its traceback
-        yield b"data: " + OutcropError("internal error while streaming", 500).openai_body() + b"\n\n"
+        yield (
+            b"data: " + OutcropError("internal error while streaming", 500).openai_body() + b"\n\n"
+        )
 
 
-def openai_answer(err: OutcropError, life: CallLifecycle) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+def openai_answer(
+    err: OutcropError, life: CallLifecycle
+) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
     """An error in the OpenAI dialect, with the headers the provider set for the client."""
     extra = {**life.call.response_headers, **err.headers} if life.call else err.headers
     return err.status, [*_JSON_HEADERS, *_raw(extra)], err.openai_body()
@@ -125,13 +138,12 @@ def body_error(exc: Exception) -> OutcropError:
     if isinstance(exc, msgspec.ValidationError):
         param, text = split_validation_error(exc)
         where = f"{param}: " if param else ""
-        return OutcropError(f"invalid request body: {where}{text}", 400, param=param or None,
-                            code="invalid_request")
+        return OutcropError(
+            f"invalid request body: {where}{text}", 400, param=param or None, code="invalid_request"
+        )
     if isinstance(exc, JSONTooDeep):
         return OutcropError(f"request body refused: {exc}", 400, code="json_too_deep")
     return OutcropError(f"request body is not valid JSON: {exc}", 400, code="invalid_json")
-
-
 
 
 def prepare_call(
@@ -148,7 +160,8 @@ def prepare_call(
     route, dparams, deployment = gateway.resolve(request.model, params)
     if not route.chat:
         raise OutcropError(
-            route.error or f"model {clip(request.model)!r} is not served on the chat-completions route",
+            route.error
+            or f"model {clip(request.model)!r} is not served on the chat-completions route",
             400,
             param="model",
             code="unsupported_model",
@@ -229,9 +242,7 @@ async def _from_completion(awaitable: Any) -> AsyncIterator[ChatDelta]:
         reasoning_content=msg.reasoning_content,
         thinking_blocks=msg.thinking_blocks,
         annotations=msg.annotations,
-        tool_calls=[
-            _tool_delta(i, tc) for i, tc in enumerate(msg.tool_calls or [])
-        ] or None,
+        tool_calls=[_tool_delta(i, tc) for i, tc in enumerate(msg.tool_calls or [])] or None,
         finish_reason=completion.choices[0].finish_reason if completion.choices else "stop",
         usage=completion.usage,
         model=completion.model,
@@ -268,7 +279,9 @@ def finish_accounting(gateway: Gateway, call: ChatCall) -> None:
         call.cost = gateway.prices.cost(call.usage, call.model, call.params)
 
 
-async def collect(gateway: Gateway, call: ChatCall, deltas: AsyncIterator[ChatDelta]) -> ChatCompletion:
+async def collect(
+    gateway: Gateway, call: ChatCall, deltas: AsyncIterator[ChatDelta]
+) -> ChatCompletion:
     """Fold the delta stream into one completion (non-streaming calls).
 
     What is held is capped at ``general_settings.max_response_bytes`` (text counted in
@@ -349,7 +362,10 @@ async def chunks(
 
     def chunk(delta: ChunkDelta, finish_reason: str | None = None) -> ChatCompletionChunk:
         return ChatCompletionChunk(
-            id=cid, created=created, model=call.model, choices=[ChunkChoice(0, delta, finish_reason)]
+            id=cid,
+            created=created,
+            model=call.model,
+            choices=[ChunkChoice(0, delta, finish_reason)],
         )
 
     try:
@@ -358,37 +374,49 @@ async def chunks(
             if d.finish_reason:
                 finish = d.finish_reason
             has_delta = not (
-                d.content is None and d.reasoning_content is None and not d.tool_calls
-                and not d.annotations and not d.thinking_blocks
+                d.content is None
+                and d.reasoning_content is None
+                and not d.tool_calls
+                and not d.annotations
+                and not d.thinking_blocks
             )
             if not has_delta and not d.extra:
                 continue
             saw_tools = saw_tools or bool(d.tool_calls)
             extra = {**call.response_fields, **(d.extra or {})} if first else d.extra
-            yield chunk(
-                ChunkDelta(
-                    role="assistant" if first else None,
-                    content=d.content if has_delta or not first else "",
-                    reasoning_content=d.reasoning_content,
-                    thinking_blocks=d.thinking_blocks,
-                    tool_calls=d.tool_calls,
-                    annotations=d.annotations,
-                )
-            ), extra
+            yield (
+                chunk(
+                    ChunkDelta(
+                        role="assistant" if first else None,
+                        content=d.content if has_delta or not first else "",
+                        reasoning_content=d.reasoning_content,
+                        thinking_blocks=d.thinking_blocks,
+                        tool_calls=d.tool_calls,
+                        annotations=d.annotations,
+                    )
+                ),
+                extra,
+            )
             first = False
     finally:
         await _aclose(deltas)
         _close_upstream(call)
     finish_accounting(gateway, call)
-    yield chunk(
-        ChunkDelta(role="assistant" if first else None, content="" if first else None),
-        finish or ("tool_calls" if saw_tools else "stop"),
-    ), (call.response_fields or None) if first else None
+    yield (
+        chunk(
+            ChunkDelta(role="assistant" if first else None, content="" if first else None),
+            finish or ("tool_calls" if saw_tools else "stop"),
+        ),
+        (call.response_fields or None) if first else None,
+    )
     opts = call.request.stream_options
     if opts is not None and opts.include_usage:
-        yield ChatCompletionChunk(
-            id=cid, created=created, model=call.model, choices=[], usage=call.usage
-        ), ({"response_cost": call.cost} if call.cost is not None else None)
+        yield (
+            ChatCompletionChunk(
+                id=cid, created=created, model=call.model, choices=[], usage=call.usage
+            ),
+            ({"response_cost": call.cost} if call.cost is not None else None),
+        )
 
 
 async def _aclose(it: Any) -> None:

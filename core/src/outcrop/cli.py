@@ -39,15 +39,27 @@ def bind_host(requested: str | None, gateway: Gateway) -> str:
     allowed = gateway.config.general_settings.allow_unauthenticated
     host = requested or ("127.0.0.1" if open_ and not allowed else "0.0.0.0")
     if open_ and not allowed and not is_loopback(host):
-        raise ConfigError([
-            f"--host {host}: refusing to serve without client authentication on a non-loopback "
-            "address; set general_settings.master_key (or OUTCROP_MASTER_KEY), serve on "
-            "127.0.0.1, or set general_settings.allow_unauthenticated: true"])
+        raise ConfigError(
+            [
+                f"--host {host}: refusing to serve without client authentication on a non-loopback "
+                "address; set general_settings.master_key (or OUTCROP_MASTER_KEY), serve on "
+                "127.0.0.1, or set general_settings.allow_unauthenticated: true"
+            ]
+        )
     return host
 
 
-def _run_server(app: Any, host: str, port: int, *, certfile: str | None, keyfile: str | None,
-                workers: int = 1, options: ServerOptions | None = None, log_level: str = "INFO") -> int:
+def _run_server(
+    app: Any,
+    host: str,
+    port: int,
+    *,
+    certfile: str | None,
+    keyfile: str | None,
+    workers: int = 1,
+    options: ServerOptions | None = None,
+    log_level: str = "INFO",
+) -> int:
     """hypercorn with Outcrop's transport limits (outcrop.serving); returns the exit code."""
     from .serving.options import hypercorn_config
     from .serving.worker import serve
@@ -70,8 +82,17 @@ def _run_server(app: Any, host: str, port: int, *, certfile: str | None, keyfile
     return 0
 
 
-def _run_uvicorn(app: Any, host: str, port: int, *, certfile: str | None, keyfile: str | None,
-                 workers: int = 1, options: ServerOptions | None = None, log_level: str = "INFO") -> int:
+def _run_uvicorn(
+    app: Any,
+    host: str,
+    port: int,
+    *,
+    certfile: str | None,
+    keyfile: str | None,
+    workers: int = 1,
+    options: ServerOptions | None = None,
+    log_level: str = "INFO",
+) -> int:
     """The optional uvicorn server (``pip install 'outcrop[uvicorn]'``): measurably faster per
     core than hypercorn on this app (see docs/performance.md); HTTP/1.1 only. uvicorn has no
     request-header timeout: ``header_timeout`` applies to hypercorn alone (docs/server.md)."""
@@ -112,7 +133,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     configure_logging(args.log_level)
     if args.server == "uvicorn" and not _importable("uvicorn"):
-        print("outcrop: --server uvicorn needs uvicorn: pip install 'outcrop[uvicorn]'", file=sys.stderr)
+        print(
+            "outcrop: --server uvicorn needs uvicorn: pip install 'outcrop[uvicorn]'",
+            file=sys.stderr,
+        )
         return 2
     try:
         app = create_app(_load(args.config))
@@ -122,15 +146,30 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.config:
         os.environ["OUTCROP_CONFIG"] = os.path.abspath(args.config)
     scheme = "https" if args.certfile else "http"
-    log.info("starting", url=f"{scheme}://{host}:{args.port}", workers=args.workers,
-             server=args.server, models=app.state.gateway.router.names())
+    log.info(
+        "starting",
+        url=f"{scheme}://{host}:{args.port}",
+        workers=args.workers,
+        server=args.server,
+        models=app.state.gateway.router.names(),
+    )
     if args.http2 and args.server == "uvicorn":
         print("outcrop: --http2 needs the default server (hypercorn)", file=sys.stderr)
         return 2
-    options = ServerOptions.from_settings(app.state.gateway.config.general_settings, http2=args.http2)
+    options = ServerOptions.from_settings(
+        app.state.gateway.config.general_settings, http2=args.http2
+    )
     run = _run_uvicorn if args.server == "uvicorn" else _run_server
-    return run(freeze_after_startup(app), host, args.port, certfile=args.certfile,
-               keyfile=args.keyfile, workers=args.workers, options=options, log_level=args.log_level)
+    return run(
+        freeze_after_startup(app),
+        host,
+        args.port,
+        certfile=args.certfile,
+        keyfile=args.keyfile,
+        workers=args.workers,
+        options=options,
+        log_level=args.log_level,
+    )
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -141,7 +180,9 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         return _print_config_errors(exc, args.file)
     names = gateway.router.names()
-    print(f"{args.file}: OK ({len(gateway.config.model_list)} deployments, {len(names)} model names)")
+    print(
+        f"{args.file}: OK ({len(gateway.config.model_list)} deployments, {len(names)} model names)"
+    )
     for d in gateway.config.model_list:
         route = gateway.routes[d.index]
         print(f"  {d.model_name:30} -> {d.params.model}  [{route.provider}]")
@@ -191,8 +232,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from .testing.simulator import BedrockSimulator
 
     configure_logging(args.log_level)
-    print(f"Bedrock simulator on http://{args.host}:{args.port} "
-          f"(credentials: {TEST_ACCESS_KEY} / {TEST_SECRET_KEY})", flush=True)
+    print(
+        f"Bedrock simulator on http://{args.host}:{args.port} "
+        f"(credentials: {TEST_ACCESS_KEY} / {TEST_SECRET_KEY})",
+        flush=True,
+    )
     _run_server(BedrockSimulator(), args.host, args.port, certfile=None, keyfile=None)
     return 0
 
@@ -207,7 +251,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
-    p = argparse.ArgumentParser(prog="outcrop", description="A fast, pluggable gateway for Amazon Bedrock.")
+    p = argparse.ArgumentParser(
+        prog="outcrop", description="A fast, pluggable gateway for Amazon Bedrock."
+    )
     p.add_argument("--version", action="version", version=f"outcrop {__version__}")
     # `outcrop --config FILE` serves, like `litellm --config FILE`.
     p.add_argument("--config", help="config file (YAML); serves the gateway")
@@ -249,23 +295,36 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _serve_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--host", help="address to serve on (default: 127.0.0.1 without client "
-                   "authentication, 0.0.0.0 with it)")
+    p.add_argument(
+        "--host",
+        help="address to serve on (default: 127.0.0.1 without client "
+        "authentication, 0.0.0.0 with it)",
+    )
     p.add_argument("--port", type=int, default=4000)
     p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--server", choices=("hypercorn", "uvicorn"), default="hypercorn",
-                   help="ASGI server (uvicorn is an optional extra: pip install 'outcrop[uvicorn]')")
+    p.add_argument(
+        "--server",
+        choices=("hypercorn", "uvicorn"),
+        default="hypercorn",
+        help="ASGI server (uvicorn is an optional extra: pip install 'outcrop[uvicorn]')",
+    )
     p.add_argument("--certfile", help="TLS certificate (PEM); serves HTTPS")
     p.add_argument("--keyfile", help="TLS private key (PEM)")
-    p.add_argument("--http2", action="store_true",
-                   help="serve HTTP/2 too (general_settings.http2); off by default")
+    p.add_argument(
+        "--http2",
+        action="store_true",
+        help="serve HTTP/2 too (general_settings.http2); off by default",
+    )
     p.add_argument("--log-level", default=os.environ.get("OUTCROP_LOG_LEVEL", "INFO"))
     _plugins_dir_option(p)
 
 
 def _plugins_dir_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--plugins-dir", metavar="DIR",
-                   help="also load every DIR/*.py file as a plugin (try one without packaging it)")
+    p.add_argument(
+        "--plugins-dir",
+        metavar="DIR",
+        help="also load every DIR/*.py file as a plugin (try one without packaging it)",
+    )
 
 
 def _use_plugins_dir(argv: list[str] | None) -> str | None:

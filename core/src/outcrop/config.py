@@ -19,8 +19,14 @@ from .params import DeploymentParams, Timeout, parse_params
 from .regions import is_region, region_problem
 from .yamlfile import read_yaml
 
-__all__ = ["Config", "Deployment", "DeploymentParams", "GeneralSettings", "load_config",
-           "parse_config"]
+__all__ = [
+    "Config",
+    "Deployment",
+    "DeploymentParams",
+    "GeneralSettings",
+    "load_config",
+    "parse_config",
+]
 
 #: Largest ``max_request_bytes`` accepted (1 GiB): bodies are held in memory.
 MAX_REQUEST_BYTES = 1024 * 1024 * 1024
@@ -109,11 +115,15 @@ def _resolve_env(value: Any, path: str, errors: list[str]) -> Any:
             return value
         name = m.group(1)
         if name not in os.environ:
-            errors.append(f"{path}: environment variable {name} is not set (referenced as {value!r})")
+            errors.append(
+                f"{path}: environment variable {name} is not set (referenced as {value!r})"
+            )
             return None
         return os.environ[name]
     if isinstance(value, dict):
-        return {k: _resolve_env(v, f"{path}.{k}" if path else str(k), errors) for k, v in value.items()}
+        return {
+            k: _resolve_env(v, f"{path}.{k}" if path else str(k), errors) for k, v in value.items()
+        }
     if isinstance(value, list):
         return [_resolve_env(v, f"{path}[{i}]", errors) for i, v in enumerate(value)]
     return value
@@ -145,8 +155,9 @@ def _model_list(raw: Any, errors: list[str], ignored: list[str]) -> list[Deploym
             errors.extend(exc.errors)
             continue
         if isinstance(entry[key], dict):
-            ignored.extend(f"{path}.{key}.{k}: {IGNORED_PARAMS[k]}"
-                           for k in entry[key] if k in IGNORED_PARAMS)
+            ignored.extend(
+                f"{path}.{key}.{k}: {IGNORED_PARAMS[k]}" for k in entry[key] if k in IGNORED_PARAMS
+            )
         info = entry.get("model_info") or {}
         if not isinstance(info, dict):
             errors.append(f"{path}.model_info: expected a mapping")
@@ -159,8 +170,9 @@ def _model_list(raw: Any, errors: list[str], ignored: list[str]) -> list[Deploym
 _ENTRY_KEYS = ("model_name", "litellm_params", "params", "model_info")
 
 
-def _settings(data: dict[str, Any], sections: dict[str, Any], errors: list[str],
-              origin: dict[str, str]) -> dict[str, Any]:
+def _settings(
+    data: dict[str, Any], sections: dict[str, Any], errors: list[str], origin: dict[str, str]
+) -> dict[str, Any]:
     """The core's settings from ``litellm_settings`` then ``general_settings`` (which wins);
     every other key goes to ``sections`` under its dotted path. ``origin`` records the section
     each setting came from, for error paths."""
@@ -184,14 +196,20 @@ def _settings(data: dict[str, Any], sections: dict[str, Any], errors: list[str],
     if isinstance(general, dict) and "max_request_size_mb" in general:
         megabytes = general["max_request_size_mb"]
         if "max_request_bytes" in merged:
-            errors.append("general_settings.max_request_size_mb: give it or max_request_bytes, "
-                          "not both")
-        elif isinstance(megabytes, int | float) and not isinstance(megabytes, bool) and (
-                0 < megabytes <= MAX_REQUEST_BYTES / 2**20):
+            errors.append(
+                "general_settings.max_request_size_mb: give it or max_request_bytes, not both"
+            )
+        elif (
+            isinstance(megabytes, int | float)
+            and not isinstance(megabytes, bool)
+            and (0 < megabytes <= MAX_REQUEST_BYTES / 2**20)
+        ):
             merged["max_request_bytes"] = int(megabytes * 2**20)
         else:
-            errors.append(f"general_settings.max_request_size_mb: expected a number of megabytes "
-                          f"> 0 and <= {MAX_REQUEST_BYTES // 2**20}, got {megabytes!r}")
+            errors.append(
+                f"general_settings.max_request_size_mb: expected a number of megabytes "
+                f"> 0 and <= {MAX_REQUEST_BYTES // 2**20}, got {megabytes!r}"
+            )
     return merged
 
 
@@ -201,8 +219,9 @@ def _env_ref(value: Any) -> str | None:
     return m.group(1) if m else None
 
 
-def _master_key(data: dict[str, Any], unresolved: dict[str, Any],
-                errors: list[str]) -> tuple[str | None, str | None]:
+def _master_key(
+    data: dict[str, Any], unresolved: dict[str, Any], errors: list[str]
+) -> tuple[str | None, str | None]:
     """The master key and where it came from. Present but empty (or an empty environment
     variable) is an error: it must never mean "no authentication"."""
     for name in ("general_settings", "litellm_settings"):
@@ -221,8 +240,10 @@ def _master_key(data: dict[str, Any], unresolved: dict[str, Any],
         if ref and ref not in os.environ:
             return None, path  # reported already: the variable is not set
         via = f" (environment variable {ref} is empty)" if ref else ""
-        errors.append(f"{path}: empty{via}; set a key, or remove the line to serve without "
-                      "client authentication (loopback only)")
+        errors.append(
+            f"{path}: empty{via}; set a key, or remove the line to serve without "
+            "client authentication (loopback only)"
+        )
         return None, path
     for env in MASTER_KEY_ENV:
         value = os.environ.get(env)
@@ -276,9 +297,14 @@ def parse_config(data: Any, *, source: str | None = None) -> Config:
     errors += _transport_errors(general)
     if errors:
         raise ConfigError(errors)
-    return Config(model_list=deployments, general_settings=general, sections=sections,
-                  ignored=ignored, master_key_source=master_key_source if master_key else None,
-                  source=source)
+    return Config(
+        model_list=deployments,
+        general_settings=general,
+        sections=sections,
+        ignored=ignored,
+        master_key_source=master_key_source if master_key else None,
+        source=source,
+    )
 
 
 def _transport_errors(general: GeneralSettings) -> list[str]:
@@ -288,7 +314,9 @@ def _transport_errors(general: GeneralSettings) -> list[str]:
         if not 0 < (value := getattr(general, name)) < float("inf")
     ]
     if general.max_connections is not None and general.max_connections < 1:
-        errors.append(f"general_settings.max_connections: must be >= 1, got {general.max_connections}")
+        errors.append(
+            f"general_settings.max_connections: must be >= 1, got {general.max_connections}"
+        )
     return errors
 
 

@@ -125,21 +125,28 @@ IGNORED: dict[str, dict[str, str]] = {
     },
 }
 
-_ACCESS = ("it restricts who may call what; Outcrop does not implement it, and serving "
-           "without it would let through callers it is meant to refuse")
+_ACCESS = (
+    "it restricts who may call what; Outcrop does not implement it, and serving "
+    "without it would let through callers it is meant to refuse"
+)
 _MONEY = "it limits spend; Outcrop does not implement it, and ignoring it could overspend"
 _CACHE = "response caching is not implemented: without it every call is sent and paid for"
-_EGRESS = ("it sends call data to another service; Outcrop does not implement it (use an "
-           "outcrop_after_call plugin)")
+_EGRESS = (
+    "it sends call data to another service; Outcrop does not implement it (use an "
+    "outcrop_after_call plugin)"
+)
 
 #: Known LiteLLM keys Outcrop refuses (unless an installed plugin claims them): key -> why.
 REFUSED: dict[str, dict[str, str]] = {
     "": {
         "include": "config includes are not supported yet: merge the files into one",
-        "credential_list": ("named credentials are not supported: put the aws_* settings on "
-                            "each deployment"),
-        "guardrails": ("content guardrails are not applied by Outcrop, and serving without them "
-                       "would let through what they are meant to block"),
+        "credential_list": (
+            "named credentials are not supported: put the aws_* settings on each deployment"
+        ),
+        "guardrails": (
+            "content guardrails are not applied by Outcrop, and serving without them "
+            "would let through what they are meant to block"
+        ),
     },
     "general_settings": {
         "allowed_routes": _ACCESS,
@@ -228,17 +235,24 @@ def check_sections(
             ignored.append(f"{name}: {IGNORED[table][key]}")
             continue
         if key in REFUSED[table]:
-            errors.append(f"{name}: a LiteLLM setting Outcrop does not implement: "
-                          f"{REFUSED[table][key]}")
+            errors.append(
+                f"{name}: a LiteLLM setting Outcrop does not implement: {REFUSED[table][key]}"
+            )
             continue
-        mine = [c.partition(".")[2] for c in claimed if c.startswith(f"{table}.")] if table else [
-            c for c in claimed if "." not in c]
+        mine = (
+            [c.partition(".")[2] for c in claimed if c.startswith(f"{table}.")]
+            if table
+            else [c for c in claimed if "." not in c]
+        )
         own = (settings_keys if table != "router_settings" else ()) if table else CORE_SECTIONS
         choices = [*own, *IGNORED[table], *REFUSED[table], *mine]
         if table:
             errors.append(unknown_key(table, key, choices))
         else:
-            plugins = f"; sections of installed plugins: {', '.join(sorted(mine))}" if mine else (
-                "; no installed plugin claims a section")
+            plugins = (
+                f"; sections of installed plugins: {', '.join(sorted(mine))}"
+                if mine
+                else ("; no installed plugin claims a section")
+            )
             errors.append(f"{name}: unknown section{did_you_mean(name, choices)}{plugins}")
     return errors, ignored

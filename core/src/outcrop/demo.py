@@ -49,7 +49,9 @@ def run_demo(*, host: str, port: int, run_server: Callable[..., None]) -> int:
         master_key = "sk-demo-" + secrets.token_hex(8)
         probe = Gateway(parse_config({}))
         config = demo_config(simulator.url, master_key, probe)
-        with tempfile.NamedTemporaryFile("w", suffix=".yaml", prefix="outcrop-demo-", delete=False) as f:
+        with tempfile.NamedTemporaryFile(
+            "w", suffix=".yaml", prefix="outcrop-demo-", delete=False
+        ) as f:
             yaml.safe_dump(config, f, sort_keys=False)
         app = create_app(parse_config(config, source=f.name))
         gateway = app.state.gateway
@@ -62,8 +64,9 @@ def run_demo(*, host: str, port: int, run_server: Callable[..., None]) -> int:
     return 0
 
 
-def _instructions(base: str, key: str, config: dict[str, Any], path: str, sim_url: str,
-                  chat: set[str]) -> str:
+def _instructions(
+    base: str, key: str, config: dict[str, Any], path: str, sim_url: str, chat: set[str]
+) -> str:
     """How to call each demo model: the chat route for those a chat provider serves, the
     pass-through for the others."""
     lines = [
@@ -91,17 +94,18 @@ def _instructions(base: str, key: str, config: dict[str, Any], path: str, sim_ur
             lines.append(
                 f"curl {base}/v1/chat/completions -H 'Authorization: Bearer {key}' "
                 f"-H 'Content-Type: application/json' "
-                f"-d '{{\"model\": \"{name}\", \"messages\": [{{\"role\": \"user\", \"content\": \"Hello\"}}]}}'"
+                f'-d \'{{"model": "{name}", "messages": [{{"role": "user", "content": "Hello"}}]}}\''
             )
         else:
             lines.append(
                 f"curl -X POST {base}/bedrock/model/{name}/converse -H 'Authorization: Bearer {key}' "
                 f"-H 'Content-Type: application/json' "
-                "-d '{\"messages\": [{\"role\": \"user\", \"content\": [{\"text\": \"Hello\"}]}]}'"
+                '-d \'{"messages": [{"role": "user", "content": [{"text": "Hello"}]}]}\''
             )
         lines.append("")
-    first_chat = next((m["model_name"] for m in config["model_list"] if m["model_name"] in chat),
-                      None)
+    first_chat = next(
+        (m["model_name"] for m in config["model_list"] if m["model_name"] in chat), None
+    )
     if first_chat:
         lines += [
             "# OpenAI SDK",

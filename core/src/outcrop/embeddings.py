@@ -56,9 +56,13 @@ def prepare(
         raise OutcropError(f"`input` has {count} items; at most {MAX_INPUTS}", 400, param="input")
     route, dparams, deployment = gateway.resolve(request.model, params)
     if not route.embeddings:
-        raise OutcropError(f"model {request.model!r} is not an embeddings model (served by "
-                           f"{route.provider!r}, which does not answer /v1/embeddings for it)",
-                           400, param="model", code="unsupported_model")
+        raise OutcropError(
+            f"model {request.model!r} is not an embeddings model (served by "
+            f"{route.provider!r}, which does not answer /v1/embeddings for it)",
+            400,
+            param="model",
+            code="unsupported_model",
+        )
     region = gateway.aws.region(dparams, route.region)
     return EmbeddingCall(
         request_id=request_id,
@@ -90,16 +94,22 @@ async def serve(life: CallLifecycle, scope: Any, receive: Receive) -> None:
     life.bind(call)
     await life.admit()
     answer = await run(gateway, call)
-    out = [(b"content-type", b"application/json"),
-           *[(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in call.response_headers.items()]]
+    out = [
+        (b"content-type", b"application/json"),
+        *[
+            (k.lower().encode("latin-1"), v.encode("latin-1"))
+            for k, v in call.response_headers.items()
+        ],
+    ]
     if call.cost is not None:
         out.append((COST_HEADER.encode(), repr(call.cost).encode()))
     await life.send({"type": "http.response.start", "status": 200, "headers": out})
     await life.send({"type": "http.response.body", "body": encoder.encode(answer)})
 
 
-async def _one(gateway: Gateway, call: EmbeddingCall, upstream: UpstreamRequest,
-               gate: asyncio.Semaphore) -> EmbeddingResult:
+async def _one(
+    gateway: Gateway, call: EmbeddingCall, upstream: UpstreamRequest, gate: asyncio.Semaphore
+) -> EmbeddingResult:
     upstream.service = upstream.service or call.route.service
     upstream.signing_name = upstream.signing_name or call.route.signing_name
     upstream.region = upstream.region or call.region
@@ -118,9 +128,13 @@ async def _one(gateway: Gateway, call: EmbeddingCall, upstream: UpstreamRequest,
     headers = {k.lower(): v for k, v in response.headers.items()}
     if response.status >= 300:
         raise error_from_aws(response.status, body, headers)
-    result = gateway.hook.outcrop_translate_embeddings_response(call=call, body=body, headers=headers)
+    result = gateway.hook.outcrop_translate_embeddings_response(
+        call=call, body=body, headers=headers
+    )
     if not isinstance(result, EmbeddingResult):
-        raise OutcropError(f"no plugin translated the embeddings answer for {call.route.provider!r}", 500)
+        raise OutcropError(
+            f"no plugin translated the embeddings answer for {call.route.provider!r}", 500
+        )
     return result
 
 
@@ -134,18 +148,24 @@ async def run(gateway: Gateway, call: EmbeddingCall) -> EmbeddingList:
     """Send the call's upstream requests and assemble the answer (prices it on ``call``)."""
     requests = gateway.hook.outcrop_translate_embeddings_request(call=call)
     if not requests:
-        raise OutcropError(f"no plugin translated the embeddings request for {call.route.provider!r}", 500)
+        raise OutcropError(
+            f"no plugin translated the embeddings request for {call.route.provider!r}", 500
+        )
     gate = asyncio.Semaphore(CONCURRENCY)
     results = await asyncio.gather(*(_one(gateway, call, r, gate) for r in requests))
     vectors = [v for result in results for v in result.vectors]
     expected = len(call.request.texts())
     if len(vectors) != expected:
-        raise OutcropError(f"the upstream returned {len(vectors)} embeddings for {expected} inputs", 502)
+        raise OutcropError(
+            f"the upstream returned {len(vectors)} embeddings for {expected} inputs", 502
+        )
     usages = [r.usage for r in results]
     if all(u is not None for u in usages):
         call.usage = sum(usages, Usage())  # type: ignore[arg-type]
     call.cost = gateway.prices.cost(call.usage, call.model, call.params)
     encoding = call.request.encoding_format
     data = [EmbeddingData(i, _encode(v, encoding)) for i, v in enumerate(vectors)]
-    usage = EmbeddingUsage(call.usage.prompt_tokens, call.usage.prompt_tokens) if call.usage else None
+    usage = (
+        EmbeddingUsage(call.usage.prompt_tokens, call.usage.prompt_tokens) if call.usage else None
+    )
     return EmbeddingList(data, call.model, usage)

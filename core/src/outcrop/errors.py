@@ -62,7 +62,9 @@ class OutcropError(Exception):
         super().__init__(message)
         self.message = message
         self.status = status
-        self.type = type or _TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
+        self.type = type or _TYPES.get(
+            status, "api_error" if status >= 500 else "invalid_request_error"
+        )
         self.code = code
         self.param = param
         self.aws_type = aws_type or _aws_type_for(status)

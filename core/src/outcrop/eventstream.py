@@ -48,8 +48,13 @@ _U32 = struct.Struct(">I")
 _MAX_HEADERS_LENGTH = 128 * 1024  # botocore.eventstream's limits
 _MAX_PAYLOAD_LENGTH = 24 * 1024 * 1024
 #: type id -> (struct, size) for the fixed-size header values
-_FIXED = {2: struct.Struct(">b"), 3: struct.Struct(">h"), 4: struct.Struct(">i"),
-          5: struct.Struct(">q"), 8: struct.Struct(">q")}
+_FIXED = {
+    2: struct.Struct(">b"),
+    3: struct.Struct(">h"),
+    4: struct.Struct(">i"),
+    5: struct.Struct(">q"),
+    8: struct.Struct(">q"),
+}
 
 
 class EventStreamDecoder:
@@ -119,13 +124,16 @@ class EventStreamDecoder:
     def finish(self) -> None:
         """The body ended: raise a 502 if it stopped in the middle of a frame."""
         if self._buf:
-            raise _malformed(f"the stream ended in the middle of a frame ({len(self._buf)} bytes "
-                             "left over): the answer was cut short")
+            raise _malformed(
+                f"the stream ended in the middle of a frame ({len(self._buf)} bytes "
+                "left over): the answer was cut short"
+            )
 
 
 def _malformed(problem: str) -> OutcropError:
-    return OutcropError(f"malformed event stream from upstream: {problem}", 502,
-                        code="malformed_upstream_event")
+    return OutcropError(
+        f"malformed event stream from upstream: {problem}", 502, code="malformed_upstream_event"
+    )
 
 
 def _parse_headers(data: memoryview) -> dict[str, Any]:

@@ -44,9 +44,24 @@ log = get_logger("outcrop.gateway")
 #: Where the well-known model families come from, for "install X" hints (strings only:
 #: the core never imports a plugin).
 KNOWN_DISTRIBUTIONS = (
-    ModelPrefix("bedrock/agent/", "Bedrock Agents (InvokeAgent)", "bedrock/agent/AGENT_ID/ALIAS_ID", "outcrop-bedrock-agent"),
-    ModelPrefix("bedrock/agentcore/", "AgentCore runtimes (InvokeAgentRuntime)", "bedrock/agentcore/arn:aws:bedrock-agentcore:REGION:ACCOUNT:runtime/ID", "outcrop-bedrock-agentcore"),
-    ModelPrefix("bedrock/", "native Bedrock models (pass-through under /bedrock/*)", "bedrock/anthropic.claude-3-5-sonnet-20240620-v1:0", "outcrop-bedrock-passthrough"),
+    ModelPrefix(
+        "bedrock/agent/",
+        "Bedrock Agents (InvokeAgent)",
+        "bedrock/agent/AGENT_ID/ALIAS_ID",
+        "outcrop-bedrock-agent",
+    ),
+    ModelPrefix(
+        "bedrock/agentcore/",
+        "AgentCore runtimes (InvokeAgentRuntime)",
+        "bedrock/agentcore/arn:aws:bedrock-agentcore:REGION:ACCOUNT:runtime/ID",
+        "outcrop-bedrock-agentcore",
+    ),
+    ModelPrefix(
+        "bedrock/",
+        "native Bedrock models (pass-through under /bedrock/*)",
+        "bedrock/anthropic.claude-3-5-sonnet-20240620-v1:0",
+        "outcrop-bedrock-passthrough",
+    ),
 )
 
 
@@ -102,8 +117,9 @@ class Gateway:
         #: Whether any client credential is configured: the master key, a plugin section that
         #: configures one (key pairs), or a plugin that recognises callers' credentials
         #: (virtual keys, issued SigV4 pairs). Then every route but the health probes needs one.
-        self.requires_auth = (bool(self.master_key) or self._section_credentials()
-                              or self._plugin_credentials())
+        self.requires_auth = (
+            bool(self.master_key) or self._section_credentials() or self._plugin_credentials()
+        )
         self._started = False
         self._calls: set[CallLifecycle] = set()
 
@@ -119,18 +135,24 @@ class Gateway:
                 if section.client_credentials(self.config.sections.get(section.name)):
                     return True
             except Exception as exc:  # a malformed section is reported by check_config; fail closed
-                log.warning("client_credentials_check_failed", section=section.name,
-                            error=f"{type(exc).__name__}: {exc}")
+                log.warning(
+                    "client_credentials_check_failed",
+                    section=section.name,
+                    error=f"{type(exc).__name__}: {exc}",
+                )
                 return True
         return False
 
     def _plugin_credentials(self) -> bool:
-        return bool(self.hook.outcrop_authenticate.get_hookimpls()
-                    or self.hook.outcrop_sigv4_secret.get_hookimpls())
+        return bool(
+            self.hook.outcrop_authenticate.get_hookimpls()
+            or self.hook.outcrop_sigv4_secret.get_hookimpls()
+        )
 
     def _validate(self) -> None:
         errors, ignored = check_sections(
-            self.config.sections, self.config_sections, GeneralSettings.__struct_fields__)
+            self.config.sections, self.config_sections, GeneralSettings.__struct_fields__
+        )
         self.ignored_settings.extend(ignored)
         for d in self.config.model_list:
             key = "litellm_params"
@@ -153,28 +175,37 @@ class Gateway:
         params = params or DeploymentParams(model=model)
         route = self.hook.outcrop_parse_route(model=model, params=params)
         if route is None:
-            raise OutcropError(self.unclaimed_message(model), 400, code="model_not_found", param="model")
+            raise OutcropError(
+                self.unclaimed_message(model), 400, code="model_not_found", param="model"
+            )
         return route
 
     def unclaimed_message(self, model: str) -> str:
-        installed = [n for n, p in self.pm.list_name_plugin() if p and not n.startswith("outcrop.default")]
+        installed = [
+            n for n, p in self.pm.list_name_plugin() if p and not n.startswith("outcrop.default")
+        ]
         hint = next((k for k in KNOWN_DISTRIBUTIONS if model.startswith(k.prefix)), None)
         msg = f"no installed plugin claims model {clip(model)!r}"
         if self.router.names():  # the names this key may call are at GET /v1/models
             msg += " and it is not a configured model_name (GET /v1/models lists them)"
         msg += f"; installed plugins: {', '.join(sorted(installed)) or 'none'}"
         if hint:
-            msg += f"; `pip install {hint.distribution}` serves {hint.prefix}... ({hint.description})"
+            msg += (
+                f"; `pip install {hint.distribution}` serves {hint.prefix}... ({hint.description})"
+            )
         return msg
 
-    def resolve(self, model: str, params: DeploymentParams | None = None) -> tuple[ModelRoute, DeploymentParams, Deployment | None]:
+    def resolve(
+        self, model: str, params: DeploymentParams | None = None
+    ) -> tuple[ModelRoute, DeploymentParams, Deployment | None]:
         """Model name or raw model string -> (route, deployment params, deployment or None)."""
         deployment = self.router.pick(model)
         if deployment is not None:
             return self.routes[deployment.index], deployment.params, deployment
         if not self.allow_raw_models:
-            raise OutcropError(self.raw_model_refused(model), 400, code="model_not_found",
-                               param="model")
+            raise OutcropError(
+                self.raw_model_refused(model), 400, code="model_not_found", param="model"
+            )
         params = params or DeploymentParams(model=model)
         return self.parse_route(model, params), params, None
 
@@ -202,7 +233,9 @@ class Gateway:
         if auth and auth[:7].lower() == "bearer ":
             presented = auth[7:].strip()
         if presented:
-            if self.master_key and hmac.compare_digest(presented.encode(), self.master_key.encode()):
+            if self.master_key and hmac.compare_digest(
+                presented.encode(), self.master_key.encode()
+            ):
                 return MASTER
             principal = self.hook.outcrop_authenticate(token=presented)
             if principal is not None:
@@ -257,9 +290,16 @@ class Gateway:
         in the caller's dialect (``answer``; OpenAI JSON by default), the disconnect watcher
         (``life.watch()`` once the body is read), and exactly one ``outcrop_after_call``."""
         state = scope.get("state") or {}
-        life = CallLifecycle(self, surface, scope.get("path", ""),
-                             request_id=state.get("request_id"), started=state.get("started"),
-                             receive=receive, send=send, answer=answer)
+        life = CallLifecycle(
+            self,
+            surface,
+            scope.get("path", ""),
+            request_id=state.get("request_id"),
+            started=state.get("started"),
+            receive=receive,
+            send=send,
+            answer=answer,
+        )
         client = scope.get("client")
         life.client_ip = client[0] if client else None
         for name, value in scope.get("headers", ()):
@@ -268,12 +308,18 @@ class Gateway:
                 break
         return life
 
-    async def read_body(self, receive: Receive, headers: Iterable[tuple[bytes, bytes]] = ()) -> bytes:
+    async def read_body(
+        self, receive: Receive, headers: Iterable[tuple[bytes, bytes]] = ()
+    ) -> bytes:
         """A request body within ``max_request_bytes`` (413) and ``body_timeout`` (408);
         ``headers`` (the ASGI scope's) let an oversized ``Content-Length`` fail at once."""
         settings = self.config.general_settings
-        return await read_body(receive, limit=settings.max_request_bytes,
-                               timeout=settings.body_timeout, headers=headers)
+        return await read_body(
+            receive,
+            limit=settings.max_request_bytes,
+            timeout=settings.body_timeout,
+            headers=headers,
+        )
 
     def track(self, call: CallLifecycle) -> None:
         self._calls.add(call)
@@ -313,17 +359,27 @@ class Gateway:
         for line in self.ignored_settings:
             log.warning("setting_ignored", setting=line)
         if not self.requires_auth:
-            log.warning("no_client_authentication", message=(
-                "no client credential is configured (general_settings.master_key, "
-                "OUTCROP_MASTER_KEY, LITELLM_MASTER_KEY, or a plugin's keys): EVERY caller is "
-                "accepted; "
-                + ("general_settings.allow_unauthenticated is true, so any address may be served"
-                   if self.config.general_settings.allow_unauthenticated
-                   else "only loopback callers are served")))
+            log.warning(
+                "no_client_authentication",
+                message=(
+                    "no client credential is configured (general_settings.master_key, "
+                    "OUTCROP_MASTER_KEY, LITELLM_MASTER_KEY, or a plugin's keys): EVERY caller is "
+                    "accepted; "
+                    + (
+                        "general_settings.allow_unauthenticated is true, so any address may be served"
+                        if self.config.general_settings.allow_unauthenticated
+                        else "only loopback callers are served"
+                    )
+                ),
+            )
         elif self.config.general_settings.allow_unauthenticated:
-            log.warning("allow_unauthenticated_unused", message=(
-                "general_settings.allow_unauthenticated is true but a client credential is "
-                "configured: every route still requires one"))
+            log.warning(
+                "allow_unauthenticated_unused",
+                message=(
+                    "general_settings.allow_unauthenticated is true but a client credential is "
+                    "configured: every route still requires one"
+                ),
+            )
         self.hook.outcrop_startup(gateway=self)
 
     async def stop(self) -> None:

@@ -142,7 +142,9 @@ def outcrop_translate_response(call: ChatCall, response: UpstreamResponse) -> Ch
 
 
 @hookspec(firstresult=True)
-def outcrop_map_error(call: ChatCall, status: int, body: bytes, headers: dict[str, str]) -> Exception | None:
+def outcrop_map_error(
+    call: ChatCall, status: int, body: bytes, headers: dict[str, str]
+) -> Exception | None:
     """Map a non-2xx upstream response to the error the client gets (an ``OutcropError``).
 
     Called once per chat call whose upstream answered with an error status, with the whole

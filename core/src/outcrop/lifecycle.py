@@ -33,7 +33,9 @@ log = get_logger("outcrop.lifecycle")
 
 #: Turns the error a call ends with into its HTTP answer (status, headers, body), in the
 #: caller's dialect.
-ErrorAnswer = Callable[[OutcropError, "CallLifecycle"], tuple[int, list[tuple[bytes, bytes]], bytes]]
+ErrorAnswer = Callable[
+    [OutcropError, "CallLifecycle"], tuple[int, list[tuple[bytes, bytes]], bytes]
+]
 
 CLIENT_GONE = 499
 SHUTDOWN = 503
@@ -155,14 +157,16 @@ class CallLifecycle:
     async def admit(self) -> None:
         """Ask every ``outcrop_admit`` whether this routed call may go ahead (before any
         upstream byte); the first refusal (``OutcropError``) ends the call."""
-        await self.gateway.admit(Admission(
-            principal=self.principal or OPEN,
-            surface=self.surface,
-            path=self.path,
-            model=self.model,
-            deployment=self.deployment,
-            request_id=self.request_id,
-        ))
+        await self.gateway.admit(
+            Admission(
+                principal=self.principal or OPEN,
+                surface=self.surface,
+                path=self.path,
+                model=self.model,
+                deployment=self.deployment,
+                request_id=self.request_id,
+            )
+        )
 
     async def send(self, message: Message) -> None:
         """Send an ASGI message to the client (HTTP faces), noting when the answer started."""
@@ -192,7 +196,8 @@ class CallLifecycle:
         if isinstance(exc, OutcropError):
             err = exc
         elif isinstance(exc, ClientDisconnected) or (
-            isinstance(exc, asyncio.CancelledError | GeneratorExit) and not self._cut
+            isinstance(exc, asyncio.CancelledError | GeneratorExit)
+            and not self._cut
             and (self.disconnected or self._send is None)
         ):
             self.status, self.error = CLIENT_GONE, "client disconnected"
@@ -201,8 +206,7 @@ class CallLifecycle:
             self.status, self.error = SHUTDOWN, "the gateway is shutting down"
             return _shutting_down()
         else:  # a bug in the core or a plugin: answer 500, keep the traceback in the log
-            log.error("call_failed", request_id=self.request_id, surface=self.surface,
-                      exc_info=exc)
+            log.error("call_failed", request_id=self.request_id, surface=self.surface, exc_info=exc)
             err = OutcropError(f"internal error: {type(exc).__name__}", 500)
             self.status, self.error = 500, f"{type(exc).__name__}: {exc}"
             return err
@@ -229,26 +233,28 @@ class CallLifecycle:
         if up is not None:
             up.close()  # whatever ended the call, its upstream connection ends with it
             upstream_s = up.waited
-        self.gateway.after_call(CallEvent(
-            request_id=self.request_id,
-            surface=self.surface,
-            route=self.route,
-            model=self.model,
-            deployment=self.deployment,
-            provider=self.provider,
-            status=self.status,
-            stream=self.stream,
-            latency_s=time.perf_counter() - self.started,
-            upstream_latency_s=upstream_s,
-            usage=self.usage,
-            cost=self.cost,
-            error=self.error,
-            region=self.region,
-            extra=self.extra,
-            principal=self.principal,
-            client_ip=self.client_ip,
-            user_agent=self.user_agent,
-        ))
+        self.gateway.after_call(
+            CallEvent(
+                request_id=self.request_id,
+                surface=self.surface,
+                route=self.route,
+                model=self.model,
+                deployment=self.deployment,
+                provider=self.provider,
+                status=self.status,
+                stream=self.stream,
+                latency_s=time.perf_counter() - self.started,
+                upstream_latency_s=upstream_s,
+                usage=self.usage,
+                cost=self.cost,
+                error=self.error,
+                region=self.region,
+                extra=self.extra,
+                principal=self.principal,
+                client_ip=self.client_ip,
+                user_agent=self.user_agent,
+            )
+        )
 
     def cut(self) -> None:
         """The gateway stops: end this call now with 503 (its task is cancelled if it runs)."""
@@ -350,8 +356,12 @@ class CallLifecycle:
 
 
 def _shutting_down() -> OutcropError:
-    return OutcropError("the gateway is shutting down; retry the call", SHUTDOWN,
-                        code="shutting_down", aws_type="ServiceUnavailableException")
+    return OutcropError(
+        "the gateway is shutting down; retry the call",
+        SHUTDOWN,
+        code="shutting_down",
+        aws_type="ServiceUnavailableException",
+    )
 
 
 def _plain(err: OutcropError, life: CallLifecycle) -> tuple[int, list[tuple[bytes, bytes]], bytes]:

@@ -54,9 +54,11 @@ def configure_logging(level: str = "INFO", *, json: bool | None = None, stream: 
     if json is None:
         json = not (hasattr(stream, "isatty") and stream.isatty())
     renderer: Any = (
-        structlog.processors.JSONRenderer() if json
-        else structlog.dev.ConsoleRenderer(colors=False,
-                                           exception_formatter=structlog.dev.plain_traceback)
+        structlog.processors.JSONRenderer()
+        if json
+        else structlog.dev.ConsoleRenderer(
+            colors=False, exception_formatter=structlog.dev.plain_traceback
+        )
     )
     structlog.configure(
         processors=[

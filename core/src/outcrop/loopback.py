@@ -48,10 +48,15 @@ class LoopbackOnly:
         # Both dialects in one body: OpenAI clients read "error", AWS SDKs read "message" and
         # x-amzn-ErrorType.
         body = error.openai_body()[:-1] + b',"message":' + msgspec.json.encode(REFUSAL) + b"}"
-        await send({"type": "http.response.start", "status": 403, "headers": [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            (b"x-amzn-errortype", b"AccessDeniedException"),
-        ]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 403,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"x-amzn-errortype", b"AccessDeniedException"),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
-

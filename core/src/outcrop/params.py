@@ -96,7 +96,9 @@ def parse_params(
     """
     where = f"{path}." if path else ""
     if not isinstance(raw, Mapping):
-        raise ConfigError([f"{path or '(top level)'}: expected a mapping, got {type(raw).__name__}"])
+        raise ConfigError(
+            [f"{path or '(top level)'}: expected a mapping, got {type(raw).__name__}"]
+        )
     errors: list[str] = []
     known: dict[str, Any] = {}
     extra: dict[str, Any] = {}
@@ -111,8 +113,9 @@ def parse_params(
         else:
             extra[key] = value
     if "model" not in known:
-        errors.append(f"{where}model: required (a model string such as "
-                      "bedrock/agent/AGENT_ID/ALIAS_ID)")
+        errors.append(
+            f"{where}model: required (a model string such as bedrock/agent/AGENT_ID/ALIAS_ID)"
+        )
         raise ConfigError(errors)
     try:
         params = msgspec.convert(known, DeploymentParams, str_keys=True)
@@ -122,8 +125,11 @@ def parse_params(
     if params.aws_region_name is not None and not is_region(params.aws_region_name):
         errors.append(region_problem(params.aws_region_name, f"{where}aws_region_name"))
     if bool(params.aws_access_key_id) != bool(params.aws_secret_access_key):
-        given, missing = (("aws_access_key_id", "aws_secret_access_key") if params.aws_access_key_id
-                          else ("aws_secret_access_key", "aws_access_key_id"))
+        given, missing = (
+            ("aws_access_key_id", "aws_secret_access_key")
+            if params.aws_access_key_id
+            else ("aws_secret_access_key", "aws_access_key_id")
+        )
         errors.append(f"{where}{missing}: required together with {given}")
     for name in ("api_base", "aws_sts_endpoint"):
         value = getattr(params, name)

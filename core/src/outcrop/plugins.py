@@ -22,9 +22,11 @@ from . import hookspecs
 
 ENTRY_POINT_GROUP = "outcrop"
 #: Built-in implementations, registered like any plugin (name -> module).
-DEFAULT_PLUGINS = {"outcrop.default_signer": "outcrop.default_plugins.signer",
-                   "outcrop.default_logger": "outcrop.default_plugins.access_log",
-                   "outcrop.default_pricing": "outcrop.default_plugins.pricing"}
+DEFAULT_PLUGINS = {
+    "outcrop.default_signer": "outcrop.default_plugins.signer",
+    "outcrop.default_logger": "outcrop.default_plugins.access_log",
+    "outcrop.default_pricing": "outcrop.default_plugins.pricing",
+}
 
 
 #: The environment variable ``outcrop --plugins-dir`` sets (workers inherit it).

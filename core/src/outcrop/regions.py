@@ -41,9 +41,7 @@ def region_problem(value: object, source: str) -> str:
     )
 
 
-def check_region(
-    value: object, source: str, status: int = 400, param: str | None = None
-) -> str:
+def check_region(value: object, source: str, status: int = 400, param: str | None = None) -> str:
     """``value`` when it is a region; otherwise raise ``OutcropError`` naming ``source``.
 
     ``status`` is 400 when the region came with the request (a model string, a path, a SigV4

@@ -127,7 +127,8 @@ def check_sigv4_headers(
     for name in signed:
         if name not in received:
             raise SigV4Error(
-                "InvalidSignatureException", f"Signed header '{clip(name)}' is missing from the request."
+                "InvalidSignatureException",
+                f"Signed header '{clip(name)}' is missing from the request.",
             )
     _check_clock(amz_date, now or _dt.datetime.now(_dt.UTC), max_skew_s)
 
@@ -169,13 +170,27 @@ def verify_sigv4(
     auth, received = pre.auth, pre.received
     payload_hash = _payload_hash(received, body, allow_unsigned_payload)
     compute = _signature_fast if engine == "fast" else _signature_botocore
-    expected = compute(method.upper(), raw_path, raw_query, received, pre.signed, payload_hash,
-                       body, auth, pre.amz_date, pre.secret)
+    expected = compute(
+        method.upper(),
+        raw_path,
+        raw_query,
+        received,
+        pre.signed,
+        payload_hash,
+        body,
+        auth,
+        pre.amz_date,
+        pre.secret,
+    )
     if not hmac.compare_digest(expected.encode(), auth.signature.encode("latin-1")):
         raise SigV4Error("InvalidSignatureException", _MISMATCH)
     token = received.get("x-amz-security-token")
     return SigV4Identity(
-        auth.access_key, auth.region, auth.service, auth.date, pre.amz_date,
+        auth.access_key,
+        auth.region,
+        auth.service,
+        auth.date,
+        pre.amz_date,
         token[0] if token else None,
     )
 
@@ -195,7 +210,9 @@ def _parse_authorization(values: list[str] | None) -> _Authorization:
     if not values:
         raise SigV4Error("MissingAuthenticationTokenException", "Missing Authentication Token")
     if len(values) > 1:
-        raise SigV4Error("IncompleteSignatureException", "Only one Authorization header is allowed.")
+        raise SigV4Error(
+            "IncompleteSignatureException", "Only one Authorization header is allowed."
+        )
     scheme, _, rest = values[0].strip().partition(" ")
     if scheme != ALGORITHM:
         # Never echo the header: it may carry a bearer secret.
@@ -249,7 +266,9 @@ def _signed_timestamp(received: dict[str, list[str]], signed: list[str], scope_d
         except (TypeError, ValueError):
             parsed = None
         if parsed is None:
-            raise SigV4Error("IncompleteSignatureException", "The Date header is not a valid HTTP date.")
+            raise SigV4Error(
+                "IncompleteSignatureException", "The Date header is not a valid HTTP date."
+            )
         if parsed.tzinfo is None:  # botocore writes "-0000", which RFC 2822 leaves zoneless
             parsed = parsed.replace(tzinfo=_dt.UTC)
         amz_date = parsed.astimezone(_dt.UTC).strftime(_AMZ_DATE_FORMAT)
@@ -326,7 +345,10 @@ def _signature_fast(
 ) -> str:
     headers = {name: canonical.header_value(received[name]) for name in signed}
     creq, _ = canonical.canonical_request(
-        method, canonical.canonical_uri(raw_path), canonical.canonical_query(raw_query), headers,
+        method,
+        canonical.canonical_uri(raw_path),
+        canonical.canonical_query(raw_query),
+        headers,
         payload_hash,
     )
     return canonical.signature(secret, amz_date, auth.region, auth.service, creq)
@@ -338,8 +360,9 @@ class _ReceivedRequestAuth(SigV4Auth):
     botocore would otherwise pick headers itself (and skip names such as ``user-agent``).
     """
 
-    def __init__(self, credentials: ReadOnlyCredentials, service: str, region: str,
-                 signed: HTTPHeaders) -> None:
+    def __init__(
+        self, credentials: ReadOnlyCredentials, service: str, region: str, signed: HTTPHeaders
+    ) -> None:
         super().__init__(credentials, service, region)
         self._signed = signed
 

@@ -20,7 +20,9 @@ async def send_sse(
     headers: Mapping[str, str],
     status: int = 200,
 ) -> None:
-    raw = [_CONTENT_TYPE] + [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+    raw = [_CONTENT_TYPE] + [
+        (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()
+    ]
     try:
         await send({"type": "http.response.start", "status": status, "headers": raw})
         async for frame in frames:

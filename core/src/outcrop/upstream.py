@@ -81,7 +81,9 @@ class UpstreamResponse:
                     return
                 yield chunk
         except TimeoutError as exc:
-            raise OutcropError("upstream stopped sending (read timeout)", 504, code="timeout") from exc
+            raise OutcropError(
+                "upstream stopped sending (read timeout)", 504, code="timeout"
+            ) from exc
         except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
             log.warning("upstream_broke", error=_describe(exc))
             raise OutcropError("upstream connection broke mid-body", 502) from exc
@@ -205,8 +207,12 @@ class UpstreamClient:
         except aiohttp.ClientError as exc:
             # Host, port and resolver error go to the log only: a client-facing body must not
             # map the gateway's network (or confirm where a request would have gone).
-            log.warning("upstream_unreachable", service=request.service,
-                        origin=_origin(request.url), error=_describe(exc))
+            log.warning(
+                "upstream_unreachable",
+                service=request.service,
+                origin=_origin(request.url),
+                error=_describe(exc),
+            )
             raise OutcropError(
                 f"could not reach {request.service or 'upstream'}", 502, code="upstream_unreachable"
             ) from exc
@@ -221,8 +227,10 @@ class UpstreamClient:
 def answer_too_large(limit: int) -> OutcropError:
     """The 502 for an upstream answer over ``general_settings.max_response_bytes``."""
     return OutcropError(
-        f"the upstream answer is larger than {limit} bytes "
-        "(general_settings.max_response_bytes)", 502, code="upstream_response_too_large")
+        f"the upstream answer is larger than {limit} bytes (general_settings.max_response_bytes)",
+        502,
+        code="upstream_response_too_large",
+    )
 
 
 def _describe(exc: BaseException) -> str:

@@ -248,8 +248,10 @@ class PromptTokensDetails(msgspec.Struct):
     cache_creation_tokens: int = 0
 
     def __add__(self, other: PromptTokensDetails) -> PromptTokensDetails:
-        return PromptTokensDetails(self.cached_tokens + other.cached_tokens,
-                                   self.cache_creation_tokens + other.cache_creation_tokens)
+        return PromptTokensDetails(
+            self.cached_tokens + other.cached_tokens,
+            self.cache_creation_tokens + other.cache_creation_tokens,
+        )
 
 
 class Usage(msgspec.Struct):

@@ -57,8 +57,11 @@ def _check_keys(root: Node) -> str | None:
                 where = f"{path}.{key.value}" if path else key.value
                 before = first.get((key.tag, key.value))
                 if before is not None:
-                    lines = f"lines {before} and {_line(key)}" if before != _line(key) else (
-                        f"twice on line {before}")
+                    lines = (
+                        f"lines {before} and {_line(key)}"
+                        if before != _line(key)
+                        else (f"twice on line {before}")
+                    )
                     return f"{where}: duplicate key ({lines}); remove one of them"
                 first[key.tag, key.value] = _line(key)
                 stack.append((value, where))
@@ -84,8 +87,10 @@ def _check_expansion(root: Node) -> str | None:
             if height[key] > MAX_DEPTH:
                 return f"line {_line(node)}: values nested deeper than {MAX_DEPTH} levels"
             if size[key] > MAX_VALUES:
-                return (f"line {_line(node)}: anchors and aliases (&name, *name) expand this "
-                        f"document beyond {MAX_VALUES} values; refusing it")
+                return (
+                    f"line {_line(node)}: anchors and aliases (&name, *name) expand this "
+                    f"document beyond {MAX_VALUES} values; refusing it"
+                )
             continue
         if key in size:
             continue
@@ -132,6 +137,10 @@ def read_yaml(path: str | os.PathLike[str]) -> Any:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise ConfigError([f"{p}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset "
-                           f"{exc.start}); save the file as UTF-8"]) from None
+        raise ConfigError(
+            [
+                f"{p}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset "
+                f"{exc.start}); save the file as UTF-8"
+            ]
+        ) from None
     return parse_yaml(text, str(p))

@@ -61,8 +61,12 @@ _CACHE: dict[str, tuple[float, float]] = {
 def outcrop_register_pricing(register: Callable[[str, ModelPrice], None]) -> None:
     for model_id, (inp, out) in _PER_MILLION.items():
         read, write = _CACHE.get(model_id.split("-", 1)[0], (None, None))
-        register(model_id, ModelPrice(
-            inp / 1_000_000, out / 1_000_000,
-            None if read is None else inp * read / 1_000_000,
-            None if write is None else inp * write / 1_000_000,
-        ))
+        register(
+            model_id,
+            ModelPrice(
+                inp / 1_000_000,
+                out / 1_000_000,
+                None if read is None else inp * read / 1_000_000,
+                None if write is None else inp * write / 1_000_000,
+            ),
+        )

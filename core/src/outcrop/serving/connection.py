@@ -64,14 +64,21 @@ class _GuardedH2(H2Protocol):
         self._resets: list[float] = []
 
     async def _handle_events(self, events: list[h2.events.Event]) -> None:
-        reset = {e.stream_id for e in events if isinstance(e, h2.events.StreamReset) and e.remote_reset}
+        reset = {
+            e.stream_id for e in events if isinstance(e, h2.events.StreamReset) and e.remote_reset
+        }
         if reset:
             now = time.monotonic()
             self._resets = [t for t in self._resets if now - t < H2_RESET_WINDOW]
             self._resets.extend(now for _ in reset)
             if len(self._resets) > H2_MAX_RESETS:
-                log.warning("h2_connection_closed", reason="too many stream resets",
-                            resets=len(self._resets), window_s=H2_RESET_WINDOW, client=self.client)
+                log.warning(
+                    "h2_connection_closed",
+                    reason="too many stream resets",
+                    resets=len(self._resets),
+                    window_s=H2_RESET_WINDOW,
+                    client=self.client,
+                )
                 self.connection.close_connection(error_code=h2.errors.ErrorCodes.ENHANCE_YOUR_CALM)
                 await self._flush()
                 await self.send(Closed())
@@ -87,9 +94,20 @@ class _GuardedH2(H2Protocol):
 class _Protocols(ProtocolWrapper):
     """hypercorn's protocol switch, building the classes above."""
 
-    def __init__(self, app: Any, config: Any, context: Any, task_group: Any, state: Any,
-                 ssl: bool, client: Any, server: Any, send: Any, alpn_protocol: str | None,
-                 http2: bool) -> None:
+    def __init__(
+        self,
+        app: Any,
+        config: Any,
+        context: Any,
+        task_group: Any,
+        state: Any,
+        ssl: bool,
+        client: Any,
+        server: Any,
+        send: Any,
+        alpn_protocol: str | None,
+        http2: bool,
+    ) -> None:
         self.app, self.config, self.context, self.task_group = app, config, context, task_group
         self.ssl, self.client, self.server, self.send, self.state = ssl, client, server, send, state
         self._args = (app, config, context, task_group, state, ssl, client, server, send)
@@ -120,9 +138,17 @@ class Connection(TCPServer):
     """hypercorn's ``TCPServer`` (one per accepted socket) with a header deadline and a prompt
     close on EOF."""
 
-    def __init__(self, app: Any, loop: asyncio.AbstractEventLoop, config: Any, context: Any,
-                 state: Any, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                 options: ServerOptions) -> None:
+    def __init__(
+        self,
+        app: Any,
+        loop: asyncio.AbstractEventLoop,
+        config: Any,
+        context: Any,
+        state: Any,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        options: ServerOptions,
+    ) -> None:
         super().__init__(app, loop, config, context, state, reader, writer)
         self.options = options
         #: When the request head being received must be complete; ``None``: no head pending.
@@ -140,8 +166,17 @@ class Connection(TCPServer):
             async with TaskGroup(self.loop) as task_group:
                 self._task_group = task_group
                 self.protocol = _Protocols(
-                    self.app, self.config, self.context, task_group, ConnectionState(self.state),
-                    ssl, client, server, self.protocol_send, alpn, self.options.http2,
+                    self.app,
+                    self.config,
+                    self.context,
+                    task_group,
+                    ConnectionState(self.state),
+                    ssl,
+                    client,
+                    server,
+                    self.protocol_send,
+                    alpn,
+                    self.options.http2,
                 )
                 await self.protocol.initiate()
                 await self.idle_task.restart(task_group, self._idle_timeout)
@@ -169,8 +204,11 @@ class Connection(TCPServer):
             try:
                 data = await asyncio.wait_for(self.reader.read(MAX_RECV), timeout)
             except TimeoutError:
-                log.debug("connection_closed", reason="request headers not received in time",
-                          header_timeout=self.options.header_timeout)
+                log.debug(
+                    "connection_closed",
+                    reason="request headers not received in time",
+                    header_timeout=self.options.header_timeout,
+                )
                 break
             except (ConnectionError, OSError, SSLError):
                 break

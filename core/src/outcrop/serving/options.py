@@ -57,8 +57,9 @@ class ServerOptions:
         return self.max_connections or default_max_connections()
 
 
-def hypercorn_config(options: ServerOptions, bind: str, *, certfile: str | None = None,
-                     keyfile: str | None = None) -> Any:
+def hypercorn_config(
+    options: ServerOptions, bind: str, *, certfile: str | None = None, keyfile: str | None = None
+) -> Any:
     """hypercorn's ``Config`` for ``bind`` (``host:port``, ``[v6]:port`` or ``fd://N``)."""
     from hypercorn.config import Config
 

@@ -47,9 +47,13 @@ class ConnectionLimit:
         now = time.monotonic()
         if now - self._logged_at >= _LIMIT_LOG_INTERVAL:
             self._logged_at = now
-            log.warning("connection_limit_reached", max_connections=self.cap, open=self.open,
-                        refused=self.refused,
-                        hint="raise general_settings.max_connections or the fd limit, or add workers")
+            log.warning(
+                "connection_limit_reached",
+                max_connections=self.cap,
+                open=self.open,
+                refused=self.refused,
+                hint="raise general_settings.max_connections or the fd limit, or add workers",
+            )
             self.refused = 0
         return False
 
@@ -95,7 +99,9 @@ async def serve(
         assert task is not None
         connections.add(task)
         try:
-            await Connection(wrapped, loop, config, context, lifespan_state, reader, writer, options)
+            await Connection(
+                wrapped, loop, config, context, lifespan_state, reader, writer, options
+            )
         finally:
             connections.discard(task)
             limit.release()
@@ -103,15 +109,26 @@ async def serve(
     servers = []
     for secure, group in ((True, sockets.secure_sockets), (False, sockets.insecure_sockets)):
         for sock in group:
-            servers.append(await asyncio.start_server(
-                on_connection, sock=sock, backlog=config.backlog,
-                ssl=ssl_context if secure else None,
-                ssl_handshake_timeout=config.ssl_handshake_timeout if secure else None,
-            ))
+            servers.append(
+                await asyncio.start_server(
+                    on_connection,
+                    sock=sock,
+                    backlog=config.backlog,
+                    ssl=ssl_context if secure else None,
+                    ssl_handshake_timeout=config.ssl_handshake_timeout if secure else None,
+                )
+            )
             bind = repr_socket_addr(sock.family, sock.getsockname())
-            await config.log.info(f"Running on {'https' if secure else 'http'}://{bind} (CTRL + C to quit)")
-    log.info("listening", max_connections=limit.cap, http2=options.http2,
-             header_timeout=options.header_timeout, keep_alive_timeout=options.keep_alive_timeout)
+            await config.log.info(
+                f"Running on {'https' if secure else 'http'}://{bind} (CTRL + C to quit)"
+            )
+    log.info(
+        "listening",
+        max_connections=limit.cap,
+        http2=options.http2,
+        header_timeout=options.header_timeout,
+        keep_alive_timeout=options.keep_alive_timeout,
+    )
 
     waiters = [loop.create_task(stop.wait())]
     if shutdown_trigger is not None:
@@ -132,8 +149,12 @@ async def _call(trigger: Callable[[], Awaitable[Any]]) -> None:
     await trigger()
 
 
-async def _drain(servers: list[asyncio.Server], connections: set[asyncio.Task[Any]],
-                 context: WorkerContext, graceful_timeout: float) -> None:
+async def _drain(
+    servers: list[asyncio.Server],
+    connections: set[asyncio.Task[Any]],
+    context: WorkerContext,
+    graceful_timeout: float,
+) -> None:
     log.info("shutting_down", open_connections=len(connections), graceful_timeout=graceful_timeout)
     await context.terminated.set()  # idle keep-alive connections close, busy ones stop recycling
     for server in servers:
@@ -142,8 +163,11 @@ async def _drain(servers: list[asyncio.Server], connections: set[asyncio.Task[An
     if pending:
         _, pending = await asyncio.wait(pending, timeout=graceful_timeout)
     if pending:
-        log.warning("graceful_timeout_reached", cut_connections=len(pending),
-                    graceful_timeout=graceful_timeout)
+        log.warning(
+            "graceful_timeout_reached",
+            cut_connections=len(pending),
+            graceful_timeout=graceful_timeout,
+        )
         for task in pending:
             task.cancel()
         await asyncio.wait(pending, timeout=1.0)

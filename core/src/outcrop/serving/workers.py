@@ -41,8 +41,15 @@ def run_workers(config: Any, options: ServerOptions, workers: int, log_level: st
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, on_signal)
-    procs = [ctx.Process(target=_worker_main, args=(config, options, sockets, stop, log_level),
-                         name=f"outcrop-worker-{i}", daemon=True) for i in range(workers)]
+    procs = [
+        ctx.Process(
+            target=_worker_main,
+            args=(config, options, sockets, stop, log_level),
+            name=f"outcrop-worker-{i}",
+            daemon=True,
+        )
+        for i in range(workers)
+    ]
     for proc in procs:
         proc.start()
     log.info("workers_started", workers=workers, pids=[p.pid for p in procs])
@@ -53,15 +60,20 @@ def run_workers(config: Any, options: ServerOptions, workers: int, log_level: st
     while alive:
         wait([p.sentinel for p in alive], timeout=0.5)
         if stopping and deadline is None:
-            log.info("stopping_workers", signal=stopping[0], workers=len(alive),
-                     graceful_timeout=options.graceful_timeout)
+            log.info(
+                "stopping_workers",
+                signal=stopping[0],
+                workers=len(alive),
+                graceful_timeout=options.graceful_timeout,
+            )
             deadline = time.monotonic() + options.graceful_timeout + _KILL_MARGIN
         for proc in [p for p in alive if p.exitcode is not None]:
             alive.remove(proc)
             proc.join()
             if proc.exitcode != 0 or not stopping:
-                log.error("worker_exited", pid=proc.pid, exit_code=proc.exitcode,
-                          expected=bool(stopping))
+                log.error(
+                    "worker_exited", pid=proc.pid, exit_code=proc.exitcode, expected=bool(stopping)
+                )
                 code = code or (proc.exitcode or 1)
             if not stopping:  # a worker died on its own: stop the rest, exit non-zero
                 stopping.append("worker exit")
@@ -78,7 +90,9 @@ def run_workers(config: Any, options: ServerOptions, workers: int, log_level: st
     return code
 
 
-def _worker_main(config: Any, options: ServerOptions, sockets: Any, stop: Any, log_level: str) -> None:
+def _worker_main(
+    config: Any, options: ServerOptions, sockets: Any, stop: Any, log_level: str
+) -> None:
     """A worker process: the app from ``OUTCROP_CONFIG`` (``outcrop.server``), served until a
     signal reaches it or the supervisor sets ``stop``."""
     early: list[int] = []  # a signal while the app loads still means a clean stop

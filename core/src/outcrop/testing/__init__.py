@@ -79,6 +79,8 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = [
+    "TEST_ACCESS_KEY",
+    "TEST_SECRET_KEY",
     "AgentReply",
     "BedrockSimulator",
     "ConverseReply",
@@ -95,8 +97,6 @@ __all__ = [
     "RuntimeReply",
     "Script",
     "ServerThread",
-    "TEST_ACCESS_KEY",
-    "TEST_SECRET_KEY",
     "ToolUse",
     "encode_error",
     "encode_event",

@@ -98,16 +98,25 @@ def invoke_model(request: RecordedRequest) -> Reply:
         "stop_sequence": None,
         "usage": {"input_tokens": tokens_in, "output_tokens": tokens_out},
     }
-    start = {**message, "content": [], "stop_reason": None,
-             "usage": {"input_tokens": tokens_in, "output_tokens": 1}}
+    start = {
+        **message,
+        "content": [],
+        "stop_reason": None,
+        "usage": {"input_tokens": tokens_in, "output_tokens": 1},
+    }
     chunks: list[dict[str, Any] | bytes] = [
         {"type": "message_start", "message": start},
         {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
-        *({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": t}}
-          for t in split_words(answer)),
+        *(
+            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": t}}
+            for t in split_words(answer)
+        ),
         {"type": "content_block_stop", "index": 0},
-        {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-         "usage": {"output_tokens": tokens_out}},
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+            "usage": {"output_tokens": tokens_out},
+        },
         {"type": "message_stop"},
     ]
     return InvokeReply(message, chunks, input_tokens=tokens_in, output_tokens=tokens_out)
@@ -129,48 +138,65 @@ def count_tokens(request: RecordedRequest) -> Reply:
 
 
 def apply_guardrail(request: RecordedRequest) -> Reply:
-    return _json_reply({
-        "action": "NONE",
-        "outputs": [],
-        "assessments": [],
-        "usage": {
-            "topicPolicyUnits": 1,
-            "contentPolicyUnits": 1,
-            "wordPolicyUnits": 1,
-            "sensitiveInformationPolicyUnits": 1,
-            "sensitiveInformationPolicyFreeUnits": 0,
-            "contextualGroundingPolicyUnits": 0,
-        },
-    })
+    return _json_reply(
+        {
+            "action": "NONE",
+            "outputs": [],
+            "assessments": [],
+            "usage": {
+                "topicPolicyUnits": 1,
+                "contentPolicyUnits": 1,
+                "wordPolicyUnits": 1,
+                "sensitiveInformationPolicyUnits": 1,
+                "sensitiveInformationPolicyFreeUnits": 0,
+                "contextualGroundingPolicyUnits": 0,
+            },
+        }
+    )
 
 
 def retrieve(request: RecordedRequest) -> Reply:
     query = str(_body(request).get("retrievalQuery", {}).get("text", ""))
-    return _json_reply({
-        "retrievalResults": [{
-            "content": {"type": "TEXT", "text": f"A passage about {query}"},
-            "location": {"type": "S3", "s3Location": {"uri": "s3://outcrop-simulator/doc-1.txt"}},
-            "score": 0.9,
-            "metadata": {},
-        }],
-    })
+    return _json_reply(
+        {
+            "retrievalResults": [
+                {
+                    "content": {"type": "TEXT", "text": f"A passage about {query}"},
+                    "location": {
+                        "type": "S3",
+                        "s3Location": {"uri": "s3://outcrop-simulator/doc-1.txt"},
+                    },
+                    "score": 0.9,
+                    "metadata": {},
+                }
+            ],
+        }
+    )
 
 
 def retrieve_and_generate(request: RecordedRequest) -> Reply:
     body = _body(request)
     question = str(body.get("input", {}).get("text", ""))
-    return _json_reply({
-        "sessionId": body.get("sessionId") or str(uuid.uuid4()),
-        "output": {"text": f"You asked: {question}"},
-        "citations": [],
-    })
+    return _json_reply(
+        {
+            "sessionId": body.get("sessionId") or str(uuid.uuid4()),
+            "output": {"text": f"You asked: {question}"},
+            "citations": [],
+        }
+    )
 
 
 def invoke_agent_runtime(request: RecordedRequest) -> Reply:
     payload = _body(request)
-    prompt = str(payload.get("prompt") or payload.get("input") or "") if isinstance(payload, dict) else ""
+    prompt = (
+        str(payload.get("prompt") or payload.get("input") or "")
+        if isinstance(payload, dict)
+        else ""
+    )
     if "text/event-stream" in request.headers.get("accept", ""):
-        return RuntimeReply.strands(["You said: ", prompt], usage=(_words(prompt) + 10, _words(prompt) + 2))
+        return RuntimeReply.strands(
+            ["You said: ", prompt], usage=(_words(prompt) + 10, _words(prompt) + 2)
+        )
     return RuntimeReply.json({"result": f"You said: {prompt}"})
 
 

@@ -23,13 +23,32 @@ _TRUNCATE = ("NONE", "START", "END", "LEFT", "RIGHT")
 #: kind -> (allowed keys, native dimensions, allowed ``dimensions`` / ``output_dimension``)
 _MODELS: dict[str, tuple[frozenset[str], int, tuple[int, ...]]] = {
     "titan-v1": (frozenset({"inputText"}), 1536, ()),
-    "titan-v2": (frozenset({"inputText", "dimensions", "normalize", "embeddingTypes"}), 1024,
-                 (256, 512, 1024)),
-    "cohere-v3": (frozenset({"texts", "images", "input_type", "truncate", "embedding_types"}),
-                  1024, ()),
-    "cohere-v4": (frozenset({"texts", "images", "inputs", "input_type", "truncate",
-                             "embedding_types", "output_dimension", "max_tokens"}), 1536,
-                  (256, 512, 1024, 1536)),
+    "titan-v2": (
+        frozenset({"inputText", "dimensions", "normalize", "embeddingTypes"}),
+        1024,
+        (256, 512, 1024),
+    ),
+    "cohere-v3": (
+        frozenset({"texts", "images", "input_type", "truncate", "embedding_types"}),
+        1024,
+        (),
+    ),
+    "cohere-v4": (
+        frozenset(
+            {
+                "texts",
+                "images",
+                "inputs",
+                "input_type",
+                "truncate",
+                "embedding_types",
+                "output_dimension",
+                "max_tokens",
+            }
+        ),
+        1536,
+        (256, 512, 1024, 1536),
+    ),
 }
 
 
@@ -96,8 +115,10 @@ def reply(kind: str, body: dict[str, Any]) -> Reply:
     if kind.startswith("titan"):
         text = body["inputText"]
         size = body.get("dimensions", native)
-        answer: dict[str, Any] = {"embedding": vector(text, size, body.get("normalize", True)),
-                                  "inputTextTokenCount": tokens(text)}
+        answer: dict[str, Any] = {
+            "embedding": vector(text, size, body.get("normalize", True)),
+            "inputTextTokenCount": tokens(text),
+        }
         return InvokeReply(answer, input_tokens=tokens(text))
     texts = body["texts"]
     size = body.get("output_dimension", native)
@@ -105,10 +126,24 @@ def reply(kind: str, body: dict[str, Any]) -> Reply:
     count = sum(tokens(t) for t in texts)
     if kind == "cohere-v4":
         types = body.get("embedding_types") or ["float"]
-        return InvokeReply({"id": "sim-embed", "response_type": "embeddings_by_type", "texts": texts,
-                            "embeddings": {t: vectors for t in types}}, input_tokens=count)
-    return InvokeReply({"id": "sim-embed", "response_type": "embeddings_floats", "texts": texts,
-                        "embeddings": vectors}, input_tokens=count)
+        return InvokeReply(
+            {
+                "id": "sim-embed",
+                "response_type": "embeddings_by_type",
+                "texts": texts,
+                "embeddings": {t: vectors for t in types},
+            },
+            input_tokens=count,
+        )
+    return InvokeReply(
+        {
+            "id": "sim-embed",
+            "response_type": "embeddings_floats",
+            "texts": texts,
+            "embeddings": vectors,
+        },
+        input_tokens=count,
+    )
 
 
 def for_request(request: RecordedRequest) -> tuple[str, Any] | None:

@@ -91,7 +91,9 @@ def split_words(text: str, pieces: int | None = None) -> list[str]:
 # --- Bedrock Agents (InvokeAgent / InvokeInlineAgent) ---------------------------------------
 
 
-def model_input_trace(step: str, foundation_model: str, text: str = "", trace_id: str | None = None) -> dict[str, Any]:
+def model_input_trace(
+    step: str, foundation_model: str, text: str = "", trace_id: str | None = None
+) -> dict[str, Any]:
     """An inner trace with ``modelInvocationInput`` for ``step`` (``orchestration``, ...)."""
     return {
         f"{step}Trace": {
@@ -106,7 +108,11 @@ def model_input_trace(step: str, foundation_model: str, text: str = "", trace_id
 
 
 def usage_trace(
-    step: str, input_tokens: int, output_tokens: int, *, trace_id: str | None = None,
+    step: str,
+    input_tokens: int,
+    output_tokens: int,
+    *,
+    trace_id: str | None = None,
     raw_response: str = "",
 ) -> dict[str, Any]:
     """An inner trace with ``modelInvocationOutput.metadata.usage`` for ``step``."""
@@ -158,7 +164,9 @@ class AgentReply:
         ]
         if body.get("memoryId"):
             headers.append(("x-amz-bedrock-agent-memory-id", body["memoryId"]))
-        return Rendered(200, headers, self._frames(request, bool(body.get("enableTrace"))), self.delay)
+        return Rendered(
+            200, headers, self._frames(request, bool(body.get("enableTrace"))), self.delay
+        )
 
     def _frames(self, request: RecordedRequest, with_traces: bool) -> Iterator[bytes]:
         if with_traces:
@@ -187,8 +195,11 @@ class AgentReply:
             yield model_input_trace(name, self.foundation_model, trace_id=trace_id)
             yield usage_trace(name, tokens_in, tokens_out, trace_id=trace_id)
         if self.rationale is not None:
-            yield {"orchestrationTrace": {"rationale": {"traceId": f"{uuid.uuid4()}-r",
-                                                        "text": self.rationale}}}
+            yield {
+                "orchestrationTrace": {
+                    "rationale": {"traceId": f"{uuid.uuid4()}-r", "text": self.rationale}
+                }
+            }
         yield from self.traces
 
     def _trace_payload(self, request: RecordedRequest, trace: dict[str, Any]) -> dict[str, Any]:
@@ -248,8 +259,11 @@ class ConverseReply:
     def _usage(self) -> dict[str, int]:
         tokens_in, tokens_out = self.usage
         read, written = self.cache
-        usage = {"inputTokens": tokens_in, "outputTokens": tokens_out,
-                 "totalTokens": tokens_in + tokens_out + read + written}
+        usage = {
+            "inputTokens": tokens_in,
+            "outputTokens": tokens_out,
+            "totalTokens": tokens_in + tokens_out + read + written,
+        }
         if read or written:
             usage.update(cacheReadInputTokens=read, cacheWriteInputTokens=written)
         return usage
@@ -257,12 +271,22 @@ class ConverseReply:
     def _blocks(self) -> list[dict[str, Any]]:
         blocks: list[dict[str, Any]] = []
         if self.reasoning is not None:
-            blocks.append({"reasoningContent": {"reasoningText": {
-                "text": self.reasoning, "signature": self.reasoning_signature}}})
+            blocks.append(
+                {
+                    "reasoningContent": {
+                        "reasoningText": {
+                            "text": self.reasoning,
+                            "signature": self.reasoning_signature,
+                        }
+                    }
+                }
+            )
         if self.text or not self.tool_calls:
             blocks.append({"text": self.text})
-        blocks += [{"toolUse": {"toolUseId": t.id, "name": t.name, "input": t.input}}
-                   for t in self.tool_calls]
+        blocks += [
+            {"toolUse": {"toolUseId": t.id, "name": t.name, "input": t.input}}
+            for t in self.tool_calls
+        ]
         return blocks
 
     def render(self, request: RecordedRequest) -> Rendered:
@@ -284,28 +308,47 @@ class ConverseReply:
         index = 0
         if self.reasoning is not None:
             for piece in split_words(self.reasoning):
-                yield encode_event("contentBlockDelta", {
-                    "contentBlockIndex": index, "delta": {"reasoningContent": {"text": piece}}})
-            yield encode_event("contentBlockDelta", {"contentBlockIndex": index, "delta": {
-                "reasoningContent": {"signature": self.reasoning_signature}}})
+                yield encode_event(
+                    "contentBlockDelta",
+                    {"contentBlockIndex": index, "delta": {"reasoningContent": {"text": piece}}},
+                )
+            yield encode_event(
+                "contentBlockDelta",
+                {
+                    "contentBlockIndex": index,
+                    "delta": {"reasoningContent": {"signature": self.reasoning_signature}},
+                },
+            )
             yield encode_event("contentBlockStop", {"contentBlockIndex": index})
             index += 1
         if self.text or not self.tool_calls:
             for text in split_words(self.text) if self.chunks is None else self.chunks:
-                yield encode_event("contentBlockDelta", {"contentBlockIndex": index, "delta": {"text": text}})
+                yield encode_event(
+                    "contentBlockDelta", {"contentBlockIndex": index, "delta": {"text": text}}
+                )
             if self.exception is not None:
                 yield encode_exception(*self.exception)
                 return
             yield encode_event("contentBlockStop", {"contentBlockIndex": index})
             index += 1
         for tool in self.tool_calls:
-            yield encode_event("contentBlockStart", {"contentBlockIndex": index, "start": {
-                "toolUse": {"toolUseId": tool.id, "name": tool.name}}})
+            yield encode_event(
+                "contentBlockStart",
+                {
+                    "contentBlockIndex": index,
+                    "start": {"toolUse": {"toolUseId": tool.id, "name": tool.name}},
+                },
+            )
             arguments = json.dumps(tool.input)
             size = max(1, -(-len(arguments) // self.tool_input_pieces))
             for start in range(0, len(arguments), size):
-                yield encode_event("contentBlockDelta", {"contentBlockIndex": index, "delta": {
-                    "toolUse": {"input": arguments[start:start + size]}}})
+                yield encode_event(
+                    "contentBlockDelta",
+                    {
+                        "contentBlockIndex": index,
+                        "delta": {"toolUse": {"input": arguments[start : start + size]}},
+                    },
+                )
             yield encode_event("contentBlockStop", {"contentBlockIndex": index})
             index += 1
         if self.exception is not None:
@@ -315,7 +358,9 @@ class ConverseReply:
         if self.additional_fields is not None:
             stop["additionalModelResponseFields"] = self.additional_fields
         yield encode_event("messageStop", stop)
-        yield encode_event("metadata", {"usage": self._usage(), "metrics": {"latencyMs": self.latency_ms}})
+        yield encode_event(
+            "metadata", {"usage": self._usage(), "metrics": {"latencyMs": self.latency_ms}}
+        )
 
 
 @dataclass
@@ -347,7 +392,10 @@ class InvokeReply:
                 ("x-amzn-bedrock-invocation-latency", str(self.latency_ms)),
             ]
             return Rendered(200, headers, [self._encode(self.body or {})])
-        headers = [("content-type", EVENT_STREAM), ("x-amzn-bedrock-content-type", self.content_type)]
+        headers = [
+            ("content-type", EVENT_STREAM),
+            ("x-amzn-bedrock-content-type", self.content_type),
+        ]
         return Rendered(200, headers, self._frames(), self.delay)
 
     @staticmethod
@@ -414,12 +462,19 @@ class RuntimeReply:
             items.append(
                 {"error": error[0], "error_type": error[1], "message": STREAM_ERROR_MESSAGE}
             )
-        return cls([b"data: " + _json_bytes(item) + b"\n\n" for item in items],
-                   "text/event-stream", delay=delay)
+        return cls(
+            [b"data: " + _json_bytes(item) + b"\n\n" for item in items],
+            "text/event-stream",
+            delay=delay,
+        )
 
     @classmethod
     def error(
-        cls, message: str, error_type: str = "Exception", *, events: Iterable[Any] = (),
+        cls,
+        message: str,
+        error_type: str = "Exception",
+        *,
+        events: Iterable[Any] = (),
         delay: float = 0.0,
     ) -> RuntimeReply:
         """An SSE stream (``events`` first) that ends with a mid-stream error event."""
@@ -440,18 +495,27 @@ class RuntimeReply:
         events: list[Any] = [{"event": {"messageStart": {"role": "assistant"}}}]
         for text in texts:
             delta = {"text": text}
-            events.append({"event": {"contentBlockDelta": {"delta": delta, "contentBlockIndex": 0}}})
+            events.append(
+                {"event": {"contentBlockDelta": {"delta": delta, "contentBlockIndex": 0}}}
+            )
             events.append({"data": text, "delta": delta})
         if error is None:
             tokens_in, tokens_out = usage
             events += [
                 {"event": {"contentBlockStop": {"contentBlockIndex": 0}}},
                 {"event": {"messageStop": {"stopReason": stop_reason}}},
-                {"event": {"metadata": {
-                    "usage": {"inputTokens": tokens_in, "outputTokens": tokens_out,
-                              "totalTokens": tokens_in + tokens_out},
-                    "metrics": {"latencyMs": 120},
-                }}},
+                {
+                    "event": {
+                        "metadata": {
+                            "usage": {
+                                "inputTokens": tokens_in,
+                                "outputTokens": tokens_out,
+                                "totalTokens": tokens_in + tokens_out,
+                            },
+                            "metrics": {"latencyMs": 120},
+                        }
+                    }
+                },
                 {"message": {"role": "assistant", "content": [{"text": "".join(texts)}]}},
             ]
         return cls.sse(events, delay=delay, error=error)
@@ -481,7 +545,9 @@ class HttpError:
 
     def render(self, request: RecordedRequest) -> Rendered:
         headers = [("content-type", "application/json"), ("x-amzn-ErrorType", self.code)]
-        return Rendered(self.status, headers, [_json_bytes({"message": self.message, **self.members})])
+        return Rendered(
+            self.status, headers, [_json_bytes({"message": self.message, **self.members})]
+        )
 
 
 @dataclass

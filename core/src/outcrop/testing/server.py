@@ -76,8 +76,11 @@ class ServerThread:
         self.graceful_timeout = graceful_timeout
         if options is None:
             gateway = getattr(getattr(app, "state", None), "gateway", None)
-            options = (ServerOptions.from_settings(gateway.config.general_settings)
-                       if gateway is not None else ServerOptions())
+            options = (
+                ServerOptions.from_settings(gateway.config.general_settings)
+                if gateway is not None
+                else ServerOptions()
+            )
         self.options = replace(options, graceful_timeout=graceful_timeout)
         self.url = ""
         self._thread: threading.Thread | None = None
@@ -87,8 +90,9 @@ class ServerThread:
         self._error: BaseException | None = None
 
     def _config(self, fd: int) -> Config:
-        config = hypercorn_config(self.options, f"fd://{fd}", certfile=self.certfile,
-                                  keyfile=self.keyfile)
+        config = hypercorn_config(
+            self.options, f"fd://{fd}", certfile=self.certfile, keyfile=self.keyfile
+        )
         config.errorlog = _log
         if self.certfile:
             config.create_ssl_context()  # fail in start(), not silently in the thread
@@ -140,8 +144,13 @@ class ServerThread:
 
     async def _serve(self, config: Config) -> None:
         self._stopping = asyncio.Event()
-        await serve(self._app, config, self.options, shutdown_trigger=self._stopping.wait,
-                    handle_signals=False)
+        await serve(
+            self._app,
+            config,
+            self.options,
+            shutdown_trigger=self._stopping.wait,
+            handle_signals=False,
+        )
 
     async def _app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         """The app, plus a readiness signal once its lifespan startup is over."""

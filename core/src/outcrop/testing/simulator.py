@@ -33,7 +33,6 @@ TEST_ACCESS_KEY = "AKIDOUTCROPTEST00001"
 TEST_SECRET_KEY = "outcrop/test/secret/key/0000000000000000"
 
 
-
 @dataclass
 class Script:
     """A queued reply: used for requests matching ``operation`` and ``path``, ``times`` times."""
@@ -137,12 +136,19 @@ class BedrockSimulator:
         request.status = rendered.status
         await _send(rendered, request, receive, send)
 
-    async def _answer(self, request: RecordedRequest, raw_headers: list[tuple[bytes, bytes]]) -> Rendered:
+    async def _answer(
+        self, request: RecordedRequest, raw_headers: list[tuple[bytes, bytes]]
+    ) -> Rendered:
         found = match_operation(request.method, request.raw_path)
         if found is None:
-            return self._reject(request, HttpError(
-                404, "UnknownOperationException",
-                f"No operation matches {request.method} {request.raw_path}"))
+            return self._reject(
+                request,
+                HttpError(
+                    404,
+                    "UnknownOperationException",
+                    f"No operation matches {request.method} {request.raw_path}",
+                ),
+            )
         operation = found.operation
         request.service, request.operation = operation.service, operation.name
         request.params = found.decoded_labels()
@@ -156,7 +162,9 @@ class BedrockSimulator:
         try:
             return await _render(reply, request)
         except Exception as exc:  # a broken script must answer, not kill the worker
-            return HttpError(500, "InternalServerException", f"simulator reply failed: {exc!r}").render(request)
+            return HttpError(
+                500, "InternalServerException", f"simulator reply failed: {exc!r}"
+            ).render(request)
 
     def _reject(self, request: RecordedRequest, error: HttpError) -> Rendered:
         request.error = error.code
@@ -170,11 +178,21 @@ class BedrockSimulator:
             if authorization[7:].strip() in self.bearer_tokens:
                 request.auth = "bearer"
                 return None
-            return HttpError(403, "UnrecognizedClientException", "The API key included in the request is invalid.")
+            return HttpError(
+                403,
+                "UnrecognizedClientException",
+                "The API key included in the request is invalid.",
+            )
         try:
             identity = verify_sigv4(
-                request.method, request.raw_path, request.raw_query, raw_headers, request.body,
-                self.keys.get, expected_service=operation.signing_name, max_skew_s=self.max_skew_s,
+                request.method,
+                request.raw_path,
+                request.raw_query,
+                raw_headers,
+                request.body,
+                self.keys.get,
+                expected_service=operation.signing_name,
+                max_skew_s=self.max_skew_s,
                 engine="botocore",
             )
         except SigV4Error as exc:
@@ -193,15 +211,21 @@ class BedrockSimulator:
             except ValueError as exc:
                 return HttpError(400, "ValidationException", f"Malformed request body: {exc}")
             if not isinstance(body, dict):
-                return HttpError(400, "ValidationException", "The request body must be a JSON object")
+                return HttpError(
+                    400, "ValidationException", "The request body must be a JSON object"
+                )
         query = request.query
-        for member, shape in (model.input_shape.members.items() if model.input_shape else ()):
+        for member, shape in model.input_shape.members.items() if model.input_shape else ():
             if shape.serialization.get("location") == "querystring":
                 wire = shape.serialization.get("name", member)
                 if wire in query:
                     request.params[member] = query[wire]
         problems = validation.validate(found, request.headers, query, body)
-        if not problems and isinstance(body, dict) and found.operation.service in validation.DEEP_VALIDATION:
+        if (
+            not problems
+            and isinstance(body, dict)
+            and found.operation.service in validation.DEEP_VALIDATION
+        ):
             problems = validation.validate_body(found, body)
         embedding = embeddings.for_request(request)
         if not problems and embedding is not None:
@@ -209,7 +233,11 @@ class BedrockSimulator:
         if not problems:
             return None
         count = f"{len(problems)} validation error{'s' if len(problems) > 1 else ''} detected: "
-        extra = {"reason": "FieldValidationFailed"} if found.operation.service == "bedrock-agentcore" else {}
+        extra = (
+            {"reason": "FieldValidationFailed"}
+            if found.operation.service == "bedrock-agentcore"
+            else {}
+        )
         return HttpError(400, "ValidationException", count + "; ".join(problems), **extra)
 
 

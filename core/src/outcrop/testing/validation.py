@@ -82,22 +82,27 @@ def validate(
             value = body.get(wire)
         if value is None:
             if name in required and not member.metadata.get("idempotencyToken"):
-                problems.append(f"Value null at '{name}' failed to satisfy constraint: "
-                                "Member must not be null")
+                problems.append(
+                    f"Value null at '{name}' failed to satisfy constraint: Member must not be null"
+                )
             continue
         if isinstance(value, str) and member.type_name == "string":
             issue = _violation(name, value, member)
             if issue:
                 shown = "***" if member.metadata.get("sensitive") else value
-                problems.append(f"Value '{shown}' at '{name}' failed to satisfy constraint: {issue}")
+                problems.append(
+                    f"Value '{shown}' at '{name}' failed to satisfy constraint: {issue}"
+                )
     if found.operation.service == "bedrock-agentcore" and "agentRuntimeArn" in labels:
         runtime = labels["agentRuntimeArn"]
         if _RUNTIME_ID.match(runtime):
             if "accountId" not in query:
                 problems.append("accountId is required when agentRuntimeArn is an agent runtime id")
         elif not _RUNTIME_ARN.match(runtime):
-            problems.append(f"Value '{runtime}' at 'agentRuntimeArn' failed to satisfy constraint: "
-                            f"Member must satisfy regular expression pattern: {_RUNTIME_ARN.pattern}")
+            problems.append(
+                f"Value '{runtime}' at 'agentRuntimeArn' failed to satisfy constraint: "
+                f"Member must satisfy regular expression pattern: {_RUNTIME_ARN.pattern}"
+            )
     return problems
 
 
@@ -113,19 +118,25 @@ def _walk(shape: Shape, value: Any, path: str, problems: list[str]) -> None:
                 _walk(member, value[name], f"{path}.{name}", problems)
     elif kind == "list" and isinstance(value, list):
         if "max" in meta and len(value) > meta["max"]:
-            problems.append(f"Value at '{path}' failed to satisfy constraint: Member must have "
-                            f"length less than or equal to {meta['max']}")
+            problems.append(
+                f"Value at '{path}' failed to satisfy constraint: Member must have "
+                f"length less than or equal to {meta['max']}"
+            )
         for i, item in enumerate(value):
             _walk(shape.member, item, f"{path}.{i + 1}.member", problems)
     elif kind == "map" and isinstance(value, dict):
         if "max" in meta and len(value) > meta["max"]:
-            problems.append(f"Value at '{path}' failed to satisfy constraint: Member must have "
-                            f"length less than or equal to {meta['max']}")
+            problems.append(
+                f"Value at '{path}' failed to satisfy constraint: Member must have "
+                f"length less than or equal to {meta['max']}"
+            )
         for key, item in value.items():
             if isinstance(key, str):
                 issue = _violation(path, key, shape.key)
                 if issue:
-                    problems.append(f"Value '{key}' at '{path}' failed to satisfy constraint: {issue}")
+                    problems.append(
+                        f"Value '{key}' at '{path}' failed to satisfy constraint: {issue}"
+                    )
             _walk(shape.value, item, f"{path}.{key}", problems)
     elif kind == "string" and isinstance(value, str):
         issue = _violation(path, value, shape)
@@ -134,11 +145,15 @@ def _walk(shape: Shape, value: Any, path: str, problems: list[str]) -> None:
             problems.append(f"Value '{shown}' at '{path}' failed to satisfy constraint: {issue}")
     elif kind in ("integer", "long", "float", "double") and isinstance(value, int | float):
         if "min" in meta and value < meta["min"]:
-            problems.append(f"Value '{value}' at '{path}' failed to satisfy constraint: Member "
-                            f"must have value greater than or equal to {meta['min']}")
+            problems.append(
+                f"Value '{value}' at '{path}' failed to satisfy constraint: Member "
+                f"must have value greater than or equal to {meta['min']}"
+            )
         if "max" in meta and value > meta["max"]:
-            problems.append(f"Value '{value}' at '{path}' failed to satisfy constraint: Member "
-                            f"must have value less than or equal to {meta['max']}")
+            problems.append(
+                f"Value '{value}' at '{path}' failed to satisfy constraint: Member "
+                f"must have value less than or equal to {meta['max']}"
+            )
 
 
 def validate_body(found: OperationMatch, body: dict[str, Any]) -> list[str]:
@@ -153,7 +168,11 @@ def validate_body(found: OperationMatch, body: dict[str, Any]) -> list[str]:
     params = {k: v for k, v in body.items() if k not in located}
     params.update({n: labels[n] for n in located if n in labels})
     report = ParamValidator().validate(params, shape)
-    problems = [line for line in report.generate_report().splitlines() if line] if report.has_errors() else []
+    problems = (
+        [line for line in report.generate_report().splitlines() if line]
+        if report.has_errors()
+        else []
+    )
     for name, member in shape.members.items():
         if name in params and name not in located:
             _walk(member, params[name], name, problems)

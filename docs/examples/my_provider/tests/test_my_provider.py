@@ -25,8 +25,10 @@ def client(gateway_factory, simulator_params):
 def test_completion(client, bedrock_simulator):
     bedrock_simulator.reply(ConverseReply("Hello there.", usage=(12, 3)))
     response = client.chat.completions.create(
-        model="nova", temperature=0.2,
-        messages=[{"role": "system", "content": "Be kind."}, {"role": "user", "content": "Hi"}])
+        model="nova",
+        temperature=0.2,
+        messages=[{"role": "system", "content": "Be kind."}, {"role": "user", "content": "Hi"}],
+    )
     assert response.choices[0].message.content == "Hello there."
     assert response.choices[0].finish_reason == "stop"
     assert (response.usage.prompt_tokens, response.usage.completion_tokens) == (12, 3)
@@ -41,12 +43,20 @@ def test_completion(client, bedrock_simulator):
 
 def test_stream(client, bedrock_simulator):
     bedrock_simulator.reply(ConverseReply("one two three", usage=(5, 3), stop_reason="max_tokens"))
-    chunks = list(client.chat.completions.create(
-        model="nova", messages=[{"role": "user", "content": "Count"}], max_tokens=3, stream=True,
-        stream_options={"include_usage": True}))
+    chunks = list(
+        client.chat.completions.create(
+            model="nova",
+            messages=[{"role": "user", "content": "Count"}],
+            max_tokens=3,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == "one two three"
-    finished = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+    finished = [
+        c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason
+    ]
     assert finished == ["length"]
     assert chunks[-1].usage.total_tokens == 8
     assert bedrock_simulator.last("ConverseStream").json()["inferenceConfig"] == {"maxTokens": 3}
@@ -55,7 +65,8 @@ def test_stream(client, bedrock_simulator):
 def test_a_parameter_the_provider_does_not_honour_is_a_clear_400(client):
     with pytest.raises(openai.BadRequestError) as info:
         client.chat.completions.create(
-            model="nova", messages=[{"role": "user", "content": "Hi"}], top_p=0.5)
+            model="nova", messages=[{"role": "user", "content": "Hi"}], top_p=0.5
+        )
     assert info.value.body["code"] == "unsupported_params" and "top_p" in info.value.message
 
 
@@ -66,21 +77,34 @@ def test_aws_errors_reach_the_client_in_its_dialect(client, bedrock_simulator):
 
 
 def test_an_exception_frame_mid_stream_ends_the_stream_with_an_error(client, bedrock_simulator):
-    bedrock_simulator.reply(EventStreamReply([
-        encode_event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "Hel"}}),
-        encode_exception("throttlingException", "Slow down"),
-    ]))
+    bedrock_simulator.reply(
+        EventStreamReply(
+            [
+                encode_event(
+                    "contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "Hel"}}
+                ),
+                encode_exception("throttlingException", "Slow down"),
+            ]
+        )
+    )
     stream = client.chat.completions.create(
-        model="nova", messages=[{"role": "user", "content": "Hi"}], stream=True)
+        model="nova", messages=[{"role": "user", "content": "Hi"}], stream=True
+    )
     with pytest.raises(openai.APIError, match="ThrottlingException: Slow down"):
         for _ in stream:
             pass
 
 
 def test_a_bad_deployment_key_names_its_field():
-    config = parse_config({"model_list": [
-        {"model_name": "nova", "litellm_params": {"model": MODEL, "system_prompt": 42}}]})
+    config = parse_config(
+        {
+            "model_list": [
+                {"model_name": "nova", "litellm_params": {"model": MODEL, "system_prompt": 42}}
+            ]
+        }
+    )
     with pytest.raises(ConfigError) as info:
         Gateway(config)
     assert info.value.errors == [
-        "model_list[0].litellm_params.system_prompt: must be a string, got int"]
+        "model_list[0].litellm_params.system_prompt: must be a string, got int"
+    ]

@@ -58,16 +58,18 @@ def citations(attribution: Any) -> list[dict[str, Any]]:
             url = _address(ref.get("location"))
             metadata = _dict(ref.get("metadata"))
             title = metadata.get("title") if isinstance(metadata.get("title"), str) else None
-            out.append({
-                "type": "url_citation",
-                "url_citation": {
-                    "url": url,
-                    "title": title or url.rstrip("/").rsplit("/", 1)[-1],
-                    "start_index": start if isinstance(start, int) else 0,
-                    "end_index": end if isinstance(end, int) else len(text),
-                },
-                "bedrock_citation": {"text": text, "span": span, "reference": ref},
-            })
+            out.append(
+                {
+                    "type": "url_citation",
+                    "url_citation": {
+                        "url": url,
+                        "title": title or url.rstrip("/").rsplit("/", 1)[-1],
+                        "start_index": start if isinstance(start, int) else 0,
+                        "end_index": end if isinstance(end, int) else len(text),
+                    },
+                    "bedrock_citation": {"text": text, "span": span, "reference": ref},
+                }
+            )
     return out
 
 

@@ -31,7 +31,9 @@ def stream_error(event: EventStreamMessage) -> UpstreamError:
             data = event.json()
         except ValueError:
             data = {}
-        message = str(data.get("message") or data.get("Message") or "") if isinstance(data, dict) else ""
+        message = (
+            str(data.get("message") or data.get("Message") or "") if isinstance(data, dict) else ""
+        )
     return UpstreamError(
         f"{code}: {message}" if message else code,
         aws_status(code) or 502,

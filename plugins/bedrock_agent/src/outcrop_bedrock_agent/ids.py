@@ -38,8 +38,12 @@ def parse_model(model: str) -> tuple[str, str]:
     """``bedrock/agent/{AGENT_ID}/{ALIAS_ID}`` -> ``(agent_id, alias_id)``; 400 otherwise."""
     parts = model.removeprefix(PREFIX).split("/") if model.startswith(PREFIX) else []
     if len(parts) != 2 or not all(_AGENT_ID.match(p) for p in parts):
-        raise OutcropError(f"invalid Bedrock agent model {clip(model)!r}: {EXPECTED_FORM}", 400,
-                           param="model", code="invalid_model")
+        raise OutcropError(
+            f"invalid Bedrock agent model {clip(model)!r}: {EXPECTED_FORM}",
+            400,
+            param="model",
+            code="invalid_model",
+        )
     return parts[0], parts[1]
 
 
@@ -56,15 +60,22 @@ def requested_session_id(params: Mapping[str, Any], headers: Mapping[str, str]) 
     """The session id the client asked for, validated. It may come as ``session_id``,
     ``sessionId`` or the ``x-outcrop-session-id`` header; when several are sent they must
     agree (a 400 otherwise: picking one would silently continue the wrong conversation)."""
-    found = {name: _checked(params[name], name)
-             for name in (SESSION_FIELD, SESSION_FIELD_AWS) if params.get(name) is not None}
+    found = {
+        name: _checked(params[name], name)
+        for name in (SESSION_FIELD, SESSION_FIELD_AWS)
+        if params.get(name) is not None
+    }
     header = headers.get(SESSION_HEADER)
     if header is not None:
         found[SESSION_HEADER] = _checked(header, SESSION_HEADER)
     if len(set(found.values())) > 1:
         names = ", ".join(f"`{n}`" for n in found)
-        raise OutcropError(f"the session ids in {names} differ: send one session id",
-                           400, param=next(iter(found)), code="session_mismatch")
+        raise OutcropError(
+            f"the session ids in {names} differ: send one session id",
+            400,
+            param=next(iter(found)),
+            code="session_mismatch",
+        )
     return next(iter(found.values()), None)
 
 

@@ -53,11 +53,16 @@ def read_turn(
                 f"messages[{i}]: Bedrock Agents take no {msg.role} message (the agent's instructions "
                 "are part of its configuration); remove it, pass context in `promptSessionAttributes`, "
                 "or set `drop_params: true` to drop it",
-                400, param=f"messages[{i}]", code="unsupported_message",
+                400,
+                param=f"messages[{i}]",
+                code="unsupported_message",
             )
         if msg.role not in ("user", "assistant", "tool", *_SYSTEM_ROLES):
-            raise OutcropError(f"messages[{i}]: unsupported role {clip(msg.role)!r}", 400,
-                               param=f"messages[{i}].role")
+            raise OutcropError(
+                f"messages[{i}]: unsupported role {clip(msg.role)!r}",
+                400,
+                param=f"messages[{i}].role",
+            )
     indexed = [(i, m) for i, m in enumerate(messages) if m.role not in _SYSTEM_ROLES]
     if not indexed:
         raise OutcropError("`messages` needs a user message", 400, param="messages")
@@ -76,7 +81,8 @@ def read_turn(
         raise OutcropError(
             f"messages[{last_index}]: the last message must be from the user (or `tool` results); "
             f"got {clip(last.role)!r}",
-            400, param=f"messages[{last_index}]",
+            400,
+            param=f"messages[{last_index}]",
         )
     turn.history = _history(m for _, m in earlier)
     return turn
@@ -92,7 +98,9 @@ def _text_parts(content: Any, where: str, *, strict: bool) -> str:
         elif strict:
             raise OutcropError(
                 f"{where}.content[{j}]: only text parts are accepted here, got {clip(part.get('type'))!r}",
-                400, param=f"{where}.content[{j}]", code="unsupported_content",
+                400,
+                param=f"{where}.content[{j}]",
+                code="unsupported_content",
             )
     return "\n".join(texts)
 
@@ -113,12 +121,15 @@ def _user_text(msg: Message, index: int, files: list[dict[str, Any]], use_case: 
                 raise OutcropError(
                     f"{where}.content[{j}]: Bedrock Agents accept text and files (a `file` part "
                     f"with base64 `file_data`), not {clip(kind)!r}",
-                    400, param=f"{where}.content[{j}]", code="unsupported_content",
+                    400,
+                    param=f"{where}.content[{j}]",
+                    code="unsupported_content",
                 )
         text = "\n".join(texts)
     if not text.strip():
-        raise OutcropError(f"{where}: the user message has no text for the agent", 400,
-                           param=f"{where}.content")
+        raise OutcropError(
+            f"{where}: the user message has no text for the agent", 400, param=f"{where}.content"
+        )
     return text
 
 
@@ -129,23 +140,31 @@ def _file(spec: Any, where: str, number: int, use_case: str) -> dict[str, Any]:
         raise OutcropError(
             f"{where}: a file must carry `file_data` as a base64 data URL "
             "(data:<media type>;base64,<data>); uploaded file ids are not supported",
-            400, param=where, code="unsupported_content",
+            400,
+            param=where,
+            code="unsupported_content",
         )
     header, sep, data = data_url[5:].partition(",")
     media_type, _, encoding = header.partition(";")
     if not sep or encoding != "base64" or not media_type:
-        raise OutcropError(f"{where}: `file_data` must be data:<media type>;base64,<data>", 400,
-                           param=where)
+        raise OutcropError(
+            f"{where}: `file_data` must be data:<media type>;base64,<data>", 400, param=where
+        )
     try:
         size = len(base64.b64decode(data, validate=True))
     except (binascii.Error, ValueError) as exc:
         raise OutcropError(f"{where}: `file_data` is not valid base64", 400, param=where) from exc
     if size > MAX_FILE_BYTES:
-        raise OutcropError(f"{where}: files sent to an agent are limited to 10 MiB", 400, param=where)
+        raise OutcropError(
+            f"{where}: files sent to an agent are limited to 10 MiB", 400, param=where
+        )
     name = spec.get("filename") or f"file{number + 1}"
     return {
         "name": str(name),
-        "source": {"sourceType": "BYTE_CONTENT", "byteContent": {"data": data, "mediaType": media_type}},
+        "source": {
+            "sourceType": "BYTE_CONTENT",
+            "byteContent": {"data": data, "mediaType": media_type},
+        },
         "useCase": use_case,
     }
 
@@ -160,30 +179,43 @@ def _read_results(
     for index, msg in tools:
         where = f"messages[{index}]"
         if not msg.tool_call_id:
-            raise OutcropError(f"{where}: a tool message needs `tool_call_id`", 400,
-                               param=f"{where}.tool_call_id")
-        inv = decode_id(msg.tool_call_id) or _from_name(msg.tool_call_id, messages, invocation_id,
-                                                        session_id, where)
+            raise OutcropError(
+                f"{where}: a tool message needs `tool_call_id`", 400, param=f"{where}.tool_call_id"
+            )
+        inv = decode_id(msg.tool_call_id) or _from_name(
+            msg.tool_call_id, messages, invocation_id, session_id, where
+        )
         if turn.invocation is None:
             turn.invocation = inv
-        elif (inv.invocation_id, inv.session_id) != (turn.invocation.invocation_id,
-                                                      turn.invocation.session_id):
+        elif (inv.invocation_id, inv.session_id) != (
+            turn.invocation.invocation_id,
+            turn.invocation.session_id,
+        ):
             raise OutcropError(
                 f"{where}: all tool results of one request must answer the same return of control",
-                400, param=f"{where}.tool_call_id",
+                400,
+                param=f"{where}.tool_call_id",
             )
         content = _text_parts(msg.content, where, strict=True)
         turn.results.append(invocation_result(inv, content, where))
 
 
 def _from_name(
-    tool_call_id: str, messages: list[Message], invocation_id: str | None, session_id: str | None,
+    tool_call_id: str,
+    messages: list[Message],
+    invocation_id: str | None,
+    session_id: str | None,
     where: str,
 ) -> Invocation:
     """A tool call id we did not issue: find its call in the history and reverse the name."""
     name = next(
-        (tc.function.name for m in messages if m.role == "assistant"
-         for tc in m.tool_calls or () if tc.id == tool_call_id),
+        (
+            tc.function.name
+            for m in messages
+            if m.role == "assistant"
+            for tc in m.tool_calls or ()
+            if tc.id == tool_call_id
+        ),
         None,
     )
     parsed = split_function_name(name) if name else None
@@ -192,7 +224,9 @@ def _from_name(
             f"{where}: unknown `tool_call_id`; send back the id of a tool call this gateway "
             "returned (or, for a function action, name it {actionGroup}__{function} and set "
             "`invocationId` and `session_id`)",
-            400, param=f"{where}.tool_call_id", code="unknown_tool_call",
+            400,
+            param=f"{where}.tool_call_id",
+            code="unknown_tool_call",
         )
     return Invocation(invocation_id, session_id, parsed[0], function=parsed[1])
 

@@ -74,7 +74,9 @@ GATEWAY_PARAMS: dict[str, Any] = {
 IGNORED = frozenset({"custom_llm_provider"})
 ALLOWED = frozenset({*BODY_MEMBERS, *SESSION_MEMBERS, *GATEWAY_PARAMS, "sessionState", "sourceArn"})
 
-_SOURCE_ARN = re.compile(r"arn:aws(-[^:]+)?:bedrock:[a-z0-9-]{1,20}:[0-9]{12}:agent/[0-9a-zA-Z]{10}\Z")
+_SOURCE_ARN = re.compile(
+    r"arn:aws(-[^:]+)?:bedrock:[a-z0-9-]{1,20}:[0-9]{12}:agent/[0-9a-zA-Z]{10}\Z"
+)
 _ENUM_VALUE = re.compile(r"Invalid enum value .*")
 _GATEWAY_HINT = re.compile(r"^(aws_|api_|input_cost|output_cost)|^(timeout|weight|model)$")
 
@@ -116,8 +118,9 @@ def _convert(value: Any, kind: Any, name: str) -> Any:
     except msgspec.ValidationError as exc:
         where, text = split_validation_error(exc, name)
         text = _ENUM_VALUE.sub("Invalid enum value", text)  # never echo what the client sent
-        raise OutcropError(f"invalid `{where}`: {text}", 400, param=where,
-                           code="invalid_parameter") from exc
+        raise OutcropError(
+            f"invalid `{where}`: {text}", 400, param=where, code="invalid_parameter"
+        ) from exc
 
 
 def parse_params(params: dict[str, Any]) -> AgentParams:
@@ -127,11 +130,17 @@ def parse_params(params: dict[str, Any]) -> AgentParams:
     for name, kind in BODY_MEMBERS.items():
         if params.get(name) is not None:
             value = _convert(params[name], kind, name)
-            out.body[name] = msgspec.to_builtins(value) if isinstance(value, msgspec.Struct) else value
+            out.body[name] = (
+                msgspec.to_builtins(value) if isinstance(value, msgspec.Struct) else value
+            )
     memory = out.body.get("memoryId")
     if memory is not None and not valid_session_id(memory):
-        raise OutcropError("invalid `memoryId`: expected 2-100 characters of letters, digits and . _ : -",
-                           400, param="memoryId", code="invalid_parameter")
+        raise OutcropError(
+            "invalid `memoryId`: expected 2-100 characters of letters, digits and . _ : -",
+            400,
+            param="memoryId",
+            code="invalid_parameter",
+        )
     state = params.get("sessionState")
     if state is not None:
         out.session_state = msgspec.to_builtins(_convert(state, SessionState, "sessionState"))
@@ -143,9 +152,14 @@ def parse_params(params: dict[str, Any]) -> AgentParams:
         if not isinstance(arn, str) or not _SOURCE_ARN.match(arn):
             raise OutcropError(
                 "invalid `sourceArn`: expected arn:aws:bedrock:{region}:{account}:agent/{AGENT_ID}",
-                400, param="sourceArn", code="invalid_parameter")
+                400,
+                param="sourceArn",
+                code="invalid_parameter",
+            )
         out.source_arn = arn
-    switches = {k: _convert(params[k], t, k) for k, t in GATEWAY_PARAMS.items() if params.get(k) is not None}
+    switches = {
+        k: _convert(params[k], t, k) for k, t in GATEWAY_PARAMS.items() if params.get(k) is not None
+    }
     out.want_traces = out.body.get("enableTrace") is True
     out.include_reasoning = bool(switches.get("include_reasoning"))
     out.send_history = switches.get("send_history")

@@ -62,9 +62,14 @@ def outcrop_parse_route(model: str, params: DeploymentParams) -> ModelRoute | No
     if params.extra:  # deployment config: refuse unknown keys at start-up, not per request
         shared = sorted(k for k in (SESSION_FIELD, SESSION_FIELD_AWS) if k in params.extra)
         if shared:
-            raise OutcropError("a session belongs to one conversation; clients send it with each request",
-                               400, param=shared[0])
-        parse_params(params.extra)  # the core reports errors at model_list[i].litellm_params.<param>
+            raise OutcropError(
+                "a session belongs to one conversation; clients send it with each request",
+                400,
+                param=shared[0],
+            )
+        parse_params(
+            params.extra
+        )  # the core reports errors at model_list[i].litellm_params.<param>
     return ModelRoute(
         provider=PROVIDER,
         service=SERVICE,
@@ -80,8 +85,12 @@ def outcrop_translate_request(call: ChatCall) -> UpstreamRequest | None:
         return None
     choice = call.request.tool_choice
     if choice is not None and choice != "auto":
-        raise OutcropError("Bedrock agents choose their own actions: `tool_choice` may only be \"auto\"",
-                           400, param="tool_choice", code="unsupported_params")
+        raise OutcropError(
+            'Bedrock agents choose their own actions: `tool_choice` may only be "auto"',
+            400,
+            param="tool_choice",
+            code="unsupported_params",
+        )
     params = parse_params(call.provider_params)
     explicit = requested_session_id(call.provider_params, call.headers)
     turn = read_turn(
@@ -113,21 +122,32 @@ def _session_for(turn: AgentTurn, params: AgentParams, explicit: str | None) -> 
     if inv is None:
         return explicit or new_session_id()
     if not valid_session_id(inv.session_id) or not inv.invocation_id:
-        raise OutcropError("a tool_call_id does not name a valid agent session", 400,
-                           param="messages", code="unknown_tool_call")
+        raise OutcropError(
+            "a tool_call_id does not name a valid agent session",
+            400,
+            param="messages",
+            code="unknown_tool_call",
+        )
     if explicit is not None and explicit != inv.session_id:
         raise OutcropError(
             "the tool results answer a return of control from another session than `session_id`",
-            400, param=SESSION_FIELD, code="session_mismatch",
+            400,
+            param=SESSION_FIELD,
+            code="session_mismatch",
         )
     if "returnControlInvocationResults" in params.session_state:
-        raise OutcropError("send tool results either as `role: \"tool\"` messages or as "
-                           "`returnControlInvocationResults`, not both", 400,
-                           param="returnControlInvocationResults")
+        raise OutcropError(
+            'send tool results either as `role: "tool"` messages or as '
+            "`returnControlInvocationResults`, not both",
+            400,
+            param="returnControlInvocationResults",
+        )
     return inv.session_id
 
 
-def _body(call: ChatCall, params: AgentParams, turn: AgentTurn, *, new_session: bool) -> dict[str, Any]:
+def _body(
+    call: ChatCall, params: AgentParams, turn: AgentTurn, *, new_session: bool
+) -> dict[str, Any]:
     body: dict[str, Any] = dict(params.body)
     # Traces are the only place InvokeAgent reports tokens: always ask for them. The client
     # gets them back only when it set enableTrace itself (see stream.StreamOptions).
@@ -135,8 +155,10 @@ def _body(call: ChatCall, params: AgentParams, turn: AgentTurn, *, new_session: 
     if turn.input_text is not None:
         body["inputText"] = turn.input_text
     if call.stream:
-        body["streamingConfigurations"] = {**body.get("streamingConfigurations", {}),
-                                           "streamFinalResponse": True}
+        body["streamingConfigurations"] = {
+            **body.get("streamingConfigurations", {}),
+            "streamFinalResponse": True,
+        }
     state = dict(params.session_state)
     if turn.invocation is not None:
         # The answered invocation names itself: a deployment-wide invocationId must not clash.
@@ -153,7 +175,9 @@ def _body(call: ChatCall, params: AgentParams, turn: AgentTurn, *, new_session: 
 
 
 @outcrop.hookimpl
-def outcrop_translate_response(call: ChatCall, response: UpstreamResponse) -> AsyncIterator[ChatDelta] | None:
+def outcrop_translate_response(
+    call: ChatCall, response: UpstreamResponse
+) -> AsyncIterator[ChatDelta] | None:
     if call.route.provider != PROVIDER:
         return None
     memory = response.headers.get(_MEMORY_HEADER)
@@ -163,7 +187,9 @@ def outcrop_translate_response(call: ChatCall, response: UpstreamResponse) -> As
 
 
 @outcrop.hookimpl
-def outcrop_map_error(call: ChatCall, status: int, body: bytes, headers: dict[str, str]) -> Exception | None:
+def outcrop_map_error(
+    call: ChatCall, status: int, body: bytes, headers: dict[str, str]
+) -> Exception | None:
     if call.route.provider != PROVIDER:
         return None
     return http_error(status, body, headers)

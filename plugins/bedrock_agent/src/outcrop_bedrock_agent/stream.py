@@ -66,7 +66,7 @@ class _TraceTotals:
         """Fold one trace union in; returns (usage changed, model changed, reasoning text)."""
         usage_changed = model_changed = False
         reasoning: list[str] = []
-        for step, body in (trace.items() if isinstance(trace, dict) else ()):
+        for step, body in trace.items() if isinstance(trace, dict) else ():
             if not isinstance(body, dict):
                 continue
             if step == "guardrailTrace" and body.get("action") == "INTERVENED":
@@ -77,12 +77,19 @@ class _TraceTotals:
                 # The orchestration model answers the user; other steps may use smaller ones.
                 rank = 0 if step == "orchestrationTrace" else 1
                 if rank < self.model_rank:
-                    self.model, self.model_rank, model_changed = model_in["foundationModel"], rank, True
+                    self.model, self.model_rank, model_changed = (
+                        model_in["foundationModel"],
+                        rank,
+                        True,
+                    )
             model_out = body.get("modelInvocationOutput")
             if isinstance(model_out, dict):
                 usage = _at(model_out, "metadata", "usage")
                 if isinstance(usage, dict):
-                    tokens_in, tokens_out = _count(usage.get("inputTokens")), _count(usage.get("outputTokens"))
+                    tokens_in, tokens_out = (
+                        _count(usage.get("inputTokens")),
+                        _count(usage.get("outputTokens")),
+                    )
                     if tokens_in or tokens_out:
                         spent = Usage(tokens_in, tokens_out, tokens_in + tokens_out)
                         self.usage = self.usage + spent
@@ -109,15 +116,21 @@ def _decode(decoder: msgspec.json.Decoder[Any], payload: bytes, kind: str | None
     try:
         data = decoder.decode(payload)
     except msgspec.DecodeError as exc:  # ValidationError included (e.g. bytes not base64)
-        raise OutcropError(f"malformed {kind} event from InvokeAgent: {exc}", 502,
-                           code="malformed_upstream_event") from exc
+        raise OutcropError(
+            f"malformed {kind} event from InvokeAgent: {exc}", 502, code="malformed_upstream_event"
+        ) from exc
     if not isinstance(data, dict | _PayloadPart):
-        raise OutcropError(f"malformed {kind} event from InvokeAgent: not an object", 502,
-                           code="malformed_upstream_event")
+        raise OutcropError(
+            f"malformed {kind} event from InvokeAgent: not an object",
+            502,
+            code="malformed_upstream_event",
+        )
     return data
 
 
-async def agent_deltas(response: UpstreamResponse, options: StreamOptions) -> AsyncIterator[ChatDelta]:
+async def agent_deltas(
+    response: UpstreamResponse, options: StreamOptions
+) -> AsyncIterator[ChatDelta]:
     """Translate the stream; an exception frame raises the mapped ``UpstreamError``."""
     totals = _TraceTotals(Usage())
     text = codecs.getincrementaldecoder("utf-8")("replace")  # a chunk may end mid-character
@@ -134,9 +147,13 @@ async def agent_deltas(response: UpstreamResponse, options: StreamOptions) -> As
                 yield ChatDelta(content=content or None, annotations=cited or None)
         elif kind == "trace":
             payload = _decode(_json, event.payload, kind)
-            usage_changed, model_changed, reasoning = totals.read(payload.get("trace"), options.include_reasoning)
+            usage_changed, model_changed, reasoning = totals.read(
+                payload.get("trace"), options.include_reasoning
+            )
             if usage_changed or model_changed or reasoning or options.want_traces:
-                by_model = dict(totals.by_model) if usage_changed and not totals.unattributed else None
+                by_model = (
+                    dict(totals.by_model) if usage_changed and not totals.unattributed else None
+                )
                 yield ChatDelta(
                     usage=totals.usage if usage_changed else None,
                     usage_by_model=by_model,

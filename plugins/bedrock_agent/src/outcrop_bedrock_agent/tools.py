@@ -43,8 +43,17 @@ class Invocation:
 
 
 def encode_id(inv: Invocation) -> str:
-    packed = msgspec.json.encode([inv.invocation_id, inv.session_id, inv.action_group,
-                                  inv.function, inv.api_path, inv.http_method, inv.agent_id])
+    packed = msgspec.json.encode(
+        [
+            inv.invocation_id,
+            inv.session_id,
+            inv.action_group,
+            inv.function,
+            inv.api_path,
+            inv.http_method,
+            inv.agent_id,
+        ]
+    )
     return ID_PREFIX + base64.urlsafe_b64encode(packed).rstrip(b"=").decode()
 
 
@@ -52,7 +61,7 @@ def decode_id(tool_call_id: str) -> Invocation | None:
     """The invocation behind one of our tool call ids; ``None`` for any other id."""
     if not tool_call_id.startswith(ID_PREFIX):
         return None
-    token = tool_call_id[len(ID_PREFIX):]
+    token = tool_call_id[len(ID_PREFIX) :]
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         fields = msgspec.json.decode(raw, type=tuple[str, str, str, str, str, str, str])
@@ -125,15 +134,24 @@ def tool_calls(payload: dict[str, Any], session_id: str) -> list[ToolCallDelta]:
         fn = item.get("functionInvocationInput")
         api = item.get("apiInvocationInput")
         if isinstance(fn, dict):
-            inv = Invocation(invocation_id, session_id, str(fn.get("actionGroup", "")),
-                             function=str(fn.get("function", "")), agent_id=str(fn.get("agentId") or ""))
+            inv = Invocation(
+                invocation_id,
+                session_id,
+                str(fn.get("actionGroup", "")),
+                function=str(fn.get("function", "")),
+                agent_id=str(fn.get("agentId") or ""),
+            )
             name = function_name(inv.action_group, inv.function)
             args = _params(fn.get("parameters"))
         elif isinstance(api, dict):
-            inv = Invocation(invocation_id, session_id, str(api.get("actionGroup", "")),
-                             api_path=str(api.get("apiPath", "")),
-                             http_method=str(api.get("httpMethod", "")),
-                             agent_id=str(api.get("agentId") or ""))
+            inv = Invocation(
+                invocation_id,
+                session_id,
+                str(api.get("actionGroup", "")),
+                api_path=str(api.get("apiPath", "")),
+                http_method=str(api.get("httpMethod", "")),
+                agent_id=str(api.get("agentId") or ""),
+            )
             name = function_name(inv.action_group, inv.http_method.lower(), inv.api_path)
             args = _params(api.get("parameters"))
             request_body = api.get("requestBody")
@@ -143,12 +161,14 @@ def tool_calls(payload: dict[str, Any], session_id: str) -> list[ToolCallDelta]:
                 args["requestBody"] = _params(body["properties"])
         else:
             continue  # an input kind this plugin does not know: nothing the client could answer
-        calls.append(ToolCallDelta(
-            index=len(calls),
-            id=encode_id(inv),
-            type="function",
-            function=FunctionCall(name=name, arguments=msgspec.json.encode(args).decode()),
-        ))
+        calls.append(
+            ToolCallDelta(
+                index=len(calls),
+                id=encode_id(inv),
+                type="function",
+                function=FunctionCall(name=name, arguments=msgspec.json.encode(args).decode()),
+            )
+        )
     return calls
 
 
@@ -166,7 +186,12 @@ def _envelope(content: str) -> dict[str, Any] | None:
         data = decode_json(content)
     except msgspec.DecodeError:  # not JSON, or nested too deep: plain content
         return None
-    if isinstance(data, dict) and data and set(data) <= _ENVELOPE_KEYS and set(data) & _ENVELOPE_MARKERS:
+    if (
+        isinstance(data, dict)
+        and data
+        and set(data) <= _ENVELOPE_KEYS
+        and set(data) & _ENVELOPE_MARKERS
+    ):
         return data
     return None
 

@@ -48,13 +48,19 @@ def parse_runtime_arn(arn: str) -> RuntimeArn:
         raise _bad(arn, "the ARN contains whitespace or control characters")
     parts = arn.split(":", 5)
     if parts[0] != "arn" or len(parts) != 6:
-        raise _bad(arn, "not an ARN (a runtime id alone is not enough: the ARN fixes the region "
-                        "and account)")
+        raise _bad(
+            arn,
+            "not an ARN (a runtime id alone is not enough: the ARN fixes the region and account)",
+        )
     _, partition, service, region, account, resource = parts
     if not _PARTITION.match(partition):
         raise _bad(arn, f"unknown partition {clip(partition)!r}")
     if service != "bedrock-agentcore":
-        hint = " (Bedrock Agents use bedrock/agent/{AGENT_ID}/{ALIAS_ID})" if service == "bedrock" else ""
+        hint = (
+            " (Bedrock Agents use bedrock/agent/{AGENT_ID}/{ALIAS_ID})"
+            if service == "bedrock"
+            else ""
+        )
         raise _bad(arn, f"the service must be bedrock-agentcore, not {clip(service)!r}{hint}")
     if not is_region(region):  # the core's one region check: it picks the host and the scope
         raise _bad(arn, f"{clip(region)!r} is not an AWS region")
@@ -64,8 +70,11 @@ def parse_runtime_arn(arn: str) -> RuntimeArn:
     if kind != "runtime":
         raise _bad(arn, f"the resource must be runtime/{{runtime_id}}, got {clip(resource)!r}")
     if "/runtime-endpoint/" in f"/{runtime_id}":
-        raise _bad(arn, "this is a runtime endpoint ARN: use the runtime ARN and pass the endpoint "
-                        "name as `qualifier`")
+        raise _bad(
+            arn,
+            "this is a runtime endpoint ARN: use the runtime ARN and pass the endpoint "
+            "name as `qualifier`",
+        )
     if not _RUNTIME_ID.match(runtime_id):
         raise _bad(arn, f"{clip(runtime_id)!r} is not a runtime id (letters, digits, '_' and '-')")
     return RuntimeArn(arn, partition, region, account, runtime_id)

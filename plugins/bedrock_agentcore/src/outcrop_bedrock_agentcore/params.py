@@ -55,7 +55,9 @@ def _string(
     if not low <= len(value) <= high:
         raise OutcropError(
             f"`{name}` must be {low} to {high} characters long, got {len(value)}",
-            400, param=name, code=code,
+            400,
+            param=name,
+            code=code,
         )
     if not allowed(value):
         raise OutcropError(f"`{name}` must be {what}", 400, param=name, code=code)
@@ -78,7 +80,9 @@ def check_session_id(value: Any, name: str = "runtimeSessionId") -> str:
 
 def check_qualifier(value: Any) -> str:
     # It travels percent-encoded in the query, so any printable text is safe; AWS judges the name.
-    return _string("qualifier", value, 1, QUALIFIER_MAX, allowed=str.isprintable, what="printable text")
+    return _string(
+        "qualifier", value, 1, QUALIFIER_MAX, allowed=str.isprintable, what="printable text"
+    )
 
 
 def check_user_id(value: Any) -> str:
@@ -147,7 +151,8 @@ def session_from_request(call: ChatCall) -> str | None:
             found[name] = check_session_id(value, name)
     if len(set(found.values())) > 1:
         raise OutcropError(
-            "`runtimeSessionId` and `session_id` disagree; send one of them", 400,
+            "`runtimeSessionId` and `session_id` disagree; send one of them",
+            400,
             param="runtimeSessionId",
         )
     return next(iter(found.values()), None)

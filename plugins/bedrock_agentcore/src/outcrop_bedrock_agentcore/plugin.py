@@ -46,7 +46,7 @@ def outcrop_register_models(register: Callable[[ModelPrefix], None]) -> None:
 def outcrop_parse_route(model: str, params: DeploymentParams) -> ModelRoute | None:
     if not model.startswith(PREFIX):
         return None
-    runtime = parse_runtime_arn(model[len(PREFIX):])
+    runtime = parse_runtime_arn(model[len(PREFIX) :])
     check_deployment(params.extra)
     return ModelRoute(
         provider=PROVIDER,
@@ -66,7 +66,9 @@ def outcrop_translate_request(call: ChatCall) -> UpstreamRequest | None:
 
 
 @hookimpl
-def outcrop_translate_response(call: ChatCall, response: UpstreamResponse) -> AsyncIterator[ChatDelta] | None:
+def outcrop_translate_response(
+    call: ChatCall, response: UpstreamResponse
+) -> AsyncIterator[ChatDelta] | None:
     if call.route.provider != PROVIDER:
         return None
     # AWS echoes the session it used; it is the one the client must send next time.
@@ -77,7 +79,9 @@ def outcrop_translate_response(call: ChatCall, response: UpstreamResponse) -> As
 
 
 @hookimpl
-def outcrop_map_error(call: ChatCall, status: int, body: bytes, headers: dict[str, str]) -> Exception | None:
+def outcrop_map_error(
+    call: ChatCall, status: int, body: bytes, headers: dict[str, str]
+) -> Exception | None:
     if call.route.provider != PROVIDER:
         return None
     return map_error(status, body, headers)

@@ -71,12 +71,16 @@ def last_user_text(messages: list[Message]) -> str:
 def build_payload(call: ChatCall) -> bytes:
     """The request's ``payload``, else the shape chosen by ``payload_format``."""
     provider = call.provider_params
-    fmt = p.check_payload_format(provider.get("payload_format") or "prompt")  # checked even with `payload`
+    fmt = p.check_payload_format(
+        provider.get("payload_format") or "prompt"
+    )  # checked even with `payload`
     if provider.get("payload") is not None:
         try:
             return _encoder.encode(provider["payload"])
         except (TypeError, msgspec.EncodeError) as exc:
-            raise OutcropError(f"`payload` is not JSON-serializable: {exc}", 400, param="payload") from exc
+            raise OutcropError(
+                f"`payload` is not JSON-serializable: {exc}", 400, param="payload"
+            ) from exc
     if fmt == "messages":
         return _encoder.encode({"messages": call.request.messages})
     return _encoder.encode({"prompt": last_user_text(call.request.messages)})
@@ -96,7 +100,9 @@ def resolve_session(call: ChatCall) -> str:
 
 def remember_session(call: ChatCall, session: str) -> None:
     call.response_headers[SESSION_HEADER] = session
-    call.response_headers[RUNTIME_SESSION_HEADER.lower()] = session  # lower-case, as HTTP/2 sends it
+    call.response_headers[RUNTIME_SESSION_HEADER.lower()] = (
+        session  # lower-case, as HTTP/2 sends it
+    )
     call.response_fields[SESSION_FIELD] = session
 
 

@@ -29,8 +29,15 @@ from .sse import iter_sse
 RAW_FIELD = "agentcore_response"
 #: Lifecycle keys of Strands ``stream_async`` events: they carry nothing for the client.
 _STRANDS_KEYS = frozenset(
-    {"init_event_loop", "start", "start_event_loop", "force_stop", "current_tool_use",
-     "tool_stream_event", "complete"}
+    {
+        "init_event_loop",
+        "start",
+        "start_event_loop",
+        "force_stop",
+        "current_tool_use",
+        "tool_stream_event",
+        "complete",
+    }
 )
 _JSON_START = frozenset(b'{["')
 _MAX_UNRECOGNIZED = 1000
@@ -59,7 +66,14 @@ def stream_error(value: Any, error_type: Any = None) -> OutcropError:
 class EventTranslator:
     """Stateful translation of one response's stream events into deltas."""
 
-    __slots__ = ("produced", "reasoning_channel", "strands", "text_channel", "unrecognized", "usage")
+    __slots__ = (
+        "produced",
+        "reasoning_channel",
+        "strands",
+        "text_channel",
+        "unrecognized",
+        "usage",
+    )
 
     def __init__(self) -> None:
         self.text_channel: str | None = None
@@ -224,8 +238,11 @@ def _check_last_line(line: bytes) -> None:
     except (msgspec.DecodeError, RecursionError):
         raise OutcropError(
             "the agent runtime's NDJSON stream ended in the middle of a JSON line: the answer "
-            "was cut short", 502, code="truncated_upstream_stream",
-            aws_type="RuntimeClientError") from None
+            "was cut short",
+            502,
+            code="truncated_upstream_stream",
+            aws_type="RuntimeClientError",
+        ) from None
 
 
 async def json_deltas(response: UpstreamResponse) -> AsyncIterator[ChatDelta]:
@@ -242,7 +259,9 @@ async def json_deltas(response: UpstreamResponse) -> AsyncIterator[ChatDelta]:
     finish = finish_from(value) if isinstance(value, dict) else None
     if text is None:
         yield ChatDelta(
-            content=body.decode("utf-8", "replace"), usage=usage, finish_reason=finish,
+            content=body.decode("utf-8", "replace"),
+            usage=usage,
+            finish_reason=finish,
             extra={RAW_FIELD: value},
         )
         return

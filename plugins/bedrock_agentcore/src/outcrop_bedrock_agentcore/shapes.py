@@ -13,8 +13,17 @@ from outcrop import Usage
 
 #: Keys that hold the answer, most specific first.
 TEXT_KEYS = (
-    "result", "response", "output", "output_text", "answer", "completion", "generated_text",
-    "text", "content", "message", "data",
+    "result",
+    "response",
+    "output",
+    "output_text",
+    "answer",
+    "completion",
+    "generated_text",
+    "text",
+    "content",
+    "message",
+    "data",
 )
 _MAX_DEPTH = 8
 
@@ -46,7 +55,9 @@ def extract_text(value: Any, depth: int = 0) -> str | None:
     choices = value.get("choices")
     if isinstance(choices, list) and choices and isinstance(choices[0], dict):
         first = choices[0]
-        text = extract_text(first.get("message") or first.get("delta") or first.get("text"), depth + 1)
+        text = extract_text(
+            first.get("message") or first.get("delta") or first.get("text"), depth + 1
+        )
         if text is not None:
             return text
     for key in TEXT_KEYS:

@@ -45,4 +45,7 @@ async def iter_sse(lines: AsyncIterator[bytes]) -> AsyncIterator[SseEvent]:
         raise OutcropError(
             "the agent runtime's event stream ended in the middle of an event "
             "(no blank line after its data): the answer was cut short",
-            502, code="truncated_upstream_stream", aws_type="RuntimeClientError")
+            502,
+            code="truncated_upstream_stream",
+            aws_type="RuntimeClientError",
+        )

@@ -26,8 +26,13 @@ _MAGIC = (
     (b"GIF87a", "gif"),
     (b"GIF89a", "gif"),
 )
-_IMAGE_TYPES = {"image/png": "png", "image/jpeg": "jpeg", "image/jpg": "jpeg",
-                "image/gif": "gif", "image/webp": "webp"}
+_IMAGE_TYPES = {
+    "image/png": "png",
+    "image/jpeg": "jpeg",
+    "image/jpg": "jpeg",
+    "image/gif": "gif",
+    "image/webp": "webp",
+}
 _DOCUMENT_TYPES = {
     "application/pdf": "pdf",
     "text/csv": "csv",
@@ -62,7 +67,7 @@ def _data_url(url: str, param: str, what: str) -> tuple[str, str, bytes]:
     found = _DATA_URL.match(url)
     if not found:
         raise _bad(f"{param}: expected a base64 data URL (data:{what};base64,...)", param)
-    b64 = url[found.end():]
+    b64 = url[found.end() :]
     try:
         raw = binascii.a2b_base64(b64, strict_mode=True)
     except (binascii.Error, ValueError) as exc:
@@ -85,21 +90,31 @@ def image_block(part: dict[str, Any], param: str, seen: Attachments) -> dict[str
     if not isinstance(url, str):
         raise _bad(f"{param}.image_url.url: required", param)
     if url[:8].lower().startswith(("http://", "https://")):
-        raise _bad(f"{param}: image URLs are not fetched by this gateway; send the image "
-                   "inline as a base64 data URL (data:image/png;base64,...)", param)
+        raise _bad(
+            f"{param}: image URLs are not fetched by this gateway; send the image "
+            "inline as a base64 data URL (data:image/png;base64,...)",
+            param,
+        )
     media, b64, raw = _data_url(url, param, "image/png")
     declared = _IMAGE_TYPES.get(media)
     if declared is None:
-        raise _bad(f"{param}: image type {clip(media)!r} is not supported; use PNG, JPEG, GIF or "
-                   "WebP", param)
+        raise _bad(
+            f"{param}: image type {clip(media)!r} is not supported; use PNG, JPEG, GIF or WebP",
+            param,
+        )
     actual = _sniff_image(raw)
     if actual != declared:
-        raise _bad(f"{param}: the data is not a {declared.upper()} image "
-                   f"({'it looks like ' + actual.upper() if actual else 'unknown format'})",
-                   param)
+        raise _bad(
+            f"{param}: the data is not a {declared.upper()} image "
+            f"({'it looks like ' + actual.upper() if actual else 'unknown format'})",
+            param,
+        )
     if len(raw) > MAX_IMAGE_BYTES:
-        raise _bad(f"{param}: image of {len(raw)} bytes exceeds Bedrock's limit of "
-                   f"{MAX_IMAGE_BYTES} bytes", param)
+        raise _bad(
+            f"{param}: image of {len(raw)} bytes exceeds Bedrock's limit of "
+            f"{MAX_IMAGE_BYTES} bytes",
+            param,
+        )
     seen.images += 1
     if seen.images > MAX_IMAGES:
         raise _bad(f"{param}: more than {MAX_IMAGES} images in one request", param)
@@ -110,25 +125,37 @@ def document_block(part: dict[str, Any], param: str, seen: Attachments) -> dict[
     """A ``file`` part (``file_data`` as a data URL) -> ``{"document": {...}}``."""
     spec = part.get("file")
     if not isinstance(spec, dict) or not isinstance(spec.get("file_data"), str):
-        raise _bad(f"{param}.file.file_data: required (uploaded file ids are not supported; "
-                   "send the file inline as a base64 data URL)", param)
+        raise _bad(
+            f"{param}.file.file_data: required (uploaded file ids are not supported; "
+            "send the file inline as a base64 data URL)",
+            param,
+        )
     media, b64, raw = _data_url(spec["file_data"], param, "application/pdf")
     filename = str(spec.get("filename") or "")
     stem, _, ext = filename.rpartition(".") if "." in filename else (filename, "", "")
-    fmt = _DOCUMENT_TYPES.get(media) or (ext.lower() if ext.lower() in _DOCUMENT_EXTENSIONS else None)
+    fmt = _DOCUMENT_TYPES.get(media) or (
+        ext.lower() if ext.lower() in _DOCUMENT_EXTENSIONS else None
+    )
     if fmt is None:
-        raise _bad(f"{param}: document type {clip(media)!r} is not supported; use one of "
-                   f"{', '.join(sorted(_DOCUMENT_EXTENSIONS))}", param)
+        raise _bad(
+            f"{param}: document type {clip(media)!r} is not supported; use one of "
+            f"{', '.join(sorted(_DOCUMENT_EXTENSIONS))}",
+            param,
+        )
     if fmt == "pdf" and not raw.startswith(b"%PDF-"):
         raise _bad(f"{param}: the data is not a PDF document", param)
     if len(raw) > MAX_DOCUMENT_BYTES:
-        raise _bad(f"{param}: document of {len(raw)} bytes exceeds Bedrock's limit of "
-                   f"{MAX_DOCUMENT_BYTES} bytes", param)
+        raise _bad(
+            f"{param}: document of {len(raw)} bytes exceeds Bedrock's limit of "
+            f"{MAX_DOCUMENT_BYTES} bytes",
+            param,
+        )
     seen.documents += 1
     if seen.documents > MAX_DOCUMENTS:
         raise _bad(f"{param}: more than {MAX_DOCUMENTS} documents in one request", param)
-    return {"document": {"format": fmt, "name": _document_name(stem, seen),
-                         "source": {"bytes": b64}}}
+    return {
+        "document": {"format": fmt, "name": _document_name(stem, seen), "source": {"bytes": b64}}
+    }
 
 
 def _document_name(stem: str, seen: Attachments) -> str:
@@ -153,7 +180,9 @@ def cache_point(part: dict[str, Any]) -> dict[str, Any] | None:
     return {"cachePoint": point}
 
 
-def text_parts(content: Any, param: str, *, allow: tuple[str, ...] = ("text",)) -> list[dict[str, Any]]:
+def text_parts(
+    content: Any, param: str, *, allow: tuple[str, ...] = ("text",)
+) -> list[dict[str, Any]]:
     """String or text-part list -> text (and cache point) blocks; other part types are a 400."""
     if content is None:
         return []
@@ -188,8 +217,11 @@ def user_parts(content: Any, param: str, seen: Attachments) -> list[dict[str, An
         elif kind == "file":
             blocks.append(document_block(part, where, seen))
         else:
-            raise _bad(f"{where}: content part type {clip(kind)!r} is not supported by Bedrock "
-                       "Converse (text, image_url and file are)", where)
+            raise _bad(
+                f"{where}: content part type {clip(kind)!r} is not supported by Bedrock "
+                "Converse (text, image_url and file are)",
+                where,
+            )
         point = cache_point(part)
         if point is not None:
             blocks.append(point)

@@ -25,11 +25,19 @@ PRICES = {
 #: Cohere Embed's batch size on Bedrock.
 COHERE_BATCH = 96
 #: ``dimensions`` each model accepts (v1 and Cohere v3 have one fixed size).
-DIMENSIONS = {"titan-v1": (1536,), "titan-v2": (256, 512, 1024), "cohere-v3": (1024,),
-              "cohere-v4": (256, 512, 1024, 1536)}
+DIMENSIONS = {
+    "titan-v1": (1536,),
+    "titan-v2": (256, 512, 1024),
+    "cohere-v3": (1024,),
+    "cohere-v4": (256, 512, 1024, 1536),
+}
 #: Provider parameters accepted in the body or from the deployment.
-EXTRA = {"titan-v1": (), "titan-v2": ("normalize",), "cohere-v3": ("input_type", "truncate"),
-         "cohere-v4": ("input_type", "truncate")}
+EXTRA = {
+    "titan-v1": (),
+    "titan-v2": ("normalize",),
+    "cohere-v3": ("input_type", "truncate"),
+    "cohere-v4": ("input_type", "truncate"),
+}
 _encode = msgspec.json.Encoder().encode
 _json = msgspec.json.Decoder()
 
@@ -42,8 +50,11 @@ def _texts(call: EmbeddingCall) -> list[str]:
     texts = call.request.texts()
     for i, text in enumerate(texts):
         if not isinstance(text, str):
-            raise _bad(f"input[{i}]: token arrays are not supported by Bedrock embedding models; "
-                       "send text", "input")
+            raise _bad(
+                f"input[{i}]: token arrays are not supported by Bedrock embedding models; "
+                "send text",
+                "input",
+            )
         if not text:
             raise _bad(f"input[{i}]: must not be empty", "input")
     return texts
@@ -54,19 +65,27 @@ def _options(call: EmbeddingCall, kind: str) -> dict[str, Any]:
     body_only = set(call.provider_params) - set(call.params.extra)
     unknown = sorted(body_only - set(EXTRA[kind]))
     if unknown:
-        raise _bad(f"{unknown[0]}: not a parameter of this embeddings model (accepted: "
-                   f"{', '.join(EXTRA[kind]) or 'none'})", unknown[0])
+        raise _bad(
+            f"{unknown[0]}: not a parameter of this embeddings model (accepted: "
+            f"{', '.join(EXTRA[kind]) or 'none'})",
+            unknown[0],
+        )
     dims = call.request.dimensions
     if dims is not None and dims not in DIMENSIONS[kind]:
-        raise _bad(f"dimensions: this model gives {' / '.join(map(str, DIMENSIONS[kind]))}, "
-                   f"not {dims}", "dimensions")
+        raise _bad(
+            f"dimensions: this model gives {' / '.join(map(str, DIMENSIONS[kind]))}, not {dims}",
+            "dimensions",
+        )
     return options
 
 
 def _request(call: EmbeddingCall, model: ModelId, body: dict[str, Any]) -> UpstreamRequest:
-    return UpstreamRequest("POST", f"{call.endpoint}/model/{model.label}/invoke",
-                           {"Content-Type": "application/json", "Accept": "application/json"},
-                           _encode(body))
+    return UpstreamRequest(
+        "POST",
+        f"{call.endpoint}/model/{model.label}/invoke",
+        {"Content-Type": "application/json", "Accept": "application/json"},
+        _encode(body),
+    )
 
 
 def build_requests(call: EmbeddingCall, model: ModelId) -> list[UpstreamRequest]:
@@ -91,8 +110,10 @@ def build_requests(call: EmbeddingCall, model: ModelId) -> list[UpstreamRequest]
         common["embedding_types"] = ["float"]
         if dims is not None:
             common["output_dimension"] = dims
-    return [_request(call, model, {"texts": texts[i:i + COHERE_BATCH], **common})
-            for i in range(0, len(texts), COHERE_BATCH)]
+    return [
+        _request(call, model, {"texts": texts[i : i + COHERE_BATCH], **common})
+        for i in range(0, len(texts), COHERE_BATCH)
+    ]
 
 
 def _tokens(headers: dict[str, str], body: dict[str, Any]) -> int | None:
@@ -115,6 +136,8 @@ def parse_answer(model: ModelId, body: bytes, headers: dict[str, str]) -> Embedd
         if not isinstance(vectors, list) or not all(isinstance(v, list) for v in vectors):
             raise TypeError("vectors are not lists of numbers")
     except (msgspec.DecodeError, KeyError, TypeError) as exc:
-        raise OutcropError(f"Bedrock sent an embeddings answer without vectors: {exc!r}", 502) from exc
+        raise OutcropError(
+            f"Bedrock sent an embeddings answer without vectors: {exc!r}", 502
+        ) from exc
     count = _tokens(headers, data)
     return EmbeddingResult(vectors, None if count is None else Usage(count, 0, count))

@@ -33,10 +33,14 @@ def _tool_uses(message: Message, param: str) -> list[dict[str, Any]]:
         except msgspec.DecodeError:
             arguments = None
         if not isinstance(arguments, dict):
-            raise _bad(f"{param}.tool_calls[{i}].function.arguments: must be a JSON object, "
-                       f"got {raw[:80]!r}", param)
-        blocks.append({"toolUse": {"toolUseId": call.id, "name": call.function.name,
-                                   "input": arguments}})
+            raise _bad(
+                f"{param}.tool_calls[{i}].function.arguments: must be a JSON object, "
+                f"got {raw[:80]!r}",
+                param,
+            )
+        blocks.append(
+            {"toolUse": {"toolUseId": call.id, "name": call.function.name, "input": arguments}}
+        )
     return blocks
 
 
@@ -53,9 +57,12 @@ def _reasoning(message: Message, param: str) -> list[dict[str, Any]]:
         elif kind == "redacted_thinking" and isinstance(block.get("data"), str):
             blocks.append({"reasoningContent": {"redactedContent": block["data"]}})
         else:
-            raise _bad(f"{param}.thinking_blocks[{i}]: expected {{\"type\": \"thinking\", "
-                       "\"thinking\", \"signature\"} or {\"type\": \"redacted_thinking\", "
-                       "\"data\"}", param)
+            raise _bad(
+                f'{param}.thinking_blocks[{i}]: expected {{"type": "thinking", '
+                '"thinking", "signature"} or {"type": "redacted_thinking", '
+                '"data"}',
+                param,
+            )
     return blocks
 
 
@@ -88,8 +95,11 @@ def convert(messages: list[Message]) -> tuple[list[dict[str, Any]], list[dict[st
         elif role == "tool":
             blocks, role = [_tool_result(message, param)], "user"
         else:
-            raise _bad(f"{param}.role: {clip(role)!r} is not supported (system, developer, user, "
-                       "assistant and tool are)", f"{param}.role")
+            raise _bad(
+                f"{param}.role: {clip(role)!r} is not supported (system, developer, user, "
+                "assistant and tool are)",
+                f"{param}.role",
+            )
         if not blocks:
             continue  # an empty message adds nothing; Converse rejects empty turns
         if turns and turns[-1]["role"] == role:
@@ -97,6 +107,9 @@ def convert(messages: list[Message]) -> tuple[list[dict[str, Any]], list[dict[st
         else:
             turns.append({"role": role, "content": blocks})
     if not turns:
-        raise _bad("messages: at least one user message is required (Bedrock Converse takes "
-                   "system messages only besides a conversation)", "messages")
+        raise _bad(
+            "messages: at least one user message is required (Bedrock Converse takes "
+            "system messages only besides a conversation)",
+            "messages",
+        )
     return system, turns

@@ -53,24 +53,35 @@ def parse_model(model: str) -> ModelId | None:
     Raises ``OutcropError`` (400) when the prefix is ours but the id is malformed.
     """
     if model.startswith(CONVERSE_PREFIX):
-        rest = model[len(CONVERSE_PREFIX):]
+        rest = model[len(CONVERSE_PREFIX) :]
     elif model.startswith(PREFIX):
-        rest = model[len(PREFIX):]
+        rest = model[len(PREFIX) :]
         if ("/" in rest and not rest.startswith("arn:")) or rest in _OTHER_SURFACES:
             return None  # bedrock/{kind}/...: another surface's model string
     else:
         return None
     if not rest:
-        raise OutcropError(f"model {model!r} names no model id; expected {EXPECTED}", 400,
-                           param="model", code="invalid_model")
+        raise OutcropError(
+            f"model {model!r} names no model id; expected {EXPECTED}",
+            400,
+            param="model",
+            code="invalid_model",
+        )
     if not _MODEL_ID.match(rest):
-        raise OutcropError(f"model {model!r}: {rest!r} is not a Bedrock model id or ARN "
-                           f"(letters, digits and ._:/+- only); expected {EXPECTED}", 400,
-                           param="model", code="invalid_model")
+        raise OutcropError(
+            f"model {model!r}: {rest!r} is not a Bedrock model id or ARN "
+            f"(letters, digits and ._:/+- only); expected {EXPECTED}",
+            400,
+            param="model",
+            code="invalid_model",
+        )
     arn = _ARN_REGION.match(rest)
     # the ARN's region picks the host and the SigV4 scope: the core's one region check
-    region = check_region(arn.group(1), "the region of the model ARN", param="model") if (
-        arn and arn.group(1)) else None
+    region = (
+        check_region(arn.group(1), "the region of the model ARN", param="model")
+        if (arn and arn.group(1))
+        else None
+    )
     base = rest.rsplit("/", 1)[-1] if rest.startswith("arn:") else _GEO.sub("", rest, count=1)
     return ModelId(rest, quote(rest, safe=_LABEL_SAFE), region, base, _embedding_kind(base))
 

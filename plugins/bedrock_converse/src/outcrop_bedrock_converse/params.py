@@ -18,14 +18,30 @@ from outcrop import ChatCall, ChatRequest, OutcropError, clip
 from .models import ModelId
 
 #: The OpenAI parameters this plugin honours (besides the ones every provider accepts).
-SUPPORTED = frozenset({
-    "temperature", "top_p", "max_tokens", "max_completion_tokens", "stop", "n", "tools",
-    "tool_choice", "parallel_tool_calls", "response_format", "reasoning_effort",
-})
+SUPPORTED = frozenset(
+    {
+        "temperature",
+        "top_p",
+        "max_tokens",
+        "max_completion_tokens",
+        "stop",
+        "n",
+        "tools",
+        "tool_choice",
+        "parallel_tool_calls",
+        "response_format",
+        "reasoning_effort",
+    }
+)
 #: Converse members accepted as they are, from the request body or the deployment.
-PASSTHROUGH = ("guardrailConfig", "additionalModelRequestFields",
-               "additionalModelResponseFieldPaths", "promptVariables", "performanceConfig",
-               "requestMetadata")
+PASSTHROUGH = (
+    "guardrailConfig",
+    "additionalModelRequestFields",
+    "additionalModelResponseFieldPaths",
+    "promptVariables",
+    "performanceConfig",
+    "requestMetadata",
+)
 #: Other provider parameters this plugin understands (Anthropic's spellings).
 EXTRA = ("thinking", "top_k")
 #: The name of the forced tool behind ``response_format`` when the schema has none.
@@ -55,14 +71,20 @@ def _bad(message: str, param: str) -> OutcropError:
 
 def _unsupported(plan: Plan, call: ChatCall, param: str, why: str) -> None:
     if not call.drop_params:
-        raise OutcropError(f"{param}: {why}. Remove it, or set `drop_params: true` to drop it.",
-                           400, param=param, code="unsupported_params")
+        raise OutcropError(
+            f"{param}: {why}. Remove it, or set `drop_params: true` to drop it.",
+            400,
+            param=param,
+            code="unsupported_params",
+        )
     plan.dropped.append(param)
 
 
 def _inference(req: ChatRequest) -> dict[str, Any]:
     config: dict[str, Any] = {}
-    max_tokens = req.max_completion_tokens if req.max_completion_tokens is not None else req.max_tokens
+    max_tokens = (
+        req.max_completion_tokens if req.max_completion_tokens is not None else req.max_tokens
+    )
     if max_tokens is not None:
         if max_tokens < 1:
             raise _bad("max_tokens: must be at least 1", "max_tokens")
@@ -84,15 +106,21 @@ def _inference(req: ChatRequest) -> dict[str, Any]:
 
 def _tool(tool: dict[str, Any], i: int) -> list[dict[str, Any]]:
     fn = tool.get("function") if isinstance(tool, dict) else None
-    if not isinstance(tool, dict) or tool.get("type", "function") != "function" or not isinstance(fn, dict):
+    if (
+        not isinstance(tool, dict)
+        or tool.get("type", "function") != "function"
+        or not isinstance(fn, dict)
+    ):
         raise _bad(f"tools[{i}]: only function tools are supported", f"tools[{i}]")
     name = fn.get("name")
     if not isinstance(name, str) or not _TOOL_NAME.match(name):
-        raise _bad(f"tools[{i}].function.name: Bedrock needs 1-64 letters, digits, _ or -",
-                   f"tools[{i}]")
-    spec: dict[str, Any] = {"name": name,
-                            "inputSchema": {"json": fn.get("parameters") or {"type": "object",
-                                                                              "properties": {}}}}
+        raise _bad(
+            f"tools[{i}].function.name: Bedrock needs 1-64 letters, digits, _ or -", f"tools[{i}]"
+        )
+    spec: dict[str, Any] = {
+        "name": name,
+        "inputSchema": {"json": fn.get("parameters") or {"type": "object", "properties": {}}},
+    }
     if fn.get("description"):
         spec["description"] = fn["description"]
     blocks: list[dict[str, Any]] = [{"toolSpec": spec}]
@@ -110,8 +138,11 @@ def _tool_choice(choice: str | dict[str, Any] | None) -> dict[str, Any] | None:
         name = (choice.get("function") or {}).get("name")
         if choice.get("type") == "function" and isinstance(name, str) and name:
             return {"tool": {"name": name}}
-    raise _bad(f"tool_choice: expected 'auto', 'required', 'none' or a named function, got "
-               f"{clip(choice)!r}", "tool_choice")
+    raise _bad(
+        f"tool_choice: expected 'auto', 'required', 'none' or a named function, got "
+        f"{clip(choice)!r}",
+        "tool_choice",
+    )
 
 
 def _response_tool(fmt: dict[str, Any]) -> dict[str, Any] | None:
@@ -119,22 +150,33 @@ def _response_tool(fmt: dict[str, Any]) -> dict[str, Any] | None:
     if kind in (None, "text"):
         return None
     if kind == "json_object":
-        return {"name": JSON_TOOL, "description": "Respond with a JSON object.",
-                "inputSchema": {"json": {"type": "object"}}}
+        return {
+            "name": JSON_TOOL,
+            "description": "Respond with a JSON object.",
+            "inputSchema": {"json": {"type": "object"}},
+        }
     if kind == "json_schema":
         spec = fmt.get("json_schema") or {}
         schema = spec.get("schema") if isinstance(spec, dict) else None
         if not isinstance(schema, dict):
-            raise _bad("response_format.json_schema.schema: required (a JSON schema object)",
-                       "response_format")
+            raise _bad(
+                "response_format.json_schema.schema: required (a JSON schema object)",
+                "response_format",
+            )
         name = spec.get("name") if isinstance(spec.get("name"), str) else JSON_TOOL
         if not _TOOL_NAME.match(name):
             name = JSON_TOOL
-        return {"name": name, "description": spec.get("description") or
-                "Respond with a JSON object that follows this schema.",
-                "inputSchema": {"json": schema}}
-    raise _bad(f"response_format.type: {clip(kind)!r} is not supported (text, json_object, "
-               "json_schema are)", "response_format")
+        return {
+            "name": name,
+            "description": spec.get("description")
+            or "Respond with a JSON object that follows this schema.",
+            "inputSchema": {"json": schema},
+        }
+    raise _bad(
+        f"response_format.type: {clip(kind)!r} is not supported (text, json_object, "
+        "json_schema are)",
+        "response_format",
+    )
 
 
 def _tools(req: ChatRequest, plan: Plan) -> None:
@@ -153,16 +195,21 @@ def _tools(req: ChatRequest, plan: Plan) -> None:
     plan.members["toolConfig"] = {"tools": tools, "toolChoice": choice}
 
 
-def _reasoning(call: ChatCall, model: ModelId, plan: Plan, fields: dict[str, Any],
-               config: dict[str, Any]) -> None:
+def _reasoning(
+    call: ChatCall, model: ModelId, plan: Plan, fields: dict[str, Any], config: dict[str, Any]
+) -> None:
     effort = call.request.reasoning_effort
     thinking = call.provider_params.get("thinking")
     if thinking is not None and not isinstance(thinking, dict):
-        raise _bad("thinking: expected an object like {\"type\": \"enabled\", "
-                   "\"budget_tokens\": 2048}", "thinking")
+        raise _bad(
+            'thinking: expected an object like {"type": "enabled", "budget_tokens": 2048}',
+            "thinking",
+        )
     if effort is not None and effort not in ("none", "minimal", "low", "medium", "high"):
-        raise _bad(f"reasoning_effort: {clip(effort)!r} is not one of none, minimal, low, medium, "
-                   "high", "reasoning_effort")
+        raise _bad(
+            f"reasoning_effort: {clip(effort)!r} is not one of none, minimal, low, medium, high",
+            "reasoning_effort",
+        )
     if model.vendor == "anthropic":
         if thinking is None and effort in THINKING_BUDGET:
             thinking = {"type": "enabled", "budget_tokens": THINKING_BUDGET[effort]}
@@ -170,14 +217,16 @@ def _reasoning(call: ChatCall, model: ModelId, plan: Plan, fields: dict[str, Any
             return
         budget = thinking.get("budget_tokens")
         if not isinstance(budget, int) or budget < 1024:
-            raise _bad("thinking.budget_tokens: Anthropic models need at least 1024",
-                       "thinking")
+            raise _bad("thinking.budget_tokens: Anthropic models need at least 1024", "thinking")
         fields["thinking"] = {"type": "enabled", "budget_tokens": budget}
         if "maxTokens" not in config:
             config["maxTokens"] = budget + ANSWER_TOKENS
         elif config["maxTokens"] <= budget:
-            raise _bad(f"max_tokens ({config['maxTokens']}) must be larger than the thinking "
-                       f"budget ({budget})", "max_tokens")
+            raise _bad(
+                f"max_tokens ({config['maxTokens']}) must be larger than the thinking "
+                f"budget ({budget})",
+                "max_tokens",
+            )
         return
     if thinking is not None:
         _unsupported(plan, call, "thinking", f"{model.model_id} is not an Anthropic model")
@@ -189,8 +238,9 @@ def _reasoning(call: ChatCall, model: ModelId, plan: Plan, fields: dict[str, Any
     elif model.vendor == "openai":
         fields["reasoning_effort"] = effort
     else:
-        _unsupported(plan, call, "reasoning_effort",
-                     f"no reasoning setting is known for {model.model_id}")
+        _unsupported(
+            plan, call, "reasoning_effort", f"no reasoning setting is known for {model.model_id}"
+        )
 
 
 def _metadata(call: ChatCall, members: dict[str, Any]) -> None:
@@ -198,8 +248,11 @@ def _metadata(call: ChatCall, members: dict[str, Any]) -> None:
     if user is None:
         return
     if not user or not _METADATA.match(user):
-        raise _bad("user: Bedrock request metadata allows up to 256 letters, digits, spaces and "
-                   ":_@$#=/+,.- only", "user")
+        raise _bad(
+            "user: Bedrock request metadata allows up to 256 letters, digits, spaces and "
+            ":_@$#=/+,.- only",
+            "user",
+        )
     members["requestMetadata"] = {"user": user, **(members.get("requestMetadata") or {})}
 
 
@@ -208,11 +261,16 @@ def plan_request(call: ChatCall, model: ModelId) -> Plan:
     req = call.request
     plan = Plan()
     if req.n is not None and req.n != 1:
-        raise OutcropError("n: Bedrock Converse returns one choice per call; only n=1 is "
-                           "supported", 400, param="n", code="unsupported_params")
+        raise OutcropError(
+            "n: Bedrock Converse returns one choice per call; only n=1 is supported",
+            400,
+            param="n",
+            code="unsupported_params",
+        )
     if req.parallel_tool_calls is False:
-        _unsupported(plan, call, "parallel_tool_calls",
-                     "Converse cannot forbid parallel tool calls")
+        _unsupported(
+            plan, call, "parallel_tool_calls", "Converse cannot forbid parallel tool calls"
+        )
     provider = call.provider_params
     for key in provider:
         # deployment keys this plugin does not know are left to other plugins (rpm, tags...)

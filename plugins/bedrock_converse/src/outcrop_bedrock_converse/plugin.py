@@ -36,12 +36,24 @@ EXAMPLE = "bedrock/us.anthropic.claude-3-5-sonnet-20240620-v1:0"
 
 @hookimpl
 def outcrop_register_models(register: Callable[[ModelPrefix], None]) -> None:
-    register(ModelPrefix(PREFIX, "Bedrock foundation models and inference profiles on the "
-                         "chat API (Converse, ConverseStream) and, for Titan and Cohere "
-                         "embedding models, the embeddings API (InvokeModel)", EXAMPLE,
-                         DISTRIBUTION))
-    register(ModelPrefix(CONVERSE_PREFIX, "the same, LiteLLM's explicit form",
-                         CONVERSE_PREFIX + EXAMPLE.removeprefix(PREFIX), DISTRIBUTION))
+    register(
+        ModelPrefix(
+            PREFIX,
+            "Bedrock foundation models and inference profiles on the "
+            "chat API (Converse, ConverseStream) and, for Titan and Cohere "
+            "embedding models, the embeddings API (InvokeModel)",
+            EXAMPLE,
+            DISTRIBUTION,
+        )
+    )
+    register(
+        ModelPrefix(
+            CONVERSE_PREFIX,
+            "the same, LiteLLM's explicit form",
+            CONVERSE_PREFIX + EXAMPLE.removeprefix(PREFIX),
+            DISTRIBUTION,
+        )
+    )
 
 
 # tryfirst: the pass-through claims the same bedrock/ strings for its native routes, which
@@ -59,7 +71,9 @@ def outcrop_parse_route(model: str, params: DeploymentParams) -> ModelRoute | No
         signing_name=SIGNING_NAME,
         region=parsed.region,
         chat=not embeddings,
-        error=f"{clip(model)!r} is an embeddings model: call /v1/embeddings" if embeddings else None,
+        error=f"{clip(model)!r} is an embeddings model: call /v1/embeddings"
+        if embeddings
+        else None,
         supported_params=SUPPORTED,
         data={"model": parsed},
         embeddings=embeddings,
@@ -77,7 +91,9 @@ def outcrop_translate_request(call: ChatCall) -> UpstreamRequest | None:
 
 
 @hookimpl
-def outcrop_translate_response(call: ChatCall, response: UpstreamResponse) -> AsyncIterator[ChatDelta] | None:
+def outcrop_translate_response(
+    call: ChatCall, response: UpstreamResponse
+) -> AsyncIterator[ChatDelta] | None:
     if call.route.provider != PROVIDER:
         return None
     sent: Sent = call.state[PROVIDER]

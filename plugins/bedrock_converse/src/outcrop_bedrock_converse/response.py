@@ -101,8 +101,14 @@ async def from_converse(response: UpstreamResponse, sent: Sent) -> AsyncIterator
                 text.append(arguments)
                 by_json_tool = True
             else:
-                calls.append(ToolCallDelta(len(calls), use.get("toolUseId"), "function",
-                                           FunctionCall(use.get("name", ""), arguments)))
+                calls.append(
+                    ToolCallDelta(
+                        len(calls),
+                        use.get("toolUseId"),
+                        "function",
+                        FunctionCall(use.get("name", ""), arguments),
+                    )
+                )
     yield ChatDelta(
         content="".join(text) if text or not calls else None,
         reasoning_content="".join(reasoning) or None,
@@ -128,7 +134,9 @@ class _StreamState:
         self.reasoning: dict[int, dict[str, Any]] = {}
 
 
-def _on_event(kind: str | None, data: dict[str, Any], sent: Sent, state: _StreamState) -> ChatDelta | None:
+def _on_event(
+    kind: str | None, data: dict[str, Any], sent: Sent, state: _StreamState
+) -> ChatDelta | None:
     if kind == "contentBlockDelta":
         delta = data.get("delta") or {}
         if "text" in delta:
@@ -168,11 +176,18 @@ def _on_event(kind: str | None, data: dict[str, Any], sent: Sent, state: _Stream
             state.json_block, state.by_json_tool = block, True
             return None
         index = state.tools[block] = len(state.tools)  # type: ignore[index]
-        return ChatDelta(tool_calls=[ToolCallDelta(index, use.get("toolUseId"), "function",
-                                                   FunctionCall(use.get("name", ""), ""))])
+        return ChatDelta(
+            tool_calls=[
+                ToolCallDelta(
+                    index, use.get("toolUseId"), "function", FunctionCall(use.get("name", ""), "")
+                )
+            ]
+        )
     if kind == "messageStop":
-        return ChatDelta(finish_reason=finish_reason(data.get("stopReason"), sent,
-                                                     state.by_json_tool), extra=_extra(data))
+        return ChatDelta(
+            finish_reason=finish_reason(data.get("stopReason"), sent, state.by_json_tool),
+            extra=_extra(data),
+        )
     if kind == "metadata":
         return ChatDelta(usage=usage_from(data.get("usage")))
     return None  # messageStart
@@ -188,7 +203,9 @@ async def from_stream(response: UpstreamResponse, sent: Sent) -> AsyncIterator[C
         try:
             data = _json.decode(event.payload) if event.payload else {}
         except msgspec.DecodeError as exc:
-            raise OutcropError(f"Bedrock sent a malformed ConverseStream event: {exc}", 502) from exc
+            raise OutcropError(
+                f"Bedrock sent a malformed ConverseStream event: {exc}", 502
+            ) from exc
         delta = _on_event(event.event_type, data, sent, state)
         if delta is not None:
             yield delta

@@ -69,8 +69,7 @@ class ClientAuth:
     @property
     def issued_pairs(self) -> bool:
         """Key pairs exist: configured ones, or a plugin that issues them."""
-        return bool(self._secrets) or bool(
-            self._gateway.hook.outcrop_sigv4_secret.get_hookimpls())
+        return bool(self._secrets) or bool(self._gateway.hook.outcrop_sigv4_secret.get_hookimpls())
 
     @property
     def open(self) -> bool:
@@ -86,24 +85,30 @@ class ClientAuth:
                 return None
             if self.open:
                 return Caller("open", OPEN)
-            raise _denied("UnrecognizedClientException",
-                          "The security token included in the request is invalid: this gateway "
-                          "issues no SigV4 keys (bedrock_passthrough.keys); send "
-                          "`Authorization: Bearer <key>` instead.")
+            raise _denied(
+                "UnrecognizedClientException",
+                "The security token included in the request is invalid: this gateway "
+                "issues no SigV4 keys (bedrock_passthrough.keys); send "
+                "`Authorization: Bearer <key>` instead.",
+            )
         if (authorization and authorization[:7].lower() == "bearer ") or "x-api-key" in headers:
             try:
                 principal = self._gateway.authenticate(headers)
             except OutcropError as exc:
                 if exc.status == 401:
-                    raise _denied("UnrecognizedClientException",
-                                  "The API key included in the request is invalid.") from None
+                    raise _denied(
+                        "UnrecognizedClientException",
+                        "The API key included in the request is invalid.",
+                    ) from None
                 raise _denied("AccessDeniedException", exc.message) from None
             return Caller(principal.kind, principal)
         if self.open:
             return Caller("open", OPEN)
-        raise _denied("MissingAuthenticationTokenException",
-                      "Missing Authentication Token: send `Authorization: Bearer <key>` or sign "
-                      "the request with a gateway-issued SigV4 key.")
+        raise _denied(
+            "MissingAuthenticationTokenException",
+            "Missing Authentication Token: send `Authorization: Bearer <key>` or sign "
+            "the request with a gateway-issued SigV4 key.",
+        )
 
     def lookup_secret(self, access_key_id: str) -> tuple[str, Principal | None] | None:
         """The secret of a key id: the configured pairs first, then a plugin that issues them
@@ -117,8 +122,9 @@ class ClientAuth:
         secret, principal = found
         return secret, principal
 
-    def precheck(self, headers: Sequence[tuple[bytes, bytes]],
-                 expected_service: str | None) -> Pending:
+    def precheck(
+        self, headers: Sequence[tuple[bytes, bytes]], expected_service: str | None
+    ) -> Pending:
         """Everything but the signature, from the headers alone: runs before any body byte is
         read, so an unknown key id, a stale or future date or a wrong scope costs no memory."""
         issued: list[Principal | None] = [None]
@@ -131,8 +137,9 @@ class ClientAuth:
             return secret
 
         try:
-            checked = check_sigv4_headers(headers, secret_for, expected_service=expected_service,
-                                          max_skew_s=self._max_skew_s)
+            checked = check_sigv4_headers(
+                headers, secret_for, expected_service=expected_service, max_skew_s=self._max_skew_s
+            )
         except SigV4Error as exc:
             raise _denied(exc.code, exc.message) from None
         return Pending(checked, issued[0])
@@ -148,8 +155,15 @@ class ClientAuth:
     ) -> Caller:
         """Verify a SigV4 signature over the request exactly as received."""
         try:
-            identity = verify_sigv4(method, raw_path, raw_query, headers, body,
-                                    lambda _key: pending.precheck.secret, precheck=pending.precheck)
+            identity = verify_sigv4(
+                method,
+                raw_path,
+                raw_query,
+                headers,
+                body,
+                lambda _key: pending.precheck.secret,
+                precheck=pending.precheck,
+            )
         except SigV4Error as exc:
             raise _denied(exc.code, exc.message) from None
         principal = pending.principal

@@ -50,7 +50,9 @@ EVENT_STREAM = "application/vnd.amazon.eventstream"
 _ERROR_SNIPPET = 4096
 
 
-def aws_answer(exc: OutcropError, life: CallLifecycle) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+def aws_answer(
+    exc: OutcropError, life: CallLifecycle
+) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
     """The gateway's own errors in AWS shape (``x-amzn-ErrorType``)."""
     return error_parts(exc, life.request_id)
 
@@ -64,8 +66,9 @@ class PassthroughApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
-        async with self.gateway.http_call(scope, receive, send, surface="passthrough",
-                                          answer=aws_answer) as life:
+        async with self.gateway.http_call(
+            scope, receive, send, surface="passthrough", answer=aws_answer
+        ) as life:
             life.route, life.provider = PREFIX, PROVIDER
             await self._serve(scope, receive, life)
 
@@ -94,7 +97,10 @@ class PassthroughApp:
             raise OutcropError(
                 f"No Bedrock data-plane operation matches {clip(method, 20)} {clip(path or '/')} (the pass-through "
                 "serves bedrock-runtime, bedrock-agent-runtime and bedrock-agentcore; control-plane "
-                "APIs are not relayed)", 404, aws_type="UnknownOperationException")
+                "APIs are not relayed)",
+                404,
+                aws_type="UnknownOperationException",
+            )
         op = found.operation
         life.route = PREFIX + op.template
         life.extra.update(operation=op.name, service=op.service)
@@ -111,24 +117,35 @@ class PassthroughApp:
         except ValueError as exc:
             raise OutcropError(str(exc), 400, aws_type="ValidationException") from None
         url = target.endpoint + target.path + (f"?{canonical_query(query)}" if query else "")
-        request = UpstreamRequest(method, url, forwarded, body, service=op.service,
-                                  signing_name=op.signing_name, region=target.region,
-                                  read_timeout=target.params.timeout,
-                                  connect_timeout=target.params.connect_timeout)
+        request = UpstreamRequest(
+            method,
+            url,
+            forwarded,
+            body,
+            service=op.service,
+            signing_name=op.signing_name,
+            region=target.region,
+            read_timeout=target.params.timeout,
+            connect_timeout=target.params.connect_timeout,
+        )
         await self._forward(request, target, found, life)
 
-    async def _forward(self, request: UpstreamRequest, target: Target, found: OperationMatch,
-                       life: CallLifecycle) -> None:
+    async def _forward(
+        self, request: UpstreamRequest, target: Target, found: OperationMatch, life: CallLifecycle
+    ) -> None:
         life.upstream = await self.gateway.send(request, target.params)  # closed by ``life``
         await self._relay(life.upstream, target, found, life)
 
-    async def _relay(self, response: UpstreamResponse, target: Target, found: OperationMatch,
-                     life: CallLifecycle) -> None:
+    async def _relay(
+        self, response: UpstreamResponse, target: Target, found: OperationMatch, life: CallLifecycle
+    ) -> None:
         op = found.operation
         status = response.status
         content_type = response.headers.get("content-type", "")
         life.status = status
-        life.stream = op.event_stream or content_type.startswith((EVENT_STREAM, "text/event-stream"))
+        life.stream = op.event_stream or content_type.startswith(
+            (EVENT_STREAM, "text/event-stream")
+        )
         meter = meter_for(op.name, op.event_stream, status, content_type)
         metering = Metering(meter)
         metering.headers(response.headers)
@@ -156,28 +173,35 @@ class PassthroughApp:
         if not complete:
             try:
                 async for chunk in body:
-                    await life.send({"type": "http.response.body", "body": chunk, "more_body": True})
+                    await life.send(
+                        {"type": "http.response.body", "body": chunk, "more_body": True}
+                    )
                     metering.feed(chunk)
                     if status >= 300 and len(snippet) < _ERROR_SNIPPET:
-                        snippet += chunk[:_ERROR_SNIPPET - len(snippet)]
+                        snippet += chunk[: _ERROR_SNIPPET - len(snippet)]
             except OutcropError as exc:  # the upstream connection broke mid-body
                 if metering.active and isinstance(meter, EventStreamMeter) and meter.at_boundary:
                     # A well-formed exception frame makes the SDK raise a clear EventStreamError.
                     life.record(exc)
                     frame = encode_exception("internalServerException", exc.message)
-                    await life.send({"type": "http.response.body", "body": frame, "more_body": False})
+                    await life.send(
+                        {"type": "http.response.body", "body": frame, "more_body": False}
+                    )
                     return
                 raise  # the answer started: the core drops the connection, the client sees it cut
             if metering.active and isinstance(meter, EventStreamMeter):
                 try:
                     meter.finish_frames()
                 except OutcropError as exc:  # a clean end in the middle of a frame
-                    log.warning("upstream_stream_truncated", request_id=life.request_id,
-                                error=exc.message)
+                    log.warning(
+                        "upstream_stream_truncated", request_id=life.request_id, error=exc.message
+                    )
                     raise  # dropped, as above: the SDK must not see an end
             metering.finish()
         if status >= 300:
-            life.error = _upstream_error(status, response.headers, bytes(snippet or b"".join(first)))
+            life.error = _upstream_error(
+                status, response.headers, bytes(snippet or b"".join(first))
+            )
         else:
             self._account(meter, target, life)
             if meter.error:

@@ -11,37 +11,41 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-_REQUEST_EXACT = frozenset({
-    "content-type",
-    "content-encoding",
-    "accept",
-    "x-amz-source-arn",
-    "x-amzn-trace-id",
-    "mcp-session-id",
-    "mcp-protocol-version",
-    "traceparent",
-    "tracestate",
-    "baggage",
-})
+_REQUEST_EXACT = frozenset(
+    {
+        "content-type",
+        "content-encoding",
+        "accept",
+        "x-amz-source-arn",
+        "x-amzn-trace-id",
+        "mcp-session-id",
+        "mcp-protocol-version",
+        "traceparent",
+        "tracestate",
+        "baggage",
+    }
+)
 #: X-Amzn-Bedrock-* covers Trace, GuardrailIdentifier/Version, PerformanceConfig-Latency,
 #: Service-Tier, Accept/Content-Type (InvokeModelWithResponseStream) and every AgentCore
 #: runtime header (Session-Id, User-Id, Custom-*).
 _REQUEST_PREFIXES = ("x-amzn-bedrock-",)
 
-_RESPONSE_EXACT = frozenset({
-    "content-type",
-    "content-length",
-    "content-encoding",
-    "cache-control",
-    "retry-after",
-    "etag",
-    "location",
-    "mcp-session-id",
-    "mcp-protocol-version",
-    "traceparent",
-    "tracestate",
-    "baggage",
-})
+_RESPONSE_EXACT = frozenset(
+    {
+        "content-type",
+        "content-length",
+        "content-encoding",
+        "cache-control",
+        "retry-after",
+        "etag",
+        "location",
+        "mcp-session-id",
+        "mcp-protocol-version",
+        "traceparent",
+        "tracestate",
+        "baggage",
+    }
+)
 _RESPONSE_PREFIXES = ("x-amzn-", "x-amz-")
 
 
@@ -74,7 +78,9 @@ def forward_request_headers(received: Iterable[tuple[bytes, bytes]]) -> dict[str
     return out
 
 
-def relay_response_headers(upstream: Mapping[str, str], *, keep_length: bool = True) -> list[tuple[bytes, bytes]]:
+def relay_response_headers(
+    upstream: Mapping[str, str], *, keep_length: bool = True
+) -> list[tuple[bytes, bytes]]:
     """AWS's response headers the client gets, as ASGI header pairs."""
     out: list[tuple[bytes, bytes]] = []
     for name, value in upstream.items():

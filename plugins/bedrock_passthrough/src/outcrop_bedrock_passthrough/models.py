@@ -25,7 +25,7 @@ def native_model_id(model: str) -> str | None:
     """
     if not model.startswith(PREFIX):
         return None
-    rest = model[len(PREFIX):]
+    rest = model[len(PREFIX) :]
     explicit = rest.startswith(_EXPLICIT)
     if explicit:
         rest = rest.split("/", 1)[1]
@@ -36,12 +36,20 @@ def native_model_id(model: str) -> str | None:
         if "/" in rest and not rest.startswith("arn:"):
             return None  # some other plugin's bedrock/{kind}/... form
     if not rest:
-        raise OutcropError(f"model {clip(model)!r} names no model id; expected {EXPECTED}", 400,
-                           param="model", code="invalid_model")
+        raise OutcropError(
+            f"model {clip(model)!r} names no model id; expected {EXPECTED}",
+            400,
+            param="model",
+            code="invalid_model",
+        )
     if not _MODEL_ID.match(rest):
         raise OutcropError(
             f"model {clip(model)!r}: {clip(rest)!r} is not a Bedrock model id or ARN (letters, digits and "
-            f"._:/+- only); expected {EXPECTED}", 400, param="model", code="invalid_model")
+            f"._:/+- only); expected {EXPECTED}",
+            400,
+            param="model",
+            code="invalid_model",
+        )
     return rest
 
 

@@ -17,16 +17,19 @@ def relative(raw_full: str, root_path: str) -> str:
     path = raw_full
     encoded_root = quote(root_path, safe="/") if root_path else ""
     if encoded_root and path.startswith(encoded_root):
-        path = path[len(encoded_root):]
-    return path[len(PREFIX):] if path.startswith(PREFIX) else path
+        path = path[len(encoded_root) :]
+    return path[len(PREFIX) :] if path.startswith(PREFIX) else path
 
 
 def check_segments(path: str) -> None:
     """Refuse dot segments: AWS would normalize them to a path other than the one authorized."""
     for segment in path.split("/"):
         if segment and unquote(segment) in (".", ".."):
-            raise OutcropError(f"the path {clip(path)!r} contains a '.' or '..' segment", 400,
-                               aws_type="ValidationException")
+            raise OutcropError(
+                f"the path {clip(path)!r} contains a '.' or '..' segment",
+                400,
+                aws_type="ValidationException",
+            )
 
 
 def canonical_query(query: str) -> str:
@@ -38,5 +41,6 @@ def canonical_query(query: str) -> str:
     if _CANONICAL_QUERY.match(query):
         return query
     pairs = (p.partition("=") for p in query.split("&") if p)
-    return "&".join(f"{quote(unquote(k), safe='-_.~')}={quote(unquote(v), safe='-_.~')}"
-                    for k, _, v in pairs)
+    return "&".join(
+        f"{quote(unquote(k), safe='-_.~')}={quote(unquote(v), safe='-_.~')}" for k, _, v in pairs
+    )

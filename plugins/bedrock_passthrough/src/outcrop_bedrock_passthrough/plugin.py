@@ -32,13 +32,15 @@ EXAMPLE = "bedrock/anthropic.claude-3-5-sonnet-20240620-v1:0"
 
 @outcrop.hookimpl
 def outcrop_register_models(register: Callable[[ModelPrefix], None]) -> None:
-    register(ModelPrefix(
-        "bedrock/",
-        "native Bedrock models served under /bedrock/* (Converse, InvokeModel, streams, "
-        "CountTokens); bedrock/converse/{id} and bedrock/invoke/{id} are accepted too",
-        EXAMPLE,
-        DISTRIBUTION,
-    ))
+    register(
+        ModelPrefix(
+            "bedrock/",
+            "native Bedrock models served under /bedrock/* (Converse, InvokeModel, streams, "
+            "CountTokens); bedrock/converse/{id} and bedrock/invoke/{id} are accepted too",
+            EXAMPLE,
+            DISTRIBUTION,
+        )
+    )
 
 
 @outcrop.hookimpl
@@ -53,11 +55,13 @@ def outcrop_parse_route(model: str, params: DeploymentParams) -> ModelRoute | No
         signing_name="bedrock",
         region=arn_region(model_id),
         chat=False,
-        error=(f"{clip(model)!r} is a native Bedrock model, served by the native pass-through at "
-               f"/bedrock/model/{label}/converse (or /bedrock/model/<model_name>/converse, and "
-               "converse-stream, invoke, invoke-with-response-stream, count-tokens); chat "
-               "completions for it need a plugin that translates the OpenAI chat API to Bedrock "
-               "Converse, and none is installed"),
+        error=(
+            f"{clip(model)!r} is a native Bedrock model, served by the native pass-through at "
+            f"/bedrock/model/{label}/converse (or /bedrock/model/<model_name>/converse, and "
+            "converse-stream, invoke, invoke-with-response-stream, count-tokens); chat "
+            "completions for it need a plugin that translates the OpenAI chat API to Bedrock "
+            "Converse, and none is installed"
+        ),
         data={"model_id": model_id},
     )
 
@@ -76,11 +80,13 @@ def outcrop_register_routes(register: Callable[[BaseRoute], None], gateway: Gate
 
 @outcrop.hookimpl
 def outcrop_register_config_sections(register: Callable[[ConfigSection], None]) -> None:
-    register(ConfigSection(
-        SECTION,
-        "defaults, endpoints and SigV4 key pairs of the native pass-through (/bedrock/*)",
-        client_credentials=has_keys,
-    ))
+    register(
+        ConfigSection(
+            SECTION,
+            "defaults, endpoints and SigV4 key pairs of the native pass-through (/bedrock/*)",
+            client_credentials=has_keys,
+        )
+    )
 
 
 @outcrop.hookimpl
@@ -91,8 +97,10 @@ def outcrop_check_config(config: outcrop.Config) -> list[str] | None:
         return exc.errors
     allow = config.general_settings.allow_raw_models
     if settings.only_aliases is not None and allow is not None and settings.only_aliases == allow:
-        return [f"{SECTION}.only_aliases: deprecated, and it contradicts "
-                f"general_settings.allow_raw_models: {str(allow).lower()}; remove it"]
+        return [
+            f"{SECTION}.only_aliases: deprecated, and it contradicts "
+            f"general_settings.allow_raw_models: {str(allow).lower()}; remove it"
+        ]
     return None
 
 
@@ -100,9 +108,11 @@ def outcrop_check_config(config: outcrop.Config) -> list[str] | None:
 def outcrop_startup(gateway: Gateway) -> None:
     settings = _settings(gateway)
     if settings.only_aliases is not None:
-        log.warning("passthrough_only_aliases_deprecated",
-                    message=f"{SECTION}.only_aliases is deprecated: use general_settings."
-                            f"allow_raw_models: {str(not settings.only_aliases).lower()}")
+        log.warning(
+            "passthrough_only_aliases_deprecated",
+            message=f"{SECTION}.only_aliases is deprecated: use general_settings."
+            f"allow_raw_models: {str(not settings.only_aliases).lower()}",
+        )
     if settings.has_credentials():
         asyncio.get_running_loop().create_task(_warm(gateway, settings.params))
 

@@ -18,6 +18,8 @@ def error_parts(exc: OutcropError, request_id: str) -> tuple[int, list[tuple[byt
         (b"x-amzn-errortype", exc.aws_type.encode("latin-1", "replace")),
         (b"x-amzn-requestid", request_id.encode("latin-1", "replace")),
     ]
-    headers += [(k.lower().encode("latin-1"), v.encode("latin-1", "replace"))
-                for k, v in exc.headers.items()]
+    headers += [
+        (k.lower().encode("latin-1"), v.encode("latin-1", "replace"))
+        for k, v in exc.headers.items()
+    ]
     return exc.status, headers, body

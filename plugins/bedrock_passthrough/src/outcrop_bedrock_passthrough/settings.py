@@ -55,17 +55,24 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     endpoints: dict[str, str] = msgspec.field(default_factory=dict)
     keys: list[KeyPair] = msgspec.field(default_factory=list)
     #: The gateway's defaults for calls no deployment serves (raw model ids, agent paths).
-    params: DeploymentParams = msgspec.field(default_factory=lambda: DeploymentParams(model=SECTION))
+    params: DeploymentParams = msgspec.field(
+        default_factory=lambda: DeploymentParams(model=SECTION)
+    )
 
     def __repr__(self) -> str:
-        return (f"Settings(only_aliases={self.only_aliases}, "
-                f"region={self.params.aws_region_name!r}, keys={len(self.keys)})")
+        return (
+            f"Settings(only_aliases={self.only_aliases}, "
+            f"region={self.params.aws_region_name!r}, keys={len(self.keys)})"
+        )
 
     def raw_models_allowed(self, gateway: Gateway) -> bool:
         """Whether ``/model/{id}/...`` may name a model id that is not a configured model_name:
         ``general_settings.allow_raw_models``, else the deprecated ``only_aliases``, else the
         core's default (only when there is no model_list)."""
-        if gateway.config.general_settings.allow_raw_models is None and self.only_aliases is not None:
+        if (
+            gateway.config.general_settings.allow_raw_models is None
+            and self.only_aliases is not None
+        ):
             return not self.only_aliases
         return gateway.allow_raw_models
 
@@ -109,19 +116,25 @@ def parse_settings(sections: dict[str, Any]) -> Settings:
         raise ConfigError([*errors, *ConfigError.from_validation(exc, SECTION).errors]) from None
     settings.params = params
     if settings.max_clock_skew_seconds < 1:
-        errors.append(f"{SECTION}.max_clock_skew_seconds: must be >= 1, got {settings.max_clock_skew_seconds}")
+        errors.append(
+            f"{SECTION}.max_clock_skew_seconds: must be >= 1, got {settings.max_clock_skew_seconds}"
+        )
     for service, url in settings.endpoints.items():
         if service not in DATA_PLANE_SERVICES:
-            errors.append(f"{SECTION}.endpoints.{service}: unknown service (expected one of "
-                          f"{', '.join(DATA_PLANE_SERVICES)})")
+            errors.append(
+                f"{SECTION}.endpoints.{service}: unknown service (expected one of "
+                f"{', '.join(DATA_PLANE_SERVICES)})"
+            )
         elif problem := http_url_problem(url):
             errors.append(f"{SECTION}.endpoints.{service}: {problem}")
     seen: set[str] = set()
     for i, key in enumerate(settings.keys):
         where = f"{SECTION}.keys[{i}]"
         if not _KEY_ID.match(key.access_key_id):
-            errors.append(f"{where}.access_key_id: 4-128 characters of letters, digits and "
-                          "_.+=@- (no '/' or ',')")
+            errors.append(
+                f"{where}.access_key_id: 4-128 characters of letters, digits and "
+                "_.+=@- (no '/' or ',')"
+            )
         elif key.access_key_id in seen:
             errors.append(f"{where}.access_key_id: {key.access_key_id!r} is listed twice")
         seen.add(key.access_key_id)

@@ -93,9 +93,11 @@ class Resolver:
         if op.service == "bedrock-runtime" and "modelId" in labels:
             return self._model(found, raw_path, signed_region)
         if op.name == "StartAsyncInvoke" and not self._raw_allowed:
-            raise _forbidden("StartAsyncInvoke names its model in the body, which the gateway "
-                             "forwards unchanged, so it is served only when raw model ids are: "
-                             "set general_settings.allow_raw_models: true to allow it.")
+            raise _forbidden(
+                "StartAsyncInvoke names its model in the body, which the gateway "
+                "forwards unchanged, so it is served only when raw model ids are: "
+                "set general_settings.allow_raw_models: true to allow it."
+            )
         deployment: Deployment | None = None
         fixed: str | None = None
         if op.service == "bedrock-agent-runtime" and "agentId" in labels:
@@ -117,34 +119,62 @@ class Resolver:
             model_id, label = self._model_ids[deployment.index]
             start, end = found.spans["modelId"]
             path = raw_path[:start] + label + raw_path[end:]
-            return self._on(deployment, path, "bedrock-runtime", arn_region(model_id), name, model_id)
+            return self._on(
+                deployment, path, "bedrock-runtime", arn_region(model_id), name, model_id
+            )
         if name in self._other_names:
             raise OutcropError(
                 f"model_name {clip(name)!r} is not a native Bedrock model (its deployments serve "
                 "Bedrock Agents or AgentCore runtimes); call it at /v1/chat/completions",
-                400, aws_type="ValidationException")
+                400,
+                aws_type="ValidationException",
+            )
         if not self._raw_allowed:
             raise _forbidden(self._gateway.raw_model_refused(name))
         served = self._by_model_id.get(name)
         if served:
             deployment = weighted_choice(served)
             return self._on(deployment, raw_path, "bedrock-runtime", arn_region(name), name, name)
-        return self._default(raw_path, "bedrock-runtime", arn_region(name), signed_region, name, name)
+        return self._default(
+            raw_path, "bedrock-runtime", arn_region(name), signed_region, name, name
+        )
 
     # -- building the target ------------------------------------------------------------------
-    def _on(self, deployment: Deployment, path: str, service: str, fixed: str | None,
-            model: str, model_id: str | None) -> Target:
+    def _on(
+        self,
+        deployment: Deployment,
+        path: str,
+        service: str,
+        fixed: str | None,
+        model: str,
+        model_id: str | None,
+    ) -> Target:
         params = deployment.params
         aws = self._gateway.aws
         region = aws.region(params, fixed)
-        return Target(path, params, deployment, region, aws.endpoint(service, region, params),
-                      model or deployment.model_name, model_id)
+        return Target(
+            path,
+            params,
+            deployment,
+            region,
+            aws.endpoint(service, region, params),
+            model or deployment.model_name,
+            model_id,
+        )
 
-    def _default(self, path: str, service: str, fixed: str | None, signed_region: str | None,
-                 model: str, model_id: str | None) -> Target:
+    def _default(
+        self,
+        path: str,
+        service: str,
+        fixed: str | None,
+        signed_region: str | None,
+        model: str,
+        model_id: str | None,
+    ) -> Target:
         region = fixed or self._defaults.aws_region_name or self._default_region(signed_region)
         endpoint = self._settings.endpoints.get(service) or self._gateway.aws.endpoint(
-            service, region, self._defaults)
+            service, region, self._defaults
+        )
         return Target(path, self._defaults, None, region, endpoint, model, model_id)
 
     def _default_region(self, signed_region: str | None) -> str:
@@ -159,4 +189,7 @@ class Resolver:
             return check_region(signed_region, "the region of the request's SigV4 credential scope")
         raise OutcropError(
             "no AWS region for this call: set bedrock_passthrough.aws_region_name, or "
-            "AWS_REGION / AWS_DEFAULT_REGION", 400, aws_type="ValidationException")
+            "AWS_REGION / AWS_DEFAULT_REGION",
+            400,
+            aws_type="ValidationException",
+        )

@@ -22,8 +22,13 @@ _json = msgspec.json.Decoder()
 #: carry the cost header (a client cannot use half a JSON document anyway).
 BODY_FIRST_LIMIT = 16 * 1024 * 1024
 _METRICS_KEY = b"amazon-bedrock-invocationMetrics"
-_TRACE_STEPS = ("preProcessingTrace", "orchestrationTrace", "postProcessingTrace",
-                "routingClassifierTrace", "customOrchestrationTrace")
+_TRACE_STEPS = (
+    "preProcessingTrace",
+    "orchestrationTrace",
+    "postProcessingTrace",
+    "routingClassifierTrace",
+    "customOrchestrationTrace",
+)
 
 
 class Meter:
@@ -75,8 +80,9 @@ class ConverseMeter(Meter):
         data = _json.decode(body)
         if isinstance(data, dict):
             usage = data.get("usage") or {}
-            self.usage = _usage(usage.get("inputTokens"), usage.get("outputTokens"),
-                                usage.get("totalTokens"))
+            self.usage = _usage(
+                usage.get("inputTokens"), usage.get("outputTokens"), usage.get("totalTokens")
+            )
             routed = ((data.get("trace") or {}).get("promptRouter") or {}).get("invokedModelId")
             if isinstance(routed, str):
                 self.model = routed
@@ -87,8 +93,10 @@ class InvokeMeter(Meter):
 
     def headers(self, headers: Mapping[str, str]) -> None:
         try:
-            self.usage = _usage(int(headers["x-amzn-bedrock-input-token-count"]),
-                                int(headers["x-amzn-bedrock-output-token-count"]))
+            self.usage = _usage(
+                int(headers["x-amzn-bedrock-input-token-count"]),
+                int(headers["x-amzn-bedrock-output-token-count"]),
+            )
         except (KeyError, ValueError):
             self.usage = None
 
@@ -131,7 +139,9 @@ class EventStreamMeter(Meter):
             data = message.json() if message.payload else {}
             text = data.get("message") if isinstance(data, dict) else None
             text = text or message.headers.get(":error-message") or ""
-            self.error = f"{message.exception_type}: {text}" if text else str(message.exception_type)
+            self.error = (
+                f"{message.exception_type}: {text}" if text else str(message.exception_type)
+            )
 
     def event(self, message: EventStreamMessage) -> None:
         return None
@@ -145,7 +155,9 @@ class ConverseStreamMeter(EventStreamMeter):
             return
         data = message.json()
         usage = data.get("usage") or {}
-        self.usage = _usage(usage.get("inputTokens"), usage.get("outputTokens"), usage.get("totalTokens"))
+        self.usage = _usage(
+            usage.get("inputTokens"), usage.get("outputTokens"), usage.get("totalTokens")
+        )
         routed = ((data.get("trace") or {}).get("promptRouter") or {}).get("invokedModelId")
         if isinstance(routed, str):
             self.model = routed
@@ -184,7 +196,9 @@ class AgentMeter(EventStreamMeter):
             model_input = inner.get("modelInvocationInput") or {}
             if self.model is None and isinstance(model_input.get("foundationModel"), str):
                 self.model = model_input["foundationModel"]
-            usage = ((inner.get("modelInvocationOutput") or {}).get("metadata") or {}).get("usage") or {}
+            usage = ((inner.get("modelInvocationOutput") or {}).get("metadata") or {}).get(
+                "usage"
+            ) or {}
             found = _usage(usage.get("inputTokens"), usage.get("outputTokens"))
             if found is not None:
                 self.usage = found if self.usage is None else self.usage + found
@@ -213,9 +227,13 @@ class RuntimeSseMeter(Meter):
         except msgspec.DecodeError:
             return
         event = item.get("event") if isinstance(item, dict) else None
-        usage = ((event or {}).get("metadata") or {}).get("usage") if isinstance(event, dict) else None
+        usage = (
+            ((event or {}).get("metadata") or {}).get("usage") if isinstance(event, dict) else None
+        )
         if isinstance(usage, dict):
-            found = _usage(usage.get("inputTokens"), usage.get("outputTokens"), usage.get("totalTokens"))
+            found = _usage(
+                usage.get("inputTokens"), usage.get("outputTokens"), usage.get("totalTokens")
+            )
             if found is not None:
                 self.usage = found if self.usage is None else self.usage + found
 

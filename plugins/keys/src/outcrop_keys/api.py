@@ -66,18 +66,27 @@ class ManagementApi:
             ("/global/spend/report", self.spend_report, get, True),
             ("/key/health", self.health, get, True),
         ]
-        return [Route(path, self._endpoint(fn, admin), methods=methods)
-                for path, fn, methods, admin in table]
+        return [
+            Route(path, self._endpoint(fn, admin), methods=methods)
+            for path, fn, methods, admin in table
+        ]
 
     def _endpoint(self, fn: Handler, admin: bool) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
             try:
                 principal = self.service.gateway.authenticate(request.headers)
                 if admin and not principal.admin:
-                    raise OutcropError("the management API needs the master key or a key with "
-                                       "admin: true", 403, code="not_admin")
-                body = await read_body(request.receive, limit=MAX_BODY, headers=request.scope["headers"],
-                                       timeout=self.service.gateway.config.general_settings.body_timeout)
+                    raise OutcropError(
+                        "the management API needs the master key or a key with admin: true",
+                        403,
+                        code="not_admin",
+                    )
+                body = await read_body(
+                    request.receive,
+                    limit=MAX_BODY,
+                    headers=request.scope["headers"],
+                    timeout=self.service.gateway.config.general_settings.body_timeout,
+                )
                 return _json(await fn(request, principal, body))
             except ClientDisconnected:
                 return Response(status_code=499)  # nobody is left to read an answer
@@ -88,6 +97,7 @@ class ManagementApi:
             except Exception as exc:  # the database went away mid-request, a bug: answer anyway
                 log.exception("management_failed", path=request.url.path)
                 return _error(OutcropError(f"the key store failed: {type(exc).__name__}", 503))
+
         return endpoint
 
     async def _write(self, op: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -97,9 +107,12 @@ class ManagementApi:
 
     # -- keys ------------------------------------------------------------------------------------
     async def key_generate(self, request: Request, principal: Principal, body: bytes) -> Any:
-        return await self._write(manage.generate_key, body,
-                                 salt_key=self.service.settings.salt_key,
-                                 created_by=principal.id or principal.kind)
+        return await self._write(
+            manage.generate_key,
+            body,
+            salt_key=self.service.settings.salt_key,
+            created_by=principal.id or principal.kind,
+        )
 
     async def key_update(self, request: Request, principal: Principal, body: bytes) -> Any:
         return await self._write(manage.update_key, body)
@@ -111,8 +124,9 @@ class ManagementApi:
         payload: bytes | dict[str, Any] = body
         if "key" in request.path_params:
             payload = {**manage.json_object(body), "key": request.path_params["key"]}
-        return await self._write(manage.regenerate_key, payload,
-                                 salt_key=self.service.settings.salt_key)
+        return await self._write(
+            manage.regenerate_key, payload, salt_key=self.service.settings.salt_key
+        )
 
     async def key_info(self, request: Request, principal: Principal, body: bytes) -> Any:
         key = request.query_params.get("key")
@@ -121,8 +135,9 @@ class ManagementApi:
                 raise ManageError("key: required query parameter (the key or its hash)")
             key = principal.id or ""
         elif not principal.admin and tokens.token_ref(key) != principal.id:
-            raise OutcropError("only the master key or an admin key may look at other keys",
-                               403, code="not_admin")
+            raise OutcropError(
+                "only the master key or an admin key may look at other keys", 403, code="not_admin"
+            )
         info = await asyncio.to_thread(manage.key_info, self.engine, key)
         info["info"]["spend"] += self.service.pending.get(info["key"], 0.0)
         return info
@@ -131,11 +146,19 @@ class ManagementApi:
         q = request.query_params
         page, size = _int(q, "page", 1, 1, 10**9), _int(q, "size", 50, 1, 1000)
         full = q.get("return_full_object", "false").lower() == "true"
-        return await asyncio.to_thread(manage.list_keys, self.engine, team_id=q.get("team_id"),
-                                       key_alias=q.get("key_alias"), page=page, size=size, full=full)
+        return await asyncio.to_thread(
+            manage.list_keys,
+            self.engine,
+            team_id=q.get("team_id"),
+            key_alias=q.get("key_alias"),
+            page=page,
+            size=size,
+            full=full,
+        )
 
-    async def key_block(self, request: Request, principal: Principal, body: bytes, *,
-                        blocked: bool) -> Any:
+    async def key_block(
+        self, request: Request, principal: Principal, body: bytes, *, blocked: bool
+    ) -> Any:
         raw = manage.json_object(body)
         return await self._write(manage.set_blocked, raw.get("key"), blocked)
 
@@ -163,22 +186,38 @@ class ManagementApi:
         q = request.query_params
         key = q.get("api_key")
         rows, total = await asyncio.to_thread(
-            store.spend_logs_query, self.engine, api_key=tokens.token_ref(key) if key else None,
-            team_id=q.get("team_id"), model=q.get("model"), request_id=q.get("request_id"),
-            start=_date(q, "start_date"), end=_date(q, "end_date", end=True),
-            page=_int(q, "page", 1, 1, 10**9), size=_int(q, "page_size", 100, 1, 1000))
+            store.spend_logs_query,
+            self.engine,
+            api_key=tokens.token_ref(key) if key else None,
+            team_id=q.get("team_id"),
+            model=q.get("model"),
+            request_id=q.get("request_id"),
+            start=_date(q, "start_date"),
+            end=_date(q, "end_date", end=True),
+            page=_int(q, "page", 1, 1, 10**9),
+            size=_int(q, "page_size", 100, 1, 1000),
+        )
         if "page" not in q and "page_size" not in q:
             return rows  # LiteLLM's plain list
-        return {"data": rows, "total": total, "page": _int(q, "page", 1, 1, 10**9),
-                "page_size": _int(q, "page_size", 100, 1, 1000)}
+        return {
+            "data": rows,
+            "total": total,
+            "page": _int(q, "page", 1, 1, 10**9),
+            "page_size": _int(q, "page_size", 100, 1, 1000),
+        }
 
     async def spend_report(self, request: Request, principal: Principal, body: bytes) -> Any:
         q = request.query_params
         group_by = q.get("group_by", "team")
         if group_by not in ("team", "api_key", "model"):
             raise ManageError("group_by: expected team, api_key or model")
-        rows = await asyncio.to_thread(store.spend_report, self.engine, group_by=group_by,
-                                       start=_date(q, "start_date"), end=_date(q, "end_date", end=True))
+        rows = await asyncio.to_thread(
+            store.spend_report,
+            self.engine,
+            group_by=group_by,
+            start=_date(q, "start_date"),
+            end=_date(q, "end_date", end=True),
+        )
         return _report(rows, group_by)
 
     async def health(self, request: Request, principal: Principal, body: bytes) -> Any:
@@ -194,9 +233,17 @@ def _report(rows: list[tuple[Any, ...]], group_by: str) -> list[dict[str, Any]]:
         groups = days.setdefault(str(day), {})
         entry = groups.setdefault(str(group), {name: group, "total_spend": 0.0, "metadata": []})
         entry["total_spend"] += float(spend or 0.0)
-        entry["metadata"].append({"model": model, "spend": float(spend or 0.0),
-                                  "total_tokens": int(total_tokens or 0), "requests": int(requests)})
-    return [{"group_by_day": day, field: list(groups.values())} for day, groups in sorted(days.items())]
+        entry["metadata"].append(
+            {
+                "model": model,
+                "spend": float(spend or 0.0),
+                "total_tokens": int(total_tokens or 0),
+                "requests": int(requests),
+            }
+        )
+    return [
+        {"group_by_day": day, field: list(groups.values())} for day, groups in sorted(days.items())
+    ]
 
 
 def _int(q: Any, name: str, default: int, low: int, high: int) -> int:

@@ -37,9 +37,15 @@ class TeamState:
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> TeamState:
-        return cls(row["team_id"], row["team_alias"], tuple(row["models"] or ()),
-                   row["max_budget"], float(row["spend"] or 0.0), aware(row["budget_reset_at"]),
-                   bool(row["blocked"]))
+        return cls(
+            row["team_id"],
+            row["team_alias"],
+            tuple(row["models"] or ()),
+            row["max_budget"],
+            float(row["spend"] or 0.0),
+            aware(row["budget_reset_at"]),
+            bool(row["blocked"]),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,14 +68,30 @@ class KeyState:
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> KeyState:
-        common = {"id": row["token"], "alias": row["key_alias"], "team_id": row["team_id"],
-                  "admin": bool(row["admin"]), "data": OURS}
+        common = {
+            "id": row["token"],
+            "alias": row["key_alias"],
+            "team_id": row["team_id"],
+            "admin": bool(row["admin"]),
+            "data": OURS,
+        }
         return cls(
-            row["token"], row["key_alias"], row["team_id"], tuple(row["models"] or ()),
-            tuple(row["allowed_routes"] or ()), row["max_budget"], float(row["spend"] or 0.0),
-            aware(row["budget_reset_at"]), aware(row["expires"]), bool(row["admin"]),
-            bool(row["blocked"]), row["aws_access_key_id"], row["aws_secret_encrypted"],
-            Principal("virtual_key", **common), Principal("sigv4_key", **common))
+            row["token"],
+            row["key_alias"],
+            row["team_id"],
+            tuple(row["models"] or ()),
+            tuple(row["allowed_routes"] or ()),
+            row["max_budget"],
+            float(row["spend"] or 0.0),
+            aware(row["budget_reset_at"]),
+            aware(row["expires"]),
+            bool(row["admin"]),
+            bool(row["blocked"]),
+            row["aws_access_key_id"],
+            row["aws_secret_encrypted"],
+            Principal("virtual_key", **common),
+            Principal("sigv4_key", **common),
+        )
 
 
 class Cache:

@@ -27,14 +27,21 @@ class _NoMigrate(argparse.Action):
 def register(subparsers: Any) -> None:
     serve = subparsers.choices.get("serve")
     if serve is not None:
-        serve.add_argument("--no-migrate", action=_NoMigrate, nargs=0, default=False,
-                           help="refuse to start when the key database needs a migration "
-                                "(outcrop-keys); run `outcrop db upgrade` instead")
+        serve.add_argument(
+            "--no-migrate",
+            action=_NoMigrate,
+            nargs=0,
+            default=False,
+            help="refuse to start when the key database needs a migration "
+            "(outcrop-keys); run `outcrop db upgrade` instead",
+        )
 
     d = subparsers.add_parser("db", help="the key and spend database (outcrop-keys)")
     dsub = d.add_subparsers(dest="db_command", required=True)
-    for name, helptext in (("upgrade", "apply every pending migration"),
-                           ("current", "print the schema revision")):
+    for name, helptext in (
+        ("upgrade", "apply every pending migration"),
+        ("current", "print the schema revision"),
+    ):
         p = dsub.add_parser(name, help=helptext)
         _db_options(p)
         p.set_defaults(func=_db_command)
@@ -59,15 +66,19 @@ def register(subparsers: Any) -> None:
     for p in (create, lst, info, update, delete, *(ksub.choices[n] for n in ("block", "unblock"))):
         _db_options(p)
         p.add_argument("--url", help="a running gateway (uses its API instead of the database)")
-        p.add_argument("--master-key", default=os.environ.get("OUTCROP_MASTER_KEY")
-                       or os.environ.get("LITELLM_MASTER_KEY"),
-                       help="with --url (default: $OUTCROP_MASTER_KEY or $LITELLM_MASTER_KEY)")
+        p.add_argument(
+            "--master-key",
+            default=os.environ.get("OUTCROP_MASTER_KEY") or os.environ.get("LITELLM_MASTER_KEY"),
+            help="with --url (default: $OUTCROP_MASTER_KEY or $LITELLM_MASTER_KEY)",
+        )
         p.set_defaults(func=_keys_command)
 
 
 def _db_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="the gateway's config file (for general_settings.database_url)")
-    p.add_argument("--database-url", help="sqlite:///path or postgresql://... (overrides the config)")
+    p.add_argument(
+        "--database-url", help="sqlite:///path or postgresql://... (overrides the config)"
+    )
 
 
 def _key_fields(p: argparse.ArgumentParser) -> None:
@@ -88,8 +99,17 @@ def _key_fields(p: argparse.ArgumentParser) -> None:
 
 def _fields(args: argparse.Namespace) -> dict[str, Any]:
     body: dict[str, Any] = {}
-    for name in ("key_alias", "max_budget", "budget_duration", "duration", "team_id", "rpm_limit",
-                 "tpm_limit", "max_parallel_requests", "admin"):
+    for name in (
+        "key_alias",
+        "max_budget",
+        "budget_duration",
+        "duration",
+        "team_id",
+        "rpm_limit",
+        "tpm_limit",
+        "max_parallel_requests",
+        "admin",
+    ):
         value = getattr(args, name, None)
         if value is not None:
             body[name] = value
@@ -126,7 +146,9 @@ def _request(args: argparse.Namespace) -> tuple[str, str, dict[str, Any] | None]
 def _keys_command(args: argparse.Namespace) -> int:
     method, path, body = _request(args)
     try:
-        result = _over_http(args, method, path, body) if args.url else _direct(args, method, path, body)
+        result = (
+            _over_http(args, method, path, body) if args.url else _direct(args, method, path, body)
+        )
     except _Failed as exc:
         print(f"outcrop keys: {exc}", file=sys.stderr)
         return 1
@@ -138,13 +160,18 @@ class _Failed(Exception):
     pass
 
 
-def _over_http(args: argparse.Namespace, method: str, path: str, body: dict[str, Any] | None) -> Any:
+def _over_http(
+    args: argparse.Namespace, method: str, path: str, body: dict[str, Any] | None
+) -> Any:
     if not args.master_key:
         raise _Failed("--url needs --master-key (or OUTCROP_MASTER_KEY / LITELLM_MASTER_KEY)")
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(args.url.rstrip("/") + path, data=data, method=method,
-                                     headers={"authorization": f"Bearer {args.master_key}",
-                                              "content-type": "application/json"})
+    request = urllib.request.Request(
+        args.url.rstrip("/") + path,
+        data=data,
+        method=method,
+        headers={"authorization": f"Bearer {args.master_key}", "content-type": "application/json"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return json.loads(response.read())
@@ -168,7 +195,8 @@ def _engine(args: argparse.Namespace) -> Any:
     except ConfigError as exc:
         raise _Failed("invalid configuration: " + "; ".join(exc.errors)) from None
     url = args.database_url or db.database_url(
-        config.general_settings.database_url if config else None, args.config)
+        config.general_settings.database_url if config else None, args.config
+    )
     return db.make_engine(url), config
 
 
@@ -183,8 +211,9 @@ def _direct(args: argparse.Namespace, method: str, path: str, body: dict[str, An
             salt = tokens.salt_key(config.general_settings.salt_key if config else None)
             return manage.generate_key(engine, body or {}, salt_key=salt, created_by="cli")
         if cmd == "list":
-            return manage.list_keys(engine, team_id=args.team_id, key_alias=None, page=1,
-                                    size=1000, full=True)
+            return manage.list_keys(
+                engine, team_id=args.team_id, key_alias=None, page=1, size=1000, full=True
+            )
         if cmd == "info":
             return manage.key_info(engine, args.key)
         if cmd == "update":

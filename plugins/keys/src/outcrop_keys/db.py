@@ -40,7 +40,7 @@ def describe(url: str) -> str:
 def _driver_url(url: str) -> str:
     for prefix in ("postgresql://", "postgres://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 
@@ -55,8 +55,9 @@ def make_engine(url: str) -> Engine:
         path = sa.make_url(driver_url).database
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(driver_url, connect_args={"timeout": 30},
-                                  pool_size=8, max_overflow=8)
+        engine = sa.create_engine(
+            driver_url, connect_args={"timeout": 30}, pool_size=8, max_overflow=8
+        )
 
         @sa.event.listens_for(engine, "connect")
         def _pragmas(conn: Any, _record: Any) -> None:
@@ -68,10 +69,17 @@ def make_engine(url: str) -> Engine:
 
         return engine
     if not driver_url.startswith("postgresql+"):
-        raise ValueError(f"unsupported database URL {describe(url)!r}: "
-                         "expected sqlite:///path or postgresql://user@host/db")
-    return sa.create_engine(driver_url, pool_size=8, max_overflow=8, pool_pre_ping=True,
-                            connect_args={"connect_timeout": 5})
+        raise ValueError(
+            f"unsupported database URL {describe(url)!r}: "
+            "expected sqlite:///path or postgresql://user@host/db"
+        )
+    return sa.create_engine(
+        driver_url,
+        pool_size=8,
+        max_overflow=8,
+        pool_pre_ping=True,
+        connect_args={"connect_timeout": 5},
+    )
 
 
 def _alembic(connection: sa.Connection | None) -> Any:

@@ -87,8 +87,17 @@ def _key_values(fields: KeyFields, sent: set[str]) -> dict[str, Any]:
     """The columns ``fields`` sets (only the ones the caller sent, for updates)."""
     _check_limits(fields)
     values: dict[str, Any] = {}
-    plain = ("key_alias", "max_budget", "team_id", "rpm_limit", "tpm_limit",
-             "max_parallel_requests", "admin", "blocked", "budget_duration")
+    plain = (
+        "key_alias",
+        "max_budget",
+        "team_id",
+        "rpm_limit",
+        "tpm_limit",
+        "max_parallel_requests",
+        "admin",
+        "blocked",
+        "budget_duration",
+    )
     for name in plain:
         if name in sent:
             values[name] = getattr(fields, name)
@@ -99,7 +108,9 @@ def _key_values(fields: KeyFields, sent: set[str]) -> dict[str, Any]:
     if "budget_duration" in sent:
         values["budget_reset_at"] = next_reset(fields.budget_duration)
     if "duration" in sent:
-        values["expires"] = now() + parse_duration(fields.duration, "duration") if fields.duration else None
+        values["expires"] = (
+            now() + parse_duration(fields.duration, "duration") if fields.duration else None
+        )
     elif "expires" in sent:
         values["expires"] = aware(fields.expires)
     return values
@@ -132,8 +143,9 @@ def _unique_alias(fn: Any, *args: Any) -> Any:
 # -- keys ----------------------------------------------------------------------------------------
 
 
-def generate_key(engine: Engine, body: bytes | dict[str, Any], *, salt_key: str | None,
-                 created_by: str | None) -> dict[str, Any]:
+def generate_key(
+    engine: Engine, body: bytes | dict[str, Any], *, salt_key: str | None, created_by: str | None
+) -> dict[str, Any]:
     fields = decode(body, KeyFields)
     sent = _sent(body)
     values = _key_values(fields, sent)
@@ -145,15 +157,29 @@ def generate_key(engine: Engine, body: bytes | dict[str, Any], *, salt_key: str 
     access_key_id = secret = None
     if fields.aws_sigv4:
         if not salt_key:
-            raise ManageError("aws_sigv4 needs a salt key to encrypt the secret at rest: set "
-                              "OUTCROP_SALT_KEY (or LITELLM_SALT_KEY, general_settings.salt_key)")
+            raise ManageError(
+                "aws_sigv4 needs a salt key to encrypt the secret at rest: set "
+                "OUTCROP_SALT_KEY (or LITELLM_SALT_KEY, general_settings.salt_key)"
+            )
         access_key_id, secret = tokens.new_access_key_id(), tokens.new_secret_access_key()
         values["aws_access_key_id"] = access_key_id
         values["aws_secret_encrypted"] = tokens.SecretBox(salt_key).seal(access_key_id, secret)
-    defaults = {"models": [], "metadata": {}, "tags": [], "allowed_routes": [], "spend": 0.0,
-                "admin": False, "blocked": False}
-    row = {**defaults, **values, "token": token, "key_name": tokens.key_name(key),
-           "created_by": created_by}
+    defaults = {
+        "models": [],
+        "metadata": {},
+        "tags": [],
+        "allowed_routes": [],
+        "spend": 0.0,
+        "admin": False,
+        "blocked": False,
+    }
+    row = {
+        **defaults,
+        **values,
+        "token": token,
+        "key_name": tokens.key_name(key),
+        "created_by": created_by,
+    }
     _unique_alias(store.insert_key, engine, row)
     out = key_response(store.get_key(engine, token) or row)
     out["key"] = key
@@ -184,7 +210,9 @@ def set_blocked(engine: Engine, key: str | None, blocked: bool) -> dict[str, Any
     return key_response(store.get_key(engine, token))  # type: ignore[arg-type]
 
 
-def regenerate_key(engine: Engine, body: bytes | dict[str, Any], *, salt_key: str | None) -> dict[str, Any]:
+def regenerate_key(
+    engine: Engine, body: bytes | dict[str, Any], *, salt_key: str | None
+) -> dict[str, Any]:
     fields = decode(body, KeyFields)
     if not fields.key:
         raise ManageError("key: required (the key or its hash)")
@@ -222,9 +250,12 @@ def key_info(engine: Engine, key: str) -> dict[str, Any]:
     return {"key": token, "info": key_response(row)}
 
 
-def list_keys(engine: Engine, *, team_id: str | None, key_alias: str | None, page: int, size: int,
-              full: bool) -> dict[str, Any]:
-    rows, total = store.list_keys(engine, team_id=team_id, key_alias=key_alias, page=page, size=size)
+def list_keys(
+    engine: Engine, *, team_id: str | None, key_alias: str | None, page: int, size: int, full: bool
+) -> dict[str, Any]:
+    rows, total = store.list_keys(
+        engine, team_id=team_id, key_alias=key_alias, page=page, size=size
+    )
     return {
         "keys": [key_response(r) for r in rows] if full else [r["token"] for r in rows],
         "total_count": total,
@@ -259,8 +290,15 @@ def json_object(body: bytes) -> dict[str, Any]:
 def _team_values(fields: TeamFields, sent: set[str]) -> dict[str, Any]:
     _check_limits(fields)
     values: dict[str, Any] = {}
-    for name in ("team_alias", "max_budget", "budget_duration", "tpm_limit", "rpm_limit",
-                 "max_parallel_requests", "blocked"):
+    for name in (
+        "team_alias",
+        "max_budget",
+        "budget_duration",
+        "tpm_limit",
+        "rpm_limit",
+        "max_parallel_requests",
+        "blocked",
+    ):
         if name in sent:
             values[name] = getattr(fields, name)
     for name in ("models", "metadata"):
@@ -278,7 +316,14 @@ def new_team(engine: Engine, body: bytes | dict[str, Any]) -> dict[str, Any]:
     team_id = fields.team_id or str(uuid.uuid4())
     if store.get_team(engine, team_id) is not None:
         raise ManageError(f"team_id {team_id!r} already exists", 400)
-    row = {"models": [], "metadata": {}, "spend": 0.0, "blocked": False, **values, "team_id": team_id}
+    row = {
+        "models": [],
+        "metadata": {},
+        "spend": 0.0,
+        "blocked": False,
+        **values,
+        "team_id": team_id,
+    }
     store.insert_team(engine, row)
     return team_response(store.get_team(engine, team_id) or row)
 
@@ -287,7 +332,9 @@ def update_team(engine: Engine, body: bytes | dict[str, Any]) -> dict[str, Any]:
     fields = decode(body, TeamFields)
     if not fields.team_id:
         raise ManageError("team_id: required")
-    if not store.update_team(engine, fields.team_id, _team_values(fields, _sent(body) - {"team_id"})):
+    if not store.update_team(
+        engine, fields.team_id, _team_values(fields, _sent(body) - {"team_id"})
+    ):
         raise ManageError("team not found", 404)
     return team_response(store.get_team(engine, fields.team_id))  # type: ignore[arg-type]
 
@@ -308,8 +355,11 @@ def team_info(engine: Engine, team_id: str) -> dict[str, Any]:
     if row is None:
         raise ManageError("team not found", 404)
     owned, _ = store.list_keys(engine, team_id=team_id, page=1, size=10_000)
-    return {"team_id": team_id, "team_info": team_response(row),
-            "keys": [key_response(k) for k in owned]}
+    return {
+        "team_id": team_id,
+        "team_info": team_response(row),
+        "keys": [key_response(k) for k in owned],
+    }
 
 
 def list_teams(engine: Engine) -> list[dict[str, Any]]:

@@ -22,8 +22,11 @@ log = structlog.get_logger("outcrop.keys")
 @outcrop.hookimpl
 def outcrop_register_routes(register: Callable[[BaseRoute], None], gateway: Gateway) -> None:
     if not gateway.master_key:
-        log.info("keys_off", message="virtual keys need a master key (general_settings.master_key, "
-                                     "OUTCROP_MASTER_KEY or LITELLM_MASTER_KEY)")
+        log.info(
+            "keys_off",
+            message="virtual keys need a master key (general_settings.master_key, "
+            "OUTCROP_MASTER_KEY or LITELLM_MASTER_KEY)",
+        )
         return
     from .api import ManagementApi
     from .service import KeyService

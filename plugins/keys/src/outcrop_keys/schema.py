@@ -9,13 +9,15 @@ metadata = sa.MetaData()
 #: One row, ``seq``: bumped by every change to keys, teams or spend totals, so each instance
 #: reloads only what changed (``seq`` columns below) by polling one integer.
 meta = sa.Table(
-    "outcrop_meta", metadata,
+    "outcrop_meta",
+    metadata,
     sa.Column("name", sa.String(32), primary_key=True),
     sa.Column("value", sa.BigInteger, nullable=False),
 )
 
 teams = sa.Table(
-    "outcrop_teams", metadata,
+    "outcrop_teams",
+    metadata,
     sa.Column("team_id", sa.String(64), primary_key=True),
     sa.Column("team_alias", sa.String(256)),
     sa.Column("models", sa.JSON, nullable=False),
@@ -34,7 +36,8 @@ teams = sa.Table(
 )
 
 keys = sa.Table(
-    "outcrop_keys", metadata,
+    "outcrop_keys",
+    metadata,
     sa.Column("token", sa.String(64), primary_key=True),  # SHA-256 hex of the key
     sa.Column("key_name", sa.String(32), nullable=False),  # "sk-...abcd": enough to recognise it
     sa.Column("key_alias", sa.String(256), unique=True),
@@ -63,18 +66,28 @@ keys = sa.Table(
 
 #: Deleted keys and teams, so other instances drop them from their caches.
 tombstones = sa.Table(
-    "outcrop_tombstones", metadata,
-    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,
-              autoincrement=True),
+    "outcrop_tombstones",
+    metadata,
+    sa.Column(
+        "id",
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
     sa.Column("kind", sa.String(8), nullable=False),  # "key" | "team"
     sa.Column("ref", sa.String(64), nullable=False),
     sa.Column("seq", sa.BigInteger, nullable=False, index=True),
 )
 
 spend_logs = sa.Table(
-    "outcrop_spend_logs", metadata,
-    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,
-              autoincrement=True),
+    "outcrop_spend_logs",
+    metadata,
+    sa.Column(
+        "id",
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
     sa.Column("request_id", sa.String(128), nullable=False, index=True),
     sa.Column("start_time", sa.DateTime(timezone=True), nullable=False, index=True),
     sa.Column("end_time", sa.DateTime(timezone=True), nullable=False),

@@ -70,8 +70,12 @@ class KeyService:
         loop = asyncio.get_running_loop()
         self._wake, self._urgent = asyncio.Event(), asyncio.Event()
         self._tasks = [loop.create_task(self._poll()), loop.create_task(self._flush_loop())]
-        log.info("keys_ready", database=db.describe(self.settings.database_url),
-                 keys=len(self.cache.keys), teams=len(self.cache.teams))
+        log.info(
+            "keys_ready",
+            database=db.describe(self.settings.database_url),
+            keys=len(self.cache.keys),
+            teams=len(self.cache.teams),
+        )
 
     def open(self) -> Engine:
         """Connect and migrate (or check the schema with ``--no-migrate``); refuses to start
@@ -84,15 +88,21 @@ class KeyService:
             else:
                 have, want = db.current(engine), db.HEAD
                 if have != want:
-                    raise outcrop.ConfigError([
-                        f"database {db.describe(url)}: schema revision {have or 'none'}, this "
-                        f"version needs {want}: run `outcrop db upgrade` (--no-migrate is set)"])
+                    raise outcrop.ConfigError(
+                        [
+                            f"database {db.describe(url)}: schema revision {have or 'none'}, this "
+                            f"version needs {want}: run `outcrop db upgrade` (--no-migrate is set)"
+                        ]
+                    )
         except outcrop.ConfigError:
             raise
         except Exception as exc:
-            raise outcrop.ConfigError([
-                f"database {db.describe(url)}: cannot open or migrate: {type(exc).__name__}: "
-                f"{str(exc).splitlines()[0] if str(exc) else ''}"]) from None
+            raise outcrop.ConfigError(
+                [
+                    f"database {db.describe(url)}: cannot open or migrate: {type(exc).__name__}: "
+                    f"{str(exc).splitlines()[0] if str(exc) else ''}"
+                ]
+            ) from None
         return engine
 
     @outcrop.hookimpl
@@ -108,15 +118,20 @@ class KeyService:
         self._wake.set()
         self._urgent.set()
         try:  # the flusher writes what is left, then ends
-            await asyncio.wait_for(asyncio.shield(self._tasks[1]), self.settings.shutdown_flush_timeout)
+            await asyncio.wait_for(
+                asyncio.shield(self._tasks[1]), self.settings.shutdown_flush_timeout
+            )
         except Exception as exc:
             log.error("spend_flush_at_shutdown_failed", error=f"{type(exc).__name__}: {exc}")
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self.buffer:
-            log.error("spend_rows_lost_at_shutdown", rows=len(self.buffer),
-                      message="the database was unreachable while stopping")
+            log.error(
+                "spend_rows_lost_at_shutdown",
+                rows=len(self.buffer),
+                message="the database was unreachable while stopping",
+            )
         if self.engine is not None:
             self.engine.dispose()
 
@@ -137,14 +152,20 @@ class KeyService:
         secret = self._secrets.get(access_key_id)
         if secret is None:
             if self.box is None:
-                log.error("sigv4_secret_unreadable", access_key_id=access_key_id,
-                          message="no salt key is set: issued SigV4 secrets cannot be decrypted")
+                log.error(
+                    "sigv4_secret_unreadable",
+                    access_key_id=access_key_id,
+                    message="no salt key is set: issued SigV4 secrets cannot be decrypted",
+                )
                 return None
             try:
                 secret = self.box.open(access_key_id, key.aws_secret_encrypted)
             except Exception:
-                log.error("sigv4_secret_unreadable", access_key_id=access_key_id,
-                          message="the salt key does not decrypt this secret (was it changed?)")
+                log.error(
+                    "sigv4_secret_unreadable",
+                    access_key_id=access_key_id,
+                    message="the salt key does not decrypt this secret (was it changed?)",
+                )
                 return None
             self._secrets[access_key_id] = secret
         return secret, key.sigv4_principal
@@ -169,14 +190,19 @@ class KeyService:
             raise _refused("this key was deleted", "key_deleted")
         self._check_usable(key)
         if key.allowed_routes and not allows(key.allowed_routes, (admission.path,)):
-            raise _refused(f"this key may not call {admission.path} (allowed_routes: "
-                           f"{', '.join(key.allowed_routes)})", "route_not_allowed")
+            raise _refused(
+                f"this key may not call {admission.path} (allowed_routes: "
+                f"{', '.join(key.allowed_routes)})",
+                "route_not_allowed",
+            )
         names = self._model_names(admission.model)
         team = self.cache.teams.get(key.team_id) if key.team_id else None
         if not allows(key.models, names) or (team is not None and not allows(team.models, names)):
             allowed = ", ".join(key.models or (team.models if team else ()))
-            raise _refused(f"this key may not use model {admission.model!r} (allowed: {allowed})",
-                           "model_not_allowed")
+            raise _refused(
+                f"this key may not use model {admission.model!r} (allowed: {allowed})",
+                "model_not_allowed",
+            )
         if key.max_budget is None and (team is None or team.max_budget is None):
             return None
         return self._check_budget(key, team.max_budget if team else None)
@@ -193,20 +219,25 @@ class KeyService:
         assert self.engine is not None
         try:
             key_spend, team_spend = await asyncio.to_thread(
-                store.budget_spend, self.engine, key.token, key.team_id)
+                store.budget_spend, self.engine, key.token, key.team_id
+            )
         except Exception as exc:  # database down: the cached totals still hold the line
             log.warning("budget_read_failed", error=f"{type(exc).__name__}: {exc}")
             team = self.cache.teams.get(key.team_id) if key.team_id else None
             key_spend, team_spend = key.spend, team.spend if team else 0.0
         key_spend += self.pending.get(key.token, 0.0)
         if key.max_budget is not None and key_spend >= key.max_budget:
-            raise _over_budget(f"Budget has been exceeded: this key spent ${key_spend:.6f} of "
-                               f"max_budget ${key.max_budget}")
+            raise _over_budget(
+                f"Budget has been exceeded: this key spent ${key_spend:.6f} of "
+                f"max_budget ${key.max_budget}"
+            )
         if team_budget is not None and key.team_id:
             team_spend += self.pending.get("team:" + key.team_id, 0.0)
             if team_spend >= team_budget:
-                raise _over_budget(f"Budget has been exceeded: team {key.team_id} spent "
-                                   f"${team_spend:.6f} of max_budget ${team_budget}")
+                raise _over_budget(
+                    f"Budget has been exceeded: team {key.team_id} spent "
+                    f"${team_spend:.6f} of max_budget ${team_budget}"
+                )
 
     @outcrop.hookimpl
     def outcrop_allowed_models(self, principal: Principal, models: list[str]) -> list[str] | None:
@@ -216,8 +247,11 @@ class KeyService:
         if key is None:
             return []
         team = self.cache.teams.get(key.team_id) if key.team_id else None
-        return [m for m in models if allows(key.models, (m,))
-                and (team is None or allows(team.models, (m,)))]
+        return [
+            m
+            for m in models
+            if allows(key.models, (m,)) and (team is None or allows(team.models, (m,)))
+        ]
 
     # -- spend -----------------------------------------------------------------------------------
     @outcrop.hookimpl
@@ -230,10 +264,14 @@ class KeyService:
             moment = time.monotonic()
             if moment - self._last_drop_log >= 1.0:
                 self._last_drop_log = moment
-                log.error("spend_buffer_full", dropped_total=self.dropped,
-                          buffered=len(self.buffer), request_id=event.request_id,
-                          message="the database is not keeping up or unreachable: spend rows "
-                                  "are being dropped")
+                log.error(
+                    "spend_buffer_full",
+                    dropped_total=self.dropped,
+                    buffered=len(self.buffer),
+                    request_id=event.request_id,
+                    message="the database is not keeping up or unreachable: spend rows "
+                    "are being dropped",
+                )
             return
         row = self._row(event, principal)
         self.buffer.append(row)
@@ -303,8 +341,12 @@ class KeyService:
                 backoff = 0.0
             except Exception as exc:  # rows stay buffered; written when the database is back
                 backoff = min(max(backoff * 2, 0.25), 5.0)
-                log.warning("spend_flush_failed", error=f"{type(exc).__name__}: {exc}",
-                            buffered=len(self.buffer), retry_in_s=backoff)
+                log.warning(
+                    "spend_flush_failed",
+                    error=f"{type(exc).__name__}: {exc}",
+                    buffered=len(self.buffer),
+                    retry_in_s=backoff,
+                )
                 self._wake.set()  # retry after the backoff, new rows or not
                 if self._stopping:
                     failures_while_stopping += 1
@@ -315,7 +357,9 @@ class KeyService:
 
     async def _flush_once(self) -> None:
         assert self.engine is not None
-        batch = [self.buffer[i] for i in range(min(len(self.buffer), self.settings.flush_batch_rows))]
+        batch = [
+            self.buffer[i] for i in range(min(len(self.buffer), self.settings.flush_batch_rows))
+        ]
         write = asyncio.ensure_future(asyncio.to_thread(store.write_spend, self.engine, batch))
         try:
             await asyncio.shield(write)
@@ -359,11 +403,19 @@ class KeyService:
                 failing = False
             except Exception as exc:  # keep serving from the cache
                 if not failing:
-                    log.warning("database_unreachable", error=f"{type(exc).__name__}: {exc}",
-                                message="serving keys from the cache; spend rows are buffered")
+                    log.warning(
+                        "database_unreachable",
+                        error=f"{type(exc).__name__}: {exc}",
+                        message="serving keys from the cache; spend rows are buffered",
+                    )
                 failing = True
 
     def stats(self) -> dict[str, Any]:
-        return {"buffered_rows": len(self.buffer), "dropped_rows": self.dropped,
-                "written_rows": self.written, "keys": len(self.cache.keys),
-                "teams": len(self.cache.teams), "change_seq": self.cache.seq}
+        return {
+            "buffered_rows": len(self.buffer),
+            "dropped_rows": self.dropped,
+            "written_rows": self.written,
+            "keys": len(self.cache.keys),
+            "teams": len(self.cache.teams),
+            "change_seq": self.cache.seq,
+        }

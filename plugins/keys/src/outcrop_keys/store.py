@@ -18,8 +18,11 @@ from .schema import keys, meta, spend_logs, teams, tombstones
 def bump(conn: Connection) -> int:
     """The next change number (row-locks the counter until the transaction ends)."""
     row = conn.execute(
-        meta.update().where(meta.c.name == "seq").values(value=meta.c.value + 1)
-        .returning(meta.c.value)).one()
+        meta.update()
+        .where(meta.c.name == "seq")
+        .values(value=meta.c.value + 1)
+        .returning(meta.c.value)
+    ).one()
     return int(row[0])
 
 
@@ -40,8 +43,9 @@ def insert_key(engine: Engine, values: dict[str, Any]) -> None:
 def update_key(engine: Engine, token: str, values: dict[str, Any]) -> bool:
     with engine.begin() as conn:
         seq = bump(conn)
-        done = conn.execute(keys.update().where(keys.c.token == token)
-                            .values(**values, seq=seq, updated_at=now()))
+        done = conn.execute(
+            keys.update().where(keys.c.token == token).values(**values, seq=seq, updated_at=now())
+        )
         return done.rowcount == 1
 
 
@@ -49,8 +53,11 @@ def replace_key_token(engine: Engine, old: str, new: str, values: dict[str, Any]
     """Regenerate: the row moves to the new hash, the old one is tombstoned (same transaction)."""
     with engine.begin() as conn:
         seq = bump(conn)
-        done = conn.execute(keys.update().where(keys.c.token == old)
-                            .values(**values, token=new, seq=seq, updated_at=now()))
+        done = conn.execute(
+            keys.update()
+            .where(keys.c.token == old)
+            .values(**values, token=new, seq=seq, updated_at=now())
+        )
         if done.rowcount != 1:
             return False
         conn.execute(tombstones.insert().values(kind="key", ref=old, seq=seq))
@@ -59,7 +66,9 @@ def replace_key_token(engine: Engine, old: str, new: str, values: dict[str, Any]
 
 def delete_keys(engine: Engine, tokens: Sequence[str]) -> list[str]:
     with engine.begin() as conn:
-        found = [r[0] for r in conn.execute(sa.select(keys.c.token).where(keys.c.token.in_(tokens)))]
+        found = [
+            r[0] for r in conn.execute(sa.select(keys.c.token).where(keys.c.token.in_(tokens)))
+        ]
         if not found:
             return []
         seq = bump(conn)
@@ -76,21 +85,35 @@ def get_key(engine: Engine, token: str) -> dict[str, Any] | None:
 
 def tokens_for_aliases(engine: Engine, aliases: Sequence[str]) -> list[str]:
     with engine.connect() as conn:
-        return [r[0] for r in conn.execute(
-            sa.select(keys.c.token).where(keys.c.key_alias.in_(aliases)))]
+        return [
+            r[0] for r in conn.execute(sa.select(keys.c.token).where(keys.c.key_alias.in_(aliases)))
+        ]
 
 
-def list_keys(engine: Engine, *, team_id: str | None = None, key_alias: str | None = None,
-              page: int = 1, size: int = 50) -> tuple[list[dict[str, Any]], int]:
+def list_keys(
+    engine: Engine,
+    *,
+    team_id: str | None = None,
+    key_alias: str | None = None,
+    page: int = 1,
+    size: int = 50,
+) -> tuple[list[dict[str, Any]], int]:
     where = []
     if team_id:
         where.append(keys.c.team_id == team_id)
     if key_alias:
         where.append(keys.c.key_alias == key_alias)
     with engine.connect() as conn:
-        total = conn.execute(sa.select(sa.func.count()).select_from(keys).where(*where)).scalar_one()
-        rows = conn.execute(sa.select(keys).where(*where).order_by(keys.c.created_at, keys.c.token)
-                            .limit(size).offset((page - 1) * size))
+        total = conn.execute(
+            sa.select(sa.func.count()).select_from(keys).where(*where)
+        ).scalar_one()
+        rows = conn.execute(
+            sa.select(keys)
+            .where(*where)
+            .order_by(keys.c.created_at, keys.c.token)
+            .limit(size)
+            .offset((page - 1) * size)
+        )
         return [dict(r._mapping) for r in rows], int(total)
 
 
@@ -103,24 +126,34 @@ def insert_team(engine: Engine, values: dict[str, Any]) -> None:
 def update_team(engine: Engine, team_id: str, values: dict[str, Any]) -> bool:
     with engine.begin() as conn:
         seq = bump(conn)
-        done = conn.execute(teams.update().where(teams.c.team_id == team_id)
-                            .values(**values, seq=seq, updated_at=now()))
+        done = conn.execute(
+            teams.update()
+            .where(teams.c.team_id == team_id)
+            .values(**values, seq=seq, updated_at=now())
+        )
         return done.rowcount == 1
 
 
 def delete_teams(engine: Engine, team_ids: Sequence[str]) -> list[str]:
     """Deletes the teams and their keys (as LiteLLM does)."""
     with engine.begin() as conn:
-        found = [r[0] for r in conn.execute(
-            sa.select(teams.c.team_id).where(teams.c.team_id.in_(team_ids)))]
+        found = [
+            r[0]
+            for r in conn.execute(sa.select(teams.c.team_id).where(teams.c.team_id.in_(team_ids)))
+        ]
         if not found:
             return []
         seq = bump(conn)
-        owned = [r[0] for r in conn.execute(sa.select(keys.c.token).where(keys.c.team_id.in_(found)))]
+        owned = [
+            r[0] for r in conn.execute(sa.select(keys.c.token).where(keys.c.team_id.in_(found)))
+        ]
         conn.execute(keys.delete().where(keys.c.team_id.in_(found)))
         conn.execute(teams.delete().where(teams.c.team_id.in_(found)))
-        conn.execute(tombstones.insert(), [{"kind": "team", "ref": t, "seq": seq} for t in found]
-                     + [{"kind": "key", "ref": t, "seq": seq} for t in owned])
+        conn.execute(
+            tombstones.insert(),
+            [{"kind": "team", "ref": t, "seq": seq} for t in found]
+            + [{"kind": "key", "ref": t, "seq": seq} for t in owned],
+        )
         return found
 
 
@@ -132,7 +165,9 @@ def get_team(engine: Engine, team_id: str) -> dict[str, Any] | None:
 
 def list_teams(engine: Engine) -> list[dict[str, Any]]:
     with engine.connect() as conn:
-        return [dict(r._mapping) for r in conn.execute(sa.select(teams).order_by(teams.c.created_at))]
+        return [
+            dict(r._mapping) for r in conn.execute(sa.select(teams).order_by(teams.c.created_at))
+        ]
 
 
 # -- what changed (cache refresh) ----------------------------------------------------------------
@@ -154,10 +189,15 @@ def changes_since(engine: Engine, seen: int) -> Changes:
         if seq == seen:
             return Changes(seq)
         out = Changes(seq)
-        out.keys = [dict(r._mapping) for r in conn.execute(sa.select(keys).where(keys.c.seq > seen))]
-        out.teams = [dict(r._mapping) for r in conn.execute(sa.select(teams).where(teams.c.seq > seen))]
-        for kind, ref in conn.execute(sa.select(tombstones.c.kind, tombstones.c.ref)
-                                      .where(tombstones.c.seq > seen)):
+        out.keys = [
+            dict(r._mapping) for r in conn.execute(sa.select(keys).where(keys.c.seq > seen))
+        ]
+        out.teams = [
+            dict(r._mapping) for r in conn.execute(sa.select(teams).where(teams.c.seq > seen))
+        ]
+        for kind, ref in conn.execute(
+            sa.select(tombstones.c.kind, tombstones.c.ref).where(tombstones.c.seq > seen)
+        ):
             (out.deleted_keys if kind == "key" else out.deleted_teams).append(ref)
         return out
 
@@ -179,11 +219,17 @@ def write_spend(engine: Engine, rows: Sequence[dict[str, Any]]) -> None:
         if by_key or by_team:
             seq = bump(conn)
             for token, cost in sorted(by_key.items()):  # one lock order: no deadlocks
-                conn.execute(keys.update().where(keys.c.token == token)
-                             .values(spend=keys.c.spend + cost, seq=seq))
+                conn.execute(
+                    keys.update()
+                    .where(keys.c.token == token)
+                    .values(spend=keys.c.spend + cost, seq=seq)
+                )
             for team_id, cost in sorted(by_team.items()):
-                conn.execute(teams.update().where(teams.c.team_id == team_id)
-                             .values(spend=teams.c.spend + cost, seq=seq))
+                conn.execute(
+                    teams.update()
+                    .where(teams.c.team_id == team_id)
+                    .values(spend=teams.c.spend + cost, seq=seq)
+                )
         moment = now()  # last statement before the commit: when the spend became visible
         conn.execute(spend_logs.insert(), [{**row, "recorded_at": moment} for row in rows])
 
@@ -192,10 +238,16 @@ def budget_spend(engine: Engine, token: str, team_id: str | None) -> tuple[float
     """Recorded spend of a key and its team right now (0 when a reset is due)."""
     moment = now()
     with engine.connect() as conn:
-        key = conn.execute(sa.select(keys.c.spend, keys.c.budget_reset_at)
-                           .where(keys.c.token == token)).first()
-        team = conn.execute(sa.select(teams.c.spend, teams.c.budget_reset_at)
-                            .where(teams.c.team_id == team_id)).first() if team_id else None
+        key = conn.execute(
+            sa.select(keys.c.spend, keys.c.budget_reset_at).where(keys.c.token == token)
+        ).first()
+        team = (
+            conn.execute(
+                sa.select(teams.c.spend, teams.c.budget_reset_at).where(teams.c.team_id == team_id)
+            ).first()
+            if team_id
+            else None
+        )
     return _current(key, moment), _current(team, moment)
 
 
@@ -215,28 +267,50 @@ def reset_budgets(engine: Engine) -> int:
     changed = 0
     with engine.begin() as conn:
         for table, pk in ((keys, keys.c.token), (teams, teams.c.team_id)):
-            due = conn.execute(sa.select(pk, table.c.budget_duration, table.c.budget_reset_at)
-                               .where(table.c.budget_reset_at <= moment)).all()
+            due = conn.execute(
+                sa.select(pk, table.c.budget_duration, table.c.budget_reset_at).where(
+                    table.c.budget_reset_at <= moment
+                )
+            ).all()
             if not due:
                 continue
             seq = bump(conn)
             for ref, duration, reset_at in due:
-                conn.execute(table.update().where(pk == ref, table.c.budget_reset_at == reset_at)
-                             .values(spend=0.0, budget_reset_at=next_reset(duration, moment), seq=seq))
+                conn.execute(
+                    table.update()
+                    .where(pk == ref, table.c.budget_reset_at == reset_at)
+                    .values(spend=0.0, budget_reset_at=next_reset(duration, moment), seq=seq)
+                )
                 changed += 1
     return changed
 
 
-def spend_logs_query(engine: Engine, *, api_key: str | None, team_id: str | None,
-                     model: str | None, request_id: str | None, start: datetime | None,
-                     end: datetime | None, page: int, size: int) -> tuple[list[dict[str, Any]], int]:
-    where = _spend_filters(api_key=api_key, team_id=team_id, model=model, request_id=request_id,
-                           start=start, end=end)
+def spend_logs_query(
+    engine: Engine,
+    *,
+    api_key: str | None,
+    team_id: str | None,
+    model: str | None,
+    request_id: str | None,
+    start: datetime | None,
+    end: datetime | None,
+    page: int,
+    size: int,
+) -> tuple[list[dict[str, Any]], int]:
+    where = _spend_filters(
+        api_key=api_key, team_id=team_id, model=model, request_id=request_id, start=start, end=end
+    )
     with engine.connect() as conn:
-        total = conn.execute(sa.select(sa.func.count()).select_from(spend_logs).where(*where)).scalar_one()
-        rows = conn.execute(sa.select(spend_logs).where(*where)
-                            .order_by(spend_logs.c.start_time.desc(), spend_logs.c.id.desc())
-                            .limit(size).offset((page - 1) * size))
+        total = conn.execute(
+            sa.select(sa.func.count()).select_from(spend_logs).where(*where)
+        ).scalar_one()
+        rows = conn.execute(
+            sa.select(spend_logs)
+            .where(*where)
+            .order_by(spend_logs.c.start_time.desc(), spend_logs.c.id.desc())
+            .limit(size)
+            .offset((page - 1) * size)
+        )
         return [dict(r._mapping) for r in rows], int(total)
 
 
@@ -257,17 +331,31 @@ def _spend_filters(**f: Any) -> list[Any]:
     return where
 
 
-def spend_report(engine: Engine, *, group_by: str, start: datetime | None,
-                 end: datetime | None) -> list[tuple[Any, ...]]:
+def spend_report(
+    engine: Engine, *, group_by: str, start: datetime | None, end: datetime | None
+) -> list[tuple[Any, ...]]:
     """(day, group, model, spend, total_tokens, requests) rows, grouped by day, then by key,
     team or model."""
-    column = {"api_key": spend_logs.c.api_key, "team": spend_logs.c.team_id,
-              "model": spend_logs.c.model}[group_by]
+    column = {
+        "api_key": spend_logs.c.api_key,
+        "team": spend_logs.c.team_id,
+        "model": spend_logs.c.model,
+    }[group_by]
     day = sa.func.date(spend_logs.c.start_time)
     where = _spend_filters(api_key=None, team_id=None, model=None, start=start, end=end)
-    stmt = (sa.select(day, column, spend_logs.c.model, sa.func.sum(spend_logs.c.spend),
-                      sa.func.sum(spend_logs.c.total_tokens), sa.func.count())
-            .where(*where).group_by(day, column, spend_logs.c.model).order_by(day, column))
+    stmt = (
+        sa.select(
+            day,
+            column,
+            spend_logs.c.model,
+            sa.func.sum(spend_logs.c.spend),
+            sa.func.sum(spend_logs.c.total_tokens),
+            sa.func.count(),
+        )
+        .where(*where)
+        .group_by(day, column, spend_logs.c.model)
+        .order_by(day, column)
+    )
     with engine.connect() as conn:
         return [tuple(r) for r in conn.execute(stmt)]
 
@@ -275,7 +363,9 @@ def spend_report(engine: Engine, *, group_by: str, start: datetime | None,
 def spend_totals(engine: Engine, tokens: Iterable[str]) -> dict[str, float]:
     """Sum of spend rows per key (the test's and the operator's cross-check)."""
     with engine.connect() as conn:
-        rows = conn.execute(sa.select(spend_logs.c.api_key, sa.func.sum(spend_logs.c.spend))
-                            .where(spend_logs.c.api_key.in_(list(tokens)))
-                            .group_by(spend_logs.c.api_key))
+        rows = conn.execute(
+            sa.select(spend_logs.c.api_key, sa.func.sum(spend_logs.c.spend))
+            .where(spend_logs.c.api_key.in_(list(tokens)))
+            .group_by(spend_logs.c.api_key)
+        )
         return {r[0]: float(r[1] or 0.0) for r in rows}

@@ -52,7 +52,8 @@ class SecretBox:
 
     def __init__(self, salt_key: str) -> None:
         derived = HKDF(hashes.SHA256(), 32, salt=None, info=b"outcrop-keys/sigv4").derive(
-            salt_key.encode())
+            salt_key.encode()
+        )
         self._aead = AESGCM(derived)
 
     def seal(self, access_key_id: str, secret: str) -> str:
@@ -68,4 +69,6 @@ class SecretBox:
 
 
 def salt_key(settings_value: str | None) -> str | None:
-    return settings_value or os.environ.get("OUTCROP_SALT_KEY") or os.environ.get("LITELLM_SALT_KEY")
+    return (
+        settings_value or os.environ.get("OUTCROP_SALT_KEY") or os.environ.get("LITELLM_SALT_KEY")
+    )

@@ -30,8 +30,14 @@ FINISH = {"max_tokens": "length", "tool_use": "tool_calls", "content_filtered": 
 
 @outcrop.hookimpl
 def outcrop_register_models(register: Callable[[ModelPrefix], None]) -> None:
-    register(ModelPrefix(PREFIX, "Bedrock Converse models", f"{PREFIX}amazon.nova-lite-v1:0",
-                         "outcrop-my-provider"))
+    register(
+        ModelPrefix(
+            PREFIX,
+            "Bedrock Converse models",
+            f"{PREFIX}amazon.nova-lite-v1:0",
+            "outcrop-my-provider",
+        )
+    )
 
 
 @outcrop.hookimpl
@@ -45,11 +51,16 @@ def outcrop_parse_route(model: str, params: DeploymentParams) -> ModelRoute | No
     # (model_list[N].litellm_params.system_prompt: ...).
     system = params.extra.get("system_prompt")
     if system is not None and not isinstance(system, str):
-        raise OutcropError(f"must be a string, got {type(system).__name__}", 400,
-                           param="system_prompt")
-    return ModelRoute(provider=PROVIDER, service="bedrock-runtime", signing_name="bedrock",
-                      supported_params=frozenset({"temperature", "max_tokens"}),
-                      data={"model_id": model_id})
+        raise OutcropError(
+            f"must be a string, got {type(system).__name__}", 400, param="system_prompt"
+        )
+    return ModelRoute(
+        provider=PROVIDER,
+        service="bedrock-runtime",
+        signing_name="bedrock",
+        supported_params=frozenset({"temperature", "max_tokens"}),
+        data={"model_id": model_id},
+    )
 
 
 @outcrop.hookimpl
@@ -72,8 +83,12 @@ def outcrop_translate_request(call: ChatCall) -> UpstreamRequest | None:
         body["inferenceConfig"] = {k: v for k, v in config.items() if v is not None}
     operation = "converse-stream" if call.stream else "converse"
     model_id = quote(call.route.data["model_id"], safe="")
-    return UpstreamRequest("POST", f"{call.endpoint}/model/{model_id}/{operation}",
-                           {"Content-Type": "application/json"}, msgspec.json.encode(body))
+    return UpstreamRequest(
+        "POST",
+        f"{call.endpoint}/model/{model_id}/{operation}",
+        {"Content-Type": "application/json"},
+        msgspec.json.encode(body),
+    )
 
 
 @outcrop.hookimpl
@@ -99,8 +114,11 @@ async def _answer(response: UpstreamResponse) -> AsyncIterator[ChatDelta]:
     """Converse: one JSON document."""
     data = msgspec.json.decode(await response.read())
     text = "".join(block.get("text", "") for block in data["output"]["message"]["content"])
-    yield ChatDelta(content=text, usage=_usage(data["usage"]),
-                    finish_reason=FINISH.get(data["stopReason"], "stop"))
+    yield ChatDelta(
+        content=text,
+        usage=_usage(data["usage"]),
+        finish_reason=FINISH.get(data["stopReason"], "stop"),
+    )
 
 
 async def _events(response: UpstreamResponse) -> AsyncIterator[ChatDelta]:

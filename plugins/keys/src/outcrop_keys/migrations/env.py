@@ -8,7 +8,8 @@ from alembic import context
 from outcrop_keys.schema import metadata
 
 connection = context.config.attributes["connection"]
-context.configure(connection=connection, target_metadata=metadata,
-                  version_table="outcrop_alembic_version")
+context.configure(
+    connection=connection, target_metadata=metadata, version_table="outcrop_alembic_version"
+)
 with context.begin_transaction():
     context.run_migrations()

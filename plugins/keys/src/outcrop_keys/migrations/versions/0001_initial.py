@@ -117,6 +117,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("outcrop_spend_logs", "outcrop_tombstones", "outcrop_keys", "outcrop_teams",
-                  "outcrop_meta"):
+    for table in (
+        "outcrop_spend_logs",
+        "outcrop_tombstones",
+        "outcrop_keys",
+        "outcrop_teams",
+        "outcrop_meta",
+    ):
         op.drop_table(table)

@@ -30,7 +30,7 @@ def test_lazy_names_match_the_typing_imports_and_all(package):
         if isinstance(node, ast.ImportFrom) and node.level and node.module != "lazy"
         for alias in node.names
     }
-    assert package.__all__ == sorted(package.__all__)
+    assert package.__all__ == sorted(package.__all__, key=_ruff_order)
     assert set(package.__all__) == {
         *package._EXPORTS,
         *eager,
@@ -40,6 +40,12 @@ def test_lazy_names_match_the_typing_imports_and_all(package):
         assert getattr(package, name) is not None
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         package.nope  # noqa: B018
+
+
+def _ruff_order(name: str) -> tuple[int, str]:
+    """ruff's RUF022 ("isort-style") order: CONSTANTS, then Classes, then the rest."""
+    kind = 0 if name.isupper() else 1 if name[:1].isupper() else 2
+    return kind, name
 
 
 def test_hookimpl_is_the_marker_even_when_its_module_is_imported_first():

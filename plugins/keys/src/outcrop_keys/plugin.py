@@ -8,13 +8,16 @@ plugin costs nothing to a gateway without a master key or to ``outcrop --help``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from starlette.routing import BaseRoute
 
 import outcrop
 from outcrop import Gateway
+
+if TYPE_CHECKING:
+    from .service import KeyService
 
 log = structlog.get_logger("outcrop.keys")
 
@@ -34,9 +37,19 @@ def outcrop_register_routes(register: Callable[[BaseRoute], None], gateway: Gate
 
     service = KeyService(gateway, Settings.from_config(gateway.config))
     # The per-request hooks belong to this gateway only (a process may run several gateways).
-    gateway.pm.register(service, name=f"outcrop_keys.service.{id(gateway)}")
+    gateway.pm.register(service, name=_service_name(gateway))
     for route in ManagementApi(service).routes():
         register(route)
+
+
+def _service_name(gateway: Gateway) -> str:
+    return f"outcrop_keys.service.{id(gateway)}"
+
+
+def service_for(gateway: Gateway) -> KeyService | None:
+    """The key service of ``gateway`` (``None`` when keys are off: no master key). Other
+    plugins (the admin page) use it to manage keys in-process; see ``outcrop_keys``."""
+    return gateway.pm.get_plugin(_service_name(gateway))  # type: ignore[no-any-return]
 
 
 @outcrop.hookimpl

@@ -170,6 +170,19 @@ class KeyService:
             self._secrets[access_key_id] = secret
         return secret, key.sigv4_principal
 
+    def admin_principal(self, token: str) -> Principal | None:
+        """The key ``token`` (its SHA-256 hex) as a caller, when it still exists, is usable
+        (not blocked or expired, its team not blocked) and has ``admin: true``; else ``None``.
+        Answered from the cache (the admin page checks its sessions with it)."""
+        key = self.cache.keys.get(token)
+        if key is None or not key.admin:
+            return None
+        try:
+            self._check_usable(key)
+        except OutcropError:
+            return None
+        return key.principal
+
     def _check_usable(self, key: KeyState) -> None:
         if key.blocked:
             raise _refused("this key is blocked", "key_blocked")

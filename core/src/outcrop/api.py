@@ -59,7 +59,8 @@ class OpenAIObject(dict):  # type: ignore[type-arg]
         return value
 
     def to_dict(self) -> dict[str, Any]:
-        return msgspec.json.decode(msgspec.json.encode(self))
+        decoded: dict[str, Any] = msgspec.json.decode(msgspec.json.encode(self))
+        return decoded
 
     model_dump = to_dict
 

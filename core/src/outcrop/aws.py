@@ -253,7 +253,8 @@ class AwsSettings:
         provider = ConfiguredEndpointProvider(
             full_config=session.full_config, scoped_config=scoped, client_name=service
         )
-        return provider.provide()
+        value = provider.provide()
+        return value if isinstance(value, str) else None
 
 
 def default_region(session: botocore.session.Session) -> str | None:

@@ -231,7 +231,7 @@ async def open_stream(gateway: Gateway, call: ChatCall) -> AsyncIterator[ChatDel
         raise OutcropError(f"no plugin translated the response for {call.route.provider!r}", 500)
     if inspect.isawaitable(result):
         return _from_completion(result)
-    return result
+    return result  # type: ignore[no-any-return]  # untyped hook result
 
 
 async def _from_completion(awaitable: Any) -> AsyncIterator[ChatDelta]:

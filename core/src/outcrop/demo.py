@@ -42,7 +42,7 @@ def demo_config(simulator_url: str, master_key: str, gateway: Gateway) -> dict[s
     return {"model_list": model_list, "general_settings": {"master_key": master_key}}
 
 
-def run_demo(*, host: str, port: int, run_server: Callable[..., None]) -> int:
+def run_demo(*, host: str, port: int, run_server: Callable[..., object]) -> int:
     simulator = ServerThread(BedrockSimulator())
     simulator.start()
     try:

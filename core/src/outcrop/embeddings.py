@@ -159,9 +159,9 @@ async def run(gateway: Gateway, call: EmbeddingCall) -> EmbeddingList:
         raise OutcropError(
             f"the upstream returned {len(vectors)} embeddings for {expected} inputs", 502
         )
-    usages = [r.usage for r in results]
-    if all(u is not None for u in usages):
-        call.usage = sum(usages, Usage())  # type: ignore[arg-type]
+    usages = [r.usage for r in results if r.usage is not None]
+    if len(usages) == len(results):
+        call.usage = sum(usages, Usage())
     call.cost = gateway.prices.cost(call.usage, call.model, call.params)
     encoding = call.request.encoding_format
     data = [EmbeddingData(i, _encode(v, encoding)) for i, v in enumerate(vectors)]

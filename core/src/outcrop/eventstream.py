@@ -29,7 +29,7 @@ class EventStreamMessage:
 
     @property
     def message_type(self) -> str:
-        return self.headers.get(":message-type", "event")
+        return str(self.headers.get(":message-type", "event"))
 
     @property
     def event_type(self) -> str | None:

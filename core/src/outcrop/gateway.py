@@ -178,7 +178,7 @@ class Gateway:
             raise OutcropError(
                 self.unclaimed_message(model), 400, code="model_not_found", param="model"
             )
-        return route
+        return route  # type: ignore[no-any-return]  # pluggy hook results are untyped
 
     def unclaimed_message(self, model: str) -> str:
         installed = [
@@ -239,7 +239,7 @@ class Gateway:
                 return MASTER
             principal = self.hook.outcrop_authenticate(token=presented)
             if principal is not None:
-                return principal
+                return principal  # type: ignore[no-any-return]  # untyped hook result
         raise OutcropError(
             "invalid or missing API key: send `Authorization: Bearer <key>` or `x-api-key`",
             401,

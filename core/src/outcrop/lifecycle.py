@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.types import Message, Receive, Send
 
+__all__ = ["CLIENT_GONE", "SHUTDOWN", "CallLifecycle", "ErrorAnswer", "Receive", "Send", "describe"]
+
 from .bodies import ClientDisconnected
 from .errors import OutcropError, UpstreamError
 from .logs import get_logger

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
@@ -36,7 +37,9 @@ def _scrub_value(value: Any) -> Any:
     return value
 
 
-def redact_secrets(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+def redact_secrets(
+    _logger: Any, _name: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
     """structlog processor: mask secret-looking keys and values anywhere in the event."""
     for key in list(event):
         if key == "event":

@@ -354,7 +354,7 @@ def _signature_fast(
     return canonical.signature(secret, amz_date, auth.region, auth.service, creq)
 
 
-class _ReceivedRequestAuth(SigV4Auth):
+class _ReceivedRequestAuth(SigV4Auth):  # type: ignore[misc]  # botocore is untyped
     """botocore's SigV4 steps over exactly the headers the client says it signed.
 
     botocore would otherwise pick headers itself (and skip names such as ``user-agent``).
@@ -395,4 +395,4 @@ def _signature_botocore(
         ReadOnlyCredentials(auth.access_key, secret, None), auth.service, auth.region, to_sign
     )
     creq = signer.canonical_request(request)
-    return signer.signature(signer.string_to_sign(request, creq), request)
+    return str(signer.signature(signer.string_to_sign(request, creq), request))

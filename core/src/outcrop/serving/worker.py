@@ -130,7 +130,7 @@ async def serve(
         keep_alive_timeout=options.keep_alive_timeout,
     )
 
-    waiters = [loop.create_task(stop.wait())]
+    waiters: list[asyncio.Task[Any]] = [loop.create_task(stop.wait())]
     if shutdown_trigger is not None:
         waiters.append(loop.create_task(_call(shutdown_trigger)))
     try:

@@ -203,7 +203,7 @@ class AgentReply:
         yield from self.traces
 
     def _trace_payload(self, request: RecordedRequest, trace: dict[str, Any]) -> dict[str, Any]:
-        payload = dict(trace) if "trace" in trace else {"trace": trace}
+        payload: dict[str, Any] = dict(trace) if "trace" in trace else {"trace": trace}
         payload.setdefault("agentId", request.params.get("agentId", "INLINE"))
         payload.setdefault("agentAliasId", request.params.get("agentAliasId", "INLINE"))
         payload.setdefault("sessionId", request.params.get("sessionId", ""))

@@ -42,7 +42,7 @@ class _QuickTLSCloseLoop(asyncio.SelectorEventLoop):
             return  # the expected outcome of the short timeout above
         loop.default_exception_handler(context)
 
-    async def create_server(self, *args: Any, **kwargs: Any) -> asyncio.Server:  # type: ignore[override]
+    async def create_server(self, *args: Any, **kwargs: Any) -> asyncio.Server:
         if kwargs.get("ssl") is not None:
             kwargs.setdefault("ssl_shutdown_timeout", self._ssl_shutdown_timeout)
         return await super().create_server(*args, **kwargs)
@@ -90,7 +90,7 @@ class ServerThread:
         self._error: BaseException | None = None
 
     def _config(self, fd: int) -> Config:
-        config = hypercorn_config(
+        config: Config = hypercorn_config(
             self.options, f"fd://{fd}", certfile=self.certfile, keyfile=self.keyfile
         )
         config.errorlog = _log

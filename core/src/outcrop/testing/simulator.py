@@ -243,9 +243,9 @@ class BedrockSimulator:
 
 async def _render(reply: ReplyLike, request: RecordedRequest) -> Rendered:
     if not hasattr(reply, "render"):
-        produced = reply(request)  # type: ignore[operator]
+        produced = reply(request)
         reply = await produced if inspect.isawaitable(produced) else produced
-    return reply.render(request)  # type: ignore[union-attr]
+    return reply.render(request)
 
 
 def _header_dict(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:

@@ -201,6 +201,8 @@ def prepare_call(
 async def open_stream(gateway: Gateway, call: ChatCall) -> AsyncIterator[ChatDelta]:
     """Send the upstream request and return the plugin's delta stream (not yet consumed)."""
     upstream = gateway.hook.outcrop_translate_request(call=call)
+    if inspect.isawaitable(upstream):  # the plugin needs I/O first (fetching an image...)
+        upstream = await upstream
     if not isinstance(upstream, UpstreamRequest):
         raise OutcropError(
             f"no plugin translated the request for provider {call.route.provider!r}", 500

@@ -101,7 +101,9 @@ def outcrop_parse_route(model: str, params: DeploymentParams) -> ModelRoute | No
 
 
 @hookspec(firstresult=True)
-def outcrop_translate_request(call: ChatCall) -> UpstreamRequest | None:
+def outcrop_translate_request(
+    call: ChatCall,
+) -> UpstreamRequest | Awaitable[UpstreamRequest] | None:
     """Turn a chat call into the upstream HTTP request (URL, headers, body bytes).
 
     Called once per chat call after routing and deployment choice. Answer only when
@@ -110,6 +112,9 @@ def outcrop_translate_request(call: ChatCall) -> UpstreamRequest | None:
     ``call.region``.
     Raise ``OutcropError`` for bad input (it becomes a 400 in the caller's dialect). Set
     ``call.response_headers``/``call.response_fields`` for values the client gets back.
+    Return an awaitable when the request needs I/O first (the Converse plugin fetches the image
+    URLs an operator allowed); the core awaits it inside the call's lifecycle, so a client that
+    disconnects cancels it.
     """
 
 

@@ -2,8 +2,9 @@
 
 Images and documents arrive inline (base64 ``data:`` URLs) and are checked before anything is
 sent: a supported format (the bytes must be what the media type says), and Bedrock's size
-limits. ``http(s)`` image URLs are refused: fetching them would let a caller make the gateway
-reach any address (SSRF).
+limits. ``http(s)`` image URLs are refused unless the deployment lists the hosts it may fetch
+from (``fetch.py``): fetching any URL would let a caller make the gateway reach any address
+(SSRF).
 """
 
 from __future__ import annotations
@@ -52,7 +53,9 @@ _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9\s\-()\[\]]+")
 class Attachments:
     """Images and documents seen so far in one request (Bedrock caps both)."""
 
-    def __init__(self) -> None:
+    def __init__(self, fetched: dict[str, tuple[str, bytes]] | None = None) -> None:
+        #: ``url -> (media type, bytes)`` of the image URLs fetched for this request.
+        self.fetched = fetched or {}
         self.images = 0
         self.documents = 0
         self.names: set[str] = set()
@@ -90,12 +93,16 @@ def image_block(part: dict[str, Any], param: str, seen: Attachments) -> dict[str
     if not isinstance(url, str):
         raise _bad(f"{param}.image_url.url: required", param)
     if url[:8].lower().startswith(("http://", "https://")):
-        raise _bad(
-            f"{param}: image URLs are not fetched by this gateway; send the image "
-            "inline as a base64 data URL (data:image/png;base64,...)",
-            param,
-        )
-    media, b64, raw = _data_url(url, param, "image/png")
+        if url not in seen.fetched:
+            raise _bad(
+                f"{param}: image URLs are not fetched for this model; send the image "
+                "inline as a base64 data URL (data:image/png;base64,...)",
+                param,
+            )
+        media, raw = seen.fetched[url]
+        b64 = binascii.b2a_base64(raw, newline=False).decode("ascii")
+    else:
+        media, b64, raw = _data_url(url, param, "image/png")
     declared = _IMAGE_TYPES.get(media)
     if declared is None:
         raise _bad(

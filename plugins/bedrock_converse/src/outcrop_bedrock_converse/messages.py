@@ -74,11 +74,14 @@ def _tool_result(message: Message, param: str) -> dict[str, Any]:
     return {"toolResult": {"toolUseId": message.tool_call_id, "content": texts}}
 
 
-def convert(messages: list[Message]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(system blocks, Converse messages) for an OpenAI message list."""
+def convert(
+    messages: list[Message], fetched: dict[str, tuple[str, bytes]] | None = None
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(system blocks, Converse messages) for an OpenAI message list; ``fetched`` holds the
+    image URLs fetched for it (``url -> (media type, bytes)``)."""
     system: list[dict[str, Any]] = []
     turns: list[dict[str, Any]] = []
-    seen = Attachments()
+    seen = Attachments(fetched)
     for i, message in enumerate(messages):
         param = f"messages[{i}]"
         role = message.role

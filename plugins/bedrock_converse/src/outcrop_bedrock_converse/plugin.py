@@ -7,7 +7,7 @@ by the core's signer.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from outcrop import (
     ChatCall,
@@ -26,6 +26,7 @@ from outcrop import (
 
 from . import CONVERSE_PREFIX, DISTRIBUTION, PREFIX, PROVIDER, SERVICE, SIGNING_NAME
 from .embeddings import PRICES, build_requests, parse_answer
+from .fetch import HOSTS_KEY, HostRules, fetch_images, image_urls, rules_for
 from .models import ModelId, parse_model
 from .params import SUPPORTED, check_members
 from .request import Sent, build_request
@@ -64,6 +65,9 @@ def outcrop_parse_route(model: str, params: DeploymentParams) -> ModelRoute | No
     if parsed is None:
         return None
     check_members(params.extra)
+    data: dict[str, object] = {"model": parsed}
+    if params.extra.get(HOSTS_KEY) is not None:
+        data[HOSTS_KEY] = HostRules.parse(params.extra[HOSTS_KEY])
     embeddings = parsed.embedding is not None
     return ModelRoute(
         provider=PROVIDER,
@@ -75,17 +79,33 @@ def outcrop_parse_route(model: str, params: DeploymentParams) -> ModelRoute | No
         if embeddings
         else None,
         supported_params=SUPPORTED,
-        data={"model": parsed},
+        data=data,
         embeddings=embeddings,
     )
 
 
 @hookimpl
-def outcrop_translate_request(call: ChatCall) -> UpstreamRequest | None:
+def outcrop_translate_request(
+    call: ChatCall,
+) -> UpstreamRequest | Awaitable[UpstreamRequest] | None:
     if call.route.provider != PROVIDER:
         return None
     model: ModelId = call.route.data["model"]
+    rules = rules_for(call)
+    if rules is not None:
+        urls = image_urls(call)
+        if urls:
+            return _fetch_then_build(call, model, rules, urls)
     request, sent = build_request(call, model)
+    call.state[PROVIDER] = sent
+    return request
+
+
+async def _fetch_then_build(
+    call: ChatCall, model: ModelId, rules: HostRules, urls: list[tuple[str, str]]
+) -> UpstreamRequest:
+    fetched = await fetch_images(rules, urls)
+    request, sent = build_request(call, model, fetched)
     call.state[PROVIDER] = sent
     return request
 

@@ -25,9 +25,11 @@ class Sent:
     json_tool: str | None
 
 
-def converse_body(call: ChatCall, model: ModelId) -> tuple[dict[str, Any], Sent]:
+def converse_body(
+    call: ChatCall, model: ModelId, fetched: dict[str, tuple[str, bytes]] | None = None
+) -> tuple[dict[str, Any], Sent]:
     """The Converse JSON body (``modelId`` travels in the path), and what was asked."""
-    system, messages = convert(call.request.messages)
+    system, messages = convert(call.request.messages, fetched)
     plan = plan_request(call, model)
     body: dict[str, Any] = {"messages": messages}
     if system:
@@ -36,9 +38,11 @@ def converse_body(call: ChatCall, model: ModelId) -> tuple[dict[str, Any], Sent]
     return body, Sent(model.model_id, plan.json_tool)
 
 
-def build_request(call: ChatCall, model: ModelId) -> tuple[UpstreamRequest, Sent]:
+def build_request(
+    call: ChatCall, model: ModelId, fetched: dict[str, tuple[str, bytes]] | None = None
+) -> tuple[UpstreamRequest, Sent]:
     """POST ``{endpoint}/model/{modelId}/converse`` (``/converse-stream`` when streaming)."""
-    body, sent = converse_body(call, model)
+    body, sent = converse_body(call, model, fetched)
     operation = "converse-stream" if call.stream else "converse"
     request = UpstreamRequest(
         "POST",

@@ -128,6 +128,16 @@ def test_missing_credentials_is_a_clear_error(clean_env):
         asyncio.run(aws.credentials(DeploymentParams(model="x")))
 
 
+def test_botocores_reason_goes_to_the_log_not_to_the_caller(clean_env):
+    """A missing profile's name (or an STS answer with a role ARN) is the operator's business."""
+    aws = AwsSettings()
+    params = DeploymentParams(model="x", aws_profile_name="secret-team-profile")
+    with pytest.raises(OutcropError) as caught:
+        asyncio.run(aws.credentials(params))
+    assert "secret-team-profile" not in str(caught.value)
+    assert "ProfileNotFound" in (aws.source(params).error or "")
+
+
 def _fake_sts(calls):
     async def sts(request):
         form = (await request.body()).decode()

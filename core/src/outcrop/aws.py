@@ -133,8 +133,11 @@ class CredentialSource:
     def frozen(self) -> ReadOnlyCredentials:
         """The current snapshot; raises a clear error when there is none."""
         if self._frozen is None:
+            # botocore's text (profile names, role ARNs, account ids, STS answers) goes to
+            # the log only; the caller learns that the gateway, not its request, is at fault.
             raise OutcropError(
-                f"AWS credentials are not available for this deployment ({self.error or 'not resolved'})",
+                "AWS credentials are not available for this deployment "
+                "(the gateway's log says why)",
                 500,
                 code="aws_credentials_unavailable",
             )

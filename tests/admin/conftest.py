@@ -69,7 +69,7 @@ class UI:
 
 
 @pytest.fixture
-def gateway(gateway_factory: Any, make_config: Any, bedrock_simulator: Any) -> Any:
+def gateway(gateway_factory: Any, make_config: Any, bedrock_simulator: Any) -> Any:  # noqa: F811
     """The keys tests' gateway: models ``nova`` (priced) and ``other``; every Converse answer
     reports 10 input and 5 output tokens."""
     bedrock_simulator.reply(ConverseReply("Hello there", usage=(10, 5)))

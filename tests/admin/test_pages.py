@@ -82,7 +82,9 @@ def test_key_lifecycle(gateway: Any, ui: UI, admin: Admin) -> None:
         aws_secret_access_key=secret,
         config=Config(retries={"total_max_attempts": 1, "mode": "standard"}),
     )
-    assert runtime.converse(modelId=BEDROCK_ID, messages=[{"role": "user", "content": [{"text": "Hi"}]}])
+    assert runtime.converse(
+        modelId=BEDROCK_ID, messages=[{"role": "user", "content": [{"text": "Hi"}]}]
+    )
     for path in ("/ui/keys", f"/ui/keys/{token}", "/ui/teams/research", "/ui/calls", "/ui/spend"):
         text = ui.get(path).text
         assert key not in text and secret not in text, path
@@ -128,13 +130,18 @@ def test_key_lifecycle(gateway: Any, ui: UI, admin: Admin) -> None:
 
 def _edit_form(html: str, **changes: str) -> dict[str, str]:
     """The edit form as a browser submits it: every field with its shown value."""
-    form = html[html.index('<h2>Edit</h2>') :]
+    form = html[html.index("<h2>Edit</h2>") :]
     values: dict[str, str] = {}
-    for name, value in re.findall(r'<input type="(?:text|number|datetime-local)" id="f-\w+" name="(\w+)" value="([^"]*)"', form):
+    for name, value in re.findall(
+        r'<input type="(?:text|number|datetime-local)" id="f-\w+" name="(\w+)" value="([^"]*)"',
+        form,
+    ):
         values[name] = value
     for name in re.findall(r'<input type="checkbox" id="f-\w+" name="(\w+)" checked', form):
         values[name] = "on"
-    for name, value in re.findall(r'<textarea id="f-\w+" name="(\w+)"[^>]*>([^<]*)</textarea>', form):
+    for name, value in re.findall(
+        r'<textarea id="f-\w+" name="(\w+)"[^>]*>([^<]*)</textarea>', form
+    ):
         values[name] = value.replace("&#34;", '"').replace("&quot;", '"')
     selected = re.search(r'name="team_id"[^>]*>.*?<option value="([^"]*)" selected', form, re.S)
     if 'name="team_id"' in form:
@@ -148,9 +155,10 @@ def test_chosen_key_and_bad_input(gateway: Any, ui: UI, admin: Admin) -> None:
     assert created_key(page.text) == chosen and chat(gateway.url, chosen).choices
     taken = ui.post("/ui/keys/new", {"key_alias": "chosen"}, status=400)
     assert "key_alias is already used" in taken.text and 'value="chosen"' in taken.text
-    assert "team_id &#39;nope&#39; does not exist" in ui.post(
-        "/ui/keys/new", {"team_id": "nope"}, status=400
-    ).text
+    assert (
+        "team_id &#39;nope&#39; does not exist"
+        in ui.post("/ui/keys/new", {"team_id": "nope"}, status=400).text
+    )
     assert "must be a JSON object" in ui.post("/ui/keys/new", {"metadata": "[]"}, status=400).text
     ui.get("/ui/keys/" + "0" * 64, expect=404)
     ui.get("/ui/teams/nope", expect=404)
@@ -166,12 +174,18 @@ def test_teams(gateway: Any, ui: UI, admin: Admin) -> None:
     assert "Ops" in ui.get("/ui/teams").text
     form = ui.get(f"/ui/teams/{team_id}").text
     assert f'href="/ui/keys/new?team_id={team_id}"' in form
-    key = created_key(ui.post("/ui/keys/new", {"key_alias": "ops-1", "team_id": team_id}, status=200).text)
+    key = created_key(
+        ui.post("/ui/keys/new", {"key_alias": "ops-1", "team_id": team_id}, status=200).text
+    )
     members = ui.get(f"/ui/teams/{team_id}").text
     assert "ops-1" in members and key not in members
     ui.post(f"/ui/teams/{team_id}", _edit_form(members, max_budget="20", team_alias="Operations"))
     info = admin.get("/team/info", team_id=team_id)["team_info"]
-    assert info["max_budget"] == 20 and info["team_alias"] == "Operations" and info["models"] == ["nova"]
+    assert (
+        info["max_budget"] == 20
+        and info["team_alias"] == "Operations"
+        and info["models"] == ["nova"]
+    )
     with pytest.raises(openai.PermissionDeniedError, match="may not use model"):
         chat(gateway.url, key, model="other")  # the team's models apply to its keys
     ui.post(f"/ui/teams/{team_id}/delete", {}, status=400)
@@ -230,8 +244,16 @@ def test_spend_calls_and_models(gateway: Any, ui: UI, admin: Admin, bedrock_simu
     assert ui.get("/ui/calls", key=b["key"]).text.count('href="/ui/calls/') == 2
     assert ui.get("/ui/calls", model="other").text.count('href="/ui/calls/') == 1
     failed = ui.get("/ui/calls", status="error").text
-    assert failed.count('href="/ui/calls/') == 1 and ui.get("/ui/calls", status="502").text.count('href="/ui/calls/') == 1
-    assert ui.get("/ui/calls", start="2000-01-01T00:00", end="2000-01-02T00:00").text.count('href="/ui/calls/') == 0
+    assert (
+        failed.count('href="/ui/calls/') == 1
+        and ui.get("/ui/calls", status="502").text.count('href="/ui/calls/') == 1
+    )
+    assert (
+        ui.get("/ui/calls", start="2000-01-01T00:00", end="2000-01-02T00:00").text.count(
+            'href="/ui/calls/'
+        )
+        == 0
+    )
     assert ui.get("/ui/calls", key="no-such-alias").text.count('href="/ui/calls/') == 0
     row_id = re.search(r'href="/ui/calls/(\d+)"', failed).group(1)  # type: ignore[union-attr]
     details = ui.get(f"/ui/calls/{row_id}").text
@@ -240,7 +262,7 @@ def test_spend_calls_and_models(gateway: Any, ui: UI, admin: Admin, bedrock_simu
     assert "beta" in details and "nova#0" in details and "Attempts" in details
     assert ui.get("/ui/calls", size="2").text.count('href="/ui/calls/') == 2
     second = ui.get("/ui/calls", size="2", page="3").text
-    assert second.count('href="/ui/calls/') == 1 and "5–5 of 5" in second
+    assert second.count('href="/ui/calls/') == 1 and "5\u20135 of 5" in second
 
     models = ui.get("/ui/models").text
     for expected in ("nova#0", "other#1", "testprov", "us-west-2", "n/a", "25.0%"):

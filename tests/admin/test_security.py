@@ -112,7 +112,9 @@ def test_cookie_attributes_over_http(gateway: Any) -> None:
 
 
 def test_cookies_are_secure_over_tls(
-    gateway_factory: Any, make_config: Any, tls_files: dict[str, str]  # noqa: F811
+    gateway_factory: Any,
+    make_config: Any,
+    tls_files: dict[str, str],  # noqa: F811
 ) -> None:
     running = gateway_factory(make_config(), certfile=tls_files["cert"], keyfile=tls_files["key"])
     assert running.url.startswith("https://")
@@ -167,7 +169,9 @@ def test_cross_site_posts_are_refused(gateway: Any, ui: UI, admin: Admin) -> Non
     json_post = ui.client.post(path, json=form)
     assert json_post.status_code == 403
     assert admin.get("/key/info", key=victim["key"])["info"]["blocked"] is False
-    same = ui.client.post(path, data=form, headers={"origin": gateway.url, "sec-fetch-site": "same-origin"})
+    same = ui.client.post(
+        path, data=form, headers={"origin": gateway.url, "sec-fetch-site": "same-origin"}
+    )
     assert same.status_code == 303
 
 

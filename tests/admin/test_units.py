@@ -7,13 +7,13 @@ import time
 
 import msgspec
 import pytest
-from outcrop_keys.manage import KeyFields, TeamFields
 
 from outcrop_admin import charts, forms
 from outcrop_admin.auth import safe_next
 from outcrop_admin.queries import Page
 from outcrop_admin.reports import csv_cell
 from outcrop_admin.session import Sessions, cookie_header
+from outcrop_keys.manage import KeyFields, TeamFields
 
 
 @pytest.mark.parametrize("total", [0, 1, 49, 50, 51, 10_000, 10_001])
@@ -159,7 +159,8 @@ def test_cookie_attributes() -> None:
         ("//evil.example/ui", "/ui/keys"),
         ("/ui//evil.example", "/ui/keys"),
         ("/ui\\evil", "/ui/keys"),
-        ("/uix", "/uix"),
+        ("/uix", "/ui/keys"),
+        ("/ui", "/ui"),
         ("/ui/login?next=/ui", "/ui/keys"),
         ("/v1/models", "/ui/keys"),
     ],
@@ -181,7 +182,9 @@ def test_csv_cells_never_start_a_formula() -> None:
 
 def test_charts_escape_labels() -> None:
     svg = charts.bars([("<script>alert(1)</script>", 2.0), ("b", 1.0)], label="Spend & more")
-    assert "<script>" not in svg and "&lt;script&gt;" in svg and 'aria-label="Spend &amp; more"' in svg
+    assert (
+        "<script>" not in svg and "&lt;script&gt;" in svg and 'aria-label="Spend &amp; more"' in svg
+    )
     days = charts.columns([("2026-01-01", 0.0), ("2026-01-02", 0.5)], label="by day")
     assert days.count('class="bar"') == 2 and "01-02" in days
     assert charts.columns([], label="x") == "" and charts.bars([], label="x") == ""

@@ -14,9 +14,14 @@ LOGIN_PATH = "/ui/login"
 
 def safe_next(target: str | None) -> str:
     """Where to go after sign-in: a page of this UI only (never another site)."""
-    if target and target.startswith("/ui") and not target.startswith("/ui/login"):
-        if "//" not in target and "\\" not in target:
-            return target
+    if (
+        target
+        and (target == "/ui" or target.startswith(("/ui/", "/ui?")))
+        and not target.startswith("/ui/login")
+        and "//" not in target
+        and "\\" not in target
+    ):
+        return target
     return "/ui/keys"
 
 

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
+
 from outcrop_keys.manage import KeyFields, TeamFields
 
 #: name -> (label, hint). Fields not listed get their name as label.

@@ -7,19 +7,18 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
-from outcrop_keys import manage
-from outcrop_keys.manage import ManageError
-from outcrop_keys.service import KeyService
 from starlette.responses import RedirectResponse, Response
 
 from outcrop import OutcropError
+from outcrop_keys import manage
+from outcrop_keys.manage import ManageError
+from outcrop_keys.service import KeyService
 
 from . import forms, queries
 from .forms import FormError
 from .web import Ctx, Web, int_param
 
 PAGE_SIZE = 50
-
 
 
 def _see(path: str, msg: str) -> Response:
@@ -85,7 +84,9 @@ class KeyPages:
         values = {"team_id": ctx.query.get("team_id", "")}
         return await self._key_form(ctx, values, "", 200)
 
-    async def _key_form(self, ctx: Ctx, values: dict[str, str], error: str, status: int) -> Response:
+    async def _key_form(
+        self, ctx: Ctx, values: dict[str, str], error: str, status: int
+    ) -> Response:
         return self.web.render(
             ctx,
             "key_new.html",

@@ -10,8 +10,9 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from outcrop_keys.schema import keys, spend_logs, teams
 from sqlalchemy.engine import Engine
+
+from outcrop_keys.schema import keys, spend_logs, teams
 
 #: What the calls table shows (the details page reads the whole row).
 CALL_COLUMNS = (
@@ -107,7 +108,9 @@ def calls(
     where = filters.where()
     with engine.connect() as conn:
         total = int(
-            conn.execute(sa.select(sa.func.count()).select_from(spend_logs).where(*where)).scalar_one()
+            conn.execute(
+                sa.select(sa.func.count()).select_from(spend_logs).where(*where)
+            ).scalar_one()
         )
         page = Page.of(number, size, total)
         rows = conn.execute(
@@ -161,19 +164,31 @@ class SpendReport:
     def total(self) -> SpendLine:
         out = SpendLine("total", None)
         for line in self.by_day:
-            _add(out, line.spend, line.requests, line.errors, line.prompt_tokens, line.completion_tokens)
+            _add(
+                out,
+                line.spend,
+                line.requests,
+                line.errors,
+                line.prompt_tokens,
+                line.completion_tokens,
+            )
         return out
 
     def group(self, name: str) -> list[SpendLine]:
-        return {"day": self.by_day, "model": self.by_model, "key": self.by_key, "team": self.by_team}[
-            name
-        ]
+        return {
+            "day": self.by_day,
+            "model": self.by_model,
+            "key": self.by_key,
+            "team": self.by_team,
+        }[name]
 
 
 GROUPS = ("day", "model", "key", "team")
 
 
-def _add(line: SpendLine, spend: Any, requests: Any, errors: Any, prompt: Any, completion: Any) -> None:
+def _add(
+    line: SpendLine, spend: Any, requests: Any, errors: Any, prompt: Any, completion: Any
+) -> None:
     line.spend += float(spend or 0.0)
     line.requests += int(requests or 0)
     line.errors += int(errors or 0)
@@ -227,7 +242,9 @@ def spend_report(engine: Engine, start: datetime | None, end: datetime | None) -
 
 def _key_names(conn: sa.Connection, tokens: Iterable[str]) -> dict[str, str]:
     found = conn.execute(
-        sa.select(keys.c.token, keys.c.key_alias, keys.c.key_name).where(keys.c.token.in_(list(tokens)))
+        sa.select(keys.c.token, keys.c.key_alias, keys.c.key_name).where(
+            keys.c.token.in_(list(tokens))
+        )
     )
     return {t: alias or name for t, alias, name in found}
 
@@ -241,7 +258,9 @@ def _team_names(conn: sa.Connection, team_ids: Iterable[str]) -> dict[str, str]:
 
 def team_names(engine: Engine) -> dict[str, str]:
     with engine.connect() as conn:
-        found = conn.execute(sa.select(teams.c.team_id, teams.c.team_alias).order_by(teams.c.team_id))
+        found = conn.execute(
+            sa.select(teams.c.team_id, teams.c.team_alias).order_by(teams.c.team_id)
+        )
         return {t: alias or t for t, alias in found}
 
 

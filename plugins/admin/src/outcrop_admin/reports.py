@@ -9,11 +9,11 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from outcrop_keys import tokens
-from outcrop_keys.service import KeyService
 from starlette.responses import Response
 
 from outcrop import Gateway, OutcropError
+from outcrop_keys import tokens
+from outcrop_keys.service import KeyService
 
 from . import charts, queries
 from .web import Ctx, Web, int_param
@@ -98,9 +98,13 @@ class ReportPages:
         days = every_day(report, start, end)
         chart = {
             "day": charts.columns([(d.label, d.spend) for d in days], label="Spend by day"),
-            "model": charts.bars([(m.label, m.spend) for m in report.by_model], label="Spend by model"),
+            "model": charts.bars(
+                [(m.label, m.spend) for m in report.by_model], label="Spend by model"
+            ),
             "key": charts.bars([(k.label, k.spend) for k in report.by_key], label="Spend by key"),
-            "team": charts.bars([(t.label, t.spend) for t in report.by_team], label="Spend by team"),
+            "team": charts.bars(
+                [(t.label, t.spend) for t in report.by_team], label="Spend by team"
+            ),
         }
         return self.web.render(
             ctx,
@@ -231,4 +235,3 @@ class ReportPages:
                 }
             )
         return out
-

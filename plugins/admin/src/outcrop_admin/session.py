@@ -58,7 +58,9 @@ class Sessions:
 
     # -- sessions ----------------------------------------------------------------------------
     def issue(self, kind: str, sub: str | None, alias: str | None = None) -> str:
-        claims = Claims(kind, sub, secrets.token_urlsafe(16), int(time.time()) + self.lifetime_s, alias)
+        claims = Claims(
+            kind, sub, secrets.token_urlsafe(16), int(time.time()) + self.lifetime_s, alias
+        )
         payload = _b64(msgspec.json.encode(claims))
         return f"{payload}.{self._mac('session', payload)}"
 

@@ -4,8 +4,8 @@ every POST, form parsing, template rendering and the security headers."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import base64
+import hashlib
 import hmac
 import time
 from collections.abc import Awaitable, Callable
@@ -16,11 +16,11 @@ from urllib.parse import parse_qsl, quote
 
 import jinja2
 import structlog
-from outcrop_keys.manage import ManageError
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from outcrop import ClientDisconnected, Gateway, OutcropError, read_body
+from outcrop_keys.manage import ManageError
 
 from . import charts
 from .session import COOKIE, Session, Sessions, cookie_header
@@ -153,7 +153,9 @@ class Web:
         return self.render(ctx, "error.html", status=status, status_code=status, message=message)
 
     # -- the wrapper every route goes through ------------------------------------------------
-    def page(self, handler: Handler, *, signed_in: bool = True) -> Callable[[Request], Awaitable[Response]]:
+    def page(
+        self, handler: Handler, *, signed_in: bool = True
+    ) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
             response = await self._serve(request, handler, signed_in)
             response.headers.update(SECURITY_HEADERS)
@@ -177,7 +179,11 @@ class Web:
                 ctx.form = await self._form(request)
                 if signed_in and not _same(ctx.form.get("csrf"), session.csrf if session else None):
                     log.warning("admin_csrf_refused", path=request.url.path)
-                    return self.fail(ctx, 403, "the form's CSRF token is missing or wrong: reload the page and try again")
+                    return self.fail(
+                        ctx,
+                        403,
+                        "the form's CSRF token is missing or wrong: reload the page and try again",
+                    )
             return await handler(ctx)
         except ClientDisconnected:
             return Response(status_code=499)

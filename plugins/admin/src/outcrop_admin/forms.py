@@ -28,6 +28,8 @@ LABELS: dict[str, tuple[str, str]] = {
     "rpm_limit": ("Requests per minute", "empty: no limit"),
     "tpm_limit": ("Tokens per minute", "empty: no limit"),
     "max_parallel_requests": ("Parallel requests", "empty: no limit"),
+    "model_rpm_limit": ("Requests per minute, per model", 'JSON, e.g. {"nova": 60}'),
+    "model_tpm_limit": ("Tokens per minute, per model", 'JSON, e.g. {"nova": 100000}'),
     "allowed_routes": ("Allowed routes", "comma-separated paths or patterns; empty: all"),
     "admin": ("Admin", "may use the management API and sign in here"),
     "blocked": ("Blocked", "refuse every call with this key"),

@@ -212,6 +212,8 @@ class ReportPages:
 
     def deployments(self, outcomes: dict[str, tuple[int, int]]) -> list[dict[str, Any]]:
         gateway = self.gateway
+        # The router's cooldown state, where the gateway's router reports one.
+        cooling = getattr(gateway.router, "cooling", None)
         out = []
         for d in gateway.config.model_list:
             route = gateway.routes.get(d.index)
@@ -228,7 +230,9 @@ class ReportPages:
                     "plugin": route.provider if route else None,
                     "region": region,
                     "weight": d.params.weight,
-                    "cooldown": None,  # the gateway's public API reports no cooldown state yet
+                    "cooldown": (
+                        ("cooling down" if cooling(d) else "ready") if callable(cooling) else None
+                    ),
                     "calls": calls,
                     "errors": errors,
                     "error_rate": errors / calls if calls else None,

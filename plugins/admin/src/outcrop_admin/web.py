@@ -166,17 +166,18 @@ class Web:
     async def _serve(self, request: Request, handler: Handler, signed_in: bool) -> Response:
         session = self.current(request)
         ctx = Ctx(request, session)
-        if signed_in and session is None:
-            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-            if request.method != "GET":
-                target = request.url.path if request.url.path != "/ui/logout" else "/ui"
-            return RedirectResponse(f"/ui/login?next={quote(target, safe='')}", status_code=303)
         try:
+            if signed_in and session is None:
+                target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+                if request.method != "GET":
+                    await self._form(request)  # read, never used: the connection stays usable
+                    target = request.url.path if request.url.path != "/ui/logout" else "/ui"
+                return RedirectResponse(f"/ui/login?next={quote(target, safe='')}", status_code=303)
             if request.method == "POST":
+                ctx.form = await self._form(request)  # read first: a refusal keeps the connection
                 refused = self._check_post(request)
                 if refused:
                     return self.fail(ctx, 403, refused)
-                ctx.form = await self._form(request)
                 if signed_in and not _same(ctx.form.get("csrf"), session.csrf if session else None):
                     log.warning("admin_csrf_refused", path=request.url.path)
                     return self.fail(

@@ -24,7 +24,9 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_play
 from .conftest import MASTER, Admin, flushed
 
 expect.set_options(timeout=20_000)  # a loaded machine: wait for conditions, generously
-IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
+#: Where the screenshots go: docs/images with OUTCROP_UPDATE_SCREENSHOTS=1 (to refresh the ones
+#: docs/admin.md shows), else a temporary folder, so a test run leaves the tree clean.
+DOC_IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
 #: Chromium resolves no name but localhost: a page can never reach past the loopback.
 LOOPBACK_ONLY = "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1"
 
@@ -67,9 +69,17 @@ def context(browser: Browser, gateway: Any) -> Iterator[BrowserContext]:
     context.close()
 
 
-def shot(page: Page, name: str, *secrets: Any) -> None:
-    IMAGES.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(IMAGES / f"admin-{name}.png"), full_page=True, mask=list(secrets))
+@pytest.fixture(scope="module")
+def images(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if os.environ.get("OUTCROP_UPDATE_SCREENSHOTS") == "1":
+        return DOC_IMAGES
+    return tmp_path_factory.mktemp("screenshots")
+
+
+def shot(folder: Path, page: Page, name: str, *secrets: Any) -> None:
+    path = folder / f"admin-{name}.png"
+    page.screenshot(path=str(path), full_page=True, mask=list(secrets))
+    assert path.stat().st_size > 1000, path  # a real picture of the page
 
 
 def sign_in(page: Page, key: str = MASTER) -> None:
@@ -85,11 +95,11 @@ def chat(url: str, key: str) -> Any:
     )
 
 
-def test_operator_flow(gateway: Any, context: BrowserContext, admin: Admin) -> None:
+def test_operator_flow(gateway: Any, context: BrowserContext, admin: Admin, images: Path) -> None:
     page = context.new_page()
     page.goto("/ui/spend")
     expect(page).to_have_url(re.compile(r"/ui/login\?next=%2Fui%2Fspend$"))
-    shot(page, "login")
+    shot(images, page, "login")
 
     # a wrong master key is refused; the right one signs in, from the keyboard
     page.keyboard.type("sk-not-the-master-key-000000")  # the key field has the focus
@@ -115,7 +125,7 @@ def test_operator_flow(gateway: Any, context: BrowserContext, admin: Admin) -> N
     page.get_by_label("Requests per minute").fill("600")
     page.get_by_label("Metadata (JSON object)").fill('{"owner": "ci"}')
     page.get_by_label("Issue a SigV4 key pair").check()
-    shot(page, "key-new")
+    shot(images, page, "key-new")
     page.get_by_role("button", name="Create key").click()
     expect(page.get_by_role("heading", name="Key created")).to_be_visible()
     shown = page.get_by_label("Key “ci-bot”")
@@ -124,7 +134,7 @@ def test_operator_flow(gateway: Any, context: BrowserContext, admin: Admin) -> N
     key = page.evaluate("navigator.clipboard.readText()")
     assert key.startswith("sk-") and key == shown.input_value()
     assert page.get_by_label("Access key id").input_value().startswith("OCK")
-    shot(page, "key-created", page.locator("input.secret"))
+    shot(images, page, "key-created", page.locator("input.secret"))
 
     # the key works through the OpenAI SDK; the call and its spend appear
     assert chat(gateway.url, key).choices[0].message.content == "Hello there"
@@ -135,38 +145,38 @@ def test_operator_flow(gateway: Any, context: BrowserContext, admin: Admin) -> N
     expect(row).to_contain_text("nova")
     expect(row).to_contain_text("10/5")
     expect(row).to_contain_text("$0.02")
-    shot(page, "calls")
+    shot(images, page, "calls")
     row.get_by_role("link").click()
     expect(page.get_by_role("heading", name="Call")).to_be_visible()
     expect(page.locator("dl.details")).to_contain_text("nova#0")
-    shot(page, "call")
+    shot(images, page, "call")
     page.get_by_role("link", name="Spend").click()
     expect(page.locator(".card").first).to_contain_text("$0.02")
     expect(page.locator("#by-key + svg")).to_have_attribute("aria-label", "Spend by key")
     expect(page.get_by_role("table").filter(has_text="Spend by key")).to_contain_text("ci-bot")
-    shot(page, "spend")
+    shot(images, page, "spend")
 
     # the key's page; block it and the next call is refused
     page.get_by_role("link", name="Keys").click()
     expect(page.get_by_role("row").filter(has_text="ci-bot")).to_contain_text("$0.02")
-    shot(page, "keys")
+    shot(images, page, "keys")
     page.get_by_role("link", name="ci-bot").click()
     expect(page.get_by_label("Models")).to_have_value("nova")
     assert key not in page.content()
     page.get_by_role("button", name="Block").click()
     expect(page.get_by_role("status")).to_contain_text("blocked")
-    shot(page, "key")
+    shot(images, page, "key")
     with pytest.raises(openai.PermissionDeniedError, match="blocked"):
         chat(gateway.url, key)
 
     page.get_by_role("link", name="Teams").click()
-    shot(page, "teams")
+    shot(images, page, "teams")
     page.get_by_role("link", name="Research").click()
     expect(page.get_by_role("row").filter(has_text="ci-bot")).to_contain_text("blocked")
-    shot(page, "team")
+    shot(images, page, "team")
     page.get_by_role("link", name="Models").click()
     expect(page.get_by_role("row").filter(has_text="nova#0")).to_contain_text("testprov")
-    shot(page, "models")
+    shot(images, page, "models")
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("status")).to_have_text("Signed out.")
     page.goto("/ui/keys")
@@ -256,7 +266,9 @@ PAGES = (
 )
 
 
-def test_phone_keyboard_and_labels(browser: Browser, gateway: Any, admin: Admin) -> None:
+def test_phone_keyboard_and_labels(
+    browser: Browser, gateway: Any, admin: Admin, images: Path
+) -> None:
     admin.post("/team/new", {"team_id": "blue", "team_alias": "Blue"})
     made = admin.generate(key_alias="phone", team_id="blue")
     chat(gateway.url, made["key"])
@@ -282,9 +294,9 @@ def test_phone_keyboard_and_labels(browser: Browser, gateway: Any, admin: Admin)
         )
         assert unlabelled == [], (path, unlabelled)
     page.goto("/ui/spend")
-    shot(page, "phone-spend")
+    shot(images, page, "phone-spend")
     page.goto("/ui/keys")
-    shot(page, "phone-keys")
+    shot(images, page, "phone-keys")
 
     # the keyboard reaches the skip link, every section and the actions, in order
     page.goto("/ui/keys")

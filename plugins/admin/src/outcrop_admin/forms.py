@@ -123,14 +123,17 @@ def _kind(name: str, info: Any, struct: type[Any]) -> str:
         return "team"
     if isinstance(info, msgspec.inspect.UnionType):
         info = next(t for t in info.types if not isinstance(t, msgspec.inspect.NoneType))
-    return {
-        msgspec.inspect.IntType: "int",
-        msgspec.inspect.FloatType: "float",
-        msgspec.inspect.BoolType: "bool",
-        msgspec.inspect.ListType: "list",
-        msgspec.inspect.DictType: "json",
-        msgspec.inspect.DateTimeType: "datetime",
-    }.get(type(info), "text")
+    return _KINDS.get(type(info), "text")
+
+
+_KINDS: dict[type[Any], str] = {
+    msgspec.inspect.IntType: "int",
+    msgspec.inspect.FloatType: "float",
+    msgspec.inspect.BoolType: "bool",
+    msgspec.inspect.ListType: "list",
+    msgspec.inspect.DictType: "json",
+    msgspec.inspect.DateTimeType: "datetime",
+}
 
 
 def _fields(struct: type[Any]) -> list[Field]:

@@ -116,7 +116,7 @@ class KeyPages:
             info = await self.web.run(manage.key_info, self.engine, token)
         except ManageError as exc:
             raise OutcropError(exc.message, exc.status) from None
-        row = info["info"]
+        row: dict[str, Any] = info["info"]
         row["spend"] += self.service().pending.get(row["token"], 0.0)
         return row
 

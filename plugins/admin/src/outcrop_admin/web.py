@@ -11,7 +11,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, quote
 
 import jinja2
@@ -103,6 +103,7 @@ class Ctx:
 
 
 Handler = Callable[[Ctx], Awaitable[Response]]
+T = TypeVar("T")
 
 
 class LoginThrottle:
@@ -234,7 +235,7 @@ class Web:
             raise OutcropError("the form is not valid UTF-8 form data", 400) from None
         return dict(pairs)
 
-    async def run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """A synchronous database call, off the event loop."""
         return await asyncio.to_thread(fn, *args, **kwargs)
 

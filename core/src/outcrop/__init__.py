@@ -32,7 +32,13 @@ if TYPE_CHECKING:
     )
     from .eventstream import EventStreamMessage
     from .gateway import Gateway
-    from .headers import COST_HEADER, OVERHEAD_HEADER, REQUEST_ID_HEADER, SESSION_HEADER
+    from .headers import (
+        ATTEMPTS_HEADER,
+        COST_HEADER,
+        OVERHEAD_HEADER,
+        REQUEST_ID_HEADER,
+        SESSION_HEADER,
+    )
     from .lifecycle import CallLifecycle
     from .operations import (
         DATA_PLANE_SERVICES,
@@ -52,6 +58,7 @@ if TYPE_CHECKING:
     )
     from .types import (
         Admission,
+        Attempt,
         CallEvent,
         ChatCall,
         ChatDelta,
@@ -102,6 +109,7 @@ _EXPORTS: dict[str, str] = {
     "split_validation_error": ".errors",
     "EventStreamMessage": ".eventstream",
     "Gateway": ".gateway",
+    "ATTEMPTS_HEADER": ".headers",
     "COST_HEADER": ".headers",
     "OVERHEAD_HEADER": ".headers",
     "REQUEST_ID_HEADER": ".headers",
@@ -122,6 +130,7 @@ _EXPORTS: dict[str, str] = {
     "check_sigv4_headers": ".sigv4_verify",
     "verify_sigv4": ".sigv4_verify",
     "Admission": ".types",
+    "Attempt": ".types",
     "CallEvent": ".types",
     "ChatCall": ".types",
     "ChatDelta": ".types",
@@ -147,12 +156,14 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = [
+    "ATTEMPTS_HEADER",
     "COST_HEADER",
     "DATA_PLANE_SERVICES",
     "OVERHEAD_HEADER",
     "REQUEST_ID_HEADER",
     "SESSION_HEADER",
     "Admission",
+    "Attempt",
     "CallEvent",
     "CallLifecycle",
     "ChatCall",

@@ -152,7 +152,7 @@ async def acompletion(
         request, provider, dparams = _split_kwargs(model, messages, kwargs)
         call = prepare_call(gateway, request, provider, {}, life.request_id, dparams)
         life.bind(call)
-        deltas = await open_stream(gateway, call)
+        deltas = await open_stream(gateway, call, life)
         if call.stream:
             return life.hand_off(_achunks(gateway, call, deltas))
         completion = await collect(gateway, call, deltas)

@@ -18,14 +18,14 @@ from typing import Any
 import msgspec
 from starlette.datastructures import Headers
 
-from .config import DeploymentParams
+from .config import Deployment, DeploymentParams
 from .errors import OutcropError, clip, error_from_aws, split_validation_error
 from .gateway import Gateway
-from .headers import COST_HEADER, OVERHEAD_HEADER
+from .headers import ATTEMPTS_HEADER, COST_HEADER, OVERHEAD_HEADER
 from .lifecycle import CallLifecycle, Receive
 from .sse import send_sse
-from .types import ChatCall, ChatDelta
-from .upstream import MAX_ERROR_BODY, UpstreamRequest, answer_too_large
+from .types import ChatCall, ChatDelta, ModelRoute
+from .upstream import MAX_ERROR_BODY, UpstreamRequest, UpstreamResponse, answer_too_large
 from .wire import (
     ALWAYS_SUPPORTED,
     ChatCompletion,
@@ -67,11 +67,12 @@ async def serve(life: CallLifecycle, scope: Any, receive: Receive) -> None:
     call = prepare_call(gateway, request, extra, headers, life.request_id)
     life.bind(call)
     await life.admit()
-    deltas = await open_stream(gateway, call)
+    deltas = await open_stream(gateway, call, life)
     if call.stream:
         sse_headers = {
             **call.response_headers,
             OVERHEAD_HEADER: overhead_ms(call),
+            ATTEMPTS_HEADER: life.attempts_header()[1].decode(),
             "cache-control": "no-cache",
         }
         try:
@@ -89,6 +90,7 @@ async def serve(life: CallLifecycle, scope: Any, receive: Receive) -> None:
         *_JSON_HEADERS,
         *_raw(call.response_headers),
         (OVERHEAD_HEADER.encode(), overhead_ms(call).encode()),
+        life.attempts_header(),
     ]
     if call.cost is not None:
         out.append((COST_HEADER.encode(), repr(call.cost).encode()))
@@ -121,7 +123,10 @@ def openai_answer(
 ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
     """An error in the OpenAI dialect, with the headers the provider set for the client."""
     extra = {**life.call.response_headers, **err.headers} if life.call else err.headers
-    return err.status, [*_JSON_HEADERS, *_raw(extra)], err.openai_body()
+    out = [*_JSON_HEADERS, *_raw(extra)]
+    if life.attempts:
+        out.append(life.attempts_header())
+    return err.status, out, err.openai_body()
 
 
 def _raw(headers: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
@@ -158,6 +163,29 @@ def prepare_call(
     if not request.messages:
         raise OutcropError("`messages` must contain at least one message", 400, param="messages")
     route, dparams, deployment = gateway.resolve(request.model, params)
+    drop = _check_route(gateway, request, route, dparams)
+    region = gateway.aws.region(dparams, route.region)
+    return ChatCall(
+        request_id=request_id,
+        request=request,
+        route=route,
+        params=dparams,
+        deployment=deployment,
+        provider_params={**dparams.extra, **provider_params},
+        headers=headers,
+        stream=bool(request.stream),
+        region=region,
+        endpoint=gateway.aws.endpoint(route.service, region, dparams),
+        model=request.model,
+        drop_params=drop,
+        body_params=provider_params,
+    )
+
+
+def _check_route(
+    gateway: Gateway, request: ChatRequest, route: ModelRoute, dparams: DeploymentParams
+) -> bool:
+    """Whether the route serves this call on the chat route; its effective ``drop_params``."""
     if not route.chat:
         raise OutcropError(
             route.error
@@ -181,40 +209,55 @@ def prepare_call(
             param=sorted(unsupported)[0],
             code="unsupported_params",
         )
-    region = gateway.aws.region(dparams, route.region)
-    return ChatCall(
-        request_id=request_id,
-        request=request,
-        route=route,
-        params=dparams,
+    return bool(drop)
+
+
+def _move(gateway: Gateway, call: ChatCall, deployment: Deployment) -> None:
+    """A retry goes to another deployment (or a fallback model_name): the call follows it."""
+    route = gateway.routes[deployment.index]
+    dparams = deployment.params
+    call.drop_params = _check_route(gateway, call.request, route, dparams)
+    call.route, call.params, call.deployment = route, dparams, deployment
+    call.provider_params = {**dparams.extra, **call.body_params}
+    call.region = gateway.aws.region(dparams, route.region)
+    call.endpoint = gateway.aws.endpoint(route.service, call.region, dparams)
+    call.model = deployment.model_name
+    call.state = {}
+    call.response_headers = {}
+
+
+async def open_stream(
+    gateway: Gateway, call: ChatCall, life: CallLifecycle | None = None
+) -> AsyncIterator[ChatDelta]:
+    """Send the upstream request (with the router's retries and fallbacks) and return the
+    plugin's delta stream (not yet consumed)."""
+
+    async def attempt(deployment: Deployment | None) -> UpstreamResponse:
+        if deployment is not call.deployment and deployment is not None:
+            _move(gateway, call, deployment)
+        upstream = gateway.hook.outcrop_translate_request(call=call)
+        if inspect.isawaitable(upstream):  # the plugin needs I/O first (fetching an image...)
+            upstream = await upstream
+        if not isinstance(upstream, UpstreamRequest):
+            raise OutcropError(
+                f"no plugin translated the request for provider {call.route.provider!r}", 500
+            )
+        upstream.service = upstream.service or call.route.service
+        upstream.signing_name = upstream.signing_name or call.route.signing_name
+        upstream.region = upstream.region or call.region
+        if upstream.read_timeout is None:
+            upstream.read_timeout = call.params.timeout
+        if upstream.connect_timeout is None:
+            upstream.connect_timeout = call.params.connect_timeout
+        return await gateway.send(upstream, call.params, call)
+
+    deployment = call.deployment
+    response, _ = await gateway.send_routed(
+        attempt,
+        model_name=deployment.model_name if deployment is not None else None,
         deployment=deployment,
-        provider_params={**dparams.extra, **provider_params},
-        headers=headers,
-        stream=bool(request.stream),
-        region=region,
-        endpoint=gateway.aws.endpoint(route.service, region, dparams),
-        model=request.model,
-        drop_params=bool(drop),
+        life=life,
     )
-
-
-async def open_stream(gateway: Gateway, call: ChatCall) -> AsyncIterator[ChatDelta]:
-    """Send the upstream request and return the plugin's delta stream (not yet consumed)."""
-    upstream = gateway.hook.outcrop_translate_request(call=call)
-    if inspect.isawaitable(upstream):  # the plugin needs I/O first (fetching an image...)
-        upstream = await upstream
-    if not isinstance(upstream, UpstreamRequest):
-        raise OutcropError(
-            f"no plugin translated the request for provider {call.route.provider!r}", 500
-        )
-    upstream.service = upstream.service or call.route.service
-    upstream.signing_name = upstream.signing_name or call.route.signing_name
-    upstream.region = upstream.region or call.region
-    if upstream.read_timeout is None:
-        upstream.read_timeout = call.params.timeout
-    if upstream.connect_timeout is None:
-        upstream.connect_timeout = call.params.connect_timeout
-    response = await gateway.send(upstream, call.params, call)
     call.upstream = response
     if response.status >= 300:
         try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -24,6 +24,7 @@ __all__ = [
     "Deployment",
     "DeploymentParams",
     "GeneralSettings",
+    "RouterSettings",
     "load_config",
     "parse_config",
 ]
@@ -88,9 +89,46 @@ class GeneralSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         return f"GeneralSettings(master_key={'***' if self.master_key else None})"
 
 
+#: The router's strategies (LiteLLM's names); ``simple-shuffle`` is weighted at random.
+RoutingStrategy = Literal[
+    "simple-shuffle", "least-busy", "latency-based-routing", "usage-based-routing"
+]
+#: LiteLLM's spelling of fallbacks: ``[{"model-a": ["model-b", "model-c"]}]``.
+Fallbacks = list[dict[str, list[str]]]
+
+
+class RouterSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Retries, fallbacks, cooldowns and the routing strategy (docs/routing.md), read from
+    ``router_settings`` over ``litellm_settings`` as LiteLLM does."""
+
+    #: Further attempts after a retryable failure (429, 5xx, timeout, connection error); a
+    #: deployment's ``num_retries`` overrides it for calls it serves first.
+    num_retries: Annotated[int, msgspec.Meta(ge=0, le=20)] = 0
+    #: The least number of seconds before an attempt on the same deployment is repeated.
+    retry_after: Annotated[float, msgspec.Meta(ge=0, le=3600)] = 0.0
+    #: Seconds a whole call (every attempt, every wait) may take before no attempt starts.
+    timeout: Timeout | None = None
+    fallbacks: Fallbacks = msgspec.field(default_factory=list)
+    context_window_fallbacks: Fallbacks = msgspec.field(default_factory=list)
+    content_policy_fallbacks: Fallbacks = msgspec.field(default_factory=list)
+    #: model_names tried, in order, after any model_name's own deployments failed.
+    default_fallbacks: list[str] = msgspec.field(default_factory=list)
+    max_fallbacks: Annotated[int, msgspec.Meta(ge=0, le=20)] = 5
+    #: Retryable failures of one deployment tolerated within a minute before its cooldown.
+    allowed_fails: Annotated[int, msgspec.Meta(ge=0)] = 3
+    #: Seconds a deployment past ``allowed_fails`` is skipped (when its group has another).
+    cooldown_time: Annotated[float, msgspec.Meta(ge=0, le=86_400)] = 5.0
+    disable_cooldowns: bool = False
+    routing_strategy: RoutingStrategy = "simple-shuffle"
+    #: ``lowest_latency_buffer`` (latency-based-routing: pick at random among deployments
+    #: within this fraction of the fastest).
+    routing_strategy_args: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
 class Config(msgspec.Struct, kw_only=True):
     model_list: list[Deployment] = msgspec.field(default_factory=list)
     general_settings: GeneralSettings = msgspec.field(default_factory=GeneralSettings)
+    router_settings: RouterSettings = msgspec.field(default_factory=RouterSettings)
     #: What the core does not read itself, for plugins: top-level sections by name
     #: (``bedrock_passthrough``) and settings keys by dotted path
     #: (``litellm_settings.success_callback``). The gateway refuses any a plugin does not claim.
@@ -106,6 +144,8 @@ _ENV_REF = re.compile(r"^os\.environ/([A-Za-z_][A-Za-z0-9_]*)$")
 #: Environment variables that give the master key when the config file does not, in order.
 MASTER_KEY_ENV = ("OUTCROP_MASTER_KEY", "LITELLM_MASTER_KEY")
 _SETTINGS_FIELDS = frozenset(GeneralSettings.__struct_fields__)
+#: The router's keys; ``router_settings`` wins over ``litellm_settings``.
+ROUTER_FIELDS = frozenset(RouterSettings.__struct_fields__)
 
 
 def _resolve_env(value: Any, path: str, errors: list[str]) -> Any:
@@ -171,11 +211,16 @@ _ENTRY_KEYS = ("model_name", "litellm_params", "params", "model_info")
 
 
 def _settings(
-    data: dict[str, Any], sections: dict[str, Any], errors: list[str], origin: dict[str, str]
+    data: dict[str, Any],
+    sections: dict[str, Any],
+    errors: list[str],
+    origin: dict[str, str],
+    router: dict[str, Any],
 ) -> dict[str, Any]:
-    """The core's settings from ``litellm_settings`` then ``general_settings`` (which wins);
-    every other key goes to ``sections`` under its dotted path. ``origin`` records the section
-    each setting came from, for error paths."""
+    """The core's settings from ``litellm_settings`` then ``general_settings`` (which wins),
+    the router's from ``litellm_settings`` then ``router_settings`` (into ``router``); every
+    other key goes to ``sections`` under its dotted path. ``origin`` records the section each
+    setting came from, for error paths."""
     merged: dict[str, Any] = {}
     for name in ("litellm_settings", "general_settings", "router_settings"):
         raw = data.get(name)
@@ -185,7 +230,10 @@ def _settings(
             errors.append(f"{name}: expected a mapping, got {type(raw).__name__}")
             continue
         for key, value in raw.items():
-            if name != "router_settings" and key in _SETTINGS_FIELDS:
+            if name != "general_settings" and key in ROUTER_FIELDS:
+                router[key] = value
+                origin[f"router.{key}"] = name
+            elif name != "router_settings" and key in _SETTINGS_FIELDS:
                 merged[key] = value
                 origin[key] = name
             elif key == "max_request_size_mb" and name == "general_settings":
@@ -281,7 +329,9 @@ def parse_config(data: Any, *, source: str | None = None) -> Config:
     deployments = _model_list(data.get("model_list") or [], errors, ignored)
     sections = {str(k): v for k, v in data.items() if k not in CORE_SECTIONS}
     origin: dict[str, str] = {}
-    settings_raw = _settings(data, sections, errors, origin)
+    router_raw: dict[str, Any] = {}
+    settings_raw = _settings(data, sections, errors, origin, router_raw)
+    router = _router_settings(router_raw, origin, deployments, errors)
     master_key, master_key_source = _master_key(data, unresolved, errors)
     settings_raw.pop("master_key", None)
     try:
@@ -300,11 +350,41 @@ def parse_config(data: Any, *, source: str | None = None) -> Config:
     return Config(
         model_list=deployments,
         general_settings=general,
+        router_settings=router,
         sections=sections,
         ignored=ignored,
         master_key_source=master_key_source if master_key else None,
         source=source,
     )
+
+
+def _router_settings(
+    raw: dict[str, Any], origin: dict[str, str], deployments: list[Deployment], errors: list[str]
+) -> RouterSettings:
+    try:
+        router = msgspec.convert(raw, RouterSettings, str_keys=True)
+    except msgspec.ValidationError as exc:
+        key = split_validation_error(exc)[0].split(".")[0].split("[")[0]
+        where = origin.get(f"router.{key}", "router_settings")
+        errors.extend(ConfigError.from_validation(exc, where).errors)
+        return RouterSettings()
+    names = {d.model_name for d in deployments}
+    for field in ("fallbacks", "context_window_fallbacks", "content_policy_fallbacks"):
+        where = origin.get(f"router.{field}", "router_settings")
+        for i, entry in enumerate(getattr(router, field)):
+            for source, targets in entry.items():
+                for name in (source, *targets):
+                    if name not in names:
+                        errors.append(
+                            f"{where}.{field}[{i}]: {name!r} is not a model_name of model_list"
+                        )
+    where = origin.get("router.default_fallbacks", "router_settings")
+    errors.extend(
+        f"{where}.default_fallbacks: {name!r} is not a model_name of model_list"
+        for name in router.default_fallbacks
+        if name not in names
+    )
+    return router
 
 
 def _transport_errors(general: GeneralSettings) -> list[str]:

@@ -189,13 +189,8 @@ REFUSED: dict[str, dict[str, str]] = {
 #: LiteLLM deployment keys (``litellm_params``) accepted and ignored.
 IGNORED_PARAMS: dict[str, str] = {
     "custom_llm_provider": "the plugin that claims the model string serves it",
-    "rpm": _ROUTER,
-    "tpm": _ROUTER,
     "max_parallel_requests": _ROUTER,
-    "num_retries": _ROUTER,
-    "max_retries": _ROUTER,
     "cooldown_time": _ROUTER,
-    "order": _ROUTER,
     "stream_timeout": "use timeout",
     "tags": _ROUTER,
     "use_in_pass_through": "the pass-through serves every deployment it can",

@@ -23,7 +23,7 @@ from .gateway import Gateway
 from .headers import COST_HEADER
 from .lifecycle import CallLifecycle, Receive
 from .types import EmbeddingCall, EmbeddingResult
-from .upstream import MAX_ERROR_BODY, UpstreamRequest
+from .upstream import MAX_ERROR_BODY, UpstreamRequest, UpstreamResponse
 from .wire import (
     EmbeddingData,
     EmbeddingList,
@@ -117,8 +117,15 @@ async def _one(
         upstream.read_timeout = call.params.timeout
     if upstream.connect_timeout is None:
         upstream.connect_timeout = call.params.connect_timeout
+
+    async def attempt(_: object) -> UpstreamResponse:
+        return await gateway.send(upstream, call.params)
+
     async with gate:
-        response = await gateway.send(upstream, call.params)
+        # the request was translated for this deployment: retries repeat it there
+        response, _ = await gateway.send_routed(
+            attempt, model_name=None, deployment=call.deployment
+        )
         try:
             failed = response.status >= 300  # an error body is only read up to its cap
             body = await (response.read_up_to(MAX_ERROR_BODY) if failed else response.read())

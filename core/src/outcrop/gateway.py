@@ -16,7 +16,6 @@ import pluggy
 from botocore.credentials import ReadOnlyCredentials
 
 from .aws import AwsSettings
-from .balance import weighted_choice
 from .bodies import read_body
 from .config import Config, Deployment, DeploymentParams, GeneralSettings
 from .config_keys import check_sections
@@ -26,6 +25,8 @@ from .logs import get_logger
 from .plugins import make_plugin_manager
 from .pricing import PriceTable
 from .regions import check_region
+from .retry import Attempter, send_routed
+from .routing import Router
 from .types import (
     MASTER,
     OPEN,
@@ -65,25 +66,6 @@ KNOWN_DISTRIBUTIONS = (
 )
 
 
-class Router:
-    """Picks a deployment for a ``model_name``, weighted at random (``litellm_params.weight``)."""
-
-    def __init__(self, deployments: list[Deployment]) -> None:
-        self._groups: dict[str, list[Deployment]] = {}
-        for d in deployments:
-            self._groups.setdefault(d.model_name, []).append(d)
-
-    def names(self) -> list[str]:
-        return list(self._groups)
-
-    def candidates(self, model_name: str) -> list[Deployment]:
-        return self._groups.get(model_name, [])
-
-    def pick(self, model_name: str) -> Deployment | None:
-        group = self._groups.get(model_name)
-        return weighted_choice(group) if group else None
-
-
 class Gateway:
     """Everything one worker needs to serve calls. Build with ``Gateway(config)``, then
     ``await gateway.start()`` inside the event loop, and ``await gateway.stop()`` at the end."""
@@ -105,7 +87,7 @@ class Gateway:
         self.hook.outcrop_register_models(register=self.model_prefixes.append)
         self.config_sections: dict[str, ConfigSection] = {}
         self.hook.outcrop_register_config_sections(register=self._claim_section)
-        self.router = Router(config.model_list)
+        self.router = Router(config.model_list, config.router_settings)
         allow = settings.allow_raw_models
         #: Whether model strings that are not a configured ``model_name`` are served.
         self.allow_raw_models: bool = not config.model_list if allow is None else allow
@@ -275,6 +257,32 @@ class Gateway:
         creds = await self.aws.credentials(params)
         signed = self.hook.outcrop_sign_request(request=request, credentials=creds, call=call)
         return await self.http.send(signed or request)
+
+    async def send_routed(
+        self,
+        attempt: Attempter,
+        *,
+        model_name: str | None,
+        deployment: Deployment | None,
+        life: CallLifecycle | None = None,
+        fallbacks: bool = True,
+    ) -> tuple[UpstreamResponse, Deployment | None]:
+        """Run ``attempt`` (build, sign with ``send``, send one upstream request for a
+        deployment) with the router's retries, failover and fallbacks (docs/routing.md).
+
+        ``deployment`` was picked from ``model_name`` (both ``None`` for a raw model string:
+        retries then repeat the same target). Returns the answer that ends the call (success
+        or the last failure) and the deployment that gave it; only a gateway-side failure of
+        the last attempt (timeout, unreachable) raises. Never retried: other 4xx answers.
+        """
+        return await send_routed(
+            self,
+            attempt,
+            model_name=model_name,
+            deployment=deployment,
+            life=life,
+            fallbacks=fallbacks,
+        )
 
     # -- calls ---------------------------------------------------------------------------------
     def http_call(

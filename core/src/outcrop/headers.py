@@ -7,3 +7,5 @@ OVERHEAD_HEADER = "x-outcrop-overhead-ms"
 COST_HEADER = "x-outcrop-response-cost"
 #: A conversation's session id, for providers with server-side sessions (request and response).
 SESSION_HEADER = "x-outcrop-session-id"
+#: How many upstream attempts the call made (more than 1 after retries, failover, fallbacks).
+ATTEMPTS_HEADER = "x-outcrop-attempts"

@@ -24,11 +24,12 @@ __all__ = ["CLIENT_GONE", "SHUTDOWN", "CallLifecycle", "ErrorAnswer", "Receive",
 
 from .bodies import ClientDisconnected
 from .errors import OutcropError, UpstreamError
+from .headers import ATTEMPTS_HEADER
 from .logs import get_logger
 from .types import OPEN, Admission, CallEvent
 
 if TYPE_CHECKING:
-    from .types import ChatCall, EmbeddingCall, Principal
+    from .types import Attempt, ChatCall, EmbeddingCall, Principal
     from .upstream import UpstreamResponse
 
 log = get_logger("outcrop.lifecycle")
@@ -39,6 +40,7 @@ ErrorAnswer = Callable[
     [OutcropError, "CallLifecycle"], tuple[int, list[tuple[bytes, bytes]], bytes]
 ]
 
+_ATTEMPTS = ATTEMPTS_HEADER.encode()
 CLIENT_GONE = 499
 SHUTDOWN = 503
 
@@ -67,6 +69,7 @@ class CallLifecycle:
         "_send",
         "_task",
         "_watcher",
+        "attempts",
         "call",
         "client_ip",
         "cost",
@@ -83,6 +86,7 @@ class CallLifecycle:
         "request_id",
         "responded",
         "route",
+        "routed",
         "started",
         "status",
         "stream",
@@ -130,6 +134,10 @@ class CallLifecycle:
         self.call: ChatCall | EmbeddingCall | None = None
         self.status = 200
         self.error: str | None = None
+        #: Every upstream attempt when there was more than one (the retry loop fills it).
+        self.attempts: list[Attempt] | None = None
+        #: The deployment id the router counts this call against until it ends.
+        self.routed: str | None = None
         #: An answer (``http.response.start``) went out: errors can no longer be answered.
         self.responded = False
         self.disconnected = False
@@ -193,6 +201,10 @@ class CallLifecycle:
         if self._active and self._task is not None:
             self._task.cancel()
 
+    def attempts_header(self) -> tuple[bytes, bytes]:
+        """``x-outcrop-attempts`` for the answer: how many upstream attempts it took."""
+        return _ATTEMPTS, str(len(self.attempts)).encode() if self.attempts else b"1"
+
     def record(self, exc: BaseException) -> OutcropError:
         """Note what ends the call; returns the error to answer with."""
         if isinstance(exc, OutcropError):
@@ -235,6 +247,8 @@ class CallLifecycle:
         if up is not None:
             up.close()  # whatever ended the call, its upstream connection ends with it
             upstream_s = up.waited
+        if self.routed is not None:
+            self.gateway.router.finished(self.routed, self.usage)
         self.gateway.after_call(
             CallEvent(
                 request_id=self.request_id,
@@ -255,6 +269,7 @@ class CallLifecycle:
                 principal=self.principal,
                 client_ip=self.client_ip,
                 user_agent=self.user_agent,
+                attempts=tuple(self.attempts) if self.attempts else (),
             )
         )
 

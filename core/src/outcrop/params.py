@@ -25,7 +25,7 @@ PricePerToken = Annotated[float, msgspec.Meta(ge=0, le=1)]
 
 _HTTP_URL = re.compile(r"https?://[^/\s?#]+(/\S*)?\Z")
 #: LiteLLM's name for the endpoint override.
-_ALIASES = {"aws_bedrock_runtime_endpoint": "api_base"}
+_ALIASES = {"aws_bedrock_runtime_endpoint": "api_base", "max_retries": "num_retries"}
 
 
 class DeploymentParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -47,6 +47,13 @@ class DeploymentParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=True)
     timeout: Timeout | None = None
     connect_timeout: Timeout | None = None
     weight: Weight = 1.0
+    #: Further attempts for calls this deployment serves first (over ``router_settings``).
+    num_retries: Annotated[int, msgspec.Meta(ge=0, le=20)] | None = None
+    #: Requests and tokens per minute this deployment takes (usage-based-routing).
+    rpm: Annotated[int, msgspec.Meta(gt=0)] | None = None
+    tpm: Annotated[int, msgspec.Meta(gt=0)] | None = None
+    #: Priority within its model_name: the lowest ``order`` available serves (LiteLLM's).
+    order: Annotated[int, msgspec.Meta(ge=0)] | None = None
     drop_params: bool | None = None
     input_cost_per_token: PricePerToken | None = None
     output_cost_per_token: PricePerToken | None = None

@@ -179,6 +179,9 @@ class ChatCall:
     model: str
     #: The effective ``drop_params``: request body, then deployment, then ``general_settings``.
     drop_params: bool = False
+    #: The provider parameters of the request itself (``provider_params`` without the
+    #: deployment's), kept for a retry on another deployment.
+    body_params: Mapping[str, Any] = field(default_factory=dict)
     response_headers: dict[str, str] = field(default_factory=dict)
     response_fields: dict[str, Any] = field(default_factory=dict)
     state: dict[str, Any] = field(default_factory=dict)
@@ -192,6 +195,22 @@ class ChatCall:
     #: Who called and from where (``None`` for the in-process Python API).
     principal: Principal | None = None
     client_ip: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One upstream attempt of a call that made more than one (retries, failover, fallbacks).
+
+    ``deployment`` is the deployment id (``None`` for a raw model string), ``status`` the HTTP
+    status AWS answered (502 when it could not be reached, 504 on a timeout), ``latency_s`` the
+    attempt's time until that answer, ``error`` the AWS error type (``None`` when it served).
+    """
+
+    deployment: str | None
+    status: int
+    latency_s: float
+    error: str | None = None
+    region: str | None = None
 
 
 @dataclass(slots=True)
@@ -219,6 +238,9 @@ class CallEvent:
     #: The direct peer's address and the ``User-Agent`` header (``None`` when unknown).
     client_ip: str | None = None
     user_agent: str | None = None
+    #: Every upstream attempt, in order, when the call made more than one (empty otherwise:
+    #: the event's own deployment, status and upstream latency describe its single attempt).
+    attempts: tuple[Attempt, ...] = ()
 
 
 @dataclass(slots=True)

@@ -55,7 +55,7 @@ class UpstreamResponse:
     ``aiter_lines`` raise a 502 instead of buffering an unbounded answer.
     """
 
-    __slots__ = ("_resp", "headers", "max_body", "started", "status", "waited")
+    __slots__ = ("_head", "_resp", "headers", "max_body", "started", "status", "waited")
 
     def __init__(
         self, resp: aiohttp.ClientResponse, started: float, max_body: int = DEFAULT_MAX_BODY
@@ -65,12 +65,16 @@ class UpstreamResponse:
         self.headers: Mapping[str, str] = resp.headers
         self.started = started
         self.max_body = max_body
+        self._head = b""
         #: Seconds spent waiting on AWS so far (headers, then each body read): the gateway's
         #: overhead is wall time minus this.
         self.waited: float = time.perf_counter() - started
 
     async def aiter_bytes(self) -> AsyncIterator[bytes]:
         """Body bytes as they arrive from the socket."""
+        if self._head:
+            head, self._head = self._head, b""
+            yield head
         content = self._resp.content
         try:
             while True:
@@ -139,6 +143,11 @@ class UpstreamResponse:
             if size >= limit:
                 break
         return b"".join(parts)
+
+    def unread(self, head: bytes) -> None:
+        """Put back ``head``, the bytes just read: the next read starts with them (the retry
+        loop looks into an error body before deciding whether it is the answer)."""
+        self._head = head
 
     @property
     def raw_headers(self) -> tuple[tuple[bytes, bytes], ...]:

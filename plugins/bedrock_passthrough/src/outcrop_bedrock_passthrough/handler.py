@@ -20,6 +20,7 @@ from starlette.types import Receive, Scope, Send
 import outcrop
 from outcrop import (
     CallLifecycle,
+    Deployment,
     DeploymentParams,
     Gateway,
     OperationMatch,
@@ -54,7 +55,10 @@ def aws_answer(
     exc: OutcropError, life: CallLifecycle
 ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
     """The gateway's own errors in AWS shape (``x-amzn-ErrorType``)."""
-    return error_parts(exc, life.request_id)
+    status, headers, body = error_parts(exc, life.request_id)
+    if life.attempts:
+        headers.append(life.attempts_header())
+    return status, headers, body
 
 
 class PassthroughApp:
@@ -116,24 +120,36 @@ class PassthroughApp:
             forwarded = forward_request_headers(received)
         except ValueError as exc:
             raise OutcropError(str(exc), 400, aws_type="ValidationException") from None
-        url = target.endpoint + target.path + (f"?{canonical_query(query)}" if query else "")
-        request = UpstreamRequest(
-            method,
-            url,
-            forwarded,
-            body,
-            service=op.service,
-            signing_name=op.signing_name,
-            region=target.region,
-            read_timeout=target.params.timeout,
-            connect_timeout=target.params.connect_timeout,
-        )
-        await self._forward(request, target, found, life)
+        target_query = f"?{canonical_query(query)}" if query else ""
 
-    async def _forward(
-        self, request: UpstreamRequest, target: Target, found: OperationMatch, life: CallLifecycle
-    ) -> None:
-        life.upstream = await self.gateway.send(request, target.params)  # closed by ``life``
+        async def attempt(deployment: Deployment | None) -> UpstreamResponse:
+            nonlocal target
+            if deployment is not None and deployment is not target.deployment:
+                # another deployment of the alias: its model id, region and endpoint, and a
+                # signature for that region
+                target = self.resolver.on_alias(deployment, found, path)
+                target.group = group
+            request = UpstreamRequest(
+                method,
+                target.endpoint + target.path + target_query,
+                forwarded,  # re-signing replaces the previous signature headers
+                body,
+                service=op.service,
+                signing_name=op.signing_name,
+                region=target.region,
+                read_timeout=target.params.timeout,
+                connect_timeout=target.params.connect_timeout,
+            )
+            return await self.gateway.send(request, target.params)
+
+        group = target.group
+        life.upstream, _ = await self.gateway.send_routed(  # closed by ``life``
+            attempt,
+            model_name=group,
+            deployment=target.deployment,
+            life=life,
+            fallbacks=False,  # a fallback model_name may not be a native model
+        )
         await self._relay(life.upstream, target, found, life)
 
     async def _relay(
@@ -165,6 +181,7 @@ class PassthroughApp:
             headers.append((COST_HEADER, repr(life.cost).encode()))
         overhead = max(time.perf_counter() - life.started - response.waited, 0.0) * 1000
         headers.append((OVERHEAD_HEADER, f"{overhead:.3f}".encode()))
+        headers.append(life.attempts_header())
         await life.send({"type": "http.response.start", "status": status, "headers": headers})
 
         for part in first:

@@ -44,6 +44,9 @@ class Target:
     #: What the client named (alias or raw id), for logs; the model id priced.
     model: str
     model_id: str | None
+    #: The model_name whose deployments may take over on a retry (an alias served by native
+    #: deployments only); ``None``: retries repeat this target.
+    group: str | None = None
 
 
 def _forbidden(message: str) -> OutcropError:
@@ -115,13 +118,10 @@ class Resolver:
         name = unquote(raw_label)
         group = self.aliases.get(name)
         if group:
-            deployment = self._pick(name, group)
-            model_id, label = self._model_ids[deployment.index]
-            start, end = found.spans["modelId"]
-            path = raw_path[:start] + label + raw_path[end:]
-            return self._on(
-                deployment, path, "bedrock-runtime", arn_region(model_id), name, model_id
-            )
+            target = self.on_alias(self._pick(name, group), found, raw_path)
+            if len(group) == len(self._gateway.router.candidates(name)):
+                target.group = name  # every deployment of the name is native: any may serve
+            return target
         if name in self._other_names:
             raise OutcropError(
                 f"model_name {clip(name)!r} is not a native Bedrock model (its deployments serve "
@@ -138,6 +138,15 @@ class Resolver:
         return self._default(
             raw_path, "bedrock-runtime", arn_region(name), signed_region, name, name
         )
+
+    def on_alias(self, deployment: Deployment, found: OperationMatch, raw_path: str) -> Target:
+        """The target of an alias call on ``deployment`` (its model id in the path, its region,
+        credentials and endpoint): the first attempt's, and each retry's on another one."""
+        model_id, label = self._model_ids[deployment.index]
+        start, end = found.spans["modelId"]
+        path = raw_path[:start] + label + raw_path[end:]
+        name = deployment.model_name
+        return self._on(deployment, path, "bedrock-runtime", arn_region(model_id), name, model_id)
 
     # -- building the target ------------------------------------------------------------------
     def _on(

@@ -1,0 +1,319 @@
+"""The one retry loop: every upstream call of the chat route, embeddings and the pass-through
+goes through ``send_routed`` (``Gateway.send_routed``).
+
+Retried: what may succeed the next time (429, 408, 500, 502, 503, 504, a connection error, a
+timeout), on another deployment of the same ``model_name`` while there is one (at once), else
+on the same one after a wait (``Retry-After`` when AWS sent it, else exponential backoff with
+jitter, never less than ``retry_after``). Never retried: any other 4xx (it would fail again)
+and anything once the answer's first byte went to the client (the loop ends when response
+headers arrive). When the attempts of a ``model_name`` are spent, its ``fallbacks`` are tried;
+a 400 saying the prompt is too long goes to ``context_window_fallbacks``, a content-filter
+refusal to ``content_policy_fallbacks``. No attempt starts past the call's deadline
+(``router_settings.timeout``).
+
+The first attempt costs nothing extra: the loop proper starts only after a failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import random
+import re
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from typing import TYPE_CHECKING
+
+from .errors import OutcropError
+from .logs import get_logger
+from .types import Attempt
+from .upstream import MAX_ERROR_BODY, UpstreamResponse
+
+if TYPE_CHECKING:
+    from .config import Deployment
+    from .gateway import Gateway
+    from .lifecycle import CallLifecycle
+
+log = get_logger("outcrop.retry")
+
+#: Builds, signs and sends one attempt on a deployment (``None``: the call's raw target).
+Attempter = Callable[["Deployment | None"], Awaitable[UpstreamResponse]]
+
+#: Statuses worth another attempt: throttling, AWS-side failures and timeouts.
+RETRYABLE = frozenset({408, 429, 500, 502, 503, 504})
+#: Error codes of the gateway's own upstream failures worth another attempt.
+RETRYABLE_CODES = frozenset({"timeout", "upstream_unreachable"})
+#: Exponential backoff: first wait, cap (seconds).
+BACKOFF_BASE_S = 0.5
+BACKOFF_CAP_S = 8.0
+
+_CONTEXT_WINDOW = re.compile(
+    r"too long|too many (input )?tokens|context (length|window)|maximum (context|input)|"
+    r"input length|exceeds? the (model'?s? )?max",
+    re.IGNORECASE,
+)
+_CONTENT_POLICY = re.compile(
+    r"content (filter|policy|moderation)|guardrail|blocked by|responsible ai|unsafe content",
+    re.IGNORECASE,
+)
+
+
+def retryable(exc: OutcropError) -> bool:
+    """Whether the gateway's own upstream failure (no answer from AWS) may be retried."""
+    return exc.code in RETRYABLE_CODES
+
+
+async def send_routed(
+    gateway: Gateway,
+    attempt: Attempter,
+    *,
+    model_name: str | None,
+    deployment: Deployment | None,
+    life: CallLifecycle | None = None,
+    fallbacks: bool = True,
+) -> tuple[UpstreamResponse, Deployment | None]:
+    """Send a call's upstream request, retrying and failing over as configured.
+
+    ``model_name`` is the group ``deployment`` was picked from (``None`` for a raw model
+    string: retries go to the same target). ``fallbacks=False`` keeps the call within that
+    group. Returns the answer that ends the call (a success, or the last failure for the
+    caller to answer with) and the deployment that gave it; a gateway-side failure of the
+    last attempt raises. Each attempt of a call that made several is in ``life.attempts``.
+    """
+    router = gateway.router
+    if deployment is not None and router.tracking and life is not None:
+        router.started(deployment)  # until the call ends (``life`` tells the router)
+        life.routed = deployment.id
+    started = time.perf_counter()
+    try:
+        response = await attempt(deployment)
+    except OutcropError as exc:
+        if not retryable(exc):
+            raise
+        return await _retry(gateway, attempt, model_name, deployment, life, fallbacks, exc, started)
+    status = response.status
+    if status < 300:
+        if deployment is not None and router.strategy == "latency-based-routing":
+            router.answered(deployment, response.waited)
+        return response, deployment
+    if status in RETRYABLE or (
+        status == 400 and fallbacks and model_name and router.has_error_fallbacks(model_name)
+    ):
+        return await _retry(
+            gateway, attempt, model_name, deployment, life, fallbacks, response, started
+        )
+    return response, deployment
+
+
+async def _retry(
+    gateway: Gateway,
+    attempt: Attempter,
+    name: str | None,
+    deployment: Deployment | None,
+    life: CallLifecycle | None,
+    fallbacks: bool,
+    outcome: UpstreamResponse | OutcropError,
+    started: float,
+) -> tuple[UpstreamResponse, Deployment | None]:
+    router = gateway.router
+    settings = router.settings
+    general = gateway.config.general_settings
+    budget = settings.timeout or general.request_timeout or general.read_timeout
+    deadline = (life.started if life is not None else started) + budget
+    attempts: list[Attempt] = []
+    if life is not None:
+        life.attempts = attempts
+    request_id = life.request_id if life is not None else None
+    tried: set[int] = set()
+    retries = _retries(settings.num_retries, deployment)
+    original = name
+    lists: dict[str, Iterator[str]] = {}  # kind -> the original name's fallbacks left
+    fallbacks_left = settings.max_fallbacks
+    counted = router.tracking and life is not None
+    same = 0  # attempts repeated on the same deployment so far (the backoff's exponent)
+    while True:
+        latency = time.perf_counter() - started
+        kind, status, error, wait = await _outcome(outcome)
+        region = _region(deployment, life)
+        attempts.append(
+            Attempt(deployment.id if deployment else None, status, latency, error, region)
+        )
+        log.warning(
+            "upstream_attempt_failed",
+            request_id=request_id,
+            attempt=len(attempts),
+            deployment=deployment.id if deployment else None,
+            region=region,
+            status=status,
+            error=error,
+            latency_ms=round(latency * 1000, 1),
+        )
+        if deployment is not None:
+            tried.add(deployment.index)
+            if kind == "retry":
+                router.failed(deployment, latency)
+            if counted:
+                router.finished(deployment.id, None)
+        following: Deployment | None = None
+        delay = 0.0
+        go = False
+        if kind == "retry" and retries > 0:
+            retries -= 1
+            go = True
+            other = router.pick(name, tried) if name else None
+            if other is not None and other.index not in tried:
+                following = other  # another deployment: at once
+            else:
+                following = deployment  # the same target: wait before asking again
+                same += 1
+                delay = _backoff(same, wait, settings.retry_after)
+        if not go and kind is not None and fallbacks and original and fallbacks_left > 0:
+            table = "fallbacks" if kind == "retry" else kind
+            names = lists.setdefault(table, iter(router.fallbacks(original, table)))
+            for fallback in names:
+                following = router.pick(fallback)
+                if following is not None:
+                    go, name, same = True, fallback, 0
+                    fallbacks_left -= 1
+                    retries = _retries(settings.num_retries, following)
+                    break
+        if not go or time.perf_counter() + delay > deadline:
+            return _give_up(outcome, deployment, life)
+        if isinstance(outcome, UpstreamResponse):
+            outcome.close()
+        if delay:
+            await asyncio.sleep(delay)
+        deployment = following
+        if deployment is not None and counted:
+            router.started(deployment)
+            life.routed = deployment.id  # type: ignore[union-attr]
+        started = time.perf_counter()
+        try:
+            outcome = await attempt(deployment)
+        except OutcropError as exc:
+            if not retryable(exc):
+                _note(attempts, deployment, exc.status, started, exc.code, life)
+                _moved(deployment, life)
+                raise
+            outcome = exc
+            continue
+        status = outcome.status
+        if status < 300 or not (
+            status in RETRYABLE
+            or (status == 400 and fallbacks and router.has_error_fallbacks(name or ""))
+        ):
+            _note(attempts, deployment, status, started, _aws_error(outcome), life)
+            if deployment is not None and status < 300:
+                router.answered(deployment, outcome.waited)
+            _moved(deployment, life)
+            return outcome, deployment
+
+
+async def _outcome(
+    outcome: UpstreamResponse | OutcropError,
+) -> tuple[str | None, int, str | None, float | None]:
+    """``(kind, status, error, Retry-After seconds)``; ``kind`` is ``retry``,
+    ``context_window_fallbacks``, ``content_policy_fallbacks`` or ``None`` (give up)."""
+    if isinstance(outcome, OutcropError):
+        return "retry", outcome.status, outcome.code or "error", None
+    status = outcome.status
+    error = _aws_error(outcome)
+    if status in RETRYABLE:
+        return "retry", status, error, _retry_after(outcome.headers.get("retry-after"))
+    # a 400 of a model_name with error fallbacks: its body says whether one applies
+    body = await outcome.read_up_to(MAX_ERROR_BODY)
+    outcome.unread(body)
+    text = body.decode("utf-8", "replace")
+    kind: str | None = None
+    if _CONTEXT_WINDOW.search(text):
+        kind = "context_window_fallbacks"
+    elif _CONTENT_POLICY.search(text):
+        kind = "content_policy_fallbacks"
+    return kind, status, error, None
+
+
+def _aws_error(response: UpstreamResponse) -> str | None:
+    if response.status < 300:
+        return None
+    found = response.headers.get("x-amzn-errortype")
+    return found.split(":")[0] if found else str(response.status)
+
+
+def _retries(default: int, deployment: Deployment | None) -> int:
+    if deployment is not None and deployment.params.num_retries is not None:
+        return deployment.params.num_retries
+    return default
+
+
+def _backoff(n: int, retry_after: float | None, least: float) -> float:
+    """Seconds before the ``n``-th repeat on one target: AWS's ``Retry-After`` when given,
+    else exponential with jitter; never less than ``least`` (``retry_after``)."""
+    if retry_after is not None:
+        return max(retry_after, least)
+    wait = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** (n - 1))
+    return max(least, wait * random.uniform(0.5, 1.0))
+
+
+def _retry_after(value: str | None) -> float | None:
+    """``Retry-After`` in seconds (a number or an HTTP date), ``None`` when absent or bad."""
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = when.timestamp() - time.time()
+    return max(seconds, 0.0) if seconds == seconds else None  # NaN is not a wait
+
+
+def _region(deployment: Deployment | None, life: CallLifecycle | None) -> str | None:
+    if deployment is not None and deployment.params.aws_region_name:
+        return deployment.params.aws_region_name
+    return life.region if life is not None else None
+
+
+def _note(
+    attempts: list[Attempt],
+    deployment: Deployment | None,
+    status: int,
+    started: float,
+    error: str | None,
+    life: CallLifecycle | None,
+) -> None:
+    latency = time.perf_counter() - started
+    region = _region(deployment, life)
+    attempts.append(Attempt(deployment.id if deployment else None, status, latency, error, region))
+    log.info(
+        "upstream_attempt",
+        request_id=life.request_id if life is not None else None,
+        attempt=len(attempts),
+        deployment=deployment.id if deployment else None,
+        region=region,
+        status=status,
+        error=error,
+        latency_ms=round(latency * 1000, 1),
+    )
+
+
+def _moved(deployment: Deployment | None, life: CallLifecycle | None) -> None:
+    """The call is now served by ``deployment``: its event says so."""
+    if life is not None and deployment is not None:
+        life.deployment = deployment.id
+        if deployment.params.aws_region_name:
+            life.region = deployment.params.aws_region_name
+
+
+def _give_up(
+    outcome: UpstreamResponse | OutcropError,
+    deployment: Deployment | None,
+    life: CallLifecycle | None,
+) -> tuple[UpstreamResponse, Deployment | None]:
+    _moved(deployment, life)
+    if life is not None:
+        life.routed = None  # the router heard of this attempt's end already
+    if isinstance(outcome, OutcropError):
+        raise outcome
+    return outcome, deployment

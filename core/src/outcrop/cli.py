@@ -141,6 +141,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         app = create_app(_load(args.config))
         host = bind_host(args.host, app.state.gateway)
+        if args.strict:
+            _strict(app.state.gateway)
     except ConfigError as exc:
         return _print_config_errors(exc, args.config)
     if args.config:
@@ -177,6 +179,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
     try:
         gateway = Gateway(load_config(args.file))
+        if args.strict:
+            _strict(gateway)
     except ConfigError as exc:
         return _print_config_errors(exc, args.file)
     names = gateway.router.names()
@@ -187,11 +191,37 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         route = gateway.routes[d.index]
         print(f"  {d.model_name:30} -> {d.params.model}  [{route.provider}]")
     print(f"client authentication: {_auth_summary(gateway)}")
+    print(f"router: {_router_summary(gateway)}")
     if gateway.ignored_settings:
         print("accepted for LiteLLM compatibility and ignored:")
         for line in gateway.ignored_settings:
             print(f"  {line}")
     return 0
+
+
+def _router_summary(gateway: Gateway) -> str:
+    r = gateway.config.router_settings
+    parts = [r.routing_strategy, f"num_retries {r.num_retries}"]
+    for kind in ("fallbacks", "context_window_fallbacks", "content_policy_fallbacks"):
+        pairs = [f"{k} -> {', '.join(v)}" for entry in getattr(r, kind) for k, v in entry.items()]
+        if pairs:
+            parts.append(f"{kind}: {'; '.join(pairs)}")
+    if r.disable_cooldowns:
+        parts.append("cooldowns off")
+    else:
+        parts.append(f"cooldown {r.cooldown_time:g}s after {r.allowed_fails} fails in a minute")
+    return "; ".join(parts)
+
+
+def _strict(gateway: Gateway) -> None:
+    """``--strict``: a LiteLLM key accepted and ignored is an error."""
+    if gateway.ignored_settings:
+        raise ConfigError(
+            [
+                f"{line} (accepted for compatibility and ignored; --strict refuses it)"
+                for line in gateway.ignored_settings
+            ]
+        )
 
 
 def _auth_summary(gateway: Gateway) -> str:
@@ -267,6 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("check-config", help="validate a config file without serving")
     c.add_argument("file")
+    c.add_argument("--strict", action="store_true", help=_STRICT_HELP)
     _plugins_dir_option(c)
     c.set_defaults(func=cmd_check_config)
 
@@ -316,7 +347,11 @@ def _serve_options(p: argparse.ArgumentParser) -> None:
         help="serve HTTP/2 too (general_settings.http2); off by default",
     )
     p.add_argument("--log-level", default=os.environ.get("OUTCROP_LOG_LEVEL", "INFO"))
+    p.add_argument("--strict", action="store_true", help=_STRICT_HELP)
     _plugins_dir_option(p)
+
+
+_STRICT_HELP = "refuse LiteLLM keys Outcrop accepts for compatibility and ignores"
 
 
 def _plugins_dir_option(p: argparse.ArgumentParser) -> None:

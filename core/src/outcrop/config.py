@@ -401,5 +401,50 @@ def _transport_errors(general: GeneralSettings) -> list[str]:
 
 
 def load_config(path: str | os.PathLike[str]) -> Config:
-    """Read and validate a YAML config file. Raises ``ConfigError``."""
-    return parse_config(read_yaml(path), source=str(Path(path)))
+    """Read and validate a YAML config file (with the files it ``include``s). Raises
+    ``ConfigError``."""
+    return parse_config(read_with_includes(Path(path)), source=str(Path(path)))
+
+
+#: How deep ``include`` may nest (a file including itself is refused before this).
+MAX_INCLUDE_DEPTH = 8
+
+
+def read_with_includes(path: Path, seen: tuple[Path, ...] = ()) -> Any:
+    """A config file with LiteLLM's ``include: [other.yaml, ...]`` merged in: paths are
+    relative to the including file; lists (``model_list``) are concatenated, mappings merged
+    key by key, and the including file wins on any other key it sets itself."""
+    data = read_yaml(path)
+    if not isinstance(data, dict) or "include" not in data:
+        return data
+    includes = data.pop("include")
+    if isinstance(includes, str):
+        includes = [includes]
+    if not isinstance(includes, list) or not all(isinstance(i, str) for i in includes):
+        raise ConfigError([f"{path}: include: expected a list of file paths"])
+    here = (*seen, path.resolve())
+    if len(here) > MAX_INCLUDE_DEPTH:
+        raise ConfigError([f"{path}: include: nested more than {MAX_INCLUDE_DEPTH} files deep"])
+    for name in includes:
+        child = (path.parent / name).resolve()
+        if child in here:
+            raise ConfigError([f"{path}: include: {name!r} includes itself"])
+        if not child.is_file():
+            raise ConfigError([f"{path}: include: {name!r}: no such file ({child})"])
+        _merge_into(data, read_with_includes(child, here), f"{path}: include {name!r}")
+    return data
+
+
+def _merge_into(data: dict[str, Any], included: Any, where: str) -> None:
+    if included is None:
+        return
+    if not isinstance(included, dict):
+        raise ConfigError([f"{where}: expected a mapping, got {type(included).__name__}"])
+    for key, value in included.items():
+        mine = data.get(key)
+        if key not in data:
+            data[key] = value
+        elif isinstance(mine, list) and isinstance(value, list):
+            data[key] = [*mine, *value]
+        elif isinstance(mine, dict) and isinstance(value, dict):
+            data[key] = {**value, **mine}

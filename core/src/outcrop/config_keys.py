@@ -20,7 +20,6 @@ SETTINGS_SECTIONS = ("general_settings", "litellm_settings", "router_settings")
 #: Top-level keys the core reads.
 CORE_SECTIONS = ("model_list", "environment_variables", *SETTINGS_SECTIONS)
 
-_ROUTER = "Outcrop's router picks a deployment at random by `weight`, without retries or fallbacks"
 _LOGGING = "Outcrop logs one structured line per call; see docs/server.md"
 _DB = "virtual keys and spend need a plugin that stores them"
 
@@ -58,7 +57,7 @@ IGNORED: dict[str, dict[str, str]] = {
         "infer_model_from_keys": "models come from model_list or the model string",
         "forward_openai_org_id": "nothing is forwarded to OpenAI",
         "forward_client_headers_to_llm_api": "the upstream request is built from the call",
-        "disable_retry_on_max_parallel_request_limit_error": _ROUTER,
+        "disable_retry_on_max_parallel_request_limit_error": "no parallel-request limit",
         "use_redis_transaction_buffer": "no Redis",
         "litellm_key_header_name": "keys are read from Authorization or x-api-key",
         "use_x_forwarded_for": "not used by any check",
@@ -73,14 +72,6 @@ IGNORED: dict[str, dict[str, str]] = {
         "redact_messages_in_exceptions": "prompts and answers are never logged",
         "redact_user_api_key_info": "keys are never logged",
         "telemetry": "Outcrop sends no telemetry",
-        "num_retries": _ROUTER,
-        "retry_after": _ROUTER,
-        "fallbacks": _ROUTER,
-        "context_window_fallbacks": _ROUTER,
-        "content_policy_fallbacks": _ROUTER,
-        "default_fallbacks": _ROUTER,
-        "allowed_fails": _ROUTER,
-        "cooldown_time": _ROUTER,
         "modify_params": "requests reach the provider as sent (see drop_params)",
         "force_ipv4": "the system resolver decides",
         "enable_preview_features": "no preview features",
@@ -91,35 +82,27 @@ IGNORED: dict[str, dict[str, str]] = {
         "disable_end_user_cost_tracking": "cost is per call, in logs and headers",
     },
     "router_settings": {
-        "routing_strategy": _ROUTER,
-        "routing_strategy_args": _ROUTER,
-        "num_retries": _ROUTER,
-        "timeout": "use general_settings.read_timeout or a deployment's timeout",
-        "stream_timeout": "use general_settings.read_timeout or a deployment's timeout",
-        "retry_after": _ROUTER,
-        "retry_policy": _ROUTER,
-        "model_group_retry_policy": _ROUTER,
-        "fallbacks": _ROUTER,
-        "context_window_fallbacks": _ROUTER,
-        "content_policy_fallbacks": _ROUTER,
-        "default_fallbacks": _ROUTER,
-        "max_fallbacks": _ROUTER,
-        "allowed_fails": _ROUTER,
-        "allowed_fails_policy": _ROUTER,
-        "cooldown_time": _ROUTER,
-        "disable_cooldowns": _ROUTER,
-        "enable_pre_call_checks": _ROUTER,
-        "optional_pre_call_checks": _ROUTER,
-        "model_group_alias": _ROUTER,
-        "enable_tag_filtering": _ROUTER,
-        "tag_filtering_match_any": _ROUTER,
-        "default_max_parallel_requests": _ROUTER,
-        "redis_host": "no Redis",
-        "redis_port": "no Redis",
-        "redis_password": "no Redis",
-        "redis_url": "no Redis",
+        "stream_timeout": "a deployment's timeout (or general_settings.read_timeout) applies",
+        "retry_policy": (
+            "per-error retry counts: Outcrop retries only what may succeed (429, 5xx, timeouts), "
+            "num_retries times"
+        ),
+        "model_group_retry_policy": "retries follow num_retries (per deployment or router-wide)",
+        "allowed_fails_policy": "every retryable failure counts towards allowed_fails",
+        "enable_pre_call_checks": (
+            "no pre-call context-window check; context_window_fallbacks act on AWS's answer"
+        ),
+        "optional_pre_call_checks": "no pre-call checks",
+        "model_group_alias": "give the alias its own model_list entry",
+        "enable_tag_filtering": "no tag-based routing: every deployment of a model_name serves",
+        "tag_filtering_match_any": "no tag-based routing",
+        "default_max_parallel_requests": "no per-deployment concurrency limit",
+        "redis_host": "no Redis: router state is per worker",
+        "redis_port": "no Redis: router state is per worker",
+        "redis_password": "no Redis: router state is per worker",
+        "redis_url": "no Redis: router state is per worker",
         "client_ttl": "one pooled upstream client per worker",
-        "polling_interval": _ROUTER,
+        "polling_interval": "no background polling",
         "set_verbose": "use --log-level",
         "debug_level": "use --log-level",
     },
@@ -139,7 +122,7 @@ _EGRESS = (
 #: Known LiteLLM keys Outcrop refuses (unless an installed plugin claims them): key -> why.
 REFUSED: dict[str, dict[str, str]] = {
     "": {
-        "include": "config includes are not supported yet: merge the files into one",
+        "include": "includes are read from a config file: give the file's path (--config)",
         "credential_list": (
             "named credentials are not supported: put the aws_* settings on each deployment"
         ),
@@ -189,10 +172,10 @@ REFUSED: dict[str, dict[str, str]] = {
 #: LiteLLM deployment keys (``litellm_params``) accepted and ignored.
 IGNORED_PARAMS: dict[str, str] = {
     "custom_llm_provider": "the plugin that claims the model string serves it",
-    "max_parallel_requests": _ROUTER,
-    "cooldown_time": _ROUTER,
+    "max_parallel_requests": "no per-deployment concurrency limit",
+    "cooldown_time": "router_settings.cooldown_time applies to every deployment",
     "stream_timeout": "use timeout",
-    "tags": _ROUTER,
+    "tags": "no tag-based routing: every deployment of a model_name serves",
     "use_in_pass_through": "the pass-through serves every deployment it can",
 }
 

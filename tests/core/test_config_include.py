@@ -43,7 +43,7 @@ def test_include_errors(tmp_path):
         load_config(loop)
     missing = tmp_path / "missing.yaml"
     missing.write_text("include: [nope.yaml]\n")
-    with pytest.raises(ConfigError, match="'nope.yaml': no such file"):
+    with pytest.raises(ConfigError, match=r"'nope\.yaml': no such file"):
         load_config(missing)
     bad = tmp_path / "bad.yaml"
     bad.write_text("include: {a: 1}\n")

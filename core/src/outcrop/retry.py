@@ -250,7 +250,7 @@ def _backoff(n: int, retry_after: float | None, least: float) -> float:
     else exponential with jitter; never less than ``least`` (``retry_after``)."""
     if retry_after is not None:
         return max(retry_after, least)
-    wait = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** (n - 1))
+    wait: float = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2.0 ** (n - 1))
     return max(least, wait * random.uniform(0.5, 1.0))
 
 

@@ -15,7 +15,7 @@ from collections.abc import Collection
 
 from .balance import weighted_choice
 from .config import Deployment, RouterSettings
-from .types import Usage
+from .wire import Usage
 
 #: Seconds over which failures count towards ``allowed_fails`` (LiteLLM's minute).
 FAIL_WINDOW_S = 60.0

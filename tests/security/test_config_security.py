@@ -654,8 +654,8 @@ def test_check_config_reports_auth_and_ignored_litellm_keys(tmp_path, capsys, mo
         textwrap.dedent(f"""\
         model_list:
           - model_name: m
-            litellm_params: {{model: "{MODEL}", rpm: 100, num_retries: 3, custom_llm_provider: bedrock}}
-        router_settings: {{routing_strategy: least-busy, num_retries: 2}}
+            litellm_params: {{model: "{MODEL}", rpm: 100, tags: [a], custom_llm_provider: bedrock}}
+        router_settings: {{routing_strategy: least-busy, num_retries: 2, redis_host: r}}
         litellm_settings: {{set_verbose: true, drop_params: true}}
         general_settings: {{master_key: sk-1234, alerting: [slack]}}
         """)
@@ -664,14 +664,17 @@ def test_check_config_reports_auth_and_ignored_litellm_keys(tmp_path, capsys, mo
     out = capsys.readouterr().out
     assert "client authentication: master key (from general_settings.master_key)" in out
     for path in (
-        "model_list[0].litellm_params.rpm",
-        "model_list[0].litellm_params.num_retries",
-        "router_settings.routing_strategy",
-        "router_settings.num_retries",
+        "model_list[0].litellm_params.tags",
+        "model_list[0].litellm_params.custom_llm_provider",
+        "router_settings.redis_host",
         "litellm_settings.set_verbose",
         "general_settings.alerting",
     ):
         assert f"  {path}: " in out, path
+    # what the router reads is honoured, not listed as ignored
+    assert "router: least-busy; num_retries 2" in out
+    for path in ("litellm_params.rpm", "router_settings.routing_strategy", "num_retries:"):
+        assert f"{path}" not in out.split("ignored:", 1)[1], path
     cfg.write_text("model_list: []\n")
     assert cli.main(["check-config", str(cfg)]) == 0
     assert (

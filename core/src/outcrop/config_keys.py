@@ -193,12 +193,15 @@ def unknown_key(path: str, key: str, choices: Iterable[str]) -> str:
 
 
 def check_sections(
-    sections: Mapping[str, Any], claimed: Collection[str], settings_keys: Collection[str]
+    sections: Mapping[str, Any],
+    claimed: Collection[str],
+    settings_keys: Collection[str],
+    router_keys: Collection[str] = (),
 ) -> tuple[list[str], list[str]]:
     """Sort what the core does not read (``Config.sections``) into errors and ignored keys.
 
     ``claimed`` are the names installed plugins registered; ``settings_keys`` the core's own
-    ``general_settings`` keys (for hints). Returns ``(errors, ignored)``, both ``path: why``
+    ``general_settings`` keys and ``router_keys`` its ``router_settings`` keys (for hints). Returns ``(errors, ignored)``, both ``path: why``
     (the ignored ones are accepted for LiteLLM compatibility).
     """
     errors: list[str] = []
@@ -222,7 +225,12 @@ def check_sections(
             if table
             else [c for c in claimed if "." not in c]
         )
-        own = (settings_keys if table != "router_settings" else ()) if table else CORE_SECTIONS
+        own = {
+            "": CORE_SECTIONS,
+            "general_settings": settings_keys,
+            "litellm_settings": [*settings_keys, *router_keys],
+            "router_settings": router_keys,
+        }[table]
         choices = [*own, *IGNORED[table], *REFUSED[table], *mine]
         if table:
             errors.append(unknown_key(table, key, choices))

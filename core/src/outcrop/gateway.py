@@ -17,7 +17,7 @@ from botocore.credentials import ReadOnlyCredentials
 
 from .aws import AwsSettings
 from .bodies import read_body
-from .config import Config, Deployment, DeploymentParams, GeneralSettings
+from .config import Config, Deployment, DeploymentParams, GeneralSettings, RouterSettings
 from .config_keys import check_sections
 from .errors import ConfigError, OutcropError, clip
 from .lifecycle import CallLifecycle, ErrorAnswer, Receive, Send
@@ -133,7 +133,10 @@ class Gateway:
 
     def _validate(self) -> None:
         errors, ignored = check_sections(
-            self.config.sections, self.config_sections, GeneralSettings.__struct_fields__
+            self.config.sections,
+            self.config_sections,
+            GeneralSettings.__struct_fields__,
+            RouterSettings.__struct_fields__,
         )
         self.ignored_settings.extend(ignored)
         for d in self.config.model_list:

@@ -122,7 +122,7 @@ def test_operator_flow(gateway: Any, context: BrowserContext, admin: Admin, imag
     page.get_by_label("Alias").fill("ci-bot")
     page.get_by_label("Models").fill("nova")
     page.get_by_label("Budget (USD)").fill("5")
-    page.get_by_label("Requests per minute").fill("600")
+    page.get_by_label("Requests per minute", exact=True).fill("600")
     page.get_by_label("Metadata (JSON object)").fill('{"owner": "ci"}')
     page.get_by_label("Issue a SigV4 key pair").check()
     shot(images, page, "key-new")

@@ -120,7 +120,6 @@ def test_invalid_session_ids_are_400(client, gateway, bedrock_simulator, bad):
         "bedrock/agent/TOOLONGAGENTID/ALIAS",
         "bedrock/agent/AGENT-1/ALIAS",
         "bedrock/agent/AGENT/ALIAS/extra",
-        "bedrock/agent",
     ],
 )
 def test_invalid_model_ids_are_400(gateway_factory, simulator_params, bedrock_simulator, model):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import openai
 
-from outcrop import DeploymentParams, Gateway, parse_config
+from outcrop import Gateway, parse_config
 from outcrop.testing import TEST_ACCESS_KEY, TEST_SECRET_KEY
 from outcrop_bedrock_agent import plugin
 
@@ -22,13 +22,15 @@ def test_entry_point_is_discovered_and_claims_only_agent_models():
         "bedrock",
     )
     assert route.data == {"agent_id": "L1RT58GYRW", "alias_id": "MFPSBCXYTW"}
+    # the longest registered prefix routes: the agent plugin is never asked about these
     for other in (
         "bedrock/agentcore/arn:aws:bedrock-agentcore:us-west-2:123456789012:runtime/x-1234567890",
         "bedrock/anthropic.claude-3-5-sonnet-20240620-v1:0",
         "bedrock/agents/X/Y",
         "agent/X/Y",
     ):
-        assert plugin.outcrop_parse_route(model=other, params=DeploymentParams(model=other)) is None
+        owner = gateway.claims.owner(other)
+        assert owner is None or owner[1].name != "bedrock_agent"
 
 
 def test_demo_deployment_answers_with_the_simulator_defaults(gateway_factory, bedrock_simulator):

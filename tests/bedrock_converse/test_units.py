@@ -65,17 +65,15 @@ def test_labels_escape_like_botocore():
     assert parse_model(f"bedrock/{CLAUDE}").label == CLAUDE.replace(":", "%3A")
 
 
-@pytest.mark.parametrize(
-    "model",
-    [
-        "openai/gpt-4o",
-        "bedrock/agent/A/B",
-        "bedrock/agentcore/arn:x",
-        "bedrock/invoke/anthropic.claude-v2",
-    ],
-)
-def test_other_strings_are_not_claimed(model):
-    assert parse_model(model) is None
+def test_other_strings_are_not_claimed():
+    assert parse_model("openai/gpt-4o") is None
+
+
+@pytest.mark.parametrize("model", ["bedrock/agents/A/B", "bedrock/llama/some/thing"])
+def test_a_slash_outside_an_arn_is_not_a_model_id(model):
+    with pytest.raises(OutcropError) as caught:
+        parse_model(model)
+    assert "only an ARN has '/'" in caught.value.message
 
 
 @pytest.mark.parametrize(

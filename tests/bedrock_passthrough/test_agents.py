@@ -135,23 +135,27 @@ def test_invoke_agent_runtime_sse_is_streamed(gateway, bedrock_simulator, record
 
 
 def test_agent_paths_use_the_deployment_of_that_agent(
-    gateway_factory, make_config, simulator_params, bedrock_simulator, outcrop_plugin
+    gateway_factory, make_config, simulator_params, bedrock_simulator, outcrop_plugin, monkeypatch
 ):
-    """A configured bedrock/agentcore/{arn} deployment gives its region and credentials."""
+    """A configured runtime deployment gives its region and credentials."""
 
-    class AgentCoreStub:  # stands in for outcrop-bedrock-agentcore's claim on the model string
+    class AgentCoreStub:  # stands in for outcrop-bedrock-agentcore: the pass-through reads its route
+        @outcrop.hookimpl
+        def outcrop_register_models(self, register):
+            register(outcrop.ModelPrefix("stub-runtime/", "stub runtimes"))
+
         @outcrop.hookimpl
         def outcrop_parse_route(self, model, params):
-            if model.startswith("bedrock/agentcore/"):
-                return outcrop.ModelRoute(
-                    "stub", "bedrock-agentcore", "bedrock-agentcore", chat=False
-                )
-            return None
+            arn = model.removeprefix("stub-runtime/")
+            return outcrop.ModelRoute(
+                "stub", "bedrock-agentcore", "bedrock-agentcore", chat=False, resource=arn
+            )
 
+    monkeypatch.setenv("OUTCROP_DISABLE_PLUGINS", "bedrock_agentcore")
     outcrop_plugin(AgentCoreStub(), "agentcore-stub")
     bedrock_simulator.keys["AKIDDEPLOYMENT000001"] = "deployment/secret/0000000000000000000000"
     params = simulator_params(
-        f"bedrock/agentcore/{RUNTIME_ARN}",
+        f"stub-runtime/{RUNTIME_ARN}",
         aws_region_name="eu-west-1",
         aws_access_key_id="AKIDDEPLOYMENT000001",
         aws_secret_access_key="deployment/secret/0000000000000000000000",

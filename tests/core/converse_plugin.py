@@ -22,8 +22,9 @@ from outcrop import (
 
 
 class ConversePlugin:
-    def __init__(self, always_stream: bool = False) -> None:
+    def __init__(self, always_stream: bool = False, prefix: str = "testprov/") -> None:
         self.always_stream = always_stream  # read ConverseStream even for non-streaming calls
+        self.prefix = prefix
         self.calls: list[str] = []
         self.events: list[outcrop.CallEvent] = []
 
@@ -31,7 +32,9 @@ class ConversePlugin:
     def outcrop_register_models(self, register: Callable[[ModelPrefix], None]) -> None:
         self.calls.append("register_models")
         register(
-            ModelPrefix("testprov/", "test provider", "testprov/amazon.nova-lite-v1:0", "tests")
+            ModelPrefix(
+                self.prefix, "test provider", self.prefix + "amazon.nova-lite-v1:0", "tests"
+            )
         )
 
     @outcrop.hookimpl
@@ -42,12 +45,10 @@ class ConversePlugin:
     def outcrop_parse_route(
         self, model: str, params: outcrop.DeploymentParams
     ) -> ModelRoute | None:
-        if not model.startswith("testprov/"):
-            return None
         self.calls.append("parse_route")
-        model_id = model.removeprefix("testprov/")
+        model_id = model.removeprefix(self.prefix)
         if not model_id:
-            raise OutcropError("expected testprov/{modelId}", 400)
+            raise OutcropError(f"expected {self.prefix}{{modelId}}", 400)
         return ModelRoute(
             provider="testprov",
             service="bedrock-runtime",
@@ -58,8 +59,6 @@ class ConversePlugin:
 
     @outcrop.hookimpl
     def outcrop_translate_request(self, call: ChatCall) -> UpstreamRequest | None:
-        if call.route.provider != "testprov":
-            return None
         self.calls.append("translate_request")
         text = call.request.messages[-1].content
         body: dict = {"messages": [{"role": "user", "content": [{"text": text}]}]}
@@ -84,8 +83,6 @@ class ConversePlugin:
     def outcrop_translate_response(
         self, call: ChatCall, response
     ) -> AsyncIterator[ChatDelta] | None:
-        if call.route.provider != "testprov":
-            return None
         self.calls.append("translate_response")
         return self._stream(response) if call.stream or self.always_stream else self._json(response)
 

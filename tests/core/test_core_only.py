@@ -26,7 +26,7 @@ def test_chat_names_the_missing_plugin(core_only):
         )
     msg = info.value.message
     assert "no installed plugin claims model 'bedrock/agent/L1RT58GYRW/MFPSBCXYTW'" in msg
-    assert "pip install outcrop-bedrock-agent" in msg
+    assert "no provider plugin is installed (docs/providers/ lists them)" in msg
     assert info.value.body["param"] == "model" and info.value.body["code"] == "model_not_found"
 
 
@@ -58,4 +58,4 @@ def test_unclaimed_model_in_config_is_a_startup_error(monkeypatch):
         )
     err = info.value.errors[0]
     assert err.startswith("model_list[0].litellm_params.model: no installed plugin claims model")
-    assert "outcrop-bedrock-agentcore" in err
+    assert "no provider plugin is installed" in err

@@ -28,9 +28,11 @@ class EmbedPlugin:
         self.events: list[outcrop.CallEvent] = []
 
     @outcrop.hookimpl
+    def outcrop_register_models(self, register):
+        register(outcrop.ModelPrefix("testemb/", "test embeddings"))
+
+    @outcrop.hookimpl
     def outcrop_parse_route(self, model, params):
-        if not model.startswith("testemb/"):
-            return None
         return ModelRoute(
             "testemb",
             "bedrock-runtime",
@@ -44,8 +46,6 @@ class EmbedPlugin:
     def outcrop_translate_embeddings_request(
         self, call: EmbeddingCall
     ) -> list[UpstreamRequest] | None:
-        if call.route.provider != "testemb":
-            return None
         call.model = call.route.data["model_id"]
         url = f"{call.endpoint}/model/{quote(call.model, safe='')}/invoke"
         return [
@@ -62,8 +62,6 @@ class EmbedPlugin:
     def outcrop_translate_embeddings_response(
         self, call: EmbeddingCall, body: bytes, headers
     ) -> EmbeddingResult | None:
-        if call.route.provider != "testemb":
-            return None
         self.answers += 1
         data = msgspec.json.decode(body)
         count = data["inputTextTokenCount"]

@@ -55,7 +55,7 @@ def test_core_alone_in_a_fresh_venv(tmp_path):
             "no installed plugin claims model 'bedrock/agent/ABCD1234/LIVE'"
             in r.json()["error"]["message"]
         )
-        assert "outcrop-bedrock-agent" in r.json()["error"]["message"]
+        assert "no provider plugin is installed" in r.json()["error"]["message"]
     finally:
         proc.terminate()
         proc.wait(timeout=20)

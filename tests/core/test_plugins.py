@@ -209,15 +209,20 @@ def test_map_error_hook_overrides_default_mapping(
 
     from .converse_plugin import ConversePlugin
 
-    class Mapper:
+    class Mapper(ConversePlugin):
         @outcrop.hookimpl
         def outcrop_map_error(self, call, status, body, headers):
             if headers.get("x-amzn-errortype", "").startswith("ModelNotReadyException"):
                 return OutcropError("model is warming up, retry shortly", 503, code="warming")
             return None
 
-    outcrop_plugin(ConversePlugin(), "testprov")
-    outcrop_plugin(Mapper(), "mapper")
+    class Bystander:  # maps every error, but never sees another plugin's calls
+        @outcrop.hookimpl
+        def outcrop_map_error(self, call, status, body, headers):
+            raise AssertionError("called for a model it did not claim")
+
+    outcrop_plugin(Mapper(), "testprov")
+    outcrop_plugin(Bystander(), "bystander")
     gw = gateway_factory(
         {"model_list": [{"model_name": "m", "litellm_params": simulator_params("testprov/x")}]}
     )

@@ -48,7 +48,7 @@ if TYPE_CHECKING:
         operation_table,
     )
     from .params import http_url_problem, parse_params
-    from .regions import check_region, is_region
+    from .regions import arn_region, check_region, is_region
     from .sigv4_verify import (
         SigV4Error,
         SigV4Identity,
@@ -122,6 +122,7 @@ _EXPORTS: dict[str, str] = {
     "operation_table": ".operations",
     "http_url_problem": ".params",
     "parse_params": ".params",
+    "arn_region": ".regions",
     "check_region": ".regions",
     "is_region": ".regions",
     "SigV4Error": ".sigv4_verify",
@@ -203,6 +204,7 @@ __all__ = [
     "__version__",
     "acompletion",
     "aembedding",
+    "arn_region",
     "aws_status",
     "check_region",
     "check_sigv4_headers",

@@ -101,12 +101,26 @@ async def list_models(request: Request) -> Response:
     except OutcropError as exc:
         return error_response(exc)
     created = request.app.state.created
+    owners = request.app.state.model_owners
     cards = [
-        ModelCard(id=name, created=created, owned_by=gateway.routes[group[0].index].provider)
-        for name in gateway.allowed_models(principal, gateway.router.names())
-        if (group := gateway.router.candidates(name))
+        ModelCard(id=name, created=created, owned_by=owners[name])
+        for name in gateway.allowed_models(principal, list(owners))
     ]
     return Response(encoder.encode(ModelList(cards)), media_type=_JSON)
+
+
+def model_owners(gateway: Gateway) -> dict[str, str]:
+    """What ``GET /v1/models`` lists, with its ``owned_by``: every configured ``model_name``
+    (its provider) and, when raw model strings are served, every registered model-string prefix
+    (the plugin that owns it)."""
+    owners = {
+        name: gateway.route(gateway.deployments(name)[0]).provider
+        for name in gateway.router.names()
+    }
+    if gateway.allow_raw_models:
+        for prefix, provider in gateway.claims.owners():
+            owners.setdefault(prefix, provider.name)
+    return owners
 
 
 async def liveliness(request: Request) -> Response:
@@ -169,6 +183,7 @@ def create_app(
     app.state.gateway = gw
     app.state.ready = False
     app.state.created = int(time.time())
+    app.state.model_owners = model_owners(gw)
     app.add_middleware(RequestContextMiddleware)
     if not gw.requires_auth and not gw.config.general_settings.allow_unauthenticated:
         app.add_middleware(LoopbackOnly)

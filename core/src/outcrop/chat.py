@@ -235,13 +235,13 @@ async def open_stream(
     async def attempt(deployment: Deployment | None) -> UpstreamResponse:
         if deployment is not call.deployment and deployment is not None:
             _move(gateway, call, deployment)
-        upstream = gateway.hook.outcrop_translate_request(call=call)
+        provider = gateway.provider(call.route)  # a fallback may be another plugin's model
+        translate = provider.translate_request
+        upstream = translate(call=call) if translate is not None else None
         if inspect.isawaitable(upstream):  # the plugin needs I/O first (fetching an image...)
             upstream = await upstream
         if not isinstance(upstream, UpstreamRequest):
-            raise OutcropError(
-                f"no plugin translated the request for provider {call.route.provider!r}", 500
-            )
+            raise OutcropError(f"plugin {provider.name!r} did not translate the chat request", 500)
         upstream.service = upstream.service or call.route.service
         upstream.signing_name = upstream.signing_name or call.route.signing_name
         upstream.region = upstream.region or call.region
@@ -258,6 +258,7 @@ async def open_stream(
         deployment=deployment,
         life=life,
     )
+    provider = gateway.provider(call.route)  # the final attempt's
     call.upstream = response
     if response.status >= 300:
         try:
@@ -266,14 +267,15 @@ async def open_stream(
             response.close()
         call.upstream_seconds = response.waited
         hdrs = {k.lower(): v for k, v in response.headers.items()}
-        error = gateway.hook.outcrop_map_error(
-            call=call, status=response.status, body=body, headers=hdrs
-        ) or error_from_aws(response.status, body, hdrs)
-        raise error
-    result = gateway.hook.outcrop_translate_response(call=call, response=response)
+        mapped = None
+        if provider.map_error is not None:
+            mapped = provider.map_error(call=call, status=response.status, body=body, headers=hdrs)
+        raise mapped or error_from_aws(response.status, body, hdrs)
+    answer = provider.translate_response
+    result = answer(call=call, response=response) if answer is not None else None
     if result is None:
         response.close()
-        raise OutcropError(f"no plugin translated the response for {call.route.provider!r}", 500)
+        raise OutcropError(f"plugin {provider.name!r} did not translate the chat response", 500)
     if inspect.isawaitable(result):
         return _from_completion(result)
     return result  # type: ignore[no-any-return]  # untyped hook result

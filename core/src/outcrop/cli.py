@@ -252,6 +252,8 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         builtin = "built-in" if info.name.startswith("outcrop.") else "in-process"
         where = f"{info.distribution} {info.version}" if info.distribution else info.path or builtin
         print(f"{info.name} ({where})")
+        for model in info.models:
+            print(f"    serves {model['prefix']}...  {model['description']}")
         for hook in info.hooks:
             print(f"    {hook}")
     return 0

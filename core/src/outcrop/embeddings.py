@@ -135,13 +135,11 @@ async def _one(
     headers = {k.lower(): v for k, v in response.headers.items()}
     if response.status >= 300:
         raise error_from_aws(response.status, body, headers)
-    result = gateway.hook.outcrop_translate_embeddings_response(
-        call=call, body=body, headers=headers
-    )
+    provider = gateway.provider(call.route)
+    translate = provider.translate_embeddings_response
+    result = translate(call=call, body=body, headers=headers) if translate is not None else None
     if not isinstance(result, EmbeddingResult):
-        raise OutcropError(
-            f"no plugin translated the embeddings answer for {call.route.provider!r}", 500
-        )
+        raise OutcropError(f"plugin {provider.name!r} did not translate the embeddings answer", 500)
     return result
 
 
@@ -153,10 +151,12 @@ def _encode(vector: list[float], encoding: str | None) -> list[float] | str:
 
 async def run(gateway: Gateway, call: EmbeddingCall) -> EmbeddingList:
     """Send the call's upstream requests and assemble the answer (prices it on ``call``)."""
-    requests = gateway.hook.outcrop_translate_embeddings_request(call=call)
+    provider = gateway.provider(call.route)
+    translate = provider.translate_embeddings_request
+    requests = translate(call=call) if translate is not None else None
     if not requests:
         raise OutcropError(
-            f"no plugin translated the embeddings request for {call.route.provider!r}", 500
+            f"plugin {provider.name!r} did not translate the embeddings request", 500
         )
     gate = asyncio.Semaphore(CONCURRENCY)
     results = await asyncio.gather(*(_one(gateway, call, r, gate) for r in requests))

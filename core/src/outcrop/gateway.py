@@ -24,6 +24,7 @@ from .lifecycle import CallLifecycle, ErrorAnswer, Receive, Send
 from .logs import get_logger
 from .plugins import make_plugin_manager
 from .pricing import PriceTable
+from .providers import ModelClaims, Provider
 from .regions import check_region
 from .retry import Attempter, send_routed
 from .routing import Router
@@ -41,29 +42,6 @@ from .types import (
 from .upstream import UpstreamClient, UpstreamRequest, UpstreamResponse
 
 log = get_logger("outcrop.gateway")
-
-#: Where the well-known model families come from, for "install X" hints (strings only:
-#: the core never imports a plugin).
-KNOWN_DISTRIBUTIONS = (
-    ModelPrefix(
-        "bedrock/agent/",
-        "Bedrock Agents (InvokeAgent)",
-        "bedrock/agent/AGENT_ID/ALIAS_ID",
-        "outcrop-bedrock-agent",
-    ),
-    ModelPrefix(
-        "bedrock/agentcore/",
-        "AgentCore runtimes (InvokeAgentRuntime)",
-        "bedrock/agentcore/arn:aws:bedrock-agentcore:REGION:ACCOUNT:runtime/ID",
-        "outcrop-bedrock-agentcore",
-    ),
-    ModelPrefix(
-        "bedrock/",
-        "native Bedrock models (pass-through under /bedrock/*)",
-        "bedrock/anthropic.claude-3-5-sonnet-20240620-v1:0",
-        "outcrop-bedrock-passthrough",
-    ),
-)
 
 
 class Gateway:
@@ -83,8 +61,9 @@ class Gateway:
         )
         self.prices = PriceTable()
         self.hook.outcrop_register_pricing(register=self.prices.register)
-        self.model_prefixes: list[ModelPrefix] = []
-        self.hook.outcrop_register_models(register=self.model_prefixes.append)
+        #: Who serves which model strings (longest registered prefix), and their provider hooks.
+        self.claims = ModelClaims(self.pm)
+        self.model_prefixes: list[ModelPrefix] = self.claims.prefixes
         self.config_sections: dict[str, ConfigSection] = {}
         self.hook.outcrop_register_config_sections(register=self._claim_section)
         self.router = Router(config.model_list, config.router_settings)
@@ -92,6 +71,8 @@ class Gateway:
         #: Whether model strings that are not a configured ``model_name`` are served.
         self.allow_raw_models: bool = not config.model_list if allow is None else allow
         self.routes: dict[int, ModelRoute] = {}
+        #: (service, resource) -> the deployments calling it, for native surfaces.
+        self._serving: dict[tuple[str, str], list[Deployment]] = {}
         #: ``path: why`` for every LiteLLM key accepted and ignored (start-up warns about them).
         self.ignored_settings: list[str] = list(config.ignored)
         self._validate()
@@ -149,6 +130,8 @@ class Gateway:
                 errors.append(f"model_list[{d.index}].{key}.{field}: {exc.message}")
                 continue
             self.routes[d.index] = route
+            if route.resource:
+                self._serving.setdefault((route.service, route.resource), []).append(d)
         errors.extend(self.aws.check_defaults())
         for found in self.hook.outcrop_check_config(config=self.config):
             errors.extend(found or ())
@@ -156,29 +139,66 @@ class Gateway:
             raise ConfigError(errors)
 
     def parse_route(self, model: str, params: DeploymentParams | None = None) -> ModelRoute:
-        """The plugin route for a model string; a clear error when no plugin claims it."""
-        params = params or DeploymentParams(model=model)
-        route = self.hook.outcrop_parse_route(model=model, params=params)
-        if route is None:
+        """The route of a model string, from the plugin that registered the longest prefix it
+        starts with; a clear error when no plugin claims it."""
+        owner = self.claims.owner(model)
+        if owner is None:
             raise OutcropError(
                 self.unclaimed_message(model), 400, code="model_not_found", param="model"
             )
-        return route  # type: ignore[no-any-return]  # pluggy hook results are untyped
+        prefix, provider = owner
+        route = None
+        if provider.parse_route is not None:
+            params = params or DeploymentParams(model=model)
+            route = provider.parse_route(model=model, params=params)
+        if route is None:
+            raise OutcropError(
+                f"model {clip(model)!r} starts with {prefix!r}, registered by plugin "
+                f"{provider.name!r}, which does not serve it",
+                400,
+                code="model_not_found",
+                param="model",
+            )
+        route.plugin = provider.name
+        return route
+
+    def provider(self, route: ModelRoute) -> Provider:
+        """The provider hooks of the plugin that claimed ``route``."""
+        return self.claims.providers[route.plugin]
 
     def unclaimed_message(self, model: str) -> str:
-        installed = [
-            n for n, p in self.pm.list_name_plugin() if p and not n.startswith("outcrop.default")
-        ]
-        hint = next((k for k in KNOWN_DISTRIBUTIONS if model.startswith(k.prefix)), None)
         msg = f"no installed plugin claims model {clip(model)!r}"
         if self.router.names():  # the names this key may call are at GET /v1/models
             msg += " and it is not a configured model_name (GET /v1/models lists them)"
-        msg += f"; installed plugins: {', '.join(sorted(installed)) or 'none'}"
-        if hint:
-            msg += (
-                f"; `pip install {hint.distribution}` serves {hint.prefix}... ({hint.description})"
-            )
-        return msg
+        served = ", ".join(
+            f"{p.prefix}... ({p.distribution or 'plugin ' + name})"
+            for name, provider in sorted(self.claims.providers.items())
+            for p in provider.prefixes
+        )
+        if not served:
+            return msg + "; no provider plugin is installed (docs/providers/ lists them)"
+        return msg + f"; installed plugins serve: {served}"
+
+    # -- deployments, for plugins ----------------------------------------------------------------
+    def deployments(self, model_name: str | None = None) -> list[Deployment]:
+        """The configured deployments of ``model_name`` (all of them when ``None``)."""
+        if model_name is None:
+            return list(self.config.model_list)
+        return self.router.candidates(model_name)
+
+    def route(self, deployment: Deployment) -> ModelRoute:
+        """The route the core parsed for ``deployment`` at start-up."""
+        return self.routes[deployment.index]
+
+    def serving(self, service: str, resource: str) -> list[Deployment]:
+        """The deployments whose route calls ``resource`` (``ModelRoute.resource``: a model id
+        or ARN, an agent id, a runtime ARN) on AWS ``service``: how a native surface finds the
+        deployment, region and credentials for a resource its caller named."""
+        return self._serving.get((service, resource), [])
+
+    def pick(self, model_name: str) -> Deployment | None:
+        """One deployment of ``model_name``, chosen by the gateway's routing (weights)."""
+        return self.router.pick(model_name)
 
     def resolve(
         self, model: str, params: DeploymentParams | None = None

@@ -19,6 +19,15 @@ Call order for one chat completion (``POST /v1/chat/completions`` or ``outcrop.c
 (``outcrop_authenticate`` and ``outcrop_admit`` only for HTTP callers; ``outcrop_authenticate``
 only for a credential that is not the master key.)
 
+Provider hooks go only to the plugin that claimed the model: a model string belongs to the
+plugin that registered the longest prefix it starts with (``outcrop_register_models``); only that
+plugin's ``outcrop_parse_route`` is asked about it, and only its ``outcrop_translate_request``,
+``outcrop_translate_response``, ``outcrop_map_error`` and embeddings hooks are called for the
+call. A provider never needs to check that a call is its own. When two plugins register the same
+prefix, the one that translates chat or embeddings calls owns it over one that serves the model
+only on its own routes (the native pass-through, which finds the deployments through
+``Gateway.deployments``/``Gateway.serving``); two such providers are a configuration error.
+
 ``outcrop_parse_route`` is also called at start-up for every configured deployment, so a model
 string nobody claims (or a malformed one) is a configuration error, not a runtime surprise.
 Every hook is documented with its exact signature in ``docs/plugin_hooks.md``.
@@ -59,10 +68,11 @@ hookspec = pluggy.HookspecMarker("outcrop")
 def outcrop_register_models(register: Callable[[ModelPrefix], None]) -> None:
     """Register the model-string prefixes this plugin serves.
 
-    Called once when the plugin manager is built. ``register`` takes a ``ModelPrefix`` (prefix,
-    description, example, distribution). The list feeds ``outcrop plugins``, ``/v1/models``
-    for raw prefixes, and the start-up error that names what to install for an unclaimed model.
-    All results are collected.
+    Called once when a gateway is built. ``register`` takes a ``ModelPrefix`` (prefix,
+    description, example, distribution). The prefixes are the routing key: a model string goes
+    to the plugin that registered the longest prefix it starts with, and only that plugin's
+    provider hooks are called for it. They also feed ``outcrop plugins``, ``outcrop demo`` and
+    the error for a model string nobody claims. All results are collected.
     """
 
 
@@ -88,26 +98,27 @@ def outcrop_register_pricing(register: Callable[[str, ModelPrice], None]) -> Non
     """
 
 
-@hookspec(firstresult=True)
+@hookspec
 def outcrop_parse_route(model: str, params: DeploymentParams) -> ModelRoute | None:
-    """Claim a model string: return a ``ModelRoute`` if this plugin serves ``model``.
+    """Parse a model string under one of this plugin's prefixes into a ``ModelRoute``.
 
-    Called at start-up for every configured deployment (``params`` is its ``litellm_params``)
-    and per request for raw model strings that are not a configured ``model_name`` (``params``
-    then holds only ``model``, or the Python API's keyword arguments). First result wins.
-    Return ``None`` for strings that are not yours; raise ``OutcropError`` (status 400) when the
-    prefix is yours but the rest is malformed, naming the expected form.
+    Called only on the plugin that registered the longest prefix ``model`` starts with, at
+    start-up for every configured deployment (``params`` is its ``litellm_params``) and per
+    request for raw model strings that are not a configured ``model_name`` (``params`` then
+    holds only ``model``, or the Python API's keyword arguments). Raise ``OutcropError``
+    (status 400) when the rest of the string is malformed, naming the expected form; ``None``
+    means the plugin does not serve it after all (a 400 naming the plugin).
     """
 
 
-@hookspec(firstresult=True)
+@hookspec
 def outcrop_translate_request(
     call: ChatCall,
 ) -> UpstreamRequest | Awaitable[UpstreamRequest] | None:
     """Turn a chat call into the upstream HTTP request (URL, headers, body bytes).
 
-    Called once per chat call after routing and deployment choice. Answer only when
-    ``call.route.provider`` is yours; first result wins. Build the URL on ``call.endpoint`` (the
+    Called once per chat call after routing and deployment choice, only on the plugin that
+    claimed the model (``call.route``). Build the URL on ``call.endpoint`` (the
     base URL, which already honours ``api_base`` and ``AWS_ENDPOINT_URL_*``) and sign for
     ``call.region``.
     Raise ``OutcropError`` for bad input (it becomes a 400 in the caller's dialect). Set
@@ -131,7 +142,7 @@ def outcrop_sign_request(
     """
 
 
-@hookspec(firstresult=True)
+@hookspec
 def outcrop_translate_response(call: ChatCall, response: UpstreamResponse) -> ChatResult | None:
     """Turn a successful (2xx) upstream response into the answer.
 
@@ -142,23 +153,23 @@ def outcrop_translate_response(call: ChatCall, response: UpstreamResponse) -> Ch
     yielding what the client could already have. Raise ``OutcropError`` inside the iterator for
     a mid-stream failure: the client gets an SSE error event (stream) or the mapped error status.
     Non-2xx responses never reach this hook: the core maps them (see ``outcrop_map_error``).
-    Answer only when ``call.route.provider`` is yours; first result wins.
+    Called only on the plugin that claimed the model.
     """
 
 
-@hookspec(firstresult=True)
+@hookspec
 def outcrop_map_error(
     call: ChatCall, status: int, body: bytes, headers: dict[str, str]
 ) -> Exception | None:
     """Map a non-2xx upstream response to the error the client gets (an ``OutcropError``).
 
     Called once per chat call whose upstream answered with an error status, with the whole
-    (small) error body. Return ``None`` to use the core's default map
-    (``outcrop.errors.error_from_aws`` with ``DEFAULT_AWS_STATUS``). First result wins.
+    (small) error body, only on the plugin that claimed the model. Return ``None`` to use the
+    core's default map (``outcrop.error_from_aws``).
     """
 
 
-@hookspec(firstresult=True)
+@hookspec
 def outcrop_translate_embeddings_request(call: EmbeddingCall) -> list[UpstreamRequest] | None:
     """Turn an embeddings call (``POST /v1/embeddings``) into upstream HTTP requests.
 
@@ -167,11 +178,11 @@ def outcrop_translate_embeddings_request(call: EmbeddingCall) -> list[UpstreamRe
     gets one request per input; one taking batches gets one per batch), in input order; the core
     signs and sends them concurrently and hands each answer to
     ``outcrop_translate_embeddings_response``. Raise ``OutcropError`` for bad input (a 400).
-    Answer only when ``call.route.provider`` is yours; first result wins.
+    Called only on the plugin that claimed the model.
     """
 
 
-@hookspec(firstresult=True)
+@hookspec
 def outcrop_translate_embeddings_response(
     call: EmbeddingCall, body: bytes, headers: dict[str, str]
 ) -> EmbeddingResult | None:
@@ -180,8 +191,8 @@ def outcrop_translate_embeddings_response(
     Called once per request returned by ``outcrop_translate_embeddings_request``, in the same
     order. Return float vectors: the core encodes them as ``encoding_format`` asks (``base64``
     is little-endian float32, as OpenAI sends it), sums usage and prices it. Non-2xx answers
-    never reach this hook: the core maps them with ``error_from_aws``. Answer only when
-    ``call.route.provider`` is yours; first result wins.
+    never reach this hook: the core maps them with ``error_from_aws``. Called only on the
+    plugin that claimed the model.
     """
 
 

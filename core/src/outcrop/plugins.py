@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -19,6 +19,7 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
+from .providers import registered_prefixes
 
 ENTRY_POINT_GROUP = "outcrop"
 #: Built-in implementations, registered like any plugin (name -> module).
@@ -63,6 +64,8 @@ class PluginInfo:
     hooks: list[str]
     #: The file of a plugin loaded from a plugins directory.
     path: str | None = None
+    #: The model-string prefixes it registered (the routing key), with descriptions.
+    models: list[dict[str, str]] = field(default_factory=list)
 
 
 def _csv(name: str) -> set[str] | None:
@@ -114,6 +117,7 @@ def _dir_plugins(directory: Path) -> list[tuple[str, ModuleType]]:
 def plugin_infos(pm: pluggy.PluginManager) -> list[PluginInfo]:
     """Name, distribution, version and implemented hooks of every registered plugin."""
     dists: dict[int, Any] = {id(p): d for p, d in pm.list_plugin_distinfo()}
+    prefixes = registered_prefixes(pm)
     out = []
     for name, plugin in sorted(pm.list_name_plugin(), key=lambda x: x[0]):
         if plugin is None:
@@ -127,6 +131,10 @@ def plugin_infos(pm: pluggy.PluginManager) -> list[PluginInfo]:
                 version=dist.version if dist else None,
                 hooks=hooks,
                 path=next((str(f) for f, m in _dir_modules.items() if m is plugin), None),
+                models=[
+                    {"prefix": p.prefix, "description": p.description, "example": p.example}
+                    for p in prefixes.get(name, ())
+                ],
             )
         )
     return out

@@ -50,3 +50,14 @@ def check_region(value: object, source: str, status: int = 400, param: str | Non
     if is_region(value):
         return value  # type: ignore[return-value]
     raise OutcropError(region_problem(value, source), status, code="invalid_region", param=param)
+
+
+def arn_region(arn: str, where: str = "model ARN") -> str | None:
+    """The region an ARN fixes (``arn:{partition}:{service}:{region}:...``): ``None`` for a
+    value that is not an ARN or an ARN without a region. Raises ``OutcropError`` (400) when the
+    region field is not a region: it would pick the host the request is signed for."""
+    if not arn.startswith("arn:"):
+        return None
+    parts = arn.split(":", 4)
+    region = parts[3] if len(parts) > 3 else ""
+    return check_region(region, f"the region of the {where}", param="model") if region else None

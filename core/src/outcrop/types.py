@@ -104,13 +104,16 @@ class ModelPrice:
 class ModelRoute:
     """A plugin's claim on a model string (the result of ``outcrop_parse_route``).
 
-    ``provider`` names the plugin's surface; the plugin's other hooks answer only for calls whose
-    ``route.provider`` is theirs. ``service`` is the AWS endpoint prefix (``bedrock-agent-runtime``),
+    ``provider`` names the plugin's surface (``CallEvent.provider``, ``owned_by`` in
+    ``/v1/models``). ``service`` is the AWS endpoint prefix (``bedrock-agent-runtime``),
     ``signing_name`` the SigV4 service name, ``region`` a region the model string itself fixes
     (an ARN) or ``None`` to use the deployment's. ``chat`` is False for model strings that are
     valid configuration but not served on the chat route (``error`` then says what serves them).
     ``supported_params`` are the OpenAI parameters the provider honours besides the basic ones.
-    ``data`` holds whatever the plugin parsed (ids, ARN parts).
+    ``data`` holds whatever the plugin parsed (ids, ARN parts). ``resource`` is what the model
+    string calls in ``service``'s own terms (a Bedrock model id or ARN, an agent id, an agent
+    runtime ARN): surfaces that serve the native AWS APIs find deployments by it
+    (``Gateway.serving``).
     """
 
     provider: str
@@ -123,6 +126,9 @@ class ModelRoute:
     data: dict[str, Any] = field(default_factory=dict)
     #: True when the model is served on ``/v1/embeddings`` (see ``outcrop_translate_embeddings_request``).
     embeddings: bool = False
+    resource: str | None = None
+    #: Set by the core: the name of the plugin that claimed the model string.
+    plugin: str = ""
 
 
 @dataclass(slots=True)

@@ -29,11 +29,6 @@ _AGENT_ID = re.compile(r"[0-9a-zA-Z]{1,10}\Z")
 _SESSION_ID = re.compile(r"[0-9a-zA-Z._:-]{2,100}\Z")
 
 
-def claims(model: str) -> bool:
-    """``bedrock/agent/...`` (and the bare ``bedrock/agent``), never ``bedrock/agentcore/...``."""
-    return model == PREFIX[:-1] or model.startswith(PREFIX)
-
-
 def parse_model(model: str) -> tuple[str, str]:
     """``bedrock/agent/{AGENT_ID}/{ALIAS_ID}`` -> ``(agent_id, alias_id)``; 400 otherwise."""
     parts = model.removeprefix(PREFIX).split("/") if model.startswith(PREFIX) else []

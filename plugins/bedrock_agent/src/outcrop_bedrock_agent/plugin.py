@@ -30,7 +30,6 @@ from .ids import (
     SESSION_FIELD,
     SESSION_FIELD_AWS,
     SIGNING_NAME,
-    claims,
     new_session_id,
     parse_model,
     requested_session_id,
@@ -55,9 +54,7 @@ def outcrop_register_models(register: Callable[[ModelPrefix], None]) -> None:
 
 
 @outcrop.hookimpl
-def outcrop_parse_route(model: str, params: DeploymentParams) -> ModelRoute | None:
-    if not claims(model):
-        return None
+def outcrop_parse_route(model: str, params: DeploymentParams) -> ModelRoute:
     agent_id, alias_id = parse_model(model)
     if params.extra:  # deployment config: refuse unknown keys at start-up, not per request
         shared = sorted(k for k in (SESSION_FIELD, SESSION_FIELD_AWS) if k in params.extra)
@@ -76,13 +73,12 @@ def outcrop_parse_route(model: str, params: DeploymentParams) -> ModelRoute | No
         signing_name=SIGNING_NAME,
         supported_params=SUPPORTED_PARAMS,
         data={"agent_id": agent_id, "alias_id": alias_id},
+        resource=agent_id,
     )
 
 
 @outcrop.hookimpl
-def outcrop_translate_request(call: ChatCall) -> UpstreamRequest | None:
-    if call.route.provider != PROVIDER:
-        return None
+def outcrop_translate_request(call: ChatCall) -> UpstreamRequest:
     choice = call.request.tool_choice
     if choice is not None and choice != "auto":
         raise OutcropError(
@@ -177,9 +173,7 @@ def _body(
 @outcrop.hookimpl
 def outcrop_translate_response(
     call: ChatCall, response: UpstreamResponse
-) -> AsyncIterator[ChatDelta] | None:
-    if call.route.provider != PROVIDER:
-        return None
+) -> AsyncIterator[ChatDelta]:
     memory = response.headers.get(_MEMORY_HEADER)
     if memory:
         call.response_fields["memory_id"] = memory
@@ -190,6 +184,4 @@ def outcrop_translate_response(
 def outcrop_map_error(
     call: ChatCall, status: int, body: bytes, headers: dict[str, str]
 ) -> Exception | None:
-    if call.route.provider != PROVIDER:
-        return None
     return http_error(status, body, headers)

@@ -43,9 +43,7 @@ def outcrop_register_models(register: Callable[[ModelPrefix], None]) -> None:
 
 
 @hookimpl
-def outcrop_parse_route(model: str, params: DeploymentParams) -> ModelRoute | None:
-    if not model.startswith(PREFIX):
-        return None
+def outcrop_parse_route(model: str, params: DeploymentParams) -> ModelRoute:
     runtime = parse_runtime_arn(model[len(PREFIX) :])
     check_deployment(params.extra)
     return ModelRoute(
@@ -54,13 +52,12 @@ def outcrop_parse_route(model: str, params: DeploymentParams) -> ModelRoute | No
         signing_name=SIGNING_NAME,
         region=runtime.region,
         data={"runtime": runtime},
+        resource=runtime.arn,
     )
 
 
 @hookimpl
-def outcrop_translate_request(call: ChatCall) -> UpstreamRequest | None:
-    if call.route.provider != PROVIDER:
-        return None
+def outcrop_translate_request(call: ChatCall) -> UpstreamRequest:
     runtime: RuntimeArn = call.route.data["runtime"]
     return build_request(call, runtime)
 
@@ -68,9 +65,7 @@ def outcrop_translate_request(call: ChatCall) -> UpstreamRequest | None:
 @hookimpl
 def outcrop_translate_response(
     call: ChatCall, response: UpstreamResponse
-) -> AsyncIterator[ChatDelta] | None:
-    if call.route.provider != PROVIDER:
-        return None
+) -> AsyncIterator[ChatDelta]:
     # AWS echoes the session it used; it is the one the client must send next time.
     echoed = response.headers.get(RUNTIME_SESSION_HEADER)
     if echoed and echoed.isprintable() and echoed.isascii():
@@ -82,6 +77,4 @@ def outcrop_translate_response(
 def outcrop_map_error(
     call: ChatCall, status: int, body: bytes, headers: dict[str, str]
 ) -> Exception | None:
-    if call.route.provider != PROVIDER:
-        return None
     return map_error(status, body, headers)

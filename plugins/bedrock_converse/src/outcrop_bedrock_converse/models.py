@@ -12,19 +12,16 @@ import re
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from outcrop import OutcropError, check_region
+from outcrop import OutcropError, arn_region
 
 from . import CONVERSE_PREFIX, PREFIX
 
 EXPECTED = "bedrock/{modelId} or bedrock/converse/{modelId} (an id, inference profile or ARN)"
 #: What Bedrock accepts as a model identifier (botocore's ConversationalModelId, simplified).
 _MODEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/+-]{0,2047}\Z")
-_ARN_REGION = re.compile(r"arn:aws[a-z-]*:(?:bedrock|sagemaker):([^:]*):")
 _GEO = re.compile(r"(?:us|eu|apac|us-gov|ca|jp|au|global)\.")
 #: botocore leaves only these unescaped in a non-greedy URI label (``:`` -> %3A, ``/`` -> %2F).
 _LABEL_SAFE = "-._~"
-#: Until the core dispatches by longest registered prefix: other surfaces' bare kinds.
-_OTHER_SURFACES = frozenset({"agent", "agentcore", "invoke"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,8 +53,6 @@ def parse_model(model: str) -> ModelId | None:
         rest = model[len(CONVERSE_PREFIX) :]
     elif model.startswith(PREFIX):
         rest = model[len(PREFIX) :]
-        if ("/" in rest and not rest.startswith("arn:")) or rest in _OTHER_SURFACES:
-            return None  # bedrock/{kind}/...: another surface's model string
     else:
         return None
     if not rest:
@@ -75,13 +70,16 @@ def parse_model(model: str) -> ModelId | None:
             param="model",
             code="invalid_model",
         )
-    arn = _ARN_REGION.match(rest)
+    if "/" in rest and not rest.startswith("arn:"):
+        raise OutcropError(
+            f"model {model!r}: {rest!r} is not a Bedrock model id (only an ARN has '/'); "
+            f"expected {EXPECTED}",
+            400,
+            param="model",
+            code="invalid_model",
+        )
     # the ARN's region picks the host and the SigV4 scope: the core's one region check
-    region = (
-        check_region(arn.group(1), "the region of the model ARN", param="model")
-        if (arn and arn.group(1))
-        else None
-    )
+    region = arn_region(rest)
     base = rest.rsplit("/", 1)[-1] if rest.startswith("arn:") else _GEO.sub("", rest, count=1)
     return ModelId(rest, quote(rest, safe=_LABEL_SAFE), region, base, _embedding_kind(base))
 

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
 from outcrop import (
     ChatCall,
     ChatDelta,
@@ -18,6 +22,7 @@ from outcrop import (
     ModelPrefix,
     ModelPrice,
     ModelRoute,
+    OutcropError,
     UpstreamRequest,
     UpstreamResponse,
     clip,
@@ -57,9 +62,7 @@ def outcrop_register_models(register: Callable[[ModelPrefix], None]) -> None:
     )
 
 
-# tryfirst: the pass-through claims the same bedrock/ strings for its native routes, which
-# keep working from the deployments; chat completions are ours.
-@hookimpl(tryfirst=True)
+@hookimpl
 def outcrop_parse_route(model: str, params: DeploymentParams) -> ModelRoute | None:
     parsed = parse_model(model)
     if parsed is None:
@@ -81,15 +84,12 @@ def outcrop_parse_route(model: str, params: DeploymentParams) -> ModelRoute | No
         supported_params=SUPPORTED,
         data=data,
         embeddings=embeddings,
+        resource=parsed.model_id,
     )
 
 
 @hookimpl
-def outcrop_translate_request(
-    call: ChatCall,
-) -> UpstreamRequest | Awaitable[UpstreamRequest] | None:
-    if call.route.provider != PROVIDER:
-        return None
+def outcrop_translate_request(call: ChatCall) -> UpstreamRequest | Awaitable[UpstreamRequest]:
     model: ModelId = call.route.data["model"]
     rules = rules_for(call)
     if rules is not None:
@@ -113,9 +113,7 @@ async def _fetch_then_build(
 @hookimpl
 def outcrop_translate_response(
     call: ChatCall, response: UpstreamResponse
-) -> AsyncIterator[ChatDelta] | None:
-    if call.route.provider != PROVIDER:
-        return None
+) -> AsyncIterator[ChatDelta]:
     sent: Sent = call.state[PROVIDER]
     return from_stream(response, sent) if call.stream else from_converse(response, sent)
 
@@ -127,9 +125,7 @@ def outcrop_register_pricing(register: Callable[[str, ModelPrice], None]) -> Non
 
 
 @hookimpl
-def outcrop_translate_embeddings_request(call: EmbeddingCall) -> list[UpstreamRequest] | None:
-    if call.route.provider != PROVIDER:
-        return None
+def outcrop_translate_embeddings_request(call: EmbeddingCall) -> list[UpstreamRequest]:
     model: ModelId = call.route.data["model"]
     call.model = model.model_id  # what the answer names and the price table knows
     return build_requests(call, model)
@@ -138,7 +134,35 @@ def outcrop_translate_embeddings_request(call: EmbeddingCall) -> list[UpstreamRe
 @hookimpl
 def outcrop_translate_embeddings_response(
     call: EmbeddingCall, body: bytes, headers: dict[str, str]
-) -> EmbeddingResult | None:
-    if call.route.provider != PROVIDER:
-        return None
+) -> EmbeddingResult:
     return parse_answer(call.route.data["model"], body, headers)
+
+
+#: The native Bedrock API's URL prefix, which this plugin does not serve.
+NATIVE_PATH = "/bedrock"
+NATIVE_DISTRIBUTION = "outcrop-bedrock-passthrough"
+_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+
+
+async def _native_not_installed(request: Request) -> Response:
+    error = OutcropError(
+        f"the native Bedrock API ({NATIVE_PATH}/*) is not installed on this gateway: "
+        f"`pip install {NATIVE_DISTRIBUTION}` serves it, with the same model_list; this "
+        "gateway serves these models on /v1/chat/completions",
+        404,
+        aws_type="UnknownOperationException",
+    )
+    return Response(
+        error.aws_body(),
+        404,
+        {"x-amzn-ErrorType": error.aws_type},
+        media_type="application/json",
+    )
+
+
+# trylast: registered after every other plugin's routes, so it answers only the paths that
+# no installed plugin serves (with the pass-through installed, none).
+@hookimpl(trylast=True)
+def outcrop_register_routes(register: Callable[[BaseRoute], None]) -> None:
+    for path in (NATIVE_PATH, NATIVE_PATH + "/{path:path}"):
+        register(Route(path, _native_not_installed, methods=_METHODS))

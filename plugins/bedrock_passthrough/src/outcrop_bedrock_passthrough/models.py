@@ -1,64 +1,45 @@
 """Native Bedrock model strings: ``bedrock/{modelId}``, ``bedrock/converse/{id}``, ``bedrock/invoke/{id}``.
 
-``bedrock/agent/...`` and ``bedrock/agentcore/...`` belong to other plugins and are never
-claimed here.
+The core hands this plugin only strings under the prefixes it registered and no other plugin
+owns (a chat provider registering ``bedrock/`` owns it: the deployments then reach the native
+routes through the routes that provider parsed).
 """
 
 from __future__ import annotations
 
 import re
 
-from outcrop import OutcropError, check_region, clip
+from outcrop import OutcropError, clip
 
 PREFIX = "bedrock/"
-_EXPLICIT = ("converse/", "invoke/")
-_OTHER_PLUGINS = ("agent", "agentcore")
+#: LiteLLM's explicit forms, which name the upstream API.
+EXPLICIT = ("converse/", "invoke/")
 EXPECTED = "bedrock/{modelId} (also bedrock/converse/{modelId} or bedrock/invoke/{modelId})"
 #: What Bedrock accepts as a model id: a foundation-model or inference-profile id, or an ARN.
 _MODEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/+-]{0,2047}\Z")
 
 
-def native_model_id(model: str) -> str | None:
-    """The Bedrock model id a native model string names, ``None`` when it is not one.
+def native_model_id(model: str) -> str:
+    """The Bedrock model id a native model string names.
 
-    Raises ``OutcropError`` (400) when the string is ours but malformed.
+    Raises ``OutcropError`` (400) when it is malformed.
     """
-    if not model.startswith(PREFIX):
-        return None
-    rest = model[len(PREFIX) :]
-    explicit = rest.startswith(_EXPLICIT)
-    if explicit:
+    rest = model.removeprefix(PREFIX)
+    if rest.startswith(EXPLICIT):
         rest = rest.split("/", 1)[1]
-    else:
-        head = rest.split("/", 1)[0]
-        if head in _OTHER_PLUGINS:
-            return None
-        if "/" in rest and not rest.startswith("arn:"):
-            return None  # some other plugin's bedrock/{kind}/... form
     if not rest:
-        raise OutcropError(
-            f"model {clip(model)!r} names no model id; expected {EXPECTED}",
-            400,
-            param="model",
-            code="invalid_model",
-        )
-    if not _MODEL_ID.match(rest):
-        raise OutcropError(
-            f"model {clip(model)!r}: {clip(rest)!r} is not a Bedrock model id or ARN (letters, digits and "
-            f"._:/+- only); expected {EXPECTED}",
-            400,
-            param="model",
-            code="invalid_model",
+        raise _malformed(model, "names no model id")
+    if not _MODEL_ID.match(rest) or ("/" in rest and not rest.startswith("arn:")):
+        raise _malformed(
+            model, f"{clip(rest)!r} is not a Bedrock model id or ARN (letters, digits and ._:+-)"
         )
     return rest
 
 
-def arn_region(model_id: str, where: str = "model ARN") -> str | None:
-    """The region an ARN (inference profile, provisioned model, runtime...) fixes, ``None`` for
-    an id that is not an ARN or an ARN without a region. Raises ``OutcropError`` (400) when the
-    ARN's region field is not a region: it would pick the host the request is signed for."""
-    if not model_id.startswith("arn:"):
-        return None
-    parts = model_id.split(":", 4)
-    region = parts[3] if len(parts) > 3 else ""
-    return check_region(region, f"the region of the {where}", param="model") if region else None
+def _malformed(model: str, problem: str) -> OutcropError:
+    return OutcropError(
+        f"model {clip(model)!r} {problem}; expected {EXPECTED}",
+        400,
+        param="model",
+        code="invalid_model",
+    )

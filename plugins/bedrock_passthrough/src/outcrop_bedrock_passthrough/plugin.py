@@ -16,38 +16,43 @@ from outcrop import (
     Gateway,
     ModelPrefix,
     ModelRoute,
+    arn_region,
     clip,
     operation_table,
 )
 
 from . import PREFIX, PROVIDER, SECTION
 from .handler import PassthroughApp
-from .models import arn_region, native_model_id
+from .models import EXPLICIT, native_model_id
 from .settings import Settings, has_keys, parse_settings
 
 log = structlog.get_logger("outcrop.bedrock_passthrough")
 DISTRIBUTION = "outcrop-bedrock-passthrough"
+MODEL_PREFIX = "bedrock/"
 EXAMPLE = "bedrock/anthropic.claude-3-5-sonnet-20240620-v1:0"
+DESCRIPTION = (
+    "native Bedrock models served under /bedrock/* (Converse, InvokeModel, streams, CountTokens)"
+)
 
 
 @outcrop.hookimpl
 def outcrop_register_models(register: Callable[[ModelPrefix], None]) -> None:
-    register(
-        ModelPrefix(
-            "bedrock/",
-            "native Bedrock models served under /bedrock/* (Converse, InvokeModel, streams, "
-            "CountTokens); bedrock/converse/{id} and bedrock/invoke/{id} are accepted too",
-            EXAMPLE,
-            DISTRIBUTION,
+    # A chat provider registering the same prefixes owns them; the deployments stay native.
+    register(ModelPrefix(MODEL_PREFIX, DESCRIPTION, EXAMPLE, DISTRIBUTION))
+    for form in EXPLICIT:
+        register(
+            ModelPrefix(
+                MODEL_PREFIX + form,
+                DESCRIPTION + f" (LiteLLM's explicit {form[:-1]} form)",
+                MODEL_PREFIX + form + EXAMPLE.removeprefix(MODEL_PREFIX),
+                DISTRIBUTION,
+            )
         )
-    )
 
 
 @outcrop.hookimpl
-def outcrop_parse_route(model: str, params: DeploymentParams) -> ModelRoute | None:
+def outcrop_parse_route(model: str, params: DeploymentParams) -> ModelRoute:
     model_id = native_model_id(model)
-    if model_id is None:
-        return None
     label = quote(model_id, safe="-._~")
     return ModelRoute(
         provider=PROVIDER,
@@ -59,10 +64,10 @@ def outcrop_parse_route(model: str, params: DeploymentParams) -> ModelRoute | No
             f"{clip(model)!r} is a native Bedrock model, served by the native pass-through at "
             f"/bedrock/model/{label}/converse (or /bedrock/model/<model_name>/converse, and "
             "converse-stream, invoke, invoke-with-response-stream, count-tokens); chat "
-            "completions for it need a plugin that translates the OpenAI chat API to Bedrock "
-            "Converse, and none is installed"
+            "completions on bedrock/{modelId} need a chat provider: "
+            "`pip install outcrop-bedrock-converse`"
         ),
-        data={"model_id": model_id},
+        resource=model_id,
     )
 
 

@@ -7,9 +7,12 @@
   good as its alias); any other raw id uses the gateway's defaults (the ``bedrock_passthrough``
   section, else botocore's default chain). Raw ids are served only when
   ``general_settings.allow_raw_models`` allows them (by default: when there is no model_list).
-* Agent-runtime paths for an agent, and AgentCore paths for a runtime ARN, use a deployment of
-  that agent (``bedrock/agent/{id}/...``) or runtime (``bedrock/agentcore/{arn}``) when one is
-  configured, else the defaults. An ARN fixes the region.
+* Agent-runtime paths for an agent, and AgentCore paths for a runtime ARN, use a deployment
+  calling that agent or runtime when one is configured, else the defaults. An ARN fixes the
+  region.
+
+Deployments are found through the routes the core parsed (``Gateway.serving``,
+``ModelRoute.resource``), whichever plugin claimed their model strings.
 """
 
 from __future__ import annotations
@@ -23,15 +26,16 @@ from outcrop import (
     Gateway,
     OperationMatch,
     OutcropError,
+    arn_region,
     check_region,
     clip,
     weighted_choice,
 )
 
-from .models import arn_region, native_model_id
 from .settings import Settings
 
 _SAFE = "-._~"  # what botocore leaves unescaped in a URI label
+RUNTIME = "bedrock-runtime"
 
 
 @dataclass(slots=True)
@@ -60,32 +64,23 @@ class Resolver:
         self._defaults = settings.params
         self._raw_allowed = settings.raw_models_allowed(gateway)
         self.aliases: dict[str, list[Deployment]] = {}  # model_name -> native deployments
-        self._by_model_id: dict[str, list[Deployment]] = {}
         self._model_ids: dict[int, tuple[str, str]] = {}  # index -> (model id, its URI label)
-        self._agents: dict[str, Deployment] = {}
-        self._runtimes: dict[str, Deployment] = {}
         self._other_names: set[str] = set()
-        for d in gateway.config.model_list:
-            model = d.params.model
-            try:
-                model_id = native_model_id(model)
-            except OutcropError:
-                model_id = None  # another plugin claimed this string at start-up
-            if model_id is not None:
+        # the routes the core parsed: whichever plugin claimed a deployment's model string, a
+        # bedrock-runtime route naming a model id is a native model
+        for d in gateway.deployments():
+            route = gateway.route(d)
+            model_id = route.resource
+            if route.service == RUNTIME and model_id:
                 self.aliases.setdefault(d.model_name, []).append(d)
-                self._by_model_id.setdefault(model_id, []).append(d)
                 self._model_ids[d.index] = (model_id, quote(model_id, safe=_SAFE))
-                continue
-            self._other_names.add(d.model_name)
-            if model.startswith("bedrock/agent/"):
-                self._agents.setdefault(model.split("/")[2], d)
-            elif model.startswith("bedrock/agentcore/"):
-                self._runtimes.setdefault(model.removeprefix("bedrock/agentcore/"), d)
+            else:
+                self._other_names.add(d.model_name)
 
     # -- choosing a deployment ----------------------------------------------------------------
     def _pick(self, name: str, group: list[Deployment]) -> Deployment:
-        if len(group) == len(self._gateway.router.candidates(name)):
-            picked = self._gateway.router.pick(name)  # the core's balancing, when it is all ours
+        if len(group) == len(self._gateway.deployments(name)):
+            picked = self._gateway.pick(name)  # the core's balancing, when it is all ours
             if picked is not None:
                 return picked
         return weighted_choice(group)
@@ -93,7 +88,7 @@ class Resolver:
     def resolve(self, found: OperationMatch, raw_path: str, signed_region: str | None) -> Target:
         op = found.operation
         labels = found.labels
-        if op.service == "bedrock-runtime" and "modelId" in labels:
+        if op.service == RUNTIME and "modelId" in labels:
             return self._model(found, raw_path, signed_region)
         if op.name == "StartAsyncInvoke" and not self._raw_allowed:
             raise _forbidden(
@@ -104,14 +99,19 @@ class Resolver:
         deployment: Deployment | None = None
         fixed: str | None = None
         if op.service == "bedrock-agent-runtime" and "agentId" in labels:
-            deployment = self._agents.get(unquote(labels["agentId"]))
+            deployment = self._first(op.service, unquote(labels["agentId"]))
         elif op.service == "bedrock-agentcore" and "agentRuntimeArn" in labels:
             arn = unquote(labels["agentRuntimeArn"])
-            deployment = self._runtimes.get(arn)
+            deployment = self._first(op.service, arn)
             fixed = arn_region(arn, "agent runtime ARN")
         if deployment is not None:
             return self._on(deployment, raw_path, op.service, fixed, "", None)
         return self._default(raw_path, op.service, fixed, signed_region, "", None)
+
+    def _first(self, service: str, resource: str) -> Deployment | None:
+        """The first deployment calling ``resource`` (an agent, a runtime) on ``service``."""
+        served = self._gateway.serving(service, resource)
+        return served[0] if served else None
 
     def _model(self, found: OperationMatch, raw_path: str, signed_region: str | None) -> Target:
         raw_label = found.labels["modelId"]
@@ -119,25 +119,23 @@ class Resolver:
         group = self.aliases.get(name)
         if group:
             target = self.on_alias(self._pick(name, group), found, raw_path)
-            if len(group) == len(self._gateway.router.candidates(name)):
+            if len(group) == len(self._gateway.deployments(name)):
                 target.group = name  # every deployment of the name is native: any may serve
             return target
         if name in self._other_names:
             raise OutcropError(
-                f"model_name {clip(name)!r} is not a native Bedrock model (its deployments serve "
-                "Bedrock Agents or AgentCore runtimes); call it at /v1/chat/completions",
+                f"model_name {clip(name)!r} is not a native Bedrock model (its deployments "
+                "call no Bedrock model id); call it at /v1/chat/completions",
                 400,
                 aws_type="ValidationException",
             )
         if not self._raw_allowed:
             raise _forbidden(self._gateway.raw_model_refused(name))
-        served = self._by_model_id.get(name)
+        served = self._gateway.serving(RUNTIME, name)
         if served:
             deployment = weighted_choice(served)
-            return self._on(deployment, raw_path, "bedrock-runtime", arn_region(name), name, name)
-        return self._default(
-            raw_path, "bedrock-runtime", arn_region(name), signed_region, name, name
-        )
+            return self._on(deployment, raw_path, RUNTIME, arn_region(name), name, name)
+        return self._default(raw_path, RUNTIME, arn_region(name), signed_region, name, name)
 
     def on_alias(self, deployment: Deployment, found: OperationMatch, raw_path: str) -> Target:
         """The target of an alias call on ``deployment`` (its model id in the path, its region,
@@ -146,7 +144,8 @@ class Resolver:
         start, end = found.spans["modelId"]
         path = raw_path[:start] + label + raw_path[end:]
         name = deployment.model_name
-        return self._on(deployment, path, "bedrock-runtime", arn_region(model_id), name, model_id)
+        region = self._gateway.route(deployment).region
+        return self._on(deployment, path, RUNTIME, region, name, model_id)
 
     # -- building the target ------------------------------------------------------------------
     def _on(

@@ -41,9 +41,9 @@ def outcrop_register_models(register: Callable[[ModelPrefix], None]) -> None:
 
 
 @outcrop.hookimpl
-def outcrop_parse_route(model: str, params: DeploymentParams) -> ModelRoute | None:
-    if not model.startswith(PREFIX):
-        return None  # not ours: another plugin may claim it
+def outcrop_parse_route(model: str, params: DeploymentParams) -> ModelRoute:
+    # The core asks only the plugin whose registered prefix is the longest match, so every
+    # model string arriving here starts with PREFIX.
     model_id = model.removeprefix(PREFIX)
     if not model_id:
         raise OutcropError(f"expected {PREFIX}{{modelId}}", 400, param="model")
@@ -64,9 +64,7 @@ def outcrop_parse_route(model: str, params: DeploymentParams) -> ModelRoute | No
 
 
 @outcrop.hookimpl
-def outcrop_translate_request(call: ChatCall) -> UpstreamRequest | None:
-    if call.route.provider != PROVIDER:
-        return None
+def outcrop_translate_request(call: ChatCall) -> UpstreamRequest:
     configured = call.provider_params.get("system_prompt")
     system = [configured] if configured is not None else []
     messages: list[dict[str, Any]] = []
@@ -94,9 +92,7 @@ def outcrop_translate_request(call: ChatCall) -> UpstreamRequest | None:
 @outcrop.hookimpl
 def outcrop_translate_response(
     call: ChatCall, response: UpstreamResponse
-) -> AsyncIterator[ChatDelta] | None:
-    if call.route.provider != PROVIDER:
-        return None
+) -> AsyncIterator[ChatDelta]:
     return _events(response) if call.stream else _answer(response)
 
 

@@ -147,7 +147,7 @@ def test_models_lists_the_registered_prefixes_when_raw_models_are_served(
     outcrop_plugin(ConversePlugin(prefix="listed/"), "lister")
     served = gateway_factory({})  # no model_list: raw model strings are served
     ids = {m["id"]: m["owned_by"] for m in httpx.get(served.url + "/v1/models").json()["data"]}
-    assert ids["listed/"] == "lister"
+    assert ids["listed/*"] == "lister"
     only_names = gateway_factory(
         {"model_list": [{"model_name": "m", "litellm_params": simulator_params("listed/x")}]}
     )

@@ -112,14 +112,14 @@ async def list_models(request: Request) -> Response:
 def model_owners(gateway: Gateway) -> dict[str, str]:
     """What ``GET /v1/models`` lists, with its ``owned_by``: every configured ``model_name``
     (its provider) and, when raw model strings are served, every registered model-string prefix
-    (the plugin that owns it)."""
+    as a wildcard (``bedrock/agent/*``, owned by the plugin that owns the prefix)."""
     owners = {
         name: gateway.route(gateway.deployments(name)[0]).provider
         for name in gateway.router.names()
     }
     if gateway.allow_raw_models:
         for prefix, provider in gateway.claims.owners():
-            owners.setdefault(prefix, provider.name)
+            owners.setdefault(prefix + "*", provider.name)  # LiteLLM's wildcard spelling
     return owners
 
 

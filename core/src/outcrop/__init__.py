@@ -1,6 +1,9 @@
 """Outcrop: a fast, pluggable gateway for Amazon Bedrock.
 
-The public API for plugin authors is what this module exports plus ``outcrop.hookspecs``.
+The public API for plugin authors is what this module exports, ``outcrop.hookspecs`` (the
+hooks) and ``outcrop.testing`` (fixtures and the Bedrock simulator, for tests). A plugin reaches
+the gateway only through ``GatewayAPI``; ``tests/core/test_public_api.py`` checks that every
+plugin in the repository touches nothing else.
 
 Names are imported on first use (PEP 562), so ``import outcrop`` and the pytest plugin stay
 cheap; ``tests/core/test_lazy_exports.py`` keeps ``_EXPORTS``, the typing imports and ``__all__``
@@ -20,7 +23,14 @@ if TYPE_CHECKING:
     from .api import acompletion, aembedding, completion, embedding
     from .balance import weighted_choice
     from .bodies import ClientDisconnected, read_body
-    from .config import Config, Deployment, DeploymentParams, load_config, parse_config
+    from .config import (
+        Config,
+        Deployment,
+        DeploymentParams,
+        GeneralSettings,
+        load_config,
+        parse_config,
+    )
     from .errors import (
         ConfigError,
         OutcropError,
@@ -30,8 +40,9 @@ if TYPE_CHECKING:
         error_from_aws,
         split_validation_error,
     )
-    from .eventstream import EventStreamMessage
+    from .eventstream import EventStreamDecoder, EventStreamMessage, encode_exception
     from .gateway import Gateway
+    from .gateway_api import GatewayAPI
     from .headers import (
         ATTEMPTS_HEADER,
         COST_HEADER,
@@ -100,6 +111,7 @@ _EXPORTS: dict[str, str] = {
     "DeploymentParams": ".config",
     "load_config": ".config",
     "parse_config": ".config",
+    "GeneralSettings": ".config",
     "ConfigError": ".errors",
     "OutcropError": ".errors",
     "UpstreamError": ".errors",
@@ -108,6 +120,8 @@ _EXPORTS: dict[str, str] = {
     "error_from_aws": ".errors",
     "split_validation_error": ".errors",
     "EventStreamMessage": ".eventstream",
+    "EventStreamDecoder": ".eventstream",
+    "encode_exception": ".eventstream",
     "Gateway": ".gateway",
     "ATTEMPTS_HEADER": ".headers",
     "COST_HEADER": ".headers",
@@ -154,6 +168,7 @@ _EXPORTS: dict[str, str] = {
     "ToolCallDelta": ".wire",
     "Usage": ".wire",
     "decode_json": ".wire",
+    "GatewayAPI": ".gateway_api",
 }
 
 __all__ = [
@@ -180,9 +195,12 @@ __all__ = [
     "DeploymentParams",
     "EmbeddingCall",
     "EmbeddingResult",
+    "EventStreamDecoder",
     "EventStreamMessage",
     "FunctionCall",
     "Gateway",
+    "GatewayAPI",
+    "GeneralSettings",
     "JSONTooDeep",
     "Message",
     "ModelPrefix",
@@ -212,6 +230,7 @@ __all__ = [
     "completion",
     "decode_json",
     "embedding",
+    "encode_exception",
     "error_from_aws",
     "hookimpl",
     "http_url_problem",

@@ -40,6 +40,7 @@ from .types import (
     Principal,
 )
 from .upstream import UpstreamClient, UpstreamRequest, UpstreamResponse
+from .wire import Usage
 
 log = get_logger("outcrop.gateway")
 
@@ -179,7 +180,51 @@ class Gateway:
             return msg + "; no provider plugin is installed (docs/providers/ lists them)"
         return msg + f"; installed plugins serve: {served}"
 
+    # -- settings, for plugins (``GatewayAPI``) -----------------------------------------------
+    @property
+    def settings(self) -> GeneralSettings:
+        return self.config.general_settings
+
+    @property
+    def sections(self) -> Mapping[str, Any]:
+        return self.config.sections
+
+    @property
+    def config_source(self) -> str | None:
+        return self.config.source
+
+    @property
+    def has_master_key(self) -> bool:
+        return bool(self.master_key)
+
+    @property
+    def issues_sigv4_keys(self) -> bool:
+        return bool(self.hook.outcrop_sigv4_secret.get_hookimpls())
+
+    def sigv4_secret(self, access_key_id: str) -> tuple[str, Principal] | None:
+        return self.hook.outcrop_sigv4_secret(access_key_id=access_key_id)  # type: ignore[no-any-return]
+
+    def region(self, params: DeploymentParams | None, route_region: str | None = None) -> str:
+        return self.aws.region(params, route_region)
+
+    def endpoint(self, service: str, region: str, params: DeploymentParams | None) -> str:
+        return self.aws.endpoint(service, region, params)
+
+    def cost(
+        self, usage: Usage | None, model: str | None, params: DeploymentParams | None = None
+    ) -> float | None:
+        return self.prices.cost(usage, model, params)
+
+    def register_plugin(self, plugin: object, name: str) -> None:
+        self.pm.register(plugin, name=name)
+
+    def get_plugin(self, name: str) -> Any:
+        return self.pm.get_plugin(name)
+
     # -- deployments, for plugins ----------------------------------------------------------------
+    def model_names(self) -> list[str]:
+        return self.router.names()
+
     def deployments(self, model_name: str | None = None) -> list[Deployment]:
         """The configured deployments of ``model_name`` (all of them when ``None``)."""
         if model_name is None:

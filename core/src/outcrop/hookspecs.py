@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from starlette.routing import BaseRoute
 
     from .config import Config, DeploymentParams
-    from .gateway import Gateway
+    from .gateway_api import GatewayAPI
     from .types import (
         Admission,
         CallEvent,
@@ -77,13 +77,14 @@ def outcrop_register_models(register: Callable[[ModelPrefix], None]) -> None:
 
 
 @hookspec
-def outcrop_register_routes(register: Callable[[BaseRoute], None], gateway: Gateway) -> None:
+def outcrop_register_routes(register: Callable[[BaseRoute], None], gateway: GatewayAPI) -> None:
     """Register extra HTTP routes (Starlette ``Route``/``Mount`` objects) on the gateway app.
 
     Called once per app, before the app serves. This is how a plugin claims inbound requests
-    that are not chat completions (the pass-through's ``/bedrock/{path}``). ``gateway`` gives
-    access to config, credentials, endpoints, the upstream client, auth and the call lifecycle
-    (``gateway.http_call``: error answers, disconnects, the one after-call event).
+    that are not chat completions (the pass-through's ``/bedrock/{path}``). ``gateway`` is the
+    ``GatewayAPI``: settings, auth, deployments, regions, endpoints, credentials, sending, costs
+    and the call lifecycle (``gateway.http_call``: error answers, disconnects, the one
+    after-call event).
     All results are collected; routes are matched before the core's own routes.
     """
 
@@ -232,7 +233,7 @@ def outcrop_check_config(config: Config) -> list[str] | None:
 
 
 @hookspec
-def outcrop_startup(gateway: Gateway) -> None:
+def outcrop_startup(gateway: GatewayAPI) -> None:
     """Called once per worker when the gateway starts serving (inside the event loop).
 
     Use it to warm caches or start background work (validate config in
@@ -242,7 +243,7 @@ def outcrop_startup(gateway: Gateway) -> None:
 
 
 @hookspec
-def outcrop_shutdown(gateway: Gateway) -> Awaitable[None] | None:
+def outcrop_shutdown(gateway: GatewayAPI) -> Awaitable[None] | None:
     """Called once per worker when the gateway stops serving (inside the event loop), after the
     last call finished. Flush buffers and stop background work here; return an awaitable for
     async work (it is awaited). Exceptions are logged and swallowed. All implementations are

@@ -1,6 +1,6 @@
 """Who may call ``/bedrock/*``: a bearer key, or SigV4 with a gateway-issued key pair.
 
-* ``Authorization: Bearer <key>`` (or ``x-api-key``) goes to ``Gateway.authenticate``: the
+* ``Authorization: Bearer <key>`` (or ``x-api-key``) goes to ``GatewayAPI.authenticate``: the
   master key in constant time, or a key a plugin issued (curl, and boto3 bedrock-runtime with
   ``AWS_BEARER_TOKEN_BEDROCK``).
 * ``Authorization: AWS4-HMAC-SHA256 ...`` from any AWS SDK is verified against the key pairs in
@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from outcrop import (
-    Gateway,
+    GatewayAPI,
     OutcropError,
     Principal,
     SigV4Error,
@@ -61,7 +61,7 @@ def _denied(code: str, message: str) -> OutcropError:
 
 
 class ClientAuth:
-    def __init__(self, gateway: Gateway, secrets: dict[str, str], max_skew_s: int) -> None:
+    def __init__(self, gateway: GatewayAPI, secrets: dict[str, str], max_skew_s: int) -> None:
         self._gateway = gateway
         self._secrets = secrets
         self._max_skew_s = max_skew_s
@@ -69,7 +69,7 @@ class ClientAuth:
     @property
     def issued_pairs(self) -> bool:
         """Key pairs exist: configured ones, or a plugin that issues them."""
-        return bool(self._secrets) or bool(self._gateway.hook.outcrop_sigv4_secret.get_hookimpls())
+        return bool(self._secrets) or self._gateway.issues_sigv4_keys
 
     @property
     def open(self) -> bool:
@@ -116,7 +116,7 @@ class ClientAuth:
         static = self._secrets.get(access_key_id)
         if static is not None:
             return static, None
-        found = self._gateway.hook.outcrop_sigv4_secret(access_key_id=access_key_id)
+        found = self._gateway.sigv4_secret(access_key_id)
         if found is None:
             return None
         secret, principal = found

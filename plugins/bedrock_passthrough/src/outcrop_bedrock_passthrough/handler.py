@@ -22,15 +22,15 @@ from outcrop import (
     CallLifecycle,
     Deployment,
     DeploymentParams,
-    Gateway,
+    GatewayAPI,
     OperationMatch,
     OutcropError,
     UpstreamRequest,
     UpstreamResponse,
     clip,
+    encode_exception,
     match_operation,
 )
-from outcrop.eventstream import encode_exception
 
 from . import PREFIX, PROVIDER
 from .auth import ClientAuth
@@ -62,7 +62,7 @@ def aws_answer(
 
 
 class PassthroughApp:
-    def __init__(self, gateway: Gateway, settings: Settings) -> None:
+    def __init__(self, gateway: GatewayAPI, settings: Settings) -> None:
         self.gateway = gateway
         self.auth = ClientAuth(gateway, settings.secrets(), settings.max_clock_skew_seconds)
         self.resolver = Resolver(gateway, settings)
@@ -231,7 +231,7 @@ class PassthroughApp:
         life.usage = meter.usage
         priced = meter.model or target.model_id
         params: DeploymentParams | None = target.params if target.deployment else None
-        life.cost = self.gateway.prices.cost(meter.usage, priced, params)
+        life.cost = self.gateway.cost(meter.usage, priced, params)
 
 
 # -- helpers ------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import outcrop
 from outcrop import (
     ConfigSection,
     DeploymentParams,
-    Gateway,
+    GatewayAPI,
     ModelPrefix,
     ModelRoute,
     arn_region,
@@ -71,12 +71,12 @@ def outcrop_parse_route(model: str, params: DeploymentParams) -> ModelRoute:
     )
 
 
-def _settings(gateway: Gateway) -> Settings:
-    return parse_settings(gateway.config.sections)
+def _settings(gateway: GatewayAPI) -> Settings:
+    return parse_settings(gateway.sections)
 
 
 @outcrop.hookimpl
-def outcrop_register_routes(register: Callable[[BaseRoute], None], gateway: Gateway) -> None:
+def outcrop_register_routes(register: Callable[[BaseRoute], None], gateway: GatewayAPI) -> None:
     operation_table()  # read botocore's service models now, not on the first request
     app = PassthroughApp(gateway, _settings(gateway))
     register(Route(PREFIX + "/{path:path}", app, methods=None, name=PROVIDER))
@@ -110,7 +110,7 @@ def outcrop_check_config(config: outcrop.Config) -> list[str] | None:
 
 
 @outcrop.hookimpl
-def outcrop_startup(gateway: Gateway) -> None:
+def outcrop_startup(gateway: GatewayAPI) -> None:
     settings = _settings(gateway)
     if settings.only_aliases is not None:
         log.warning(
@@ -122,7 +122,7 @@ def outcrop_startup(gateway: Gateway) -> None:
         asyncio.get_running_loop().create_task(_warm(gateway, settings.params))
 
 
-async def _warm(gateway: Gateway, params: DeploymentParams) -> None:
+async def _warm(gateway: GatewayAPI, params: DeploymentParams) -> None:
     try:
         await gateway.credentials(params)
     except outcrop.OutcropError as exc:

@@ -24,7 +24,7 @@ from outcrop import (
     DATA_PLANE_SERVICES,
     ConfigError,
     DeploymentParams,
-    Gateway,
+    GatewayAPI,
     http_url_problem,
     parse_params,
 )
@@ -65,14 +65,11 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             f"region={self.params.aws_region_name!r}, keys={len(self.keys)})"
         )
 
-    def raw_models_allowed(self, gateway: Gateway) -> bool:
+    def raw_models_allowed(self, gateway: GatewayAPI) -> bool:
         """Whether ``/model/{id}/...`` may name a model id that is not a configured model_name:
         ``general_settings.allow_raw_models``, else the deprecated ``only_aliases``, else the
         core's default (only when there is no model_list)."""
-        if (
-            gateway.config.general_settings.allow_raw_models is None
-            and self.only_aliases is not None
-        ):
+        if gateway.settings.allow_raw_models is None and self.only_aliases is not None:
             return not self.only_aliases
         return gateway.allow_raw_models
 

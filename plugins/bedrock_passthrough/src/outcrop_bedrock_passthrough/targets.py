@@ -11,7 +11,7 @@
   calling that agent or runtime when one is configured, else the defaults. An ARN fixes the
   region.
 
-Deployments are found through the routes the core parsed (``Gateway.serving``,
+Deployments are found through the routes the core parsed (``GatewayAPI.serving``,
 ``ModelRoute.resource``), whichever plugin claimed their model strings.
 """
 
@@ -23,7 +23,7 @@ from urllib.parse import quote, unquote
 from outcrop import (
     Deployment,
     DeploymentParams,
-    Gateway,
+    GatewayAPI,
     OperationMatch,
     OutcropError,
     arn_region,
@@ -58,7 +58,7 @@ def _forbidden(message: str) -> OutcropError:
 
 
 class Resolver:
-    def __init__(self, gateway: Gateway, settings: Settings) -> None:
+    def __init__(self, gateway: GatewayAPI, settings: Settings) -> None:
         self._gateway = gateway
         self._settings = settings
         self._defaults = settings.params
@@ -158,14 +158,13 @@ class Resolver:
         model_id: str | None,
     ) -> Target:
         params = deployment.params
-        aws = self._gateway.aws
-        region = aws.region(params, fixed)
+        region = self._gateway.region(params, fixed)
         return Target(
             path,
             params,
             deployment,
             region,
-            aws.endpoint(service, region, params),
+            self._gateway.endpoint(service, region, params),
             model or deployment.model_name,
             model_id,
         )
@@ -180,14 +179,14 @@ class Resolver:
         model_id: str | None,
     ) -> Target:
         region = fixed or self._defaults.aws_region_name or self._default_region(signed_region)
-        endpoint = self._settings.endpoints.get(service) or self._gateway.aws.endpoint(
+        endpoint = self._settings.endpoints.get(service) or self._gateway.endpoint(
             service, region, self._defaults
         )
         return Target(path, self._defaults, None, region, endpoint, model, model_id)
 
     def _default_region(self, signed_region: str | None) -> str:
         try:
-            return self._gateway.aws.region(None)
+            return self._gateway.region(None)
         except OutcropError as exc:
             if exc.code != "missing_region":
                 raise

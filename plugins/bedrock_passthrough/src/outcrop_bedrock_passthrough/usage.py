@@ -14,8 +14,7 @@ from typing import Any
 
 import msgspec
 
-from outcrop import Usage
-from outcrop.eventstream import EventStreamDecoder, EventStreamMessage
+from outcrop import EventStreamDecoder, EventStreamMessage, Usage
 
 _json = msgspec.json.Decoder()
 #: Converse answers up to this size are read whole before the response starts, so they can

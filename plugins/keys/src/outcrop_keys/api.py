@@ -85,7 +85,7 @@ class ManagementApi:
                     request.receive,
                     limit=MAX_BODY,
                     headers=request.scope["headers"],
-                    timeout=self.service.gateway.config.general_settings.body_timeout,
+                    timeout=self.service.gateway.settings.body_timeout,
                 )
                 return _json(await fn(request, principal, body))
             except ClientDisconnected:

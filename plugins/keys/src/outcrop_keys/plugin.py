@@ -14,7 +14,7 @@ import structlog
 from starlette.routing import BaseRoute
 
 import outcrop
-from outcrop import Gateway
+from outcrop import GatewayAPI
 
 if TYPE_CHECKING:
     from .service import KeyService
@@ -23,8 +23,8 @@ log = structlog.get_logger("outcrop.keys")
 
 
 @outcrop.hookimpl
-def outcrop_register_routes(register: Callable[[BaseRoute], None], gateway: Gateway) -> None:
-    if not gateway.master_key:
+def outcrop_register_routes(register: Callable[[BaseRoute], None], gateway: GatewayAPI) -> None:
+    if not gateway.has_master_key:
         log.info(
             "keys_off",
             message="virtual keys need a master key (general_settings.master_key, "
@@ -35,21 +35,21 @@ def outcrop_register_routes(register: Callable[[BaseRoute], None], gateway: Gate
     from .service import KeyService
     from .settings import Settings
 
-    service = KeyService(gateway, Settings.from_config(gateway.config))
+    service = KeyService(gateway, Settings.from_gateway(gateway))
     # The per-request hooks belong to this gateway only (a process may run several gateways).
-    gateway.pm.register(service, name=_service_name(gateway))
+    gateway.register_plugin(service, _service_name(gateway))
     for route in ManagementApi(service).routes():
         register(route)
 
 
-def _service_name(gateway: Gateway) -> str:
+def _service_name(gateway: GatewayAPI) -> str:
     return f"outcrop_keys.service.{id(gateway)}"
 
 
-def service_for(gateway: Gateway) -> KeyService | None:
+def service_for(gateway: GatewayAPI) -> KeyService | None:
     """The key service of ``gateway`` (``None`` when keys are off: no master key). Other
     plugins (the admin page) use it to manage keys in-process; see ``outcrop_keys``."""
-    return gateway.pm.get_plugin(_service_name(gateway))  # type: ignore[no-any-return]
+    return gateway.get_plugin(_service_name(gateway))  # type: ignore[no-any-return]
 
 
 @outcrop.hookimpl

@@ -13,7 +13,7 @@ import structlog
 from sqlalchemy.engine import Engine
 
 import outcrop
-from outcrop import Admission, CallEvent, Gateway, OutcropError, Principal
+from outcrop import Admission, CallEvent, GatewayAPI, OutcropError, Principal
 
 from . import db, store, tokens
 from .cache import OURS, Cache, KeyState, allows
@@ -41,7 +41,7 @@ class KeyService:
     """Registered on one gateway's plugin manager (so several gateways in a process, as in
     tests, each have their own database and cache)."""
 
-    def __init__(self, gateway: Gateway, settings: Settings) -> None:
+    def __init__(self, gateway: GatewayAPI, settings: Settings) -> None:
         self.gateway = gateway
         self.settings = settings
         self.engine: Engine | None = None
@@ -56,13 +56,13 @@ class KeyService:
         self._urgent = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
-        self._provider_models = {d.id: d.params.model for d in gateway.config.model_list}
-        self._names = set(gateway.router.names())
+        self._provider_models = {d.id: d.params.model for d in gateway.deployments()}
+        self._names = set(gateway.model_names())
         self._last_drop_log = 0.0
 
     # -- lifecycle -------------------------------------------------------------------------------
     @outcrop.hookimpl
-    def outcrop_startup(self, gateway: Gateway) -> None:
+    def outcrop_startup(self, gateway: GatewayAPI) -> None:
         if gateway is not self.gateway:
             return
         self.engine = self.open()
@@ -106,7 +106,7 @@ class KeyService:
         return engine
 
     @outcrop.hookimpl
-    def outcrop_shutdown(self, gateway: Gateway) -> Any:
+    def outcrop_shutdown(self, gateway: GatewayAPI) -> Any:
         if gateway is not self.gateway:
             return None
         return self._shutdown()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from outcrop import Config
+from outcrop import GatewayAPI
 
 from . import db, tokens
 
@@ -26,10 +26,10 @@ class Settings:
     shutdown_flush_timeout: float = 10.0
 
     @classmethod
-    def from_config(cls, config: Config) -> Settings:
-        general = config.general_settings
+    def from_gateway(cls, gateway: GatewayAPI) -> Settings:
+        general = gateway.settings
         return cls(
-            database_url=db.database_url(general.database_url, config.source),
+            database_url=db.database_url(general.database_url, gateway.config_source),
             salt_key=tokens.salt_key(general.salt_key),
             migrate=os.environ.get(NO_MIGRATE_ENV, "") in ("", "0", "false"),
             store_prompts=general.store_prompts_in_spend_logs,

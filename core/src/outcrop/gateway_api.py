@@ -1,0 +1,138 @@
+"""``GatewayAPI``: what a plugin may call on the gateway it is given.
+
+The hooks that hand a plugin the gateway (``outcrop_register_routes``, ``outcrop_startup``,
+``outcrop_shutdown``) type it as this protocol; ``outcrop.Gateway`` implements it. Anything else
+on the gateway object is the core's own and may change without notice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, MutableMapping
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from botocore.credentials import ReadOnlyCredentials
+
+    from .config import Deployment, DeploymentParams, GeneralSettings
+    from .lifecycle import CallLifecycle, ErrorAnswer, Receive, Send
+    from .types import Admission, CallEvent, ChatCall, ModelRoute, Principal
+    from .upstream import UpstreamRequest, UpstreamResponse
+    from .wire import Usage
+
+
+class GatewayAPI(Protocol):
+    """The gateway's services for plugins: callers, deployments, AWS, upstream calls, costs."""
+
+    # -- settings ----------------------------------------------------------------------------------
+    @property
+    def settings(self) -> GeneralSettings:
+        """``general_settings`` as the core decoded them (timeouts, limits, flags)."""
+
+    @property
+    def sections(self) -> Mapping[str, Any]:
+        """The config-file parts plugins claimed (``outcrop_register_config_sections``), by
+        name, as written in the file."""
+
+    @property
+    def config_source(self) -> str | None:
+        """The path of the config file the gateway was loaded from (``None``: no file)."""
+
+    @property
+    def has_master_key(self) -> bool:
+        """Whether a master key is configured."""
+
+    @property
+    def requires_auth(self) -> bool:
+        """Whether every route needs a client credential (false: an open, loopback-only
+        gateway)."""
+
+    @property
+    def allow_raw_models(self) -> bool:
+        """Whether model strings that are not a configured ``model_name`` are served."""
+
+    def raw_model_refused(self, model: str) -> str:
+        """Why a raw model string is refused, and how to allow it (one wording on every
+        surface)."""
+
+    # -- callers -----------------------------------------------------------------------------------
+    def authenticate(self, headers: Mapping[str, str]) -> Principal:
+        """Who presents these headers (master key, or ``outcrop_authenticate``); 401 otherwise."""
+
+    def sigv4_secret(self, access_key_id: str) -> tuple[str, Principal] | None:
+        """The secret and ``Principal`` of a SigV4 key pair a plugin issued
+        (``outcrop_sigv4_secret``), or ``None``."""
+
+    @property
+    def issues_sigv4_keys(self) -> bool:
+        """Whether any plugin issues SigV4 key pairs (implements ``outcrop_sigv4_secret``)."""
+
+    async def admit(self, admission: Admission) -> None:
+        """Ask ``outcrop_admit``; the first refusal (``OutcropError``) propagates."""
+
+    # -- deployments -------------------------------------------------------------------------------
+    def model_names(self) -> list[str]:
+        """Every configured ``model_name``."""
+
+    def deployments(self, model_name: str | None = None) -> list[Deployment]:
+        """The configured deployments of ``model_name`` (all of them when ``None``)."""
+
+    def route(self, deployment: Deployment) -> ModelRoute:
+        """The route the core parsed for ``deployment`` at start-up."""
+
+    def serving(self, service: str, resource: str) -> list[Deployment]:
+        """The deployments whose route calls ``resource`` (``ModelRoute.resource``) on AWS
+        ``service``."""
+
+    def pick(self, model_name: str) -> Deployment | None:
+        """One deployment of ``model_name``, chosen by the gateway's routing."""
+
+    # -- AWS ---------------------------------------------------------------------------------------
+    def region(self, params: DeploymentParams | None, route_region: str | None = None) -> str:
+        """The region of a call: the deployment's ``aws_region_name``, then ``route_region``
+        (what the model string or an ARN fixes), then the AWS defaults; an error when none."""
+
+    def endpoint(self, service: str, region: str, params: DeploymentParams | None) -> str:
+        """The base URL of AWS ``service`` in ``region`` (honours ``api_base`` and
+        ``AWS_ENDPOINT_URL_*``)."""
+
+    async def credentials(self, params: DeploymentParams) -> ReadOnlyCredentials:
+        """The AWS credentials of a deployment (cached, refreshed in the background)."""
+
+    async def send(
+        self, request: UpstreamRequest, params: DeploymentParams, call: ChatCall | None = None
+    ) -> UpstreamResponse:
+        """Sign ``request`` (``outcrop_sign_request``) with ``params``' credentials and send it on
+        the pooled client."""
+
+    def cost(
+        self, usage: Usage | None, model: str | None, params: DeploymentParams | None = None
+    ) -> float | None:
+        """USD for ``usage`` of ``model`` (the deployment's prices first), ``None`` if unknown."""
+
+    # -- calls -------------------------------------------------------------------------------------
+    def http_call(
+        self,
+        scope: MutableMapping[str, Any],
+        receive: Receive,
+        send: Send,
+        *,
+        surface: str,
+        answer: ErrorAnswer | None = None,
+    ) -> CallLifecycle:
+        """The lifecycle of one HTTP call (``async with``): timing, the error answer in the
+        caller's dialect, the disconnect watcher, and exactly one ``outcrop_after_call``."""
+
+    async def read_body(
+        self, receive: Receive, headers: Iterable[tuple[bytes, bytes]] = ()
+    ) -> bytes:
+        """A request body within ``max_request_bytes`` (413) and ``body_timeout`` (408)."""
+
+    def after_call(self, event: CallEvent) -> None:
+        """Emit ``outcrop_after_call`` for a call that does not run in ``http_call``."""
+
+    # -- plugins -----------------------------------------------------------------------------------
+    def register_plugin(self, plugin: object, name: str) -> None:
+        """Register an object's hooks on this gateway only (a per-gateway service)."""
+
+    def get_plugin(self, name: str) -> Any:
+        """The plugin registered under ``name`` (``None`` if there is none)."""

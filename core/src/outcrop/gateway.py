@@ -20,6 +20,7 @@ from .bodies import read_body
 from .config import Config, Deployment, DeploymentParams, GeneralSettings, RouterSettings
 from .config_keys import check_sections
 from .errors import ConfigError, OutcropError, clip
+from .gateway_api import GatewayAPI
 from .lifecycle import CallLifecycle, ErrorAnswer, Receive, Send
 from .logs import get_logger
 from .plugins import make_plugin_manager
@@ -148,7 +149,7 @@ class Gateway:
                 self.unclaimed_message(model), 400, code="model_not_found", param="model"
             )
         prefix, provider = owner
-        route = None
+        route: ModelRoute | None = None
         if provider.parse_route is not None:
             params = params or DeploymentParams(model=model)
             route = provider.parse_route(model=model, params=params)
@@ -479,3 +480,7 @@ class Gateway:
                     await result
                 except Exception as exc:
                     log.error("shutdown_hook_failed", error=f"{type(exc).__name__}: {exc}")
+
+
+def _implements_gateway_api(gateway: Gateway) -> GatewayAPI:
+    return gateway  # mypy checks here that Gateway is a GatewayAPI

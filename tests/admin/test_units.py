@@ -122,7 +122,7 @@ def test_edit_body_sends_only_what_changed() -> None:
 
 
 def test_sessions_are_signed_expire_and_can_be_revoked() -> None:
-    sessions = Sessions("sk-master-one")
+    sessions = Sessions(b"secret-one")
     cookie = sessions.issue("virtual_key", "ab" * 32, "ops")
     session = sessions.read(cookie)
     assert session is not None and session.claims.sub == "ab" * 32 and session.claims.alias == "ops"
@@ -132,10 +132,10 @@ def test_sessions_are_signed_expire_and_can_be_revoked() -> None:
     assert sessions.read(payload + "." + mac[:-2] + ("AA" if mac[-2:] != "AA" else "BB")) is None
     assert sessions.read(payload[:-4] + "AAAA." + mac) is None
     assert sessions.read("") is None and sessions.read("x" * 5000) is None
-    assert Sessions("sk-master-two").read(cookie) is None  # a new master key ends every session
+    assert Sessions(b"secret-two").read(cookie) is None  # a new master key ends every session
     sessions.revoke(session)
     assert sessions.read(cookie) is None
-    expired = Sessions("sk-master-one", lifetime_s=-1)
+    expired = Sessions(b"secret-one", lifetime_s=-1)
     assert expired.read(expired.issue("master_key", None)) is None
     nonce = sessions.login_nonce()
     assert sessions.check_login_token(nonce, sessions.login_token(nonce))

@@ -198,6 +198,14 @@ class Gateway:
     def has_master_key(self) -> bool:
         return bool(self.master_key)
 
+    def derived_secret(self, purpose: bytes) -> bytes | None:
+        if not self.master_key:
+            return None
+        return hmac.new(self.master_key.encode(), purpose, "sha256").digest()
+
+    def cooling(self, deployment: Deployment) -> bool:
+        return self.router.cooling(deployment)
+
     @property
     def issues_sigv4_keys(self) -> bool:
         return bool(self.hook.outcrop_sigv4_secret.get_hookimpls())

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
     from .config import Deployment, DeploymentParams, GeneralSettings
     from .lifecycle import CallLifecycle, ErrorAnswer, Receive, Send
+    from .retry import Attempter
     from .types import Admission, CallEvent, ChatCall, ModelRoute, Principal
     from .upstream import UpstreamRequest, UpstreamResponse
     from .wire import Usage
@@ -49,6 +50,10 @@ class GatewayAPI(Protocol):
     @property
     def allow_raw_models(self) -> bool:
         """Whether model strings that are not a configured ``model_name`` are served."""
+
+    def derived_secret(self, purpose: bytes) -> bytes | None:
+        """A secret for ``purpose`` derived from the master key (HMAC-SHA256), ``None`` without
+        one: for signing cookies or tokens every worker accepts and a new master key revokes."""
 
     def raw_model_refused(self, model: str) -> str:
         """Why a raw model string is refused, and how to allow it (one wording on every
@@ -86,6 +91,9 @@ class GatewayAPI(Protocol):
     def pick(self, model_name: str) -> Deployment | None:
         """One deployment of ``model_name``, chosen by the gateway's routing."""
 
+    def cooling(self, deployment: Deployment) -> bool:
+        """Whether the router is cooling ``deployment`` down after failures right now."""
+
     # -- AWS ---------------------------------------------------------------------------------------
     def region(self, params: DeploymentParams | None, route_region: str | None = None) -> str:
         """The region of a call: the deployment's ``aws_region_name``, then ``route_region``
@@ -103,6 +111,19 @@ class GatewayAPI(Protocol):
     ) -> UpstreamResponse:
         """Sign ``request`` (``outcrop_sign_request``) with ``params``' credentials and send it on
         the pooled client."""
+
+    async def send_routed(
+        self,
+        attempt: Attempter,
+        *,
+        model_name: str | None,
+        deployment: Deployment | None,
+        life: CallLifecycle | None = None,
+        fallbacks: bool = True,
+    ) -> tuple[UpstreamResponse, Deployment | None]:
+        """Run ``attempt`` (build and ``send`` one upstream request for a deployment) with the
+        router's retries, failover and fallbacks; the answer that ends the call and the
+        deployment that gave it."""
 
     def cost(
         self, usage: Usage | None, model: str | None, params: DeploymentParams | None = None

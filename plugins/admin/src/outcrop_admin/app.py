@@ -5,22 +5,23 @@ from __future__ import annotations
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from outcrop import Gateway, OutcropError
+from outcrop import GatewayAPI, OutcropError
 from outcrop_keys.plugin import service_for
 from outcrop_keys.service import KeyService
 
 from .auth import Auth
 from .keys import KeyPages
 from .reports import ReportPages
-from .session import Sessions
+from .session import SESSION_PURPOSE, Sessions
 from .web import Ctx, Web
 
 
 class AdminApp:
-    def __init__(self, gateway: Gateway) -> None:
-        assert gateway.master_key, "the admin page needs a master key"
+    def __init__(self, gateway: GatewayAPI) -> None:
+        secret = gateway.derived_secret(SESSION_PURPOSE)
+        assert secret is not None, "the admin page needs a master key"
         self.gateway = gateway
-        self.web = Web(gateway, Sessions(gateway.master_key))
+        self.web = Web(gateway, Sessions(secret))
         self.web.still_admin = self._still_admin
         self.auth = Auth(self.web)
         self.keys = KeyPages(self.web, self.service)

@@ -9,14 +9,14 @@ import structlog
 from starlette.routing import BaseRoute
 
 import outcrop
-from outcrop import Gateway
+from outcrop import GatewayAPI
 
 log = structlog.get_logger("outcrop.admin")
 
 
 @outcrop.hookimpl
-def outcrop_register_routes(register: Callable[[BaseRoute], None], gateway: Gateway) -> None:
-    if not gateway.master_key:
+def outcrop_register_routes(register: Callable[[BaseRoute], None], gateway: GatewayAPI) -> None:
+    if not gateway.has_master_key:
         log.info("admin_off", message="the admin page (/ui) needs a master key, like virtual keys")
         return
     from .app import AdminApp

@@ -11,7 +11,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-from outcrop import Gateway, OutcropError
+from outcrop import GatewayAPI, OutcropError
 from outcrop_keys import tokens
 from outcrop_keys.service import KeyService
 
@@ -82,7 +82,7 @@ def csv_cell(value: Any) -> Any:
 
 
 class ReportPages:
-    def __init__(self, web: Web, gateway: Gateway, service: Callable[[], KeyService]) -> None:
+    def __init__(self, web: Web, gateway: GatewayAPI, service: Callable[[], KeyService]) -> None:
         self.web = web
         self.gateway = gateway
         self.service = service
@@ -193,7 +193,7 @@ class ReportPages:
 
     async def _models(self) -> list[str]:
         seen = await self.web.run(queries.seen_models, self.engine)
-        return sorted(set(self.gateway.router.names()) | set(seen))
+        return sorted(set(self.gateway.model_names()) | set(seen))
 
     async def call(self, ctx: Ctx) -> Response:
         raw = ctx.request.path_params["row_id"]
@@ -212,13 +212,11 @@ class ReportPages:
 
     def deployments(self, outcomes: dict[str, tuple[int, int]]) -> list[dict[str, Any]]:
         gateway = self.gateway
-        # The router's cooldown state, where the gateway's router reports one.
-        cooling = getattr(gateway.router, "cooling", None)
         out = []
-        for d in gateway.config.model_list:
-            route = gateway.routes.get(d.index)
+        for d in gateway.deployments():
+            route = gateway.route(d)
             try:
-                region = gateway.aws.region(d.params, route.region if route else None)
+                region = gateway.region(d.params, route.region)
             except OutcropError:
                 region = None
             calls, errors = outcomes.get(d.id, (0, 0))
@@ -227,12 +225,10 @@ class ReportPages:
                     "model_name": d.model_name,
                     "id": d.id,
                     "model": d.params.model,
-                    "plugin": route.provider if route else None,
+                    "plugin": route.provider,
                     "region": region,
                     "weight": d.params.weight,
-                    "cooldown": (
-                        ("cooling down" if cooling(d) else "ready") if callable(cooling) else None
-                    ),
+                    "cooldown": "cooling down" if gateway.cooling(d) else "ready",
                     "calls": calls,
                     "errors": errors,
                     "error_rate": errors / calls if calls else None,

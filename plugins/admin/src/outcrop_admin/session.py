@@ -25,6 +25,10 @@ PATH = "/ui"
 LIFETIME_S = 8 * 3600
 
 
+#: What the session secret is derived for (``GatewayAPI.derived_secret``).
+SESSION_PURPOSE = b"outcrop-admin/session/v1"
+
+
 class Claims(msgspec.Struct, frozen=True):
     kind: str  # "master_key" or "virtual_key"
     sub: str | None  # a virtual key's SHA-256 hex; None for the master key
@@ -48,8 +52,9 @@ def _unb64(text: str) -> bytes:
 
 
 class Sessions:
-    def __init__(self, master_key: str, lifetime_s: int = LIFETIME_S) -> None:
-        self._secret = hmac.new(master_key.encode(), b"outcrop-admin/session/v1", "sha256").digest()
+    def __init__(self, secret: bytes, lifetime_s: int = LIFETIME_S) -> None:
+        """``secret``: the gateway's ``derived_secret(SESSION_PURPOSE)``."""
+        self._secret = secret
         self.lifetime_s = lifetime_s
         self._revoked: dict[str, int] = {}  # sid -> expiry
 

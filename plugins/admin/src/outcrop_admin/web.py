@@ -19,7 +19,7 @@ import structlog
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from outcrop import ClientDisconnected, Gateway, OutcropError, read_body
+from outcrop import ClientDisconnected, GatewayAPI, OutcropError, read_body
 from outcrop_keys.manage import ManageError
 
 from . import charts
@@ -130,7 +130,7 @@ class LoginThrottle:
 
 
 class Web:
-    def __init__(self, gateway: Gateway, sessions: Sessions) -> None:
+    def __init__(self, gateway: GatewayAPI, sessions: Sessions) -> None:
         self.gateway = gateway
         self.sessions = sessions
         self.env = environment()
@@ -227,7 +227,7 @@ class Web:
             request.receive,
             limit=MAX_FORM,
             headers=request.scope["headers"],
-            timeout=self.gateway.config.general_settings.body_timeout,
+            timeout=self.gateway.settings.body_timeout,
         )
         try:
             pairs = parse_qsl(body.decode(), keep_blank_values=True, max_num_fields=200)

@@ -306,7 +306,12 @@ def test_bad_provider_parameters_are_400_without_echoing_values(
 
 def test_unsupported_openai_parameters(client, bedrock_simulator):
     with pytest.raises(openai.BadRequestError) as info:
-        client.chat.completions.create(model="bedrock-agent-1", messages=[USER], temperature=0.3)
+        client.chat.completions.create(
+            model="bedrock-agent-1",
+            messages=[USER],
+            temperature=0.3,
+            extra_body={"drop_params": False},
+        )
     assert "temperature" in info.value.message and "drop_params" in info.value.message
     with pytest.raises(openai.BadRequestError) as info:
         client.chat.completions.create(
@@ -316,20 +321,22 @@ def test_unsupported_openai_parameters(client, bedrock_simulator):
             tools=[{"type": "function", "function": {"name": "f"}}],
         )
     assert info.value.body["param"] == "tool_choice"
-    response = client.chat.completions.create(
-        model="bedrock-agent-1", messages=[USER], temperature=0.3, extra_body={"drop_params": True}
+    response = client.chat.completions.with_raw_response.create(
+        model="bedrock-agent-1", messages=[USER], temperature=0.3, max_tokens=50
     )
-    assert response.choices[0].message.content == "You said: hello"
+    assert response.parse().choices[0].message.content == "You said: hello"
+    assert response.headers["x-outcrop-dropped-params"] == "max_tokens,temperature"
 
 
-def test_system_messages_need_drop_params(client, bedrock_simulator):
+def test_system_messages_are_dropped_and_named_unless_drop_params_false(client, bedrock_simulator):
     messages = [{"role": "system", "content": "Be brief."}, USER]
     with pytest.raises(openai.BadRequestError) as info:
-        client.chat.completions.create(model="bedrock-agent-1", messages=messages)
+        client.chat.completions.create(
+            model="bedrock-agent-1", messages=messages, extra_body={"drop_params": False}
+        )
     assert info.value.body["param"] == "messages[0]" and "instructions" in info.value.message
-    client.chat.completions.create(
-        model="bedrock-agent-1", messages=messages, extra_body={"drop_params": True}
-    )
+    r = client.chat.completions.with_raw_response.create(model="bedrock-agent-1", messages=messages)
+    assert r.headers["x-outcrop-dropped-params"] == "system message"
     assert _sent(bedrock_simulator) == {"inputText": "hello", "enableTrace": True}
 
 

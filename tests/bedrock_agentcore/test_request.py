@@ -289,14 +289,17 @@ def test_no_user_message_is_a_400(client, sim):
 
 def test_sampling_parameters_are_refused_unless_dropped(client, sim):
     with pytest.raises(openai.BadRequestError, match="temperature"):
-        client.chat.completions.create(model="agentcore-runtime-1", messages=USER, temperature=0.2)
-    ok = client.chat.completions.create(
-        model="agentcore-runtime-1",
-        messages=USER,
-        temperature=0.2,
-        extra_body={"drop_params": True},
+        client.chat.completions.create(
+            model="agentcore-runtime-1",
+            messages=USER,
+            temperature=0.2,
+            extra_body={"drop_params": False},
+        )
+    ok = client.chat.completions.with_raw_response.create(
+        model="agentcore-runtime-1", messages=USER, temperature=0.2
     )
-    assert ok.choices[0].message.content.startswith("You said:")
+    assert ok.parse().choices[0].message.content.startswith("You said:")
+    assert ok.headers["x-outcrop-dropped-params"] == "temperature"
 
 
 # --- user, trace and custom headers ---------------------------------------------------------

@@ -106,8 +106,8 @@ def test_inference_parameters(client, bedrock_simulator):
         ({"top_p": 1.1}, "top_p"),
         ({"max_tokens": 0}, "max_tokens"),
         ({"user": "<script>"}, "user"),
-        ({"presence_penalty": 0.5}, "presence_penalty"),
-        ({"extra_body": {"notAConverseField": 1}}, "notAConverseField"),
+        ({"presence_penalty": 0.5, "extra_body": {"drop_params": False}}, "presence_penalty"),
+        ({"extra_body": {"notAConverseField": 1, "drop_params": False}}, "notAConverseField"),
         ({"messages": [{"role": "system", "content": "only a system prompt"}]}, "messages"),
         ({"messages": [{"role": "function", "name": "f", "content": "x"}]}, "messages[0].role"),
     ],
@@ -118,6 +118,19 @@ def test_bad_parameters_are_400_before_anything_is_sent(client, bedrock_simulato
         client.chat.completions.create(model=ALIAS, **kwargs)
     assert caught.value.body["param"] == param, caught.value.body
     assert bedrock_simulator.requests == []
+
+
+def test_unhonoured_parameters_are_dropped_and_named_by_default(gateway, bedrock_simulator, events):
+    r = httpx.post(
+        f"{gateway.url}/v1/chat/completions",
+        headers={"authorization": f"Bearer {MASTER_KEY}"},
+        json={"model": ALIAS, "messages": USER, "presence_penalty": 0.5, "notAConverseField": 1},
+    )
+    assert r.status_code == 200, r.text
+    assert r.headers["x-outcrop-dropped-params"] == "presence_penalty,notAConverseField"
+    sent = bedrock_simulator.last().text()
+    assert "presence" not in sent and "notAConverseField" not in sent
+    assert events.wait(1)[-1].extra["dropped_params"] == ["presence_penalty", "notAConverseField"]
 
 
 def test_drop_params_drops_and_reports(gateway, bedrock_simulator):
@@ -134,7 +147,7 @@ def test_drop_params_drops_and_reports(gateway, bedrock_simulator):
         },
     )
     assert r.status_code == 200, r.text
-    assert r.headers["x-outcrop-dropped-params"] == "parallel_tool_calls,notAConverseField"
+    assert r.headers["x-outcrop-dropped-params"] == "seed,parallel_tool_calls,notAConverseField"
     assert "seed" not in bedrock_simulator.last().text()
 
 

@@ -192,9 +192,11 @@ def test_anthropic_thinking_parameter(client, bedrock_simulator):
 
 def test_reasoning_effort_on_a_model_without_a_known_setting(client, bedrock_simulator):
     with pytest.raises(openai.BadRequestError, match=f"no reasoning setting is known for {NOVA}"):
-        client.chat.completions.create(model="nova", messages=USER, reasoning_effort="high")
+        client.chat.completions.create(
+            model="nova", messages=USER, reasoning_effort="high", extra_body={"drop_params": False}
+        )
     r = client.chat.completions.with_raw_response.create(
-        model="nova", messages=USER, reasoning_effort="high", extra_body={"drop_params": True}
+        model="nova", messages=USER, reasoning_effort="high"
     )
     assert r.headers["x-outcrop-dropped-params"] == "reasoning_effort"
     assert "additionalModelRequestFields" not in bedrock_simulator.last().json()

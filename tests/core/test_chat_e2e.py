@@ -119,21 +119,53 @@ def test_request_id_is_echoed(gateway, bedrock_simulator):
     assert r.json()["id"] == "chatcmpl-my-trace-123"
 
 
-def test_unsupported_param_is_rejected_unless_dropped(gateway, client, bedrock_simulator):
+def test_unsupported_param_is_dropped_and_named_unless_drop_params_false(
+    gateway, client, bedrock_simulator
+):
     with pytest.raises(openai.BadRequestError) as info:
         client.chat.completions.create(
-            model="nova", messages=[{"role": "user", "content": "hi"}], logprobs=True
+            model="nova",
+            messages=[{"role": "user", "content": "hi"}],
+            logprobs=True,
+            extra_body={"drop_params": False},
         )
     assert "logprobs" in info.value.message and "drop_params" in info.value.message
     assert info.value.body["param"] == "logprobs"
     bedrock_simulator.reply(ConverseReply("dropped"))
-    ok = client.chat.completions.create(
+    ok = client.chat.completions.with_raw_response.create(
+        model="nova", messages=[{"role": "user", "content": "hi"}], logprobs=True, seed=7
+    )
+    assert ok.parse().choices[0].message.content == "dropped"
+    assert ok.headers["x-outcrop-dropped-params"] == "logprobs,seed"
+
+
+def test_harmless_framework_defaults_are_accepted_without_effect(
+    gateway, client, bedrock_simulator
+):
+    bedrock_simulator.reply(ConverseReply("plain"))
+    ok = client.chat.completions.with_raw_response.create(
         model="nova",
         messages=[{"role": "user", "content": "hi"}],
-        logprobs=True,
-        extra_body={"drop_params": True},
+        n=1,
+        parallel_tool_calls=True,
+        tools=[],
+        tool_choice="none",
+        user="u-1",
+        metadata={"k": "v"},
+        store=False,
+        stream_options=None,
+        extra_body={"drop_params": False},  # strict: still nothing to refuse
     )
-    assert ok.choices[0].message.content == "dropped"
+    assert ok.parse().choices[0].message.content == "plain"
+    assert "x-outcrop-dropped-params" not in ok.headers
+    # seed is never refused, only named
+    ok = client.chat.completions.with_raw_response.create(
+        model="nova",
+        messages=[{"role": "user", "content": "hi"}],
+        seed=1,
+        extra_body={"drop_params": False},
+    )
+    assert ok.headers["x-outcrop-dropped-params"] == "seed"
 
 
 def test_upstream_http_error_maps_to_openai_error(gateway, client, bedrock_simulator):

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from .headers import (
         ATTEMPTS_HEADER,
         COST_HEADER,
+        DROPPED_PARAMS_HEADER,
         OVERHEAD_HEADER,
         REQUEST_ID_HEADER,
         SESSION_HEADER,
@@ -125,6 +126,7 @@ _EXPORTS: dict[str, str] = {
     "Gateway": ".gateway",
     "ATTEMPTS_HEADER": ".headers",
     "COST_HEADER": ".headers",
+    "DROPPED_PARAMS_HEADER": ".headers",
     "OVERHEAD_HEADER": ".headers",
     "REQUEST_ID_HEADER": ".headers",
     "SESSION_HEADER": ".headers",
@@ -175,6 +177,7 @@ __all__ = [
     "ATTEMPTS_HEADER",
     "COST_HEADER",
     "DATA_PLANE_SERVICES",
+    "DROPPED_PARAMS_HEADER",
     "OVERHEAD_HEADER",
     "REQUEST_ID_HEADER",
     "SESSION_HEADER",

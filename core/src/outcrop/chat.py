@@ -21,13 +21,14 @@ from starlette.datastructures import Headers
 from .config import Deployment, DeploymentParams
 from .errors import OutcropError, clip, error_from_aws, split_validation_error
 from .gateway import Gateway
-from .headers import ATTEMPTS_HEADER, COST_HEADER, OVERHEAD_HEADER
+from .headers import ATTEMPTS_HEADER, COST_HEADER, DROPPED_PARAMS_HEADER, OVERHEAD_HEADER
 from .lifecycle import CallLifecycle, Receive
 from .sse import send_sse
 from .types import ChatCall, ChatDelta, ModelRoute
 from .upstream import MAX_ERROR_BODY, UpstreamRequest, UpstreamResponse, answer_too_large
 from .wire import (
     ALWAYS_SUPPORTED,
+    SOFT_PARAMS,
     ChatCompletion,
     ChatCompletionChunk,
     ChatRequest,
@@ -42,6 +43,7 @@ from .wire import (
     decode_request,
     encode_with_extra,
     encoder,
+    harmless,
     set_params,
 )
 
@@ -163,7 +165,7 @@ def prepare_call(
     if not request.messages:
         raise OutcropError("`messages` must contain at least one message", 400, param="messages")
     route, dparams, deployment = gateway.resolve(request.model, params)
-    drop = _check_route(gateway, request, route, dparams)
+    drop, dropped = _check_route(gateway, request, route, dparams)
     region = gateway.aws.region(dparams, route.region)
     return ChatCall(
         request_id=request_id,
@@ -179,13 +181,15 @@ def prepare_call(
         model=request.model,
         drop_params=drop,
         body_params=provider_params,
+        dropped=dropped or None,
     )
 
 
 def _check_route(
     gateway: Gateway, request: ChatRequest, route: ModelRoute, dparams: DeploymentParams
-) -> bool:
-    """Whether the route serves this call on the chat route; its effective ``drop_params``."""
+) -> tuple[bool, list[str]]:
+    """Whether the route serves this call on the chat route: its effective ``drop_params`` and
+    the parameters dropped (400 when they may not be)."""
     if not route.chat:
         raise OutcropError(
             route.error
@@ -200,23 +204,26 @@ def _check_route(
     if drop is None:
         drop = gateway.config.general_settings.drop_params
     unsupported = set_params(request) - ALWAYS_SUPPORTED - route.supported_params
-    if unsupported and not drop:
-        names = ", ".join(sorted(unsupported))
+    if unsupported:
+        unsupported = {p for p in unsupported if not harmless(request, p)}
+    if unsupported and not drop and not unsupported <= SOFT_PARAMS:
+        names = ", ".join(sorted(unsupported - SOFT_PARAMS))
         raise OutcropError(
             f"{route.provider} does not support the OpenAI parameter(s): {names}. "
             "Remove them, or set `drop_params: true` (request body or config) to drop them.",
             400,
-            param=sorted(unsupported)[0],
+            param=sorted(unsupported - SOFT_PARAMS)[0],
             code="unsupported_params",
         )
-    return bool(drop)
+    return bool(drop), sorted(unsupported)
 
 
 def _move(gateway: Gateway, call: ChatCall, deployment: Deployment) -> None:
     """A retry goes to another deployment (or a fallback model_name): the call follows it."""
     route = gateway.routes[deployment.index]
     dparams = deployment.params
-    call.drop_params = _check_route(gateway, call.request, route, dparams)
+    call.drop_params, dropped = _check_route(gateway, call.request, route, dparams)
+    call.dropped = dropped or None
     call.route, call.params, call.deployment = route, dparams, deployment
     call.provider_params = {**dparams.extra, **call.body_params}
     call.region = gateway.aws.region(dparams, route.region)
@@ -249,6 +256,10 @@ async def open_stream(
             upstream.read_timeout = call.params.timeout
         if upstream.connect_timeout is None:
             upstream.connect_timeout = call.params.connect_timeout
+        if call.dropped:
+            call.response_headers[DROPPED_PARAMS_HEADER] = ",".join(call.dropped)
+            if life is not None:
+                life.extra["dropped_params"] = call.dropped
         return await gateway.send(upstream, call.params, call)
 
     deployment = call.deployment

@@ -52,7 +52,9 @@ class GeneralSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     master_key: str | None = None
     #: Serve without any client credential on a non-loopback address (off: loopback only).
     allow_unauthenticated: bool = False
-    drop_params: bool = False
+    #: Drop what a target cannot honour (named in ``x-outcrop-dropped-params``) instead of a
+    #: 400: on by default, so frameworks' defaults work; ``false`` makes each one a 400.
+    drop_params: bool = True
     connect_timeout: Timeout = 10.0
     read_timeout: Timeout = 600.0
     request_timeout: Timeout | None = None

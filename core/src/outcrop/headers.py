@@ -9,3 +9,6 @@ COST_HEADER = "x-outcrop-response-cost"
 SESSION_HEADER = "x-outcrop-session-id"
 #: How many upstream attempts the call made (more than 1 after retries, failover, fallbacks).
 ATTEMPTS_HEADER = "x-outcrop-attempts"
+#: The OpenAI parameters (and system messages) a call carried that its target cannot honour and
+#: that were dropped (``drop_params``), comma-separated.
+DROPPED_PARAMS_HEADER = "x-outcrop-dropped-params"

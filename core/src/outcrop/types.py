@@ -188,6 +188,9 @@ class ChatCall:
     #: The provider parameters of the request itself (``provider_params`` without the
     #: deployment's), kept for a retry on another deployment.
     body_params: Mapping[str, Any] = field(default_factory=dict)
+    #: What was dropped under ``drop_params`` (``drop``): named in ``x-outcrop-dropped-params``
+    #: and the access log.
+    dropped: list[str] | None = None
     response_headers: dict[str, str] = field(default_factory=dict)
     response_fields: dict[str, Any] = field(default_factory=dict)
     state: dict[str, Any] = field(default_factory=dict)
@@ -201,6 +204,14 @@ class ChatCall:
     #: Who called and from where (``None`` for the in-process Python API).
     principal: Principal | None = None
     client_ip: str | None = None
+
+    def drop(self, name: str) -> None:
+        """Note that ``name`` (a parameter, or ``system message``) was dropped under
+        ``drop_params``: the client sees it in ``x-outcrop-dropped-params``."""
+        if self.dropped is None:
+            self.dropped = [name]
+        elif name not in self.dropped:
+            self.dropped.append(name)
 
 
 @dataclass(frozen=True, slots=True)

@@ -166,6 +166,25 @@ def decode_request(body: bytes) -> tuple[ChatRequest, dict[str, Any]]:
     return request, extra
 
 
+def harmless(request: ChatRequest, name: str) -> bool:
+    """Whether parameter ``name`` of ``request`` asks for nothing any target would do
+    differently (frameworks send these by default): it is accepted without effect."""
+    if name == "n":
+        return request.n == 1
+    if name == "parallel_tool_calls":
+        return request.parallel_tool_calls is True
+    if name == "tools":
+        return not request.tools
+    if name == "tool_choice":
+        return not request.tools and request.tool_choice in ("auto", "none")
+    return False
+
+
+#: Parameters never refused: a target that ignores them answers the same question (a seed is
+#: best effort everywhere); they are still named as dropped.
+SOFT_PARAMS: frozenset[str] = frozenset({"seed"})
+
+
 def set_params(request: ChatRequest) -> set[str]:
     """Names of the OpenAI parameters the client actually sent (non-null)."""
     return {f for f in request.__struct_fields__ if getattr(request, f) is not None}

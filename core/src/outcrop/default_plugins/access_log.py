@@ -29,4 +29,5 @@ def outcrop_after_call(event: CallEvent) -> None:
         completion_tokens=usage.completion_tokens if usage else None,
         cost=event.cost,
         error=clip(event.error, 2000) if event.error else None,
+        dropped_params=event.extra.get("dropped_params"),
     )

@@ -19,7 +19,7 @@ from .tools import Invocation, decode_id, invocation_result, split_function_name
 
 MAX_FILE_BYTES = 10 * 1024 * 1024  # sessionState.files[].source.byteContent.data
 FILE_USE_CASES = ("CHAT", "CODE_INTERPRETER")
-_SYSTEM_ROLES = ("system", "developer")
+SYSTEM_ROLES = ("system", "developer")
 
 
 @dataclass(slots=True)
@@ -48,7 +48,7 @@ def read_turn(
     return of control when a tool message's id is not one this plugin issued.
     """
     for i, msg in enumerate(messages):
-        if msg.role in _SYSTEM_ROLES and not drop_system:
+        if msg.role in SYSTEM_ROLES and not drop_system:
             raise OutcropError(
                 f"messages[{i}]: Bedrock Agents take no {msg.role} message (the agent's instructions "
                 "are part of its configuration); remove it, pass context in `promptSessionAttributes`, "
@@ -57,13 +57,13 @@ def read_turn(
                 param=f"messages[{i}]",
                 code="unsupported_message",
             )
-        if msg.role not in ("user", "assistant", "tool", *_SYSTEM_ROLES):
+        if msg.role not in ("user", "assistant", "tool", *SYSTEM_ROLES):
             raise OutcropError(
                 f"messages[{i}]: unsupported role {clip(msg.role)!r}",
                 400,
                 param=f"messages[{i}].role",
             )
-    indexed = [(i, m) for i, m in enumerate(messages) if m.role not in _SYSTEM_ROLES]
+    indexed = [(i, m) for i, m in enumerate(messages) if m.role not in SYSTEM_ROLES]
     if not indexed:
         raise OutcropError("`messages` needs a user message", 400, param="messages")
     turn = AgentTurn()

@@ -35,7 +35,7 @@ from .ids import (
     requested_session_id,
     valid_session_id,
 )
-from .messages import AgentTurn, read_turn
+from .messages import SYSTEM_ROLES, AgentTurn, read_turn
 from .params import AgentParams, parse_params
 from .stream import StreamOptions, agent_deltas
 
@@ -80,7 +80,7 @@ def outcrop_parse_route(model: str, params: DeploymentParams) -> ModelRoute:
 @outcrop.hookimpl
 def outcrop_translate_request(call: ChatCall) -> UpstreamRequest:
     choice = call.request.tool_choice
-    if choice is not None and choice != "auto":
+    if choice is not None and choice != "auto" and (call.request.tools or choice != "none"):
         raise OutcropError(
             'Bedrock agents choose their own actions: `tool_choice` may only be "auto"',
             400,
@@ -96,6 +96,8 @@ def outcrop_translate_request(call: ChatCall) -> UpstreamRequest:
         invocation_id=params.session_state.get("invocationId"),
         session_id=explicit,
     )
+    if call.drop_params and any(m.role in SYSTEM_ROLES for m in call.request.messages):
+        call.drop("system message")  # the agent's instructions are its configuration
     session_id = _session_for(turn, params, explicit)
     call.response_headers[SESSION_HEADER] = session_id
     call.response_fields[SESSION_FIELD] = session_id

@@ -83,6 +83,8 @@ def build_payload(call: ChatCall) -> bytes:
             ) from exc
     if fmt == "messages":
         return _encoder.encode({"messages": call.request.messages})
+    if any(m.role in ("system", "developer") for m in call.request.messages):
+        call.drop("system message")  # the prompt payload carries the last user message only
     return _encoder.encode({"prompt": last_user_text(call.request.messages)})
 
 

@@ -50,7 +50,6 @@ JSON_TOOL = "json_tool_call"
 THINKING_BUDGET = {"low": 1024, "medium": 2048, "high": 4096}
 #: Room for the answer on top of the thinking budget when the caller set no max tokens.
 ANSWER_TOKENS = 4096
-DROPPED_HEADER = "x-outcrop-dropped-params"
 _METADATA = re.compile(r"[a-zA-Z0-9\s:_@$#=/+,.-]{0,256}\Z")
 _TOOL_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}\Z")
 
@@ -291,8 +290,8 @@ def plan_request(call: ChatCall, model: ModelId) -> Plan:
         plan.members["inferenceConfig"] = config
     _tools(req, plan)
     _metadata(call, plan.members)
-    if plan.dropped:
-        call.response_headers[DROPPED_HEADER] = ",".join(plan.dropped)
+    for name in plan.dropped:
+        call.drop(name)  # the core names them in x-outcrop-dropped-params and the access log
     return plan
 
 

@@ -21,6 +21,7 @@ from ..lazy import lazy_exports
 if TYPE_CHECKING:
     from outcrop.eventstream import encode_error, encode_event, encode_exception, encode_message
 
+    from .claude import ClaudeReply
     from .recorded import RecordedRequest
     from .replies import (
         AgentReply,
@@ -54,6 +55,7 @@ _EXPORTS: dict[str, str] = {
     "encode_event": "outcrop.eventstream",
     "encode_exception": "outcrop.eventstream",
     "encode_message": "outcrop.eventstream",
+    "ClaudeReply": ".claude",
     "RecordedRequest": ".recorded",
     "AgentReply": ".replies",
     "ConverseReply": ".replies",
@@ -83,6 +85,7 @@ __all__ = [
     "TEST_SECRET_KEY",
     "AgentReply",
     "BedrockSimulator",
+    "ClaudeReply",
     "ConverseReply",
     "EventStreamReply",
     "HttpError",

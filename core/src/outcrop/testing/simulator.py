@@ -24,7 +24,7 @@ from starlette.types import Receive, Scope, Send
 from outcrop.operations import Operation, OperationMatch, match_operation, operation_table
 from outcrop.sigv4_verify import SigV4Error, verify_sigv4
 
-from . import embeddings, validation
+from . import claude, embeddings, validation
 from .defaults import default_reply
 from .recorded import RecordedRequest
 from .replies import HttpError, Rendered, ReplyLike
@@ -230,6 +230,10 @@ class BedrockSimulator:
         embedding = embeddings.for_request(request)
         if not problems and embedding is not None:
             problems = embeddings.validate(*embedding)
+        if not problems:
+            complaint = claude.check_request(request)
+            if complaint is not None:
+                return HttpError(400, "ValidationException", complaint)
         if not problems:
             return None
         count = f"{len(problems)} validation error{'s' if len(problems) > 1 else ''} detected: "

@@ -1,0 +1,173 @@
+"""Which deployment serves the model a client names, built once at start-up.
+
+The Claude deployments are the gateway's ``bedrock-runtime`` deployments whose Bedrock model is
+an Anthropic one (``anthropic.claude-...``, with or without an inference-profile prefix such as
+``us.`` or ``global.``) or an ARN (an application inference profile or provisioned model, which
+the gateway cannot see into). A client's ``model`` is, in this order:
+
+1. a configured ``model_name`` of Claude deployments (load-balanced by the core's router);
+2. a key of ``anthropic_messages.model_aliases`` -> that ``model_name``;
+3. an Anthropic model id (``claude-sonnet-4-5``, ``claude-3-5-haiku-latest``...) from the
+   built-in table (``settings.ANTHROPIC_MODELS``) -> every deployment of that Bedrock model;
+4. with ``general_settings.allow_raw_models``, a Bedrock model id (optionally ``bedrock/...``)
+   that a deployment serves.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from outcrop import Deployment, DeploymentParams, Gateway, OutcropError, clip, weighted_choice
+
+from .settings import ANTHROPIC_MODELS, Settings
+
+_GEO = re.compile(r"(?:us|eu|apac|us-gov|ca|jp|au|global)\.")
+_SERVICE = "bedrock-runtime"
+
+
+@dataclass(frozen=True, slots=True)
+class Claude:
+    """One Claude deployment, with what each call on it needs."""
+
+    deployment: Deployment
+    #: The Bedrock model id or ARN, and its URL path label (percent-encoded as botocore does).
+    model_id: str
+    label: str
+    #: The model id without an inference-profile prefix (what prices and CountTokens know).
+    base: str
+    #: The region the model string fixes (an ARN's), else ``None``.
+    fixed_region: str | None
+    base_label: str
+
+    @property
+    def params(self) -> DeploymentParams:
+        return self.deployment.params
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where one call goes."""
+
+    claude: Claude
+    region: str
+    endpoint: str
+
+
+def base_model(model_id: str) -> str:
+    """``us.anthropic.claude-x`` -> ``anthropic.claude-x``; ARNs are kept."""
+    return model_id if model_id.startswith("arn:") else _GEO.sub("", model_id, count=1)
+
+
+def _model_id(gateway: Gateway, model: str) -> str:
+    """The Bedrock model id in a deployment's model string: what follows the longest prefix
+    a plugin registered for it (``bedrock/``, ``bedrock/converse/``...)."""
+    prefixes = [p.prefix for p in gateway.model_prefixes if model.startswith(p.prefix)]
+    return model[len(max(prefixes, key=len)) :] if prefixes else model
+
+
+def _label(model_id: str) -> str:
+    return quote(model_id, safe="-._~")  # botocore's escaping of a URI label
+
+
+def _is_claude(model_id: str) -> bool:
+    return model_id.startswith("arn:") or base_model(model_id).startswith("anthropic.")
+
+
+class Models:
+    def __init__(self, gateway: Gateway, settings: Settings) -> None:
+        self._gateway = gateway
+        self._raw_allowed = gateway.allow_raw_models
+        self.by_name: dict[str, list[Claude]] = {}
+        self._by_base: dict[str, list[Claude]] = {}
+        self._by_id: dict[str, list[Claude]] = {}
+        self._other_names: set[str] = set()
+        for d in gateway.config.model_list:
+            route = gateway.routes.get(d.index)
+            if route is None or route.service != _SERVICE:
+                self._other_names.add(d.model_name)
+                continue
+            model_id = _model_id(gateway, d.params.model)
+            if not _is_claude(model_id):
+                self._other_names.add(d.model_name)
+                continue
+            base = base_model(model_id)
+            claude = Claude(d, model_id, _label(model_id), base, route.region, _label(base))
+            self.by_name.setdefault(d.model_name, []).append(claude)
+            self._by_base.setdefault(claude.base, []).append(claude)
+            self._by_id.setdefault(model_id, []).append(claude)
+        self._other_names -= set(self.by_name)
+        self.aliases = dict(settings.model_aliases)
+        self._anthropic = ANTHROPIC_MODELS if settings.default_aliases else {}
+
+    def check(self) -> list[str]:
+        """Configuration problems: aliases that name no Claude ``model_name``."""
+        return [
+            f"anthropic_messages.model_aliases.{alias}: {name!r} is not a model_name of a "
+            "Bedrock Claude deployment"
+            for alias, name in self.aliases.items()
+            if name not in self.by_name
+        ]
+
+    def find(self, model: str) -> tuple[Claude, str]:
+        """The deployment for ``model`` and the name it is accounted under; 404 otherwise."""
+        group = self.by_name.get(model)
+        if group:
+            return self._pick(model, group), model
+        alias = self.aliases.get(model)
+        if alias is not None and alias in self.by_name:
+            return self._pick(alias, self.by_name[alias]), alias
+        base = self._anthropic.get(model)
+        if base is not None:
+            group = self._by_base.get(base)
+            if group:
+                claude = self._pick_any(group)
+                return claude, claude.deployment.model_name
+        if model in self._other_names:
+            raise OutcropError(
+                f"model {clip(model)!r} is not a Claude model on Bedrock: /v1/messages serves "
+                "only deployments of Anthropic's models (bedrock/anthropic.claude-..., "
+                "bedrock/us.anthropic.claude-..., or an inference-profile ARN)",
+                400,
+            )
+        raw = model.removeprefix("bedrock/")
+        if self._raw_allowed and raw in self._by_id:
+            claude = self._pick_any(self._by_id[raw])
+            return claude, claude.deployment.model_name
+        raise OutcropError(self._unknown(model), 404, code="model_not_found")
+
+    def _pick(self, name: str, group: list[Claude]) -> Claude:
+        if len(group) == len(self._gateway.router.candidates(name)):
+            picked = self._gateway.router.pick(name)  # the core's balancing, when all are ours
+            for claude in group:
+                if claude.deployment is picked:
+                    return claude
+        return self._pick_any(group)
+
+    @staticmethod
+    def _pick_any(group: list[Claude]) -> Claude:
+        if len(group) == 1:
+            return group[0]
+        picked = weighted_choice([c.deployment for c in group])
+        return next(c for c in group if c.deployment is picked)
+
+    def _unknown(self, model: str) -> str:
+        names = sorted(self.by_name)
+        msg = f"model: {clip(model)!r} is not served here"
+        if names:
+            msg += f"; the Claude models of this gateway are: {', '.join(names[:20])}"
+        else:
+            msg += "; this gateway has no Bedrock Claude deployment (bedrock/anthropic.claude-...)"
+        if model in ANTHROPIC_MODELS and self._anthropic:
+            msg += (
+                f" (the Anthropic id {model!r} names {ANTHROPIC_MODELS[model]}, which no "
+                "deployment serves)"
+            )
+        return msg
+
+    def target(self, claude: Claude) -> Target:
+        aws = self._gateway.aws
+        region = aws.region(claude.params, claude.fixed_region)
+        return Target(claude, region, aws.endpoint(_SERVICE, region, claude.params))
+

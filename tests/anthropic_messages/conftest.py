@@ -109,7 +109,9 @@ def _bedrock_accepted_every_body(bedrock_simulator: Any, request: pytest.Fixture
     yield
     if request.node.get_closest_marker("refusals_expected"):
         return
-    refused = [(r.operation, r.error, r.text()[:300]) for r in bedrock_simulator.requests if r.error]
+    refused = [
+        (r.operation, r.error, r.text()[:300]) for r in bedrock_simulator.requests if r.error
+    ]
     assert not refused, refused
 
 

@@ -52,9 +52,7 @@ def test_tool_loop(client: anthropic.Anthropic, bedrock_simulator: Any, streamed
         {"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in first.content]},
         {
             "role": "user",
-            "content": [
-                {"type": "tool_result", "tool_use_id": use.id, "content": "sunny, 24C"}
-            ],
+            "content": [{"type": "tool_result", "tool_use_id": use.id, "content": "sunny, 24C"}],
         },
     ]
     second = client.messages.create(messages=messages, **kwargs)
@@ -123,7 +121,10 @@ def test_thinking_round_trip(
         thinking={"type": "enabled", "budget_tokens": 1024},
         messages=[
             {"role": "user", "content": "6*7?"},
-            {"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in message.content]},
+            {
+                "role": "assistant",
+                "content": [b.model_dump(exclude_none=True) for b in message.content],
+            },
             {"role": "user", "content": "And 6*8?"},
         ],
     )
@@ -183,3 +184,27 @@ def test_unsupported_betas_are_dropped_supported_ones_forwarded(
     sent = json.loads(bedrock_simulator.last("InvokeModel").body)
     assert sent["anthropic_beta"] == ["fine-grained-tool-streaming-2025-05-14"]
     assert recorder.last.extra["dropped_betas"] == ["claude-code-20250219"]
+
+
+def test_context_edits_bedrock_refuses_are_dropped(
+    client: anthropic.Anthropic, bedrock_simulator: Any, recorder: EventRecorder
+) -> None:
+    """Claude Code asks for ``clear_thinking_20251015`` on every call; Bedrock refuses it, so
+    it is dropped (the field with it when nothing is left); ``compact_20260112`` goes through."""
+    client.messages.create(
+        model="claude",
+        max_tokens=8,
+        messages=[{"role": "user", "content": "Hi"}],
+        extra_body={"context_management": {"edits": [{"type": "clear_thinking_20251015"}]}},
+    )
+    assert "context_management" not in json.loads(bedrock_simulator.last("InvokeModel").body)
+    assert recorder.last.extra["dropped_context_edits"] == ["clear_thinking_20251015"]
+    edits = [{"type": "clear_thinking_20251015"}, {"type": "compact_20260112"}]
+    client.messages.create(
+        model="claude",
+        max_tokens=8,
+        messages=[{"role": "user", "content": "Hi"}],
+        extra_body={"context_management": {"edits": edits, "note": 1}},
+    )
+    sent = json.loads(bedrock_simulator.last("InvokeModel").body)
+    assert sent["context_management"] == {"edits": [{"type": "compact_20260112"}], "note": 1}

@@ -36,12 +36,21 @@ def _error(response: httpx.Response) -> tuple[int, str, str]:
 @pytest.mark.parametrize(
     ("body", "needle"),
     [
-        ({"model": "claude", "max_tokens": 8, "messages": HI, "service_tier": "auto"}, "service_tier: Extra inputs are not permitted"),
-        ({"model": "claude", "max_tokens": 8, "messages": HI, "container": "c"}, "container: Extra"),
+        (
+            {"model": "claude", "max_tokens": 8, "messages": HI, "service_tier": "auto"},
+            "service_tier: Extra inputs are not permitted",
+        ),
+        (
+            {"model": "claude", "max_tokens": 8, "messages": HI, "container": "c"},
+            "container: Extra",
+        ),
         ({"model": "claude", "messages": HI}, "max_tokens: Field required"),
         ({"max_tokens": 8, "messages": HI}, "model: Field required"),
         ({"model": "claude", "max_tokens": 8, "messages": HI, "stream": "yes"}, "stream"),
-        ({"model": "claude", "max_tokens": 8, "messages": HI, "anthropic_version": "1999"}, "anthropic_version"),
+        (
+            {"model": "claude", "max_tokens": 8, "messages": HI, "anthropic_version": "1999"},
+            "anthropic_version",
+        ),
         (b"{not json", "not valid JSON"),
     ],
 )
@@ -77,7 +86,13 @@ def test_unknown_and_non_claude_models(client: anthropic.Anthropic, bedrock_simu
 @pytest.mark.parametrize(
     ("code", "aws_status", "status", "kind", "exc"),
     [
-        ("ServiceUnavailableException", 503, 529, "overloaded_error", anthropic.InternalServerError),
+        (
+            "ServiceUnavailableException",
+            503,
+            529,
+            "overloaded_error",
+            anthropic.InternalServerError,
+        ),
         ("ModelNotReadyException", 429, 529, "overloaded_error", anthropic.InternalServerError),
         ("ThrottlingException", 429, 429, "rate_limit_error", anthropic.RateLimitError),
         ("ServiceQuotaExceededException", 400, 429, "rate_limit_error", anthropic.RateLimitError),
@@ -133,10 +148,12 @@ def test_mid_stream_exception_becomes_an_error_event(
         ClaudeReply("partial answer here", exception=(exception, "stream broke"))
     )
     seen: list[str] = []
-    with pytest.raises(anthropic.APIStatusError) as caught:
-        with client.messages.stream(model="claude", max_tokens=8, messages=HI) as stream:
-            for text in stream.text_stream:
-                seen.append(text)
+    with (
+        pytest.raises(anthropic.APIStatusError) as caught,
+        client.messages.stream(model="claude", max_tokens=8, messages=HI) as stream,
+    ):
+        for text in stream.text_stream:
+            seen.append(text)
     assert seen == ["partial "]  # what arrived before the error reached the client
     code = exception[0].upper() + exception[1:]
     assert caught.value.body == {
@@ -160,7 +177,9 @@ def test_bedrock_refusing_the_body_reaches_the_client(
 
 
 def test_wrong_method_and_auth(gateway: Any) -> None:
-    response = _post(gateway, {"model": "claude", "max_tokens": 8, "messages": HI}, **{"x-api-key": "nope"})
+    response = _post(
+        gateway, {"model": "claude", "max_tokens": 8, "messages": HI}, **{"x-api-key": "nope"}
+    )
     assert _error(response)[:2] == (401, "authentication_error")
     missing = httpx.post(gateway.url + "/v1/messages", json={"model": "claude"})
     assert _error(missing)[:2] == (401, "authentication_error")

@@ -60,14 +60,18 @@ def test_virtual_key_with_x_api_key_and_bearer(keys_gateway: Any) -> None:
         with pytest.raises(anthropic.PermissionDeniedError) as caught:
             c.messages.create(model="haiku", max_tokens=8, messages=HI)
         assert "may not use model 'haiku'" in caught.value.body["error"]["message"]
-    with anthropic.Anthropic(
-        base_url=keys_gateway.url, auth_token=key, api_key=None, max_retries=0
-    ) as c:
-        with c.messages.stream(model="claude", max_tokens=8, messages=HI) as stream:
-            assert stream.get_final_message().content[0].text == "Hello"
-    with anthropic.Anthropic(base_url=keys_gateway.url, api_key="sk-wrong", max_retries=0) as c:
-        with pytest.raises(anthropic.AuthenticationError):
-            c.messages.create(model="claude", max_tokens=8, messages=HI)
+    with (
+        anthropic.Anthropic(
+            base_url=keys_gateway.url, auth_token=key, api_key=None, max_retries=0
+        ) as c,
+        c.messages.stream(model="claude", max_tokens=8, messages=HI) as stream,
+    ):
+        assert stream.get_final_message().content[0].text == "Hello"
+    with (
+        anthropic.Anthropic(base_url=keys_gateway.url, api_key="sk-wrong", max_retries=0) as c,
+        pytest.raises(anthropic.AuthenticationError),
+    ):
+        c.messages.create(model="claude", max_tokens=8, messages=HI)
     rows = _wait(lambda: len(r := _admin(keys_gateway, "/spend/logs", api_key=key)) == 3 and r)
     assert rows, "the spend rows were not written"
     ok = [r for r in rows if r["status"] == 200]

@@ -17,7 +17,9 @@ from .conftest import HAIKU, SONNET, EventRecorder
 def test_create_reaches_invoke_model_with_bedrocks_body(
     client: anthropic.Anthropic, bedrock_simulator: Any, recorder: EventRecorder
 ) -> None:
-    bedrock_simulator.reply(ClaudeReply("Hello from Claude", usage=(12, 4)), operation="InvokeModel")
+    bedrock_simulator.reply(
+        ClaudeReply("Hello from Claude", usage=(12, 4)), operation="InvokeModel"
+    )
     message = client.messages.create(
         model="claude",
         max_tokens=256,
@@ -44,8 +46,16 @@ def test_create_reaches_invoke_model_with_bedrocks_body(
         "temperature": 0.5,
     }
     event = recorder.last
-    assert (event.surface, event.model, event.status, event.stream) == ("messages", "claude", 200, False)
-    assert event.usage is not None and (event.usage.prompt_tokens, event.usage.completion_tokens) == (12, 4)
+    assert (event.surface, event.model, event.status, event.stream) == (
+        "messages",
+        "claude",
+        200,
+        False,
+    )
+    assert event.usage is not None and (
+        event.usage.prompt_tokens,
+        event.usage.completion_tokens,
+    ) == (12, 4)
     # anthropic.claude-sonnet-4-5 at $3 / $15 per million tokens
     assert event.cost == pytest.approx(12 * 3e-6 + 4 * 15e-6)
     assert event.route == "/v1/messages"
@@ -151,7 +161,9 @@ def test_anthropic_model_ids_reach_their_deployments(
     assert bedrock_simulator.last("InvokeModel").params["modelId"] == SONNET
 
 
-def test_configured_alias(gateway_factory: Any, model_list: list[dict[str, Any]], bedrock_simulator: Any) -> None:
+def test_configured_alias(
+    gateway_factory: Any, model_list: list[dict[str, Any]], bedrock_simulator: Any
+) -> None:
     gw = gateway_factory(
         {
             "model_list": model_list,

@@ -59,6 +59,8 @@ BEDROCK_BETAS = frozenset(
         "fine-grained-tool-streaming-2025-05-14",
     }
 )
+#: The ``context_management`` edits Bedrock's InvokeModel accepts (others are refused).
+CONTEXT_EDITS = frozenset({"compact_20260112"})
 _MALFORMED = "Malformed input request: {}, please reformat your input and try again."
 
 
@@ -90,9 +92,9 @@ def check_body(body: bytes, *, invoke: bool = True) -> str | None:
     messages = data["messages"]
     if not isinstance(messages, list) or not messages:
         return _MALFORMED.format("#/messages: expected minimum item count: 1")
-    for i, message in enumerate(messages):
-        if not isinstance(message, dict) or message.get("role") not in ("user", "assistant"):
-            return _MALFORMED.format(f"#/messages/{i}/role: must be user or assistant")
+    edits = (data.get("context_management") or {}).get("edits") or []
+    if any(not isinstance(e, dict) or e.get("type") not in CONTEXT_EDITS for e in edits):
+        return "context_management: Extra inputs are not permitted"
     tokens = data.get("max_tokens", 1)
     if not isinstance(tokens, int) or isinstance(tokens, bool) or tokens < 1:
         return _MALFORMED.format("#/max_tokens: expected minimum: 1")
@@ -161,7 +163,11 @@ class ClaudeReply:
         blocks: list[dict[str, Any]] = []
         if self.thinking is not None:
             blocks.append(
-                {"type": "thinking", "thinking": self.thinking, "signature": self.thinking_signature}
+                {
+                    "type": "thinking",
+                    "thinking": self.thinking,
+                    "signature": self.thinking_signature,
+                }
             )
         if self.text or not self.tool_calls:
             blocks.append({"type": "text", "text": self.text})

@@ -21,7 +21,7 @@ from outcrop import CallLifecycle, Gateway, OutcropError, UpstreamRequest
 from . import PROVIDER, SURFACE
 from .errors import anthropic_answer, from_bedrock
 from .models import Models, Target
-from .request import betas, invoke_body, parse
+from .request import betas, invoke_body, keep_edits, parse
 from .settings import Settings
 from .stream import error_event, sse_frames
 from .usage import Tally, decode_event
@@ -35,7 +35,7 @@ _encode = msgspec.json.Encoder().encode
 
 
 class _Count(msgspec.Struct):
-    inputTokens: int  # noqa: N815 - Bedrock's spelling
+    inputTokens: int
 
 
 _decode_count = msgspec.json.Decoder(_Count).decode
@@ -49,6 +49,7 @@ class MessagesApp:
         self.models = models
         self.count = count
         self.betas = frozenset(settings.betas)
+        self.edits = frozenset(settings.context_edits)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -78,6 +79,9 @@ class MessagesApp:
         kept = [b for b in asked if b in self.betas]
         if len(kept) != len(asked):
             life.extra["dropped_betas"] = [b for b in asked if b not in self.betas]
+        dropped = keep_edits(request, self.edits)
+        if dropped:
+            life.extra["dropped_context_edits"] = dropped
         payload = invoke_body(request, kept, count=self.count)
         if self.count:
             await self._count(payload, target, life)
@@ -87,7 +91,9 @@ class MessagesApp:
             await self._invoke(payload, target, life)
 
     # -- the three upstream calls ---------------------------------------------------------------
-    def _request(self, target: Target, action: str, body: bytes, headers: dict[str, str]) -> UpstreamRequest:
+    def _request(
+        self, target: Target, action: str, body: bytes, headers: dict[str, str]
+    ) -> UpstreamRequest:
         claude = target.claude
         return UpstreamRequest(
             "POST",
@@ -174,9 +180,7 @@ class MessagesApp:
 
     # -- answers --------------------------------------------------------------------------------
     @staticmethod
-    def _headers(
-        life: CallLifecycle, base: list[tuple[bytes, bytes]]
-    ) -> list[tuple[bytes, bytes]]:
+    def _headers(life: CallLifecycle, base: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
         waited = life.upstream.waited if life.upstream is not None else 0.0
         overhead = max(time.perf_counter() - life.started - waited, 0.0) * 1000
         return [
@@ -192,4 +196,3 @@ class MessagesApp:
         life.usage = usage
         claude = target.claude
         life.cost = self.gateway.prices.cost(usage, claude.base, claude.params)
-

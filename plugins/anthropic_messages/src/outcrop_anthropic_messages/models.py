@@ -170,4 +170,3 @@ class Models:
         aws = self._gateway.aws
         region = aws.region(claude.params, claude.fixed_region)
         return Target(claude, region, aws.endpoint(_SERVICE, region, claude.params))
-

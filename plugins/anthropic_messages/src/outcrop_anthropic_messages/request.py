@@ -10,10 +10,12 @@ rather than by Bedrock with a less clear message.
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 from msgspec import UNSET, Raw, UnsetType
 
-from outcrop import OutcropError, clip, split_validation_error
+from outcrop import clip, split_validation_error
 
 from . import BEDROCK_ANTHROPIC_VERSION
 from .errors import invalid
@@ -128,7 +130,32 @@ def invoke_body(request: MessagesRequest, beta: list[str], *, count: bool = Fals
     return _encode(out)
 
 
-def check_model(request: MessagesRequest) -> str:
-    if not request.model:
-        raise OutcropError("model: Field required", 400)
-    return request.model
+class _Edits(msgspec.Struct):
+    edits: list[dict[str, Any]] = msgspec.field(default_factory=list)
+
+
+_decode_edits = msgspec.json.Decoder(_Edits).decode
+
+
+def keep_edits(request: MessagesRequest, accepted: frozenset[str]) -> list[str]:
+    """Keep the ``context_management`` edits Bedrock accepts; returns the dropped edit types.
+
+    Claude Code asks for ``clear_thinking_20251015`` on every request, which Bedrock refuses
+    (``context_management: Extra inputs are not permitted``); clearing old thinking only saves
+    context, so the request goes on without it, and without the field when no edit is left.
+    """
+    raw = request.context_management
+    if raw is UNSET:
+        return []
+    try:
+        edits = _decode_edits(raw).edits
+    except msgspec.ValidationError as exc:
+        path, message = split_validation_error(exc, "context_management")
+        raise invalid(f"{path}: {message}") from None
+    kept = [e for e in edits if e.get("type") in accepted]
+    if len(kept) == len(edits):
+        return []
+    request.context_management = (
+        Raw(_encode({**msgspec.json.decode(raw), "edits": kept})) if kept else UNSET
+    )
+    return [str(e.get("type")) for e in edits if e.get("type") not in accepted]

@@ -6,6 +6,7 @@ anthropic_messages:
     claude-sonnet-4-5: team-claude
   default_aliases: true          # also Anthropic's model ids -> the Bedrock model they name
   betas: [interleaved-thinking-2025-05-14, ...]   # anthropic-beta values forwarded to Bedrock
+  context_edits: [compact_20260112]              # context_management edits forwarded
 ```
 """
 
@@ -67,10 +68,15 @@ BEDROCK_BETAS: tuple[str, ...] = (
 )
 
 
+#: The ``context_management`` edits Bedrock accepts; others are dropped (see ``keep_edits``).
+BEDROCK_EDITS: tuple[str, ...] = ("compact_20260112",)
+
+
 class Settings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     model_aliases: dict[str, str] = msgspec.field(default_factory=dict)
     default_aliases: bool = True
     betas: tuple[str, ...] = BEDROCK_BETAS
+    context_edits: tuple[str, ...] = BEDROCK_EDITS
 
 
 def parse_settings(sections: dict[str, Any]) -> Settings:

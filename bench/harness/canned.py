@@ -192,6 +192,75 @@ def runtime_sse() -> Canned:
     )
 
 
+def _claude_message() -> dict:
+    return {
+        "id": "msg_bdrk_bench",
+        "type": "message",
+        "role": "assistant",
+        "model": "claude-3-5-haiku-20241022",
+        "content": [{"type": "text", "text": ANSWER}],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": {"input_tokens": USAGE[0], "output_tokens": USAGE[1]},
+    }
+
+
+def claude_invoke() -> Canned:
+    """InvokeModel on a Claude model: Anthropic's message JSON, token counts in headers."""
+    headers = (
+        ("x-amzn-bedrock-input-token-count", str(USAGE[0])),
+        ("x-amzn-bedrock-output-token-count", str(USAGE[1])),
+        ("x-amzn-bedrock-invocation-latency", "412"),
+    )
+    body = _json(_claude_message())
+    return Canned("claude_invoke", "application/json", headers, (body,), (CHUNKS[0].encode(),))
+
+
+def claude_invoke_stream() -> Canned:
+    """InvokeModelWithResponseStream on a Claude model: one ``chunk`` event per Claude stream
+    event (base64 JSON), the last carrying Bedrock's invocation metrics."""
+    start = {**_claude_message(), "content": [], "stop_reason": None}
+    start["usage"] = {"input_tokens": USAGE[0], "output_tokens": 1}
+    head = [
+        {"type": "message_start", "message": start},
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+    ]
+    deltas = [
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": t}}
+        for t in CHUNKS
+    ]
+    tail = [
+        {"type": "content_block_stop", "index": 0},
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+            "usage": {"output_tokens": USAGE[1]},
+        },
+        {
+            "type": "message_stop",
+            "amazon-bedrock-invocationMetrics": {
+                "inputTokenCount": USAGE[0],
+                "outputTokenCount": USAGE[1],
+                "invocationLatency": 412,
+                "firstByteLatency": 120,
+            },
+        },
+    ]
+
+    def frames(events: list[dict]) -> bytes:
+        return b"".join(encode_event("chunk", {"bytes": _b64_bytes(_json(e))}) for e in events)
+
+    parts = [frames([*head, deltas[0]]), *(frames([d]) for d in deltas[1:-1])]
+    parts.append(frames([deltas[-1], *tail]))
+    headers = (("x-amzn-bedrock-content-type", "application/json"),)
+    markers = tuple(_b64_bytes(_json(d)).encode() for d in deltas)
+    return Canned("claude_invoke_stream", EVENT_STREAM, headers, tuple(parts), markers)
+
+
+def _b64_bytes(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
 @dataclass(frozen=True)
 class UpstreamRoute:
     """Which canned answer a request path gets (a regex on the decoded path, as nginx sees it)."""
@@ -205,6 +274,8 @@ def upstream_routes() -> list[UpstreamRoute]:
         UpstreamRoute(r"^/agents/[^/]+/agentAliases/[^/]+/sessions/[^/]+/text$", invoke_agent()),
         UpstreamRoute(r"^/model/[^/]+/converse$", converse()),
         UpstreamRoute(r"^/model/[^/]+/converse-stream$", converse_stream()),
+        UpstreamRoute(r"^/model/[^/]+/invoke$", claude_invoke()),
+        UpstreamRoute(r"^/model/[^/]+/invoke-with-response-stream$", claude_invoke_stream()),
         UpstreamRoute(r"^/runtimes/.*bench_json.*/invocations$", runtime_json()),
         UpstreamRoute(r"^/runtimes/.*bench_sse.*/invocations$", runtime_sse()),
     ]

@@ -37,10 +37,18 @@ class Surface:
     direct_path: str
     direct_body: bytes
     native: bool  # pass-through: the client sends the native Bedrock body
+    anthropic: bool = False  # the client speaks Anthropic's Messages API (/v1/messages)
 
     def gateway_request(self, model_name: str | None = None) -> Request:
         name = model_name or self.model_name
         headers = (("Content-Type", "application/json"), ("Authorization", f"Bearer {MASTER_KEY}"))
+        if self.anthropic:
+            return Request(
+                "POST",
+                "/v1/messages",
+                (("Content-Type", "application/json"), ("x-api-key", MASTER_KEY)),
+                _json({**_MESSAGES_BODY, "model": name, "stream": self.stream}),
+            )
         if self.native:
             return Request(
                 "POST", self.gateway_path_template.format(model=name), headers, self.direct_body
@@ -89,6 +97,17 @@ _CONVERSE_BODY = _json(
 _MODEL_PATH = f"/model/{quote(canned.MODEL_ID, safe='-._~')}"
 #: What the Converse chat plugin sends for the chat request (the gateway's own upstream call).
 _CHAT_CONVERSE_BODY = _json({"messages": [{"role": "user", "content": [{"text": PROMPT}]}]})
+
+
+#: The Anthropic Messages request, and the InvokeModel body the gateway sends for it.
+_MESSAGES_BODY = {"max_tokens": 256, "messages": [{"role": "user", "content": PROMPT}]}
+_INVOKE_BODY = _json(
+    {
+        "anthropic_version": "bedrock-2023-05-31",
+        "messages": _MESSAGES_BODY["messages"],
+        "max_tokens": 256,
+    }
+)
 
 
 def all_surfaces() -> list[Surface]:
@@ -204,5 +223,33 @@ def all_surfaces() -> list[Surface]:
             _MODEL_PATH + "/converse-stream",
             _CHAT_CONVERSE_BODY,
             False,
+        ),
+        Surface(
+            "messages",
+            "Anthropic messages",
+            "anthropic_messages",
+            False,
+            "bench-converse",
+            f"bedrock/{canned.MODEL_ID}",
+            canned.claude_invoke(),
+            "/v1/messages",
+            _MODEL_PATH + "/invoke",
+            _INVOKE_BODY,
+            False,
+            anthropic=True,
+        ),
+        Surface(
+            "messages_stream",
+            "Anthropic messages, stream",
+            "anthropic_messages",
+            True,
+            "bench-converse",
+            f"bedrock/{canned.MODEL_ID}",
+            canned.claude_invoke_stream(),
+            "/v1/messages",
+            _MODEL_PATH + "/invoke-with-response-stream",
+            _INVOKE_BODY,
+            False,
+            anthropic=True,
         ),
     ]

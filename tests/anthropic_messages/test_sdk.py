@@ -195,3 +195,51 @@ def test_count_tokens_through_bedrock_count_tokens(
     assert counted.input_tokens == 6
     assert recorder.last.route == "/v1/messages/count_tokens"
     assert recorder.last.status == 200
+
+
+def test_stream_events_reach_the_client_as_they_arrive(
+    gateway: Any, bedrock_simulator: Any
+) -> None:
+    """Bedrock sends the events 0.3 s apart: the client sees them spread out the same way (a
+    buffering gateway would deliver them all at once at the end)."""
+    import time
+
+    import httpx
+
+    bedrock_simulator.reply(
+        ClaudeReply("a b c d", delay=0.3), operation="InvokeModelWithResponseStream"
+    )
+    arrivals: list[float] = []
+    with httpx.stream(
+        "POST",
+        gateway.url + "/v1/messages",
+        headers={"x-api-key": "sk-anthropic-master"},
+        json={
+            "model": "claude",
+            "max_tokens": 8,
+            "stream": True,
+            "messages": [{"role": "user", "content": "Hi"}],
+        },
+    ) as response:
+        for chunk in response.iter_raw():
+            if b"text_delta" in chunk:
+                arrivals.append(time.monotonic())
+    assert len(arrivals) >= 3
+    # the simulator sleeps 0.3 s before each part: 4 deltas span at least 0.9 s, whatever the load
+    assert arrivals[-1] - arrivals[0] >= 0.6
+
+
+def test_alias_to_an_unknown_model_name_stops_start_up(
+    model_list: list[dict[str, Any]],
+) -> None:
+    from outcrop import ConfigError
+    from outcrop.app import create_app
+
+    with pytest.raises(ConfigError) as caught:
+        create_app(
+            {"model_list": model_list, "anthropic_messages": {"model_aliases": {"x": "nova"}}}
+        )
+    assert "anthropic_messages.model_aliases.x: 'nova' is not a model_name" in str(caught.value)
+    with pytest.raises(ConfigError) as caught:
+        create_app({"model_list": model_list, "anthropic_messages": {"betas": "all"}})
+    assert "anthropic_messages.betas" in str(caught.value)

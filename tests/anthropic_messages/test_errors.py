@@ -168,10 +168,10 @@ def test_mid_stream_exception_becomes_an_error_event(
 def test_bedrock_refusing_the_body_reaches_the_client(
     client: anthropic.Anthropic, bedrock_simulator: Any
 ) -> None:
-    """What the gateway cannot know (here: an empty messages list) Bedrock refuses: the client
-    gets Bedrock's message as an invalid_request_error."""
+    """What the gateway leaves to Bedrock (here: max_tokens 0) Bedrock refuses: the client gets
+    Bedrock's message as an invalid_request_error."""
     with pytest.raises(anthropic.BadRequestError) as caught:
-        client.messages.create(model="claude", max_tokens=8, messages=[])
+        client.messages.create(model="claude", max_tokens=0, messages=HI)
     assert "ValidationException: Malformed input request" in caught.value.body["error"]["message"]
     assert bedrock_simulator.last().error == "ValidationException"
 

@@ -120,7 +120,9 @@ def test_invoke_model_with_response_stream(runtime, bedrock_simulator, recorder)
     bedrock_simulator.reply(InvokeReply(chunks=chunks, input_tokens=9, output_tokens=2))
     response = client.invoke_model_with_response_stream(
         modelId=ALIAS,
-        body=json.dumps({"messages": []}),
+        body=json.dumps(
+            {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 50, "messages": []}
+        ),
         contentType="application/json",
         accept="application/json",
     )
@@ -238,7 +240,11 @@ def test_alias_of_an_arn_is_encoded_like_botocore(
 
 
 def test_large_body_is_forwarded_byte_for_byte(gateway, bedrock_simulator):
-    payload = {"messages": [{"role": "user", "content": "x" * 300_000}], "emoji": "\U0001f600"}
+    payload = {
+        "anthropic_version": "bedrock-2023-05-31",
+        "max_tokens": 50,
+        "messages": [{"role": "user", "content": "x" * 300_000 + "\U0001f600"}],
+    }
     body = json.dumps(payload, ensure_ascii=False, indent=1).encode()
     answer = bytes(range(256)) * 1000  # not JSON, not UTF-8: relayed as is
     bedrock_simulator.reply(

@@ -1,8 +1,8 @@
 """Claude on Bedrock: the Anthropic Messages body InvokeModel takes, and scripted answers.
 
 Bedrock checks an Anthropic body itself (the InvokeModel ``body`` is an opaque blob to the
-service model): ``anthropic_version`` must be ``bedrock-2023-05-31``, ``messages`` and (for
-InvokeModel) ``max_tokens`` are required, a top-level key Claude does not know is refused
+service model). For a Messages API body: ``anthropic_version`` must be ``bedrock-2023-05-31``,
+``messages`` and (for InvokeModel) ``max_tokens`` (at least 1) are required, a top-level key Claude does not know is refused
 ("extraneous key"), and so is an ``anthropic_beta`` value Bedrock does not offer. The simulator
 answers those mistakes with Bedrock's ValidationException messages. ``ClaudeReply`` scripts an
 answer (text, tool calls, thinking, prompt-cache usage, a mid-stream exception) as the JSON
@@ -77,6 +77,8 @@ def check_body(body: bytes, *, invoke: bool = True) -> str | None:
         return "Malformed input request, please reformat your input and try again."
     if not isinstance(data, dict):
         return _MALFORMED.format("#: expected type: JSONObject")
+    if "messages" not in data and "anthropic_version" not in data:
+        return None  # not the Messages API (Claude 2's text completions take a prompt)
     for key in data:
         if key not in BODY_KEYS:
             return _MALFORMED.format(f"#: extraneous key [{key}] is not permitted")
@@ -89,9 +91,8 @@ def check_body(body: bytes, *, invoke: bool = True) -> str | None:
     betas = data.get("anthropic_beta", [])
     if not isinstance(betas, list) or any(b not in BEDROCK_BETAS for b in betas):
         return "invalid beta flag"
-    messages = data["messages"]
-    if not isinstance(messages, list) or not messages:
-        return _MALFORMED.format("#/messages: expected minimum item count: 1")
+    if not isinstance(data["messages"], list):
+        return _MALFORMED.format("#/messages: expected type: JSONArray")
     edits = (data.get("context_management") or {}).get("edits") or []
     if any(not isinstance(e, dict) or e.get("type") not in CONTEXT_EDITS for e in edits):
         return "context_management: Extra inputs are not permitted"
@@ -114,7 +115,7 @@ def check_request(request: RecordedRequest) -> str | None:
             inner = base64.b64decode(blob, validate=True)
         except (ValueError, KeyError, TypeError):
             return None  # the converse form, checked by the service model
-        return check_body(inner)
+        return check_body(inner, invoke=False)  # counting needs no max_tokens
     return None
 
 

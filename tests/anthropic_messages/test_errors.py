@@ -183,3 +183,34 @@ def test_wrong_method_and_auth(gateway: Any) -> None:
     assert _error(response)[:2] == (401, "authentication_error")
     missing = httpx.post(gateway.url + "/v1/messages", json={"model": "claude"})
     assert _error(missing)[:2] == (401, "authentication_error")
+
+
+def test_failover_to_another_deployment_of_the_model_name(
+    gateway_factory: Any, simulator_params: Any, bedrock_simulator: Any, recorder: EventRecorder
+) -> None:
+    """The router's retries apply: a deployment answering 503 is replaced by another
+    deployment of the same model_name."""
+    profile = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+    plain = "anthropic.claude-sonnet-4-5-20250929-v1:0"
+    gw = gateway_factory(
+        {
+            "model_list": [
+                {
+                    "model_name": "claude",
+                    "litellm_params": simulator_params(f"bedrock/{profile}", weight=1000),
+                },
+                {"model_name": "claude", "litellm_params": simulator_params(f"bedrock/{plain}")},
+            ],
+            "router_settings": {"num_retries": 1},
+        }
+    )
+    bedrock_simulator.reply(
+        HttpError(503, "ServiceUnavailableException", "busy"), path=r"/model/us\."
+    )
+    with anthropic.Anthropic(base_url=gw.url, api_key="any", max_retries=0) as c:
+        raw = c.messages.with_raw_response.create(model="claude", max_tokens=8, messages=HI)
+    assert raw.parse().content[0].text
+    assert bedrock_simulator.last("InvokeModel").params["modelId"] == plain
+    attempts = int(raw.headers["x-outcrop-attempts"])
+    assert attempts == len([r for r in bedrock_simulator.requests if r.operation == "InvokeModel"])
+    assert recorder.last.status == 200 and recorder.last.deployment == "claude#1"

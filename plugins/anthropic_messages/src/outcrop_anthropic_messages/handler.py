@@ -16,7 +16,14 @@ from starlette.datastructures import Headers
 from starlette.types import Receive, Scope, Send
 
 import outcrop
-from outcrop import CallLifecycle, Gateway, OutcropError, UpstreamRequest
+from outcrop import (
+    CallLifecycle,
+    Deployment,
+    Gateway,
+    OutcropError,
+    UpstreamRequest,
+    UpstreamResponse,
+)
 
 from . import PROVIDER, SURFACE
 from .errors import anthropic_answer, from_bedrock
@@ -67,7 +74,7 @@ class MessagesApp:
         body = await gateway.read_body(receive, scope["headers"])
         life.watch()  # from here a client disconnect cancels the call, upstream included
         request = parse(body, count=self.count)
-        claude, name = self.models.find(request.model)
+        claude, name, group = self.models.find(request.model)
         target = self.models.target(claude)
         life.model, life.region = name, target.region
         life.deployment = claude.deployment.id
@@ -84,38 +91,64 @@ class MessagesApp:
             life.extra["dropped_context_edits"] = dropped
         payload = invoke_body(request, kept, count=self.count)
         if self.count:
-            await self._count(payload, target, life)
+            await self._count(payload, target, group, life)
         elif life.stream:
-            await self._stream(payload, target, life)
+            await self._stream(payload, target, group, life)
         else:
-            await self._invoke(payload, target, life)
+            await self._invoke(payload, target, group, life)
 
     # -- the three upstream calls ---------------------------------------------------------------
-    def _request(
-        self, target: Target, action: str, body: bytes, headers: dict[str, str]
-    ) -> UpstreamRequest:
-        claude = target.claude
-        return UpstreamRequest(
-            "POST",
-            f"{target.endpoint}/model/{claude.label}/{action}",
-            {"content-type": "application/json", **headers},
-            body,
-            service="bedrock-runtime",
-            signing_name="bedrock",
-            region=target.region,
-            read_timeout=claude.params.timeout,
-            connect_timeout=claude.params.connect_timeout,
-        )
+    async def _call(
+        self,
+        target: Target,
+        group: str | None,
+        action: str,
+        body: bytes,
+        headers: dict[str, str],
+        life: CallLifecycle,
+    ) -> Target:
+        """Send to ``target``, with the router's retries and failover within ``group`` (the
+        ``model_name`` it was picked from); the target that answered, or the error."""
+        answered = target
 
-    async def _call(self, request: UpstreamRequest, target: Target, life: CallLifecycle) -> None:
-        life.upstream = await self.gateway.send(request, target.claude.params)  # closed by life
+        async def attempt(deployment: Deployment | None) -> UpstreamResponse:
+            nonlocal answered
+            if deployment is not None and deployment is not answered.claude.deployment:
+                answered = self.models.target(self.models.claude_of(deployment))
+            claude = answered.claude
+            label = claude.base_label if action == "count-tokens" else claude.label
+            request = UpstreamRequest(
+                "POST",
+                f"{answered.endpoint}/model/{label}/{action}",
+                {"content-type": "application/json", **headers},
+                body,
+                service="bedrock-runtime",
+                signing_name="bedrock",
+                region=answered.region,
+                read_timeout=claude.params.timeout,
+                connect_timeout=claude.params.connect_timeout,
+            )
+            return await self.gateway.send(request, claude.params)
+
+        life.upstream, _ = await self.gateway.send_routed(  # closed by ``life``
+            attempt,
+            model_name=group,
+            deployment=target.claude.deployment,
+            life=life,
+            fallbacks=False,  # a fallback model_name may not be a Claude model
+        )
+        if answered is not target:
+            life.deployment, life.region = answered.claude.deployment.id, answered.region
         if life.upstream.status >= 300:
             snippet = await life.upstream.read_up_to(_ERROR_BODY)
             raise from_bedrock(life.upstream.status, snippet, life.upstream.headers)
+        return answered
 
-    async def _invoke(self, payload: bytes, target: Target, life: CallLifecycle) -> None:
-        request = self._request(target, "invoke", payload, {"accept": "application/json"})
-        await self._call(request, target, life)
+    async def _invoke(
+        self, payload: bytes, target: Target, group: str | None, life: CallLifecycle
+    ) -> None:
+        accept = {"accept": "application/json"}
+        target = await self._call(target, group, "invoke", payload, accept, life)
         assert life.upstream is not None
         answer = await life.upstream.read()
         tally = Tally()
@@ -132,14 +165,12 @@ class MessagesApp:
         await life.send({"type": "http.response.start", "status": 200, "headers": headers})
         await life.send({"type": "http.response.body", "body": answer, "more_body": False})
 
-    async def _stream(self, payload: bytes, target: Target, life: CallLifecycle) -> None:
-        request = self._request(
-            target,
-            "invoke-with-response-stream",
-            payload,
-            {"x-amzn-bedrock-accept": "application/json"},
-        )
-        await self._call(request, target, life)
+    async def _stream(
+        self, payload: bytes, target: Target, group: str | None, life: CallLifecycle
+    ) -> None:
+        accept = {"x-amzn-bedrock-accept": "application/json"}
+        action = "invoke-with-response-stream"
+        target = await self._call(target, group, action, payload, accept, life)
         assert life.upstream is not None
         tally = Tally()
         frames = sse_frames(life.upstream, tally, life)
@@ -161,13 +192,12 @@ class MessagesApp:
             self._account(tally, target, life)
         await life.send({"type": "http.response.body", "body": b"", "more_body": False})
 
-    async def _count(self, payload: bytes, target: Target, life: CallLifecycle) -> None:
-        claude = target.claude
+    async def _count(
+        self, payload: bytes, target: Target, group: str | None, life: CallLifecycle
+    ) -> None:
         body = _encode({"input": {"invokeModel": {"body": payload}}})  # bytes -> base64, as AWS
-        request = self._request(target, "count-tokens", body, {})
-        # CountTokens takes the foundation model, not an inference profile
-        request.url = f"{target.endpoint}/model/{claude.base_label}/count-tokens"
-        await self._call(request, target, life)
+        # CountTokens takes the foundation model, not an inference profile (base_label)
+        await self._call(target, group, "count-tokens", body, {}, life)
         assert life.upstream is not None
         try:
             counted = _decode_count(await life.upstream.read()).inputTokens
@@ -187,6 +217,7 @@ class MessagesApp:
             *base,
             (b"request-id", life.request_id.encode("latin-1", "replace")),
             (OVERHEAD_HEADER, f"{overhead:.3f}".encode()),
+            life.attempts_header(),
         ]
 
     def _account(self, tally: Tally, target: Target, life: CallLifecycle) -> None:

@@ -82,6 +82,7 @@ class Models:
         self.by_name: dict[str, list[Claude]] = {}
         self._by_base: dict[str, list[Claude]] = {}
         self._by_id: dict[str, list[Claude]] = {}
+        self._by_index: dict[int, Claude] = {}
         self._other_names: set[str] = set()
         for d in gateway.config.model_list:
             route = gateway.routes.get(d.index)
@@ -97,6 +98,7 @@ class Models:
             self.by_name.setdefault(d.model_name, []).append(claude)
             self._by_base.setdefault(claude.base, []).append(claude)
             self._by_id.setdefault(model_id, []).append(claude)
+            self._by_index[d.index] = claude
         self._other_names -= set(self.by_name)
         self.aliases = dict(settings.model_aliases)
         self._anthropic = ANTHROPIC_MODELS if settings.default_aliases else {}
@@ -110,20 +112,22 @@ class Models:
             if name not in self.by_name
         ]
 
-    def find(self, model: str) -> tuple[Claude, str]:
-        """The deployment for ``model`` and the name it is accounted under; 404 otherwise."""
+    def find(self, model: str) -> tuple[Claude, str, str | None]:
+        """The deployment for ``model``, the name it is accounted under, and the ``model_name``
+        whose deployments may stand in for it (retries, failover); 404 otherwise."""
         group = self.by_name.get(model)
         if group:
-            return self._pick(model, group), model
+            return self._pick(model, group), model, model
         alias = self.aliases.get(model)
         if alias is not None and alias in self.by_name:
-            return self._pick(alias, self.by_name[alias]), alias
+            return self._pick(alias, self.by_name[alias]), alias, alias
         base = self._anthropic.get(model)
         if base is not None:
             group = self._by_base.get(base)
             if group:
                 claude = self._pick_any(group)
-                return claude, claude.deployment.model_name
+                name = claude.deployment.model_name
+                return claude, name, name
         if model in self._other_names:
             raise OutcropError(
                 f"model {clip(model)!r} is not a Claude model on Bedrock: /v1/messages serves "
@@ -134,7 +138,7 @@ class Models:
         raw = model.removeprefix("bedrock/")
         if self._raw_allowed and raw in self._by_id:
             claude = self._pick_any(self._by_id[raw])
-            return claude, claude.deployment.model_name
+            return claude, claude.deployment.model_name, None
         raise OutcropError(self._unknown(model), 404, code="model_not_found")
 
     def _pick(self, name: str, group: list[Claude]) -> Claude:
@@ -165,6 +169,17 @@ class Models:
                 "deployment serves)"
             )
         return msg
+
+    def claude_of(self, deployment: Deployment) -> Claude:
+        """The Claude deployment the router chose instead (failover within a ``model_name``)."""
+        found = self._by_index.get(deployment.index)
+        if found is None:
+            raise OutcropError(
+                f"deployment {deployment.id!r} of {deployment.model_name!r} is not a Bedrock "
+                "Claude model: /v1/messages cannot fail over to it",
+                502,
+            )
+        return found
 
     def target(self, claude: Claude) -> Target:
         aws = self._gateway.aws

@@ -12,8 +12,8 @@ import asyncio
 import inspect
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any, TypeVar
 
 import msgspec
 from starlette.datastructures import Headers
@@ -21,10 +21,16 @@ from starlette.datastructures import Headers
 from .config import Deployment, DeploymentParams
 from .errors import OutcropError, clip, error_from_aws, split_validation_error
 from .gateway import Gateway
-from .headers import ATTEMPTS_HEADER, COST_HEADER, DROPPED_PARAMS_HEADER, OVERHEAD_HEADER
+from .headers import (
+    ATTEMPTS_HEADER,
+    COST_HEADER,
+    DROPPED_PARAMS_HEADER,
+    OVERHEAD_HEADER,
+    raw_headers,
+)
 from .lifecycle import CallLifecycle, Receive
 from .sse import send_sse
-from .types import ChatCall, ChatDelta, ModelRoute
+from .types import ChatCall, ChatDelta, EmbeddingCall, ModelRoute
 from .upstream import MAX_ERROR_BODY, UpstreamRequest, UpstreamResponse, answer_too_large
 from .wire import (
     ALWAYS_SUPPORTED,
@@ -35,6 +41,7 @@ from .wire import (
     Choice,
     ChunkChoice,
     ChunkDelta,
+    EmbeddingRequest,
     FunctionCall,
     JSONTooDeep,
     ResponseMessage,
@@ -57,18 +64,7 @@ def new_request_id() -> str:
 async def serve(life: CallLifecycle, scope: Any, receive: Receive) -> None:
     """One HTTP chat call, start to answer; every error ends in ``life`` (its one exit)."""
     gateway: Gateway = life.gateway
-    headers = Headers(scope=scope)
-    life.principal = gateway.authenticate(headers)
-    body = await gateway.read_body(receive, scope["headers"])
-    life.watch()  # from here a client disconnect cancels the call, upstream included
-    try:
-        request, extra = decode_request(body)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        raise body_error(exc) from exc
-    life.model = request.model
-    call = prepare_call(gateway, request, extra, headers, life.request_id)
-    life.bind(call)
-    await life.admit()
+    call = await open_call(life, scope, receive, decode_request, prepare_call)
     deltas = await open_stream(gateway, call, life)
     if call.stream:
         sse_headers = {
@@ -90,7 +86,7 @@ async def serve(life: CallLifecycle, scope: Any, receive: Receive) -> None:
     completion = await collect(gateway, call, deltas)
     out = [
         *_JSON_HEADERS,
-        *_raw(call.response_headers),
+        *raw_headers(call.response_headers),
         (OVERHEAD_HEADER.encode(), overhead_ms(call).encode()),
         life.attempts_header(),
     ]
@@ -125,14 +121,10 @@ def openai_answer(
 ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
     """An error in the OpenAI dialect, with the headers the provider set for the client."""
     extra = {**life.call.response_headers, **err.headers} if life.call else err.headers
-    out = [*_JSON_HEADERS, *_raw(extra)]
+    out = [*_JSON_HEADERS, *raw_headers(extra)]
     if life.attempts:
         out.append(life.attempts_header())
     return err.status, out, err.openai_body()
-
-
-def _raw(headers: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
-    return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
 
 
 def overhead_ms(call: ChatCall) -> str:
@@ -153,6 +145,52 @@ def body_error(exc: Exception) -> OutcropError:
     return OutcropError(f"request body is not valid JSON: {exc}", 400, code="invalid_json")
 
 
+_Request = TypeVar("_Request", ChatRequest, EmbeddingRequest)
+_Call = TypeVar("_Call", ChatCall, EmbeddingCall)
+
+
+async def open_call(
+    life: CallLifecycle,
+    scope: Any,
+    receive: Receive,
+    decode: Callable[[bytes], tuple[_Request, dict[str, Any]]],
+    prepare: Callable[[Gateway, _Request, dict[str, Any], Mapping[str, str], str], _Call],
+) -> _Call:
+    """The start every OpenAI-style route shares: who calls, the body, the routed call,
+    admission. From the body on, a client that disconnects cancels the call."""
+    gateway: Gateway = life.gateway
+    headers = Headers(scope=scope)
+    life.principal = gateway.authenticate(headers)
+    body = await gateway.read_body(receive, scope["headers"])
+    life.watch()
+    try:
+        request, extra = decode(body)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise body_error(exc) from exc
+    life.model = request.model
+    call = prepare(gateway, request, extra, headers, life.request_id)
+    life.bind(call)
+    await life.admit()
+    return call
+
+
+def routed_fields(
+    gateway: Gateway, model: str, provider_params: dict[str, Any], params: DeploymentParams | None
+) -> tuple[ModelRoute, dict[str, Any]]:
+    """Route ``model``: its route, and the fields every routed call (chat, embeddings) holds."""
+    route, dparams, deployment = gateway.resolve(model, params)
+    region = gateway.aws.region(dparams, route.region)
+    return route, {
+        "route": route,
+        "params": dparams,
+        "deployment": deployment,
+        "provider_params": {**dparams.extra, **provider_params},
+        "region": region,
+        "endpoint": gateway.aws.endpoint(route.service, region, dparams),
+        "model": model,
+    }
+
+
 def prepare_call(
     gateway: Gateway,
     request: ChatRequest,
@@ -164,24 +202,17 @@ def prepare_call(
     """Route the call and check its parameters; raises ``OutcropError`` (4xx) on bad input."""
     if not request.messages:
         raise OutcropError("`messages` must contain at least one message", 400, param="messages")
-    route, dparams, deployment = gateway.resolve(request.model, params)
-    drop, dropped = _check_route(gateway, request, route, dparams)
-    region = gateway.aws.region(dparams, route.region)
+    route, fields = routed_fields(gateway, request.model, provider_params, params)
+    drop, dropped = _check_route(gateway, request, route, fields["params"])
     return ChatCall(
         request_id=request_id,
         request=request,
-        route=route,
-        params=dparams,
-        deployment=deployment,
-        provider_params={**dparams.extra, **provider_params},
         headers=headers,
         stream=bool(request.stream),
-        region=region,
-        endpoint=gateway.aws.endpoint(route.service, region, dparams),
-        model=request.model,
         drop_params=drop,
         body_params=provider_params,
         dropped=dropped or None,
+        **fields,
     )
 
 
@@ -249,13 +280,13 @@ async def open_stream(
             upstream = await upstream
         if not isinstance(upstream, UpstreamRequest):
             raise OutcropError(f"plugin {provider.name!r} did not translate the chat request", 500)
-        upstream.service = upstream.service or call.route.service
-        upstream.signing_name = upstream.signing_name or call.route.signing_name
-        upstream.region = upstream.region or call.region
-        if upstream.read_timeout is None:
-            upstream.read_timeout = call.params.timeout
-        if upstream.connect_timeout is None:
-            upstream.connect_timeout = call.params.connect_timeout
+        upstream.fill_in(
+            call.route.service,
+            call.route.signing_name,
+            call.region,
+            call.params.timeout,
+            call.params.connect_timeout,
+        )
         if call.dropped:
             call.response_headers[DROPPED_PARAMS_HEADER] = ",".join(call.dropped)
             if life is not None:

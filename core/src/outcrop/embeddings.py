@@ -13,14 +13,11 @@ import struct
 from collections.abc import Mapping
 from typing import Any
 
-import msgspec
-from starlette.datastructures import Headers
-
-from .chat import body_error
+from .chat import open_call, routed_fields
 from .config import DeploymentParams
 from .errors import OutcropError, error_from_aws
 from .gateway import Gateway
-from .headers import COST_HEADER
+from .headers import COST_HEADER, raw_headers
 from .lifecycle import CallLifecycle, Receive
 from .types import EmbeddingCall, EmbeddingResult
 from .upstream import MAX_ERROR_BODY, UpstreamRequest, UpstreamResponse
@@ -54,7 +51,7 @@ def prepare(
         raise OutcropError("`input` must not be empty", 400, param="input")
     if count > MAX_INPUTS:
         raise OutcropError(f"`input` has {count} items; at most {MAX_INPUTS}", 400, param="input")
-    route, dparams, deployment = gateway.resolve(request.model, params)
+    route, fields = routed_fields(gateway, request.model, provider_params, params)
     if not route.embeddings:
         raise OutcropError(
             f"model {request.model!r} is not an embeddings model (served by "
@@ -63,44 +60,15 @@ def prepare(
             param="model",
             code="unsupported_model",
         )
-    region = gateway.aws.region(dparams, route.region)
-    return EmbeddingCall(
-        request_id=request_id,
-        request=request,
-        route=route,
-        params=dparams,
-        deployment=deployment,
-        provider_params={**dparams.extra, **provider_params},
-        headers=headers,
-        region=region,
-        endpoint=gateway.aws.endpoint(route.service, region, dparams),
-        model=request.model,
-    )
+    return EmbeddingCall(request_id=request_id, request=request, headers=headers, **fields)
 
 
 async def serve(life: CallLifecycle, scope: Any, receive: Receive) -> None:
     """One HTTP embeddings call, start to answer, inside its lifecycle."""
     gateway: Gateway = life.gateway
-    headers = Headers(scope=scope)
-    life.principal = gateway.authenticate(headers)
-    raw = await gateway.read_body(receive, scope["headers"])
-    life.watch()
-    try:
-        body, extra = decode_embedding_request(raw)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        raise body_error(exc) from exc
-    life.model = body.model
-    call = prepare(gateway, body, extra, headers, life.request_id)
-    life.bind(call)
-    await life.admit()
+    call = await open_call(life, scope, receive, decode_embedding_request, prepare)
     answer = await run(gateway, call)
-    out = [
-        (b"content-type", b"application/json"),
-        *[
-            (k.lower().encode("latin-1"), v.encode("latin-1"))
-            for k, v in call.response_headers.items()
-        ],
-    ]
+    out = [(b"content-type", b"application/json"), *raw_headers(call.response_headers)]
     if call.cost is not None:
         out.append((COST_HEADER.encode(), repr(call.cost).encode()))
     await life.send({"type": "http.response.start", "status": 200, "headers": out})
@@ -110,13 +78,13 @@ async def serve(life: CallLifecycle, scope: Any, receive: Receive) -> None:
 async def _one(
     gateway: Gateway, call: EmbeddingCall, upstream: UpstreamRequest, gate: asyncio.Semaphore
 ) -> EmbeddingResult:
-    upstream.service = upstream.service or call.route.service
-    upstream.signing_name = upstream.signing_name or call.route.signing_name
-    upstream.region = upstream.region or call.region
-    if upstream.read_timeout is None:
-        upstream.read_timeout = call.params.timeout
-    if upstream.connect_timeout is None:
-        upstream.connect_timeout = call.params.connect_timeout
+    upstream.fill_in(
+        call.route.service,
+        call.route.signing_name,
+        call.region,
+        call.params.timeout,
+        call.params.connect_timeout,
+    )
 
     async def attempt(_: object) -> UpstreamResponse:
         return await gateway.send(upstream, call.params)

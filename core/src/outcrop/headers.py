@@ -1,5 +1,7 @@
 """Names of the headers Outcrop adds to responses (public: plugins set them too)."""
 
+from collections.abc import Mapping
+
 REQUEST_ID_HEADER = "x-request-id"
 #: Milliseconds spent in the gateway, upstream waiting excluded.
 OVERHEAD_HEADER = "x-outcrop-overhead-ms"
@@ -12,3 +14,8 @@ ATTEMPTS_HEADER = "x-outcrop-attempts"
 #: The OpenAI parameters (and system messages) a call carried that its target cannot honour and
 #: that were dropped (``drop_params``), comma-separated.
 DROPPED_PARAMS_HEADER = "x-outcrop-dropped-params"
+
+
+def raw_headers(headers: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
+    """``{"Name": "value"}`` -> ASGI's ``[(b"name", b"value")]``."""
+    return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]

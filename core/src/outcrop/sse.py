@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
+from .headers import raw_headers
+
 _CONTENT_TYPE = (b"content-type", b"text/event-stream; charset=utf-8")
 
 
@@ -20,9 +22,7 @@ async def send_sse(
     headers: Mapping[str, str],
     status: int = 200,
 ) -> None:
-    raw = [_CONTENT_TYPE] + [
-        (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()
-    ]
+    raw = [_CONTENT_TYPE, *raw_headers(headers)]
     try:
         await send({"type": "http.response.start", "status": status, "headers": raw})
         async for frame in frames:

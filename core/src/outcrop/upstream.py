@@ -38,6 +38,24 @@ class UpstreamRequest:
     read_timeout: float | None = None
     connect_timeout: float | None = None
 
+    def fill_in(
+        self,
+        service: str,
+        signing_name: str,
+        region: str,
+        timeout: float | None,
+        connect_timeout: float | None,
+    ) -> None:
+        """What a plugin left out comes from the call: the route's service and signing name,
+        the call's region, the deployment's timeouts."""
+        self.service = self.service or service
+        self.signing_name = self.signing_name or signing_name
+        self.region = self.region or region
+        if self.read_timeout is None:
+            self.read_timeout = timeout
+        if self.connect_timeout is None:
+            self.connect_timeout = connect_timeout
+
 
 #: How much of an upstream error body is read (to find its code and message); the rest is
 #: dropped with the connection, never buffered.

@@ -19,7 +19,7 @@ import outcrop
 from outcrop import (
     CallLifecycle,
     Deployment,
-    Gateway,
+    GatewayAPI,
     OutcropError,
     UpstreamRequest,
     UpstreamResponse,
@@ -51,7 +51,7 @@ _decode_count = msgspec.json.Decoder(_Count).decode
 class MessagesApp:
     """The ASGI app behind both routes (``count`` picks count_tokens)."""
 
-    def __init__(self, gateway: Gateway, settings: Settings, models: Models, *, count: bool):
+    def __init__(self, gateway: GatewayAPI, settings: Settings, models: Models, *, count: bool):
         self.gateway = gateway
         self.models = models
         self.count = count
@@ -226,4 +226,4 @@ class MessagesApp:
             return
         life.usage = usage
         claude = target.claude
-        life.cost = self.gateway.prices.cost(usage, claude.base, claude.params)
+        life.cost = self.gateway.cost(usage, claude.base, claude.params)

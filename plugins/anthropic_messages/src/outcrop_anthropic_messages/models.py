@@ -1,6 +1,7 @@
 """Which deployment serves the model a client names, built once at start-up.
 
-The Claude deployments are the gateway's ``bedrock-runtime`` deployments whose Bedrock model is
+The Claude deployments are the gateway's ``bedrock-runtime`` deployments (found through the
+routes the core parsed, whichever plugin claimed their model strings) whose Bedrock model is
 an Anthropic one (``anthropic.claude-...``, with or without an inference-profile prefix such as
 ``us.`` or ``global.``) or an ARN (an application inference profile or provisioned model, which
 the gateway cannot see into). A client's ``model`` is, in this order:
@@ -19,7 +20,14 @@ import re
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from outcrop import Deployment, DeploymentParams, Gateway, OutcropError, clip, weighted_choice
+from outcrop import (
+    Deployment,
+    DeploymentParams,
+    GatewayAPI,
+    OutcropError,
+    clip,
+    weighted_choice,
+)
 
 from .settings import ANTHROPIC_MODELS, Settings
 
@@ -60,13 +68,6 @@ def base_model(model_id: str) -> str:
     return model_id if model_id.startswith("arn:") else _GEO.sub("", model_id, count=1)
 
 
-def _model_id(gateway: Gateway, model: str) -> str:
-    """The Bedrock model id in a deployment's model string: what follows the longest prefix
-    a plugin registered for it (``bedrock/``, ``bedrock/converse/``...)."""
-    prefixes = [p.prefix for p in gateway.model_prefixes if model.startswith(p.prefix)]
-    return model[len(max(prefixes, key=len)) :] if prefixes else model
-
-
 def _label(model_id: str) -> str:
     return quote(model_id, safe="-._~")  # botocore's escaping of a URI label
 
@@ -76,7 +77,7 @@ def _is_claude(model_id: str) -> bool:
 
 
 class Models:
-    def __init__(self, gateway: Gateway, settings: Settings) -> None:
+    def __init__(self, gateway: GatewayAPI, settings: Settings) -> None:
         self._gateway = gateway
         self._raw_allowed = gateway.allow_raw_models
         self.by_name: dict[str, list[Claude]] = {}
@@ -84,13 +85,12 @@ class Models:
         self._by_id: dict[str, list[Claude]] = {}
         self._by_index: dict[int, Claude] = {}
         self._other_names: set[str] = set()
-        for d in gateway.config.model_list:
-            route = gateway.routes.get(d.index)
-            if route is None or route.service != _SERVICE:
-                self._other_names.add(d.model_name)
-                continue
-            model_id = _model_id(gateway, d.params.model)
-            if not _is_claude(model_id):
+        # the routes the core parsed: whichever plugin claimed a deployment's model string, a
+        # bedrock-runtime route naming a Claude model id (or an ARN) is ours to serve
+        for d in gateway.deployments():
+            route = gateway.route(d)
+            model_id = route.resource
+            if route.service != _SERVICE or not model_id or not _is_claude(model_id):
                 self._other_names.add(d.model_name)
                 continue
             base = base_model(model_id)
@@ -142,8 +142,8 @@ class Models:
         raise OutcropError(self._unknown(model), 404, code="model_not_found")
 
     def _pick(self, name: str, group: list[Claude]) -> Claude:
-        if len(group) == len(self._gateway.router.candidates(name)):
-            picked = self._gateway.router.pick(name)  # the core's balancing, when all are ours
+        if len(group) == len(self._gateway.deployments(name)):
+            picked = self._gateway.pick(name)  # the core's balancing, when all are ours
             for claude in group:
                 if claude.deployment is picked:
                     return claude
@@ -182,6 +182,6 @@ class Models:
         return found
 
     def target(self, claude: Claude) -> Target:
-        aws = self._gateway.aws
-        region = aws.region(claude.params, claude.fixed_region)
-        return Target(claude, region, aws.endpoint(_SERVICE, region, claude.params))
+        gateway = self._gateway
+        region = gateway.region(claude.params, claude.fixed_region)
+        return Target(claude, region, gateway.endpoint(_SERVICE, region, claude.params))

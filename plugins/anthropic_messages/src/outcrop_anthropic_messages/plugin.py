@@ -7,7 +7,7 @@ from collections.abc import Callable
 from starlette.routing import BaseRoute, Route
 
 import outcrop
-from outcrop import ConfigSection, Gateway
+from outcrop import ConfigSection, GatewayAPI
 
 from . import SECTION
 from .handler import MessagesApp
@@ -16,8 +16,8 @@ from .settings import parse_settings
 
 
 @outcrop.hookimpl
-def outcrop_register_routes(register: Callable[[BaseRoute], None], gateway: Gateway) -> None:
-    settings = parse_settings(gateway.config.sections)
+def outcrop_register_routes(register: Callable[[BaseRoute], None], gateway: GatewayAPI) -> None:
+    settings = parse_settings(gateway.sections)
     models = Models(gateway, settings)
     problems = models.check()
     if problems:

@@ -12,6 +12,7 @@ anthropic_messages:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import msgspec
@@ -79,7 +80,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     context_edits: tuple[str, ...] = BEDROCK_EDITS
 
 
-def parse_settings(sections: dict[str, Any]) -> Settings:
+def parse_settings(sections: Mapping[str, Any]) -> Settings:
     raw = sections.get(SECTION)
     if raw is None:
         return Settings()

@@ -10,6 +10,8 @@ LiteLLM: OpenAI parameters, deployment settings (``aws_region_name``, ``aws_acce
 from __future__ import annotations
 
 import asyncio
+import atexit
+import contextlib
 import os
 import threading
 import weakref
@@ -17,6 +19,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import msgspec
+import structlog
 
 from . import embeddings, plugins
 from .chat import chunks, collect, open_stream, prepare_call
@@ -24,6 +27,7 @@ from .config import Config, DeploymentParams, load_config
 from .errors import ConfigError, OutcropError, split_validation_error
 from .gateway import Gateway
 from .lifecycle import CallLifecycle
+from .logs import configure_logging
 from .params import PARAM_FIELDS, parse_params
 from .types import ChatCall
 from .wire import (
@@ -74,6 +78,26 @@ class ModelResponse(OpenAIObject):
 _gateways: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Any, Gateway]] = (
     weakref.WeakKeyDictionary()
 )
+#: Per loop, a suspended async generator whose ``finally`` stops that loop's gateways:
+#: ``asyncio.run`` closes every async generator before it closes the loop, so the HTTP pool
+#: closes cleanly (no "Unclosed client session" at exit).
+_closers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
+
+
+async def _stop_at_loop_end(gateways: dict[Any, Gateway]) -> AsyncIterator[None]:
+    try:
+        yield
+    finally:
+        for gw in list(gateways.values()):
+            await gw.stop()
+        gateways.clear()
+
+
+def _quiet_logging() -> None:
+    """In-process, log warnings and errors only (no access line per call) unless the program
+    configured logging itself; ``OUTCROP_LOG_LEVEL`` chooses another level."""
+    if not structlog.is_configured():
+        configure_logging(os.environ.get("OUTCROP_LOG_LEVEL", "WARNING"))
 
 
 async def _gateway_for(config: Config | str | None) -> Gateway:
@@ -81,6 +105,11 @@ async def _gateway_for(config: Config | str | None) -> Gateway:
     config = config if config is not None else os.environ.get("OUTCROP_CONFIG")
     loop = asyncio.get_running_loop()
     per_loop = _gateways.setdefault(loop, {})
+    if loop not in _closers:
+        _quiet_logging()
+        closer = _stop_at_loop_end(per_loop)
+        await closer.__anext__()
+        _closers[loop] = closer
     key = (id(config) if isinstance(config, Config) else config, plugins.generation)
     gw = per_loop.get(key)
     if gw is None:
@@ -90,6 +119,7 @@ async def _gateway_for(config: Config | str | None) -> Gateway:
             config if isinstance(config, Config) else (load_config(config) if config else Config())
         )
         gw = Gateway(cfg)
+        gw.in_process = True
         await gw.start()
         per_loop[key] = gw
     return gw
@@ -201,7 +231,16 @@ def _runner() -> _LoopThread:
     with _loop_lock:
         if _loop_thread is None:
             _loop_thread = _LoopThread()
+            atexit.register(_close_sync_gateways, _loop_thread)
         return _loop_thread
+
+
+def _close_sync_gateways(runner: _LoopThread) -> None:
+    """At exit, the synchronous API's gateways close their HTTP pools on their own loop."""
+    closer = _closers.get(runner.loop)
+    if closer is not None and runner.thread.is_alive():
+        with contextlib.suppress(Exception):
+            runner.run(closer.aclose())
 
 
 def completion(

@@ -17,11 +17,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from . import chat, embeddings
 from .chat import openai_answer
 from .config import Config, load_config, parse_config
-from .errors import OutcropError
+from .errors import OutcropError, clip
 from .gateway import Gateway
 from .headers import OVERHEAD_HEADER
+from .health import health
 from .logs import get_logger
 from .loopback import LoopbackOnly
+from .notfound import not_found
 from .wire import ModelCard, ModelList, encoder
 
 log = get_logger("outcrop.app")
@@ -123,6 +125,52 @@ def model_owners(gateway: Gateway) -> dict[str, str]:
     return owners
 
 
+async def get_model(request: Request) -> Response:
+    """``GET /v1/models/{id}``: one configured model_name the caller may use, else a 404."""
+    gateway: Gateway = request.app.state.gateway
+    try:
+        principal = gateway.authenticate(request.headers)
+    except OutcropError as exc:
+        return error_response(exc)
+    name = request.path_params["model"]
+    owners = request.app.state.model_owners
+    if name not in owners or not gateway.allowed_models(principal, [name]):
+        return error_response(
+            OutcropError(
+                f"model {clip(name)!r} is not a configured model_name (GET /v1/models lists them)",
+                404,
+                code="model_not_found",
+                param="model",
+            )
+        )
+    card = ModelCard(id=name, created=request.app.state.created, owned_by=owners[name])
+    return Response(encoder.encode(card), media_type=_JSON)
+
+
+#: The deployment settings ``/model/info`` shows: never credentials, roles or endpoints.
+_SHOWN_PARAMS = ("model", "aws_region_name", "timeout", "weight", "rpm", "tpm", "order")
+
+
+async def model_info(request: Request) -> Response:
+    """LiteLLM's ``GET /model/info``: each deployment the caller may use, without secrets."""
+    gateway: Gateway = request.app.state.gateway
+    try:
+        principal = gateway.authenticate(request.headers)
+    except OutcropError as exc:
+        return error_response(exc)
+    allowed = set(gateway.allowed_models(principal, gateway.router.names()))
+    data = []
+    for d in gateway.config.model_list:
+        if d.model_name not in allowed:
+            continue
+        params = {k: v for k in _SHOWN_PARAMS if (v := getattr(d.params, k)) is not None}
+        route = gateway.route(d)
+        info = {**d.model_info, "id": d.id, "provider": route.provider}
+        info.setdefault("mode", "chat" if route.chat else "embedding" if route.embeddings else None)
+        data.append({"model_name": d.model_name, "litellm_params": params, "model_info": info})
+    return Response(encoder.encode({"data": data}), media_type=_JSON)
+
+
 async def liveliness(request: Request) -> Response:
     return Response(b'"I\'m alive!"', media_type=_JSON)
 
@@ -167,6 +215,11 @@ def create_app(
         Route("/health/liveliness", liveliness, methods=["GET"]),
         Route("/health/liveness", liveliness, methods=["GET"]),
         Route("/health/readiness", readiness, methods=["GET"]),
+        Route("/v1/models/{model:path}", get_model, methods=["GET"]),
+        Route("/models/{model:path}", get_model, methods=["GET"]),
+        Route("/model/info", model_info, methods=["GET"]),
+        Route("/v1/model/info", model_info, methods=["GET"]),
+        Route("/health", health, methods=["GET"]),
     ]
 
     @contextlib.asynccontextmanager
@@ -179,7 +232,7 @@ def create_app(
             app.state.ready = False
             await gw.stop()
 
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: not_found})
     app.state.gateway = gw
     app.state.ready = False
     app.state.created = int(time.time())

@@ -203,6 +203,37 @@ def prepare_call(
     if not request.messages:
         raise OutcropError("`messages` must contain at least one message", 400, param="messages")
     route, fields = routed_fields(gateway, request.model, provider_params, params)
+    return _call(gateway, request, provider_params, headers, request_id, route, fields)
+
+
+def call_on(
+    gateway: Gateway, request: ChatRequest, deployment: Deployment, request_id: str
+) -> ChatCall:
+    """A call on exactly ``deployment`` (health checks), checked like any other."""
+    route = gateway.route(deployment)
+    dparams = deployment.params
+    region = gateway.aws.region(dparams, route.region)
+    fields = {
+        "route": route,
+        "params": dparams,
+        "deployment": deployment,
+        "provider_params": dict(dparams.extra),
+        "region": region,
+        "endpoint": gateway.aws.endpoint(route.service, region, dparams),
+        "model": request.model,
+    }
+    return _call(gateway, request, {}, {}, request_id, route, fields)
+
+
+def _call(
+    gateway: Gateway,
+    request: ChatRequest,
+    provider_params: dict[str, Any],
+    headers: Mapping[str, str],
+    request_id: str,
+    route: ModelRoute,
+    fields: dict[str, Any],
+) -> ChatCall:
     drop, dropped = _check_route(gateway, request, route, fields["params"])
     return ChatCall(
         request_id=request_id,
@@ -265,10 +296,11 @@ def _move(gateway: Gateway, call: ChatCall, deployment: Deployment) -> None:
 
 
 async def open_stream(
-    gateway: Gateway, call: ChatCall, life: CallLifecycle | None = None
+    gateway: Gateway, call: ChatCall, life: CallLifecycle | None = None, *, failover: bool = True
 ) -> AsyncIterator[ChatDelta]:
     """Send the upstream request (with the router's retries and fallbacks) and return the
-    plugin's delta stream (not yet consumed)."""
+    plugin's delta stream (not yet consumed). ``failover=False`` keeps every attempt on the
+    call's deployment."""
 
     async def attempt(deployment: Deployment | None) -> UpstreamResponse:
         if deployment is not call.deployment and deployment is not None:
@@ -296,9 +328,10 @@ async def open_stream(
     deployment = call.deployment
     response, _ = await gateway.send_routed(
         attempt,
-        model_name=deployment.model_name if deployment is not None else None,
+        model_name=deployment.model_name if deployment is not None and failover else None,
         deployment=deployment,
         life=life,
+        fallbacks=failover,
     )
     provider = gateway.provider(call.route)  # the final attempt's
     call.upstream = response

@@ -121,6 +121,27 @@ def _run_uvicorn(
     return 0
 
 
+def port_problem(host: str, port: int) -> str | None:
+    """One line saying why ``host:port`` cannot be served (in use, not an address here), or
+    ``None``: checked before serving, so a busy port is not a traceback."""
+    import errno
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return (
+                    f"outcrop: port {port} on {host} is already in use (another outcrop or "
+                    "LiteLLM?); stop it or choose another port with --port"
+                )
+            return f"outcrop: cannot serve on {host}:{port}: {exc.strerror or exc}"
+    return None
+
+
 def _importable(module: str) -> bool:
     import importlib.util
 
@@ -157,6 +178,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     if args.http2 and args.server == "uvicorn":
         print("outcrop: --http2 needs the default server (hypercorn)", file=sys.stderr)
+        return 2
+    busy = port_problem(host, args.port)
+    if busy:
+        print(busy, file=sys.stderr)
         return 2
     options = ServerOptions.from_settings(
         app.state.gateway.config.general_settings, http2=args.http2
@@ -277,6 +302,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
     configure_logging(args.log_level)
+    busy = port_problem(args.host, args.port)
+    if busy:
+        print(busy, file=sys.stderr)
+        return 2
     return run_demo(host=args.host, port=args.port, run_server=_run_server)
 
 

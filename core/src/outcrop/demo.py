@@ -5,7 +5,11 @@ Needs no AWS account: the simulator verifies the gateway's SigV4 signatures with
 
 from __future__ import annotations
 
+import contextlib
+import os
 import secrets
+import shlex
+import sys
 import tempfile
 from collections.abc import Callable
 from typing import Any
@@ -45,6 +49,7 @@ def demo_config(simulator_url: str, master_key: str, gateway: Gateway) -> dict[s
 def run_demo(*, host: str, port: int, run_server: Callable[..., object]) -> int:
     simulator = ServerThread(BedrockSimulator())
     simulator.start()
+    path: str | None = None
     try:
         master_key = "sk-demo-" + secrets.token_hex(8)
         probe = Gateway(parse_config({}))
@@ -52,6 +57,7 @@ def run_demo(*, host: str, port: int, run_server: Callable[..., object]) -> int:
         with tempfile.NamedTemporaryFile(
             "w", suffix=".yaml", prefix="outcrop-demo-", delete=False
         ) as f:
+            path = f.name
             yaml.safe_dump(config, f, sort_keys=False)
         app = create_app(parse_config(config, source=f.name))
         gateway = app.state.gateway
@@ -61,6 +67,9 @@ def run_demo(*, host: str, port: int, run_server: Callable[..., object]) -> int:
         run_server(app, host, port, certfile=None, keyfile=None)
     finally:
         simulator.stop()
+        if path is not None:  # it holds the demo's master key: never left behind
+            with contextlib.suppress(OSError):
+                os.unlink(path)
     return 0
 
 
@@ -109,7 +118,7 @@ def _instructions(
     if first_chat:
         lines += [
             "# OpenAI SDK",
-            "python - <<'EOF'",
+            f"{shlex.quote(sys.executable)} - <<'EOF'",  # the python that has the openai SDK
             "from openai import OpenAI",
             f"client = OpenAI(base_url='{base}', api_key='{key}')",
             f"r = client.chat.completions.create(model='{first_chat}', messages=[{{'role': 'user', 'content': 'Hello'}}])",

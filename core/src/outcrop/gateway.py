@@ -52,6 +52,8 @@ class Gateway:
 
     def __init__(self, config: Config, pm: pluggy.PluginManager | None = None) -> None:
         self.config = config
+        #: Serves the in-process Python API only (no HTTP callers to authenticate).
+        self.in_process = False
         self.pm = pm or make_plugin_manager()
         self.hook = self.pm.hook
         settings = config.general_settings
@@ -443,7 +445,7 @@ class Gateway:
                 log.warning("deployment_without_region", deployment=d.id, error=exc.message)
         for line in self.ignored_settings:
             log.warning("setting_ignored", setting=line)
-        if not self.requires_auth:
+        if not self.requires_auth and not self.in_process:
             log.warning(
                 "no_client_authentication",
                 message=(

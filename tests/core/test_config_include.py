@@ -68,3 +68,14 @@ def test_check_config_names_ignored_keys_and_strict_refuses_them(tmp_path):
     r = run("check-config", "--strict", str(cfg))
     assert r.returncode == 2
     assert "router_settings.redis_host: no Redis" in r.stderr and "--strict" in r.stderr
+
+
+def test_database_url_without_a_plugin_that_uses_it_is_refused(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("general_settings:\n  master_key: sk-1\n  database_url: sqlite:///x.db\n")
+    r = run("check-config", str(cfg), env={"OUTCROP_DISABLE_PLUGINS": "keys,admin"})
+    assert r.returncode == 2
+    assert "general_settings.database_url: no installed plugin keeps anything" in r.stderr
+    assert "outcrop-keys" in r.stderr
+    r = run("check-config", str(cfg))  # outcrop-keys installed: it is read
+    assert r.returncode == 0, r.stderr

@@ -137,6 +137,14 @@ class Gateway:
             if route.resource:
                 self._serving.setdefault((route.service, route.resource), []).append(d)
         errors.extend(self.aws.check_defaults())
+        if self.config.general_settings.database_url and (
+            "general_settings.database_url" not in self.config_sections
+        ):
+            errors.append(
+                "general_settings.database_url: no installed plugin keeps anything in a database, "
+                "so it would be ignored (and keys, spend and budgets with it); install "
+                "outcrop-keys (plugins/keys) for virtual keys and spend, or remove it"
+            )
         for found in self.hook.outcrop_check_config(config=self.config):
             errors.extend(found or ())
         if errors:

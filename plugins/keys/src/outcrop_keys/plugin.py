@@ -53,6 +53,15 @@ def service_for(gateway: GatewayAPI) -> KeyService | None:
 
 
 @outcrop.hookimpl
+def outcrop_register_config_sections(register: Callable[[outcrop.ConfigSection], None]) -> None:
+    # the core refuses a database_url that no installed plugin stores anything in
+    register(outcrop.ConfigSection(DATABASE_URL_SETTING, "where virtual keys and spend live"))
+
+
+DATABASE_URL_SETTING = "general_settings.database_url"
+
+
+@outcrop.hookimpl
 def outcrop_register_commands(subparsers: Any) -> None:
     from .cli import register
 

@@ -51,11 +51,23 @@ def redact_secrets(
     return event
 
 
+class _Stderr:
+    """Whatever ``sys.stderr`` is when a line is written, not when logging was configured (a
+    host program or test runner may swap it; a stale one may be closed by then)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure_logging(level: str = "INFO", *, json: bool | None = None, stream: Any = None) -> None:
     """Configure structlog once per process (idempotent unless called with new arguments)."""
-    stream = stream or sys.stderr
     if json is None:
-        json = not (hasattr(stream, "isatty") and stream.isatty())
+        probe = stream or sys.stderr
+        json = not (hasattr(probe, "isatty") and probe.isatty())
+    stream = stream or _Stderr()
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if json

@@ -62,10 +62,21 @@ def test_stream(client, bedrock_simulator):
     assert bedrock_simulator.last("ConverseStream").json()["inferenceConfig"] == {"maxTokens": 3}
 
 
-def test_a_parameter_the_provider_does_not_honour_is_a_clear_400(client):
+def test_a_parameter_the_provider_does_not_honour_is_dropped_and_named(client, bedrock_simulator):
+    raw = client.chat.completions.with_raw_response.create(
+        model="nova", messages=[{"role": "user", "content": "Hi"}], top_p=0.5
+    )
+    assert raw.headers["x-outcrop-dropped-params"] == "top_p"
+    assert "topP" not in bedrock_simulator.last().json().get("inferenceConfig", {})
+
+
+def test_with_drop_params_off_it_is_a_clear_400(client):
     with pytest.raises(openai.BadRequestError) as info:
         client.chat.completions.create(
-            model="nova", messages=[{"role": "user", "content": "Hi"}], top_p=0.5
+            model="nova",
+            messages=[{"role": "user", "content": "Hi"}],
+            top_p=0.5,
+            extra_body={"drop_params": False},
         )
     assert info.value.body["code"] == "unsupported_params" and "top_p" in info.value.message
 

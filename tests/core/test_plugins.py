@@ -137,25 +137,25 @@ def test_check_config_hook_errors_refuse_the_config(outcrop_plugin, tmp_path, ca
 
 
 def test_config_sections_nobody_claims_are_errors_until_a_plugin_claims_them(outcrop_plugin):
-    config = {"my_section": {"a": 1}, "litellm_settings": {"success_callback": ["mine"]}}
+    config = {"my_section": {"a": 1}, "litellm_settings": {"service_callback": ["mine"]}}
     with pytest.raises(ConfigError) as info:
         outcrop.Gateway(outcrop.parse_config(config))
     assert info.value.errors[0].startswith("my_section: unknown section; ")
     assert info.value.errors[1].startswith(
-        "litellm_settings.success_callback: a LiteLLM setting Outcrop does not implement"
+        "litellm_settings.service_callback: a LiteLLM setting Outcrop does not implement"
     )
 
     class Claimer:
         @outcrop.hookimpl
         def outcrop_register_config_sections(self, register):
             register(outcrop.ConfigSection("my_section", "a test section"))
-            register(outcrop.ConfigSection("litellm_settings.success_callback"))
+            register(outcrop.ConfigSection("litellm_settings.service_callback"))
 
     outcrop_plugin(Claimer(), "claimer")
     gw = outcrop.Gateway(outcrop.parse_config(config))
     assert gw.config.sections == {
         "my_section": {"a": 1},
-        "litellm_settings.success_callback": ["mine"],
+        "litellm_settings.service_callback": ["mine"],
     }
     assert not gw.requires_auth  # claiming a section configures no credential by itself
     with pytest.raises(ConfigError) as info:

@@ -157,7 +157,7 @@ CASES: list[tuple[str, str | bytes, dict[str, str], str]] = [
         "refused-callbacks",
         "litellm_settings:\n  success_callback: [langfuse]\n",
         {},
-        "litellm_settings.success_callback: a LiteLLM setting Outcrop does not implement",
+        "litellm_settings.success_callback: no installed plugin implements callback 'langfuse'",
     ),
     (
         "refused-guardrails",

@@ -86,6 +86,11 @@ class GeneralSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     #: Serve model strings that are not a configured ``model_name``. ``None``: only when there
     #: is no ``model_list`` (a gateway configured with names serves those names only).
     allow_raw_models: bool | None = None
+    # LiteLLM's callbacks (``litellm_settings``): names an installed plugin implements
+    # (``prometheus``, ``otel``); the gateway refuses a name no plugin claims.
+    callbacks: list[str] = msgspec.field(default_factory=list)
+    success_callback: list[str] = msgspec.field(default_factory=list)
+    failure_callback: list[str] = msgspec.field(default_factory=list)
 
     def __repr__(self) -> str:
         return f"GeneralSettings(master_key={'***' if self.master_key else None})"
@@ -133,7 +138,7 @@ class Config(msgspec.Struct, kw_only=True):
     router_settings: RouterSettings = msgspec.field(default_factory=RouterSettings)
     #: What the core does not read itself, for plugins: top-level sections by name
     #: (``bedrock_passthrough``) and settings keys by dotted path
-    #: (``litellm_settings.success_callback``). The gateway refuses any a plugin does not claim.
+    #: (``litellm_settings.service_callback``). The gateway refuses any a plugin does not claim.
     sections: dict[str, Any] = msgspec.field(default_factory=dict)
     #: ``path: why`` for each LiteLLM deployment key accepted and ignored.
     ignored: list[str] = msgspec.field(default_factory=list)

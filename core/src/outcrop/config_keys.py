@@ -148,9 +148,6 @@ REFUSED: dict[str, dict[str, str]] = {
         "pass_through_endpoints": "routes come from installed plugins only",
     },
     "litellm_settings": {
-        "success_callback": _EGRESS,
-        "failure_callback": _EGRESS,
-        "callbacks": _EGRESS,
         "service_callback": _EGRESS,
         "cache": _CACHE,
         "cache_params": "response caching is not implemented",

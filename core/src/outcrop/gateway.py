@@ -18,10 +18,10 @@ from botocore.credentials import ReadOnlyCredentials
 from .aws import AwsSettings
 from .bodies import read_body
 from .config import Config, Deployment, DeploymentParams, GeneralSettings, RouterSettings
-from .config_keys import check_sections
+from .config_keys import check_sections, did_you_mean
 from .errors import ConfigError, OutcropError, clip
 from .gateway_api import GatewayAPI
-from .lifecycle import CallLifecycle, ErrorAnswer, Receive, Send
+from .lifecycle import CallLifecycle, ErrorAnswer, Receive, Send, current_call
 from .logs import get_logger
 from .plugins import make_plugin_manager
 from .pricing import PriceTable
@@ -44,6 +44,16 @@ from .upstream import UpstreamClient, UpstreamRequest, UpstreamResponse
 from .wire import Usage
 
 log = get_logger("outcrop.gateway")
+
+
+#: LiteLLM callback names and the distribution that implements each (strings only), for the
+#: error that names what to install.
+KNOWN_CALLBACKS = {
+    "prometheus": "outcrop-prometheus",
+    "otel": "outcrop-otel",
+}
+#: The settings keys that list LiteLLM callbacks.
+CALLBACK_KEYS = ("callbacks", "success_callback", "failure_callback")
 
 
 class Gateway:
@@ -70,6 +80,16 @@ class Gateway:
         self.model_prefixes: list[ModelPrefix] = self.claims.prefixes
         self.config_sections: dict[str, ConfigSection] = {}
         self.hook.outcrop_register_config_sections(register=self._claim_section)
+        #: LiteLLM callback names installed plugins implement (``outcrop_register_callbacks``).
+        self.known_callbacks: set[str] = set()
+        self.hook.outcrop_register_callbacks(register=self.known_callbacks.add)
+        #: The callback names the configuration turns on (``litellm_settings.callbacks``,
+        #: ``success_callback``, ``failure_callback``): a plugin checks for its own.
+        self.callbacks: frozenset[str] = frozenset(
+            name for key in CALLBACK_KEYS for name in getattr(settings, key)
+        )
+        # Asked per upstream request only when some plugin implements it.
+        self._before_upstream = bool(self.hook.outcrop_before_upstream.get_hookimpls())
         self.router = Router(config.model_list, config.router_settings)
         allow = settings.allow_raw_models
         #: Whether model strings that are not a configured ``model_name`` are served.
@@ -145,10 +165,32 @@ class Gateway:
                 "so it would be ignored (and keys, spend and budgets with it); install "
                 "outcrop-keys (plugins/keys) for virtual keys and spend, or remove it"
             )
+        errors.extend(self._check_callbacks())
         for found in self.hook.outcrop_check_config(config=self.config):
             errors.extend(found or ())
         if errors:
             raise ConfigError(errors)
+
+    def _check_callbacks(self) -> list[str]:
+        errors = []
+        settings = self.config.general_settings
+        for key in CALLBACK_KEYS:
+            for name in getattr(settings, key):
+                if name in self.known_callbacks:
+                    continue
+                dist = KNOWN_CALLBACKS.get(name)
+                hint = (
+                    f"`pip install {dist}` implements it"
+                    if dist
+                    else "installed plugins implement: "
+                    + (", ".join(sorted(self.known_callbacks)) or "none")
+                    + did_you_mean(name, [*self.known_callbacks, *KNOWN_CALLBACKS])
+                )
+                errors.append(
+                    f"litellm_settings.{key}: no installed plugin implements callback "
+                    f"{clip(name)!r}; {hint}"
+                )
+        return errors
 
     def parse_route(self, model: str, params: DeploymentParams | None = None) -> ModelRoute:
         """The route of a model string, from the plugin that registered the longest prefix it
@@ -341,6 +383,8 @@ class Gateway:
         """Sign ``request`` with ``params``' credentials (via ``outcrop_sign_request``) and send it."""
         # The region is part of the SigV4 scope: whatever built the request, it must be one.
         check_region(request.region, "the signing region")
+        if self._before_upstream:
+            self._announce(request)
         creds = await self.aws.credentials(params)
         signed = self.hook.outcrop_sign_request(request=request, credentials=creds, call=call)
         return await self.http.send(signed or request)
@@ -371,6 +415,19 @@ class Gateway:
             fallbacks=fallbacks,
         )
 
+    def _announce(self, request: UpstreamRequest) -> None:
+        """``outcrop_before_upstream`` for ``request`` of the running call; an observer's
+        failure never stops the request."""
+        life = current_call.get()
+        try:
+            self.hook.outcrop_before_upstream(
+                request=request,
+                request_id=life.request_id if life is not None else "",
+                request_headers=life.request_headers if life is not None else (),
+            )
+        except Exception as exc:
+            log.error("before_upstream_hook_failed", error=f"{type(exc).__name__}: {exc}")
+
     # -- calls ---------------------------------------------------------------------------------
     def http_call(
         self,
@@ -397,7 +454,8 @@ class Gateway:
         )
         client = scope.get("client")
         life.client_ip = client[0] if client else None
-        for name, value in scope.get("headers", ()):
+        life.request_headers = scope.get("headers", ())
+        for name, value in life.request_headers:
             if name == b"user-agent":
                 life.user_agent = value.decode("latin-1")
                 break
@@ -415,6 +473,25 @@ class Gateway:
             timeout=settings.body_timeout,
             headers=headers,
         )
+
+    @property
+    def in_flight(self) -> int:
+        """Calls this worker is serving right now (for metrics: sample it, never per call)."""
+        return len(self._calls)
+
+    def gauges(self) -> dict[str, tuple[str, float]]:
+        """Plugins' current levels, ``name -> (description, value)`` (``outcrop_report_gauges``),
+        for metrics exporters to sample at scrape time."""
+        found: dict[str, tuple[str, float]] = {}
+
+        def report(name: str, description: str, value: float) -> None:
+            found[name] = (description, float(value))
+
+        try:
+            self.hook.outcrop_report_gauges(report=report)
+        except Exception as exc:
+            log.error("report_gauges_hook_failed", error=f"{type(exc).__name__}: {exc}")
+        return found
 
     def track(self, call: CallLifecycle) -> None:
         self._calls.add(call)
@@ -476,6 +553,8 @@ class Gateway:
                 ),
             )
         self.hook.outcrop_startup(gateway=self)
+        # plugins may have registered per-gateway objects since __init__ (routes, startup)
+        self._before_upstream = bool(self.hook.outcrop_before_upstream.get_hookimpls())
 
     async def stop(self) -> None:
         await self._cut_calls()  # before the plugins stop: their events still count

@@ -14,7 +14,7 @@ something other than ``None``; plugins registered later are asked first, and bui
 Call order for one chat completion (``POST /v1/chat/completions`` or ``outcrop.completion``)::
 
     outcrop_authenticate -> outcrop_parse_route -> outcrop_admit -> outcrop_translate_request
-        -> outcrop_sign_request -> (HTTP call) -> outcrop_translate_response -> outcrop_after_call
+        -> outcrop_before_upstream -> outcrop_sign_request -> (HTTP call) -> outcrop_translate_response -> outcrop_after_call
 
 (``outcrop_authenticate`` and ``outcrop_admit`` only for HTTP callers; ``outcrop_authenticate``
 only for a credential that is not the master key.)
@@ -35,7 +35,7 @@ Every hook is documented with its exact signature in ``docs/plugin_hooks.md``.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -205,6 +205,45 @@ def outcrop_after_call(event: CallEvent) -> None:
     when the answer is complete (just before its last byte) or the error was answered, for
     logs, spend and metrics. Must be fast and must not raise (exceptions are logged and
     swallowed). All implementations are called.
+    """
+
+
+@hookspec
+def outcrop_before_upstream(
+    request: UpstreamRequest, request_id: str, request_headers: Sequence[tuple[bytes, bytes]]
+) -> None:
+    """Look at (and add headers to) an upstream request just before it is signed and sent.
+
+    Called for every upstream request, chat or pass-through, once per attempt of a call that
+    is retried, and only when some plugin implements it (otherwise it costs nothing).
+    ``request_id`` is the call's id (the ``CallEvent.request_id`` its ``outcrop_after_call``
+    will carry; ``""`` outside a call), ``request_headers`` the client's request headers (ASGI
+    byte pairs, lower-case names; empty for the Python API). Headers added to
+    ``request.headers`` are signed and sent (a trace's ``traceparent``). Must be fast and must
+    not raise (exceptions are logged and the request goes on). All implementations are called.
+    """
+
+
+@hookspec
+def outcrop_register_callbacks(register: Callable[[str], None]) -> None:
+    """Claim LiteLLM callback names this plugin implements (``register("prometheus")``).
+
+    Called once when a gateway is built. A name in ``litellm_settings.callbacks``,
+    ``success_callback`` or ``failure_callback`` that no installed plugin claims is a
+    configuration error naming the distribution to install. ``gateway.callbacks`` holds the
+    names the configuration turns on: a plugin checks for its own (in ``outcrop_startup``) and
+    stays idle, at no cost per call, when it is not there. All results are collected.
+    """
+
+
+@hookspec
+def outcrop_report_gauges(report: Callable[[str, str, float], None]) -> None:
+    """Report this plugin's current levels for metrics: ``report(name, description, value)``.
+
+    Called by ``gateway.gauges()`` when a metrics plugin samples (a scrape, a timer), never per
+    call. ``name`` is a short metric-style name (``spend_buffer_rows``); the metrics plugin
+    publishes it with its own prefix. Must be fast (read memory only). All implementations are
+    called.
     """
 
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextvars import ContextVar
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +44,10 @@ ErrorAnswer = Callable[
 _ATTEMPTS = ATTEMPTS_HEADER.encode()
 CLIENT_GONE = 499
 SHUTDOWN = 503
+
+#: The call the running task works on (set while inside ``async with life``), so an upstream
+#: request sent from any surface knows its call (``outcrop_before_upstream``).
+current_call: ContextVar[CallLifecycle | None] = ContextVar("outcrop_current_call", default=None)
 
 
 def describe(exc: OutcropError) -> str:
@@ -76,13 +81,17 @@ class CallLifecycle:
         "deployment",
         "disconnected",
         "error",
+        "error_code",
+        "error_type",
         "extra",
+        "first_token",
         "gateway",
         "model",
         "path",
         "principal",
         "provider",
         "region",
+        "request_headers",
         "request_id",
         "responded",
         "route",
@@ -138,6 +147,12 @@ class CallLifecycle:
         self.attempts: list[Attempt] | None = None
         #: The deployment id the router counts this call against until it ends.
         self.routed: str | None = None
+        self.error_type: str | None = None
+        self.error_code: str | None = None
+        #: When the first body bytes of a streamed answer went out (``perf_counter``).
+        self.first_token: float | None = None
+        #: The client's request headers (ASGI byte pairs), for ``CallEvent.request_headers``.
+        self.request_headers: Sequence[tuple[bytes, bytes]] = ()
         #: An answer (``http.response.start``) went out: errors can no longer be answered.
         self.responded = False
         self.disconnected = False
@@ -186,6 +201,8 @@ class CallLifecycle:
             # The event goes out before the answer's last byte: once a client holds the whole
             # answer, its call is accounted (logs, spend, budgets) and nothing else can change.
             self.finish()
+        elif self.first_token is None and message.get("body"):
+            self.first_token = time.perf_counter()  # a streamed answer's first bytes
         assert self._send is not None
         await self._send(message)
 
@@ -209,22 +226,22 @@ class CallLifecycle:
         """Note what ends the call; returns the error to answer with."""
         if isinstance(exc, OutcropError):
             err = exc
+            self.status, self.error = err.status, describe(err)
         elif isinstance(exc, ClientDisconnected) or (
             isinstance(exc, asyncio.CancelledError | GeneratorExit)
             and not self._cut
             and (self.disconnected or self._send is None)
         ):
+            err = OutcropError("client disconnected", CLIENT_GONE, code="client_disconnected")
             self.status, self.error = CLIENT_GONE, "client disconnected"
-            return OutcropError("client disconnected", CLIENT_GONE, code="client_disconnected")
         elif isinstance(exc, asyncio.CancelledError | GeneratorExit):
+            err = _shutting_down()
             self.status, self.error = SHUTDOWN, "the gateway is shutting down"
-            return _shutting_down()
         else:  # a bug in the core or a plugin: answer 500, keep the traceback in the log
             log.error("call_failed", request_id=self.request_id, surface=self.surface, exc_info=exc)
             err = OutcropError(f"internal error: {type(exc).__name__}", 500)
             self.status, self.error = 500, f"{type(exc).__name__}: {exc}"
-            return err
-        self.status, self.error = err.status, describe(err)
+        self.error_type, self.error_code = err.aws_type, err.code
         return err
 
     # -- exactly once -------------------------------------------------------------------------
@@ -270,6 +287,12 @@ class CallLifecycle:
                 client_ip=self.client_ip,
                 user_agent=self.user_agent,
                 attempts=tuple(self.attempts) if self.attempts else (),
+                error_type=self.error_type,
+                error_code=self.error_code,
+                first_token_s=(
+                    None if self.first_token is None else self.first_token - self.started
+                ),
+                request_headers=self.request_headers,
             )
         )
 
@@ -294,12 +317,14 @@ class CallLifecycle:
         self._task = asyncio.current_task()
         self._active = True
         self.gateway.track(self)
+        current_call.set(self)
         return self
 
     async def __aexit__(
         self, et: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> bool:
         self._active = False
+        current_call.set(None)
         if exc is None:
             if not self._handed:
                 self.finish()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -76,7 +76,7 @@ class ConfigSection:
     ``outcrop_register_config_sections``); the gateway refuses any part nobody claims.
 
     ``name`` is a top-level section (``bedrock_passthrough``) or a key of a settings section by
-    its dotted path (``litellm_settings.success_callback``). The value arrives in
+    its dotted path (``litellm_settings.service_callback``). The value arrives in
     ``config.sections[name]``. ``client_credentials`` is given that value (``None`` when the
     file does not have it) and returns True when it configures credentials callers present
     (key pairs, virtual keys): the gateway then requires one on every route.
@@ -258,6 +258,16 @@ class CallEvent:
     #: Every upstream attempt, in order, when the call made more than one (empty otherwise:
     #: the event's own deployment, status and upstream latency describe its single attempt).
     attempts: tuple[Attempt, ...] = ()
+    #: The error's AWS type (``ThrottlingException``) and OpenAI-style code
+    #: (``budget_exceeded``, ``client_disconnected``) when the call ended with an ``OutcropError``.
+    error_type: str | None = None
+    error_code: str | None = None
+    #: Seconds from the call's arrival to the first body bytes of a streamed answer sent to the
+    #: client (time to first token); ``None`` for answers sent in one piece.
+    first_token_s: float | None = None
+    #: The client's request headers as received (ASGI byte pairs, lower-case names; empty for
+    #: the Python API), for observers that continue a trace (``traceparent``).
+    request_headers: Sequence[tuple[bytes, bytes]] = ()
 
 
 @dataclass(slots=True)

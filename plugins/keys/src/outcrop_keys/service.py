@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -267,6 +268,10 @@ class KeyService:
         ]
 
     # -- spend -----------------------------------------------------------------------------------
+    @outcrop.hookimpl
+    def outcrop_report_gauges(self, report: Callable[[str, str, float], None]) -> None:
+        report("spend_buffer_rows", "spend rows buffered, not yet written", len(self.buffer))
+
     @outcrop.hookimpl
     def outcrop_after_call(self, event: CallEvent) -> None:
         principal = event.principal

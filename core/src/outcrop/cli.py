@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import sys
 from typing import TYPE_CHECKING, Any
@@ -151,6 +152,7 @@ def _importable(module: str) -> bool:
 def cmd_serve(args: argparse.Namespace) -> int:
     from .app import create_app
     from .gcfreeze import freeze_after_startup
+    from .serving.shared import shared_dir
 
     configure_logging(args.log_level)
     if args.server == "uvicorn" and not _importable("uvicorn"):
@@ -187,16 +189,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
         app.state.gateway.config.general_settings, http2=args.http2
     )
     run = _run_uvicorn if args.server == "uvicorn" else _run_server
-    return run(
-        freeze_after_startup(app),
-        host,
-        args.port,
-        certfile=args.certfile,
-        keyfile=args.keyfile,
-        workers=args.workers,
-        options=options,
-        log_level=args.log_level,
-    )
+    with shared_dir() if args.workers > 1 else contextlib.nullcontext():
+        return run(
+            freeze_after_startup(app),
+            host,
+            args.port,
+            certfile=args.certfile,
+            keyfile=args.keyfile,
+            workers=args.workers,
+            options=options,
+            log_level=args.log_level,
+        )
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:

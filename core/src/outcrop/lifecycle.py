@@ -201,7 +201,7 @@ class CallLifecycle:
             # The event goes out before the answer's last byte: once a client holds the whole
             # answer, its call is accounted (logs, spend, budgets) and nothing else can change.
             self.finish()
-        elif self.first_token is None and message.get("body"):
+        elif self.first_token is None and self.stream and message.get("body"):
             self.first_token = time.perf_counter()  # a streamed answer's first bytes
         assert self._send is not None
         await self._send(message)

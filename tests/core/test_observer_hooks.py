@@ -77,6 +77,8 @@ def test_before_upstream_headers_are_signed_and_sent(gateway, observer, bedrock_
     assert request_id == event.request_id
     assert client_headers[b"traceparent"] == TRACEPARENT.encode()
     assert dict(event.request_headers)[b"traceparent"] == TRACEPARENT.encode()
+    assert event.finish_reason == "stop"
+    assert event.output_text is None  # kept only while gateway.capture_output is on
     if stream:
         assert 0 < event.first_token_s <= event.latency_s
     else:

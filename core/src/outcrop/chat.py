@@ -452,6 +452,7 @@ async def collect(
         _close_upstream(call)
     finish_accounting(gateway, call)
     tool_calls = [tools[i] for i in sorted(tools)] or None
+    call.finish_reason = finish or ("tool_calls" if tool_calls else "stop")
     message = ResponseMessage(
         content="".join(content) if content or not tool_calls else None,
         tool_calls=tool_calls,
@@ -459,6 +460,8 @@ async def collect(
         reasoning_content="".join(reasoning) if reasoning else None,
         thinking_blocks=thinking or None,
     )
+    if gateway.capture_output:
+        call.output_text = message.content
     return ChatCompletion(
         id=f"chatcmpl-{call.request_id}",
         created=int(time.time()),
@@ -481,6 +484,7 @@ async def chunks(
     finish: str | None = None
     saw_tools = False
     first = True
+    kept: list[str] | None = [] if gateway.capture_output else None
 
     def chunk(delta: ChunkDelta, finish_reason: str | None = None) -> ChatCompletionChunk:
         return ChatCompletionChunk(
@@ -505,6 +509,8 @@ async def chunks(
             if not has_delta and not d.extra:
                 continue
             saw_tools = saw_tools or bool(d.tool_calls)
+            if kept is not None and d.content:
+                kept.append(d.content)
             extra = {**call.response_fields, **(d.extra or {})} if first else d.extra
             yield (
                 chunk(
@@ -524,6 +530,9 @@ async def chunks(
         await _aclose(deltas)
         _close_upstream(call)
     finish_accounting(gateway, call)
+    call.finish_reason = finish or ("tool_calls" if saw_tools else "stop")
+    if kept is not None:
+        call.output_text = "".join(kept)
     yield (
         chunk(
             ChunkDelta(role="assistant" if first else None, content="" if first else None),

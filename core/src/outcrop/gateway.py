@@ -88,6 +88,9 @@ class Gateway:
         self.callbacks: frozenset[str] = frozenset(
             name for key in CALLBACK_KEYS for name in getattr(settings, key)
         )
+        #: Keep each chat answer's text for ``CallEvent.output_text``: a plugin that records
+        #: answers (an operator's opt-in) turns it on at start-up; off, it costs nothing.
+        self.capture_output = False
         # Asked per upstream request only when some plugin implements it.
         self._before_upstream = bool(self.hook.outcrop_before_upstream.get_hookimpls())
         self.router = Router(config.model_list, config.router_settings)

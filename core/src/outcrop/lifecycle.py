@@ -293,6 +293,8 @@ class CallLifecycle:
                     None if self.first_token is None else self.first_token - self.started
                 ),
                 request_headers=self.request_headers,
+                finish_reason=getattr(call, "finish_reason", None),
+                output_text=getattr(call, "output_text", None),
             )
         )
 

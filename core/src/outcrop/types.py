@@ -204,6 +204,10 @@ class ChatCall:
     #: Who called and from where (``None`` for the in-process Python API).
     principal: Principal | None = None
     client_ip: str | None = None
+    #: Why the answer ended (``stop``, ``length``, ``tool_calls``), once it did.
+    finish_reason: str | None = None
+    #: The answer's text, kept only while ``gateway.capture_output`` is on.
+    output_text: str | None = None
 
     def drop(self, name: str) -> None:
         """Note that ``name`` (a parameter, or ``system message``) was dropped under
@@ -268,6 +272,11 @@ class CallEvent:
     #: The client's request headers as received (ASGI byte pairs, lower-case names; empty for
     #: the Python API), for observers that continue a trace (``traceparent``).
     request_headers: Sequence[tuple[bytes, bytes]] = ()
+    #: Why a chat answer ended (``stop``, ``length``, ``tool_calls``), ``None`` otherwise.
+    finish_reason: str | None = None
+    #: A chat answer's text, only while a plugin turned ``gateway.capture_output`` on (for
+    #: tracing prompts and answers, an operator's opt-in); ``None`` otherwise.
+    output_text: str | None = None
 
 
 @dataclass(slots=True)

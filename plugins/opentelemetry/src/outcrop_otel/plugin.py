@@ -1,1 +1,64 @@
-"""placeholder"""
+"""The entry point: traces for a gateway whose configuration turns them on
+(``litellm_settings.callbacks: ["otel"]``, or ``otel.enabled``).
+
+A gateway that does not is untouched: no per-call or per-request hook, and the OpenTelemetry SDK
+is not even imported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import msgspec
+
+import outcrop
+from outcrop import Config, ConfigSection, Gateway
+
+from . import settings as _settings
+from .settings import CALLBACK, SECTION
+
+
+@outcrop.hookimpl
+def outcrop_register_callbacks(register: Callable[[str], None]) -> None:
+    register(CALLBACK)
+
+
+@outcrop.hookimpl
+def outcrop_register_config_sections(register: Callable[[ConfigSection], None]) -> None:
+    register(ConfigSection(SECTION, "outcrop-otel: content capture, service name"))
+
+
+@outcrop.hookimpl
+def outcrop_check_config(config: Config) -> list[str] | None:
+    try:
+        settings = _settings.parse(config.sections.get(SECTION))
+    except msgspec.ValidationError as exc:
+        return [f"{SECTION}: {exc}"]
+    if not (settings.enabled or CALLBACK in _callbacks(config)):
+        return None
+    from .tracing import PROTOCOLS, protocol
+
+    if protocol() not in PROTOCOLS:
+        return [
+            f"OTEL_EXPORTER_OTLP_PROTOCOL: {protocol()!r} is not supported; "
+            f"use one of {', '.join(PROTOCOLS)}"
+        ]
+    return None
+
+
+@outcrop.hookimpl
+def outcrop_startup(gateway: Gateway) -> None:
+    settings = _settings.parse(gateway.config.sections.get(SECTION))
+    if CALLBACK not in gateway.callbacks and not settings.enabled:
+        return
+    from .tracing import Tracing
+
+    # The per-call hooks belong to this gateway only (a process may run several gateways).
+    gateway.pm.register(Tracing(gateway, settings), name=f"outcrop_otel.{id(gateway)}")
+    if settings.capture_content:
+        gateway.capture_output = True
+
+
+def _callbacks(config: Config) -> set[str]:
+    s = config.general_settings
+    return {*s.callbacks, *s.success_callback, *s.failure_callback}

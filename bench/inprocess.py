@@ -1,13 +1,15 @@
 """In-process micro-benchmark of the gateway's own work per call: CPU seconds per request.
 
-    python bench/inprocess.py [--requests 3000] [--repeats 5]
+    python bench/inprocess.py [--requests 3000] [--repeats 5] [--callbacks prometheus,otel]
 
 The app is driven directly through ASGI (no HTTP server, no client) on one event loop; the
 upstream is a canned aiohttp server in a child process, so its CPU is not counted. The figure is
 this process's CPU time (``time.process_time``) per request, the median of ``--repeats`` runs:
 it moves far less with other load on the machine than wall-clock latency does, which makes it
 the number to compare before and after a change of the core's call path when the machine is not
-quiet enough for ``bench/run.py``. Not a test: pytest never collects it.
+quiet enough for ``bench/run.py``. ``--callbacks`` turns on LiteLLM-style callbacks (the
+observability plugins: ``prometheus``, ``otel``; the canned upstream also takes the OTLP export,
+whose batch thread's CPU counts too). Not a test: pytest never collects it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import argparse
 import asyncio
 import json
 import multiprocessing
+import os
 import socket
 import statistics
 import sys
@@ -40,6 +43,8 @@ def _serve_upstream(port: int) -> None:
 
     async def handle(request: web.Request) -> web.StreamResponse:
         await request.read()
+        if request.path == "/v1/traces":  # OTLP/HTTP export of --callbacks otel
+            return web.Response(content_type="application/x-protobuf")
         for prefix, answer in answers.items():
             if request.path.startswith(prefix):
                 return web.Response(body=b"".join(answer.parts), headers=dict(answer.headers))
@@ -56,7 +61,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _config(upstream: str) -> dict:
+def _config(upstream: str, callbacks: list[str]) -> dict:
     creds = {
         "aws_region_name": "us-west-2",
         "aws_access_key_id": KEY_ID,
@@ -79,6 +84,7 @@ def _config(upstream: str) -> dict:
         ],
         "general_settings": {"master_key": "sk-bench"},
         "bedrock_passthrough": {**creds},
+        **({"litellm_settings": {"callbacks": callbacks}} if callbacks else {}),
     }
 
 
@@ -153,7 +159,10 @@ async def _run(args: argparse.Namespace, upstream: str) -> dict:
     from outcrop.logs import configure_logging
 
     configure_logging("WARNING")
-    app = create_app(_config(upstream))
+    callbacks = [c for c in args.callbacks.split(",") if c]
+    if "otel" in callbacks:
+        os.environ.setdefault("OTEL_EXPORTER_OTLP_ENDPOINT", upstream)
+    app = create_app(_config(upstream, callbacks))
     await app.state.gateway.start()
     results = {}
     for name in args.surfaces.split(","):
@@ -188,6 +197,7 @@ def main() -> None:
     p.add_argument("--requests", type=int, default=3000)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--surfaces", default="agent,agent_stream,converse")
+    p.add_argument("--callbacks", default="", help="e.g. prometheus,otel")
     args = p.parse_args()
     port = _free_port()
     upstream = multiprocessing.Process(target=_serve_upstream, args=(port,), daemon=True)

@@ -17,7 +17,7 @@ import outcrop
 from outcrop import CallEvent, Gateway, UpstreamRequest
 
 from .context import Parent, parent_of, traceparent
-from .ids import PresetIds, new_span_id, new_trace_id
+from .ids import new_span_id, new_trace_id
 from .settings import OtelSettings
 
 if TYPE_CHECKING:
@@ -62,21 +62,26 @@ class _Call:
 
 
 class Tracing:
-    """The per-gateway hooks (registered on the gateway's own plugin manager)."""
+    """The per-gateway hooks (registered on the gateway's own plugin manager).
+
+    Spans are built as finished ``ReadableSpan`` objects with the call's own times and handed
+    straight to the batch processor: the SDK's live-span machinery (sampler, attribute
+    re-validation, processors per span) is not needed for spans that are complete at birth.
+    A client trace whose ``sampled`` flag is off is continued upstream but not recorded.
+    """
 
     def __init__(self, gateway: Gateway, settings: OtelSettings) -> None:
         from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-        from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
+        from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+        from opentelemetry.trace import Status, StatusCode
 
         self.settings = settings
-        self.ids = PresetIds()
-        attributes = (
-            {} if os.environ.get("OTEL_SERVICE_NAME") else {SERVICE_NAME: settings.service_name}
-        )
-        self.provider = TracerProvider(resource=Resource.create(attributes), id_generator=self.ids)
-        self.provider.add_span_processor(BatchSpanProcessor(_exporter()))
-        self.tracer = self.provider.get_tracer("outcrop", outcrop.__version__)
+        named = os.environ.get("OTEL_SERVICE_NAME")
+        self.resource = Resource.create({} if named else {SERVICE_NAME: settings.service_name})
+        self.scope = InstrumentationScope("outcrop", outcrop.__version__)
+        self.processor = BatchSpanProcessor(_exporter())
+        self.unset = Status(StatusCode.UNSET)
         self._names = {d.id: d.model_name for d in gateway.config.model_list}
         self._calls: dict[str, _Call] = {}
 
@@ -108,53 +113,56 @@ class Tracing:
     # -- once the call is over: the spans ------------------------------------------------------
     @outcrop.hookimpl
     def outcrop_after_call(self, event: CallEvent) -> None:
-        from opentelemetry import trace
-        from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
+        from opentelemetry.sdk.trace import Event, ReadableSpan
+        from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
         call = self._calls.pop(event.request_id, None)
         if call is None:
             call = _Call(parent_of(event.request_headers))
+        if not call.flags & 1:
+            return  # the client's trace is not sampled: propagated, not recorded
         end = time.time_ns()
         start = end - int(event.latency_s * 1e9)
-        context = None
+        flags = TraceFlags(call.flags)
+        parent = None
         if call.parent is not None:
-            remote = SpanContext(
-                call.parent.trace_id,
-                call.parent.span_id,
-                is_remote=True,
-                trace_flags=TraceFlags(call.parent.flags),
-            )
-            context = trace.set_span_in_context(NonRecordingSpan(remote))
+            parent = SpanContext(call.trace_id, call.parent.span_id, True, flags)
+        root = SpanContext(call.trace_id, call.root_id, False, flags)
         operation = _operation(event)
         requested = self._names.get(event.deployment or "", event.model)
-        self.ids.preset(call.root_id, call.trace_id)
-        root = self.tracer.start_span(
-            f"{operation} {requested}",
-            context=context,
-            kind=SpanKind.SERVER,
-            start_time=start,
-            attributes=self._attributes(event, operation, requested, call),
-        )
+        events = ()
         if event.first_token_s is not None:
-            root.add_event(
-                "gen_ai.first_token",
-                {"outcrop.time_to_first_token_s": event.first_token_s},
-                timestamp=start + int(event.first_token_s * 1e9),
+            events = (
+                Event(
+                    "gen_ai.first_token",
+                    {"outcrop.time_to_first_token_s": event.first_token_s},
+                    start + int(event.first_token_s * 1e9),
+                ),
             )
-        if event.status >= 400:
-            from opentelemetry.trace import Status, StatusCode
-
-            root.set_status(Status(StatusCode.ERROR, event.error or str(event.status)))
+        failed = event.status >= 400
+        self.processor.on_end(
+            ReadableSpan(
+                f"{operation} {requested}",
+                context=root,
+                parent=parent,
+                resource=self.resource,
+                attributes=self._attributes(event, operation, requested, call),
+                events=events,
+                kind=SpanKind.SERVER,
+                status=Status(StatusCode.ERROR, event.error) if failed else self.unset,
+                start_time=start,
+                end_time=end,
+                instrumentation_scope=self.scope,
+            )
+        )
         self._attempt_spans(event, call, root, operation, end)
-        root.end(end_time=end)
 
     def _attempt_spans(
         self, event: CallEvent, call: _Call, root: Any, operation: str, end: int
     ) -> None:
-        from opentelemetry import trace
-        from opentelemetry.trace import SpanKind, Status, StatusCode
+        from opentelemetry.sdk.trace import ReadableSpan
+        from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode
 
-        parent = trace.set_span_in_context(root)
         reported = event.attempts if len(event.attempts) == len(call.attempts) else ()
         for i, (span_id, begun) in enumerate(call.attempts):
             if reported:
@@ -178,17 +186,22 @@ class Tracing:
                 attributes["outcrop.deployment"] = deployment
             if status >= 400 and error:
                 attributes["error.type"] = error.partition(":")[0]
-            self.ids.preset(span_id)
-            span = self.tracer.start_span(
-                f"{operation} {event.model}",
-                context=parent,
-                kind=SpanKind.CLIENT,
-                start_time=begun,
-                attributes=attributes,
+            self.processor.on_end(
+                ReadableSpan(
+                    f"{operation} {event.model}",
+                    context=SpanContext(call.trace_id, span_id, False, root.trace_flags),
+                    parent=root,
+                    resource=self.resource,
+                    attributes=attributes,
+                    kind=SpanKind.CLIENT,
+                    status=Status(StatusCode.ERROR, error or str(status))
+                    if status >= 400
+                    else self.unset,
+                    start_time=begun,
+                    end_time=max(finished, begun),
+                    instrumentation_scope=self.scope,
+                )
             )
-            if status >= 400:
-                span.set_status(Status(StatusCode.ERROR, error or str(status)))
-            span.end(end_time=max(finished, begun))
 
     def _attributes(
         self, event: CallEvent, operation: str, requested: str, call: _Call
@@ -253,7 +266,7 @@ class Tracing:
     @outcrop.hookimpl
     def outcrop_shutdown(self, gateway: Gateway) -> Any:
         self._calls.clear()
-        return asyncio.to_thread(self.provider.shutdown)  # flushes what is still queued
+        return asyncio.to_thread(self.processor.shutdown)  # exports what is still queued
 
 
 def _operation(event: CallEvent) -> str:

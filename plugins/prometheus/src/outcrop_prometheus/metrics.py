@@ -54,8 +54,15 @@ class Metrics:
     live in per-worker files that each scrape adds up)."""
 
     def __init__(self, gateway: Gateway, settings: PrometheusSettings, multiprocess: bool) -> None:
-        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+        from prometheus_client import (
+            CollectorRegistry,
+            Counter,
+            Gauge,
+            Histogram,
+            disable_created_metrics,
+        )
 
+        disable_created_metrics()  # ``*_created`` series would double every scrape for nothing
         self.multiprocess = multiprocess
         registry = None if multiprocess else CollectorRegistry()
         self.registry = registry

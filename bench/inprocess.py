@@ -19,6 +19,7 @@ import asyncio
 import json
 import multiprocessing
 import os
+import resource
 import socket
 import statistics
 import sys
@@ -187,6 +188,8 @@ async def _run(args: argparse.Namespace, upstream: str) -> dict:
             flush=True,
         )
     await app.state.gateway.stop()
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak RSS {rss:.1f} MiB", flush=True)
     return results
 
 

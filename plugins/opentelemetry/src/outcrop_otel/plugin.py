@@ -36,7 +36,7 @@ def outcrop_check_config(config: Config) -> list[str] | None:
         return [f"{SECTION}: {exc}"]
     if not (settings.enabled or CALLBACK in _callbacks(config)):
         return None
-    from .tracing import PROTOCOLS, protocol
+    from .export import PROTOCOLS, protocol
 
     if protocol() not in PROTOCOLS:
         return [

@@ -1,9 +1,10 @@
 """One gateway's traces: a span per call, a child span per upstream attempt.
 
 On the request's path the plugin only picks ids and writes ``traceparent`` on the upstream
-request (``outcrop_before_upstream``). The spans themselves are built when the call is over
-(``outcrop_after_call``), with the times the call measured, and handed to a batch processor
-whose thread exports them: nothing waits on the collector.
+request (``outcrop_before_upstream``). The spans are written when the call is over
+(``outcrop_after_call``), with the times the call measured, straight to OTLP protobuf
+(``otlp.py``), and queued for the exporter's thread (``export.py``): nothing waits on the
+collector.
 """
 
 from __future__ import annotations
@@ -12,11 +13,14 @@ import asyncio
 import os
 import time
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 import outcrop
 from outcrop import CallEvent, Gateway, UpstreamRequest
 
+from . import otlp
 from .context import Parent, parent_of, traceparent
+from .export import BatchExporter
 from .ids import new_span_id, new_trace_id
 from .settings import OtelSettings
 
@@ -25,25 +29,20 @@ if TYPE_CHECKING:
 
 #: ``gen_ai.system`` / ``gen_ai.provider.name`` for everything Outcrop forwards.
 SYSTEM = "aws.bedrock"
-#: The protocols ``OTEL_EXPORTER_OTLP_PROTOCOL`` may name.
-PROTOCOLS = ("http/protobuf", "grpc")
 
 
-def protocol() -> str:
-    """The OTLP protocol the environment asks for (``http/protobuf`` by default)."""
-    return (
-        os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
-        or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
-        or "http/protobuf"
-    ).strip()
-
-
-def _exporter() -> Any:
-    if protocol() == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-    else:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-    return OTLPSpanExporter()  # endpoint, headers, timeout, TLS: the OTEL_EXPORTER_OTLP_* vars
+def resource(settings: OtelSettings) -> dict[str, Any]:
+    """``service.name`` (``OTEL_SERVICE_NAME``, else the setting) and
+    ``OTEL_RESOURCE_ATTRIBUTES``."""
+    out: dict[str, Any] = {"telemetry.sdk.name": "outcrop", "telemetry.sdk.language": "python"}
+    for item in os.environ.get("OTEL_RESOURCE_ATTRIBUTES", "").split(","):
+        key, sep, value = item.partition("=")
+        if sep and key.strip():
+            out[key.strip()] = unquote(value.strip())
+    out["service.name"] = (
+        os.environ.get("OTEL_SERVICE_NAME") or out.get("service.name") or settings.service_name
+    )
+    return out
 
 
 class _Call:
@@ -62,26 +61,12 @@ class _Call:
 
 
 class Tracing:
-    """The per-gateway hooks (registered on the gateway's own plugin manager).
-
-    Spans are built as finished ``ReadableSpan`` objects with the call's own times and handed
-    straight to the batch processor: the SDK's live-span machinery (sampler, attribute
-    re-validation, processors per span) is not needed for spans that are complete at birth.
-    A client trace whose ``sampled`` flag is off is continued upstream but not recorded.
-    """
+    """The per-gateway hooks (registered on the gateway's own plugin manager). A client trace
+    whose ``sampled`` flag is off is continued upstream but not recorded."""
 
     def __init__(self, gateway: Gateway, settings: OtelSettings) -> None:
-        from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-        from opentelemetry.sdk.trace.export import BatchSpanProcessor
-        from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-        from opentelemetry.trace import Status, StatusCode
-
         self.settings = settings
-        named = os.environ.get("OTEL_SERVICE_NAME")
-        self.resource = Resource.create({} if named else {SERVICE_NAME: settings.service_name})
-        self.scope = InstrumentationScope("outcrop", outcrop.__version__)
-        self.processor = BatchSpanProcessor(_exporter())
-        self.unset = Status(StatusCode.UNSET)
+        self.exporter = BatchExporter(resource(settings), ("outcrop", outcrop.__version__))
         self._names = {d.id: d.model_name for d in gateway.config.model_list}
         self._calls: dict[str, _Call] = {}
 
@@ -113,9 +98,6 @@ class Tracing:
     # -- once the call is over: the spans ------------------------------------------------------
     @outcrop.hookimpl
     def outcrop_after_call(self, event: CallEvent) -> None:
-        from opentelemetry.sdk.trace import Event, ReadableSpan
-        from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
-
         call = self._calls.pop(event.request_id, None)
         if call is None:
             call = _Call(parent_of(event.request_headers))
@@ -123,46 +105,35 @@ class Tracing:
             return  # the client's trace is not sampled: propagated, not recorded
         end = time.time_ns()
         start = end - int(event.latency_s * 1e9)
-        flags = TraceFlags(call.flags)
-        parent = None
-        if call.parent is not None:
-            parent = SpanContext(call.trace_id, call.parent.span_id, True, flags)
-        root = SpanContext(call.trace_id, call.root_id, False, flags)
         operation = _operation(event)
         requested = self._names.get(event.deployment or "", event.model)
-        events = ()
+        events: tuple[tuple[str, int, dict[str, Any]], ...] = ()
         if event.first_token_s is not None:
+            at = start + int(event.first_token_s * 1e9)
             events = (
-                Event(
-                    "gen_ai.first_token",
-                    {"outcrop.time_to_first_token_s": event.first_token_s},
-                    start + int(event.first_token_s * 1e9),
-                ),
+                ("gen_ai.first_token", at, {"outcrop.time_to_first_token_s": event.first_token_s}),
             )
         failed = event.status >= 400
-        self.processor.on_end(
-            ReadableSpan(
-                f"{operation} {requested}",
-                context=root,
-                parent=parent,
-                resource=self.resource,
-                attributes=self._attributes(event, operation, requested, call),
+        self.exporter.add(
+            otlp.span(
+                trace_id=call.trace_id,
+                span_id=call.root_id,
+                parent_id=call.parent.span_id if call.parent else None,
+                parent_remote=True,
+                name=f"{operation} {requested}",
+                kind=otlp.KIND_SERVER,
+                start=start,
+                end=end,
+                attrs=self._attributes(event, operation, requested, call),
                 events=events,
-                kind=SpanKind.SERVER,
-                status=Status(StatusCode.ERROR, event.error) if failed else self.unset,
-                start_time=start,
-                end_time=end,
-                instrumentation_scope=self.scope,
+                status=otlp.STATUS_ERROR if failed else otlp.STATUS_UNSET,
+                message=(event.error or "") if failed else "",
+                flags=call.flags,
             )
         )
-        self._attempt_spans(event, call, root, operation, end)
+        self._attempt_spans(event, call, operation, end)
 
-    def _attempt_spans(
-        self, event: CallEvent, call: _Call, root: Any, operation: str, end: int
-    ) -> None:
-        from opentelemetry.sdk.trace import ReadableSpan
-        from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode
-
+    def _attempt_spans(self, event: CallEvent, call: _Call, operation: str, end: int) -> None:
         reported = event.attempts if len(event.attempts) == len(call.attempts) else ()
         for i, (span_id, begun) in enumerate(call.attempts):
             if reported:
@@ -174,32 +145,29 @@ class Tracing:
             finished = min(begun + int(latency * 1e9), end) if latency > 0 else end
             if i + 1 < len(call.attempts) and not reported:
                 finished = min(finished, call.attempts[i + 1][1])
-            attributes: dict[str, Any] = {
+            attrs: dict[str, Any] = {
                 "gen_ai.operation.name": operation,
                 "gen_ai.system": SYSTEM,
-                "gen_ai.provider.name": SYSTEM,
-                "gen_ai.response.model": event.model,
                 "http.response.status_code": status,
                 "outcrop.attempt": i + 1,
             }
             if deployment:
-                attributes["outcrop.deployment"] = deployment
+                attrs["outcrop.deployment"] = deployment
             if status >= 400 and error:
-                attributes["error.type"] = error.partition(":")[0]
-            self.processor.on_end(
-                ReadableSpan(
-                    f"{operation} {event.model}",
-                    context=SpanContext(call.trace_id, span_id, False, root.trace_flags),
-                    parent=root,
-                    resource=self.resource,
-                    attributes=attributes,
-                    kind=SpanKind.CLIENT,
-                    status=Status(StatusCode.ERROR, error or str(status))
-                    if status >= 400
-                    else self.unset,
-                    start_time=begun,
-                    end_time=max(finished, begun),
-                    instrumentation_scope=self.scope,
+                attrs["error.type"] = error.partition(":")[0]
+            self.exporter.add(
+                otlp.span(
+                    trace_id=call.trace_id,
+                    span_id=span_id,
+                    parent_id=call.root_id,
+                    name=f"{operation} {event.model}",
+                    kind=otlp.KIND_CLIENT,
+                    start=begun,
+                    end=max(finished, begun),
+                    attrs=attrs,
+                    status=otlp.STATUS_ERROR if status >= 400 else otlp.STATUS_UNSET,
+                    message=(error or str(status)) if status >= 400 else "",
+                    flags=call.flags,
                 )
             )
 
@@ -213,12 +181,8 @@ class Tracing:
             "gen_ai.request.model": requested,
             "gen_ai.response.id": event.request_id,
             "http.response.status_code": event.status,
-            "outcrop.request_id": event.request_id,
             "outcrop.surface": event.surface,
             "outcrop.route": event.route,
-            "outcrop.stream": event.stream,
-            "outcrop.upstream_latency_s": event.upstream_latency_s,
-            "outcrop.attempts": len(call.attempts),
         }
         if event.model and (event.upstream_latency_s > 0 or event.status < 400):
             a["gen_ai.response.model"] = event.model
@@ -231,18 +195,17 @@ class Tracing:
             a["gen_ai.usage.input_tokens"] = usage.prompt_tokens
             a["gen_ai.usage.output_tokens"] = usage.completion_tokens
             details = usage.prompt_tokens_details
-            if details is not None:
+            if details is not None and (details.cached_tokens or details.cache_creation_tokens):
                 a["gen_ai.usage.cache_read_input_tokens"] = details.cached_tokens
                 a["gen_ai.usage.cache_creation_input_tokens"] = details.cache_creation_tokens
         if event.finish_reason:
             a["gen_ai.response.finish_reasons"] = (event.finish_reason,)
         if event.cost is not None:
             a["outcrop.cost_usd"] = event.cost
-        if event.first_token_s is not None:
-            a["outcrop.time_to_first_token_s"] = event.first_token_s
+        if len(call.attempts) > 1:
+            a["outcrop.attempts"] = len(call.attempts)
         p = event.principal
         if p is not None:
-            a["outcrop.principal"] = p.kind
             if p.alias:
                 a["outcrop.key_alias"] = p.alias
             if p.team_id:
@@ -266,7 +229,7 @@ class Tracing:
     @outcrop.hookimpl
     def outcrop_shutdown(self, gateway: Gateway) -> Any:
         self._calls.clear()
-        return asyncio.to_thread(self.processor.shutdown)  # exports what is still queued
+        return asyncio.to_thread(self.exporter.shutdown)  # sends what is still queued
 
 
 def _operation(event: CallEvent) -> str:

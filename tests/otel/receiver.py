@@ -3,6 +3,7 @@ with ``opentelemetry-proto``, so tests read the spans exactly as a collector wou
 
 from __future__ import annotations
 
+import gzip
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -44,6 +45,8 @@ class Receiver:
 
     def __init__(self) -> None:
         self.spans: list[Span] = []
+        #: The headers (HTTP) or metadata (gRPC) of every export request, and its path.
+        self.requests: list[tuple[str, dict[str, str]]] = []
         self._changed = threading.Condition()
 
     def add(self, request: trace_service_pb2.ExportTraceServiceRequest) -> None:
@@ -100,7 +103,11 @@ class Receiver:
                 break
         status = 404
         answer = b""
-        if scope["path"] == "/v1/traces" and scope["method"] == "POST":
+        headers = {k.decode(): v.decode() for k, v in scope["headers"]}
+        self.requests.append((scope["path"], headers))
+        if headers.get("content-encoding") == "gzip":
+            body = gzip.decompress(body)
+        if scope["path"].endswith("/v1/traces") and scope["method"] == "POST":
             self.add(trace_service_pb2.ExportTraceServiceRequest.FromString(body))
             status, answer = 200, trace_service_pb2.ExportTraceServiceResponse().SerializeToString()
         await send(
@@ -118,6 +125,7 @@ class _Servicer(trace_service_pb2_grpc.TraceServiceServicer):
         self.receiver = receiver
 
     def Export(self, request: Any, context: Any) -> Any:
+        self.receiver.requests.append(("grpc", dict(context.invocation_metadata())))
         self.receiver.add(request)
         return trace_service_pb2.ExportTraceServiceResponse()
 

@@ -41,7 +41,21 @@ from outcrop.testing import (
 
 KEY = "sk-dashboard"
 AUTH = {"authorization": f"Bearer {KEY}"}
-WORDS = ["the", "quick", "brown", "fox", "jumps", "over", "the", "lazy", "dog", "while", "the", "gateway", "counts"]
+WORDS = [
+    "the",
+    "quick",
+    "brown",
+    "fox",
+    "jumps",
+    "over",
+    "the",
+    "lazy",
+    "dog",
+    "while",
+    "the",
+    "gateway",
+    "counts",
+]
 
 
 def _reply(request: object) -> object:

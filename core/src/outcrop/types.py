@@ -270,7 +270,8 @@ class CallEvent:
     #: client (time to first token); ``None`` for answers sent in one piece.
     first_token_s: float | None = None
     #: The client's request headers as received (ASGI byte pairs, lower-case names; empty for
-    #: the Python API), for observers that continue a trace (``traceparent``).
+    #: the Python API), for observers that continue a trace (``traceparent``). They include the
+    #: caller's credential (``authorization``, ``x-api-key``): read what you need, log none.
     request_headers: Sequence[tuple[bytes, bytes]] = ()
     #: Why a chat answer ended (``stop``, ``length``, ``tool_calls``), ``None`` otherwise.
     finish_reason: str | None = None

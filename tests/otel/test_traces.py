@@ -174,7 +174,8 @@ def test_errors(receiver, make_gateway, bedrock_simulator):
     [attempt] = [s for s in spans if s.kind == CLIENT]
     assert failed.status == attempt.status == ERROR
     assert failed.attributes["error.type"] == "InternalServerException"
-    assert attempt.attributes["http.response.status_code"] == 502
+    assert attempt.attributes["http.response.status_code"] == 500  # what AWS answered
+    assert failed.attributes["http.response.status_code"] == 502  # what the client got
     assert attempt.parent_span_id == failed.span_id
 
 
@@ -262,3 +263,25 @@ def test_raw_http_client_trace(receiver, make_gateway, bedrock_simulator):
     assert r.status_code == 200
     [root], _ = _call_spans(receiver, 2)
     assert root.parent_span_id == ""
+
+
+def test_every_attempt_is_a_child_span_and_carries_its_own_traceparent(
+    receiver, gateway_factory, bedrock_simulator
+):
+    config = _config(bedrock_simulator.url)
+    config["model_list"].append({**config["model_list"][0], "model_name": "lite"})
+    config["router_settings"] = {"num_retries": 1, "fallbacks": [{"nova": ["lite"]}]}
+    gw = gateway_factory(config)
+    bedrock_simulator.reply(HttpError(503, "ServiceUnavailableException", "busy"), times=2)
+    bedrock_simulator.reply(ConverseReply("fine"), times=1)
+    _client(gw).chat.completions.create(model="nova", messages=USER, extra_headers=_trace_headers())
+    [root], attempts = _call_spans(receiver, 4)
+    attempts.sort(key=lambda s: s.start)
+    assert [a.attributes["outcrop.attempt"] for a in attempts] == [1, 2, 3]
+    assert [a.attributes["http.response.status_code"] for a in attempts] == [503, 503, 200]
+    assert [a.attributes["outcrop.deployment"] for a in attempts] == ["nova#0", "nova#0", "lite#2"]
+    assert all(a.parent_span_id == root.span_id for a in attempts)
+    assert attempts[0].end <= attempts[1].start and attempts[1].end <= attempts[2].start
+    assert root.attributes["outcrop.attempts"] == 3
+    sent = [r.headers["traceparent"] for r in bedrock_simulator.requests]
+    assert sent == [f"00-{TRACE}-{a.span_id}-01" for a in attempts]

@@ -228,3 +228,20 @@ def test_a_malformed_section_is_a_config_error(gateway_factory, bedrock_simulato
     with pytest.raises(ConfigError) as info:
         outcrop.Gateway(parse_config(config))
     assert info.value.errors[0].startswith("prometheus: Object contains unknown field `key_lables`")
+
+
+def test_retries_and_fallbacks_through_the_router(gateway_factory, bedrock_simulator):
+    config = gateway_config(bedrock_simulator.url)
+    nova = config["model_list"][0]
+    config["model_list"].append({**nova, "model_name": "lite"})
+    config["router_settings"] = {"num_retries": 1, "fallbacks": [{"nova": ["lite"]}]}
+    gw = gateway_factory(config)
+    bedrock_simulator.reply(HttpError(503, "ServiceUnavailableException", "busy"), times=2)
+    bedrock_simulator.reply(ConverseReply("fine"), times=1)
+    _client(gw).chat.completions.create(model="nova", messages=USER)
+    assert len(bedrock_simulator.requests) == 3
+    _wait(lambda: scrape(gw.url).value("outcrop_requests_total") == 1)
+    s = scrape(gw.url)
+    assert s.value("outcrop_retries_total", model_name="nova", deployment="nova#0") == 1
+    assert s.value("outcrop_fallbacks_total", model_name="lite", deployment="lite#1") == 1
+    assert s.value("outcrop_requests_total", status_class="2xx") == 1

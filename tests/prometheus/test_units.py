@@ -22,6 +22,7 @@ def _metrics() -> Metrics:
             "model_list": [
                 {"model_name": "m", "litellm_params": {"model": "bedrock/converse/a", "aws_region_name": "us-east-1"}},
                 {"model_name": "m", "litellm_params": {"model": "bedrock/converse/b", "aws_region_name": "us-west-2"}},
+                {"model_name": "f", "litellm_params": {"model": "bedrock/converse/c", "aws_region_name": "us-west-2"}},
             ]
         }
     )  # fmt: skip
@@ -42,18 +43,22 @@ def test_retries_and_fallbacks_come_from_the_attempts():
     m = _metrics()
     m.observe(
         _event(
+            deployment="f#2",
             attempts=(
                 Attempt("m#0", 503, 0.1, "ServiceUnavailableException"),
-                Attempt("m#0", 503, 0.1, "ServiceUnavailableException"),
-                Attempt("m#1", 200, 0.7),
-            )
+                Attempt("m#0", 503, 0.1, "ServiceUnavailableException"),  # again: a retry
+                Attempt("m#1", 503, 0.1, "ServiceUnavailableException"),  # failover: a retry
+                Attempt("f#2", 200, 0.7),  # another model_name: a fallback
+            ),
         )
     )
     m.observe(_event())  # one attempt: neither
     s = Scrape(generate_latest(m.registry).decode())
-    assert s.value("outcrop_retries_total", deployment="m#0", model_name="m") == 1
-    assert s.value("outcrop_fallbacks_total", deployment="m#1", model_name="m") == 1
-    assert s.value("outcrop_requests_total", model_name="m") == 2
+    assert s.value("outcrop_retries_total", model_name="m") == 2
+    assert s.value("outcrop_retries_total", deployment="m#1") == 1
+    assert s.value("outcrop_fallbacks_total") == 1
+    assert s.value("outcrop_fallbacks_total", deployment="f#2", model_name="f") == 1
+    assert s.value("outcrop_requests_total") == 2
 
 
 def test_error_type_from_the_event_or_its_text():

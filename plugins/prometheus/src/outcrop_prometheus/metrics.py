@@ -115,13 +115,13 @@ class Metrics:
         )
         self.retries = Counter(
             "outcrop_retries",
-            "Upstream attempts repeated on the same deployment",
+            "Upstream attempts after the first within a model_name (same or another deployment)",
             base,
             registry=registry,
         )
         self.fallbacks = Counter(
             "outcrop_fallbacks",
-            "Upstream attempts moved to another deployment",
+            "Upstream attempts moved to a fallback model_name",
             base,
             registry=registry,
         )
@@ -195,12 +195,15 @@ class Metrics:
         return out
 
     def _attempts(self, e: CallEvent, model: str) -> None:
-        previous = e.attempts[0].deployment
+        """Each attempt after the first: a retry within its ``model_name`` (the same
+        deployment again, or another of the same name), or a fallback to another name."""
+        previous = self._names.get(e.attempts[0].deployment or "", model)
         for attempt in e.attempts[1:]:
-            same = attempt.deployment == previous
-            metric = self.retries if same else self.fallbacks
-            metric.labels(model, attempt.deployment or "", e.surface).inc()
-            previous = attempt.deployment
+            deployment = attempt.deployment or ""
+            name = self._names.get(deployment, model)
+            metric = self.retries if name == previous else self.fallbacks
+            metric.labels(name, deployment, e.surface).inc()
+            previous = name
 
     # -- sampled -------------------------------------------------------------------------------
     def sample(self) -> None:

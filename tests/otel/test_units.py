@@ -3,6 +3,7 @@ settings: traces endpoint, headers, gzip, a collector that is down."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -137,10 +138,13 @@ def test_a_collector_that_is_down_never_blocks_and_a_full_queue_drops(monkeypatc
     monkeypatch.setenv("OTEL_BSP_MAX_QUEUE_SIZE", "5")
     monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "60000")
     exporter = BatchExporter({"service.name": "s"}, ("outcrop", "0"))
+    sleeping = exporter._wake
+    exporter._wake = threading.Event()  # the thread sleeps on: nothing drains the queue
     started = time.monotonic()
     for _ in range(8):
         exporter.add(_span())
     assert len(exporter.queue) == 5 and exporter.dropped == 3
+    exporter._wake = sleeping
     exporter.shutdown()  # one failed try, then the spans are dropped: it returns
     assert time.monotonic() - started < 30
     assert not exporter.queue

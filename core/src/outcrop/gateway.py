@@ -85,7 +85,7 @@ class Gateway:
         self.hook.outcrop_register_callbacks(register=self.known_callbacks.add)
         #: The callback names the configuration turns on (``litellm_settings.callbacks``,
         #: ``success_callback``, ``failure_callback``): a plugin checks for its own.
-        self.callbacks: frozenset[str] = frozenset(
+        self._callbacks: frozenset[str] = frozenset(
             name for key in CALLBACK_KEYS for name in getattr(settings, key)
         )
         #: Keep each chat answer's text for ``CallEvent.output_text``: a plugin that records
@@ -476,6 +476,10 @@ class Gateway:
             timeout=settings.body_timeout,
             headers=headers,
         )
+
+    @property
+    def callbacks(self) -> frozenset[str]:
+        return self._callbacks
 
     @property
     def in_flight(self) -> int:

@@ -151,6 +151,30 @@ class GatewayAPI(Protocol):
     def after_call(self, event: CallEvent) -> None:
         """Emit ``outcrop_after_call`` for a call that does not run in ``http_call``."""
 
+    # -- observers (metrics, traces) ---------------------------------------------------------------
+    @property
+    def callbacks(self) -> frozenset[str]:
+        """The LiteLLM callback names the configuration turns on (``litellm_settings.callbacks``,
+        ``success_callback``, ``failure_callback``); each is claimed by an installed plugin
+        (``outcrop_register_callbacks``)."""
+
+    @property
+    def in_flight(self) -> int:
+        """Calls this worker is serving right now (sample it, never per call)."""
+
+    def gauges(self) -> dict[str, tuple[str, float]]:
+        """Every plugin's current levels (``outcrop_report_gauges``), ``name -> (description,
+        value)``, for metrics exporters to sample."""
+
+    @property
+    def capture_output(self) -> bool:
+        """Whether each chat answer's text is kept for ``CallEvent.output_text``. Set it to True
+        at start-up only for an operator who opted in to record answers; off, it costs
+        nothing."""
+
+    @capture_output.setter
+    def capture_output(self, on: bool) -> None: ...
+
     # -- plugins -----------------------------------------------------------------------------------
     def register_plugin(self, plugin: object, name: str) -> None:
         """Register an object's hooks on this gateway only (a per-gateway service)."""

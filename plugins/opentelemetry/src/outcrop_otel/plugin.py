@@ -12,7 +12,7 @@ from collections.abc import Callable
 import msgspec
 
 import outcrop
-from outcrop import Config, ConfigSection, Gateway
+from outcrop import Config, ConfigSection, GatewayAPI
 
 from . import settings as _settings
 from .settings import CALLBACK, SECTION
@@ -47,14 +47,14 @@ def outcrop_check_config(config: Config) -> list[str] | None:
 
 
 @outcrop.hookimpl
-def outcrop_startup(gateway: Gateway) -> None:
-    settings = _settings.parse(gateway.config.sections.get(SECTION))
+def outcrop_startup(gateway: GatewayAPI) -> None:
+    settings = _settings.parse(gateway.sections.get(SECTION))
     if CALLBACK not in gateway.callbacks and not settings.enabled:
         return
     from .tracing import Tracing
 
     # The per-call hooks belong to this gateway only (a process may run several gateways).
-    gateway.pm.register(Tracing(gateway, settings), name=f"outcrop_otel.{id(gateway)}")
+    gateway.register_plugin(Tracing(gateway, settings), f"outcrop_otel.{id(gateway)}")
     if settings.capture_content:
         gateway.capture_output = True
 

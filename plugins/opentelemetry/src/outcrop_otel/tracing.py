@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 import outcrop
-from outcrop import CallEvent, Gateway, UpstreamRequest
+from outcrop import CallEvent, GatewayAPI, UpstreamRequest
 
 from . import otlp
 from .context import Parent, parent_of, traceparent
@@ -64,10 +64,10 @@ class Tracing:
     """The per-gateway hooks (registered on the gateway's own plugin manager). A client trace
     whose ``sampled`` flag is off is continued upstream but not recorded."""
 
-    def __init__(self, gateway: Gateway, settings: OtelSettings) -> None:
+    def __init__(self, gateway: GatewayAPI, settings: OtelSettings) -> None:
         self.settings = settings
         self.exporter = BatchExporter(resource(settings), ("outcrop", outcrop.__version__))
-        self._names = {d.id: d.model_name for d in gateway.config.model_list}
+        self._names = {d.id: d.model_name for d in gateway.deployments()}
         self._calls: dict[str, _Call] = {}
 
     # -- on the request's path: ids and headers only ---------------------------------------------
@@ -227,7 +227,7 @@ class Tracing:
 
     # -- the end -------------------------------------------------------------------------------
     @outcrop.hookimpl
-    def outcrop_shutdown(self, gateway: Gateway) -> Any:
+    def outcrop_shutdown(self, gateway: GatewayAPI) -> Any:
         self._calls.clear()
         return asyncio.to_thread(self.exporter.shutdown)  # sends what is still queued
 

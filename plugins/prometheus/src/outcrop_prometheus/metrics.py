@@ -17,7 +17,7 @@ from outcrop import CallEvent
 from .settings import PrometheusSettings
 
 if TYPE_CHECKING:
-    from outcrop import Gateway
+    from outcrop import GatewayAPI
 
 #: The 429 error codes that mean the gateway itself refused the call, and their reason label.
 REFUSALS = {"budget_exceeded": "budget", "rate_limit_exceeded": "rate_limit"}
@@ -53,7 +53,9 @@ class Metrics:
     """Every metric of one gateway (``registry`` is ``None`` in multiprocess mode: the values
     live in per-worker files that each scrape adds up)."""
 
-    def __init__(self, gateway: Gateway, settings: PrometheusSettings, multiprocess: bool) -> None:
+    def __init__(
+        self, gateway: GatewayAPI, settings: PrometheusSettings, multiprocess: bool
+    ) -> None:
         from prometheus_client import (
             CollectorRegistry,
             Counter,
@@ -139,7 +141,7 @@ class Metrics:
         )
         self._gauge_class: Callable[..., Any] = Gauge
         self._gauges: dict[str, Any] = {}
-        self._names = {d.id: d.model_name for d in gateway.config.model_list}
+        self._names = {d.id: d.model_name for d in gateway.deployments()}
         self._children: dict[tuple[str, ...], _Children] = {}
         self._gateway = gateway
 

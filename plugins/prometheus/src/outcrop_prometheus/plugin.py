@@ -20,7 +20,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 import outcrop
-from outcrop import CallEvent, Config, ConfigSection, Gateway, OutcropError
+from outcrop import CallEvent, Config, ConfigSection, GatewayAPI, OutcropError
 
 from . import settings as _settings
 from .settings import CALLBACK, SECTION, PrometheusSettings
@@ -53,13 +53,13 @@ def outcrop_check_config(config: Config) -> list[str] | None:
 
 
 @outcrop.hookimpl
-def outcrop_register_routes(register: Callable[[BaseRoute], None], gateway: Gateway) -> None:
-    settings = _settings.parse(gateway.config.sections.get(SECTION))
+def outcrop_register_routes(register: Callable[[BaseRoute], None], gateway: GatewayAPI) -> None:
+    settings = _settings.parse(gateway.sections.get(SECTION))
     if CALLBACK not in gateway.callbacks and not settings.enabled:
         return
     exporter = Exporter(gateway, settings)
     # The per-call hook belongs to this gateway only (a process may run several gateways).
-    gateway.pm.register(exporter, name=f"outcrop_prometheus.{id(gateway)}")
+    gateway.register_plugin(exporter, f"outcrop_prometheus.{id(gateway)}")
     register(Route(settings.path, exporter.endpoint, methods=["GET"]))
 
 
@@ -82,14 +82,14 @@ def multiprocess_dir() -> str | None:
 class Exporter:
     """One gateway's metrics: the per-call hook, the scrape endpoint, the worker's sampler."""
 
-    def __init__(self, gateway: Gateway, settings: PrometheusSettings) -> None:
+    def __init__(self, gateway: GatewayAPI, settings: PrometheusSettings) -> None:
         self.gateway = gateway
         self.settings = settings
         self.metrics: Any = None  # built at start-up, in the worker that serves
         self._sampler: asyncio.Task[None] | None = None
 
     @outcrop.hookimpl
-    def outcrop_startup(self, gateway: Gateway) -> None:
+    def outcrop_startup(self, gateway: GatewayAPI) -> None:
         from .metrics import Metrics
 
         multiprocess = multiprocess_dir() is not None
@@ -98,7 +98,7 @@ class Exporter:
             self._sampler = asyncio.get_running_loop().create_task(self._sample_forever())
 
     @outcrop.hookimpl
-    def outcrop_shutdown(self, gateway: Gateway) -> Any:
+    def outcrop_shutdown(self, gateway: GatewayAPI) -> Any:
         if self._sampler is not None:
             self._sampler.cancel()
         if self.metrics is not None:

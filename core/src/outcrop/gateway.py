@@ -21,6 +21,7 @@ from .config import Config, Deployment, DeploymentParams, GeneralSettings, Route
 from .config_keys import check_sections, did_you_mean
 from .errors import ConfigError, OutcropError, clip
 from .gateway_api import GatewayAPI
+from .hookcalls import callers, every, first
 from .lifecycle import CallLifecycle, ErrorAnswer, Receive, Send, current_call
 from .logs import get_logger
 from .plugins import make_plugin_manager
@@ -112,6 +113,7 @@ class Gateway:
         )
         self._started = False
         self._calls: set[CallLifecycle] = set()
+        self._cache_hooks()
 
     # -- configuration ---------------------------------------------------------------------
     def _claim_section(self, section: ConfigSection) -> None:
@@ -281,6 +283,7 @@ class Gateway:
 
     def register_plugin(self, plugin: object, name: str) -> None:
         self.pm.register(plugin, name=name)
+        self._cache_hooks()
 
     def get_plugin(self, name: str) -> Any:
         return self.pm.get_plugin(name)
@@ -351,7 +354,7 @@ class Gateway:
                 presented.encode(), self.master_key.encode()
             ):
                 return MASTER
-            principal = self.hook.outcrop_authenticate(token=presented)
+            principal = first(self._authenticate, self.hook.outcrop_authenticate, token=presented)
             if principal is not None:
                 return principal  # type: ignore[no-any-return]  # untyped hook result
         raise OutcropError(
@@ -363,9 +366,22 @@ class Gateway:
     async def admit(self, admission: Admission) -> None:
         """Ask every ``outcrop_admit`` implementation; the first refusal (``OutcropError``)
         propagates. Called once per HTTP call before any upstream byte is sent."""
-        for result in self.hook.outcrop_admit(admission=admission):
+        for result in every(self._admit, self.hook.outcrop_admit, admission=admission):
             if inspect.isawaitable(result):
                 await result
+
+    @property
+    def admits(self) -> bool:
+        """Whether any plugin implements ``outcrop_admit`` (else calls skip admission)."""
+        return self._admit is None or bool(self._admit)
+
+    def _cache_hooks(self) -> None:
+        """Resolve the per-request hooks' implementations (see ``outcrop.hookcalls``)."""
+        self._authenticate = callers(self.pm, "outcrop_authenticate")
+        self._admit = callers(self.pm, "outcrop_admit")
+        self._sign = callers(self.pm, "outcrop_sign_request")
+        self._after_call = callers(self.pm, "outcrop_after_call")
+        self._before_upstream = bool(self.hook.outcrop_before_upstream.get_hookimpls())
 
     def allowed_models(self, principal: Principal, models: list[str]) -> list[str]:
         """``models`` filtered by every ``outcrop_allowed_models`` answer."""
@@ -389,7 +405,13 @@ class Gateway:
         if self._before_upstream:
             self._announce(request)
         creds = await self.aws.credentials(params)
-        signed = self.hook.outcrop_sign_request(request=request, credentials=creds, call=call)
+        signed = first(
+            self._sign,
+            self.hook.outcrop_sign_request,
+            request=request,
+            credentials=creds,
+            call=call,
+        )
         return await self.http.send(signed or request)
 
     async def send_routed(
@@ -519,7 +541,7 @@ class Gateway:
     def after_call(self, event: CallEvent) -> None:
         """Emit ``outcrop_after_call``; a failing observer never breaks the call."""
         try:
-            self.hook.outcrop_after_call(event=event)
+            every(self._after_call, self.hook.outcrop_after_call, event=event)
         except Exception as exc:
             log.error("after_call_hook_failed", error=f"{type(exc).__name__}: {exc}")
 
@@ -559,9 +581,11 @@ class Gateway:
                     "configured: every route still requires one"
                 ),
             )
+        self._cache_hooks()  # plugins registered on this gateway since it was built
         self.hook.outcrop_startup(gateway=self)
         # plugins may have registered per-gateway objects since __init__ (routes, startup)
         self._before_upstream = bool(self.hook.outcrop_before_upstream.get_hookimpls())
+        self._cache_hooks()
 
     async def stop(self) -> None:
         await self._cut_calls()  # before the plugins stop: their events still count

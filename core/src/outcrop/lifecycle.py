@@ -182,6 +182,8 @@ class CallLifecycle:
     async def admit(self) -> None:
         """Ask every ``outcrop_admit`` whether this routed call may go ahead (before any
         upstream byte); the first refusal (``OutcropError``) ends the call."""
+        if not self.gateway.admits:  # nobody asks: no Admission to build
+            return
         await self.gateway.admit(
             Admission(
                 principal=self.principal or OPEN,

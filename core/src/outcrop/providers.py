@@ -16,13 +16,12 @@ and calls the plugin's functions directly (no pluggy dispatch over every install
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import pluggy
 
 from .errors import ConfigError
+from .hookcalls import HookFunction, direct
 from .types import ModelPrefix
 
 #: The hooks answered only by the plugin that claimed the call's model.
@@ -36,20 +35,6 @@ PROVIDER_HOOKS = (
 )
 #: Implementing one of these makes a plugin a provider (it owns a prefix it shares).
 _TRANSLATING = ("outcrop_translate_request", "outcrop_translate_embeddings_request")
-
-HookFunction = Callable[..., Any]
-
-
-def _direct(impl: pluggy.HookImpl) -> HookFunction:
-    """Call one plugin's implementation with the keyword arguments of its hook spec, passing
-    only the ones it declares (as pluggy does)."""
-    function = impl.function
-    names = impl.argnames
-
-    def call(**kwargs: Any) -> Any:
-        return function(*[kwargs[n] for n in names])
-
-    return call
 
 
 @dataclass(slots=True)
@@ -74,7 +59,7 @@ def registered_prefixes(pm: pluggy.PluginManager) -> dict[str, list[ModelPrefix]
     """Plugin name -> the prefixes its ``outcrop_register_models`` registers, in hook order."""
     found: dict[str, list[ModelPrefix]] = {}
     for impl in reversed(pm.hook.outcrop_register_models.get_hookimpls()):  # call order
-        _direct(impl)(register=found.setdefault(impl.plugin_name, []).append)
+        direct(impl)(register=found.setdefault(impl.plugin_name, []).append)
     return found
 
 
@@ -92,7 +77,7 @@ class ModelClaims:
             for impl in getattr(pm.hook, hook).get_hookimpls():
                 provider = self.providers.get(impl.plugin_name)
                 if provider is not None:
-                    setattr(provider, hook.removeprefix("outcrop_"), _direct(impl))
+                    setattr(provider, hook.removeprefix("outcrop_"), direct(impl))
         owners: dict[str, Provider] = {}
         clashes: list[str] = []
         for provider in self.providers.values():

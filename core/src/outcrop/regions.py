@@ -22,6 +22,9 @@ from .errors import OutcropError, clip
 REGION_PATTERN = re.compile(r"[a-z]{2,}(?:-[a-z]+)+-[0-9]{1,2}")
 #: Longer than any region AWS names; keeps echoed values short.
 MAX_REGION_LENGTH = 40
+#: Regions that passed the check (bounded: a client's SigV4 scope can name any string).
+_CHECKED: set[str] = set()
+_CHECKED_MAX = 256
 
 
 def is_region(value: object) -> bool:
@@ -47,7 +50,11 @@ def check_region(value: object, source: str, status: int = 400, param: str | Non
     ``status`` is 400 when the region came with the request (a model string, a path, a SigV4
     scope) and 500 when it came from the gateway's own settings.
     """
+    if type(value) is str and value in _CHECKED:  # every request checks its signing region
+        return value
     if is_region(value):
+        if len(_CHECKED) < _CHECKED_MAX:
+            _CHECKED.add(value)  # type: ignore[arg-type]
         return value  # type: ignore[return-value]
     raise OutcropError(region_problem(value, source), status, code="invalid_region", param=param)
 

@@ -65,3 +65,38 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if refused:
         print("\nnon-loopback connection attempts after the last test:\n  " + "\n  ".join(refused))
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+REDIS_URL = os.environ.get("OUTCROP_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture
+def redis_settings() -> Iterator[dict[str, str]]:
+    """``general_settings`` for counters on the machine's Redis under a key prefix of this
+    test's own (other tests share the server), deleted afterwards. Redis missing is a failure,
+    never a skip."""
+    import uuid
+
+    import redis
+
+    prefix = f"outcrop-test-{uuid.uuid4().hex[:12]}:"
+    client = redis.Redis.from_url(REDIS_URL, socket_timeout=5, socket_connect_timeout=5)
+    try:
+        client.ping()
+    except redis.exceptions.ConnectionError as exc:
+        pytest.fail(f"Redis is required for these tests ({REDIS_URL}): {exc}", pytrace=False)
+    yield {"redis_url": REDIS_URL, "redis_key_prefix": prefix}
+    keys = list(client.scan_iter(match=prefix + "*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+@pytest.fixture
+def unused_port() -> int:
+    """A loopback port nothing listens on (connections to it are refused)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

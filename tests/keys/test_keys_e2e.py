@@ -257,7 +257,12 @@ def test_management_needs_admin(gateway, admin):
     )
 
 
-def test_regenerate_list_pagination_and_spend_report(gateway, admin, bedrock_simulator):
+def test_regenerate_list_pagination_and_spend_report(
+    gateway_factory, make_config, bedrock_simulator
+):
+    # spend_logs_for: all -> the master key's calls get rows too
+    gateway = gateway_factory(make_config(spend_logs_for="all"))
+    admin = Admin(gateway.url)
     first = admin.generate(key_alias="rotating")
     again = admin.post("/key/regenerate", {"key": first["key"]})
     assert again["key"] != first["key"] and again["key_alias"] == "rotating"

@@ -52,6 +52,7 @@ if TYPE_CHECKING:
         SESSION_HEADER,
     )
     from .lifecycle import CallLifecycle
+    from .limits import Counters, Limit, Verdict
     from .operations import (
         DATA_PLANE_SERVICES,
         Operation,
@@ -149,6 +150,9 @@ _EXPORTS: dict[str, str] = {
     "Admission": ".types",
     "Attempt": ".types",
     "CallEvent": ".types",
+    "Counters": ".limits",
+    "Limit": ".limits",
+    "Verdict": ".limits",
     "ChatCall": ".types",
     "ChatDelta": ".types",
     "ConfigSection": ".types",
@@ -194,6 +198,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "ConfigSection",
+    "Counters",
     "Deployment",
     "DeploymentParams",
     "EmbeddingCall",
@@ -205,6 +210,7 @@ __all__ = [
     "GatewayAPI",
     "GeneralSettings",
     "JSONTooDeep",
+    "Limit",
     "Message",
     "ModelPrefix",
     "ModelPrice",
@@ -222,6 +228,7 @@ __all__ = [
     "UpstreamRequest",
     "UpstreamResponse",
     "Usage",
+    "Verdict",
     "__version__",
     "acompletion",
     "aembedding",

@@ -161,7 +161,7 @@ async def open_call(
     gateway: Gateway = life.gateway
     headers = Headers(scope=scope)
     life.principal = gateway.authenticate(headers)
-    body = await gateway.read_body(receive, scope["headers"])
+    body = life.request_body = await gateway.read_body(receive, scope["headers"])
     life.watch()
     try:
         request, extra = decode(body)

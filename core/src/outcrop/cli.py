@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from .config import Config, load_config, parse_config
 from .errors import ConfigError
+from .limits import WORKERS_ENV
 from .logs import configure_logging, get_logger
 from .loopback import is_loopback
 from .serving.options import ServerOptions
@@ -161,6 +162,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    os.environ[WORKERS_ENV] = str(args.workers)  # workers inherit it; checks need the count
     try:
         app = create_app(_load(args.config))
         host = bind_host(args.host, app.state.gateway)

@@ -68,6 +68,16 @@ class GeneralSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     database_url: str | None = None
     salt_key: str | None = None
     store_prompts_in_spend_logs: bool = False
+    #: Whose calls get spend rows: ``virtual_keys`` (the keys the gateway issued) or ``all``
+    #: (also the master key and the pass-through's configured key pairs).
+    spend_logs_for: Literal["virtual_keys", "all"] = "virtual_keys"
+    # Shared counters for rate limits and budgets (outcrop.limits, docs/scale-out.md).
+    #: ``redis://`` URL; ``None``: ``REDIS_URL``, else counters in this process only.
+    redis_url: str | None = None
+    #: Prefix of every Redis key the gateway writes (several gateways may share one Redis).
+    redis_key_prefix: str = "outcrop:"
+    #: When Redis is unreachable: refuse calls that have limits (503), or serve them unchecked.
+    limits_on_redis_failure: Literal["fail_closed", "fail_open"] = "fail_closed"
     # Transport limits (docs/server.md, "Connections and timeouts").
     #: Seconds a whole request body may take to arrive (slower: 408).
     body_timeout: float = 30.0
@@ -243,6 +253,9 @@ def _settings(
             elif name != "router_settings" and key in _SETTINGS_FIELDS:
                 merged[key] = value
                 origin[key] = name
+            elif name == "router_settings" and key == "redis_url":
+                if "redis_url" not in merged:  # LiteLLM's place for it; general_settings wins
+                    merged[key], origin[key] = value, name
             elif key == "max_request_size_mb" and name == "general_settings":
                 continue  # LiteLLM's spelling of max_request_bytes, read below
             else:

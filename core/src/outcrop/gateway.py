@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import inspect
+import os
 from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any
 
@@ -23,6 +24,7 @@ from .errors import ConfigError, OutcropError, clip
 from .gateway_api import GatewayAPI
 from .hookcalls import callers, every, first
 from .lifecycle import CallLifecycle, ErrorAnswer, Receive, Send, current_call
+from .limits import WORKERS_ENV, Counters, make_counters
 from .logs import get_logger
 from .plugins import make_plugin_manager
 from .pricing import PriceTable
@@ -95,6 +97,15 @@ class Gateway:
         # Asked per upstream request only when some plugin implements it.
         self._before_upstream = bool(self.hook.outcrop_before_upstream.get_hookimpls())
         self.router = Router(config.model_list, config.router_settings)
+        self.workers = max(int(os.environ.get(WORKERS_ENV) or 1), 1)
+        #: Calls keep their request and answer bodies for ``outcrop_after_call`` (bounded).
+        self.capture_bodies = settings.store_prompts_in_spend_logs
+        #: Rate-limit and budget counters: in Redis when one is configured, else in-process.
+        self.counters: Counters = make_counters(
+            settings.redis_url or os.environ.get("REDIS_URL") or None,
+            prefix=settings.redis_key_prefix,
+            on_failure=settings.limits_on_redis_failure,
+        )
         allow = settings.allow_raw_models
         #: Whether model strings that are not a configured ``model_name`` are served.
         self.allow_raw_models: bool = not config.model_list if allow is None else allow
@@ -171,6 +182,12 @@ class Gateway:
                 "outcrop-keys (plugins/keys) for virtual keys and spend, or remove it"
             )
         errors.extend(self._check_callbacks())
+        if self.router.capped and self.workers > 1 and not self.counters.shared:
+            errors.append(
+                "model_list: deployments with rpm/tpm caps and --workers > 1 need shared "
+                "counters: set general_settings.redis_url (or REDIS_URL), or the caps would "
+                "multiply by the number of workers"
+            )
         for found in self.hook.outcrop_check_config(config=self.config):
             errors.extend(found or ())
         if errors:
@@ -550,6 +567,7 @@ class Gateway:
         if self._started:
             return
         self._started = True
+        await self.counters.start()
         await self.aws.start([d.params for d in self.config.model_list])
         for d in self.config.model_list:  # warm endpoint lookups (they read the AWS config file)
             route = self.routes[d.index]
@@ -591,6 +609,7 @@ class Gateway:
         await self._cut_calls()  # before the plugins stop: their events still count
         if self._started:
             await self._shutdown_plugins()
+        await self.counters.close()
         await self.aws.stop()
         await self.http.close()
         self._started = False

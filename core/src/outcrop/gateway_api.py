@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
     from .config import Deployment, DeploymentParams, GeneralSettings
     from .lifecycle import CallLifecycle, ErrorAnswer, Receive, Send
+    from .limits import Counters
     from .retry import Attempter
     from .types import Admission, CallEvent, ChatCall, ModelRoute, Principal
     from .upstream import UpstreamRequest, UpstreamResponse
@@ -93,6 +94,17 @@ class GatewayAPI(Protocol):
 
     def cooling(self, deployment: Deployment) -> bool:
         """Whether the router is cooling ``deployment`` down after failures right now."""
+
+    # -- limits ------------------------------------------------------------------------------------
+    @property
+    def counters(self) -> Counters:
+        """The rate-limit and budget counters (``admit`` limits in one atomic step, ``finish``
+        when the call ends): in this process, or shared through Redis when one is configured
+        (``counters.shared``)."""
+
+    @property
+    def workers(self) -> int:
+        """How many worker processes serve this gateway (``outcrop serve --workers N``)."""
 
     # -- AWS ---------------------------------------------------------------------------------------
     def region(self, params: DeploymentParams | None, route_region: str | None = None) -> str:

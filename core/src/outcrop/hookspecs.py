@@ -325,6 +325,7 @@ def outcrop_admit(admission: Admission) -> Awaitable[None] | None:
     Raise ``OutcropError`` (or return an awaitable that raises) to refuse: 403 for a model or
     route the caller may not use, 429 for a budget or limit. The refusal reaches the caller in
     its dialect (OpenAI JSON on chat, AWS shape on ``/bedrock/*``) and nothing is sent upstream.
+    Headers added to ``admission.headers`` (``x-ratelimit-*``) go out on the call's answer.
     All implementations are called; every awaitable is awaited.
     """
 

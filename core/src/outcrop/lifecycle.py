@@ -67,6 +67,7 @@ class CallLifecycle:
     __slots__ = (
         "_active",
         "_answer",
+        "_captured",
         "_cut",
         "_emitted",
         "_handed",
@@ -76,6 +77,7 @@ class CallLifecycle:
         "_watcher",
         "attempts",
         "call",
+        "charge_to",
         "client_ip",
         "cost",
         "deployment",
@@ -86,11 +88,13 @@ class CallLifecycle:
         "extra",
         "first_token",
         "gateway",
+        "headers_out",
         "model",
         "path",
         "principal",
         "provider",
         "region",
+        "request_body",
         "request_headers",
         "request_id",
         "responded",
@@ -165,6 +169,15 @@ class CallLifecycle:
         self._cut = False
         self._handed = False
         self._emitted = False
+        #: Headers every answer carries (``Admission.headers``: ``x-ratelimit-*``).
+        self.headers_out: list[tuple[bytes, bytes]] | None = None
+        #: The capped deployment whose token counter this call's usage is charged to.
+        self.charge_to: str | None = None
+        #: ``store_prompts_in_spend_logs``: the request body (faces set it) and the answer.
+        self.request_body: bytes | None = None
+        self._captured: bytearray | None = (
+            bytearray() if getattr(gateway, "capture_bodies", False) else None
+        )
 
     # -- the faces fill these in --------------------------------------------------------------
     def bind(self, call: ChatCall | EmbeddingCall) -> None:
@@ -181,24 +194,35 @@ class CallLifecycle:
 
     async def admit(self) -> None:
         """Ask every ``outcrop_admit`` whether this routed call may go ahead (before any
-        upstream byte); the first refusal (``OutcropError``) ends the call."""
+        upstream byte); the first refusal (``OutcropError``) ends the call. Headers the
+        admitting plugins add (``x-ratelimit-*``) go out on the answer."""
         if not self.gateway.admits:  # nobody asks: no Admission to build
             return
-        await self.gateway.admit(
-            Admission(
-                principal=self.principal or OPEN,
-                surface=self.surface,
-                path=self.path,
-                model=self.model,
-                deployment=self.deployment,
-                request_id=self.request_id,
-            )
+        admission = Admission(
+            principal=self.principal or OPEN,
+            surface=self.surface,
+            path=self.path,
+            model=self.model,
+            deployment=self.deployment,
+            request_id=self.request_id,
         )
+        await self.gateway.admit(admission)
+        if admission.headers:
+            self.headers_out = [
+                (k.lower().encode("latin-1"), v.encode("latin-1"))
+                for k, v in admission.headers.items()
+            ]
 
     async def send(self, message: Message) -> None:
         """Send an ASGI message to the client (HTTP faces), noting when the answer started."""
         if message["type"] == "http.response.start":
             self.responded = True
+            if self.headers_out:
+                message = {**message, "headers": [*message["headers"], *self.headers_out]}
+        elif self._captured is not None:
+            room = CallEvent.CAPTURED_BYTES - len(self._captured)
+            if room > 0:
+                self._captured += message.get("body", b"")[:room]
         elif not message.get("more_body", False):
             # The event goes out before the answer's last byte: once a client holds the whole
             # answer, its call is accounted (logs, spend, budgets) and nothing else can change.
@@ -268,6 +292,9 @@ class CallLifecycle:
             upstream_s = up.waited
         if self.routed is not None:
             self.gateway.router.finished(self.routed, self.usage)
+        if self.charge_to is not None and self.usage is not None:  # a capped deployment's tpm
+            used = self.usage.prompt_tokens + self.usage.completion_tokens
+            self.gateway.counters.finish(self.request_id, tokens=[(self.charge_to, used)])
         self.gateway.after_call(
             CallEvent(
                 request_id=self.request_id,
@@ -297,6 +324,12 @@ class CallLifecycle:
                 request_headers=self.request_headers,
                 finish_reason=getattr(call, "finish_reason", None),
                 output_text=getattr(call, "output_text", None),
+                request_body=(
+                    self.request_body[: CallEvent.CAPTURED_BYTES]
+                    if self._captured is not None and self.request_body is not None
+                    else None
+                ),
+                response_body=bytes(self._captured) if self._captured is not None else None,
             )
         )
 

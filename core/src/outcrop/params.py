@@ -49,7 +49,8 @@ class DeploymentParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=True)
     weight: Weight = 1.0
     #: Further attempts for calls this deployment serves first (over ``router_settings``).
     num_retries: Annotated[int, msgspec.Meta(ge=0, le=20)] | None = None
-    #: Requests and tokens per minute this deployment takes (usage-based-routing).
+    #: Requests and tokens per minute this deployment takes: caps (at one the call goes to
+    #: another deployment of its model_name; docs/scale-out.md), usage-based-routing weighs them.
     rpm: Annotated[int, msgspec.Meta(gt=0)] | None = None
     tpm: Annotated[int, msgspec.Meta(gt=0)] | None = None
     #: Priority within its model_name: the lowest ``order`` available serves (LiteLLM's).

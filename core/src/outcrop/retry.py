@@ -21,7 +21,7 @@ import email.utils
 import random
 import re
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Collection, Iterator
 from typing import TYPE_CHECKING
 
 from .errors import OutcropError
@@ -81,6 +81,8 @@ async def send_routed(
     last attempt raises. Each attempt of a call that made several is in ``life.attempts``.
     """
     router = gateway.router
+    if deployment is not None and deployment.model_name in router.capped:
+        deployment = await claim(gateway, deployment, (), life)
     if deployment is not None and router.tracking and life is not None:
         router.started(deployment)  # until the call ends (``life`` tells the router)
         life.routed = deployment.id
@@ -103,6 +105,46 @@ async def send_routed(
             gateway, attempt, model_name, deployment, life, fallbacks, response, started
         )
     return response, deployment
+
+
+async def claim(
+    gateway: Gateway,
+    deployment: Deployment,
+    tried: Collection[int],
+    life: CallLifecycle | None,
+) -> Deployment:
+    """Take a request on ``deployment``'s ``rpm``/``tpm`` caps, or, when it is at one, on another
+    deployment of its ``model_name`` that is not (not tried yet, not cooling down): one counters
+    round trip (``gateway.counters``, shared through Redis when configured). The one that took
+    it serves the attempt; with none left the call gets 429 with ``Retry-After``."""
+    router = gateway.router
+    others = [
+        d
+        for d in router.candidates(deployment.model_name)
+        if d.index != deployment.index and d.index not in tried and not router.cooling(d)
+    ]
+    random.shuffle(others)
+    others.sort(key=lambda d: d.params.order if d.params.order is not None else 1 << 30)
+    order = [deployment, *others]
+    index, wait = await gateway.counters.pick(
+        [(f"deployment:{d.id}", d.params.rpm, d.params.tpm) for d in order]
+    )
+    if index < 0:
+        seconds = max(round(wait), 1)
+        raise OutcropError(
+            f"every deployment of model {deployment.model_name!r} is at its rpm/tpm cap; "
+            f"retry in {seconds}s",
+            429,
+            code="rate_limit_exceeded",
+            aws_type="ThrottlingException",
+            headers={"retry-after": str(seconds)},
+        )
+    chosen = order[index]
+    if life is not None:
+        life.charge_to = f"deployment:{chosen.id}" if chosen.params.tpm else None
+        if chosen is not deployment:
+            _moved(chosen, life)
+    return chosen
 
 
 async def _retry(
@@ -184,6 +226,8 @@ async def _retry(
         if delay:
             await asyncio.sleep(delay)
         deployment = following
+        if deployment is not None and deployment.model_name in router.capped:
+            deployment = await claim(gateway, deployment, tried, life)
         if deployment is not None and counted:
             router.started(deployment)
             life.routed = deployment.id  # type: ignore[union-attr]

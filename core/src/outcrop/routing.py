@@ -37,6 +37,13 @@ class Router:
         self._first: dict[str, list[Deployment]] = {
             name: _lowest_order(group) for name, group in self._groups.items()
         }
+        #: The model_names where a deployment has an ``rpm``/``tpm`` cap: each attempt there
+        #: takes a request on the shared counters first (``retry.claim``).
+        self.capped = frozenset(
+            name
+            for name, group in self._groups.items()
+            if any(d.params.rpm or d.params.tpm for d in group)
+        )
         self.strategy = settings.routing_strategy
         #: Whether calls report their end (``finished``): least-busy and usage-based need it.
         self.tracking = self.strategy in ("least-busy", "usage-based-routing")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .wire import ChatCompletion, ChatRequest, EmbeddingRequest, ToolCallDelta, Usage
 
@@ -55,6 +55,9 @@ class Admission:
     model: str
     deployment: str | None
     request_id: str
+    #: Headers every answer to this call carries (``x-ratelimit-*``): an admitting plugin
+    #: adds to it.
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,6 +281,12 @@ class CallEvent:
     #: A chat answer's text, only while a plugin turned ``gateway.capture_output`` on (for
     #: tracing prompts and answers, an operator's opt-in); ``None`` otherwise.
     output_text: str | None = None
+    #: The request body and the answer's body bytes as sent, at most ``CAPTURED_BYTES`` each:
+    #: only with ``general_settings.store_prompts_in_spend_logs`` (else ``None``).
+    request_body: bytes | None = None
+    response_body: bytes | None = None
+
+    CAPTURED_BYTES: ClassVar[int] = 64 * 1024
 
 
 @dataclass(slots=True)

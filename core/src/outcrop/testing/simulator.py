@@ -67,6 +67,10 @@ class BedrockSimulator:
         self.max_skew_s = max_skew_s
         self.url = ""
         self.requests: list[RecordedRequest] = []
+        #: Requests being answered right now, and the most there ever were at once (since
+        #: ``reset``): what a concurrency limit in front of the simulator let through.
+        self.in_flight = 0
+        self.max_in_flight = 0
         self._scripts: list[Script] = []
         self._lock = threading.Lock()  # tests script from their thread while the app serves
         operation_table()  # load the service models now, not on the first request
@@ -95,6 +99,7 @@ class BedrockSimulator:
         with self._lock:
             self._scripts.clear()
             self.requests.clear()
+            self.max_in_flight = self.in_flight
 
     def last(self, operation: str | None = None) -> RecordedRequest:
         """The most recent request (for ``operation``); ``LookupError`` when there is none."""
@@ -132,9 +137,14 @@ class BedrockSimulator:
             request_id=str(uuid.uuid4()),
         )
         self.requests.append(request)
-        rendered = await self._answer(request, scope["headers"])
-        request.status = rendered.status
-        await _send(rendered, request, receive, send)
+        self.in_flight += 1  # one event loop: no lock needed
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            rendered = await self._answer(request, scope["headers"])
+            request.status = rendered.status
+            await _send(rendered, request, receive, send)
+        finally:
+            self.in_flight -= 1
 
     async def _answer(
         self, request: RecordedRequest, raw_headers: list[tuple[bytes, bytes]]

@@ -90,7 +90,7 @@ class PassthroughApp:
         pending = None
         if caller is None:  # SigV4 with issued keys: all but the signature before the body
             pending = self.auth.precheck(received, found.operation.signing_name if found else None)
-        body = await self.gateway.read_body(receive, received)
+        body = life.request_body = await self.gateway.read_body(receive, received)
         life.watch()  # from here a client disconnect cancels the call, upstream included
         if caller is None:
             assert pending is not None

@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-from outcrop import EventStreamDecoder, EventStreamMessage, Usage
+from outcrop import EventStreamDecoder, EventStreamMessage, PromptTokensDetails, Usage
 
 _json = msgspec.json.Decoder()
 #: Converse answers up to this size are read whole before the response starts, so they can
@@ -57,6 +57,23 @@ def _usage(prompt: Any, completion: Any, total: Any = None) -> Usage | None:
     return Usage(prompt, completion, total if isinstance(total, int) else prompt + completion)
 
 
+def _converse_usage(usage: dict[str, Any]) -> Usage | None:
+    """Converse ``usage``; prompt-cache reads and writes count as prompt tokens (OpenAI's
+    convention, which pricing follows) and are reported only when AWS reports them."""
+    found = _usage(usage.get("inputTokens"), usage.get("outputTokens"), usage.get("totalTokens"))
+    read, written = usage.get("cacheReadInputTokens"), usage.get("cacheWriteInputTokens")
+    if found is None or not (isinstance(read, int) or isinstance(written, int)):
+        return found
+    read, written = read if isinstance(read, int) else 0, written if isinstance(written, int) else 0
+    prompt = found.prompt_tokens + read + written
+    return Usage(
+        prompt,
+        found.completion_tokens,
+        prompt + found.completion_tokens,
+        PromptTokensDetails(read, written),
+    )
+
+
 class ConverseMeter(Meter):
     """Converse: ``usage`` in the JSON body (kept whole: it is one small JSON document)."""
 
@@ -78,10 +95,7 @@ class ConverseMeter(Meter):
         body, self._parts = b"".join(self._parts), []
         data = _json.decode(body)
         if isinstance(data, dict):
-            usage = data.get("usage") or {}
-            self.usage = _usage(
-                usage.get("inputTokens"), usage.get("outputTokens"), usage.get("totalTokens")
-            )
+            self.usage = _converse_usage(data.get("usage") or {})
             routed = ((data.get("trace") or {}).get("promptRouter") or {}).get("invokedModelId")
             if isinstance(routed, str):
                 self.model = routed
@@ -153,10 +167,7 @@ class ConverseStreamMeter(EventStreamMeter):
         if message.event_type != "metadata":
             return
         data = message.json()
-        usage = data.get("usage") or {}
-        self.usage = _usage(
-            usage.get("inputTokens"), usage.get("outputTokens"), usage.get("totalTokens")
-        )
+        self.usage = _converse_usage(data.get("usage") or {})
         routed = ((data.get("trace") or {}).get("promptRouter") or {}).get("invokedModelId")
         if isinstance(routed, str):
             self.model = routed

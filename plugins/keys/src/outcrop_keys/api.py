@@ -35,6 +35,10 @@ def _error(exc: OutcropError) -> Response:
     return Response(exc.openai_body(), status_code=exc.status, media_type=_JSON)
 
 
+#: The operations whose body may set a rate limit.
+_SETS_LIMITS = (manage.generate_key, manage.update_key, manage.new_team, manage.update_team)
+
+
 class ManagementApi:
     def __init__(self, service: KeyService) -> None:
         self.service = service
@@ -101,6 +105,8 @@ class ManagementApi:
         return endpoint
 
     async def _write(self, op: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if op in _SETS_LIMITS and isinstance(args[0], bytes):
+            self.service.refuse_unshared_limits(args[0])
         result = await asyncio.to_thread(op, self.engine, *args, **kwargs)
         await self.service.refresh()  # this instance uses the change at once; others within a poll
         return result

@@ -34,9 +34,15 @@ class TeamState:
     spend: float
     budget_reset_at: datetime | None
     blocked: bool
+    rpm_limit: int | None = None
+    tpm_limit: int | None = None
+    max_parallel_requests: int | None = None
+    #: Any limit or budget: admission asks the counters (else it costs nothing).
+    limited: bool = False
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> TeamState:
+        limits = (row["rpm_limit"], row["tpm_limit"], row["max_parallel_requests"])
         return cls(
             row["team_id"],
             row["team_alias"],
@@ -45,6 +51,8 @@ class TeamState:
             float(row["spend"] or 0.0),
             aware(row["budget_reset_at"]),
             bool(row["blocked"]),
+            *limits,
+            limited=row["max_budget"] is not None or any(v is not None for v in limits),
         )
 
 
@@ -65,9 +73,23 @@ class KeyState:
     aws_secret_encrypted: str | None
     principal: Principal
     sigv4_principal: Principal
+    rpm_limit: int | None = None
+    tpm_limit: int | None = None
+    max_parallel_requests: int | None = None
+    model_rpm_limit: dict[str, int] | None = None
+    model_tpm_limit: dict[str, int] | None = None
+    #: Any limit or budget: admission asks the counters (else it costs nothing).
+    limited: bool = False
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> KeyState:
+        limits = (
+            row["rpm_limit"],
+            row["tpm_limit"],
+            row["max_parallel_requests"],
+            row.get("model_rpm_limit") or None,
+            row.get("model_tpm_limit") or None,
+        )
         common = {
             "id": row["token"],
             "alias": row["key_alias"],
@@ -91,6 +113,8 @@ class KeyState:
             row["aws_secret_encrypted"],
             Principal("virtual_key", **common),
             Principal("sigv4_key", **common),
+            *limits,
+            limited=row["max_budget"] is not None or any(v is not None for v in limits),
         )
 
 

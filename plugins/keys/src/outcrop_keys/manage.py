@@ -40,6 +40,8 @@ class KeyFields(msgspec.Struct, kw_only=True):
     rpm_limit: int | None = None
     tpm_limit: int | None = None
     max_parallel_requests: int | None = None
+    model_rpm_limit: dict[str, int] | None = None
+    model_tpm_limit: dict[str, int] | None = None
     allowed_routes: list[str] | None = None
     admin: bool | None = None
     blocked: bool | None = None
@@ -74,6 +76,10 @@ def _check_limits(fields: Any) -> None:
         value = getattr(fields, name)
         if value is not None and value < 0:
             raise ManageError(f"{name}: must be >= 0, got {value}")
+    for name in ("model_rpm_limit", "model_tpm_limit"):
+        for model, value in (getattr(fields, name, None) or {}).items():
+            if value < 0:
+                raise ManageError(f"{name}.{model}: must be >= 0, got {value}")
     for name in ("budget_duration", "duration"):
         value = getattr(fields, name, None)
         if value is not None:
@@ -94,6 +100,8 @@ def _key_values(fields: KeyFields, sent: set[str]) -> dict[str, Any]:
         "rpm_limit",
         "tpm_limit",
         "max_parallel_requests",
+        "model_rpm_limit",
+        "model_tpm_limit",
         "admin",
         "blocked",
         "budget_duration",

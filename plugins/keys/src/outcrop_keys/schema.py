@@ -53,6 +53,8 @@ keys = sa.Table(
     sa.Column("rpm_limit", sa.BigInteger),
     sa.Column("tpm_limit", sa.BigInteger),
     sa.Column("max_parallel_requests", sa.Integer),
+    sa.Column("model_rpm_limit", sa.JSON),  # {model name: requests per minute}
+    sa.Column("model_tpm_limit", sa.JSON),  # {model name: tokens per minute}
     sa.Column("allowed_routes", sa.JSON, nullable=False),
     sa.Column("admin", sa.Boolean, nullable=False, default=False),
     sa.Column("blocked", sa.Boolean, nullable=False, default=False),

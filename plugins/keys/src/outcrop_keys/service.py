@@ -7,17 +7,20 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import msgspec
 import structlog
 from sqlalchemy.engine import Engine
 
 import outcrop
-from outcrop import Admission, CallEvent, GatewayAPI, OutcropError, Principal
+from outcrop import Admission, CallEvent, GatewayAPI, Limit, OutcropError, Principal, Verdict
 
 from . import db, store, tokens
-from .cache import OURS, Cache, KeyState, allows
+from .cache import OURS, Cache, KeyState, TeamState, allows
+from .content import stored_body
 from .durations import now
 from .settings import Settings
 
@@ -34,8 +37,40 @@ def _refused(message: str, code: str) -> OutcropError:
     return OutcropError(message, 403, code=code, aws_type="AccessDeniedException")
 
 
-def _over_budget(message: str) -> OutcropError:
-    return OutcropError(message, 429, code="budget_exceeded", aws_type="ThrottlingException")
+#: How long a spend counter without a budget period lives in Redis after its last charge (the
+#: recorded spend in the database holds the line after that).
+_SPEND_TTL_S = 7 * 86400.0
+#: The key fields that need shared counters when several workers serve.
+RATE_FIELDS = (
+    "rpm_limit",
+    "tpm_limit",
+    "max_parallel_requests",
+    "model_rpm_limit",
+    "model_tpm_limit",
+)
+
+
+def _spent_now(spend: float, reset_at: datetime | None, moment: datetime) -> float:
+    """Recorded spend, 0 once its budget period ended (before the reset is written)."""
+    return 0.0 if reset_at is not None and reset_at <= moment else spend
+
+
+def _period(reset_at: datetime | None, moment: datetime) -> tuple[str, float]:
+    """A budget period's counter suffix and how long its counter must live."""
+    if reset_at is None:
+        return "0", _SPEND_TTL_S
+    if reset_at <= moment:  # the period ended; its reset is not written yet: a fresh counter
+        return f"{int(reset_at.timestamp())}-next", 300.0
+    return str(int(reset_at.timestamp())), (reset_at - moment).total_seconds() + 60
+
+
+@dataclass(slots=True)
+class _Open:
+    """What an admitted call with limits holds until it ends (released by after_call)."""
+
+    held: tuple[str, ...]
+    tokens: tuple[str, ...]
+    spend: tuple[tuple[str, float], ...]
 
 
 class KeyService:
@@ -60,6 +95,9 @@ class KeyService:
         self._provider_models = {d.id: d.params.model for d in gateway.deployments()}
         self._names = set(gateway.model_names())
         self._last_drop_log = 0.0
+        self.counters = gateway.counters
+        self._open: dict[str, _Open] = {}  # request id -> what its limits hold
+        self._all_callers = settings.spend_logs_for == "all"
 
     # -- lifecycle -------------------------------------------------------------------------------
     @outcrop.hookimpl
@@ -68,6 +106,7 @@ class KeyService:
             return
         self.engine = self.open()
         self.cache.apply(store.changes_since(self.engine, -1))
+        self._refuse_unshared_workers()
         loop = asyncio.get_running_loop()
         self._wake, self._urgent = asyncio.Event(), asyncio.Event()
         self._tasks = [loop.create_task(self._poll()), loop.create_task(self._flush_loop())]
@@ -77,6 +116,30 @@ class KeyService:
             keys=len(self.cache.keys),
             teams=len(self.cache.teams),
         )
+
+    def _refuse_unshared_workers(self) -> None:
+        """``--workers N`` without Redis would multiply every key's rate limit by N."""
+        if self.gateway.workers == 1 or self.counters.shared:
+            return
+        owners = [
+            f"key {k.key_alias or k.token[:12]}"
+            for k in self.cache.keys.values()
+            if any(getattr(k, n) is not None for n in RATE_FIELDS)
+        ]
+        owners += [
+            f"team {t.team_id}"
+            for t in self.cache.teams.values()
+            if any(getattr(t, n) is not None for n in RATE_FIELDS[:3])
+        ]
+        if owners:
+            raise outcrop.ConfigError(
+                [
+                    f"--workers {self.gateway.workers}: {', '.join(owners[:5])}"
+                    f"{' and more' if len(owners) > 5 else ''} have rate limits, which need "
+                    "shared counters with several workers: set general_settings.redis_url "
+                    "(or REDIS_URL)"
+                ]
+            )
 
     def open(self) -> Engine:
         """Connect and migrate (or check the schema with ``--no-migrate``); refuses to start
@@ -217,9 +280,9 @@ class KeyService:
                 f"this key may not use model {admission.model!r} (allowed: {allowed})",
                 "model_not_allowed",
             )
-        if key.max_budget is None and (team is None or team.max_budget is None):
-            return None
-        return self._check_budget(key, team.max_budget if team else None)
+        if not key.limited and (team is None or not team.limited):
+            return None  # no limit, no budget: nothing to count
+        return self._check_limits(key, team, names, admission)
 
     def _model_names(self, model: str) -> tuple[str, ...]:
         """What a ``models`` pattern may name: the model_name or raw string, and a raw Bedrock
@@ -228,30 +291,68 @@ class KeyService:
             return (model,)
         return (model, f"bedrock/{model}")
 
-    async def _check_budget(self, key: KeyState, team_budget: float | None) -> None:
-        """Budgets read the recorded spend (one query): every instance sees a crossing at once."""
-        assert self.engine is not None
-        try:
-            key_spend, team_spend = await asyncio.to_thread(
-                store.budget_spend, self.engine, key.token, key.team_id
-            )
-        except Exception as exc:  # database down: the cached totals still hold the line
-            log.warning("budget_read_failed", error=f"{type(exc).__name__}: {exc}")
-            team = self.cache.teams.get(key.team_id) if key.team_id else None
-            key_spend, team_spend = key.spend, team.spend if team else 0.0
-        key_spend += self.pending.get(key.token, 0.0)
-        if key.max_budget is not None and key_spend >= key.max_budget:
-            raise _over_budget(
-                f"Budget has been exceeded: this key spent ${key_spend:.6f} of "
-                f"max_budget ${key.max_budget}"
-            )
-        if team_budget is not None and key.team_id:
-            team_spend += self.pending.get("team:" + key.team_id, 0.0)
-            if team_spend >= team_budget:
-                raise _over_budget(
-                    f"Budget has been exceeded: team {key.team_id} spent "
-                    f"${team_spend:.6f} of max_budget ${team_budget}"
+    async def _check_limits(
+        self,
+        key: KeyState,
+        team: TeamState | None,
+        names: tuple[str, ...],
+        admission: Admission,
+    ) -> None:
+        """One counters round trip (none without Redis) for every limit and budget of the key
+        and its team; the database is never read here."""
+        moment = now()
+        limits: list[Limit] = []
+        spend: list[tuple[str, float]] = []
+        owners: list[tuple[str, str, Any, str]] = [(f"key:{key.token}", "this key", key, key.token)]
+        if team is not None and team.limited:
+            ref = "team:" + team.team_id
+            owners.append((ref, f"team {team.team_id}", team, ref))
+        for ref, label, owner, pending in owners:
+            if owner.rpm_limit is not None:
+                limits.append(Limit(Limit.REQUESTS, ref, owner.rpm_limit, f"{label}'s rpm_limit"))
+            if owner.tpm_limit is not None:
+                limits.append(Limit(Limit.TOKENS, ref, owner.tpm_limit, f"{label}'s tpm_limit"))
+            if owner.max_parallel_requests is not None:
+                limits.append(
+                    Limit(
+                        Limit.PARALLEL,
+                        ref,
+                        owner.max_parallel_requests,
+                        f"{label}'s max_parallel_requests",
+                    )
                 )
+            if owner.max_budget is not None:
+                recorded = _spent_now(owner.spend, owner.budget_reset_at, moment)
+                recorded += self.pending.get(pending, 0.0)
+                if recorded >= owner.max_budget:  # known here: no round trip
+                    raise Verdict(
+                        refused=Limit(Limit.SPEND, ref, owner.max_budget, label), used=recorded
+                    ).error()
+                suffix, ttl = _period(owner.budget_reset_at, moment)
+                name = f"{ref}:{suffix}"
+                limits.append(Limit(Limit.SPEND, name, owner.max_budget, label, ttl))
+                spend.append((name, ttl))
+        for field, kind in (("model_rpm_limit", Limit.REQUESTS), ("model_tpm_limit", Limit.TOKENS)):
+            per_model = getattr(key, field)
+            model = next((n for n in names if per_model and n in per_model), None)
+            if model is not None:
+                limits.append(
+                    Limit(
+                        kind,
+                        f"key:{key.token}:model:{model}",
+                        per_model[model],
+                        f"this key's {field} for {model}",
+                    )
+                )
+        if not limits:
+            return
+        verdict = await self.counters.admit(limits, admission.request_id)
+        if verdict.refused is not None:
+            raise verdict.error()
+        admission.headers.update(verdict.headers)
+        token_names = tuple(lim.name for lim in limits if lim.kind == Limit.TOKENS)
+        if verdict.held or token_names or spend:
+            self._open[admission.request_id] = _Open(verdict.held, token_names, tuple(spend))
 
     @outcrop.hookimpl
     def outcrop_allowed_models(self, principal: Principal, models: list[str]) -> list[str] | None:
@@ -277,6 +378,12 @@ class KeyService:
         principal = event.principal
         if principal is None or self.engine is None:  # refused before we knew who it was
             return
+        if principal.data is not OURS and not self._all_callers:
+            return  # the master key and configured key pairs: no spend row unless asked for
+        if self._open:
+            held = self._open.pop(event.request_id, None)
+            if held is not None:
+                self._release(event, held)
         if len(self.buffer) >= self.settings.spend_buffer_rows:
             self.dropped += 1
             moment = time.monotonic()
@@ -304,9 +411,41 @@ class KeyService:
             self._urgent.set()  # budgets read recorded spend: record it now
         self._wake.set()
 
+    def _release(self, event: CallEvent, held: _Open) -> None:
+        """The call ended: free its parallel slots, charge its tokens and cost to the counters."""
+        usage = event.usage
+        used = usage.prompt_tokens + usage.completion_tokens if usage else 0
+        cost = float(event.cost or 0.0)
+        self.counters.finish(
+            event.request_id,
+            held.held,
+            [(name, used) for name in held.tokens] if used else (),
+            [(name, cost, ttl) for name, ttl in held.spend] if cost else (),
+        )
+
+    def refuse_unshared_limits(self, body: bytes) -> None:
+        """Several workers without shared counters would multiply every rate limit: refuse to
+        set one (``--workers N`` without Redis). A malformed body is left to the operation."""
+        if self.gateway.workers == 1 or self.counters.shared:
+            return
+        try:
+            fields = msgspec.json.decode(body or b"{}")
+        except msgspec.DecodeError:
+            return
+        named = [n for n in RATE_FIELDS if isinstance(fields, dict) and fields.get(n) is not None]
+        if named:
+            raise OutcropError(
+                f"{', '.join(named)}: this gateway runs {self.gateway.workers} workers without "
+                "shared counters, so the limit would multiply by the number of workers; set "
+                "general_settings.redis_url (or REDIS_URL)",
+                400,
+                code="limits_need_redis",
+            )
+
     def _row(self, event: CallEvent, principal: Principal) -> dict[str, Any]:
         end = datetime.now(UTC)
         usage = event.usage
+        details = usage.prompt_tokens_details if usage else None
         virtual = ours(principal)
         return {
             "request_id": event.request_id,
@@ -326,15 +465,16 @@ class KeyService:
             "prompt_tokens": usage.prompt_tokens if usage else None,
             "completion_tokens": usage.completion_tokens if usage else None,
             "total_tokens": usage.total_tokens if usage else None,
-            "cache_read_tokens": None,  # not reported to the core yet: never invented
-            "cache_write_tokens": None,
+            # reported by the upstream or null: never invented
+            "cache_read_tokens": details.cached_tokens if details else None,
+            "cache_write_tokens": details.cache_creation_tokens if details else None,
             "spend": float(event.cost or 0.0),
             "latency_ms": round(event.latency_s * 1000, 3),
             "client_ip": event.client_ip,
             "user_agent": (event.user_agent or "")[:512] or None,
             "error": (event.error or "")[:1024] or None,
-            "messages": None,
-            "response": None,
+            "messages": stored_body(event.request_body) if self.settings.store_prompts else None,
+            "response": stored_body(event.response_body) if self.settings.store_prompts else None,
         }
 
     async def _flush_loop(self) -> None:
@@ -436,4 +576,6 @@ class KeyService:
             "keys": len(self.cache.keys),
             "teams": len(self.cache.teams),
             "change_seq": self.cache.seq,
+            "limits_shared": self.counters.shared,
+            "limit_checks_skipped": self.counters.skipped,
         }

@@ -19,6 +19,7 @@ class Settings:
     salt_key: str | None
     migrate: bool = True
     store_prompts: bool = False
+    spend_logs_for: str = "virtual_keys"
     poll_interval: float = 0.25  # a revoked or changed key is seen by every instance this fast
     flush_interval: float = 0.5  # spend rows are batched for at most this long
     flush_batch_rows: int = 1000
@@ -33,4 +34,5 @@ class Settings:
             salt_key=tokens.salt_key(general.salt_key),
             migrate=os.environ.get(NO_MIGRATE_ENV, "") in ("", "0", "false"),
             store_prompts=general.store_prompts_in_spend_logs,
+            spend_logs_for=general.spend_logs_for,
         )

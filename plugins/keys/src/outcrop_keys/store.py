@@ -234,32 +234,6 @@ def write_spend(engine: Engine, rows: Sequence[dict[str, Any]]) -> None:
         conn.execute(spend_logs.insert(), [{**row, "recorded_at": moment} for row in rows])
 
 
-def budget_spend(engine: Engine, token: str, team_id: str | None) -> tuple[float, float]:
-    """Recorded spend of a key and its team right now (0 when a reset is due)."""
-    moment = now()
-    with engine.connect() as conn:
-        key = conn.execute(
-            sa.select(keys.c.spend, keys.c.budget_reset_at).where(keys.c.token == token)
-        ).first()
-        team = (
-            conn.execute(
-                sa.select(teams.c.spend, teams.c.budget_reset_at).where(teams.c.team_id == team_id)
-            ).first()
-            if team_id
-            else None
-        )
-    return _current(key, moment), _current(team, moment)
-
-
-def _current(row: Any, moment: datetime) -> float:
-    from .durations import aware
-
-    if row is None:
-        return 0.0
-    reset_at = aware(row[1])
-    return 0.0 if reset_at is not None and reset_at <= moment else float(row[0])
-
-
 def reset_budgets(engine: Engine) -> int:
     """Zero the spend of keys and teams whose ``budget_reset_at`` passed and set the next reset.
     Idempotent across instances: each row is reset by whichever instance gets there first."""

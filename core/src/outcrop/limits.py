@@ -1,0 +1,581 @@
+"""Rate-limit and budget counters, shared by every gateway process that uses the same Redis.
+
+One home for the counters the keys plugin (per-key and per-team limits, budgets) and the core
+(per-deployment ``rpm``/``tpm`` caps) check. Two backends with the same semantics:
+
+- ``LocalCounters``: in this process, exact (one worker).
+- ``RedisCounters``: in Redis (``REDIS_URL`` / ``general_settings.redis_url``), each check one
+  atomic round trip (a Lua script), so N processes share one count.
+
+Windows are fixed, 60 seconds long, and start with the first request counted in them (not on
+the minute): within one window at most ``limit`` requests are admitted, whichever processes
+serve them. Token counters are charged when a call ends, with the tokens the upstream reported;
+a call is refused while the window's tokens already reached the limit. Parallel slots are held
+from admission to the call's end (and expire after ``PARALLEL_TTL_S`` should a process die
+holding them). Spend counters accumulate USD per budget period.
+
+Nothing here runs for a call that has no limit: callers ask only when a key, team or
+deployment has one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from .errors import OutcropError
+from .logs import get_logger
+
+log = get_logger("outcrop.limits")
+
+#: Length of a rate-limit window, in seconds (documented in docs/scale-out.md).
+WINDOW_S = 60.0
+#: How long a parallel slot outlives a process that died holding it.
+PARALLEL_TTL_S = 900.0
+
+REQUESTS, TOKENS, PARALLEL, SPEND = "r", "t", "p", "s"
+#: How many worker processes serve the gateway (set by ``outcrop serve --workers N``).
+WORKERS_ENV = "OUTCROP_WORKERS"
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    """One counter checked at admission.
+
+    ``kind`` is ``Limit.REQUESTS`` (one taken per admitted call), ``TOKENS`` (checked; charged at the
+    call's end), ``PARALLEL`` (a slot held until the call ends) or ``SPEND`` (checked; charged
+    at the end). ``name`` identifies the counter (``key:<hash>``); ``label`` says what it is in a
+    refusal (``this key's rpm_limit``). ``ttl_s`` is a spend counter's lifetime (its budget
+    period).
+    """
+
+    kind: str
+    name: str
+    limit: float
+    label: str
+    ttl_s: float = 0.0
+
+    REQUESTS: ClassVar[str] = REQUESTS
+    TOKENS: ClassVar[str] = TOKENS
+    PARALLEL: ClassVar[str] = PARALLEL
+    SPEND: ClassVar[str] = SPEND
+
+
+@dataclass(slots=True)
+class Verdict:
+    """The answer to one admission: ``refused`` names the limit that said no."""
+
+    refused: Limit | None = None
+    used: float = 0.0
+    retry_after_s: float = 0.0
+    #: ``x-ratelimit-*`` headers for the caller (the tightest request and token limits).
+    headers: dict[str, str] = field(default_factory=dict)
+    #: Parallel counters a slot was taken on (release them when the call ends).
+    held: tuple[str, ...] = ()
+    #: The counters store was unreachable and the check was skipped (``fail_open``).
+    skipped: bool = False
+
+    def error(self) -> OutcropError:
+        """The 429 for a refusal, with ``Retry-After`` and the ``x-ratelimit-*`` headers."""
+        assert self.refused is not None
+        limit = self.refused
+        wait = max(math.ceil(self.retry_after_s), 1)
+        headers = {
+            **self.headers,
+            "retry-after": str(wait),
+            "retry-after-ms": str(max(int(self.retry_after_s * 1000), 1)),
+        }
+        if limit.kind in (REQUESTS, TOKENS):
+            unit = "requests" if limit.kind == REQUESTS else "tokens"
+            headers[f"x-ratelimit-limit-{unit}"] = _number(limit.limit)
+            headers[f"x-ratelimit-remaining-{unit}"] = "0"
+            headers[f"x-ratelimit-reset-{unit}"] = _duration(self.retry_after_s)
+        if limit.kind == SPEND:
+            message = (
+                f"Budget has been exceeded: {limit.label} spent ${self.used:.6f} of "
+                f"max_budget ${_number(limit.limit)}"
+            )
+            code = "budget_exceeded"
+        elif limit.kind == PARALLEL:
+            message = (
+                f"Rate limit reached: {limit.label} ({_number(limit.limit)}) calls are in "
+                "flight; retry when one ends"
+            )
+            code = "rate_limit_exceeded"
+        else:
+            unit = "requests" if limit.kind == REQUESTS else "tokens"
+            message = (
+                f"Rate limit reached: {limit.label} is {_number(limit.limit)} {unit} per "
+                f"minute ({_number(self.used)} used); retry in {wait}s"
+            )
+            code = "rate_limit_exceeded"
+        return OutcropError(
+            message, 429, code=code, aws_type="ThrottlingException", headers=headers
+        )
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def _duration(seconds: float) -> str:
+    """``x-ratelimit-reset-*`` in OpenAI's spelling (``20ms``, ``6s``, ``1m0s``)."""
+    if seconds < 1:
+        return f"{max(int(seconds * 1000), 0)}ms"
+    whole = math.ceil(seconds)
+    return f"{whole // 60}m{whole % 60}s" if whole >= 60 else f"{whole}s"
+
+
+def rate_headers(limits: Sequence[Limit], state: Sequence[tuple[float, float]]) -> dict[str, str]:
+    """``x-ratelimit-{limit,remaining,reset}-{requests,tokens}`` for the tightest limit of each
+    kind. ``state[i]`` is (used after this call, seconds until the window resets)."""
+    out: dict[str, str] = {}
+    for kind, unit in ((REQUESTS, "requests"), (TOKENS, "tokens")):
+        best: tuple[float, float, float] | None = None
+        for lim, (used, reset) in zip(limits, state, strict=True):
+            if lim.kind != kind:
+                continue
+            left = max(lim.limit - used, 0)
+            if best is None or left < best[1]:
+                best = (lim.limit, left, reset)
+        if best is not None:
+            out[f"x-ratelimit-limit-{unit}"] = _number(best[0])
+            out[f"x-ratelimit-remaining-{unit}"] = _number(best[1])
+            out[f"x-ratelimit-reset-{unit}"] = _duration(best[2])
+    return out
+
+
+def counter(kind: str, name: str) -> str:
+    """The one spelling of a counter's key (after the Redis prefix)."""
+    return f"{kind}:{name}"
+
+
+class CountersUnavailable(Exception):
+    """The shared counters store could not be reached."""
+
+
+class Counters:
+    """The interface both backends implement (all counts in one atomic step per call)."""
+
+    #: ``fail_closed`` (refuse with 503 when the store is down) or ``fail_open``.
+    on_failure: str = "fail_closed"
+    shared: bool = False
+    #: Checks skipped because the store was down (``fail_open``).
+    skipped = 0
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    async def admit(self, limits: Sequence[Limit], request_id: str) -> Verdict:
+        """Check every limit; when all pass, take a request on each ``REQUESTS`` counter and a
+        slot on each ``PARALLEL`` one, atomically."""
+        try:
+            return await self._admit(limits, request_id)
+        except CountersUnavailable as exc:
+            return self._unavailable(exc)
+
+    async def pick(
+        self, candidates: Sequence[tuple[str, float | None, float | None]]
+    ) -> tuple[int, float]:
+        """The index of the first candidate ``(name, rpm, tpm)`` under its caps, with one request
+        taken on it, or ``(-1, seconds until the first window resets)`` when all are at a cap."""
+        try:
+            return await self._pick(candidates)
+        except CountersUnavailable as exc:
+            self._unavailable(exc)
+            return 0, 0.0
+
+    def finish(
+        self,
+        request_id: str,
+        held: Sequence[str] = (),
+        tokens: Sequence[tuple[str, int]] = (),
+        spend: Sequence[tuple[str, float, float]] = (),
+    ) -> None:
+        """A call ended: release its parallel slots, charge tokens ``(name, n)`` and spend
+        ``(name, usd, ttl_s)``. Never raises; Redis work runs in the background."""
+        raise NotImplementedError
+
+    async def spent(self, name: str) -> float:
+        """A spend counter's value (0 when absent)."""
+        raise NotImplementedError
+
+    async def _admit(self, limits: Sequence[Limit], request_id: str) -> Verdict:
+        raise NotImplementedError
+
+    async def _pick(
+        self, candidates: Sequence[tuple[str, float | None, float | None]]
+    ) -> tuple[int, float]:
+        raise NotImplementedError
+
+    def _unavailable(self, exc: Exception) -> Verdict:
+        if self.on_failure == "fail_open":
+            self.skipped += 1
+            log.warning(
+                "limits_store_unavailable",
+                error=str(exc),
+                skipped_total=self.skipped,
+                message="fail_open: the call is served without its limits checked",
+            )
+            return Verdict(skipped=True)
+        log.error(
+            "limits_store_unavailable",
+            error=str(exc),
+            message="fail_closed: calls with limits are refused until it is back",
+        )
+        raise OutcropError(
+            "the rate-limit store is unavailable; retry shortly",
+            503,
+            code="limits_unavailable",
+            aws_type="ServiceUnavailableException",
+            headers={"retry-after": "1"},
+        )
+
+
+class LocalCounters(Counters):
+    """Exact counters in this process (the default: one gateway process)."""
+
+    #: Ended windows are swept after this many new ones (memory stays bounded by live ones).
+    SWEEP_EVERY = 10_000
+
+    def __init__(self, clock: Any = time.monotonic) -> None:
+        self._clock = clock
+        self._windows: dict[str, list[float]] = {}  # name -> [value, ends_at]
+        self._slots: dict[str, dict[str, float]] = {}  # name -> request id -> expires_at
+        self._opened = 0
+
+    def _value(self, name: str, now: float) -> tuple[float, float]:
+        window = self._windows.get(name)
+        if window is None or window[1] <= now:
+            return 0.0, WINDOW_S
+        return window[0], window[1] - now
+
+    def _add(self, name: str, amount: float, now: float, ttl: float = WINDOW_S) -> None:
+        window = self._windows.get(name)
+        if window is None or window[1] <= now:
+            self._windows[name] = [amount, now + ttl]
+            self._opened += 1
+            if self._opened >= self.SWEEP_EVERY:
+                self._sweep(now)
+        else:
+            window[0] += amount
+
+    def _sweep(self, now: float) -> None:
+        self._opened = 0
+        for name in [n for n, w in self._windows.items() if w[1] <= now]:
+            del self._windows[name]
+
+    def _in_flight(self, name: str, now: float) -> int:
+        slots = self._slots.get(name)
+        if not slots:
+            return 0
+        for rid in [r for r, t in slots.items() if t <= now]:
+            del slots[rid]
+        return len(slots)
+
+    async def _admit(self, limits: Sequence[Limit], request_id: str) -> Verdict:
+        now = self._clock()
+        state: list[tuple[float, float]] = []
+        for lim in limits:
+            key = counter(lim.kind, lim.name)
+            if lim.kind == PARALLEL:
+                used, reset = float(self._in_flight(key, now)), 1.0
+            else:
+                used, reset = self._value(key, now)
+                if lim.kind == SPEND:
+                    reset = 1.0
+            if used >= lim.limit:
+                return Verdict(refused=lim, used=used, retry_after_s=reset)
+            state.append((used + (lim.kind == REQUESTS), reset))
+        held = []
+        for lim in limits:
+            key = counter(lim.kind, lim.name)
+            if lim.kind == REQUESTS:
+                self._add(key, 1, now)
+            elif lim.kind == PARALLEL:
+                self._slots.setdefault(key, {})[request_id] = now + PARALLEL_TTL_S
+                held.append(key)
+        return Verdict(headers=rate_headers(limits, state), held=tuple(held))
+
+    async def _pick(
+        self, candidates: Sequence[tuple[str, float | None, float | None]]
+    ) -> tuple[int, float]:
+        now = self._clock()
+        wait = WINDOW_S
+        for i, (name, rpm, tpm) in enumerate(candidates):
+            used, reset = self._value(counter(REQUESTS, name), now)
+            if rpm is not None and used >= rpm:
+                wait = min(wait, reset)
+                continue
+            used, reset = self._value(counter(TOKENS, name), now)
+            if tpm is not None and used >= tpm:
+                wait = min(wait, reset)
+                continue
+            self._add(counter(REQUESTS, name), 1, now)
+            return i, 0.0
+        return -1, wait
+
+    def finish(
+        self,
+        request_id: str,
+        held: Sequence[str] = (),
+        tokens: Sequence[tuple[str, int]] = (),
+        spend: Sequence[tuple[str, float, float]] = (),
+    ) -> None:
+        now = self._clock()
+        for name in held:
+            slots = self._slots.get(name)
+            if slots is not None:
+                slots.pop(request_id, None)
+                if not slots:
+                    del self._slots[name]
+        for name, n in tokens:
+            if n:
+                self._add(counter(TOKENS, name), n, now)
+        for name, usd, ttl in spend:
+            if usd:
+                self._add(counter(SPEND, name), usd, now, ttl)
+
+    async def spent(self, name: str) -> float:
+        return self._value(counter(SPEND, name), self._clock())[0]
+
+
+# -- Redis ----------------------------------------------------------------------------------------
+
+# KEYS: counters. ARGV: now_ms, window_ms, request id, parallel ttl ms, then (kind, limit) per key.
+# Returns {1, used_1, pttl_1, ...} when every limit passes (and takes requests and slots), or
+# {0, index, used, pttl} for the first that refuses.
+_ADMIT = """
+local now = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local rid = ARGV[3]
+local slot_ttl = tonumber(ARGV[4])
+local out = {1}
+for i, key in ipairs(KEYS) do
+  local kind = ARGV[3 + 2 * i]
+  local limit = tonumber(ARGV[4 + 2 * i])
+  local used, ttl
+  if kind == 'p' then
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+    used = redis.call('ZCARD', key)
+    ttl = 1000
+  else
+    used = tonumber(redis.call('GET', key) or '0')
+    ttl = redis.call('PTTL', key)
+    if ttl < 0 then ttl = window end
+  end
+  if used >= limit then
+    return {0, i, tostring(used), ttl}
+  end
+  if kind == 'r' then used = used + 1 end
+  out[#out + 1] = tostring(used)
+  out[#out + 1] = ttl
+end
+for i, key in ipairs(KEYS) do
+  local kind = ARGV[3 + 2 * i]
+  if kind == 'r' then
+    if redis.call('INCR', key) == 1 or redis.call('PTTL', key) < 0 then
+      redis.call('PEXPIRE', key, window)
+    end
+  elseif kind == 'p' then
+    redis.call('ZADD', key, now + slot_ttl, rid)
+    redis.call('PEXPIRE', key, slot_ttl)
+  end
+end
+return out
+"""
+
+# KEYS: (requests, tokens) per candidate. ARGV: window_ms, then (rpm, tpm) per candidate (-1:
+# none). Returns {1-based index of the candidate that took the request, 0}, or {0, the
+# milliseconds until the first full window resets}.
+_PICK = """
+local window = tonumber(ARGV[1])
+local wait = window
+for i = 1, #KEYS / 2 do
+  local rkey, tkey = KEYS[2 * i - 1], KEYS[2 * i]
+  local rpm, tpm = tonumber(ARGV[2 * i]), tonumber(ARGV[2 * i + 1])
+  local full = nil
+  if rpm >= 0 and tonumber(redis.call('GET', rkey) or '0') >= rpm then full = rkey end
+  if not full and tpm >= 0 and tonumber(redis.call('GET', tkey) or '0') >= tpm then full = tkey end
+  if full then
+    local ttl = redis.call('PTTL', full)
+    if ttl >= 0 and ttl < wait then wait = ttl end
+  else
+    if redis.call('INCR', rkey) == 1 or redis.call('PTTL', rkey) < 0 then
+      redis.call('PEXPIRE', rkey, window)
+    end
+    return {i, 0}
+  end
+end
+return {0, wait}
+"""
+
+# KEYS: parallel counters, then token counters, then spend counters. ARGV: request id,
+# window_ms, #parallel, #tokens, then one amount per token counter, then (usd, ttl_ms) per spend.
+_FINISH = """
+local rid = ARGV[1]
+local window = tonumber(ARGV[2])
+local np, nt = tonumber(ARGV[3]), tonumber(ARGV[4])
+for i = 1, np do redis.call('ZREM', KEYS[i], rid) end
+for i = 1, nt do
+  local key = KEYS[np + i]
+  redis.call('INCRBY', key, ARGV[4 + i])
+  if redis.call('PTTL', key) < 0 then redis.call('PEXPIRE', key, window) end
+end
+local a = 5 + nt
+for i = np + nt + 1, #KEYS do
+  redis.call('INCRBYFLOAT', KEYS[i], ARGV[a])
+  redis.call('PEXPIRE', KEYS[i], ARGV[a + 1])
+  a = a + 2
+end
+return 1
+"""
+
+
+class RedisCounters(Counters):
+    """Counters in Redis, shared by every process using the same URL and ``prefix``."""
+
+    shared = True
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str = "outcrop:",
+        on_failure: str = "fail_closed",
+        timeout: float = 1.0,
+    ) -> None:
+        self.url = url
+        self.prefix = prefix
+        self.on_failure = on_failure
+        self.timeout = timeout
+        self.skipped = 0
+        self._client: Any = None
+        self._scripts: dict[str, Any] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._finish_failures = 0
+
+    async def start(self) -> None:
+        import redis.asyncio as redis
+
+        self._client = redis.Redis.from_url(
+            self.url,
+            socket_timeout=self.timeout,
+            socket_connect_timeout=self.timeout,
+            health_check_interval=30,
+        )
+        for name, source in (("admit", _ADMIT), ("pick", _PICK), ("finish", _FINISH)):
+            self._scripts[name] = self._client.register_script(source)
+        try:  # loads the scripts: calls then use EVALSHA (one round trip each)
+            for script in self._scripts.values():
+                script.sha = await self._client.script_load(script.script)
+        except Exception as exc:  # down at start: checks fail (open or closed) until it is up
+            log.warning("limits_store_unavailable_at_start", error=f"{type(exc).__name__}: {exc}")
+
+    async def close(self) -> None:
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=5)
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def _run(self, name: str, keys: list[str], args: list[Any]) -> Any:
+        import redis.exceptions as rex
+
+        if self._client is None:
+            raise CountersUnavailable("the Redis client is not started")
+        try:
+            return await self._scripts[name](keys=keys, args=args)
+        except (rex.ConnectionError, rex.TimeoutError, OSError) as exc:
+            raise CountersUnavailable(f"Redis {type(exc).__name__}: {exc}") from None
+
+    async def _admit(self, limits: Sequence[Limit], request_id: str) -> Verdict:
+        keys: list[str] = []
+        args: list[Any] = [int(time.time() * 1000), int(WINDOW_S * 1000), request_id]
+        args.append(int(PARALLEL_TTL_S * 1000))
+        for lim in limits:
+            keys.append(self.prefix + counter(lim.kind, lim.name))
+            args += [lim.kind, repr(float(lim.limit))]
+        out = await self._run("admit", keys, args)
+        if int(out[0]) == 0:
+            index, used, ttl = int(out[1]) - 1, float(out[2]), int(out[3])
+            return Verdict(refused=limits[index], used=used, retry_after_s=ttl / 1000)
+        state = [(float(out[1 + 2 * i]), int(out[2 + 2 * i]) / 1000) for i in range(len(limits))]
+        held = tuple(keys[i] for i, lim in enumerate(limits) if lim.kind == PARALLEL)
+        return Verdict(headers=rate_headers(limits, state), held=held)
+
+    async def _pick(
+        self, candidates: Sequence[tuple[str, float | None, float | None]]
+    ) -> tuple[int, float]:
+        keys: list[str] = []
+        args: list[Any] = [int(WINDOW_S * 1000)]
+        for name, rpm, tpm in candidates:
+            keys += [self.prefix + counter(REQUESTS, name), self.prefix + counter(TOKENS, name)]
+            args += [-1 if rpm is None else rpm, -1 if tpm is None else tpm]
+        index, wait = await self._run("pick", keys, args)
+        return int(index) - 1, int(wait) / 1000
+
+    def finish(
+        self,
+        request_id: str,
+        held: Sequence[str] = (),
+        tokens: Sequence[tuple[str, int]] = (),
+        spend: Sequence[tuple[str, float, float]] = (),
+    ) -> None:
+        tokens = [(n, c) for n, c in tokens if c]
+        spend = [(n, usd, ttl) for n, usd, ttl in spend if usd]
+        if not (held or tokens or spend):
+            return
+        keys = [*held]
+        keys += [self.prefix + counter(TOKENS, n) for n, _ in tokens]
+        keys += [self.prefix + counter(SPEND, n) for n, _, _ in spend]
+        args: list[Any] = [request_id, int(WINDOW_S * 1000), len(held), len(tokens)]
+        args += [c for _, c in tokens]
+        for _, usd, ttl in spend:
+            args += [repr(float(usd)), max(int(ttl * 1000), 1000)]
+        task = asyncio.get_running_loop().create_task(self._finish(keys, args))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _finish(self, keys: list[str], args: list[Any]) -> None:
+        for attempt in range(3):  # a short blip should not lose a charge or leak a slot
+            try:
+                await self._run("finish", keys, args)
+                return
+            except CountersUnavailable as exc:
+                if attempt == 2:
+                    self._finish_failures += 1
+                    log.error(
+                        "limits_charge_lost",
+                        error=str(exc),
+                        lost_total=self._finish_failures,
+                        message="a finished call's tokens/spend were not counted in Redis "
+                        "(parallel slots expire on their own)",
+                    )
+                    return
+                await asyncio.sleep(0.2 * (attempt + 1))
+            except Exception as exc:
+                log.error("limits_charge_failed", error=f"{type(exc).__name__}: {exc}")
+                return
+
+    async def spent(self, name: str) -> float:
+        if self._client is None:
+            return 0.0
+        value = await self._client.get(self.prefix + counter(SPEND, name))
+        return float(value or 0.0)
+
+
+def make_counters(url: str | None, *, prefix: str, on_failure: str) -> Counters:
+    """``RedisCounters`` when a Redis URL is set, else ``LocalCounters``."""
+    if url:
+        return RedisCounters(url, prefix=prefix, on_failure=on_failure)
+    counters = LocalCounters()
+    counters.on_failure = on_failure
+    return counters

@@ -219,16 +219,18 @@ class CallLifecycle:
             self.responded = True
             if self.headers_out:
                 message = {**message, "headers": [*message["headers"], *self.headers_out]}
-        elif self._captured is not None:
-            room = CallEvent.CAPTURED_BYTES - len(self._captured)
-            if room > 0:
-                self._captured += message.get("body", b"")[:room]
-        elif not message.get("more_body", False):
-            # The event goes out before the answer's last byte: once a client holds the whole
-            # answer, its call is accounted (logs, spend, budgets) and nothing else can change.
-            self.finish()
-        elif self.first_token is None and self.stream and message.get("body"):
-            self.first_token = time.perf_counter()  # a streamed answer's first bytes
+        else:
+            if self._captured is not None:  # store_prompts_in_spend_logs
+                room = CallEvent.CAPTURED_BYTES - len(self._captured)
+                if room > 0:
+                    self._captured += message.get("body", b"")[:room]
+            if not message.get("more_body", False):
+                # The event goes out before the answer's last byte: once a client holds the
+                # whole answer, its call is accounted (logs, spend, budgets) and nothing else
+                # can change.
+                self.finish()
+            elif self.first_token is None and self.stream and message.get("body"):
+                self.first_token = time.perf_counter()  # a streamed answer's first bytes
         assert self._send is not None
         await self._send(message)
 

@@ -63,11 +63,14 @@ def test_check_config_names_ignored_keys_and_strict_refuses_them(tmp_path):
     r = run("check-config", str(cfg))
     assert r.returncode == 0, r.stderr
     assert "router: simple-shuffle; num_retries 2; fallbacks: a -> b" in r.stdout
-    assert "router_settings.redis_host: no Redis" in r.stdout
+    assert "router_settings.redis_host: use general_settings.redis_url" in r.stdout
     assert "litellm_settings.telemetry: Outcrop sends no telemetry" in r.stdout
     r = run("check-config", "--strict", str(cfg))
     assert r.returncode == 2
-    assert "router_settings.redis_host: no Redis" in r.stderr and "--strict" in r.stderr
+    assert (
+        "router_settings.redis_host: use general_settings.redis_url" in r.stderr
+        and "--strict" in r.stderr
+    )
 
 
 def test_database_url_without_a_plugin_that_uses_it_is_refused(tmp_path):

@@ -24,6 +24,7 @@ from .health import health
 from .logs import get_logger
 from .loopback import LoopbackOnly
 from .notfound import not_found
+from .route_index import IndexedRouter
 from .wire import ModelCard, ModelList, encoder
 
 log = get_logger("outcrop.app")
@@ -233,6 +234,7 @@ def create_app(
             await gw.stop()
 
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: not_found})
+    app.router = IndexedRouter(routes, lifespan=lifespan)  # fixed paths found at once
     app.state.gateway = gw
     app.state.ready = False
     app.state.created = int(time.time())

@@ -1,5 +1,5 @@
 """The models page shows the router's cooldown state: a deployment that failed is shown cooling
-down, the other of its model_name ready; the recorded error rate agrees."""
+down, the other of its model_name ready; the call's spend row and details page list both attempts."""
 
 from __future__ import annotations
 
@@ -65,4 +65,26 @@ def test_cooldown_state(
     cooling = [name for name, row in rows.items() if "cooling down" in row]
     ready = [name for name, row in rows.items() if "ready" in row]
     assert len(cooling) == 1 and len(ready) == 1, rows
+
+    # the call's two attempts: the failed one on the deployment now cooling down, then the other
+    (row,) = Admin(running.url).get("/spend/logs")
+    first, second = row["attempts"]
+    assert (first["deployment"], first["status"], first["error"]) == (
+        cooling[0],
+        500,
+        "InternalServerException",
+    )
+    assert (second["deployment"], second["status"], second["error"]) == (ready[0], 200, None)
+    assert first["region"] == "us-west-2" and first["latency_ms"] > 0
+    calls = ui.get("/ui/calls").text
+    row_id = re.search(r'href="/ui/calls/(\d+)"', calls).group(1)  # type: ignore[union-attr]
+    details = ui.get(f"/ui/calls/{row_id}").text
+    attempts = re.search(r'<ol class="attempts">(.*?)</ol>', details, re.S).group(1)  # type: ignore[union-attr]
+    items = re.findall(r"<li>(.*?)</li>", attempts, re.S)
+    assert len(items) == 2
+    assert (
+        items[0].startswith(f"{cooling[0]} in us-west-2: status 500")
+        and "InternalServerException" in items[0]
+    )
+    assert items[1].startswith(f"{ready[0]} in us-west-2: status 200")
     ui.close()

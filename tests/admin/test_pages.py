@@ -259,7 +259,10 @@ def test_spend_calls_and_models(gateway: Any, ui: UI, admin: Admin, bedrock_simu
     details = ui.get(f"/ui/calls/{row_id}").text
     error_row = next(r for r in rows if r["status"] >= 400)
     assert error_row["request_id"] in details and "upstream broke" in details
-    assert "beta" in details and "nova#0" in details and "Attempts" in details
+    assert "beta" in details and "nova#0" in details
+    assert "<li>nova#0 in us-west-2: status 500" in details  # the failed upstream attempt
+    ok_id = re.search(r'href="/ui/calls/(\d+)"', ui.get("/ui/calls", status="ok").text).group(1)  # type: ignore[union-attr]
+    assert "one at most (no retry)" in ui.get(f"/ui/calls/{ok_id}").text
     assert ui.get("/ui/calls", size="2").text.count('href="/ui/calls/') == 2
     second = ui.get("/ui/calls", size="2", page="3").text
     assert second.count('href="/ui/calls/') == 1 and "5\u20135 of 5" in second

@@ -115,6 +115,8 @@ spend_logs = sa.Table(
     sa.Column("client_ip", sa.String(64)),
     sa.Column("user_agent", sa.String(512)),
     sa.Column("error", sa.String(1024)),
+    #: [{deployment, status, latency_ms, error, region}] when the router made several attempts
+    sa.Column("attempts", sa.JSON),
     sa.Column("messages", sa.JSON),  # only with store_prompts_in_spend_logs
     sa.Column("response", sa.JSON),
 )

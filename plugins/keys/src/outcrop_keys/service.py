@@ -473,6 +473,17 @@ class KeyService:
             "client_ip": event.client_ip,
             "user_agent": (event.user_agent or "")[:512] or None,
             "error": (event.error or "")[:1024] or None,
+            "attempts": [
+                {
+                    "deployment": a.deployment,
+                    "status": a.status,
+                    "latency_ms": round(a.latency_s * 1000, 3),
+                    "error": a.error,
+                    "region": a.region,
+                }
+                for a in event.attempts
+            ]
+            or None,
             "messages": stored_body(event.request_body) if self.settings.store_prompts else None,
             "response": stored_body(event.response_body) if self.settings.store_prompts else None,
         }

@@ -87,7 +87,7 @@ def events(outcrop_plugin) -> EventRecorder:
 
 @pytest.fixture
 def gateway(events, gateway_factory, simulator_params):
-    """The seeds' two deployments plus a priced one and one with provider params in config."""
+    """The LiteLLM page's two deployments plus a priced one and one with provider params in config."""
     return gateway_factory(
         {
             "model_list": [

@@ -1,8 +1,8 @@
-"""Shared fixtures: a gateway configured like seed 002, on the signature-verifying simulator.
+"""Shared fixtures: a gateway configured like LiteLLM's AgentCore page, on the signature-verifying simulator.
 
-The seed's ARNs (``runtime/my-agent-runtime``) are placeholders that AWS's runtime-id pattern
-(``name-`` + 10 characters) rejects, so the configs below keep the seed's structure, regions and
-accounts with realistic runtime ids; ``test_seed_examples`` shows what the placeholder itself does.
+The page's ARNs (``runtime/my-agent-runtime``) are placeholders that AWS's runtime-id pattern
+(``name-`` + 10 characters) rejects, so the configs below keep the page's structure, regions and
+accounts with realistic runtime ids; ``test_litellm_page`` shows what the placeholder itself does.
 """
 
 from __future__ import annotations
@@ -32,13 +32,13 @@ API_CONFIG = Config()
 def _config(simulator_params, **general):
     return {
         "model_list": [
-            # seed 002's proxy config, both runtimes
+            # the AgentCore page's proxy config, both runtimes
             {"model_name": "agentcore-runtime-1", "litellm_params": simulator_params(MODEL)},
             {
                 "model_name": "agentcore-runtime-2",
                 "litellm_params": simulator_params(MODEL_EAST, aws_region_name="us-east-1"),
             },
-            # seed 002's "proxy configuration with parameters"
+            # the AgentCore page's "proxy configuration with parameters"
             {
                 "model_name": "agentcore-runtime-prod",
                 "litellm_params": simulator_params(MODEL, qualifier="production"),
@@ -76,7 +76,7 @@ def raw_gateway(gateway_factory, simulator_params):
 
 @pytest.fixture
 def client(gateway):
-    # seed 002 uses base_url without /v1: the gateway serves /chat/completions too
+    # the AgentCore page uses base_url without /v1: the gateway serves /chat/completions too
     return openai.OpenAI(base_url=gateway.url, api_key=KEY, max_retries=0)
 
 

@@ -26,7 +26,7 @@ def test_arn_parts():
         "arn:aws-us-gov:bedrock-agentcore:us-gov-west-1:123456789012:runtime/a-1"
     )
     assert gov.partition == "aws-us-gov" and gov.region == "us-gov-west-1"
-    # the seed's placeholder is valid configuration (AWS judges the id itself)
+    # the LiteLLM page's placeholder is valid configuration (AWS judges the id itself)
     assert (
         parse_runtime_arn(
             "arn:aws:bedrock-agentcore:us-west-2:123456789012:runtime/my-agent-runtime"

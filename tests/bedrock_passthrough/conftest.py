@@ -178,7 +178,7 @@ def sigv4_client(
 def bearer_client(
     url: str, ca: str, monkeypatch: pytest.MonkeyPatch, token: str = MASTER_KEY
 ) -> Any:
-    """bedrock-runtime as seed 004 builds it: dummy keys plus AWS_BEARER_TOKEN_BEDROCK."""
+    """bedrock-runtime as the /converse page builds it: dummy keys plus AWS_BEARER_TOKEN_BEDROCK."""
     monkeypatch.setenv("AWS_BEARER_TOKEN_BEDROCK", token)
     return boto3.session.Session().client(
         "bedrock-runtime",

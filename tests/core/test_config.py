@@ -1,4 +1,4 @@
-"""Config loading: the seeds' format, env references, aliases, and field-path errors."""
+"""Config loading: LiteLLM's format, env references, aliases, and field-path errors."""
 
 import textwrap
 
@@ -7,7 +7,7 @@ import pytest
 from outcrop.config import load_config, parse_config
 from outcrop.errors import ConfigError
 
-SEED_AGENT = """
+LITELLM_AGENT_CONFIG = """
 model_list:
   - model_name: bedrock-agent-1
     litellm_params:
@@ -38,10 +38,10 @@ def write(tmp_path, text):
     return p
 
 
-def test_seed_config_loads_with_env_references(tmp_path, monkeypatch):
+def test_litellm_config_loads_with_env_references(tmp_path, monkeypatch):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDFROMENV")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secretfromenv")
-    cfg = load_config(write(tmp_path, SEED_AGENT))
+    cfg = load_config(write(tmp_path, LITELLM_AGENT_CONFIG))
     first, second, third = cfg.model_list
     assert first.model_name == "bedrock-agent-1"
     assert first.params.aws_access_key_id == "AKIDFROMENV"

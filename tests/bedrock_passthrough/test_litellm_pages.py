@@ -1,4 +1,4 @@
-"""The seeds' examples, as written: curl bodies byte for byte (sent with httpx), seed 004's
+"""LiteLLM's pass-through and /converse pages' examples, as written: curl bodies byte for byte (sent with httpx), the /converse page's
 config file verbatim, its boto3 snippet, and its load-balancing config across two regions.
 
 AWS is the simulator, reached the way a user would redirect botocore: AWS_ENDPOINT_URL_*.
@@ -119,10 +119,10 @@ def post(url: str, body: bytes, key: str) -> httpx.Response:
     )
 
 
-# -- seed 003: `litellm` with AWS keys in the environment, no config ------------------------------
+# -- LiteLLM's pass-through page: `litellm` with AWS keys in the environment, no config ------------------------------
 
 
-def test_seed_003_converse_with_any_bearer(
+def test_passthrough_page_converse_with_any_bearer(
     aws_environment, gateway_factory, bedrock_simulator, recorder
 ):
     gw = gateway_factory({})
@@ -138,12 +138,12 @@ def test_seed_003_converse_with_any_bearer(
         assert "authorization" in seen.headers and "Bearer" not in seen.headers["authorization"]
 
 
-def test_seed_003_apply_guardrail_as_written_gets_bedrocks_own_answer(
+def test_passthrough_page_apply_guardrail_as_written_gets_bedrocks_own_answer(
     aws_environment, gateway_factory, bedrock_simulator
 ):
     gw = gateway_factory({})
     url = f"{gw.url}/bedrock/guardrail/guardrailIdentifier/version/guardrailVersion/apply"
-    # The seed writes `contents`; Bedrock's field is `content`, and Bedrock says so.
+    # The page writes `contents`; Bedrock's field is `content`, and Bedrock says so.
     r = post(url, GUARDRAIL_003, "sk-anything")
     assert r.status_code == 400 and r.headers["x-amzn-errortype"] == "ValidationException"
     assert "'content'" in r.json()["message"]
@@ -155,7 +155,9 @@ def test_seed_003_apply_guardrail_as_written_gets_bedrocks_own_answer(
     assert bedrock_simulator.last("ApplyGuardrail").params["guardrailVersion"] == "guardrailVersion"
 
 
-def test_seed_003_knowledge_base_retrieve(aws_environment, gateway_factory, bedrock_simulator):
+def test_passthrough_page_knowledge_base_retrieve(
+    aws_environment, gateway_factory, bedrock_simulator
+):
     gw = gateway_factory({})
     # curl expands the {knowledgeBaseId} glob to the bare word; the placeholder body is not JSON.
     r = post(
@@ -174,7 +176,7 @@ def test_seed_003_knowledge_base_retrieve(aws_environment, gateway_factory, bedr
     assert seen.service == "bedrock-agent-runtime" and seen.body == filled
 
 
-def test_seed_003_with_a_master_key(aws_environment, gateway_factory, bedrock_simulator):
+def test_passthrough_page_with_a_master_key(aws_environment, gateway_factory, bedrock_simulator):
     gw = gateway_factory({"general_settings": {"master_key": "sk-1234"}})
     url = f"{gw.url}/bedrock/model/cohere.command-r-v1:0/converse"
     assert post(url, CONVERSE_003, "sk-1234").status_code == 200
@@ -183,10 +185,10 @@ def test_seed_003_with_a_master_key(aws_environment, gateway_factory, bedrock_si
     assert r.json() == {"message": "The API key included in the request is invalid."}
 
 
-# -- seed 004: the config file, curl, boto3, load balancing ---------------------------------------
+# -- LiteLLM's /converse page: the config file, curl, boto3, load balancing ---------------------------------------
 
 
-def test_seed_004_converse_and_converse_stream(
+def test_converse_page_converse_and_converse_stream(
     aws_environment, gateway_factory, bedrock_simulator, recorder
 ):
     gw = gateway_factory(yaml.safe_load(CONFIG_004))
@@ -216,7 +218,7 @@ def test_seed_004_converse_and_converse_stream(
     assert bedrock_simulator.last("ConverseStream").body == STREAM_004
 
 
-def test_seed_004_boto3_snippet_with_a_bearer_token_over_tls(
+def test_converse_page_boto3_snippet_with_a_bearer_token_over_tls(
     aws_environment, monkeypatch, gateway_factory, tls_files, bedrock_simulator
 ):
     gw = gateway_factory(
@@ -234,7 +236,7 @@ def test_seed_004_boto3_snippet_with_a_bearer_token_over_tls(
     )  # re-signed, not "dummy"
 
 
-def test_seed_004_load_balancing_sends_traffic_to_both_regions(
+def test_converse_page_load_balancing_sends_traffic_to_both_regions(
     aws_environment, gateway_factory, bedrock_simulator
 ):
     gw = gateway_factory(yaml.safe_load(LOAD_BALANCING_004))

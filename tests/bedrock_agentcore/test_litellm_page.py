@@ -1,4 +1,4 @@
-"""Every example of seed 002, with `outcrop` for `litellm`, against the signature-verifying
+"""Every example of LiteLLM's AgentCore page, with `outcrop` for `litellm`, against the signature-verifying
 simulator: the Python SDK, curl (raw HTTP), the OpenAI SDK and both proxy configs."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ LONG_SESSION = "session-abc-123-" + "0123456789abcdef0123456789"  # 42 character
 
 
 def _sdk_kwargs(sim):
-    # the seed's SDK examples rely on ambient AWS settings; here they point at the simulator
+    # the page's SDK examples rely on ambient AWS settings; here they point at the simulator
     return {
         "api_base": sim.url,
         "aws_access_key_id": TEST_ACCESS_KEY,
@@ -90,9 +90,9 @@ def test_sdk_provider_specific_parameters(sim):
     assert response.session_id == LONG_SESSION
 
 
-def test_sdk_seed_session_id_is_too_short_for_agentcore(sim):
-    # The seed's literal "session-abc-123" has 15 characters; AgentCore requires 33-256 (the
-    # seed's own table says "must be 33+ characters"), so the gateway answers a clear 400 before
+def test_sdk_page_session_id_is_too_short_for_agentcore(sim):
+    # The page's literal "session-abc-123" has 15 characters; AgentCore requires 33-256 (the
+    # page's own table says "must be 33+ characters"), so the gateway answers a clear 400 before
     # calling AWS instead of a ValidationException from it.
     with pytest.raises(OutcropError) as info:
         outcrop.completion(
@@ -209,7 +209,7 @@ def test_request_qualifier_overrides_the_deployment(client, sim):
     assert _invocation(sim).query == {"qualifier": "canary"}
 
 
-def test_proxy_seed_session_id_gets_a_clear_400(client, sim):
+def test_proxy_page_session_id_gets_a_clear_400(client, sim):
     with pytest.raises(openai.BadRequestError) as info:
         client.chat.completions.create(
             model="agentcore-runtime-prod",
@@ -221,12 +221,12 @@ def test_proxy_seed_session_id_gets_a_clear_400(client, sim):
     assert sim.requests == []
 
 
-def test_seed_placeholder_arn_is_valid_config_and_aws_judges_it(
+def test_page_placeholder_arn_is_valid_config_and_aws_judges_it(
     gateway_factory, simulator_params, sim
 ):
-    # `runtime/my-agent-runtime` parses (the config of seed 002 starts as written); the runtime id
+    # `runtime/my-agent-runtime` parses (the config of LiteLLM's AgentCore page starts as written); the runtime id
     # is AWS's to judge, and its ValidationException reaches the client as a 400.
-    seed_model = (
+    page_model = (
         PREFIX + "arn:aws:bedrock-agentcore:us-west-2:123456789012:runtime/my-agent-runtime"
     )
     gw = gateway_factory(
@@ -234,7 +234,7 @@ def test_seed_placeholder_arn_is_valid_config_and_aws_judges_it(
             "model_list": [
                 {
                     "model_name": "agentcore-runtime-1",
-                    "litellm_params": simulator_params(seed_model),
+                    "litellm_params": simulator_params(page_model),
                 }
             ]
         }

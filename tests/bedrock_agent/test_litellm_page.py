@@ -1,4 +1,4 @@
-"""Seeds 000/001 as written: the proxy's curl and OpenAI SDK calls, and the Python SDK calls with
+"""LiteLLM's Bedrock Agents page as written: the proxy's curl and OpenAI SDK calls, and the Python SDK calls with
 ``outcrop`` in place of ``litellm`` (credentials and endpoint from the environment, as there)."""
 
 from __future__ import annotations
@@ -156,7 +156,7 @@ def test_provider_specific_parameter_in_proxy_config(
 
 @pytest.fixture
 def aws_env(bedrock_simulator, monkeypatch, tmp_path):
-    """AWS settings from the environment, as the seed's Python snippets expect (each test has
+    """AWS settings from the environment, as the page's Python snippets expect (each test has
     its own in-process gateway, see conftest, so no cached settings of another test apply)."""
     for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
         monkeypatch.delenv(name, raising=False)

@@ -132,6 +132,8 @@ def test_serve_with_two_workers(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # its own key store: keys other tests left in the shared one must not decide the start
+        env={**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path}/keys.db"},
     )
     stderr = StderrLines(proc)
     try:

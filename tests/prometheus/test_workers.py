@@ -47,6 +47,8 @@ def test_one_scrape_counts_every_worker(tmp_path, bedrock_simulator, workers):
     base = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
     env["TMPDIR"] = str(tmp_path)  # where the supervisor makes the shared directory
+    # its own key store: keys other tests left in the shared one must not decide the start
+    env["DATABASE_URL"] = f"sqlite:///{tmp_path}/keys.db"
     command = [sys.executable, "-m", "outcrop", "serve", "--config", str(cfg)]
     command += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
     proc = subprocess.Popen(

@@ -165,7 +165,13 @@ class CliServer:
             stderr=subprocess.PIPE,
             text=True,
             start_new_session=True,
-            env={**os.environ, "OUTCROP_LOG_LEVEL": "INFO"},
+            # its own key store: keys other tests left in the shared one (a key with rate
+            # limits) must not decide whether `--workers N` starts
+            env={
+                **os.environ,
+                "OUTCROP_LOG_LEVEL": "INFO",
+                "DATABASE_URL": f"sqlite:///{tmp_path}/outcrop-{id(self)}.db",
+            },
         )
         wait_ready(self.url, self.proc)
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -158,7 +159,7 @@ class CountersUnavailable(Exception):
     """The shared counters store could not be reached."""
 
 
-class Counters:
+class Counters(ABC):
     """The interface both backends implement (all counts in one atomic step per call)."""
 
     #: ``fail_closed`` (refuse with 503 when the store is down) or ``fail_open``.
@@ -192,6 +193,7 @@ class Counters:
             self._unavailable(exc)
             return 0, 0.0
 
+    @abstractmethod
     def finish(
         self,
         request_id: str,
@@ -201,19 +203,18 @@ class Counters:
     ) -> None:
         """A call ended: release its parallel slots, charge tokens ``(name, n)`` and spend
         ``(name, usd, ttl_s)``. Never raises; Redis work runs in the background."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def spent(self, name: str) -> float:
         """A spend counter's value (0 when absent)."""
-        raise NotImplementedError
 
-    async def _admit(self, limits: Sequence[Limit], request_id: str) -> Verdict:
-        raise NotImplementedError
+    @abstractmethod
+    async def _admit(self, limits: Sequence[Limit], request_id: str) -> Verdict: ...
 
+    @abstractmethod
     async def _pick(
         self, candidates: Sequence[tuple[str, float | None, float | None]]
-    ) -> tuple[int, float]:
-        raise NotImplementedError
+    ) -> tuple[int, float]: ...
 
     def _unavailable(self, exc: Exception) -> Verdict:
         if self.on_failure == "fail_open":

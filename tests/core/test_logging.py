@@ -79,3 +79,25 @@ def test_redaction_processor_masks_secret_keys_and_values(log_stream):
     assert event["aws_secret_access_key"] == "***"
     assert "AKIAABCDEFGHIJKLMNOP" not in event["note"]
     assert event["prompt_tokens"] == 5
+
+
+def test_redaction_masks_every_secret_spelling_wherever_it_is(log_stream):
+    """Each value pattern (bearer token, SigV4 credential, AKIA/ASIA/AKID key ids) is masked in
+    the message, in plain fields and inside lists and dicts; other text and numbers stay."""
+    log = get_logger("t")
+    log.info(
+        "sent Bearer sk-in-message",
+        sig="AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE0001/20261130/us-west-2/bedrock/aws4_request",
+        ids=["ASIAABCDEFGHIJKL", ("AKIDABCDEFGHIJKL", 3)],
+        nested={"inner": {"why": "Bearer sk-nested"}},
+        plain="nothing to hide: Bear er, AKI, AWS4",
+        ratio=0.5,
+        ok=True,
+    )
+    (event,) = lines(log_stream)
+    assert event["event"] == "sent Bearer ***"
+    assert event["sig"] == "AWS4-HMAC-SHA256 Credential=***"
+    assert event["ids"] == ["***", ["***", 3]]
+    assert event["nested"] == {"inner": {"why": "Bearer ***"}}
+    assert event["plain"] == "nothing to hide: Bear er, AKI, AWS4"
+    assert event["ratio"] == 0.5 and event["ok"] is True

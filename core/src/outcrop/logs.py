@@ -10,6 +10,7 @@ import logging
 import re
 import sys
 from collections.abc import MutableMapping
+from functools import lru_cache
 from typing import Any
 
 import structlog
@@ -24,9 +25,39 @@ _SECRET_VALUES = re.compile(
 )
 
 
+#: Values that cannot hold a secret: returned as they are without further checks.
+_PLAIN = frozenset({int, float, bool, type(None)})
+
+
+def _mask(match: re.Match[str]) -> str:
+    return (match.group(1) or match.group(2) or "") + "***"
+
+
+@lru_cache(maxsize=1024)
+def _secret_key(key: str) -> bool:
+    """Whether a field name marks its value as a secret (names come from code: few, cached)."""
+    return _SECRET_KEYS.search(key) is not None
+
+
+def _scrub_text(text: str) -> str:
+    # Every text ``_SECRET_VALUES`` matches holds one of these words: a text without them
+    # (nearly every one) skips the regex.
+    if (
+        "Bearer" in text
+        or "AWS4-HMAC-SHA256" in text
+        or "AKIA" in text
+        or "ASIA" in text
+        or "AKID" in text
+    ):
+        return _SECRET_VALUES.sub(_mask, text)
+    return text
+
+
 def _scrub_value(value: Any) -> Any:
+    if type(value) in _PLAIN:
+        return value
     if isinstance(value, str):
-        return _SECRET_VALUES.sub(lambda m: (m.group(1) or m.group(2) or "") + "***", value)
+        return _scrub_text(value)
     if isinstance(value, dict):
         return {
             k: "***" if isinstance(v, str) and _SECRET_KEYS.search(str(k)) else _scrub_value(v)
@@ -41,13 +72,13 @@ def redact_secrets(
     _logger: Any, _name: str, event: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
     """structlog processor: mask secret-looking keys and values anywhere in the event."""
-    for key in list(event):
-        if key == "event":
-            event[key] = _scrub_value(event[key])
-        elif isinstance(event[key], str) and _SECRET_KEYS.search(key):
-            event[key] = "***"
+    for key, value in event.items():
+        if type(value) in _PLAIN:
+            continue
+        if isinstance(value, str):
+            event[key] = "***" if key != "event" and _secret_key(key) else _scrub_text(value)
         else:
-            event[key] = _scrub_value(event[key])
+            event[key] = _scrub_value(value)
     return event
 
 

@@ -1,5 +1,6 @@
 """The fast signer must produce exactly botocore's signature."""
 
+import datetime
 from urllib.parse import urlsplit
 
 import pytest
@@ -154,3 +155,16 @@ def test_shared_canonical_uri_and_query_equal_botocore(
     _, uri, query = auth.canonical_request(ref).split("\n")[:3]
     parts = urlsplit(url)
     assert (canonical_uri(parts.path), canonical_query(parts.query)) == (uri, query)
+
+
+def test_amz_date_follows_the_clock_second_by_second(monkeypatch):
+    """The formatted second is reused within a second, never across one."""
+    clock = [1_796_083_199.9]  # 2026-11-30T23:59:59.9Z
+    monkeypatch.setattr(sigv4.time, "time", lambda: clock[0])
+    assert sigv4.amz_date() == "20261130T235959Z"
+    clock[0] = 1_796_083_199.99
+    assert sigv4.amz_date() == "20261130T235959Z"
+    clock[0] = 1_796_083_200.0  # the next day begins: the credential scope's date changes with it
+    assert sigv4.amz_date() == "20261201T000000Z"
+    when = datetime.datetime(2025, 1, 2, 3, 4, 5, tzinfo=datetime.UTC)
+    assert sigv4.amz_date(when) == "20250102T030405Z"

@@ -16,10 +16,7 @@ import pytest
 import outcrop
 from outcrop import CallEvent
 
-MASTER_KEY = "sk-anthropic-master"
-SONNET = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
-HAIKU = "anthropic.claude-3-5-haiku-20241022-v1:0"
-NOVA = "amazon.nova-lite-v1:0"
+from .common import HAIKU, MASTER_KEY, NOVA, SONNET
 
 
 class EventRecorder:

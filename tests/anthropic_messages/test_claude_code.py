@@ -26,7 +26,8 @@ import pytest
 
 from outcrop.testing import ClaudeReply, ToolUse
 
-from .conftest import MASTER_KEY, EventRecorder
+from .common import MASTER_KEY
+from .conftest import EventRecorder
 
 VERSION = "2.1.332"
 ROOT = Path(__file__).resolve().parents[2]

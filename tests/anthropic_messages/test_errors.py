@@ -12,7 +12,8 @@ import pytest
 
 from outcrop.testing import ClaudeReply, HttpError
 
-from .conftest import MASTER_KEY, EventRecorder
+from .common import MASTER_KEY
+from .conftest import EventRecorder
 
 HI = [{"role": "user", "content": "Hi"}]
 

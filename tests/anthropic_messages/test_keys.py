@@ -13,7 +13,7 @@ import pytest
 from outcrop.testing import ClaudeReply
 from outcrop_keys.plugin import service_for
 
-from .conftest import MASTER_KEY
+from .common import MASTER_KEY
 
 HI = [{"role": "user", "content": "Hi"}]
 ONE_CALL = 10 * 3e-6 + 5 * 15e-6  # claude sonnet 4.5, 10 in / 5 out tokens

@@ -11,7 +11,8 @@ import pytest
 
 from outcrop.testing import ClaudeReply
 
-from .conftest import HAIKU, SONNET, EventRecorder
+from .common import HAIKU, SONNET
+from .conftest import EventRecorder
 
 
 def test_create_reaches_invoke_model_with_bedrocks_body(

@@ -14,10 +14,7 @@ from botocore.validate import ParamValidator
 import outcrop
 from outcrop import CallEvent
 
-MASTER_KEY = "sk-agent-test"
-AGENT = "bedrock/agent/L1RT58GYRW/MFPSBCXYTW"
-AGENT_2 = "bedrock/agent/AGENT456/ALIAS789"
-SOURCE_ARN = "arn:aws:bedrock:us-west-2:123456789012:agent/L1RT58GYRW"
+from .common import AGENT, AGENT_2, MASTER_KEY, SOURCE_ARN
 
 
 class EventRecorder:

@@ -10,7 +10,7 @@ import pytest
 
 from outcrop.testing import AgentReply
 
-from .conftest import AGENT, MASTER_KEY, SOURCE_ARN
+from .common import AGENT, MASTER_KEY, SOURCE_ARN
 
 USER = {"role": "user", "content": "hello"}
 

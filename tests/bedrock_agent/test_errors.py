@@ -81,7 +81,7 @@ def test_error_code_from_body_type_and_plain_statuses(client, bedrock_simulator)
 def test_simulator_rejects_bad_signature_as_gateway_fault(
     gateway_factory, simulator_params, bedrock_simulator
 ):
-    from .conftest import AGENT
+    from .common import AGENT
 
     running = gateway_factory(
         {

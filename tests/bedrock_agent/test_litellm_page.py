@@ -12,7 +12,7 @@ import pytest
 import outcrop
 from outcrop.testing import TEST_ACCESS_KEY, TEST_SECRET_KEY, AgentReply
 
-from .conftest import AGENT, MASTER_KEY
+from .common import AGENT, MASTER_KEY
 
 
 def _sse_payloads(response: httpx.Response) -> list[str]:

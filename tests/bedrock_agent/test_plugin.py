@@ -8,7 +8,7 @@ from outcrop import Gateway, parse_config
 from outcrop.testing import TEST_ACCESS_KEY, TEST_SECRET_KEY
 from outcrop_bedrock_agent import plugin
 
-from .conftest import AGENT
+from .common import AGENT
 
 
 def test_entry_point_is_discovered_and_claims_only_agent_models():

@@ -10,7 +10,7 @@ import outcrop
 from outcrop import OutcropError
 from outcrop.testing import TEST_ACCESS_KEY, TEST_SECRET_KEY, AgentReply, HttpError
 
-from .conftest import AGENT
+from .common import AGENT
 
 USER = [{"role": "user", "content": "Summarise Q3"}]
 STEPS = [("preProcessing", 12, 2), ("orchestration", 200, 40), ("postProcessing", 30, 9)]

@@ -13,7 +13,7 @@ import outcrop
 from outcrop.logs import configure_logging
 from outcrop.testing import TEST_ACCESS_KEY, TEST_SECRET_KEY, AgentReply, HttpError
 
-from .conftest import AGENT
+from .common import AGENT
 
 SESSION_TOKEN = "FwoGZXIvYXdzEXAMPLE-session-token-value"
 

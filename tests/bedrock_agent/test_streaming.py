@@ -11,7 +11,7 @@ import pytest
 
 from outcrop.testing import AgentReply, EventStreamReply, encode_error, encode_event
 
-from .conftest import MASTER_KEY
+from .common import MASTER_KEY
 
 USER = [{"role": "user", "content": "Tell me a story"}]
 DELAY = 0.15

@@ -10,7 +10,7 @@ import outcrop
 from outcrop import OutcropError
 from outcrop.testing import TEST_ACCESS_KEY, TEST_SECRET_KEY, HttpError, RawReply
 
-from .conftest import API_CONFIG, AUTH, MODEL, USER
+from .common import API_CONFIG, AUTH, MODEL, USER
 
 AGENT_MESSAGE = (
     "Received error (500) from runtime. Please check your CloudWatch logs for more information."

@@ -11,7 +11,7 @@ import outcrop
 from outcrop import OutcropError
 from outcrop.testing import TEST_ACCESS_KEY, TEST_SECRET_KEY
 
-from .conftest import API_CONFIG, AUTH, KEY, MODEL, PREFIX, SESSION_HEADER
+from .common import API_CONFIG, AUTH, KEY, MODEL, PREFIX, SESSION_HEADER
 
 LONG_SESSION = "session-abc-123-" + "0123456789abcdef0123456789"  # 42 characters
 

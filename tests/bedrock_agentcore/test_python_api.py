@@ -9,7 +9,7 @@ import outcrop
 from outcrop import Gateway, parse_config
 from outcrop.testing import TEST_ACCESS_KEY, TEST_SECRET_KEY, RuntimeReply
 
-from .conftest import API_CONFIG, MODEL, MODEL_EU, PREFIX, SESSION_HEADER, USER
+from .common import API_CONFIG, MODEL, MODEL_EU, PREFIX, SESSION_HEADER, USER
 
 SESSION = "python-api-session-0123456789abcdefghij"
 

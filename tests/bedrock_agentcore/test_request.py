@@ -12,7 +12,7 @@ import pytest
 from outcrop import ConfigError
 from outcrop.testing import TEST_ACCESS_KEY, TEST_SECRET_KEY, RawReply
 
-from .conftest import ARN, AUTH, MODEL, MODEL_EU, PREFIX, SESSION_HEADER, USER
+from .common import ARN, AUTH, MODEL, MODEL_EU, PREFIX, SESSION_HEADER, USER
 
 SESSION = "0f6bd1c4-session-for-tests-33-chars-plus"
 

@@ -12,7 +12,7 @@ import pytest
 
 from outcrop.testing import RawReply, RuntimeReply
 
-from .conftest import AUTH, USER
+from .common import AUTH, USER
 
 
 def ask(client, **kwargs):

@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 
 from outcrop import OutcropError, Usage
-from outcrop_bedrock_agentcore.arn import parse_runtime_arn
+from outcrop_bedrock_agentcore.models import parse_runtime_arn
 from outcrop_bedrock_agentcore.request import invocation_url
 from outcrop_bedrock_agentcore.response import EventTranslator
 from outcrop_bedrock_agentcore.shapes import extract_text, usage_from
 from outcrop_bedrock_agentcore.sse import iter_sse
 
-from .conftest import ARN
+from .common import ARN
 
 
 def test_arn_parts():

@@ -9,25 +9,21 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import boto3
 import pytest
 import trustme
-from botocore.config import Config
 
 import outcrop
 from outcrop.testing import TEST_ACCESS_KEY, TEST_SECRET_KEY
 
-MASTER_KEY = "sk-passthrough-master"
-SDK_KEY_ID = "OUTCROPSDKKEY00001"
-SDK_SECRET = "outcrop-sdk-secret-0000000000000001"
-ALIAS = "my-bedrock-model"
-ALIAS_MODEL_ID = "us.anthropic.claude-3-5-sonnet-20240620-v1:0"
-RAW_MODEL_ID = "cohere.command-r-v1:0"
-NO_RETRIES = Config(
-    retries={"total_max_attempts": 1, "mode": "standard"}, read_timeout=10, connect_timeout=5
+from .common import (
+    ALIAS,
+    ALIAS_MODEL_ID,
+    MASTER_KEY,
+    SDK_KEY_ID,
+    SDK_SECRET,
+    bearer_client,
+    sigv4_client,
 )
-
-_session = boto3.session.Session()  # one loader for every client: creating clients stays cheap
 
 
 @pytest.fixture(autouse=True)
@@ -155,40 +151,6 @@ def tls_gateway(
 ) -> Any:
     """The standard gateway over HTTPS (botocore sends a bearer token only over TLS)."""
     return gateway_factory(make_config(), certfile=tls_files["cert"], keyfile=tls_files["key"])
-
-
-def sigv4_client(
-    service: str,
-    url: str,
-    *,
-    key_id: str = SDK_KEY_ID,
-    secret: str = SDK_SECRET,
-    region: str = "us-west-2",
-) -> Any:
-    return _session.client(
-        service,
-        region_name=region,
-        endpoint_url=url + "/bedrock",
-        aws_access_key_id=key_id,
-        aws_secret_access_key=secret,
-        config=NO_RETRIES,
-    )
-
-
-def bearer_client(
-    url: str, ca: str, monkeypatch: pytest.MonkeyPatch, token: str = MASTER_KEY
-) -> Any:
-    """bedrock-runtime as the /converse page builds it: dummy keys plus AWS_BEARER_TOKEN_BEDROCK."""
-    monkeypatch.setenv("AWS_BEARER_TOKEN_BEDROCK", token)
-    return boto3.session.Session().client(
-        "bedrock-runtime",
-        region_name="us-west-2",
-        endpoint_url=url + "/bedrock",
-        verify=ca,
-        aws_access_key_id="dummy",
-        aws_secret_access_key="dummy",
-        config=NO_RETRIES,
-    )
 
 
 @pytest.fixture(params=["bearer-tls", "sigv4-http"])

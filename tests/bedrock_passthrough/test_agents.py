@@ -11,7 +11,7 @@ import pytest
 import outcrop
 from outcrop.testing import AgentReply, EventStreamReply, RuntimeReply, encode_event
 
-from .conftest import sigv4_client
+from .common import sigv4_client
 
 RUNTIME_ARN = "arn:aws:bedrock-agentcore:us-east-1:123456789012:runtime/my_agent-AbCdEf1234"
 ENCODED_ARN = (

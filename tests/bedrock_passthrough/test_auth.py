@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 
 from outcrop.testing import TEST_ACCESS_KEY
 
-from .conftest import ALIAS, MASTER_KEY, SDK_KEY_ID, sigv4_client
+from .common import ALIAS, MASTER_KEY, SDK_KEY_ID, sigv4_client
 
 MESSAGES = [{"role": "user", "content": [{"text": "hi"}]}]
 

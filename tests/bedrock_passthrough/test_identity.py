@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 import outcrop
 from outcrop import Admission, OutcropError, Principal
 
-from .conftest import ALIAS, MASTER_KEY, SDK_KEY_ID, SDK_SECRET, bearer_client, sigv4_client
+from .common import ALIAS, MASTER_KEY, SDK_KEY_ID, SDK_SECRET, bearer_client, sigv4_client
 
 MESSAGES = [{"role": "user", "content": [{"text": "hi"}]}]
 ISSUED_ID = "OCKISSUED000000001"

@@ -15,7 +15,7 @@ from outcrop.config import parse_config
 from outcrop.testing import ConverseReply, HttpError
 from outcrop.testing.server import ServerThread
 
-from .conftest import ALIAS, MASTER_KEY
+from .common import ALIAS, MASTER_KEY
 
 AUTH = {"Authorization": f"Bearer {MASTER_KEY}", "Content-Type": "application/json"}
 BODY = b'{"messages": [{"role": "user", "content": [{"text": "hi"}]}]}'

@@ -16,7 +16,7 @@ import yaml
 from outcrop.eventstream import EventStreamDecoder
 from outcrop.testing import TEST_ACCESS_KEY, TEST_SECRET_KEY
 
-from .conftest import bearer_client
+from .common import bearer_client
 
 CONVERSE_003 = b"""{
 "messages": [

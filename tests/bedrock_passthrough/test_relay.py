@@ -11,7 +11,7 @@ from botocore.exceptions import EventStreamError
 
 from outcrop.testing import ConverseReply, EventStreamReply, InvokeReply, RawReply, encode_event
 
-from .conftest import ALIAS, MASTER_KEY, sigv4_client
+from .common import ALIAS, MASTER_KEY, sigv4_client
 
 AUTH = {"Authorization": f"Bearer {MASTER_KEY}", "Content-Type": "application/json"}
 MESSAGES = [{"role": "user", "content": [{"text": "hi"}]}]

@@ -13,7 +13,7 @@ import pytest
 from outcrop.testing import HttpError
 from outcrop.testing.replies import ConverseReply
 
-from .conftest import ALIAS, ALIAS_MODEL_ID, RAW_MODEL_ID, sigv4_client
+from .common import ALIAS, ALIAS_MODEL_ID, RAW_MODEL_ID, sigv4_client
 
 MESSAGES = [{"role": "user", "content": [{"text": "hi"}]}]
 EAST, WEST = "us-east-1", "us-west-2"

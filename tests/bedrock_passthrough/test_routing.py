@@ -13,7 +13,7 @@ from outcrop.app import create_app
 from outcrop.testing import HttpError
 from outcrop_bedrock_passthrough.plugin import outcrop_parse_route
 
-from .conftest import ALIAS, MASTER_KEY, sigv4_client
+from .common import ALIAS, MASTER_KEY, sigv4_client
 
 AUTH = {"Authorization": f"Bearer {MASTER_KEY}"}
 MESSAGES = [{"role": "user", "content": [{"text": "hi"}]}]

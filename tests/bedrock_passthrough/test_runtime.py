@@ -10,7 +10,7 @@ import pytest
 
 from outcrop.testing import ConverseReply, InvokeReply, RawReply
 
-from .conftest import ALIAS, ALIAS_MODEL_ID, RAW_MODEL_ID, sigv4_client
+from .common import ALIAS, ALIAS_MODEL_ID, RAW_MODEL_ID, sigv4_client
 
 MESSAGES = [{"role": "user", "content": [{"text": "Hello there"}]}]
 # anthropic.claude-3-5-sonnet: 3 USD / 15 USD per million tokens (the core's price table).

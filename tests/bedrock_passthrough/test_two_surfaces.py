@@ -11,7 +11,7 @@ import pytest
 
 import outcrop
 
-from .conftest import ALIAS, ALIAS_MODEL_ID, MASTER_KEY, sigv4_client
+from .common import ALIAS, ALIAS_MODEL_ID, MASTER_KEY, sigv4_client
 
 MESSAGES = [{"role": "user", "content": [{"text": "hi"}]}]
 

@@ -25,8 +25,12 @@ from outcrop import OutcropError, SigV4Error, check_sigv4_headers, verify_sigv4
 from outcrop.eventstream import EventStreamDecoder, encode_event, encode_exception
 from outcrop.operations import match_operation as match
 from outcrop.wire import decode_request
-from outcrop_bedrock_passthrough.headers import forward_request_headers
-from outcrop_bedrock_passthrough.paths import canonical_query, check_segments, relative
+from outcrop_bedrock_passthrough.request import (
+    canonical_query,
+    check_segments,
+    forward_request_headers,
+    relative,
+)
 
 from .conftest import AUTH, SDK_KEY_ID, SDK_SECRET, assert_still_serves
 

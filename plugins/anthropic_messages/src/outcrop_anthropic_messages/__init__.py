@@ -15,3 +15,5 @@ PROVIDER = "anthropic_messages"
 SECTION = "anthropic_messages"
 #: The ``anthropic_version`` Bedrock's Claude models expect in the body.
 BEDROCK_ANTHROPIC_VERSION = "bedrock-2023-05-31"
+
+__all__ = ["BEDROCK_ANTHROPIC_VERSION", "PROVIDER", "SECTION", "SURFACE", "__version__"]

@@ -16,8 +16,12 @@ import msgspec
 
 from outcrop import OutcropError, split_validation_error
 
-from .ids import SESSION_FIELD, SESSION_FIELD_AWS, valid_session_id
 from .messages import FILE_USE_CASES
+from .sessions import SESSION_FIELD, SESSION_FIELD_AWS, valid_session_id
+
+#: OpenAI parameters honoured besides the basic ones. ``tools`` is accepted and not sent: the
+#: agent's action groups define its tools. ``tool_choice`` may only be "auto".
+SUPPORTED_PARAMS = frozenset({"tools", "tool_choice"})
 
 
 class StreamingConfigurations(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -165,3 +169,18 @@ def parse_params(params: dict[str, Any]) -> AgentParams:
     out.send_history = switches.get("send_history")
     out.file_use_case = switches.get("file_use_case", out.file_use_case)
     return out
+
+
+def check_deployment(extra: dict[str, Any]) -> None:
+    """Refuse unknown or misplaced keys in a deployment's config at start-up, not per request
+    (the core reports errors at ``model_list[i].litellm_params.<param>``)."""
+    if not extra:
+        return
+    shared = sorted(k for k in (SESSION_FIELD, SESSION_FIELD_AWS) if k in extra)
+    if shared:
+        raise OutcropError(
+            "a session belongs to one conversation; clients send it with each request",
+            400,
+            param=shared[0],
+        )
+    parse_params(extra)

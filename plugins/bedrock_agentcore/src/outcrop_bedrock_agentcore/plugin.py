@@ -20,9 +20,9 @@ from outcrop import (
     hookimpl,
 )
 
-from . import PREFIX, PROVIDER, SERVICE, SIGNING_NAME
-from .arn import RuntimeArn, parse_runtime_arn
+from . import DISTRIBUTION, PREFIX, PROVIDER, SERVICE, SIGNING_NAME
 from .errors import map_error
+from .models import RuntimeArn, parse_runtime_arn
 from .params import check_deployment
 from .request import RUNTIME_SESSION_HEADER, build_request, remember_session
 from .response import deltas_for
@@ -37,7 +37,7 @@ def outcrop_register_models(register: Callable[[ModelPrefix], None]) -> None:
             PREFIX,
             "AgentCore agent runtimes (InvokeAgentRuntime)",
             EXAMPLE,
-            "outcrop-bedrock-agentcore",
+            DISTRIBUTION,
         )
     )
 

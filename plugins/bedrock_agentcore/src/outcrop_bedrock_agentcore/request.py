@@ -17,7 +17,7 @@ import msgspec
 from outcrop import SESSION_HEADER, ChatCall, Message, OutcropError, UpstreamRequest, clip
 
 from . import params as p
-from .arn import RuntimeArn
+from .models import RuntimeArn
 
 #: botocore's ``percent_encode`` keeps only these unreserved characters (``SAFE_CHARS``).
 _SAFE = "-._~"

@@ -32,12 +32,11 @@ from outcrop import (
     match_operation,
 )
 
-from . import PREFIX, PROVIDER
+from . import PATH_PREFIX, PROVIDER
 from .auth import ClientAuth
-from .headers import forward_request_headers, relay_response_headers
-from .operations import UNSUPPORTED
-from .paths import canonical_query, check_segments, relative
-from .responses import error_parts
+from .errors import UNSUPPORTED, aws_answer
+from .request import canonical_query, check_segments, forward_request_headers, relative
+from .response import relay_response_headers
 from .settings import Settings
 from .targets import Resolver, Target
 from .usage import BODY_FIRST_LIMIT, EventStreamMeter, Meter, Metering, meter_for
@@ -49,16 +48,6 @@ COST_HEADER = outcrop.COST_HEADER.encode()
 OVERHEAD_HEADER = outcrop.OVERHEAD_HEADER.encode()
 EVENT_STREAM = "application/vnd.amazon.eventstream"
 _ERROR_SNIPPET = 4096
-
-
-def aws_answer(
-    exc: OutcropError, life: CallLifecycle
-) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-    """The gateway's own errors in AWS shape (``x-amzn-ErrorType``)."""
-    status, headers, body = error_parts(exc, life.request_id)
-    if life.attempts:
-        headers.append(life.attempts_header())
-    return status, headers, body
 
 
 class PassthroughApp:
@@ -73,7 +62,7 @@ class PassthroughApp:
         async with self.gateway.http_call(
             scope, receive, send, surface="passthrough", answer=aws_answer
         ) as life:
-            life.route, life.provider = PREFIX, PROVIDER
+            life.route, life.provider = PATH_PREFIX, PROVIDER
             await self._serve(scope, receive, life)
 
     # -- one request ----------------------------------------------------------------------------
@@ -106,7 +95,7 @@ class PassthroughApp:
                 aws_type="UnknownOperationException",
             )
         op = found.operation
-        life.route = PREFIX + op.template
+        life.route = PATH_PREFIX + op.template
         life.extra.update(operation=op.name, service=op.service)
         if op.name in UNSUPPORTED:
             raise OutcropError(UNSUPPORTED[op.name], 400, aws_type="ValidationException")
@@ -114,7 +103,7 @@ class PassthroughApp:
         target = self.resolver.resolve(found, path, caller.region)
         life.model, life.region = target.model or _subject(found), target.region
         life.deployment = target.deployment.id if target.deployment else None
-        life.path = PREFIX + unquote(path)
+        life.path = PATH_PREFIX + unquote(path)
         await life.admit()
         try:
             forwarded = forward_request_headers(received)

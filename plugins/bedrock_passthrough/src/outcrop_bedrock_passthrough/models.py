@@ -11,7 +11,8 @@ import re
 
 from outcrop import OutcropError, clip
 
-PREFIX = "bedrock/"
+from . import PREFIX
+
 #: LiteLLM's explicit forms, which name the upstream API.
 EXPLICIT = ("converse/", "invoke/")
 EXPECTED = "bedrock/{modelId} (also bedrock/converse/{modelId} or bedrock/invoke/{modelId})"

@@ -21,14 +21,12 @@ from outcrop import (
     operation_table,
 )
 
-from . import PREFIX, PROVIDER, SECTION
+from . import DISTRIBUTION, PATH_PREFIX, PREFIX, PROVIDER, SECTION
 from .handler import PassthroughApp
 from .models import EXPLICIT, native_model_id
 from .settings import Settings, has_keys, parse_settings
 
 log = structlog.get_logger("outcrop.bedrock_passthrough")
-DISTRIBUTION = "outcrop-bedrock-passthrough"
-MODEL_PREFIX = "bedrock/"
 EXAMPLE = "bedrock/anthropic.claude-3-5-sonnet-20240620-v1:0"
 DESCRIPTION = (
     "native Bedrock models served under /bedrock/* (Converse, InvokeModel, streams, CountTokens)"
@@ -38,13 +36,13 @@ DESCRIPTION = (
 @outcrop.hookimpl
 def outcrop_register_models(register: Callable[[ModelPrefix], None]) -> None:
     # A chat provider registering the same prefixes owns them; the deployments stay native.
-    register(ModelPrefix(MODEL_PREFIX, DESCRIPTION, EXAMPLE, DISTRIBUTION))
+    register(ModelPrefix(PREFIX, DESCRIPTION, EXAMPLE, DISTRIBUTION))
     for form in EXPLICIT:
         register(
             ModelPrefix(
-                MODEL_PREFIX + form,
+                PREFIX + form,
                 DESCRIPTION + f" (LiteLLM's explicit {form[:-1]} form)",
-                MODEL_PREFIX + form + EXAMPLE.removeprefix(MODEL_PREFIX),
+                PREFIX + form + EXAMPLE.removeprefix(PREFIX),
                 DISTRIBUTION,
             )
         )
@@ -79,8 +77,8 @@ def _settings(gateway: GatewayAPI) -> Settings:
 def outcrop_register_routes(register: Callable[[BaseRoute], None], gateway: GatewayAPI) -> None:
     operation_table()  # read botocore's service models now, not on the first request
     app = PassthroughApp(gateway, _settings(gateway))
-    register(Route(PREFIX + "/{path:path}", app, methods=None, name=PROVIDER))
-    register(Route(PREFIX, app, methods=None))
+    register(Route(PATH_PREFIX + "/{path:path}", app, methods=None, name=PROVIDER))
+    register(Route(PATH_PREFIX, app, methods=None))
 
 
 @outcrop.hookimpl

@@ -1,4 +1,4 @@
-"""Model strings and session ids: what InvokeAgent's URI labels accept (botocore's InvokeAgent model)."""
+"""Session ids: what InvokeAgent's ``sessionId`` accepts, and where a client sends one."""
 
 from __future__ import annotations
 
@@ -7,39 +7,15 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from outcrop import SESSION_HEADER, OutcropError, clip
-
-PROVIDER = "bedrock_agent"
-SERVICE = "bedrock-agent-runtime"
-SIGNING_NAME = "bedrock"
-PREFIX = "bedrock/agent/"
-EXAMPLE_MODEL = "bedrock/agent/L1RT58GYRW/MFPSBCXYTW"
-EXPECTED_FORM = (
-    "expected bedrock/agent/{AGENT_ID}/{ALIAS_ID}, each ID 1-10 letters or digits "
-    f"(for example {EXAMPLE_MODEL})"
-)
+from outcrop import SESSION_HEADER, OutcropError
 
 #: Request fields (body or Python keyword) that carry the session id; the header is the core's
 #: ``outcrop.SESSION_HEADER``.
 SESSION_FIELD = "session_id"
 SESSION_FIELD_AWS = "sessionId"
 
-_AGENT_ID = re.compile(r"[0-9a-zA-Z]{1,10}\Z")
 # sessionId / memoryId: min 2, max 100, ^[0-9a-zA-Z._:-]+$
 _SESSION_ID = re.compile(r"[0-9a-zA-Z._:-]{2,100}\Z")
-
-
-def parse_model(model: str) -> tuple[str, str]:
-    """``bedrock/agent/{AGENT_ID}/{ALIAS_ID}`` -> ``(agent_id, alias_id)``; 400 otherwise."""
-    parts = model.removeprefix(PREFIX).split("/") if model.startswith(PREFIX) else []
-    if len(parts) != 2 or not all(_AGENT_ID.match(p) for p in parts):
-        raise OutcropError(
-            f"invalid Bedrock agent model {clip(model)!r}: {EXPECTED_FORM}",
-            400,
-            param="model",
-            code="invalid_model",
-        )
-    return parts[0], parts[1]
 
 
 def valid_session_id(value: str) -> bool:

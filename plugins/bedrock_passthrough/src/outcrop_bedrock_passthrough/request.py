@@ -1,16 +1,22 @@
-"""Which headers cross the gateway, in each direction.
+"""What goes to AWS: the raw path and query (what is routed, refused and signed) and the headers.
 
 Towards AWS only an allow-list of headers Bedrock reads is forwarded (everything else, the
 client's ``Authorization``, ``X-Amz-Date``, ``X-Amz-Security-Token``, ``X-Amz-Content-SHA256``,
 hop-by-hop and ``x-forwarded-*`` headers and any header the client's ``Connection`` header
-names included, is dropped) and the request is re-signed over exactly these. Back to the client
-go the headers AWS sets for the caller, not transport ones.
+names included, is dropped) and the request is re-signed over exactly these.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Iterable
+from urllib.parse import quote, unquote
 
+from outcrop import OutcropError, clip
+
+from . import PATH_PREFIX
+
+_CANONICAL_QUERY = re.compile(r"[A-Za-z0-9\-_.~%=&]*\Z")
 _REQUEST_EXACT = frozenset(
     {
         "content-type",
@@ -30,23 +36,39 @@ _REQUEST_EXACT = frozenset(
 #: runtime header (Session-Id, User-Id, Custom-*).
 _REQUEST_PREFIXES = ("x-amzn-bedrock-",)
 
-_RESPONSE_EXACT = frozenset(
-    {
-        "content-type",
-        "content-length",
-        "content-encoding",
-        "cache-control",
-        "retry-after",
-        "etag",
-        "location",
-        "mcp-session-id",
-        "mcp-protocol-version",
-        "traceparent",
-        "tracestate",
-        "baggage",
-    }
-)
-_RESPONSE_PREFIXES = ("x-amzn-", "x-amz-")
+
+def relative(raw_full: str, root_path: str) -> str:
+    """The raw path after ``[root_path]/bedrock``."""
+    path = raw_full
+    encoded_root = quote(root_path, safe="/") if root_path else ""
+    if encoded_root and path.startswith(encoded_root):
+        path = path[len(encoded_root) :]
+    return path[len(PATH_PREFIX) :] if path.startswith(PATH_PREFIX) else path
+
+
+def check_segments(path: str) -> None:
+    """Refuse dot segments: AWS would normalize them to a path other than the one authorized."""
+    for segment in path.split("/"):
+        if segment and unquote(segment) in (".", ".."):
+            raise OutcropError(
+                f"the path {clip(path)!r} contains a '.' or '..' segment",
+                400,
+                aws_type="ValidationException",
+            )
+
+
+def canonical_query(query: str) -> str:
+    """The query as AWS canonicalizes it, so the signature AWS recomputes matches ours.
+
+    SDKs already send it that way (then it is forwarded untouched); a hand-written query with
+    characters such as ``/`` or ``:`` is re-encoded without changing its values.
+    """
+    if _CANONICAL_QUERY.match(query):
+        return query
+    pairs = (p.partition("=") for p in query.split("&") if p)
+    return "&".join(
+        f"{quote(unquote(k), safe='-_.~')}={quote(unquote(v), safe='-_.~')}" for k, _, v in pairs
+    )
 
 
 def _connection_options(received: Iterable[tuple[bytes, bytes]]) -> frozenset[str]:
@@ -75,19 +97,4 @@ def forward_request_headers(received: Iterable[tuple[bytes, bytes]]) -> dict[str
                 # The upstream client writes UTF-8: another decoding would change the bytes.
                 raise ValueError(f"header {name!r} is not valid UTF-8") from None
             out[name] = f"{out[name]},{value}" if name in out else value
-    return out
-
-
-def relay_response_headers(
-    upstream: Mapping[str, str], *, keep_length: bool = True
-) -> list[tuple[bytes, bytes]]:
-    """AWS's response headers the client gets, as ASGI header pairs."""
-    out: list[tuple[bytes, bytes]] = []
-    for name, value in upstream.items():
-        lname = name.lower()
-        if lname == "content-length" and not keep_length:
-            continue
-        if lname in _RESPONSE_EXACT or lname.startswith(_RESPONSE_PREFIXES):
-            # aiohttp decoded the value as UTF-8 with surrogateescape: this restores the bytes.
-            out.append((lname.encode("latin-1"), value.encode("utf-8", "surrogateescape")))
     return out

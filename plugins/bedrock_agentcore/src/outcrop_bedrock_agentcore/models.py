@@ -1,4 +1,5 @@
-"""Parse and validate an AgentCore runtime ARN, with an error that says what is wrong.
+"""Model strings: ``bedrock/agentcore/{AGENT_RUNTIME_ARN}``, parsed and validated, with an error
+that says what is wrong.
 
 ``arn:{partition}:bedrock-agentcore:{region}:{account}:runtime/{runtime_id}``. The runtime id is
 checked loosely (AWS owns the exact pattern) so documentation placeholders such as

@@ -9,9 +9,9 @@ from typing import Any
 
 import msgspec
 
-from outcrop import ChatDelta, OutcropError, UpstreamResponse, Usage
+from outcrop import ChatCall, ChatDelta, OutcropError, UpstreamResponse, Usage
 
-from . import annotations
+from . import PROVIDER, annotations
 from .errors import stream_error
 from .tools import tool_calls
 
@@ -23,6 +23,8 @@ class _PayloadPart(msgspec.Struct):
     attribution: dict[str, Any] | None = None
 
 
+#: The memory an agent with memory enabled used; the client gets it as ``memory_id``.
+MEMORY_HEADER = "x-amz-bedrock-agent-memory-id"
 _chunk = msgspec.json.Decoder(_PayloadPart)
 _json = msgspec.json.Decoder()
 
@@ -176,3 +178,11 @@ async def agent_deltas(
         yield ChatDelta(content=rest)
     if totals.intervened and not saw_tools:
         yield ChatDelta(finish_reason="content_filter")
+
+
+def deltas_for(call: ChatCall, response: UpstreamResponse) -> AsyncIterator[ChatDelta]:
+    """The call's deltas, with the options its request chose (``call.state``)."""
+    memory = response.headers.get(MEMORY_HEADER)
+    if memory:
+        call.response_fields["memory_id"] = memory
+    return agent_deltas(response, call.state[PROVIDER])

@@ -242,7 +242,10 @@ class CallEvent:
     """Sent to ``outcrop_after_call`` once per call, success or failure, streamed or not."""
 
     request_id: str
+    #: ``chat``, ``embeddings``, ``passthrough`` or a plugin's own (``messages``).
     surface: str
+    #: The route's path template, low in cardinality (``/v1/chat/completions``,
+    #: ``/bedrock/model/{modelId}/converse``): a path, never a model route (``ModelRoute``).
     route: str
     model: str
     deployment: str | None

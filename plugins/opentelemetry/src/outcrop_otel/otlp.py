@@ -1,8 +1,8 @@
 """OTLP trace protobuf, written directly from the call's figures.
 
-The OpenTelemetry SDK's encoder builds one protobuf object per attribute (about 110 µs of CPU
-for a call's two spans); writing the few fields a gateway span has straight to the wire format
-costs a fraction of that, which keeps tracing within the gateway's per-call budget. The bytes
+The OpenTelemetry SDK's encoder builds one protobuf object per attribute; writing the few
+fields a gateway span has straight to the wire format costs a fraction of that, which keeps
+tracing within the gateway's per-call budget (docs/performance.md has the figure). The bytes
 are standard ``opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest`` (the tests
 decode them with ``opentelemetry-proto``).
 """

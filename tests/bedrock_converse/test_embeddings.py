@@ -12,6 +12,7 @@ from langchain_openai import OpenAIEmbeddings
 
 import outcrop
 from outcrop.testing import TEST_ACCESS_KEY, TEST_SECRET_KEY, HttpError
+from outcrop.testing.defaults import DEFAULTS
 from outcrop.testing.embeddings import tokens, vector
 
 from .common import MASTER_KEY
@@ -170,3 +171,61 @@ def test_python_api(bedrock_simulator):
     assert r.usage.prompt_tokens == 2 and r._hidden_params["response_cost"] == pytest.approx(
         2 * 0.02e-6
     )
+
+
+def test_embeddings_fail_over_across_the_deployments_of_a_name(
+    gateway_factory, simulator_params, bedrock_simulator, events
+):
+    """A 503 in one region moves each upstream request to the alias's other deployment (the
+    call translated again for it and re-signed for its region); 400s are never retried."""
+
+    def deployment(region: str) -> dict:
+        return {
+            "model_name": "embed",
+            "litellm_params": simulator_params(
+                f"bedrock/{MODELS['titan-v2']}", aws_region_name=region, order=int(region[-1])
+            ),
+            "model_info": {"id": f"embed-{region}"},
+        }
+
+    gw = gateway_factory(
+        {
+            "model_list": [deployment("us-east-1"), deployment("us-west-2")],
+            "general_settings": {"master_key": MASTER_KEY},
+            "router_settings": {"num_retries": 1},
+        }
+    )
+    client = openai.OpenAI(base_url=gw.url + "/v1", api_key=MASTER_KEY, max_retries=0)
+
+    def reply(request):
+        if request.region == "us-east-1":
+            return HttpError(503, "ServiceUnavailableException", "unavailable")
+        return DEFAULTS["InvokeModel"](request)
+
+    bedrock_simulator.reply(reply)
+    raw = client.embeddings.with_raw_response.create(model="embed", input=TEXTS[0])
+    answer = raw.parse()
+    assert answer.data[0].embedding == pytest.approx(vector(TEXTS[0], 1024))
+    assert raw.headers["x-outcrop-attempts"] == "2"
+    calls = [(r.region, r.status) for r in bedrock_simulator.requests]
+    assert calls == [("us-east-1", 503), ("us-west-2", 200)]
+    event = events.wait()[-1]
+    assert event.deployment == "embed-us-west-2"
+    assert [a.deployment for a in event.attempts] == ["embed-us-east-1", "embed-us-west-2"]
+
+    bedrock_simulator.requests.clear()  # Titan: one upstream request per input, each fails over
+    raw = client.embeddings.with_raw_response.create(model="embed", input=TEXTS)
+    assert [d.embedding for d in raw.parse().data] == [
+        pytest.approx(vector(t, 1024)) for t in TEXTS
+    ]
+    assert raw.headers["x-outcrop-attempts"] == "6"
+    assert (
+        sorted(r.region for r in bedrock_simulator.requests)
+        == ["us-east-1"] * 3 + ["us-west-2"] * 3
+    )
+
+    bedrock_simulator.reset()
+    bedrock_simulator.reply(HttpError(400, "ValidationException", "bad input"))
+    with pytest.raises(openai.BadRequestError):
+        client.embeddings.create(model="embed", input=TEXTS[0])
+    assert len(bedrock_simulator.requests) == 1

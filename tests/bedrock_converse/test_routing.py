@@ -250,3 +250,85 @@ def test_python_api_retries_too(bedrock_simulator, simulator_params, tmp_path, m
     reply = outcrop.completion("claude", USER, config=config)
     assert reply.choices[0].message.content == "from the api"
     assert len(_calls(bedrock_simulator)) == 2
+
+
+def test_retry_policy_counts_per_error_class(routed, simulator_params, bedrock_simulator):
+    client = routed(
+        {
+            "num_retries": 5,
+            "retry_policy": {
+                "RateLimitErrorRetries": 2,
+                "InternalServerErrorRetries": 0,
+                "BadRequestErrorRetries": 3,  # named as ignored: a 400 is never retried
+            },
+        },
+        _deployment(simulator_params, "claude", WEST),
+    )
+    throttled = HttpError(429, "ThrottlingException", "Rate exceeded")
+    bedrock_simulator.reply(throttled, times=2)
+    bedrock_simulator.reply(ConverseReply("third time"), times=1)
+    raw = client.chat.completions.with_raw_response.create(model="claude", messages=USER)
+    assert raw.headers["x-outcrop-attempts"] == "3"
+    bedrock_simulator.requests.clear()
+    bedrock_simulator.reply(throttled, times=3)
+    with pytest.raises(openai.RateLimitError):  # RateLimitErrorRetries: 2, not num_retries: 5
+        client.chat.completions.create(model="claude", messages=USER)
+    assert _calls(bedrock_simulator) == [(WEST, 429)] * 3
+    bedrock_simulator.requests.clear()
+    bedrock_simulator.reply(HttpError(503, "ServiceUnavailableException", "down"), times=1)
+    with pytest.raises(openai.InternalServerError):  # InternalServerErrorRetries: 0
+        client.chat.completions.create(model="claude", messages=USER)
+    bedrock_simulator.requests.clear()
+    bedrock_simulator.reply(HttpError(400, "ValidationException", "bad"), times=1)
+    with pytest.raises(openai.BadRequestError):
+        client.chat.completions.create(model="claude", messages=USER)
+    assert _calls(bedrock_simulator) == [(WEST, 400)]  # exactly one upstream call
+
+
+def test_tag_routing_with_the_openai_sdk(routed, simulator_params, bedrock_simulator):
+    client = routed(
+        {"enable_tag_filtering": True, "num_retries": 1},
+        _deployment(simulator_params, "claude", EAST, tags=["free"]),
+        _deployment(simulator_params, "claude", WEST, tags=["paid"]),
+        _deployment(simulator_params, "claude", "eu-west-1", tags=["default"]),
+    )
+    client.chat.completions.create(model="claude", messages=USER, extra_body={"tags": ["free"]})
+    client.chat.completions.create(model="claude", messages=USER, metadata={"tags": "paid"})
+    client.chat.completions.create(
+        model="claude", messages=USER, extra_headers={"x-litellm-tags": "paid"}
+    )
+    client.chat.completions.create(model="claude", messages=USER)
+    assert [r for r, _ in _calls(bedrock_simulator)] == [EAST, WEST, WEST, "eu-west-1"]
+    # a retry stays among the deployments the tags select: never the free or default one
+    bedrock_simulator.requests.clear()
+    bedrock_simulator.reply(_fail_in(WEST, HttpError(503, "ServiceUnavailableException", "x")))
+    with pytest.raises(openai.InternalServerError):
+        client.chat.completions.create(model="claude", messages=USER, extra_body={"tags": ["paid"]})
+    assert _calls(bedrock_simulator) == [(WEST, 503), (WEST, 503)]
+
+
+def test_tag_routing_without_a_match_or_default_is_refused(routed, simulator_params):
+    client = routed(
+        {"enable_tag_filtering": True},
+        _deployment(simulator_params, "claude", EAST, tags=["free"]),
+    )
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(model="claude", messages=USER, extra_body={"tags": ["x"]})
+    assert caught.value.code == "no_deployments_with_tag"
+
+
+def test_model_group_alias(routed, simulator_params, bedrock_simulator):
+    client = routed(
+        {
+            "model_group_alias": {
+                "sonnet": "claude",
+                "internal": {"model": "claude", "hidden": True},
+            }
+        },
+        _deployment(simulator_params, "claude", WEST),
+    )
+    for name in ("sonnet", "internal"):
+        assert client.chat.completions.create(model=name, messages=USER).choices
+    assert len(_calls(bedrock_simulator)) == 2
+    listed = {m.id for m in client.models.list()}
+    assert {"claude", "sonnet"} <= listed and "internal" not in listed

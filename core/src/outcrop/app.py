@@ -114,12 +114,21 @@ async def list_models(request: Request) -> Response:
 
 def model_owners(gateway: Gateway) -> dict[str, str]:
     """What ``GET /v1/models`` lists, with its ``owned_by``: every configured ``model_name``
-    (its provider) and, when raw model strings are served, every registered model-string prefix
-    as a wildcard (``bedrock/agent/*``, owned by the plugin that owns the prefix)."""
+    (its provider); for a wildcard deployment, its ``allowed_models`` patterns when callers send
+    them as they are (``model_name`` and model alike, such as ``bedrock/*``), else its
+    ``model_name``; and, when raw model strings are served, every registered model-string
+    prefix as a wildcard (``bedrock/agent/*``, owned by the plugin that owns the prefix)."""
     owners = {
-        name: gateway.route(gateway.deployments(name)[0]).provider
-        for name in gateway.router.names()
+        name: gateway.route(gateway.deployments(name)[0]).provider for name in gateway.router.listed
     }
+    for d in gateway.config.model_list:
+        if d.index in gateway.routes:
+            continue  # not a wildcard
+        claimed = gateway.claims.owner(d.params.model.split("*", 1)[0])
+        owner = claimed[1].name if claimed else "outcrop"
+        same = d.model_name == d.params.model
+        for listed in d.model_info.get("allowed_models", ()) if same else (d.model_name,):
+            owners.setdefault(listed, owner)
     if gateway.allow_raw_models:
         for prefix, provider in gateway.claims.owners():
             owners.setdefault(prefix + "*", provider.name)  # LiteLLM's wildcard spelling
@@ -135,6 +144,8 @@ async def get_model(request: Request) -> Response:
         return error_response(exc)
     name = request.path_params["model"]
     owners = request.app.state.model_owners
+    if name not in owners and _served_by_wildcard(gateway, name):
+        owners = {name: gateway.route(gateway.deployments(name)[0]).provider}
     if name not in owners or not gateway.allowed_models(principal, [name]):
         return error_response(
             OutcropError(
@@ -148,6 +159,13 @@ async def get_model(request: Request) -> Response:
     return Response(encoder.encode(card), media_type=_JSON)
 
 
+def _served_by_wildcard(gateway: Gateway, model: str) -> bool:
+    try:
+        return gateway.match_wildcard(model)
+    except OutcropError:
+        return False
+
+
 #: The deployment settings ``/model/info`` shows: never credentials, roles or endpoints.
 _SHOWN_PARAMS = ("model", "aws_region_name", "timeout", "weight", "rpm", "tpm", "order")
 
@@ -159,15 +177,21 @@ async def model_info(request: Request) -> Response:
         principal = gateway.authenticate(request.headers)
     except OutcropError as exc:
         return error_response(exc)
-    allowed = set(gateway.allowed_models(principal, gateway.router.names()))
+    names = [d.model_name for d in gateway.config.model_list]
+    allowed = set(gateway.allowed_models(principal, names))
     data = []
     for d in gateway.config.model_list:
         if d.model_name not in allowed:
             continue
         params = {k: v for k in _SHOWN_PARAMS if (v := getattr(d.params, k)) is not None}
-        route = gateway.route(d)
-        info = {**d.model_info, "id": d.id, "provider": route.provider}
-        info.setdefault("mode", "chat" if route.chat else "embedding" if route.embeddings else None)
+        route = gateway.routes.get(d.index)
+        if route is None:  # a wildcard: each model string it serves has its own route
+            info = {**d.model_info, "id": d.id, "provider": "wildcard"}
+        else:
+            info = {**d.model_info, "id": d.id, "provider": route.provider}
+            info.setdefault(
+                "mode", "chat" if route.chat else "embedding" if route.embeddings else None
+            )
         data.append({"model_name": d.model_name, "litellm_params": params, "model_info": info})
     return Response(encoder.encode({"data": data}), media_type=_JSON)
 

@@ -29,6 +29,7 @@ from .headers import (
     raw_headers,
 )
 from .lifecycle import CallLifecycle, Receive
+from .routing import request_tags
 from .sse import send_sse
 from .types import ChatCall, ChatDelta, EmbeddingCall, ModelRoute
 from .upstream import MAX_ERROR_BODY, UpstreamRequest, UpstreamResponse, answer_too_large
@@ -175,12 +176,17 @@ async def open_call(
 
 
 def routed_fields(
-    gateway: Gateway, model: str, provider_params: dict[str, Any], params: DeploymentParams | None
+    gateway: Gateway,
+    model: str,
+    provider_params: dict[str, Any],
+    params: DeploymentParams | None,
+    tags: tuple[str, ...] | None = None,
 ) -> tuple[ModelRoute, dict[str, Any]]:
     """Route ``model``: its route, and the fields every routed call (chat, embeddings) holds."""
-    route, dparams, deployment = gateway.resolve(model, params)
+    route, dparams, deployment = gateway.resolve(model, params, tags)
     region = gateway.aws.region(dparams, route.region)
     return route, {
+        "tags": tags,
         "route": route,
         "params": dparams,
         "deployment": deployment,
@@ -202,7 +208,8 @@ def prepare_call(
     """Route the call and check its parameters; raises ``OutcropError`` (4xx) on bad input."""
     if not request.messages:
         raise OutcropError("`messages` must contain at least one message", 400, param="messages")
-    route, fields = routed_fields(gateway, request.model, provider_params, params)
+    tags = request_tags(provider_params, request.metadata, headers)
+    route, fields = routed_fields(gateway, request.model, provider_params, params, tags)
     return _call(gateway, request, provider_params, headers, request_id, route, fields)
 
 
@@ -282,7 +289,7 @@ def _check_route(
 
 def _move(gateway: Gateway, call: ChatCall, deployment: Deployment) -> None:
     """A retry goes to another deployment (or a fallback model_name): the call follows it."""
-    route = gateway.routes[deployment.index]
+    route = gateway.route(deployment)
     dparams = deployment.params
     call.drop_params, dropped = _check_route(gateway, call.request, route, dparams)
     call.dropped = dropped or None
@@ -332,6 +339,7 @@ async def open_stream(
         deployment=deployment,
         life=life,
         fallbacks=failover,
+        tags=call.tags,
     )
     provider = gateway.provider(call.route)  # the final attempt's
     call.upstream = response

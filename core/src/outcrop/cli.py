@@ -218,6 +218,10 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         f"{args.file}: OK ({len(gateway.config.model_list)} deployments, {len(names)} model names)"
     )
     for d in gateway.config.model_list:
+        if d.index not in gateway.routes:  # a wildcard: its routes are per model string
+            allowed = ", ".join(d.model_info.get("allowed_models") or ())
+            print(f"  {d.model_name:30} -> {d.params.model}  [wildcard; allowed: {allowed}]")
+            continue
         route = gateway.routes[d.index]
         print(f"  {d.model_name:30} -> {d.params.model}  [{route.provider}]")
     print(f"client authentication: {_auth_summary(gateway)}")
@@ -232,6 +236,9 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 def _router_summary(gateway: Gateway) -> str:
     r = gateway.config.router_settings
     parts = [r.routing_strategy, f"num_retries {r.num_retries}"]
+    limits = gateway.router.retry_limits(None)
+    if limits:
+        parts.append("retry_policy: " + ", ".join(f"{c} {n}" for c, n in limits.items()))
     for kind in ("fallbacks", "context_window_fallbacks", "content_policy_fallbacks"):
         pairs = [f"{k} -> {', '.join(v)}" for entry in getattr(r, kind) for k, v in entry.items()]
         if pairs:
@@ -240,6 +247,11 @@ def _router_summary(gateway: Gateway) -> str:
         parts.append("cooldowns off")
     else:
         parts.append(f"cooldown {r.cooldown_time:g}s after {r.allowed_fails} fails in a minute")
+    aliases = [f"{a} -> {t.model}{' (hidden)' if t.hidden else ''}" for a, t in r.aliases().items()]
+    if aliases:
+        parts.append(f"aliases: {', '.join(aliases)}")
+    if gateway.router.tag_routing:
+        parts.append("tag routing" + (" (any tag)" if r.tag_filtering_match_any else " (all tags)"))
     return "; ".join(parts)
 
 

@@ -25,6 +25,7 @@ __all__ = [
     "DeploymentParams",
     "GeneralSettings",
     "RouterSettings",
+    "is_wildcard",
     "load_config",
     "parse_config",
 ]
@@ -114,6 +115,81 @@ RoutingStrategy = Literal[
 Fallbacks = list[dict[str, list[str]]]
 
 
+Retries = Annotated[int, msgspec.Meta(ge=0, le=20)]
+#: LiteLLM's error classes, as its ``retry_policy`` and ``allowed_fails_policy`` name them.
+ERROR_CLASSES = (
+    "BadRequestError",
+    "AuthenticationError",
+    "TimeoutError",
+    "RateLimitError",
+    "ContentPolicyViolationError",
+    "InternalServerError",
+)
+#: The classes a retry may cure (throttling, AWS-side failures, timeouts); the others are
+#: answers that would come again (a 400, a 401/403, a content filter's refusal).
+RETRYABLE_CLASSES = ("TimeoutError", "RateLimitError", "InternalServerError")
+_NEVER_RETRIED = {
+    "BadRequestError": "a 400 would fail again: never retried",
+    "AuthenticationError": "a 401/403 would fail again: never retried",
+    "ContentPolicyViolationError": (
+        "a content filter's refusal would come again: never retried (content_policy_fallbacks "
+        "apply)"
+    ),
+}
+_NEVER_COUNTED = "only retryable failures (429, 5xx, timeouts) count towards a cooldown"
+
+
+class RetryPolicy(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """LiteLLM's ``retry_policy``: retries per error class, over ``num_retries``."""
+
+    BadRequestErrorRetries: Retries | None = None
+    AuthenticationErrorRetries: Retries | None = None
+    TimeoutErrorRetries: Retries | None = None
+    RateLimitErrorRetries: Retries | None = None
+    ContentPolicyViolationErrorRetries: Retries | None = None
+    InternalServerErrorRetries: Retries | None = None
+
+    def limits(self) -> dict[str, int]:
+        """Error class -> retries, for the classes set that a retry may cure."""
+        return {c: n for c in RETRYABLE_CLASSES if (n := getattr(self, f"{c}Retries")) is not None}
+
+
+class AllowedFailsPolicy(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """LiteLLM's ``allowed_fails_policy``: failures per error class before a cooldown."""
+
+    BadRequestErrorAllowedFails: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    AuthenticationErrorAllowedFails: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    TimeoutErrorAllowedFails: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    RateLimitErrorAllowedFails: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    ContentPolicyViolationErrorAllowedFails: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    InternalServerErrorAllowedFails: Annotated[int, msgspec.Meta(ge=0)] | None = None
+
+    def limits(self) -> dict[str, int]:
+        """Error class -> allowed fails, for the classes set that count towards a cooldown."""
+        return {
+            c: n for c in RETRYABLE_CLASSES if (n := getattr(self, f"{c}AllowedFails")) is not None
+        }
+
+
+def policy_notes(where: str, policy: RetryPolicy | AllowedFailsPolicy) -> list[str]:
+    """``path: why`` for each key of a policy that is set but cannot take effect."""
+    retries = isinstance(policy, RetryPolicy)
+    suffix = "Retries" if retries else "AllowedFails"
+    return [
+        f"{where}.{c}{suffix}: {_NEVER_RETRIED[c] if retries else _NEVER_COUNTED}"
+        for c in ERROR_CLASSES
+        if c not in RETRYABLE_CLASSES and getattr(policy, f"{c}{suffix}")
+    ]
+
+
+class AliasTarget(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A ``model_group_alias`` entry's long form: ``{model: claude, hidden: true}``."""
+
+    model: str
+    #: Served but not listed by ``GET /v1/models``.
+    hidden: bool = False
+
+
 class RouterSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Retries, fallbacks, cooldowns and the routing strategy (docs/routing.md), read from
     ``router_settings`` over ``litellm_settings`` as LiteLLM does."""
@@ -140,6 +216,24 @@ class RouterSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     #: ``lowest_latency_buffer`` (latency-based-routing: pick at random among deployments
     #: within this fraction of the fastest).
     routing_strategy_args: dict[str, Any] = msgspec.field(default_factory=dict)
+    #: Retries per error class (LiteLLM's names), over ``num_retries``; per model_name below.
+    retry_policy: RetryPolicy | None = None
+    model_group_retry_policy: dict[str, RetryPolicy] = msgspec.field(default_factory=dict)
+    #: Failures per error class before a cooldown, over ``allowed_fails``.
+    allowed_fails_policy: AllowedFailsPolicy | None = None
+    #: Other names for a model_name: ``{alias: model_name}`` or ``{alias: {model, hidden}}``.
+    model_group_alias: dict[str, str | AliasTarget] = msgspec.field(default_factory=dict)
+    #: Tag routing: a request's ``tags`` pick among the deployments' ``litellm_params.tags``.
+    enable_tag_filtering: bool = False
+    #: A deployment serves a tagged request with any of its tags (``false``: with all of them).
+    tag_filtering_match_any: bool = True
+
+    def aliases(self) -> dict[str, AliasTarget]:
+        """``model_group_alias`` in its long form."""
+        return {
+            alias: AliasTarget(model=t) if isinstance(t, str) else t
+            for alias, t in self.model_group_alias.items()
+        }
 
 
 class Config(msgspec.Struct, kw_only=True):
@@ -219,12 +313,50 @@ def _model_list(raw: Any, errors: list[str], ignored: list[str]) -> list[Deploym
         if not isinstance(info, dict):
             errors.append(f"{path}.model_info: expected a mapping")
             continue
+        if isinstance(name, str):
+            errors.extend(_wildcard_problems(path, name, params.model, info))
         if isinstance(name, str) and name:
             deployments.append(Deployment(model_name=name, params=params, index=i, model_info=info))
     return deployments
 
 
 _ENTRY_KEYS = ("model_name", "litellm_params", "params", "model_info")
+
+
+def is_wildcard(model_name: str) -> bool:
+    """Whether a ``model_name`` is a wildcard pattern (``*``, ``bedrock/*``: outcrop.wildcards)."""
+    return "*" in model_name
+
+
+def _wildcard_problems(path: str, name: str, model: str, info: dict[str, Any]) -> list[str]:
+    """A wildcard ``model_name`` needs ``model_info.allowed_models``: without it any key holder
+    could reach any model id with the deployment's credentials."""
+    where = f"{path}.model_info.allowed_models"
+    patterns = info.get("allowed_models")
+    if not is_wildcard(name):
+        if patterns is not None:
+            return [f"{where}: only a wildcard model_name (with `*`) reads it; {name!r} is not one"]
+        return []
+    problems = []
+    if patterns is None:
+        problems.append(
+            f"{where}: required for the wildcard model_name {name!r}: the patterns of the model "
+            "strings callers may reach through it (litellm_params.model with its `*` filled in), "
+            'e.g. ["bedrock/us.anthropic.claude-*", "bedrock/amazon.nova-*"]; ["*"] allows any '
+            "model an installed plugin serves"
+        )
+    elif not (
+        isinstance(patterns, list)
+        and patterns
+        and all(isinstance(p, str) and p.strip() for p in patterns)
+    ):
+        problems.append(f"{where}: expected a non-empty list of model-string patterns")
+    if model.count("*") > name.count("*"):
+        problems.append(
+            f"{path}.litellm_params.model: {model!r} has more `*` than its model_name {name!r} "
+            "fills in"
+        )
+    return problems
 
 
 def _settings(
@@ -351,7 +483,14 @@ def parse_config(data: Any, *, source: str | None = None) -> Config:
     origin: dict[str, str] = {}
     router_raw: dict[str, Any] = {}
     settings_raw = _settings(data, sections, errors, origin, router_raw)
-    router = _router_settings(router_raw, origin, deployments, errors)
+    router = _router_settings(router_raw, origin, deployments, errors, ignored)
+    if not router.enable_tag_filtering:
+        ignored.extend(
+            f"model_list[{d.index}].litellm_params.tags: tag routing is off "
+            "(router_settings.enable_tag_filtering)"
+            for d in deployments
+            if d.params.tags
+        )
     master_key, master_key_source = _master_key(data, unresolved, errors)
     settings_raw.pop("master_key", None)
     try:
@@ -379,7 +518,11 @@ def parse_config(data: Any, *, source: str | None = None) -> Config:
 
 
 def _router_settings(
-    raw: dict[str, Any], origin: dict[str, str], deployments: list[Deployment], errors: list[str]
+    raw: dict[str, Any],
+    origin: dict[str, str],
+    deployments: list[Deployment],
+    errors: list[str],
+    ignored: list[str],
 ) -> RouterSettings:
     try:
         router = msgspec.convert(raw, RouterSettings, str_keys=True)
@@ -388,7 +531,7 @@ def _router_settings(
         where = origin.get(f"router.{key}", "router_settings")
         errors.extend(ConfigError.from_validation(exc, where).errors)
         return RouterSettings()
-    names = {d.model_name for d in deployments}
+    names = {d.model_name for d in deployments if not is_wildcard(d.model_name)}
     for field in ("fallbacks", "context_window_fallbacks", "content_policy_fallbacks"):
         where = origin.get(f"router.{field}", "router_settings")
         for i, entry in enumerate(getattr(router, field)):
@@ -404,6 +547,30 @@ def _router_settings(
         for name in router.default_fallbacks
         if name not in names
     )
+    where = origin.get("router.model_group_alias", "router_settings")
+    for alias, target in router.aliases().items():
+        if alias in names:
+            errors.append(
+                f"{where}.model_group_alias.{alias}: already a model_name of model_list; an alias "
+                "needs a name of its own"
+            )
+        elif target.model not in names:
+            errors.append(
+                f"{where}.model_group_alias.{alias}: {target.model!r} is not a model_name of "
+                "model_list"
+            )
+    names |= set(router.model_group_alias)
+    for field in ("retry_policy", "allowed_fails_policy"):
+        policy = getattr(router, field)
+        if policy is not None:
+            ignored.extend(policy_notes(f"{origin.get(f'router.{field}')}.{field}", policy))
+    where = origin.get("router.model_group_retry_policy", "router_settings")
+    for name, policy in router.model_group_retry_policy.items():
+        if name not in names:
+            errors.append(
+                f"{where}.model_group_retry_policy: {name!r} is not a model_name of model_list"
+            )
+        ignored.extend(policy_notes(f"{where}.model_group_retry_policy.{name}", policy))
     return router
 
 

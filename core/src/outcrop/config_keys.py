@@ -83,19 +83,10 @@ IGNORED: dict[str, dict[str, str]] = {
     },
     "router_settings": {
         "stream_timeout": "a deployment's timeout (or general_settings.read_timeout) applies",
-        "retry_policy": (
-            "per-error retry counts: Outcrop retries only what may succeed (429, 5xx, timeouts), "
-            "num_retries times"
-        ),
-        "model_group_retry_policy": "retries follow num_retries (per deployment or router-wide)",
-        "allowed_fails_policy": "every retryable failure counts towards allowed_fails",
         "enable_pre_call_checks": (
             "no pre-call context-window check; context_window_fallbacks act on AWS's answer"
         ),
         "optional_pre_call_checks": "no pre-call checks",
-        "model_group_alias": "give the alias its own model_list entry",
-        "enable_tag_filtering": "no tag-based routing: every deployment of a model_name serves",
-        "tag_filtering_match_any": "no tag-based routing",
         "default_max_parallel_requests": "no per-deployment concurrency limit",
         "redis_host": "use general_settings.redis_url or REDIS_URL",
         "redis_port": "use general_settings.redis_url or REDIS_URL",
@@ -171,7 +162,6 @@ IGNORED_PARAMS: dict[str, str] = {
     "max_parallel_requests": "no per-deployment concurrency limit",
     "cooldown_time": "router_settings.cooldown_time applies to every deployment",
     "stream_timeout": "use timeout",
-    "tags": "no tag-based routing: every deployment of a model_name serves",
     "use_in_pass_through": "the pass-through serves every deployment it can",
 }
 

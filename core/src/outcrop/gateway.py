@@ -10,7 +10,7 @@ import asyncio
 import hmac
 import inspect
 import os
-from collections.abc import Iterable, Mapping, MutableMapping
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from typing import Any
 
 import pluggy
@@ -18,7 +18,14 @@ from botocore.credentials import ReadOnlyCredentials
 
 from .aws import AwsSettings
 from .bodies import read_body
-from .config import Config, Deployment, DeploymentParams, GeneralSettings, RouterSettings
+from .config import (
+    Config,
+    Deployment,
+    DeploymentParams,
+    GeneralSettings,
+    RouterSettings,
+    is_wildcard,
+)
 from .config_keys import check_sections, did_you_mean
 from .errors import ConfigError, OutcropError, clip
 from .gateway_api import GatewayAPI
@@ -44,6 +51,7 @@ from .types import (
     Principal,
 )
 from .upstream import UpstreamClient, UpstreamRequest, UpstreamResponse
+from .wildcards import Wildcards
 from .wire import Usage
 
 log = get_logger("outcrop.gateway")
@@ -96,7 +104,16 @@ class Gateway:
         self.capture_output = False
         # Asked per upstream request only when some plugin implements it.
         self._before_upstream = bool(self.hook.outcrop_before_upstream.get_hookimpls())
-        self.router = Router(config.model_list, config.router_settings)
+        #: The deployments with a fixed model; wildcard ones (``model_name: "bedrock/*"``)
+        #: serve through ``self.wildcards``.
+        self._fixed = [d for d in config.model_list if not is_wildcard(d.model_name)]
+        self.router = Router(self._fixed, config.router_settings)
+        self.wildcards = Wildcards(
+            [d for d in config.model_list if is_wildcard(d.model_name)],
+            len(config.model_list),
+            lambda d: self.parse_route(d.params.model, d.params),
+            self.router,
+        )
         self.workers = max(int(os.environ.get(WORKERS_ENV) or 1), 1)
         #: Calls keep their request and answer bodies for ``outcrop_after_call`` (bounded).
         self.capture_bodies = settings.store_prompts_in_spend_logs
@@ -162,6 +179,9 @@ class Gateway:
         self.ignored_settings.extend(ignored)
         for d in self.config.model_list:
             key = "litellm_params"
+            if is_wildcard(d.model_name):
+                errors.extend(self._wildcard_problems(d))
+                continue
             try:
                 route = self.parse_route(d.params.model, d.params)
             except OutcropError as exc:
@@ -182,7 +202,10 @@ class Gateway:
                 "outcrop-keys (plugins/keys) for virtual keys and spend, or remove it"
             )
         errors.extend(self._check_callbacks())
-        if self.router.capped and self.workers > 1 and not self.counters.shared:
+        capped = self.router.capped or any(
+            d.params.rpm or d.params.tpm for d in self.config.model_list
+        )
+        if capped and self.workers > 1 and not self.counters.shared:
             errors.append(
                 "model_list: deployments with rpm/tpm caps and --workers > 1 need shared "
                 "counters: set general_settings.redis_url (or REDIS_URL), or the caps would "
@@ -192,6 +215,17 @@ class Gateway:
             errors.extend(found or ())
         if errors:
             raise ConfigError(errors)
+
+    def _wildcard_problems(self, d: Deployment) -> list[str]:
+        """A wildcard deployment's model must be one an installed plugin may claim once its
+        ``*`` is filled in (its routes are parsed per concrete model string)."""
+        literal = d.params.model.split("*", 1)[0]
+        if not literal or any(
+            literal.startswith(prefix) or prefix.startswith(literal)
+            for prefix, _ in self.claims.owners()
+        ):
+            return []
+        return [f"model_list[{d.index}].litellm_params.model: {self.unclaimed_message(literal)}"]
 
     def _check_callbacks(self) -> list[str]:
         errors = []
@@ -312,12 +346,22 @@ class Gateway:
     def deployments(self, model_name: str | None = None) -> list[Deployment]:
         """The configured deployments of ``model_name`` (all of them when ``None``)."""
         if model_name is None:
-            return list(self.config.model_list)
+            return list(self._fixed)
         return self.router.candidates(model_name)
 
     def route(self, deployment: Deployment) -> ModelRoute:
-        """The route the core parsed for ``deployment`` at start-up."""
-        return self.routes[deployment.index]
+        """The route the core parsed for ``deployment`` (at start-up, or for a wildcard's
+        concrete model string when it was first called)."""
+        found = self.routes.get(deployment.index) or self.wildcards.routes.get(deployment.index)
+        if found is None:  # a wildcard group dropped from the cache while its call ran
+            found = self.parse_route(deployment.params.model, deployment.params)
+        return found
+
+    def match_wildcard(self, model: str) -> bool:
+        """Whether a wildcard deployment serves ``model`` (then ``pick(model)`` and
+        ``deployments(model)`` give its deployments); raises ``OutcropError`` (400) when a
+        wildcard pattern matches but its ``allowed_models`` do not allow the model."""
+        return bool(self.wildcards) and self.wildcards.match(model)
 
     def serving(self, service: str, resource: str) -> list[Deployment]:
         """The deployments whose route calls ``resource`` (``ModelRoute.resource``: a model id
@@ -330,12 +374,27 @@ class Gateway:
         return self.router.pick(model_name)
 
     def resolve(
-        self, model: str, params: DeploymentParams | None = None
+        self,
+        model: str,
+        params: DeploymentParams | None = None,
+        tags: Sequence[str] | None = None,
     ) -> tuple[ModelRoute, DeploymentParams, Deployment | None]:
-        """Model name or raw model string -> (route, deployment params, deployment or None)."""
-        deployment = self.router.pick(model)
+        """Model name or raw model string -> (route, deployment params, deployment or None).
+        ``tags``: the request's, for tag routing."""
+        deployment = self.router.pick(model, tags=tags)
+        if deployment is None and self.router.tag_routing and self.router.candidates(model):
+            raise OutcropError(
+                f"no deployment of model {clip(model)!r} serves the tags "
+                f"{', '.join(tags or ())} and none is tagged `default`",
+                400,
+                code="no_deployments_with_tag",
+                param="tags",
+            )
+        if deployment is None and self.wildcards and self.wildcards.match(model):
+            deployment = self.router.pick(model, tags=tags)
         if deployment is not None:
-            return self.routes[deployment.index], deployment.params, deployment
+            route = self.routes.get(deployment.index) or self.route(deployment)
+            return route, deployment.params, deployment
         if not self.allow_raw_models:
             raise OutcropError(
                 self.raw_model_refused(model), 400, code="model_not_found", param="model"
@@ -439,6 +498,8 @@ class Gateway:
         deployment: Deployment | None,
         life: CallLifecycle | None = None,
         fallbacks: bool = True,
+        track: bool = True,
+        tags: Sequence[str] | None = None,
     ) -> tuple[UpstreamResponse, Deployment | None]:
         """Run ``attempt`` (build, sign with ``send``, send one upstream request for a
         deployment) with the router's retries, failover and fallbacks (docs/routing.md).
@@ -455,6 +516,8 @@ class Gateway:
             deployment=deployment,
             life=life,
             fallbacks=fallbacks,
+            track=track,
+            tags=tags,
         )
 
     def _announce(self, request: UpstreamRequest) -> None:
@@ -569,7 +632,7 @@ class Gateway:
         self._started = True
         await self.counters.start()
         await self.aws.start([d.params for d in self.config.model_list])
-        for d in self.config.model_list:  # warm endpoint lookups (they read the AWS config file)
+        for d in self._fixed:  # warm endpoint lookups (they read the AWS config file)
             route = self.routes[d.index]
             try:
                 self.aws.endpoint(route.service, self.aws.region(d.params, route.region), d.params)

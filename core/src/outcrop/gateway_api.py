@@ -80,7 +80,14 @@ class GatewayAPI(Protocol):
         """Every configured ``model_name``."""
 
     def deployments(self, model_name: str | None = None) -> list[Deployment]:
-        """The configured deployments of ``model_name`` (all of them when ``None``)."""
+        """The configured deployments of ``model_name`` (all of them when ``None``: those with
+        a fixed model; wildcard deployments serve through ``match_wildcard``)."""
+
+    def match_wildcard(self, model: str) -> bool:
+        """Whether a wildcard deployment (``model_name: "bedrock/*"``) serves the model string
+        ``model``: then ``pick(model)``, ``deployments(model)`` and ``route`` give its
+        deployments, each with the concrete model id. Raises ``OutcropError`` (400) when a
+        wildcard matches but its ``model_info.allowed_models`` do not allow ``model``."""
 
     def route(self, deployment: Deployment) -> ModelRoute:
         """The route the core parsed for ``deployment`` at start-up."""

@@ -193,6 +193,18 @@ class Counters(ABC):
             self._unavailable(exc)
             return 0, 0.0
 
+    async def pick_least_used(
+        self, candidates: Sequence[tuple[str, float | None, float | None]]
+    ) -> tuple[int, float]:
+        """Like ``pick``, but of the candidates under their caps the one with the fewest tokens
+        (then requests) in its current window takes the request (usage-based-routing; ties go
+        to the first)."""
+        try:
+            return await self._pick_least_used(candidates)
+        except CountersUnavailable as exc:
+            self._unavailable(exc)
+            return 0, 0.0
+
     @abstractmethod
     def finish(
         self,
@@ -213,6 +225,11 @@ class Counters(ABC):
 
     @abstractmethod
     async def _pick(
+        self, candidates: Sequence[tuple[str, float | None, float | None]]
+    ) -> tuple[int, float]: ...
+
+    @abstractmethod
+    async def _pick_least_used(
         self, candidates: Sequence[tuple[str, float | None, float | None]]
     ) -> tuple[int, float]: ...
 
@@ -323,6 +340,26 @@ class LocalCounters(Counters):
             return i, 0.0
         return -1, wait
 
+    async def _pick_least_used(
+        self, candidates: Sequence[tuple[str, float | None, float | None]]
+    ) -> tuple[int, float]:
+        now = self._clock()
+        wait = WINDOW_S
+        best: tuple[float, float, int] | None = None  # (tokens, requests, index)
+        for i, (name, rpm, tpm) in enumerate(candidates):
+            requests, r_reset = self._value(counter(REQUESTS, name), now)
+            tokens, t_reset = self._value(counter(TOKENS, name), now)
+            if rpm is not None and requests >= rpm:
+                wait = min(wait, r_reset)
+            elif tpm is not None and tokens >= tpm:
+                wait = min(wait, t_reset)
+            elif best is None or (tokens, requests) < best[:2]:
+                best = (tokens, requests, i)
+        if best is None:
+            return -1, wait
+        self._add(counter(REQUESTS, candidates[best[2]][0]), 1, now)
+        return best[2], 0.0
+
     def finish(
         self,
         request_id: str,
@@ -418,6 +455,33 @@ end
 return {0, wait}
 """
 
+# As _PICK, but the candidate under its caps with the fewest tokens (then requests) takes it.
+_PICK_LEAST_USED = """
+local window = tonumber(ARGV[1])
+local wait = window
+local best, best_t, best_r = 0, 0, 0
+for i = 1, #KEYS / 2 do
+  local rkey, tkey = KEYS[2 * i - 1], KEYS[2 * i]
+  local rpm, tpm = tonumber(ARGV[2 * i]), tonumber(ARGV[2 * i + 1])
+  local r = tonumber(redis.call('GET', rkey) or '0')
+  local t = tonumber(redis.call('GET', tkey) or '0')
+  local full = nil
+  if rpm >= 0 and r >= rpm then full = rkey elseif tpm >= 0 and t >= tpm then full = tkey end
+  if full then
+    local ttl = redis.call('PTTL', full)
+    if ttl >= 0 and ttl < wait then wait = ttl end
+  elseif best == 0 or t < best_t or (t == best_t and r < best_r) then
+    best, best_t, best_r = i, t, r
+  end
+end
+if best == 0 then return {0, wait} end
+local rkey = KEYS[2 * best - 1]
+if redis.call('INCR', rkey) == 1 or redis.call('PTTL', rkey) < 0 then
+  redis.call('PEXPIRE', rkey, window)
+end
+return {best, 0}
+"""
+
 # KEYS: parallel counters, then token counters, then spend counters. ARGV: request id,
 # window_ms, #parallel, #tokens, then one amount per token counter, then (usd, ttl_ms) per spend.
 _FINISH = """
@@ -472,7 +536,13 @@ class RedisCounters(Counters):
             socket_connect_timeout=self.timeout,
             health_check_interval=30,
         )
-        for name, source in (("admit", _ADMIT), ("pick", _PICK), ("finish", _FINISH)):
+        scripts = (
+            ("admit", _ADMIT),
+            ("pick", _PICK),
+            ("pick_least_used", _PICK_LEAST_USED),
+            ("finish", _FINISH),
+        )
+        for name, source in scripts:
             self._scripts[name] = self._client.register_script(source)
         try:  # loads the scripts: calls then use EVALSHA (one round trip each)
             for script in self._scripts.values():
@@ -513,15 +583,20 @@ class RedisCounters(Counters):
         return Verdict(headers=rate_headers(limits, state), held=held)
 
     async def _pick(
-        self, candidates: Sequence[tuple[str, float | None, float | None]]
+        self, candidates: Sequence[tuple[str, float | None, float | None]], script: str = "pick"
     ) -> tuple[int, float]:
         keys: list[str] = []
         args: list[Any] = [int(WINDOW_S * 1000)]
         for name, rpm, tpm in candidates:
             keys += [self.prefix + counter(REQUESTS, name), self.prefix + counter(TOKENS, name)]
             args += [-1 if rpm is None else rpm, -1 if tpm is None else tpm]
-        index, wait = await self._run("pick", keys, args)
+        index, wait = await self._run(script, keys, args)
         return int(index) - 1, int(wait) / 1000
+
+    async def _pick_least_used(
+        self, candidates: Sequence[tuple[str, float | None, float | None]]
+    ) -> tuple[int, float]:
+        return await self._pick(candidates, "pick_least_used")
 
     def finish(
         self,

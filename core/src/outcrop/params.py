@@ -56,6 +56,9 @@ class DeploymentParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=True)
     #: Priority within its model_name: the lowest ``order`` available serves (LiteLLM's).
     order: Annotated[int, msgspec.Meta(ge=0)] | None = None
     drop_params: bool | None = None
+    #: Tag routing (``router_settings.enable_tag_filtering``): the request tags it serves;
+    #: ``default`` also serves requests without tags, or whose tags no deployment has.
+    tags: list[str] = msgspec.field(default_factory=list)
     input_cost_per_token: PricePerToken | None = None
     output_cost_per_token: PricePerToken | None = None
     extra: dict[str, Any] = msgspec.field(default_factory=dict)

@@ -21,7 +21,7 @@ import email.utils
 import random
 import re
 import time
-from collections.abc import Awaitable, Callable, Collection, Iterator
+from collections.abc import Awaitable, Callable, Collection, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from .errors import OutcropError
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from .config import Deployment
     from .gateway import Gateway
     from .lifecycle import CallLifecycle
+    from .routing import Router
 
 log = get_logger("outcrop.retry")
 
@@ -58,6 +59,18 @@ _CONTENT_POLICY = re.compile(
 )
 
 
+def error_class(status: int, error: str | None) -> str | None:
+    """LiteLLM's name of a retryable failure's class (``retry_policy``, ``allowed_fails_policy``);
+    ``None`` for a connection failure (no class of its own: ``num_retries`` applies)."""
+    if status == 429:
+        return "RateLimitError"
+    if error == "timeout" or status in (408, 504):
+        return "TimeoutError"
+    if error == "upstream_unreachable":
+        return None
+    return "InternalServerError" if status >= 500 else None
+
+
 def retryable(exc: OutcropError) -> bool:
     """Whether the gateway's own upstream failure (no answer from AWS) may be retried."""
     return exc.code in RETRYABLE_CODES
@@ -71,6 +84,8 @@ async def send_routed(
     deployment: Deployment | None,
     life: CallLifecycle | None = None,
     fallbacks: bool = True,
+    track: bool = True,
+    tags: Sequence[str] | None = None,
 ) -> tuple[UpstreamResponse, Deployment | None]:
     """Send a call's upstream request, retrying and failing over as configured.
 
@@ -78,12 +93,18 @@ async def send_routed(
     string: retries go to the same target). ``fallbacks=False`` keeps the call within that
     group. Returns the answer that ends the call (a success, or the last failure for the
     caller to answer with) and the deployment that gave it; a gateway-side failure of the
-    last attempt raises. Each attempt of a call that made several is in ``life.attempts``.
+    last attempt raises. Each attempt of a call that made several is in ``life.attempts``
+    (a call sending several requests, embeddings, adds each one's there). ``track=False``: the
+    router's per-call counts (least-busy, usage) come from another request of the same call.
+    ``tags`` (the request's, with tag routing on) limit every later pick as they did the first.
     """
     router = gateway.router
-    if deployment is not None and deployment.model_name in router.capped:
-        deployment = await claim(gateway, deployment, (), life)
-    if deployment is not None and router.tracking and life is not None:
+    if deployment is not None:
+        if router.usage_based:
+            deployment = await by_usage(gateway, deployment, life, tags)
+        elif deployment.model_name in router.capped:
+            deployment = await claim(gateway, deployment, (), life, tags)
+    if deployment is not None and router.tracking and life is not None and track:
         router.started(deployment)  # until the call ends (``life`` tells the router)
         life.routed = deployment.id
     started = time.perf_counter()
@@ -92,7 +113,9 @@ async def send_routed(
     except OutcropError as exc:
         if not retryable(exc):
             raise
-        return await _retry(gateway, attempt, model_name, deployment, life, fallbacks, exc, started)
+        return await _retry(
+            gateway, attempt, model_name, deployment, life, fallbacks, exc, started, track, tags
+        )
     status = response.status
     if status < 300:
         if deployment is not None and router.strategy == "latency-based-routing":
@@ -102,7 +125,16 @@ async def send_routed(
         status == 400 and fallbacks and model_name and router.has_error_fallbacks(model_name)
     ):
         return await _retry(
-            gateway, attempt, model_name, deployment, life, fallbacks, response, started
+            gateway,
+            attempt,
+            model_name,
+            deployment,
+            life,
+            fallbacks,
+            response,
+            started,
+            track,
+            tags,
         )
     return response, deployment
 
@@ -112,15 +144,19 @@ async def claim(
     deployment: Deployment,
     tried: Collection[int],
     life: CallLifecycle | None,
+    tags: Sequence[str] | None = None,
 ) -> Deployment:
     """Take a request on ``deployment``'s ``rpm``/``tpm`` caps, or, when it is at one, on another
     deployment of its ``model_name`` that is not (not tried yet, not cooling down): one counters
     round trip (``gateway.counters``, shared through Redis when configured). The one that took
     it serves the attempt; with none left the call gets 429 with ``Retry-After``."""
     router = gateway.router
+    group = router.candidates(deployment.model_name)
+    if router.tag_routing:
+        group = router.tagged(group, tags)
     others = [
         d
-        for d in router.candidates(deployment.model_name)
+        for d in group
         if d.index != deployment.index and d.index not in tried and not router.cooling(d)
     ]
     random.shuffle(others)
@@ -139,9 +175,37 @@ async def claim(
             aws_type="ThrottlingException",
             headers={"retry-after": str(seconds)},
         )
-    chosen = order[index]
+    return _claimed(router, deployment, order[index], life)
+
+
+async def by_usage(
+    gateway: Gateway,
+    deployment: Deployment,
+    life: CallLifecycle | None,
+    tags: Sequence[str] | None = None,
+) -> Deployment:
+    """usage-based-routing: of the deployments ``deployment``'s group would choose among, the
+    one with the fewest tokens (then requests) this window on the counters (shared through
+    Redis when configured, so every gateway process sees the same usage) takes the request,
+    under its ``rpm``/``tpm``; when all are at a cap, another of the group (``claim``)."""
+    router = gateway.router
+    pool = router.pool(deployment.model_name, (), tags) or [deployment]
+    pool = random.sample(pool, len(pool))  # equals are served in turn
+    index, _ = await gateway.counters.pick_least_used(
+        [(f"deployment:{d.id}", d.params.rpm, d.params.tpm) for d in pool]
+    )
+    if index < 0:
+        return await claim(gateway, deployment, [d.index for d in pool], life, tags)
+    return _claimed(router, deployment, pool[index], life)
+
+
+def _claimed(
+    router: Router, deployment: Deployment, chosen: Deployment, life: CallLifecycle | None
+) -> Deployment:
+    """``chosen`` took the attempt's request on the counters: its tokens are charged there."""
     if life is not None:
-        life.charge_to = f"deployment:{chosen.id}" if chosen.params.tpm else None
+        charged = chosen.params.tpm or router.usage_based
+        life.charge_to = f"deployment:{chosen.id}" if charged else None
         if chosen is not deployment:
             _moved(chosen, life)
     return chosen
@@ -156,6 +220,8 @@ async def _retry(
     fallbacks: bool,
     outcome: UpstreamResponse | OutcropError,
     started: float,
+    track: bool = True,
+    tags: Sequence[str] | None = None,
 ) -> tuple[UpstreamResponse, Deployment | None]:
     router = gateway.router
     settings = router.settings
@@ -164,14 +230,19 @@ async def _retry(
     deadline = (life.started if life is not None else started) + budget
     attempts: list[Attempt] = []
     if life is not None:
-        life.attempts = attempts
+        if life.attempts is None:
+            life.attempts = attempts
+        else:  # another request of the same call retried too
+            attempts = life.attempts
     request_id = life.request_id if life is not None else None
     tried: set[int] = set()
     retries = _retries(settings.num_retries, deployment)
+    limits = router.retry_limits(name)
+    used: dict[str, int] = {}  # error class -> its retries so far (those with a limit)
     original = name
     lists: dict[str, Iterator[str]] = {}  # kind -> the original name's fallbacks left
     fallbacks_left = settings.max_fallbacks
-    counted = router.tracking and life is not None
+    counted = router.tracking and life is not None and track
     same = 0  # attempts repeated on the same deployment so far (the backoff's exponent)
     while True:
         latency = time.perf_counter() - started
@@ -190,19 +261,26 @@ async def _retry(
             error=error,
             latency_ms=round(latency * 1000, 1),
         )
+        cls = error_class(status, error) if kind == "retry" else None
         if deployment is not None:
             tried.add(deployment.index)
             if kind == "retry":
-                router.failed(deployment, latency)
+                router.failed(deployment, latency, cls)
             if counted:
                 router.finished(deployment.id, None)
         following: Deployment | None = None
         delay = 0.0
         go = False
-        if kind == "retry" and retries > 0:
-            retries -= 1
+        limited = cls if cls is not None and cls in limits else None  # retry_policy's
+        if kind == "retry" and (
+            retries > 0 if limited is None else used.get(limited, 0) < limits[limited]
+        ):
+            if limited is None:
+                retries -= 1
+            else:
+                used[limited] = used.get(limited, 0) + 1
             go = True
-            other = router.pick(name, tried) if name else None
+            other = router.pick(name, tried, tags) if name else None
             if other is not None and other.index not in tried:
                 following = other  # another deployment: at once
             else:
@@ -213,21 +291,24 @@ async def _retry(
             table = "fallbacks" if kind == "retry" else kind
             names = lists.setdefault(table, iter(router.fallbacks(original, table)))
             for fallback in names:
-                following = router.pick(fallback)
+                following = router.pick(fallback, tags=tags)
                 if following is not None:
                     go, name, same = True, fallback, 0
                     fallbacks_left -= 1
                     retries = _retries(settings.num_retries, following)
+                    limits, used = router.retry_limits(name), {}
                     break
         if not go or time.perf_counter() + delay > deadline:
-            return _give_up(outcome, deployment, life)
+            return _give_up(outcome, deployment, life, counted)
         if isinstance(outcome, UpstreamResponse):
             outcome.close()
         if delay:
             await asyncio.sleep(delay)
         deployment = following
-        if deployment is not None and deployment.model_name in router.capped:
-            deployment = await claim(gateway, deployment, tried, life)
+        if deployment is not None and (
+            router.usage_based or deployment.model_name in router.capped
+        ):
+            deployment = await claim(gateway, deployment, tried, life, tags)
         if deployment is not None and counted:
             router.started(deployment)
             life.routed = deployment.id  # type: ignore[union-attr]
@@ -354,9 +435,10 @@ def _give_up(
     outcome: UpstreamResponse | OutcropError,
     deployment: Deployment | None,
     life: CallLifecycle | None,
+    counted: bool,
 ) -> tuple[UpstreamResponse, Deployment | None]:
     _moved(deployment, life)
-    if life is not None:
+    if life is not None and counted:
         life.routed = None  # the router heard of this attempt's end already
     if isinstance(outcome, OutcropError):
         raise outcome

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
 
 from .balance import weighted_choice
 from .config import Deployment, RouterSettings
@@ -19,6 +20,10 @@ from .wire import Usage
 
 #: Seconds over which failures count towards ``allowed_fails`` (LiteLLM's minute).
 FAIL_WINDOW_S = 60.0
+#: The tag of deployments serving requests without tags (or with tags nobody has).
+DEFAULT_TAG = "default"
+#: LiteLLM's header for request tags (comma-separated).
+TAGS_HEADER = "x-litellm-tags"
 #: Weight of the newest sample in a deployment's latency average (latency-based-routing).
 LATENCY_ALPHA = 0.3
 
@@ -39,28 +44,68 @@ class Router:
         }
         #: The model_names where a deployment has an ``rpm``/``tpm`` cap: each attempt there
         #: takes a request on the shared counters first (``retry.claim``).
-        self.capped = frozenset(
-            name
-            for name, group in self._groups.items()
-            if any(d.params.rpm or d.params.tpm for d in group)
-        )
+        self.capped = {name for name, group in self._groups.items() if _capped(group)}
+        aliases = settings.aliases()
+        for alias, target in aliases.items():  # an alias shares its model_name's deployments
+            if target.model in self._groups:
+                self._groups[alias] = self._groups[target.model]
+                self._first[alias] = self._first[target.model]
+                if target.model in self.capped:
+                    self.capped.add(alias)
+        #: alias -> the model_name it names (``model_group_alias``).
+        self._aliases = {alias: target.model for alias, target in aliases.items()}
+        #: The model_names and aliases (groups added later, for wildcards, are not).
+        self._names = list(self._groups)
+        #: What ``GET /v1/models`` lists: all of those but hidden aliases.
+        self.listed = [n for n in self._names if not (n in aliases and aliases[n].hidden)]
+        self._tags = settings.enable_tag_filtering and any(d.params.tags for d in deployments)
+        self._match_any = settings.tag_filtering_match_any
         self.strategy = settings.routing_strategy
-        #: Whether calls report their end (``finished``): least-busy and usage-based need it.
-        self.tracking = self.strategy in ("least-busy", "usage-based-routing")
+        #: Whether calls report their end (``finished``): least-busy counts calls in flight.
+        self.tracking = self.strategy == "least-busy"
+        #: usage-based-routing: each attempt takes its request on the shared counters, on the
+        #: least used deployment (``retry.by_usage``); tokens are charged when the call ends.
+        self.usage_based = self.strategy == "usage-based-routing"
         self._simple = self.strategy == "simple-shuffle"
         self._cooldowns = not settings.disable_cooldowns
         self._cooling: dict[int, float] = {}  # deployment index -> monotonic end of cooldown
-        self._fails: dict[int, list[float]] = {}  # index -> recent failure times
+        #: (index, error class counted apart or None) -> recent failure times
+        self._fails: dict[tuple[int, str | None], list[float]] = {}
         self._busy: dict[str, int] = {}  # deployment id -> calls in flight
         self._latency: dict[int, float] = {}  # index -> average seconds to the answer
-        self._usage: dict[str, tuple[int, int, int]] = {}  # id -> (minute, requests, tokens)
         args = settings.routing_strategy_args
         self._buffer = float(args.get("lowest_latency_buffer") or 0.0)
         self._fallbacks = _fallback_table(settings)
+        policy = settings.retry_policy
+        self._retry_limits = policy.limits() if policy is not None else {}
+        self._group_retry_limits = {
+            name: {**self._retry_limits, **p.limits()}
+            for name, p in settings.model_group_retry_policy.items()
+        }
+        fails = settings.allowed_fails_policy
+        #: Error class -> failures a deployment may have in a minute before its cooldown.
+        self._allowed_fails = fails.limits() if fails is not None else {}
 
     # -- names ---------------------------------------------------------------------------------
     def names(self) -> list[str]:
-        return list(self._groups)
+        return list(self._names)
+
+    def add_group(self, name: str, deployments: list[Deployment]) -> None:
+        """Route ``name`` to ``deployments`` (the derived deployments of a wildcard)."""
+        self._groups[name] = deployments
+        self._first[name] = _lowest_order(deployments)
+        if _capped(deployments):
+            self.capped.add(name)
+
+    def drop_group(self, name: str) -> None:
+        """Forget a group ``add_group`` added, and what was learnt about its deployments."""
+        for d in self._groups.pop(name, ()):
+            self._cooling.pop(d.index, None)
+            self._latency.pop(d.index, None)
+            for cls in (None, *self._allowed_fails):
+                self._fails.pop((d.index, cls), None)
+        self._first.pop(name, None)
+        self.capped.discard(name)
 
     def candidates(self, model_name: str) -> list[Deployment]:
         return self._groups.get(model_name, [])
@@ -68,29 +113,54 @@ class Router:
     def fallbacks(self, model_name: str, kind: str = "fallbacks") -> list[str]:
         """The model_names to try after ``model_name`` failed (``kind``: ``fallbacks``,
         ``context_window_fallbacks`` or ``content_policy_fallbacks``)."""
+        model_name = self._aliases.get(model_name, model_name)
         found = self._fallbacks[kind].get(model_name)
         if found is None and kind == "fallbacks":
             return [n for n in self.settings.default_fallbacks if n != model_name]
         return found or []
 
+    def retry_limits(self, model_name: str | None) -> dict[str, int]:
+        """Error class -> retries (``retry_policy``, ``model_group_retry_policy``) for calls of
+        ``model_name``; a class not in it shares ``num_retries``."""
+        if model_name is None:
+            return self._retry_limits
+        model_name = self._aliases.get(model_name, model_name)
+        return self._group_retry_limits.get(model_name, self._retry_limits)
+
     def has_error_fallbacks(self, model_name: str) -> bool:
         """Whether a 400 of ``model_name`` may go to a context-window or content-policy
         fallback (its error body is then read before the answer is decided)."""
+        model_name = self._aliases.get(model_name, model_name)
         return model_name in self._fallbacks["context_window_fallbacks"] or (
             model_name in self._fallbacks["content_policy_fallbacks"]
         )
 
     # -- picking -------------------------------------------------------------------------------
-    def pick(self, model_name: str, exclude: Collection[int] = ()) -> Deployment | None:
+    def pick(
+        self, model_name: str, exclude: Collection[int] = (), tags: Sequence[str] | None = None
+    ) -> Deployment | None:
         """A deployment of ``model_name`` (``None`` when it has none). ``exclude`` are indexes
         of deployments that already failed this call: another is preferred while there is one.
+        With tag routing on, only deployments ``tags`` select serve (``None`` when none does).
         """
         first = self._first.get(model_name)
         if first is None:
             return None
-        if self._simple and not self._cooling and not exclude:
+        if self._simple and not self._cooling and not exclude and not self._tags:
             return weighted_choice(first)
-        group = self._groups[model_name]
+        pool = self.pool(model_name, exclude, tags)
+        return self._choose(pool) if pool else None
+
+    def pool(
+        self, model_name: str, exclude: Collection[int] = (), tags: Sequence[str] | None = None
+    ) -> list[Deployment]:
+        """The deployments of ``model_name`` a strategy chooses among: those ``tags`` select,
+        of the lowest ``order`` among those not cooling down and not in ``exclude``."""
+        group = self._groups.get(model_name, [])
+        if self._tags:
+            group = self.tagged(group, tags)
+            if not group:
+                return []
         now = time.monotonic()
         if self._cooling:
             for index, until in list(self._cooling.items()):
@@ -100,8 +170,25 @@ class Router:
         available = [d for d in fresh if d.index not in self._cooling]
         # every deployment cools down or failed already: the one the least recently
         # failed still beats refusing the call
-        pool = _lowest_order(available or fresh or group)
-        return self._choose(pool)
+        return _lowest_order(available or fresh or group)
+
+    def tagged(self, group: list[Deployment], tags: Sequence[str] | None) -> list[Deployment]:
+        """LiteLLM's tag routing: a tagged request goes to the deployments with its tags (any
+        of them, or all with ``tag_filtering_match_any: false``), else to those tagged
+        ``default``, else nowhere; an untagged one to those tagged ``default``, else to all."""
+        defaults = [d for d in group if DEFAULT_TAG in d.params.tags]
+        if not tags:
+            return defaults or group
+        wanted = set(tags)
+        if self._match_any:
+            matched = [d for d in group if wanted.intersection(d.params.tags)]
+        else:
+            matched = [d for d in group if wanted.issubset(d.params.tags)]
+        return matched or defaults
+
+    @property
+    def tag_routing(self) -> bool:
+        return self._tags
 
     def _choose(self, pool: list[Deployment]) -> Deployment:
         if self._simple or len(pool) == 1:
@@ -116,44 +203,21 @@ class Router:
             best = min(self._latency[d.index] for d in pool)
             limit = best * (1 + self._buffer)
             return random.choice([d for d in pool if self._latency[d.index] <= limit])
-        # usage-based-routing: the least tokens this minute among those under rpm/tpm
-        minute = int(time.time() // 60)
-        under = [d for d in pool if not self._at_limit(d, minute)] or pool
-        return min(under, key=lambda d: (self._used(d.id, minute)[1], random.random()))
-
-    def _used(self, deployment_id: str, minute: int) -> tuple[int, int]:
-        seen = self._usage.get(deployment_id)
-        if seen is None or seen[0] != minute:
-            return 0, 0
-        return seen[1], seen[2]
-
-    def _at_limit(self, d: Deployment, minute: int) -> bool:
-        requests, tokens = self._used(d.id, minute)
-        rpm, tpm = d.params.rpm, d.params.tpm
-        return (rpm is not None and requests >= rpm) or (tpm is not None and tokens >= tpm)
+        # usage-based-routing: the counters choose (``retry.by_usage``); this is a first guess
+        return weighted_choice(pool)
 
     # -- learning ------------------------------------------------------------------------------
     def started(self, d: Deployment) -> None:
-        """An attempt on ``d`` starts (least-busy and usage-based count it)."""
-        if self.strategy == "least-busy":
-            self._busy[d.id] = self._busy.get(d.id, 0) + 1
-        elif self.strategy == "usage-based-routing":
-            minute = int(time.time() // 60)
-            requests, tokens = self._used(d.id, minute)
-            self._usage[d.id] = (minute, requests + 1, tokens)
+        """An attempt on ``d`` starts (least-busy counts it until ``finished``)."""
+        self._busy[d.id] = self._busy.get(d.id, 0) + 1
 
     def finished(self, deployment_id: str, usage: Usage | None) -> None:
-        """A call served by ``deployment_id`` ended (its tokens count for usage-based)."""
-        if self.strategy == "least-busy":
-            left = self._busy.get(deployment_id, 0) - 1
-            if left > 0:
-                self._busy[deployment_id] = left
-            else:
-                self._busy.pop(deployment_id, None)
-        elif usage is not None:
-            minute = int(time.time() // 60)
-            requests, tokens = self._used(deployment_id, minute)
-            self._usage[deployment_id] = (minute, requests, tokens + usage.total_tokens)
+        """A call served by ``deployment_id`` ended (least-busy)."""
+        left = self._busy.get(deployment_id, 0) - 1
+        if left > 0:
+            self._busy[deployment_id] = left
+        else:
+            self._busy.pop(deployment_id, None)
 
     def answered(self, d: Deployment, seconds: float) -> None:
         """``d`` answered after ``seconds`` (latency-based-routing learns from it)."""
@@ -163,28 +227,38 @@ class Router:
                 seconds if old is None else old + LATENCY_ALPHA * (seconds - old)
             )
 
-    def failed(self, d: Deployment, seconds: float) -> None:
+    def failed(self, d: Deployment, seconds: float, error_class: str | None = None) -> None:
         """``d`` failed in a way worth retrying: past ``allowed_fails`` failures within a
-        minute it cools down (when its group has another deployment to serve meanwhile)."""
+        minute it cools down (when its group has another deployment to serve meanwhile).
+        With ``allowed_fails_policy`` setting ``error_class``'s, failures of that class are
+        counted apart against it."""
         if self.strategy == "latency-based-routing":
             # a failure weighs like a slow answer, so a failing deployment loses its turn
             self.answered(d, max(seconds, 1.0) * 10)
         if not self._cooldowns or len(self._groups.get(d.model_name, ())) < 2:
             return
+        allowed = self._allowed_fails.get(error_class) if error_class else None
+        key: tuple[int, str | None] = (d.index, error_class if allowed is not None else None)
         now = time.monotonic()
-        recent = [t for t in self._fails.get(d.index, ()) if now - t < FAIL_WINDOW_S]
+        recent = [t for t in self._fails.get(key, ()) if now - t < FAIL_WINDOW_S]
         recent.append(now)
         cooldown = self.settings.cooldown_time
-        if len(recent) > self.settings.allowed_fails and cooldown:
+        limit = self.settings.allowed_fails if allowed is None else allowed
+        if len(recent) > limit and cooldown:
             self._cooling[d.index] = now + cooldown
-            self._fails.pop(d.index, None)
+            for cls in (None, *self._allowed_fails):
+                self._fails.pop((d.index, cls), None)
         else:
-            self._fails[d.index] = recent
+            self._fails[key] = recent
 
     def cooling(self, d: Deployment) -> bool:
         """Whether ``d`` is cooling down right now."""
         until = self._cooling.get(d.index)
         return until is not None and until > time.monotonic()
+
+
+def _capped(group: list[Deployment]) -> bool:
+    return any(d.params.rpm or d.params.tpm for d in group)
 
 
 def _lowest_order(group: list[Deployment]) -> list[Deployment]:
@@ -204,3 +278,21 @@ def _fallback_table(settings: RouterSettings) -> dict[str, dict[str, list[str]]]
                 merged.setdefault(source, []).extend(t for t in targets if t != source)
         table[kind] = merged
     return table
+
+
+def request_tags(
+    provider_params: dict[str, Any], metadata: Mapping[str, Any] | None, headers: Mapping[str, str]
+) -> tuple[str, ...] | None:
+    """A request's tags (LiteLLM's places: the body's ``tags``, ``metadata.tags``, the
+    ``x-litellm-tags`` header), ``None`` when it has none. ``tags`` is taken out of
+    ``provider_params``: it is for the gateway, never for the provider."""
+    found: list[str] = []
+    for value in (provider_params.pop("tags", None), (metadata or {}).get("tags")):
+        if isinstance(value, str):
+            found.append(value)
+        elif isinstance(value, list):
+            found.extend(str(v) for v in value)
+    header = headers.get(TAGS_HEADER)
+    if header:
+        found.extend(t.strip() for t in header.split(",") if t.strip())
+    return tuple(dict.fromkeys(found)) or None

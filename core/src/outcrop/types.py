@@ -191,6 +191,9 @@ class ChatCall:
     #: The provider parameters of the request itself (``provider_params`` without the
     #: deployment's), kept for a retry on another deployment.
     body_params: Mapping[str, Any] = field(default_factory=dict)
+    #: The request's tags (body ``tags``, ``metadata.tags``, ``x-litellm-tags``), for tag
+    #: routing; ``None`` when it has none.
+    tags: tuple[str, ...] | None = None
     #: What was dropped under ``drop_params`` (``drop``): named in ``x-outcrop-dropped-params``
     #: and the access log.
     dropped: list[str] | None = None
@@ -314,6 +317,8 @@ class EmbeddingCall:
     model: str
     response_headers: dict[str, str] = field(default_factory=dict)
     state: dict[str, Any] = field(default_factory=dict)
+    #: The request's tags, for tag routing (as ``ChatCall.tags``).
+    tags: tuple[str, ...] | None = None
     usage: Usage | None = None
     cost: float | None = None
     started: float = field(default_factory=time.perf_counter)

@@ -3,6 +3,9 @@
 * ``/model/{name}/...`` where ``{name}`` is a configured ``model_name`` of native deployments:
   the label becomes that deployment's model id, served with its region, credentials and
   endpoint; several deployments share the traffic by weight.
+* A model id a wildcard deployment (``model_name: "bedrock/*"``) serves and allows
+  (``GatewayAPI.match_wildcard``, tried with the id as sent, then as ``bedrock/{id}``): its
+  derived deployments, like an alias's; one the wildcard does not allow is refused (403).
 * A raw model id that a native deployment serves uses that deployment (a raw id is then as
   good as its alias); any other raw id uses the gateway's defaults (the ``bedrock_passthrough``
   section, else botocore's default chain). Raw ids are served only when
@@ -32,6 +35,7 @@ from outcrop import (
     weighted_choice,
 )
 
+from . import PREFIX
 from .settings import Settings
 
 _SAFE = "-._~"  # what botocore leaves unescaped in a URI label
@@ -129,18 +133,45 @@ class Resolver:
                 400,
                 aws_type="ValidationException",
             )
-        if not self._raw_allowed:
+        wildcard = self._wildcard(name)
+        if wildcard is not None and not self._gateway.serving(RUNTIME, name):
+            picked = self._gateway.pick(wildcard) or self._gateway.deployments(wildcard)[0]
+            target = self.on_alias(picked, found, raw_path)
+            target.group = wildcard
+            return target
+        if not self._raw_allowed and wildcard is None:
             raise _forbidden(self._gateway.raw_model_refused(name))
-        served = self._gateway.serving(RUNTIME, name)
+        served = self._gateway.serving(RUNTIME, name)  # a configured deployment wins
         if served:
             deployment = weighted_choice(served)
             return self._on(deployment, raw_path, RUNTIME, arn_region(name), name, name)
         return self._default(raw_path, RUNTIME, arn_region(name), signed_region, name, name)
 
+    def _wildcard(self, model_id: str) -> str | None:
+        """The model_name under which a wildcard deployment serves ``model_id`` natively."""
+        refused: OutcropError | None = None
+        for model in (model_id, PREFIX + model_id):
+            try:
+                if not self._gateway.match_wildcard(model):
+                    continue
+            except OutcropError as exc:
+                refused = exc
+                continue
+            routes = [self._gateway.route(d) for d in self._gateway.deployments(model)]
+            if all(r.service == RUNTIME and r.resource for r in routes):
+                return model
+        if refused is not None:
+            raise _forbidden(refused.message)
+        return None
+
     def on_alias(self, deployment: Deployment, found: OperationMatch, raw_path: str) -> Target:
         """The target of an alias call on ``deployment`` (its model id in the path, its region,
         credentials and endpoint): the first attempt's, and each retry's on another one."""
-        model_id, label = self._model_ids[deployment.index]
+        known = self._model_ids.get(deployment.index)
+        if known is None:  # a wildcard's deployment: its route names the concrete model id
+            model_id = self._gateway.route(deployment).resource or ""
+            known = (model_id, quote(model_id, safe=_SAFE))
+        model_id, label = known
         start, end = found.spans["modelId"]
         path = raw_path[:start] + label + raw_path[end:]
         name = deployment.model_name

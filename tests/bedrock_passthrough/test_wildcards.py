@@ -15,7 +15,7 @@ import pytest
 import outcrop
 from outcrop.testing.replies import ConverseReply, HttpError
 
-from .conftest import MASTER_KEY, sigv4_client
+from .common import MASTER_KEY, sigv4_client
 
 CLAUDE = "us.anthropic.claude-3-5-sonnet-20240620-v1:0"
 NOVA = "amazon.nova-pro-v1:0"

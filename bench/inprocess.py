@@ -1,6 +1,7 @@
 """In-process micro-benchmark of the gateway's own work per call: CPU seconds per request.
 
     python bench/inprocess.py [--requests 3000] [--repeats 5] [--callbacks prometheus,otel]
+                              [--key master|virtual|limited|limited-redis] [--no-plugins]
 
 The app is driven directly through ASGI (no HTTP server, no client) on one event loop; the
 upstream is a canned aiohttp server in a child process, so its CPU is not counted. The figure is
@@ -9,7 +10,13 @@ it moves far less with other load on the machine than wall-clock latency does, w
 the number to compare before and after a change of the core's call path when the machine is not
 quiet enough for ``bench/run.py``. ``--callbacks`` turns on LiteLLM-style callbacks (the
 observability plugins: ``prometheus``, ``otel``; the canned upstream also takes the OTLP export,
-whose batch thread's CPU counts too). Not a test: pytest never collects it.
+whose batch thread's CPU counts too). ``--key`` picks the caller: the master key (default), a
+virtual key without limits (``virtual``: a SQLite key store in a temporary directory, spend rows
+written in batches), a virtual key with ``rpm_limit`` and ``tpm_limit`` on in-process counters
+(``limited``) or on Redis (``limited-redis``, ``REDIS_URL`` or 127.0.0.1:6379/15); the limits
+are high enough never to refuse. ``--no-plugins`` blocks every plugin that is not needed to serve
+the surfaces (keys, admin, anthropic_messages, prometheus, otel), so the cost of the installed
+but unused ones is the difference with the default. Not a test: pytest never collects it.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import resource
 import socket
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -62,7 +70,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _config(upstream: str, callbacks: list[str]) -> dict:
+def _config(upstream: str, callbacks: list[str], general: dict) -> dict:
     creds = {
         "aws_region_name": "us-west-2",
         "aws_access_key_id": KEY_ID,
@@ -83,7 +91,7 @@ def _config(upstream: str, callbacks: list[str]) -> dict:
                 "litellm_params": {"model": f"bedrock/{canned.MODEL_ID}", **creds},
             },
         ],
-        "general_settings": {"master_key": "sk-bench"},
+        "general_settings": {"master_key": "sk-bench", **general},
         "bedrock_passthrough": {**creds},
         **({"litellm_settings": {"callbacks": callbacks}} if callbacks else {}),
     }
@@ -113,7 +121,7 @@ SURFACES = {
 }
 
 
-async def _one(app, path: str, body: bytes) -> int:
+async def _one(app, path: str, body: bytes, key: str = "sk-bench", out: list | None = None) -> int:
     sent = False
     status = 0
 
@@ -129,11 +137,13 @@ async def _one(app, path: str, body: bytes) -> int:
         nonlocal status
         if message["type"] == "http.response.start":
             status = message["status"]
+        elif out is not None and message["type"] == "http.response.body":
+            out.append(message.get("body", b""))
 
     headers = [
         (b"host", b"bench"),
         (b"content-type", b"application/json"),
-        (b"authorization", b"Bearer sk-bench"),
+        (b"authorization", b"Bearer " + key.encode()),
         (b"content-length", str(len(body)).encode()),
     ]
     scope = {
@@ -155,7 +165,34 @@ async def _one(app, path: str, body: bytes) -> int:
     return status
 
 
-async def _run(args: argparse.Namespace, upstream: str) -> dict:
+#: Plugins a gateway serving the bench's surfaces does not need (``--no-plugins`` blocks them).
+OPTIONAL_PLUGINS = ("keys", "admin", "anthropic_messages", "prometheus", "otel")
+
+
+def _general(args: argparse.Namespace, workdir: str) -> dict:
+    general: dict = {}
+    if args.key != "master":
+        general["database_url"] = f"sqlite:///{workdir}/bench-keys.db"
+    if args.key == "limited-redis":
+        general["redis_url"] = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15")
+        general["redis_key_prefix"] = f"outcrop-bench-{os.getpid()}:"
+    return general
+
+
+async def _caller_key(app, args: argparse.Namespace) -> str:
+    """The key the measured calls carry: the master key, or one generated for them."""
+    if args.key == "master":
+        return "sk-bench"
+    fields = {"key_alias": "bench"}
+    if args.key.startswith("limited"):
+        fields |= {"rpm_limit": 1_000_000_000, "tpm_limit": 1_000_000_000_000}
+    out: list[bytes] = []
+    status = await _one(app, "/key/generate", json.dumps(fields).encode(), out=out)
+    assert status == 200, b"".join(out)
+    return json.loads(b"".join(out))["key"]
+
+
+async def _run(args: argparse.Namespace, upstream: str, workdir: str) -> dict:
     from outcrop.app import create_app
     from outcrop.logs import configure_logging
 
@@ -163,18 +200,21 @@ async def _run(args: argparse.Namespace, upstream: str) -> dict:
     callbacks = [c for c in args.callbacks.split(",") if c]
     if "otel" in callbacks:
         os.environ.setdefault("OTEL_EXPORTER_OTLP_ENDPOINT", upstream)
-    app = create_app(_config(upstream, callbacks))
+    if args.no_plugins:
+        os.environ["OUTCROP_DISABLE_PLUGINS"] = ",".join(OPTIONAL_PLUGINS)
+    app = create_app(_config(upstream, callbacks, _general(args, workdir)))
     await app.state.gateway.start()
+    key = await _caller_key(app, args)
     results = {}
     for name in args.surfaces.split(","):
         path, body = SURFACES[name]
-        for _ in range(200):  # warm-up: pools, caches
-            assert await _one(app, path, body) == 200
+        for _ in range(args.warmup):  # warm-up: pools, caches
+            assert await _one(app, path, body, key) == 200
         cpu, wall = [], []
         for _ in range(args.repeats):
             c0, w0 = time.process_time(), time.perf_counter()
             for _ in range(args.requests):
-                await _one(app, path, body)
+                await _one(app, path, body, key)
             cpu.append((time.process_time() - c0) / args.requests * 1e6)
             wall.append((time.perf_counter() - w0) / args.requests * 1e6)
         results[name] = {
@@ -193,14 +233,78 @@ async def _run(args: argparse.Namespace, upstream: str) -> dict:
     return results
 
 
+#: ``--compare`` variants: (key, callbacks, optional plugins blocked).
+VARIANTS = {
+    "core": ("master", "", True),
+    "master": ("master", "", False),
+    "virtual": ("virtual", "", False),
+    "limited": ("limited", "", False),
+    "limited-redis": ("limited-redis", "", False),
+    "callbacks": ("master", "prometheus,otel", False),
+    "virtual-callbacks": ("virtual", "prometheus,otel", False),
+}
+
+
+async def _compare(args: argparse.Namespace, upstream: str, workdir: str) -> None:
+    """Several gateways in this process, measured in turns (a batch of each per round), so a
+    change of the machine's load hits every variant alike; the minimum per variant is printed
+    with its ratio to the first."""
+    from outcrop.app import create_app
+    from outcrop.logs import configure_logging
+
+    configure_logging("WARNING")
+    os.environ.setdefault("OTEL_EXPORTER_OTLP_ENDPOINT", upstream)
+    (surface,) = args.surfaces.split(",")
+    path, body = SURFACES[surface]
+    runs = []
+    for i, name in enumerate(args.compare.split(",")):
+        key, callbacks, blocked = VARIANTS[name]
+        variant = argparse.Namespace(key=key)
+        os.environ["OUTCROP_DISABLE_PLUGINS"] = ",".join(OPTIONAL_PLUGINS) if blocked else ""
+        own = os.path.join(workdir, str(i))
+        os.mkdir(own)
+        config = _config(upstream, [c for c in callbacks.split(",") if c], _general(variant, own))
+        app = create_app(config)
+        await app.state.gateway.start()
+        caller = await _caller_key(app, variant)
+        for _ in range(args.warmup):
+            assert await _one(app, path, body, caller) == 200
+        runs.append((name, app, caller, []))
+    for _ in range(args.repeats):
+        for _name, app, caller, cpu in runs:
+            c0 = time.process_time()
+            for _ in range(args.requests):
+                await _one(app, path, body, caller)
+            cpu.append((time.process_time() - c0) / args.requests * 1e6)
+    base = min(runs[0][3])
+    for name, _app, _caller, cpu in runs:
+        print(
+            f"{surface} {name:18s} cpu/request min {min(cpu):7.1f} us "
+            f"(median {statistics.median(cpu):7.1f}) x{min(cpu) / base:.3f}",
+            flush=True,
+        )
+    for _name, app, _caller, _cpu in runs:
+        await app.state.gateway.stop()
+
+
 def main() -> None:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("--requests", type=int, default=3000)
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--warmup", type=int, default=200, help="calls before measuring, per surface")
     p.add_argument("--surfaces", default="agent,agent_stream,converse")
     p.add_argument("--callbacks", default="", help="e.g. prometheus,otel")
+    p.add_argument(
+        "--key", default="master", choices=("master", "virtual", "limited", "limited-redis")
+    )
+    p.add_argument("--no-plugins", action="store_true", help="block the optional plugins")
+    p.add_argument(
+        "--compare",
+        default="",
+        help=f"measure these gateways in turns on one surface: {', '.join(VARIANTS)}",
+    )
     args = p.parse_args()
     port = _free_port()
     upstream = multiprocessing.Process(target=_serve_upstream, args=(port,), daemon=True)
@@ -215,7 +319,9 @@ def main() -> None:
                 time.sleep(0.05)
         with open("/proc/loadavg") as f:
             print("load average at start:", f.read().split()[:3])
-        asyncio.run(_run(args, f"http://127.0.0.1:{port}"))
+        with tempfile.TemporaryDirectory() as workdir:
+            run = _compare if args.compare else _run
+            asyncio.run(run(args, f"http://127.0.0.1:{port}", workdir))
     finally:
         upstream.terminate()
 

@@ -98,6 +98,10 @@ class KeyService:
         self.counters = gateway.counters
         self._open: dict[str, _Open] = {}  # request id -> what its limits hold
         self._all_callers = settings.spend_logs_for == "all"
+        # A refresh and a spend write never interleave: a budget check sees a batch's spend
+        # either as pending or as recorded, never as both (nor as neither).
+        self._store_lock = asyncio.Lock()
+        self.writing = False  # a batch is being written (its spend is still pending)
 
     # -- lifecycle -------------------------------------------------------------------------------
     @outcrop.hookimpl
@@ -109,6 +113,7 @@ class KeyService:
         self._refuse_unshared_workers()
         loop = asyncio.get_running_loop()
         self._wake, self._urgent = asyncio.Event(), asyncio.Event()
+        self._store_lock = asyncio.Lock()
         self._tasks = [loop.create_task(self._poll()), loop.create_task(self._flush_loop())]
         log.info(
             "keys_ready",
@@ -529,15 +534,30 @@ class KeyService:
         batch = [
             self.buffer[i] for i in range(min(len(self.buffer), self.settings.flush_batch_rows))
         ]
-        write = asyncio.ensure_future(asyncio.to_thread(store.write_spend, self.engine, batch))
-        try:
-            await asyncio.shield(write)
-        except asyncio.CancelledError:  # the thread commits anyway: keep the buffer truthful
-            await write
-            self._written(batch)
-            raise
-        self._written(batch)
-        await self.refresh()  # our own totals, now recorded
+        async with self._store_lock:
+            self.writing = True
+            try:
+                write = asyncio.ensure_future(
+                    asyncio.to_thread(store.write_spend, self.engine, batch)
+                )
+                try:
+                    await asyncio.shield(write)
+                except asyncio.CancelledError:  # the thread commits anyway: keep the buffer true
+                    await write
+                    self._written(batch)
+                    raise
+                try:  # our own totals, now recorded
+                    changes = await asyncio.to_thread(
+                        store.changes_since, self.engine, self.cache.seq
+                    )
+                except BaseException:  # written all the same; the cache catches up at the next poll
+                    self._written(batch)
+                    raise
+                # one step on the loop: the cache gains the batch's spend as pending loses it
+                self.cache.apply(changes)
+                self._written(batch)
+            finally:
+                self.writing = False
 
     def _written(self, batch: list[dict[str, Any]]) -> None:
         for _ in batch:
@@ -555,8 +575,9 @@ class KeyService:
     # -- cache freshness -------------------------------------------------------------------------
     async def refresh(self) -> None:
         assert self.engine is not None
-        changes = await asyncio.to_thread(store.changes_since, self.engine, self.cache.seq)
-        self.cache.apply(changes)
+        async with self._store_lock:  # not between a spend write and its bookkeeping
+            changes = await asyncio.to_thread(store.changes_since, self.engine, self.cache.seq)
+            self.cache.apply(changes)
 
     async def _poll(self) -> None:
         failing = False

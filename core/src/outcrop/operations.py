@@ -6,13 +6,17 @@ pass-through routes ``/bedrock/*`` with it and the simulator answers with it. Co
 (``/guardrails``, ``/agents/{id}/``, ``/runtimes/``...) match nothing. Matching is on the raw,
 still percent-encoded path: ``%2F`` inside an ARN is not a separator. Templates are bucketed by
 (method, first segment) so a request tries only a handful of patterns.
+
+The table keeps what routing needs, not botocore's models: the three service descriptions are
+loaded by a throwaway session and dropped (about 5 MB of a worker's RSS otherwise). The
+simulator, which validates inputs against the model, loads an operation's model on demand.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from urllib.parse import unquote
 
 import botocore.session
@@ -36,16 +40,20 @@ class Operation:
     #: The path part of botocore's ``requestUri``, labels in braces: ``/model/{modelId}/converse``.
     template: str
     pattern: re.Pattern[str]
-    model: OperationModel
+    #: The answer is an event stream.
+    event_stream: bool
+    #: The status of a successful response.
+    status: int
 
     @property
-    def event_stream(self) -> bool:
-        return self.model.get_event_stream_output() is not None
+    def model(self) -> OperationModel:
+        """botocore's model of the operation (its shapes), loaded on first use."""
+        return _operation_model(self.service, self.name)
 
-    @property
-    def status(self) -> int:
-        """The status of a successful response."""
-        return int(self.model.http.get("responseCode", 200))
+
+@lru_cache(maxsize=64)
+def _operation_model(service: str, name: str) -> OperationModel:
+    return botocore.session.get_session().get_service_model(service).operation_model(name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +86,7 @@ def _first_segment(path: str) -> str:
 @cache
 def operation_table() -> dict[tuple[str, str], tuple[Operation, ...]]:
     """(method, first path segment) -> operations, most literal template first."""
-    session = botocore.session.get_session()
+    session = botocore.session.Session()  # its loader's cache goes with it
     buckets: dict[tuple[str, str], list[Operation]] = {}
     for service in DATA_PLANE_SERVICES:
         model = session.get_service_model(service)
@@ -94,7 +102,8 @@ def operation_table() -> dict[tuple[str, str], tuple[Operation, ...]]:
                 method=op_model.http["method"],
                 template=template,
                 pattern=_compile(template),
-                model=op_model,
+                event_stream=op_model.get_event_stream_output() is not None,
+                status=int(op_model.http.get("responseCode", 200)),
             )
             buckets.setdefault((op.method, _first_segment(template)), []).append(op)
     # A literal segment beats a label where two templates could both match.

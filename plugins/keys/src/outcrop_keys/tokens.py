@@ -8,10 +8,6 @@ import hashlib
 import os
 import secrets
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
 KEY_PREFIX = "sk-"
 ACCESS_KEY_PREFIX = "OCK"  # looks like an AWS key id (20 upper-case characters), never clashes
 _ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
@@ -51,6 +47,11 @@ class SecretBox:
     as associated data, so a secret copied onto another row does not decrypt."""
 
     def __init__(self, salt_key: str) -> None:
+        # cryptography's bindings are ~6 MB of a worker's RSS: loaded only with a salt key
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+        from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
         derived = HKDF(hashes.SHA256(), 32, salt=None, info=b"outcrop-keys/sigv4").derive(
             salt_key.encode()
         )

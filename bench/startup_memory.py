@@ -284,6 +284,9 @@ def measure(name: str, every_plugin: bool, sim_url: str, args: argparse.Namespac
         folder = Path(tmp)
         config = write_config(folder, sim_url, every_plugin)
         env = {**os.environ, "OUTCROP_LOG_LEVEL": "WARNING"}
+        # as deployed: pip writes bytecode at install; the unmeasured first start-up writes it
+        # for editable installs (with the variable set every start-up compiles ~120 modules)
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         if every_plugin:
             env["OTEL_EXPORTER_OTLP_ENDPOINT"] = args.otlp
         else:

@@ -245,3 +245,21 @@ def test_retries_and_fallbacks_through_the_router(gateway_factory, bedrock_simul
     assert s.value("outcrop_retries_total", model_name="nova", deployment="nova#0") == 1
     assert s.value("outcrop_fallbacks_total", model_name="lite", deployment="lite#1") == 1
     assert s.value("outcrop_requests_total", status_class="2xx") == 1
+
+
+def test_model_strings_aws_refuses_never_become_series(gateway_factory, bedrock_simulator):
+    # with raw model strings allowed a client can send any model id through the pass-through;
+    # AWS refusing it must not leave a series (and a cached child) per string in every worker
+    config = gateway_config(bedrock_simulator.url)
+    config["general_settings"]["allow_raw_models"] = True
+    prom_gateway = gateway_factory(config)
+    bedrock_simulator.reply(
+        HttpError(400, "ValidationException", "The provided model identifier is invalid.")
+    )
+    with httpx.Client(base_url=prom_gateway.url, headers=AUTH, timeout=30) as client:
+        for i in range(300):
+            r = client.post(f"/bedrock/model/made-up.model-{i}/converse", json={"messages": []})
+            assert r.status_code == 400
+    _wait(lambda: scrape(prom_gateway.url).value("outcrop_requests_total") == 300)
+    text = scrape(prom_gateway.url).text
+    assert "made-up.model-" not in text

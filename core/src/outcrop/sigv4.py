@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as _dt
 import time
 from collections.abc import MutableMapping
-from functools import lru_cache
 from urllib.parse import urlsplit
 
 from . import sigv4_canonical as canonical
@@ -23,6 +22,7 @@ from .sigv4_canonical import (
     credential_scope,
     header_value,
     payload_hash,
+    short_string_cache,
     signature,
 )
 
@@ -45,7 +45,7 @@ UNSIGNED_HEADERS = frozenset(
 )
 
 
-@lru_cache(maxsize=1024)
+@short_string_cache
 def _split(url: str) -> tuple[str, str, str]:
     """(host header value, canonical URI, canonical query) for an already-encoded URL."""
     parts = urlsplit(url)

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
+from typing import TypeVar
 from urllib.parse import quote
 
 from botocore.utils import normalize_url_path
@@ -29,13 +30,35 @@ def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
     return hmac.new(k, b"aws4_request", hashlib.sha256).digest()
 
 
-@lru_cache(maxsize=1024)
+T = TypeVar("T")
+
+#: The string caches below keep at most this many entries, of arguments up to this length:
+#: paths and queries come from clients (a request line may be 16 KB), so a longer one is
+#: computed every time rather than pinning its size in every worker.
+CACHED_STRINGS = 1024
+MAX_CACHED_STRING = 512
+
+
+def short_string_cache(fn: Callable[[str], T]) -> Callable[[str], T]:
+    """``fn`` with an LRU cache of ``CACHED_STRINGS`` short arguments (``.cached`` is the cache,
+    for tests)."""
+    cached = lru_cache(maxsize=CACHED_STRINGS)(fn)
+
+    def call(value: str) -> T:
+        return cached(value) if len(value) <= MAX_CACHED_STRING else fn(value)
+
+    call.cached = cached  # type: ignore[attr-defined]
+    call.__doc__ = fn.__doc__
+    return call
+
+
+@short_string_cache
 def canonical_uri(raw_path: str) -> str:
     """The canonical URI of a raw, still percent-encoded path."""
     return quote(normalize_url_path(raw_path), safe="/~")
 
 
-@lru_cache(maxsize=1024)
+@short_string_cache
 def canonical_query(raw_query: str) -> str:
     """The canonical query of a raw query string: pairs sorted, encoding kept as sent."""
     if not raw_query:

@@ -33,6 +33,11 @@ def error_type(event: CallEvent) -> str:
     return head[:MAX_LABEL] if head.isidentifier() else ""
 
 
+def _aws_took(event: CallEvent) -> bool:
+    """AWS knew the model and failed the call for another reason (throttled, its own error)."""
+    return event.status == 429 or event.status >= 500
+
+
 class _Children:
     """The label children one label combination updates."""
 
@@ -150,8 +155,10 @@ class Metrics:
         deployment = e.deployment or ""
         if deployment:
             model = self._names.get(deployment, e.model)
-        else:  # a raw model string: a label only once AWS has seen it
-            model = e.model if e.upstream_latency_s > 0 or e.status < 400 else ""
+        else:  # a raw model string: a label only once AWS has taken it (it answered, or was
+            # busy); one AWS refused (400/403/404) is client input and would be a series each
+            taken = e.status < 400 or (e.upstream_latency_s > 0 and _aws_took(e))
+            model = e.model if taken else ""
         who = self._who(e)
         failed = e.status >= 400
         status = (f"{e.status // 100}xx", error_type(e) if failed else "")

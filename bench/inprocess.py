@@ -33,6 +33,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -245,6 +246,23 @@ VARIANTS = {
 }
 
 
+def _callgrind_toggle(workdir: str) -> Any:
+    """Callgrind's start/stop client requests, compiled for ``ctypes`` (needs a C compiler and
+    valgrind's headers)."""
+    import ctypes
+    import subprocess
+
+    source, lib = os.path.join(workdir, "cg.c"), os.path.join(workdir, "libcg.so")
+    with open(source, "w") as f:
+        f.write(
+            "#include <valgrind/callgrind.h>\n"
+            "void cg_start(void) { CALLGRIND_ZERO_STATS; CALLGRIND_START_INSTRUMENTATION; }\n"
+            "void cg_stop(void) { CALLGRIND_DUMP_STATS; CALLGRIND_STOP_INSTRUMENTATION; }\n"
+        )
+    subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-o", lib, source], check=True)
+    return ctypes.CDLL(lib)
+
+
 async def _compare(args: argparse.Namespace, upstream: str, workdir: str) -> None:
     """Several gateways in this process, measured in turns (a batch of each per round), so a
     change of the machine's load hits every variant alike; the minimum per variant is printed
@@ -270,6 +288,19 @@ async def _compare(args: argparse.Namespace, upstream: str, workdir: str) -> Non
         for _ in range(args.warmup):
             assert await _one(app, path, body, caller) == 200
         runs.append((name, app, caller, []))
+    if args.callgrind:  # one instrumented batch per variant: instructions, not seconds
+        toggle = _callgrind_toggle(workdir)
+        for n, (name, app, caller, _cpu) in enumerate(runs, 1):
+            toggle.cg_start()
+            for _ in range(args.requests):
+                await _one(app, path, body, caller)
+            toggle.cg_stop()
+            with open(f"callgrind.out.{os.getpid()}.{n}") as dump:
+                total = next(int(x.split()[1]) for x in dump if x.startswith("summary:"))
+            print(f"{surface} {name:18s} instructions/request {total / args.requests:,.0f}")
+        for _name, app, _caller, _cpu in runs:
+            await app.state.gateway.stop()
+        return
     for _ in range(args.repeats):
         for _name, app, caller, cpu in runs:
             c0 = time.process_time()
@@ -300,6 +331,12 @@ def main() -> None:
         "--key", default="master", choices=("master", "virtual", "limited", "limited-redis")
     )
     p.add_argument("--no-plugins", action="store_true", help="block the optional plugins")
+    p.add_argument(
+        "--callgrind",
+        action="store_true",
+        help="with --compare, under `valgrind --tool=callgrind --instr-atstart=no` (run from a "
+        "scratch directory): instructions per request of one --requests batch per variant",
+    )
     p.add_argument(
         "--compare",
         default="",

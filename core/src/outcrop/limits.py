@@ -21,6 +21,7 @@ deployment has one.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import math
 import time
 from abc import ABC, abstractmethod
@@ -30,6 +31,7 @@ from typing import Any, ClassVar
 
 from .errors import OutcropError
 from .logs import get_logger
+from .resp import RespConnection, RespError
 
 log = get_logger("outcrop.limits")
 
@@ -505,7 +507,11 @@ return 1
 
 
 class RedisCounters(Counters):
-    """Counters in Redis, shared by every process using the same URL and ``prefix``."""
+    """Counters in Redis, shared by every process using the same URL and ``prefix``.
+
+    Each admission is one ``EVALSHA`` round trip; a finished call's charge is written without
+    waiting for its reply (retried in the background when it fails), on one pipelined
+    connection of our own (``outcrop.resp``)."""
 
     shared = True
 
@@ -522,49 +528,51 @@ class RedisCounters(Counters):
         self.on_failure = on_failure
         self.timeout = timeout
         self.skipped = 0
-        self._client: Any = None
-        self._scripts: dict[str, Any] = {}
+        self._conn: RespConnection | None = None
+        self._scripts = {
+            name: (hashlib.sha1(source.encode()).hexdigest(), source)
+            for name, source in (
+                ("admit", _ADMIT),
+                ("pick", _PICK),
+                ("pick_least_used", _PICK_LEAST_USED),
+                ("finish", _FINISH),
+            )
+        }
         self._tasks: set[asyncio.Task[None]] = set()
         self._finish_failures = 0
 
     async def start(self) -> None:
-        import redis.asyncio as redis
-
-        self._client = redis.Redis.from_url(
-            self.url,
-            socket_timeout=self.timeout,
-            socket_connect_timeout=self.timeout,
-            health_check_interval=30,
-        )
-        scripts = (
-            ("admit", _ADMIT),
-            ("pick", _PICK),
-            ("pick_least_used", _PICK_LEAST_USED),
-            ("finish", _FINISH),
-        )
-        for name, source in scripts:
-            self._scripts[name] = self._client.register_script(source)
+        self._conn = RespConnection(self.url, timeout=self.timeout)
         try:  # loads the scripts: calls then use EVALSHA (one round trip each)
-            for script in self._scripts.values():
-                script.sha = await self._client.script_load(script.script)
+            for _sha, source in self._scripts.values():
+                await self._conn.execute("SCRIPT", "LOAD", source)
         except Exception as exc:  # down at start: checks fail (open or closed) until it is up
             log.warning("limits_store_unavailable_at_start", error=f"{type(exc).__name__}: {exc}")
 
     async def close(self) -> None:
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=5)
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:  # replies come in order: this one is behind every charge sent so far
+                await conn.execute("PING")
+            except Exception:
+                pass
+            await conn.close()
 
     async def _run(self, name: str, keys: list[str], args: list[Any]) -> Any:
-        import redis.exceptions as rex
-
-        if self._client is None:
+        if self._conn is None:
             raise CountersUnavailable("the Redis client is not started")
+        sha, source = self._scripts[name]
         try:
-            return await self._scripts[name](keys=keys, args=args)
-        except (rex.ConnectionError, rex.TimeoutError, OSError) as exc:
+            try:
+                return await self._conn.execute("EVALSHA", sha, len(keys), *keys, *args)
+            except RespError as exc:
+                if not str(exc).startswith("NOSCRIPT"):
+                    raise
+                # Redis restarted (or flushed its scripts): EVAL loads the script again
+                return await self._conn.execute("EVAL", source, len(keys), *keys, *args)
+        except (ConnectionError, TimeoutError, OSError) as exc:
             raise CountersUnavailable(f"Redis {type(exc).__name__}: {exc}") from None
 
     async def _admit(self, limits: Sequence[Limit], request_id: str) -> Verdict:
@@ -616,6 +624,17 @@ class RedisCounters(Counters):
         args += [c for _, c in tokens]
         for _, usd, ttl in spend:
             args += [repr(float(usd)), max(int(ttl * 1000), 1000)]
+        if self._conn is None:
+            return
+        sha = self._scripts["finish"][0]
+        sent = self._conn.send("EVALSHA", sha, len(keys), *keys, *args)
+        sent.add_done_callback(lambda done: self._sent(done, keys, args))
+
+    def _sent(self, done: asyncio.Future[Any], keys: list[str], args: list[Any]) -> None:
+        """A charge's reply: a failure is retried in the background (with the script's text
+        when Redis lost it)."""
+        if done.cancelled() or done.exception() is None:
+            return
         task = asyncio.get_running_loop().create_task(self._finish(keys, args))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -642,9 +661,9 @@ class RedisCounters(Counters):
                 return
 
     async def spent(self, name: str) -> float:
-        if self._client is None:
+        if self._conn is None:
             return 0.0
-        value = await self._client.get(self.prefix + counter(SPEND, name))
+        value = await self._conn.execute("GET", self.prefix + counter(SPEND, name))
         return float(value or 0.0)
 
 

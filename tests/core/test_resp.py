@@ -1,0 +1,67 @@
+"""The counters' own Redis connection (``outcrop.resp``) against the machine's Redis: replies in
+order under pipelining, error replies, a reply split across reads, a lost connection and a
+Redis that forgot its scripts."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from outcrop import Limit
+from outcrop.limits import RedisCounters
+from outcrop.resp import _INCOMPLETE, RespConnection, RespError, _parse, encode
+
+
+def test_parse_waits_for_a_whole_reply() -> None:
+    reply = b"*3\r\n:1\r\n$5\r\nhello\r\n*2\r\n+OK\r\n$-1\r\n"
+    for cut in range(len(reply)):  # every prefix is incomplete, never misread
+        assert _parse(reply[:cut], 0) == (_INCOMPLETE, 0), cut
+    assert _parse(reply, 0) == ([1, b"hello", [b"OK", None]], len(reply))
+    error, _ = _parse(b"-NOSCRIPT no script\r\n", 0)
+    assert isinstance(error, RespError) and str(error) == "NOSCRIPT no script"
+    assert encode(("GET", b"k", 3)) == b"*3\r\n$3\r\nGET\r\n$1\r\nk\r\n$1\r\n3\r\n"
+
+
+def test_url_parts() -> None:
+    conn = RespConnection("rediss://user:p%40ss@cache.internal:6380/4")
+    assert (conn.host, conn.port, conn.db) == ("cache.internal", 6380, 4)
+    assert (conn.username, conn.password, conn.ssl is not None) == ("user", "p@ss", True)
+    with pytest.raises(ValueError, match="unsupported Redis URL scheme"):
+        RespConnection("unix:///run/redis.sock")
+
+
+async def test_pipelined_replies_errors_and_reconnect(redis_settings: dict[str, str]) -> None:
+    conn = RespConnection(redis_settings["redis_url"])
+    key = redis_settings["redis_key_prefix"] + "n"
+    try:
+        replies = await asyncio.gather(*(conn.execute("INCR", key) for _ in range(50)))
+        assert replies == list(range(1, 51))  # each caller got its own reply, in order
+        with pytest.raises(RespError, match="ERR"):
+            await conn.execute("NOSUCHCOMMAND")
+        assert await conn.execute("GET", key) == b"50"  # the stream is still in step
+        await conn.execute(
+            "CLIENT", "KILL", "SKIPME", "no", "ID", await conn.execute("CLIENT", "ID")
+        )
+        with pytest.raises(ConnectionError):
+            for _ in range(10):  # the killed connection's next command fails, not hangs
+                await conn.execute("PING")
+        assert await conn.execute("INCR", key) == 51  # the next one reconnects
+    finally:
+        await conn.close()
+
+
+async def test_counters_survive_a_script_flush(redis_settings: dict[str, str]) -> None:
+    counters = RedisCounters(redis_settings["redis_url"], prefix=redis_settings["redis_key_prefix"])
+    await counters.start()
+    rpm = Limit(Limit.REQUESTS, "k", 2, "this key's rpm_limit")
+    try:
+        assert (await counters.admit([rpm], "r1")).refused is None
+        assert counters._conn is not None
+        await counters._conn.execute("SCRIPT", "FLUSH")  # as after a Redis restart
+        assert (await counters.admit([rpm], "r2")).refused is None  # EVAL reloads it
+        refused: Any = await counters.admit([rpm], "r3")
+        assert refused.refused == rpm and refused.used == 2
+    finally:
+        await counters.close()

@@ -338,3 +338,44 @@ def test_management_bad_bodies(gateway, admin):
     assert admin.post("/key/update", {"max_budget": 1}, status=400)["error"]["message"].startswith(
         "key"
     )
+
+
+def test_key_models_apply_to_wildcard_deployments(
+    gateway_factory, make_config, simulator_params, bedrock_simulator
+):
+    """A wildcard serves what its allow-list allows; a key's ``models`` still narrow it (the
+    model string the caller sent is what a key's patterns match, as LiteLLM's do)."""
+    config = make_config(allow_raw_models=False)
+    config["model_list"].append(
+        {
+            "model_name": "bedrock/*",
+            "litellm_params": simulator_params("bedrock/*"),
+            "model_info": {"allowed_models": ["bedrock/anthropic.*", "bedrock/amazon.nova-*"]},
+        }
+    )
+    gw = gateway_factory(config)
+    admin = Admin(gw.url)
+    narrow = chat(gw.url, admin.generate(models=["bedrock/anthropic.*"])["key"])
+    assert narrow.chat.completions.create(
+        model=f"bedrock/{BEDROCK_ID}", messages=[{"role": "user", "content": "hi"}]
+    ).choices
+    with pytest.raises(
+        openai.PermissionDeniedError
+    ) as caught:  # the wildcard allows it, the key not
+        narrow.chat.completions.create(
+            model="bedrock/amazon.nova-pro-v1:0", messages=[{"role": "user", "content": "hi"}]
+        )
+    assert caught.value.code == "model_not_allowed"
+    everything = chat(gw.url, admin.generate(models=["all-proxy-models"])["key"])
+    assert everything.chat.completions.create(
+        model="bedrock/amazon.nova-pro-v1:0", messages=[{"role": "user", "content": "hi"}]
+    ).choices
+    with pytest.raises(openai.BadRequestError) as refused:  # outside the allow-list: for all
+        everything.chat.completions.create(
+            model="bedrock/cohere.command-r-v1:0", messages=[{"role": "user", "content": "hi"}]
+        )
+    assert refused.value.code == "model_not_found"
+    assert [r.params["modelId"] for r in bedrock_simulator.requests] == [
+        BEDROCK_ID,
+        "amazon.nova-pro-v1:0",
+    ]

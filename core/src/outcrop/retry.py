@@ -100,7 +100,7 @@ async def send_routed(
     """
     router = gateway.router
     if deployment is not None:
-        if router.usage_based:
+        if router.usage_based and model_name is not None:  # else: exactly this deployment
             deployment = await by_usage(gateway, deployment, life, tags)
         elif deployment.model_name in router.capped:
             deployment = await claim(gateway, deployment, (), life, tags)

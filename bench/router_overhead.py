@@ -7,7 +7,8 @@ Drives ``/v1/chat/completions`` (the Converse chat provider) through ASGI exactl
 once per configuration of the same model:
 
 - ``single``: one deployment and no router settings (the fast path: one weighted choice);
-- ``router``: two deployments of the name, retries, a fallback, a retry policy, cooldowns and a
+- ``two``: two deployments of the name (weights 3:1), nothing else;
+- ``router``: the same two deployments, with retries, a fallback, a retry policy, cooldowns and a
   deadline configured (nothing fails, so none of it runs);
 - ``tags``: the same with tag routing on and a tagged request;
 - ``alias``: the ``router`` configuration called through a ``model_group_alias``;
@@ -15,7 +16,10 @@ once per configuration of the same model:
 - ``usage``: ``usage-based-routing`` on in-process counters (one counters step per call).
 
 The figure is the minimum over ``--repeats`` runs of this process's CPU time per request (the
-least disturbed by other load). Not a test: pytest never collects it.
+least disturbed by other load). ``--micro`` times only the router's part of a call instead
+(``Gateway.resolve`` then ``Gateway.send_routed`` around an attempt that answers 200 at once, no
+network), many more times: on a loaded machine the whole call's figure moves by more than the
+router costs. Not a test: pytest never collects it.
 """
 
 from __future__ import annotations
@@ -73,10 +77,11 @@ def _configs(upstream: str) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
     wildcard = {
         "model_name": "bedrock/*",
         "litellm_params": {"model": "bedrock/*", "aws_region_name": "us-west-2", **creds},
-        "model_info": {"allowed_models": ["bedrock/us.anthropic.*", "bedrock/amazon.*"]},
+        "model_info": {"allowed_models": ["bedrock/anthropic.*", "bedrock/amazon.*"]},
     }
     return {
         "single": ({**base, "model_list": [deployment(NAME, "us-west-2")]}, body),
+        "two": ({**base, "model_list": routed}, body),
         "router": ({**base, "model_list": routed, "router_settings": router}, body),
         "tags": (
             {
@@ -121,6 +126,45 @@ async def _measure(config: dict[str, Any], body: bytes, args: argparse.Namespace
         await app.state.gateway.stop()
 
 
+async def _measure_routing(config: dict[str, Any], body: dict[str, Any], args: Any) -> float:
+    """CPU per call of the router's part alone: resolve, then the routed send of one attempt."""
+    from types import SimpleNamespace
+
+    from outcrop.config import parse_config
+    from outcrop.gateway import Gateway
+    from outcrop.routing import request_tags
+    from outcrop.upstream import UpstreamResponse
+
+    gateway = Gateway(parse_config(config))
+    await gateway.start()
+    answer = UpstreamResponse(SimpleNamespace(status=200, headers={}), time.perf_counter())  # type: ignore[arg-type]
+
+    async def attempt(_: Any) -> UpstreamResponse:
+        return answer
+
+    async def call() -> None:
+        extra = {"tags": body["tags"]} if "tags" in body else {}
+        tags = request_tags(extra, None, {})
+        _, _, deployment = gateway.resolve(body["model"], None, tags)
+        assert deployment is not None
+        await gateway.send_routed(
+            attempt, model_name=deployment.model_name, deployment=deployment, tags=tags
+        )
+
+    try:
+        for _ in range(1000):
+            await call()
+        runs = []
+        for _ in range(args.repeats):
+            c0 = time.process_time()
+            for _ in range(args.requests):
+                await call()
+            runs.append((time.process_time() - c0) / args.requests * 1e6)
+        return min(runs)
+    finally:
+        await gateway.stop()
+
+
 async def _run(args: argparse.Namespace, upstream: str) -> None:
     from outcrop.logs import configure_logging
 
@@ -129,7 +173,10 @@ async def _run(args: argparse.Namespace, upstream: str) -> None:
     results: dict[str, float] = {}
     for name in args.configs.split(","):
         config, body = configs[name]
-        results[name] = await _measure(config, json.dumps(body).encode(), args)
+        if args.micro:
+            results[name] = await _measure_routing(config, body, args)
+        else:
+            results[name] = await _measure(config, json.dumps(body).encode(), args)
         delta = (results[name] / results["single"] - 1) * 100 if "single" in results else 0.0
         print(f"{name:9s} cpu/request min {results[name]:7.1f} us  ({delta:+.1f}% vs single)")
 
@@ -140,7 +187,8 @@ def main() -> None:
     )
     p.add_argument("--requests", type=int, default=2000)
     p.add_argument("--repeats", type=int, default=7)
-    p.add_argument("--configs", default="single,router,tags,alias,wildcard,usage")
+    p.add_argument("--configs", default="single,two,router,tags,alias,wildcard,usage")
+    p.add_argument("--micro", action="store_true", help="time the router's part alone")
     args = p.parse_args()
     port = _free_port()
     upstream = multiprocessing.Process(target=_serve_upstream, args=(port,), daemon=True)

@@ -14,7 +14,7 @@ import time
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from .balance import weighted_choice
+from .balance import choose, cumulative_weights, weighted_choice
 from .config import Deployment, RouterSettings
 from .wire import Usage
 
@@ -45,11 +45,14 @@ class Router:
         #: The model_names where a deployment has an ``rpm``/``tpm`` cap: each attempt there
         #: takes a request on the shared counters first (``retry.claim``).
         self.capped = {name for name, group in self._groups.items() if _capped(group)}
+        #: The running sums of the weights of each name's first tier (simple-shuffle's choice).
+        self._cumulative = {name: cumulative_weights(first) for name, first in self._first.items()}
         aliases = settings.aliases()
         for alias, target in aliases.items():  # an alias shares its model_name's deployments
             if target.model in self._groups:
                 self._groups[alias] = self._groups[target.model]
                 self._first[alias] = self._first[target.model]
+                self._cumulative[alias] = self._cumulative[target.model]
                 if target.model in self.capped:
                     self.capped.add(alias)
         #: alias -> the model_name it names (``model_group_alias``).
@@ -93,7 +96,8 @@ class Router:
     def add_group(self, name: str, deployments: list[Deployment]) -> None:
         """Route ``name`` to ``deployments`` (the derived deployments of a wildcard)."""
         self._groups[name] = deployments
-        self._first[name] = _lowest_order(deployments)
+        self._first[name] = first = _lowest_order(deployments)
+        self._cumulative[name] = cumulative_weights(first)
         if _capped(deployments):
             self.capped.add(name)
 
@@ -105,6 +109,7 @@ class Router:
             for cls in (None, *self._allowed_fails):
                 self._fails.pop((d.index, cls), None)
         self._first.pop(name, None)
+        self._cumulative.pop(name, None)
         self.capped.discard(name)
 
     def candidates(self, model_name: str) -> list[Deployment]:
@@ -147,7 +152,7 @@ class Router:
         if first is None:
             return None
         if self._simple and not self._cooling and not exclude and not self._tags:
-            return weighted_choice(first)
+            return choose(first, self._cumulative.get(model_name))
         pool = self.pool(model_name, exclude, tags)
         return self._choose(pool) if pool else None
 

@@ -177,7 +177,8 @@ def test_cooldown_skips_a_failing_deployment_then_readmits_it(
     routed, simulator_params, bedrock_simulator
 ):
     client = routed(
-        {"num_retries": 1, "allowed_fails": 0, "cooldown_time": 1},
+        # long enough for three calls on a loaded machine, short enough to wait for
+        {"num_retries": 1, "allowed_fails": 0, "cooldown_time": 8},
         _deployment(simulator_params, "claude", EAST, order=1),
         _deployment(simulator_params, "claude", WEST, order=2),
     )

@@ -24,8 +24,8 @@ import sys
 import time
 from pathlib import Path
 
+from harness import compare, measure, procs, report
 from harness import gateway as gw
-from harness import measure, procs, report
 from harness.session import Session
 from harness.surfaces import Surface, all_surfaces
 
@@ -80,6 +80,41 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="also measure `outcrop serve --server NAME` (e.g. uvicorn) at c=1 and the top c",
     )
     p.add_argument(
+        "--server",
+        default="hypercorn",
+        help="the ASGI server of the main gateway (`outcrop serve --server NAME`; default hypercorn)",
+    )
+    p.add_argument(
+        "--features",
+        choices=("off", "on", "both"),
+        default="off",
+        help="off: master key only (default); on: a virtual key, spend rows, a Redis rate limit, "
+        "Prometheus and OpenTelemetry, each feature's cost measured on its own; both: the two",
+    )
+    p.add_argument(
+        "--feature-surfaces",
+        default="converse,agent,converse_chat",
+        help="surfaces of the per-feature stages and of the other servers with features on",
+    )
+    p.add_argument(
+        "--features-database",
+        default="",
+        metavar="URL",
+        help="features on: keys and spend in this PostgreSQL database (postgresql://...; its "
+        "outcrop_* tables are emptied before each stage) instead of a fresh SQLite file",
+    )
+    p.add_argument(
+        "--long-samples",
+        type=int,
+        default=30,
+        help="per-event overhead: 1,000-event streams per run and surface (default 30)",
+    )
+    p.add_argument(
+        "--compare",
+        metavar="RESULTS_JSON",
+        help="an earlier run's results JSON: its figures go beside this run's (before/after)",
+    )
+    p.add_argument(
         "--serve-args",
         default="",
         help="extra arguments for `outcrop serve` (e.g. a server choice), recorded in the results",
@@ -108,10 +143,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.quick:
         args.duration, args.concurrency, args.soak = 2.0, "1,32", 0.0
         args.ttfb_samples = min(args.ttfb_samples, 60)
+        args.long_samples = min(args.long_samples, 10)
     if args.no_assert:
         args.quiet_timeout, args.max_load, args.max_foreign, args.max_busy = 0.0, 1e9, 1.0, 1.0
     args.concurrency = sorted({int(c) for c in args.concurrency.split(",")})
     args.serve_args = shlex.split(args.serve_args)
+    args.feature_surfaces = set(args.feature_surfaces.split(","))
+    if args.features_database and not args.features_database.startswith(
+        ("postgresql:", "postgres:")
+    ):
+        p.error("--features-database: a postgresql:// URL (SQLite is the default)")
+    if args.compare and not Path(args.compare).is_file():
+        p.error(f"--compare: no such file {args.compare}")
     if args.duration != int(args.duration) or args.duration < 1:
         p.error("--duration: wrk takes whole seconds")
     if args.repeats < 2:
@@ -200,6 +243,9 @@ def run(args: argparse.Namespace) -> dict:
         "max_foreign": args.max_foreign,
         "attempts": measure.ATTEMPTS,
         "serve_args": " ".join(args.serve_args),
+        "server": args.server,
+        "features": args.features,
+        "long_samples": args.long_samples,
         "load_start": procs.loadavg(),
     }
     present: list[Surface] = []
@@ -212,10 +258,17 @@ def run(args: argparse.Namespace) -> dict:
     try:
         session.start_upstreams()
         ok = session.outcrop(present)
+        if ok:
+            session.startup()
         for name in args.also_server:
-            session.other_server(name, ok)
+            if args.features != "on":
+                session.other_server(name, ok)
+        if ok and args.features != "off":
+            session.features(ok)
         if args.litellm:
             session.litellm(ok)
+            if args.features != "off" and ok:
+                session.litellm_features(ok)
     finally:
         session.stop_all()
     if not args.keep_workdir:  # server logs (a soak writes ~400 MB of access log); kept on failure
@@ -227,6 +280,8 @@ def run(args: argparse.Namespace) -> dict:
         meta["git_at_end"] = _git()
     meta["max_foreign_cpu_share"] = session.max_foreign()
     meta["noisy_runs"] = session.noisy_runs()
+    if args.compare:
+        res["compare"] = compare.load(Path(args.compare))
     res["targets"] = report.targets(res)
     return res
 

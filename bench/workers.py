@@ -5,7 +5,9 @@
 nginx (canned Bedrock answers) and wrk run on core 1 as in `bench/run.py`. One worker is pinned
 to core 0; two workers are not pinned, so on a 2-core machine the second worker shares core 1
 with nginx and wrk: the figure is what this machine gives, not what two free cores would. Prints
-requests per second at c=32 for each worker count (median of the repeats) and their ratio.
+requests per second at c=32 for each worker count (median of the repeats), their ratio, and
+the estimate for a machine of ``--estimate-cores`` cores (default 16) made from them: see
+``estimate`` and docs/scale-out.md.
 """
 
 from __future__ import annotations
@@ -36,12 +38,23 @@ def serve(workdir: Path, config: Path, workers: int) -> tuple[subprocess.Popen[b
     return proc, url
 
 
+def estimate(one: float, two: float, cores: int) -> tuple[float, float, float]:
+    """(low, high, efficiency): ``cores`` workers, one per core, the load generator and the
+    upstream on other machines. High: linear in the per-core figure (workers share nothing but the
+    listening socket). Low: every worker past the first loses what the second lost here
+    (efficiency = two / (2 x one)); pessimistic, since here the second worker shares its core with
+    nginx and wrk."""
+    efficiency = two / (2 * one)
+    return one * cores * efficiency, one * cores, efficiency
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--surface", default="converse", help="a surface key of bench/run.py")
     p.add_argument("--seconds", type=int, default=5)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--connections", type=int, default=32)
+    p.add_argument("--estimate-cores", type=int, default=16)
     args = p.parse_args(argv)
     surface = next(s for s in all_surfaces() if s.key == args.surface)
     workdir = Path(tempfile.mkdtemp(prefix="outcrop-workers-"))
@@ -69,6 +82,11 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         nginx.stop()
     print(f"2 workers / 1 worker: {rates[2] / rates[1]:.2f}x on {surface.title}")
+    low, high, eff = estimate(rates[1], rates[2], args.estimate_cores)
+    print(
+        f"estimate for {args.estimate_cores} cores: {low:,.0f} to {high:,.0f} req/s "
+        f"(per-core {rates[1]:,.0f} x {args.estimate_cores}, efficiency {eff:.2f} to 1)"
+    )
     return 0
 
 

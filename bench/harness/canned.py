@@ -32,6 +32,11 @@ CHUNKS = (
 )
 ANSWER = "".join(CHUNKS)
 USAGE = (412, 57)
+#: The long stream (per-event overhead): its own model id, so nginx serves it on its own path.
+LONG_MODEL_ID = "anthropic.claude-3-haiku-20240307-v1:0"
+LONG_EVENTS = 1000
+#: One unique word per content event; the first and the last are the probe's markers.
+LONG_CHUNKS = tuple(f"w{i:04d} " for i in range(LONG_EVENTS))
 
 
 @dataclass(frozen=True)
@@ -118,10 +123,10 @@ def converse() -> Canned:
     return Canned("converse", "application/json", (), (_json(body),), (CHUNKS[0].encode(),))
 
 
-def converse_stream() -> Canned:
+def converse_stream(chunks: tuple[str, ...] = CHUNKS) -> Canned:
     deltas = [
         encode_event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": t}})
-        for t in CHUNKS
+        for t in chunks
     ]
     tail = (
         encode_event("contentBlockStop", {"contentBlockIndex": 0})
@@ -140,7 +145,15 @@ def converse_stream() -> Canned:
     )
     head = encode_event("messageStart", {"role": "assistant"})
     parts = (head + deltas[0], *deltas[1:-1], deltas[-1] + tail)
-    return Canned("converse_stream", EVENT_STREAM, (), parts, tuple(t.encode() for t in CHUNKS))
+    return Canned("converse_stream", EVENT_STREAM, (), parts, tuple(t.encode() for t in chunks))
+
+
+def converse_stream_long() -> Canned:
+    """ConverseStream with ``LONG_EVENTS`` content events; markers: the first and the last."""
+    c = converse_stream(LONG_CHUNKS)
+    return Canned(
+        "converse_stream_long", c.content_type, (), c.parts, (c.markers[0], c.markers[-1])
+    )
 
 
 def runtime_json() -> Canned:
@@ -271,6 +284,9 @@ class UpstreamRoute:
 
 def upstream_routes() -> list[UpstreamRoute]:
     return [
+        UpstreamRoute(
+            r"^/model/[^/]*claude-3-haiku-20240307[^/]*/converse-stream$", converse_stream_long()
+        ),
         UpstreamRoute(r"^/agents/[^/]+/agentAliases/[^/]+/sessions/[^/]+/text$", invoke_agent()),
         UpstreamRoute(r"^/model/[^/]+/converse$", converse()),
         UpstreamRoute(r"^/model/[^/]+/converse-stream$", converse_stream()),

@@ -50,8 +50,16 @@ def deployments(surfaces: list[Surface], api_base: str, suffix: str = "") -> lis
     return list(seen.values())
 
 
-def write_config(path: Path, surfaces: list[Surface], upstream: str, delayed: str | None) -> Path:
-    model_list = deployments(surfaces, upstream)
+def write_config(
+    path: Path,
+    surfaces: list[Surface],
+    upstream: str,
+    delayed: str | None,
+    fast_only: list[Surface] | None = None,
+) -> Path:
+    """Deployments of ``surfaces`` on ``upstream`` (and of their streams on ``delayed``), plus
+    ``fast_only`` on ``upstream`` alone (the long streams: never sent through the slow one)."""
+    model_list = deployments(surfaces + (fast_only or []), upstream)
     if delayed:
         model_list += deployments([s for s in surfaces if s.stream], delayed, DELAYED)
     config: dict = {"model_list": model_list, "general_settings": {"master_key": MASTER_KEY}}
@@ -123,13 +131,24 @@ def server_choices() -> list[str]:
     return found.group(1).split(",") if found else []
 
 
-def alternative_server(name: str, config: Path, workdir: Path) -> tuple[Gateway, str]:
-    """The same config under another ASGI server: ``outcrop serve --server NAME``."""
+#: ``outcrop serve``'s default server: launched without ``--server``, exactly as deployed.
+DEFAULT_SERVER = "hypercorn"
+
+
+def server_args(name: str) -> list[str]:
+    """``outcrop serve`` arguments choosing ``name`` (none for the default server)."""
+    if name == DEFAULT_SERVER:
+        return []
     choices = server_choices()
     if name not in choices:
         raise RuntimeError(
             f"`outcrop serve --server` offers {choices or 'no choice'}, not {name!r}"
         )
-    g = Gateway(workdir, config, extra_args=["--server", name])
+    return ["--server", name]
+
+
+def alternative_server(name: str, config: Path, workdir: Path) -> tuple[Gateway, str]:
+    """The same config under another ASGI server: ``outcrop serve --server NAME``."""
+    g = Gateway(workdir, config, extra_args=server_args(name) or ["--server", name])
     g.log = workdir / f"gateway-{name}.log"
     return g, f"outcrop serve --server {name}"

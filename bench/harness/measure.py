@@ -26,6 +26,7 @@ class Target:
     url: str
     port: int
     pids: Callable[[], list[int]]
+    api_key: str | None = None  # the credential clients send (None: the master key)
 
 
 @dataclass
@@ -113,7 +114,13 @@ def pair(
             None,
         )
         g, fg = _one(
-            opts, target, [surface.gateway_request()], conns, opts.duration, tag, gateway_pid
+            opts,
+            target,
+            [surface.gateway_request(api_key=target.api_key)],
+            conns,
+            opts.duration,
+            tag,
+            gateway_pid,
         )
         if max(fd, fg) <= opts.max_foreign:
             break
@@ -147,7 +154,7 @@ def first_byte(
     """TTFB and time to first token, c=1, alternating direct and gateway requests."""
     procs.wait_quiet(opts.max_busy, opts.quiet_timeout, opts.say)
     dc, gc = Connection("127.0.0.1", direct_port), Connection("127.0.0.1", target.port)
-    dreq, greq = surface.direct_request(), surface.gateway_request()
+    dreq, greq = surface.direct_request(), surface.gateway_request(api_key=target.api_key)
     for _ in range(20):  # warm both connections
         dc.request(dreq)
         gc.request(greq)
@@ -180,7 +187,7 @@ def delayed(
 ) -> dict:
     """Chunk arrival times from an upstream that sends each part ``delay`` s apart."""
     dc, gc = Connection("127.0.0.1", slow_port), Connection("127.0.0.1", target.port)
-    dreq, greq = surface.direct_request(), surface.gateway_request(model_name)
+    dreq, greq = surface.direct_request(), surface.gateway_request(model_name, target.api_key)
     d: list[Timing] = []
     g: list[Timing] = []
     for _ in range(samples):
@@ -228,16 +235,17 @@ def soak(
     """All measured surfaces in turn at ``conns`` connections for ``seconds``; RSS every second."""
     procs.wait_quiet(opts.max_busy, opts.quiet_timeout, opts.say)
     before = procs.rss_mb(gateway_pid)
-    reqs = [s.gateway_request() for s in surfaces]
+    reqs = [s.gateway_request(api_key=target.api_key) for s in surfaces]
     with procs.RssSampler(gateway_pid, 1.0) as sampler, _window(opts, target) as win:
         res = wrk.run(target.url, reqs, conns, seconds, opts.workdir, "soak")
     time.sleep(5)
     after_idle = procs.rss_mb(gateway_pid)
     samples = sampler.samples
-    settle = min(30.0, seconds * 0.2)
+    settle = min(60.0, seconds * 0.2)
     warm = next((v for t, v in samples if t >= settle), samples[0][1])
     end = samples[-1][1]
     second_half = [(t, v) for t, v in samples if t >= seconds / 2]
+    settled = [(t, v) for t, v in samples if t >= settle]
     cpu = win.seconds("target")
     return {
         "seconds": seconds,
@@ -256,5 +264,68 @@ def soak(
         "rss_idle_after_mb": r(after_idle, 1),
         "growth_mb": r(end - warm, 1),
         "slope_mb_per_min_second_half": r(slope_per_minute(second_half), 3),
+        "slope_mb_per_min_after_settle": r(slope_per_minute(settled), 3),
         "rss_samples": [[r(t, 1), r(v, 1)] for t, v in samples[:: max(1, len(samples) // 120)]],
+    }
+
+
+def per_event(
+    opts: Options,
+    long: Surface,
+    short: Surface,
+    direct_port: int,
+    target: Target,
+    samples: int,
+    events: int,
+) -> dict:
+    """Per-event cost of a stream: a ``events``-event answer and the 8-event one, c=1,
+    direct and gateway alternating on keep-alive connections; whole-stream times compared.
+
+    ``per_event_us`` is the issue's measure (gateway minus direct over the whole long stream,
+    divided by the events); ``marginal_per_event_us`` takes the short stream's added time out
+    first (what each extra event costs, without the per-request overhead)."""
+    procs.wait_quiet(opts.max_busy, opts.quiet_timeout, opts.say)
+    dc, gc = Connection("127.0.0.1", direct_port), Connection("127.0.0.1", target.port)
+    shapes = {
+        "long": (long, long.direct_request(), long.gateway_request(api_key=target.api_key)),
+        "short": (short, short.direct_request(), short.gateway_request(api_key=target.api_key)),
+    }
+    for _, dreq, greq in shapes.values():
+        for _ in range(10):  # warm both connections and both paths
+            dc.request(dreq)
+            gc.request(greq)
+    times: dict[str, dict[str, list[Timing]]] = {k: {"d": [], "g": []} for k in shapes}
+    for _ in range(samples):
+        for name, (s, dreq, greq) in shapes.items():
+            times[name]["d"].append(dc.request(dreq, s.direct_markers))
+            times[name]["g"].append(gc.request(greq, s.gateway_markers))
+    dc.close()
+    gc.close()
+    bad = sum(
+        1
+        for side in times.values()
+        for ts in side.values()
+        for t in ts
+        if t.status != 200 or not t.complete
+    )
+
+    def added(name: str, pick: Callable[[Timing], float]) -> float:
+        d, g = times[name]["d"], times[name]["g"]
+        return median([pick(t) for t in g]) - median([pick(t) for t in d])
+
+    long_end = added("long", lambda t: t.end)
+    short_end = added("short", lambda t: t.end)
+    short_events = len(short.chunk_texts)
+    return {
+        "events": events,
+        "samples": samples,
+        "failed": bad,
+        "direct_end_ms": _ms(median([t.end for t in times["long"]["d"]])),
+        "gateway_end_ms": _ms(median([t.end for t in times["long"]["g"]])),
+        "added_end_ms": _ms(long_end),
+        "short_added_end_ms": _ms(short_end),
+        "per_event_us": r(1e6 * long_end / events, 2),
+        "marginal_per_event_us": r(1e6 * (long_end - short_end) / (events - short_events), 2),
+        "ttfb_added_ms": _ms(added("long", lambda t: t.ttfb)),
+        "ttft_added_ms": _ms(added("long", lambda t: t.marks[0])),
     }

@@ -11,6 +11,19 @@ MIN_RPS = {"converse": 1000.0, "agent": 700.0, "agent_stream": 700.0}
 STREAM_TTFB_MS = 2.0
 RSS_IDLE_MB = 80.0
 SOAK_GROWTH_MB = 2.0  # "no growth": RSS at the end of the soak within this of RSS once settled
+#: "Flat": also the least-squares slope of RSS after settling, at most this (2 MB per 10 minutes).
+SOAK_SLOPE_MB_PER_MIN = 0.2
+
+#: Issue 17 (round two), and the benchmark clauses of issues 11, 12 and 15.
+HEADLINE = ("converse", "agent", "converse_chat")
+OFF_VS_LITELLM = {"default": 30.0, "fastest": 50.0}
+ON_VS_LITELLM = {"default": 25.0, "fastest": 40.0}
+ON_ADDED_P50_C1_MS, ON_ADDED_P99_C1_MS, ON_TOP_P99_OVER_P50 = 0.4, 1.2, 2.0
+STREAM_TTFB_R2_MS, PER_EVENT_US = 0.5, 20.0
+STARTUP_S = 1.5
+KEY_RPS_DROP, KEY_P50_GROWTH_MS = 0.10, 0.1  # issue 11, on converse and agent chat
+REDIS_RPS_DROP = 0.15  # issue 12, on converse
+OBS_RPS_DROP, OBS_RSS_MB = 0.10, 15.0  # issue 15, on converse and agent chat
 
 
 def _fmt(v: float | None, digits: int = 2) -> str:
@@ -111,6 +124,244 @@ def targets(results: dict) -> list[dict]:
             v <= SOAK_GROWTH_MB and soak["errors"] == 0,
             "MB",
         )
+    out += round_two_targets(results)
+    return out
+
+
+def _rps(summary: dict | None) -> float | None:
+    if not summary:
+        return None
+    top = str(summary["top_concurrency"])
+    return summary["rps"][top]["gateway"]
+
+
+def _summary(group: dict, key: str) -> dict | None:
+    s = group.get(key, {})
+    return s.get("summary") if s.get("status") == "measured" else None
+
+
+def _stage(results: dict, stage: str, server: str | None = None) -> dict | None:
+    server = server or results["meta"].get("server", "hypercorn")
+    entry = results.get("features", {}).get("stages", {}).get(f"{stage}/{server}")
+    return entry if entry and entry.get("status") == "measured" else None
+
+
+def litellm_reference(results: dict, features_on: bool) -> tuple[dict | None, str]:
+    """The LiteLLM run a ratio is taken against, and what it was: with features on, LiteLLM
+    with its own equivalents when that run was measured, else plain LiteLLM (said so)."""
+    if features_on:
+        eq = results.get("litellm_features")
+        if eq and eq.get("status") == "measured":
+            return eq, "LiteLLM with " + eq.get("configuration", "its equivalents")
+    plain = results.get("litellm")
+    if plain and plain.get("status") == "measured":
+        return plain, "plain LiteLLM" + (" (its equivalents could not run)" if features_on else "")
+    return None, ""
+
+
+def round_two_targets(results: dict) -> list[dict]:
+    out: list[dict] = []
+    server = results["meta"].get("server", "hypercorn")
+
+    def add(
+        name: str,
+        surface: str,
+        value: float | None,
+        limit: float,
+        ok: bool,
+        unit: str,
+        note: str = "",
+        at_least: bool = False,
+    ) -> None:
+        row = {
+            "target": name,
+            "surface": surface,
+            "value": value,
+            "limit": limit,
+            "unit": unit,
+            "pass": ok,
+            "at_least": at_least,
+        }
+        if note:
+            row["detail"] = note
+        out.append(row)
+
+    def below(
+        name: str, surface: str, value: float | None, limit: float, unit: str, note: str = ""
+    ) -> None:
+        if value is not None:
+            add(name, surface, value, limit, value <= limit, unit, note)
+
+    def above(
+        name: str, surface: str, value: float | None, limit: float, unit: str, note: str = ""
+    ) -> None:
+        if value is not None:
+            add(name, surface, value, limit, value >= limit, unit, note, at_least=True)
+
+    st = results.get("startup", {})
+    for cfg in ("plain", "all"):
+        if "ready_s" in st.get(cfg, {}):
+            below(f"#17 start-up to ready ({cfg})", "gateway", st[cfg]["ready_s"], STARTUP_S, "s")
+    if "rss_idle_mb" in st.get("all", {}):
+        below(
+            "#17 RSS idle, every plugin on", "gateway", st["all"]["rss_idle_mb"], RSS_IDLE_MB, "MB"
+        )
+    for key, s in _measured(results).items():
+        fb = s.get("first_byte_summary")
+        if fb:
+            below(
+                "#17 stream added TTFB p50", key, fb["ttfb_added_p50_ms"], STREAM_TTFB_R2_MS, "ms"
+            )
+    for key, s in results.get("per_event", {}).items():
+        if s.get("status") == "measured":
+            below("#17 per-event overhead", key, s["summary"]["per_event_us"], PER_EVENT_US, "µs")
+
+    # Outcrop / LiteLLM, features off: the main server and the fastest of all measured
+    ref, what = litellm_reference(results, False)
+    for key in HEADLINE:
+        theirs = _rps(_summary(ref["surfaces"], key)) if ref else None
+        if not theirs:
+            continue
+        mine = {server: _rps(_summary(results["surfaces"], key))}
+        for name, srv in results.get("servers", {}).items():
+            mine[name] = _rps(_summary(srv.get("surfaces", {}), key))
+        mine = {k: v for k, v in mine.items() if v}
+        if server in mine:
+            above(
+                f"#17 features off: {server} / LiteLLM",
+                key,
+                round(mine[server] / theirs, 1),
+                OFF_VS_LITELLM["default"],
+                "x",
+                what,
+            )
+        if mine:
+            best = max(mine, key=lambda k: mine[k])
+            above(
+                f"#17 features off: fastest ({best}) / LiteLLM",
+                key,
+                round(mine[best] / theirs, 1),
+                OFF_VS_LITELLM["fastest"],
+                "x",
+                what,
+            )
+
+    on = _stage(results, "all")
+    if on:
+        ref, what = litellm_reference(results, True)
+        for key in HEADLINE:
+            theirs = _rps(_summary(ref["surfaces"], key)) if ref else None
+            mine = {}
+            for entry in results["features"]["stages"].values():
+                if entry["stage"] == "all" and entry.get("status") == "measured":
+                    v = _rps(_summary(entry["surfaces"], key))
+                    if v:
+                        mine[entry["server"]] = v
+            if theirs and server in mine:
+                above(
+                    f"#17 features on: {server} / LiteLLM",
+                    key,
+                    round(mine[server] / theirs, 1),
+                    ON_VS_LITELLM["default"],
+                    "x",
+                    what,
+                )
+            if theirs and mine:
+                best = max(mine, key=lambda k: mine[k])
+                above(
+                    f"#17 features on: fastest ({best}) / LiteLLM",
+                    key,
+                    round(mine[best] / theirs, 1),
+                    ON_VS_LITELLM["fastest"],
+                    "x",
+                    what,
+                )
+            s = _summary(on["surfaces"], key)
+            if not s:
+                continue
+            c1 = s["added_ms"].get("1")
+            if c1:
+                below("#17 features on: added p50 c=1", key, c1["p50"], ON_ADDED_P50_C1_MS, "ms")
+                below("#17 features on: added p99 c=1", key, c1["p99"], ON_ADDED_P99_C1_MS, "ms")
+            top = str(s["top_concurrency"])
+            g = s["gateway_ms"][top]
+            if g["p50"]:
+                below(
+                    f"#17 features on: c={top} p99 / p50",
+                    key,
+                    round(g["p99"] / g["p50"], 2),
+                    ON_TOP_P99_OVER_P50,
+                    "x",
+                )
+        soak = on.get("soak")
+        if soak:
+            flat = (
+                soak["growth_mb"] <= SOAK_GROWTH_MB
+                and soak["slope_mb_per_min_after_settle"] <= SOAK_SLOPE_MB_PER_MIN
+                and soak["errors"] == 0
+            )
+            add(
+                f"#17 RSS flat over {soak['seconds']:g} s soak, features on",
+                "gateway",
+                soak["slope_mb_per_min_after_settle"],
+                SOAK_SLOPE_MB_PER_MIN,
+                flat,
+                "MB/min",
+                f"growth {soak['growth_mb']} MB, errors {soak['errors']}",
+            )
+
+    # each feature's own cost, same run: issues 11, 12, 15
+    off = {k: s.get("summary") for k, s in _measured(results).items()}
+    key_st, limit_st = _stage(results, "key"), _stage(results, "limit")
+    steps = (
+        (
+            "#11 virtual key + spend rows: req/s drop",
+            off,
+            key_st and key_st["surfaces"],
+            ("converse", "agent"),
+            KEY_RPS_DROP,
+        ),
+        (
+            "#12 Redis key limit: req/s drop",
+            key_st and {k: _summary(key_st["surfaces"], k) for k in key_st["surfaces"]},
+            limit_st and limit_st["surfaces"],
+            ("converse",),
+            REDIS_RPS_DROP,
+        ),
+        (
+            "#15 Prometheus + OpenTelemetry: req/s drop",
+            limit_st and {k: _summary(limit_st["surfaces"], k) for k in limit_st["surfaces"]},
+            on and on["surfaces"],
+            ("converse", "agent"),
+            OBS_RPS_DROP,
+        ),
+    )
+    for name, before, after, keys, limit in steps:
+        if not before or not after:
+            continue
+        for key in keys:
+            b, a = _rps(before.get(key)), _rps(_summary(after, key))
+            if b and a:
+                below(name, key, round(100 * (1 - a / b), 1), 100 * limit, "%")
+            if name.startswith("#11"):
+                bs, as_ = before.get(key), _summary(after, key)
+                if bs and as_ and "1" in bs["added_ms"] and "1" in as_["added_ms"]:
+                    grow = round(as_["added_ms"]["1"]["p50"] - bs["added_ms"]["1"]["p50"], 3)
+                    below(
+                        "#11 virtual key + spend rows: added p50 growth c=1",
+                        key,
+                        grow,
+                        KEY_P50_GROWTH_MS,
+                        "ms",
+                    )
+    if on and limit_st and "rss_idle_mb" in on and "rss_idle_mb" in limit_st:
+        below(
+            "#15 Prometheus + OpenTelemetry: RSS growth",
+            "gateway",
+            round(on["rss_idle_mb"] - limit_st["rss_idle_mb"], 1),
+            OBS_RSS_MB,
+            "MB",
+        )
     return out
 
 
@@ -136,8 +387,13 @@ def markdown(results: dict, chart_name: str | None) -> str:
     lines += _throughput_table(results)
     lines += _streams_table(results)
     lines += _memory_table(results)
+    lines += _per_event_table(results)
+    lines += _startup_table(results)
     lines += _servers_table(results)
+    lines += _features_table(results)
     lines += _litellm_table(results)
+    lines += _litellm_features_table(results)
+    lines += _compare_table(results)
     lines += _runs_table(results)
     if chart_name:
         lines += ["## Chart", "", f"![added latency vs concurrency]({chart_name})", ""]
@@ -155,14 +411,14 @@ def _targets_table(results: dict) -> list[str]:
         if t.get("note"):
             lines.append(f"| all | {t['surface']} | {t['note']} | | not measured |")
             continue
+        at_least = t.get("at_least") or "throughput" in t["target"]
         limit = (
-            ""
-            if t["limit"] is None
-            else (f"≥ {t['limit']:g}" if "throughput" in t["target"] else f"≤ {t['limit']:g}")
+            "" if t["limit"] is None else (f"≥ {t['limit']:g}" if at_least else f"≤ {t['limit']:g}")
         )
         verdict = "pass" if t["pass"] else "**miss**"
+        detail = f" ({t['detail']})" if t.get("detail") else ""
         lines.append(
-            f"| {t['target']} | {t['surface']} | {_fmt(t['value'])} {t['unit']} | "
+            f"| {t['target']}{detail} | {t['surface']} | {_fmt(t['value'])} {t['unit']} | "
             f"{limit} {t['unit'] if limit else ''} | {verdict} |"
         )
     return [*lines, ""]
@@ -258,7 +514,232 @@ def _memory_table(results: dict) -> list[str]:
             f"Soak: {soak['requests']:,} requests at {_fmt(soak['rps'], 0)} req/s, {soak['errors']} errors, "
             f"{_fmt(soak['cpu_ms_per_request'], 3)} ms CPU/request; growth settled → end "
             f"{_fmt(soak['growth_mb'], 1)} MB, second-half slope {_fmt(soak['slope_mb_per_min_second_half'], 3)} MB/min.",
+            "",
+            *_soak_lines(soak, "features off"),
         ]
+    return [*lines, ""]
+
+
+def _per_event_table(results: dict) -> list[str]:
+    pe = results.get("per_event")
+    if not pe:
+        return []
+    lines = [
+        "## Streams: per-event overhead",
+        "",
+        "A ConverseStream answer of 1,000 content events (and the usual 8-event one), c=1, direct and "
+        "gateway alternating on keep-alive connections; whole-stream times (request sent to last "
+        "byte), medians. *Per event* = (gateway - direct) / 1,000, the issue's measure; *marginal* "
+        "= (added time of the 1,000-event stream - added time of the 8-event one) / 992, what one "
+        "more event costs without the per-request overhead.",
+        "",
+        "| surface | direct, whole stream | gateway | added | per event | marginal per event | added TTFB / first token |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for s in pe.values():
+        if s.get("status") != "measured":
+            lines.append(f"| {s['title']} | {s.get('status')} | | | | | |")
+            continue
+        x = s["summary"]
+        lines.append(
+            f"| {s['title']} | {_fmt(x['direct_end_ms'], 3)} ms | {_fmt(x['gateway_end_ms'], 3)} ms | "
+            f"{_fmt(x['added_end_ms'], 3)} ms | {_fmt(x['per_event_us'], 2)} µs | "
+            f"{_fmt(x['marginal_per_event_us'], 2)} µs | {_fmt(x['ttfb_added_ms'], 3)} / "
+            f"{_fmt(x['ttft_added_ms'], 3)} ms |"
+        )
+    return [*lines, ""]
+
+
+def _startup_table(results: dict) -> list[str]:
+    st = results.get("startup")
+    if not st:
+        return []
+    lines = [
+        "## Start-up and idle memory, every plugin installed",
+        "",
+        f"Installed plugins: {', '.join(st['plugins'])}. Cold start of `outcrop serve` on core 0 "
+        "until `/health/readiness` answers 200 (polled every 10 ms); RSS at ready and after 2 s "
+        "idle; median of the starts. *plain*: master key only; *all*: keys store, Redis limits, "
+        "Prometheus and OpenTelemetry configured.",
+        "",
+        "| config | ready (s) | RSS at ready (MB) | RSS idle (MB) | starts |",
+        "|---|---|---|---|---|",
+    ]
+    for name in ("plain", "all"):
+        x = st.get(name)
+        if not x:
+            continue
+        if "ready_s" not in x:
+            lines.append(f"| {name} | {x.get('status')} | | | |")
+            continue
+        runs = " / ".join(_fmt(v["ready_s"], 2) for v in x["runs"])
+        lines.append(
+            f"| {name} | {_fmt(x['ready_s'], 2)} | {_fmt(x['rss_ready_mb'], 1)} | "
+            f"{_fmt(x['rss_idle_mb'], 1)} | {runs} |"
+        )
+    return [*lines, ""]
+
+
+def _features_table(results: dict) -> list[str]:
+    feats = results.get("features")
+    if not feats:
+        return []
+    off = _measured(results)
+    lines = [
+        "## Features on: each feature's cost (same run)",
+        "",
+        f"Keys and spend in {feats['database']}; the Redis limit is the key's `rpm_limit` / "
+        "`tpm_limit` (high enough never to refuse) on 127.0.0.1:6379; spans exported over "
+        "OTLP/HTTP to a sink on core 1 that accepts and discards. Each stage is a fresh gateway; "
+        "Δ is against the previous row of the same surface and server (the first stage against "
+        "features off).",
+        "",
+        "| stage | server | surface | req/s (top c) | Δ req/s | added p50 / p99 c=1 | "
+        "gateway p50 / p99 top c | CPU ms/request | RSS idle MB |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    order = ["off", "key", "limit", "all"]
+    previous: dict[tuple[str, str], dict] = {}
+    server = results["meta"].get("server", "hypercorn")
+    rows = [("off", server, {"surfaces": off, "rss_idle_mb": results["memory"].get("rss_idle_mb")})]
+    rows += sorted(
+        ((e["stage"], e["server"], e) for e in feats["stages"].values()),
+        key=lambda x: (x[1] != server, order.index(x[0]), x[1]),
+    )
+    for stage, srv, entry in rows:
+        if stage != "off" and entry.get("status") != "measured":
+            lines.append(f"| {stage} | {srv} | | {entry.get('status')} | | | | | |")
+            continue
+        for key, s in entry["surfaces"].items():
+            x = s.get("summary") if s.get("status") == "measured" else None
+            if not x or (
+                stage == "off"
+                and key not in feats["stages"].get(f"key/{server}", {}).get("surfaces", {})
+            ):
+                continue
+            top = str(x["top_concurrency"])
+            rps = x["rps"][top]["gateway"]
+            before = previous.get((srv, key)) or (
+                previous.get((server, key)) if stage == "all" and srv != server else None
+            )
+            delta = f"{100 * (rps / before - 1):+.1f} %" if before and srv == server else ""
+            previous[(srv, key)] = rps
+            c1 = x["added_ms"].get("1", {})
+            g = x["gateway_ms"][top]
+            lines.append(
+                f"| {stage} | {srv} | {key} | {_fmt(rps, 0)} | {delta} | {_fmt(c1.get('p50'), 3)} / "
+                f"{_fmt(c1.get('p99'), 3)} ms | {_fmt(g['p50'], 2)} / {_fmt(g['p99'], 2)} ms | "
+                f"{_fmt(x['cpu_ms_per_request'], 3)} | {_fmt(entry.get('rss_idle_mb'), 1)} |"
+            )
+    lines.append("")
+    for name, e in feats["stages"].items():
+        proof = e.get("proof")
+        if proof:
+            lines.append(
+                f"- `{name}` ({e['title']}): ready in {_fmt(e.get('ready_s'), 2)} s; {_proof(proof)}."
+            )
+    soak = (_stage(results, "all") or {}).get("soak")
+    if soak:
+        lines += ["", *_soak_lines(soak, "features on")]
+    return [*lines, ""]
+
+
+def _proof(proof: dict) -> str:
+    parts = [f"{proof['requests_measured']:,} requests measured"]
+    if proof.get("spend_rows") is not None:
+        parts.append(f"{proof['spend_rows']:,} spend rows written (warm-up included)")
+    if "prometheus" in proof:
+        parts.append(
+            f"outcrop_requests_total {proof['prometheus']['outcrop_requests_total']:,.0f} at the scrape"
+        )
+    if "otlp_sink" in proof:
+        sink = proof["otlp_sink"]
+        parts.append(
+            f"OTLP sink received {sink['requests']:,} exports ({sink['bytes']:,} bytes) so far"
+        )
+    return ", ".join(parts)
+
+
+def _soak_lines(soak: dict, what: str) -> list[str]:
+    flat = (
+        soak["growth_mb"] <= SOAK_GROWTH_MB
+        and soak.get("slope_mb_per_min_after_settle", 0.0) <= SOAK_SLOPE_MB_PER_MIN
+        and soak["errors"] == 0
+    )
+    return [
+        f"Soak ({what}): {soak['seconds']:g} s at c={soak['connections']}, the surfaces in turn, RSS "
+        f"every second: {soak['requests']:,} requests at {_fmt(soak['rps'], 0)} req/s, {soak['errors']} "
+        f"errors; RSS {_fmt(soak['rss_before_mb'], 1)} MB before, {_fmt(soak['rss_after_settle_mb'], 1)} MB "
+        f"once settled (after {soak['settle_s']:g} s), {_fmt(soak['rss_end_mb'], 1)} MB at the end, "
+        f"max {_fmt(soak['rss_max_mb'], 1)} MB, {_fmt(soak['rss_idle_after_mb'], 1)} MB idle after; slope "
+        f"after settling {_fmt(soak.get('slope_mb_per_min_after_settle'), 3)} MB/min. **Flat** = end - "
+        f"settled ≤ {SOAK_GROWTH_MB:g} MB, slope after settling ≤ {SOAK_SLOPE_MB_PER_MIN:g} MB/min and no "
+        f"errors: {'yes' if flat else '**no**'}.",
+    ]
+
+
+def _litellm_features_table(results: dict) -> list[str]:
+    ll = results.get("litellm_features")
+    if not ll:
+        return []
+    lines = [
+        "## LiteLLM with its own equivalents (features on)",
+        "",
+        "What ran, feature by feature (and why the rest could not):",
+        "",
+    ]
+    lines += [f"- {name}: {what}" for name, what in ll.get("features", {}).items()]
+    lines.append("")
+    if ll.get("status") != "measured":
+        return [*lines, f"Not measured: {ll.get('status')}.", ""]
+    on = _stage(results, "all")
+    lines += [
+        f"Measured: LiteLLM {ll.get('version')} with {ll.get('configuration')}; Outcrop with every "
+        "feature on (virtual key, spend rows, Redis limit, Prometheus, OpenTelemetry).",
+        "",
+        "| surface | Outcrop req/s | LiteLLM req/s | Outcrop / LiteLLM | added p50 c=1 Outcrop / LiteLLM |",
+        "|---|---|---|---|---|",
+    ]
+    for key, s in ll["surfaces"].items():
+        mine = _summary(on["surfaces"], key) if on else None
+        theirs = _summary(ll["surfaces"], key)
+        if not theirs:
+            lines.append(f"| {key} | | | {s.get('status')} | |")
+            continue
+        mr, tr = _rps(mine), _rps(theirs)
+        ratio = f"{mr / tr:.1f}x" if mr and tr else "-"
+        lines.append(
+            f"| {key} | {_fmt(mr, 0)} | {_fmt(tr, 1)} | {ratio} | "
+            f"{_fmt(mine['added_ms']['1']['p50'] if mine and '1' in mine['added_ms'] else None, 3)} / "
+            f"{_fmt(theirs['added_ms']['1']['p50'] if '1' in theirs['added_ms'] else None, 3)} ms |"
+        )
+    return [*lines, ""]
+
+
+def _compare_table(results: dict) -> list[str]:
+    old = results.get("compare")
+    if not old:
+        return []
+    from .compare import headline
+
+    new = headline(results)
+    lines = [
+        "## Before / after",
+        "",
+        f"Before: `{old['file']}` ({old['date']}, {old['label']}, `{old['git']}`); after: this run. "
+        "Figures present in both.",
+        "",
+        "| figure | before | after | change |",
+        "|---|---|---|---|",
+    ]
+    for name, b in old["figures"].items():
+        a = new.get(name)
+        if not a:
+            continue
+        change = "-" if not b["value"] else f"{100 * (a['value'] / b['value'] - 1):+.1f} %"
+        lines.append(
+            f"| {name} | {_fmt(b['value'], 3)} {b['unit']} | {_fmt(a['value'], 3)} {a['unit']} | {change} |"
+        )
     return [*lines, ""]
 
 
@@ -273,7 +754,9 @@ def _litellm_table(results: dict) -> list[str]:
         "## LiteLLM comparison (same run, same upstream, same core)",
         "",
         f"LiteLLM {ll['version']} proxy, `litellm --config` with one worker on core 0, the same "
-        f"deployments and master key; RSS idle {_fmt(ll.get('rss_idle_mb'), 1)} MB.",
+        f"deployments and master key; RSS idle {_fmt(ll.get('rss_idle_mb'), 1)} MB. Configuration "
+        "measured: **plain LiteLLM** (master key only: no key store, no limits, no callbacks), "
+        "against Outcrop with features off.",
         "",
         f"| surface | Outcrop req/s (c={top}) | LiteLLM req/s | Outcrop / LiteLLM | Outcrop added p50 c=1 | "
         "LiteLLM added p50 c=1 | CPU ms/request Outcrop / LiteLLM | LiteLLM relays stream chunks |",
@@ -310,6 +793,7 @@ def _servers_table(results: dict) -> list[str]:
     if not servers:
         return []
     top = str(max(results["meta"]["concurrency"]))
+    main = results["meta"].get("server", "hypercorn")
     lines = ["## Other ASGI servers (same app, same config, same run)", ""]
     for name, srv in servers.items():
         if srv.get("status") != "measured":
@@ -318,8 +802,8 @@ def _servers_table(results: dict) -> list[str]:
         lines += [
             f"{name}: `{srv['launch']}`; RSS idle {_fmt(srv.get('rss_idle_mb'), 1)} MB.",
             "",
-            f"| surface | hypercorn req/s (c={top}) | {name} req/s | {name} / hypercorn | "
-            f"added p50 c=1 hypercorn / {name} | added p99 c=1 hypercorn / {name} | CPU ms/request hypercorn / {name} |",
+            f"| surface | {main} req/s (c={top}) | {name} req/s | {name} / {main} | "
+            f"added p50 c=1 {main} / {name} | added p99 c=1 {main} / {name} | CPU ms/request {main} / {name} |",
             "|---|---|---|---|---|---|---|",
         ]
         for key, s in srv["surfaces"].items():
@@ -392,6 +876,17 @@ def chart(results: dict, path: Path) -> bool:
                 color=color,
                 label=s["title"],
             )
+            on = (_stage(results, "all") or {}).get("surfaces", {}).get(key, {}).get("summary")
+            if on:
+                cs = sorted(int(c) for c in on["added_ms"])
+                ax.plot(
+                    cs,
+                    [on["added_ms"][str(c)][q] for c in cs],
+                    marker="x",
+                    color=color,
+                    lw=3,
+                    alpha=0.4,
+                )
             for style, srv in zip(styles, others.values(), strict=False):
                 alt = srv["surfaces"].get(key, {}).get("summary")
                 if alt:
@@ -419,9 +914,10 @@ def chart(results: dict, path: Path) -> bool:
     m = results["meta"]
     names = {"--": "dashed", ":": "dotted", "-.": "dash-dot"}
     alt = "".join(f"; {names[style]}: {name}" for style, name in zip(styles, others, strict=False))
+    on_note = "; wide pale: every feature on" if _stage(results, "all") else ""
     fig.suptitle(
         f"gateway - direct nginx, 1 worker on 1 core ({m['date']}, {m['label']}); solid: "
-        f"hypercorn (outcrop serve){alt}; grey: c=1 target",
+        f"{m.get('server', 'hypercorn')} (outcrop serve){alt}{on_note}; grey: c=1 target",
         fontsize=9,
     )
     fig.tight_layout()

@@ -15,21 +15,27 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from . import canned, features, litellm_side, measure, procs, startup, summary
 from . import gateway as gw
-from . import litellm_side, measure, procs, summary
 from .nginx import Nginx
 from .probe import Connection
 from .stats import r
-from .surfaces import Surface
+from .surfaces import Surface, long_streams
 
 BENCH = Path(__file__).resolve().parent.parent
 
 
-def validate(surface: Surface, direct_port: int, port: int, model: str | None = None) -> str | None:
+def validate(
+    surface: Surface,
+    direct_port: int,
+    port: int,
+    model: str | None = None,
+    api_key: str | None = None,
+) -> str | None:
     """One request each way; both must answer 200 with the canned answer's text."""
     for name, p, req, markers in (
         ("direct", direct_port, surface.direct_request(), surface.direct_markers),
-        ("gateway", port, surface.gateway_request(model), surface.gateway_markers),
+        ("gateway", port, surface.gateway_request(model, api_key), surface.gateway_markers),
     ):
         try:
             conn = Connection("127.0.0.1", p)
@@ -62,12 +68,13 @@ class Session:
             self.our_pids,
         )
         self.results: dict = {"surfaces": {}, "memory": {}}
+        self.sink: features.OtlpSink | None = None
 
     # --- processes ------------------------------------------------------------------------------
 
     def our_pids(self) -> list[int]:
         pids = list(self.nginx.pids) if self.nginx.proc else []
-        for proc in (self.slow, self.server and self.server.proc):
+        for proc in (self.slow, self.server and self.server.proc, self.sink and self.sink.proc):
             if proc is not None and proc.poll() is None:
                 pids += [proc.pid, *procs.children(proc.pid)]
         return pids
@@ -75,11 +82,15 @@ class Session:
     def direct(self) -> measure.Target:
         return measure.Target("direct", self.nginx.url, self.nginx.port, lambda: self.nginx.pids)
 
-    def target(self, name: str) -> measure.Target:
+    def target(self, name: str, api_key: str | None = None) -> measure.Target:
         server = self.server
         assert server is not None and server.proc is not None
         return measure.Target(
-            name, server.url, server.port, lambda: [server.pid, *procs.children(server.pid)]
+            name,
+            server.url,
+            server.port,
+            lambda: [server.pid, *procs.children(server.pid)],
+            api_key,
         )
 
     def start_upstreams(self) -> None:
@@ -103,6 +114,8 @@ class Session:
     def stop_all(self) -> None:
         if self.server is not None:
             self.server.stop()
+        if self.sink is not None:
+            self.sink.stop()
         procs.stop(self.slow)
         self.nginx.stop()
 
@@ -118,13 +131,13 @@ class Session:
     # --- shared steps ---------------------------------------------------------------------------
 
     def validate_all(
-        self, surfaces: list[Surface], port: int, store: dict, who: str
+        self, surfaces: list[Surface], port: int, store: dict, who: str, api_key: str | None = None
     ) -> list[Surface]:
         ok = []
         for s in surfaces:
-            problem = validate(s, self.nginx.port, port)
+            problem = validate(s, self.nginx.port, port, api_key=api_key)
             if problem is None and s.stream:
-                problem = validate(s, self.slow_port, port, s.model_name + gw.DELAYED)
+                problem = validate(s, self.slow_port, port, s.model_name + gw.DELAYED, api_key)
             entry = store.setdefault(s.key, {})
             if problem:
                 entry["status"] = f"not measured: {who} {problem}"
@@ -190,19 +203,24 @@ class Session:
     def warm(self, surfaces: list[Surface], target: measure.Target, seconds: float = 2.0) -> None:
         self.say(f"warming up {target.name}")
         for s in surfaces:
-            measure.warm(self.opts, target, [s.gateway_request()], seconds)
+            measure.warm(self.opts, target, [s.gateway_request(api_key=target.api_key)], seconds)
             measure.warm(self.opts, self.direct(), [s.direct_request()], 1.0)
         time.sleep(3)
 
     # --- phases ---------------------------------------------------------------------------------
 
     def outcrop(self, measured: list[Surface]) -> list[Surface]:
+        """Features off (the master key): every figure. With ``--features on`` alone it only
+        checks which surfaces answer; the features-on stages then measure them."""
         a, res = self.args, self.results
+        longs = long_streams(measured)
         config = gw.write_config(
-            self.workdir / "outcrop.yaml", measured, self.nginx.url, self.delayed_url
+            self.workdir / "outcrop.yaml", measured, self.nginx.url, self.delayed_url, longs
         )
-        self.server = gw.Gateway(self.workdir, config, extra_args=a.serve_args)
-        self.say("starting the gateway (1 worker, core 0)")
+        self.server = gw.Gateway(
+            self.workdir, config, extra_args=[*gw.server_args(a.server), *a.serve_args]
+        )
+        self.say(f"starting the gateway ({a.server}, 1 worker, core 0)")
         try:
             self.server.start()
         except (RuntimeError, TimeoutError) as exc:
@@ -217,7 +235,9 @@ class Session:
         res["memory"]["rss_fresh_mb"] = r(procs.rss_mb(self.server.pid), 1)
         target = self.target("outcrop")
         ok = self.validate_all(measured, self.server.port, res["surfaces"], "outcrop")
-        if not ok:
+        if not ok or a.features == "on":
+            self.server.stop()
+            self.server = None
             return ok
         self.warm(ok, target)
         res["memory"]["rss_idle_mb"] = r(procs.rss_mb(self.server.pid), 1)
@@ -226,19 +246,173 @@ class Session:
             x["gateway"]["rss_peak_mb"] for s in ok for x in res["surfaces"][s.key]["runs"]
         )
         self.streams([s for s in ok if s.stream], target, res["surfaces"], first_byte=True)
-        if a.soak > 0:
-            self.say(f"soak: {a.soak:g} s, all surfaces in turn, c=32")
-            soak = res["memory"]["soak"] = measure.soak(
-                self.opts, ok, target, self.server.pid, a.soak
-            )
-            self.say(
-                f"    RSS settled {soak['rss_after_settle_mb']} MB -> end {soak['rss_end_mb']} MB, "
-                f"{soak['rps']:.0f} req/s, errors {soak['errors']}"
-            )
+        self.long_streams(ok, target, res)
+        if a.soak > 0 and a.features == "off":
+            self.soak(ok, target, res["memory"])
         self.check_alive()
         self.server.stop()
         self.server = None
         return ok
+
+    def soak(self, ok: list[Surface], target: measure.Target, store: dict) -> None:
+        assert self.server is not None
+        a = self.args
+        self.say(f"soak: {a.soak:g} s, all surfaces in turn, c=32 ({target.name})")
+        soak = store["soak"] = measure.soak(self.opts, ok, target, self.server.pid, a.soak)
+        soak["gateway"] = target.name
+        self.say(
+            f"    RSS settled {soak['rss_after_settle_mb']} MB -> end {soak['rss_end_mb']} MB, "
+            f"slope after settling {soak['slope_mb_per_min_after_settle']} MB/min, "
+            f"{soak['rps']:.0f} req/s, errors {soak['errors']}"
+        )
+
+    def long_streams(self, ok: list[Surface], target: measure.Target, res: dict) -> None:
+        """Per-event overhead: each ConverseStream surface answered with a 1,000-event stream."""
+        out = res.setdefault("per_event", {})
+        for short in ok:
+            for long in long_streams([short]):
+                problem = validate(long, self.nginx.port, target.port, api_key=target.api_key)
+                if problem:
+                    out[short.key] = {"title": long.title, "status": f"not measured: {problem}"}
+                    self.say(f"  {long.key}: NOT measured: {problem}")
+                    continue
+                reps = []
+                for rep in range(1, self.args.repeats + 1):
+                    self.say(f"{target.name} per-event timing {rep}/{self.args.repeats} {long.key}")
+                    reps.append(
+                        measure.per_event(
+                            self.opts,
+                            long,
+                            short,
+                            self.nginx.port,
+                            target,
+                            self.args.long_samples,
+                            canned.LONG_EVENTS,
+                        )
+                    )
+                out[short.key] = {
+                    "title": long.title,
+                    "status": "measured",
+                    "runs": reps,
+                    "summary": summary.stream_runs(reps),
+                }
+
+    def features(self, ok: list[Surface]) -> None:
+        """The features-on stages (harness/features.py): each feature's cost, then everything on
+        under each server; the soak runs on the everything-on gateway."""
+        a = self.args
+        out = self.results["features"] = {
+            "database": "postgresql" if a.features_database else "sqlite",
+            "titles": features.TITLES,
+            "stages": {},
+        }
+        self.sink = features.OtlpSink(self.workdir)
+        self.sink.start()
+        delta = [s for s in ok if s.key in a.feature_surfaces]
+        edge = sorted({1, max(a.concurrency)})
+        plan = [(stage, a.server, delta, edge) for stage in ("key", "limit")]
+        plan.append(("all", a.server, ok, a.concurrency))
+        plan += [("all", name, delta, edge) for name in a.also_server]
+        for stage, server, surfaces, conc in plan:
+            entry = out["stages"][f"{stage}/{server}"] = {
+                "stage": stage,
+                "server": server,
+                "title": features.TITLES[stage],
+                "surfaces": {},
+            }
+            self.feature_stage(entry, surfaces, conc, soak=stage == "all" and server == a.server)
+        self.sink.stop()
+        self.sink = None
+
+    def feature_stage(
+        self, entry: dict, surfaces: list[Surface], conc: list[int], soak: bool
+    ) -> None:
+        a = self.args
+        stage, server = entry["stage"], entry["server"]
+        who = f"features-{stage}-{server}"
+        folder = self.workdir / who
+        folder.mkdir(exist_ok=True)
+        if a.features_database:
+            features.reset_postgres(a.features_database)
+        config = features.write_config(
+            self.workdir / "outcrop.yaml", stage, folder, a.features_database
+        )
+        try:
+            self.server = gw.Gateway(folder, config, extra_args=gw.server_args(server))
+            if stage == "all":
+                assert self.sink is not None
+                self.server.env = features.otel_env(self.sink.url)
+            self.say(f"starting the gateway: {features.TITLES[stage]} ({server}, core 0)")
+            t0 = time.monotonic()
+            self.server.start()
+            entry["ready_s"] = r(time.monotonic() - t0, 2)
+            key = features.generate_key(self.server.url, stage)
+        except (RuntimeError, TimeoutError, OSError) as exc:
+            tail = self.server.log_tail(8) if self.server else ""
+            entry["status"] = f"not measured: the gateway did not start ({exc}): {tail}"
+            self.say(entry["status"])
+            if self.server is not None:
+                self.server.stop()
+            self.server = None
+            return
+        entry["status"] = "measured"
+        entry["key_request"] = key["request"]
+        target = self.target(who, key["key"])
+        good = self.validate_all(surfaces, self.server.port, entry["surfaces"], who, key["key"])
+        self.warm(good, target)
+        entry["rss_idle_mb"] = r(procs.rss_mb(self.server.pid), 1)
+        self.matrix(good, target, conc, entry["surfaces"], who)
+        if soak and a.soak > 0:
+            self.soak(good, target, entry)
+        requests = sum(
+            x["gateway"]["requests"] for s in good for x in entry["surfaces"][s.key]["runs"]
+        )
+        proof: dict = {"requests_measured": requests}
+        if stage == "all":
+            proof["prometheus"] = features.scrape(self.server.url)
+        self.check_alive()
+        self.server.stop()
+        self.server = None
+        if stage == "all":
+            assert self.sink is not None
+            time.sleep(0.5)
+            proof["otlp_sink"] = self.sink.stats()  # cumulative over the run's "all" stages
+        proof["spend_rows"] = features.spend_rows(config, a.features_database)
+        entry["proof"] = proof
+        self.say(f"    proof: {proof}")
+
+    def startup(self) -> None:
+        """Cold starts to ready and idle RSS, every installed plugin: master key only, and with
+        every feature configured (keys store, Redis limits, Prometheus, OpenTelemetry)."""
+        a = self.args
+        out = self.results["startup"] = {"plugins": sorted(gw.installed_plugins())}
+        folder = self.workdir / "startup"
+        folder.mkdir(exist_ok=True)
+        base = self.workdir / "outcrop.yaml"
+        configs = {"plain": base, "all": features.write_config(base, "all", folder, None)}
+        for name, config in configs.items():
+            procs.wait_quiet(a.max_busy, a.quiet_timeout, self.say)
+            self.say(f"start-up: {a.repeats} cold starts, {name} config")
+
+            def argv(port: int, config: Path = config) -> list[str]:
+                return [
+                    gw.OUTCROP,
+                    "serve",
+                    "--config",
+                    str(config),
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    *gw.server_args(a.server),
+                ]
+
+            env = features.otel_env("http://127.0.0.1:9") if name == "all" else {}
+            try:
+                out[name] = startup.measure(argv, folder / f"{name}.log", env, a.repeats)
+            except (RuntimeError, TimeoutError) as exc:
+                out[name] = {"status": f"not measured: {exc}"}
+            self.say(f"    {out[name]}")
 
     def other_server(self, name: str, ok: list[Surface]) -> None:
         """The same app, config and surfaces under another ASGI server (c=1 and the top c)."""
@@ -306,6 +480,113 @@ class Session:
         out["rss_after_mb"] = r(procs.rss_mb(server.pid), 1)
         server.stop()
         self.server = None
+
+    def litellm_features(self, ok: list[Surface]) -> None:
+        """LiteLLM with its own equivalents of the features-on gateway: each one is tried alone
+        first (start, one call, proof it acted); the run measures those that work, together."""
+        a = self.args
+        out: dict = {"features": {}, "surfaces": {}}
+        self.results["litellm_features"] = out
+        venv = Path(a.litellm_venv)
+        out["version"] = litellm_side.version(venv)
+        if self.sink is None:
+            self.sink = features.OtlpSink(self.workdir)
+            self.sink.start()
+        surfaces = [s for s in ok if s.key in a.feature_surfaces]
+        if not surfaces:
+            out["status"] = "no feature surface was measured"
+            return
+        working = []
+        for eq in litellm_side.EQUIVALENTS:
+            self.say(f"LiteLLM: trying its {eq} equivalent alone")
+            problem = self.litellm_try(venv, surfaces[0], (eq,))
+            out["features"][eq] = "runs here" if problem is None else f"cannot run here: {problem}"
+            self.say(f"    {out['features'][eq]}")
+            if problem is None:
+                working.append(eq)
+        if not working:
+            out["status"] = "none of LiteLLM's equivalents runs here"
+            return
+        out["configuration"] = ", ".join(litellm_side.DESCRIPTIONS[eq] for eq in working)
+        server = self.litellm_start(venv, ok, tuple(working), "litellm-features")
+        if isinstance(server, str):
+            out["status"] = f"LiteLLM did not start with {working}: {server}"
+            return
+        out["status"] = "measured"
+        out["rss_idle_mb"] = r(procs.rss_mb(server.pid), 1)
+        target = self.target("litellm-features", self.litellm_key)
+        good = self.validate_all(
+            surfaces, server.port, out["surfaces"], "LiteLLM", self.litellm_key
+        )
+        self.warm(good, target, 3.0)
+        self.matrix(
+            good, target, sorted({1, max(a.concurrency)}), out["surfaces"], "litellm-features"
+        )
+        server.stop()
+        self.server = None
+
+    litellm_key: str | None = None  # a LiteLLM virtual key, when its key store runs
+
+    def litellm_start(
+        self, venv: Path, surfaces: list[Surface], equivalents: tuple[str, ...], name: str
+    ) -> litellm_side.LiteLLM | str:
+        """Start LiteLLM with ``equivalents``; the server, or why it did not start."""
+        assert self.sink is not None
+        self.litellm_key = None
+        folder = self.workdir / name
+        folder.mkdir(exist_ok=True)
+        config = litellm_side.write_config(
+            folder / "litellm.yaml",
+            surfaces,
+            self.nginx.url,
+            self.delayed_url,
+            equivalents,
+            litellm_side.DATABASE_URL,
+        )
+        server = self.server = litellm_side.LiteLLM(folder, config, venv)
+        if "otel" in equivalents:
+            server.env = litellm_side.otel_env(self.sink.url)
+        try:
+            if "keys" in equivalents:
+                litellm_side.create_database()
+                server.env["DATABASE_URL"] = litellm_side.DATABASE_URL
+            server.start(timeout=120)
+            if "keys" in equivalents:
+                self.litellm_key = litellm_side.generate_key(server.url)
+        except Exception as exc:  # whatever stops it (prisma, the database, a refusal) is recorded
+            server.stop()
+            self.server = None
+            return f"{exc}; log: {litellm_side.reason(server.log)}"
+        return server
+
+    def litellm_try(self, venv: Path, surface: Surface, equivalents: tuple[str, ...]) -> str | None:
+        """Start LiteLLM with one equivalent, make one call, and check it acted."""
+        assert self.sink is not None
+        before = self.sink.stats()["requests"]
+        redis_before = litellm_side.redis_keys()
+        server = self.litellm_start(
+            venv, [surface], equivalents, "litellm-" + "-".join(equivalents)
+        )
+        if isinstance(server, str):
+            return server
+        try:
+            problem = validate(surface, self.nginx.port, server.port, api_key=self.litellm_key)
+            if problem:
+                return problem
+            if "prometheus" in equivalents and not litellm_side.has_metrics(server.url):
+                return f"/metrics has no litellm_ metric; log: {litellm_side.reason(server.log)}"
+            if "redis_limit" in equivalents and litellm_side.redis_keys() <= redis_before:
+                return "the call left no counter in Redis"
+            if "otel" in equivalents:
+                deadline = time.monotonic() + 10
+                while self.sink.stats()["requests"] <= before and time.monotonic() < deadline:
+                    time.sleep(0.5)
+                if self.sink.stats()["requests"] <= before:
+                    return "no span reached the OTLP sink within 10 s"
+            return None
+        finally:
+            server.stop()
+            self.server = None
 
     def all_runs(self) -> list[dict]:
         groups = [*self.results["surfaces"].values()]

@@ -42,7 +42,7 @@ def latency_runs(runs: list[dict]) -> dict:
 
 
 def stream_runs(reps: list[dict]) -> dict:
-    keys = [k for k in reps[0] if k.endswith("_ms") and not isinstance(reps[0][k], list)]
+    keys = [k for k in reps[0] if k.endswith(("_ms", "_us")) and not isinstance(reps[0][k], list)]
     out: dict = {k: r(median([x[k] for x in reps])) for k in keys}
     if "streams_without_buffering" in reps[0]:
         out["streams_without_buffering"] = all(x["streams_without_buffering"] for x in reps)

@@ -7,7 +7,7 @@ the same nginx, same canned answer), so "gateway minus direct" is what Outcrop a
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import quote
 
 from . import canned
@@ -38,15 +38,19 @@ class Surface:
     direct_body: bytes
     native: bool  # pass-through: the client sends the native Bedrock body
     anthropic: bool = False  # the client speaks Anthropic's Messages API (/v1/messages)
+    chunk_texts: tuple[str, ...] = canned.CHUNKS  # the content chunks the gateway relays
 
-    def gateway_request(self, model_name: str | None = None) -> Request:
+    def gateway_request(self, model_name: str | None = None, api_key: str | None = None) -> Request:
+        """The client's request; ``api_key`` is the credential (the master key by default, a
+        virtual key in the features-on mode)."""
         name = model_name or self.model_name
-        headers = (("Content-Type", "application/json"), ("Authorization", f"Bearer {MASTER_KEY}"))
+        key = api_key or MASTER_KEY
+        headers = (("Content-Type", "application/json"), ("Authorization", f"Bearer {key}"))
         if self.anthropic:
             return Request(
                 "POST",
                 "/v1/messages",
-                (("Content-Type", "application/json"), ("x-api-key", MASTER_KEY)),
+                (("Content-Type", "application/json"), ("x-api-key", key)),
                 _json({**_MESSAGES_BODY, "model": name, "stream": self.stream}),
             )
         if self.native:
@@ -68,7 +72,7 @@ class Surface:
     @property
     def gateway_markers(self) -> tuple[bytes, ...]:
         """Content chunks as the gateway sends them: plain text in OpenAI JSON or native frames."""
-        texts = canned.CHUNKS if self.stream else canned.CHUNKS[:1]
+        texts = self.chunk_texts if self.stream else self.chunk_texts[:1]
         return tuple(t.encode() for t in texts)
 
     @property
@@ -95,6 +99,7 @@ _CONVERSE_BODY = _json(
     }
 )
 _MODEL_PATH = f"/model/{quote(canned.MODEL_ID, safe='-._~')}"
+_LONG_MODEL_PATH = f"/model/{quote(canned.LONG_MODEL_ID, safe='-._~')}"
 #: What the Converse chat plugin sends for the chat request (the gateway's own upstream call).
 _CHAT_CONVERSE_BODY = _json({"messages": [{"role": "user", "content": [{"text": PROMPT}]}]})
 
@@ -252,4 +257,24 @@ def all_surfaces() -> list[Surface]:
             False,
             anthropic=True,
         ),
+    ]
+
+
+def long_streams(surfaces: list[Surface]) -> list[Surface]:
+    """The given stream surfaces answering a ``LONG_EVENTS``-event ConverseStream (only the
+    ConverseStream ones: pass-through converse-stream and converse chat stream)."""
+    first_last = (canned.LONG_CHUNKS[0], canned.LONG_CHUNKS[-1])
+    return [
+        replace(
+            s,
+            key=s.key + "_long",
+            title=f"{s.title}, {canned.LONG_EVENTS} events",
+            model_name="bench-long",
+            model=f"bedrock/{canned.LONG_MODEL_ID}",
+            canned=canned.converse_stream_long(),
+            direct_path=s.direct_path.replace(_MODEL_PATH, _LONG_MODEL_PATH),
+            chunk_texts=first_last,
+        )
+        for s in surfaces
+        if s.canned.name == "converse_stream"
     ]

@@ -115,6 +115,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="an earlier run's results JSON: its figures go beside this run's (before/after)",
     )
     p.add_argument(
+        "--from-json",
+        metavar="RESULTS_JSON",
+        help="measure nothing: rewrite the report (and with --update-docs the docs) from a results "
+        "JSON (with --compare: add the before/after table)",
+    )
+    p.add_argument(
         "--serve-args",
         default="",
         help="extra arguments for `outcrop serve` (e.g. a server choice), recorded in the results",
@@ -131,7 +137,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--quick",
         action="store_true",
-        help="a contributor's run in about 3 minutes: 2 s runs, c=1 and 32, 60 TTFB samples, no soak",
+        help="a contributor's run in about 3 minutes: 1 s runs, c=1 and 32, 60 TTFB samples, one "
+        "delayed stream and one cold start each, 10 long streams, no soak",
     )
     p.add_argument(
         "--no-assert",
@@ -141,7 +148,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     args = p.parse_args(argv)
     if args.quick:
-        args.duration, args.concurrency, args.soak = 2.0, "1,32", 0.0
+        args.duration, args.concurrency, args.soak = 1.0, "1,32", 0.0
+        procs.QUIET_SAMPLE_S = 0.5
         args.ttfb_samples = min(args.ttfb_samples, 60)
         args.long_samples = min(args.long_samples, 10)
     if args.no_assert:
@@ -153,6 +161,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         ("postgresql:", "postgres:")
     ):
         p.error("--features-database: a postgresql:// URL (SQLite is the default)")
+    if args.server != gw.DEFAULT_SERVER and args.server not in gw.server_choices():
+        p.error(
+            f"--server: `outcrop serve --server` offers {gw.server_choices()}, not {args.server}"
+        )
     if args.compare and not Path(args.compare).is_file():
         p.error(f"--compare: no such file {args.compare}")
     if args.duration != int(args.duration) or args.duration < 1:
@@ -282,7 +294,6 @@ def run(args: argparse.Namespace) -> dict:
     meta["noisy_runs"] = session.noisy_runs()
     if args.compare:
         res["compare"] = compare.load(Path(args.compare))
-    res["targets"] = report.targets(res)
     return res
 
 
@@ -297,6 +308,7 @@ def _initial_quiet(args: argparse.Namespace) -> dict:
 
 
 def write(results: dict, out_dir: Path) -> Path:
+    results["targets"] = report.targets(results)
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"{results['meta']['date']}-{results['meta']['label']}"
     chart = out_dir / f"{stem}.png"
@@ -326,10 +338,22 @@ def update_docs(md_path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    t0 = time.monotonic()
-    results = run(args)
-    results["meta"]["wall_s"] = round(time.monotonic() - t0)
-    md_path = write(results, Path(args.out))
+    if args.from_json:
+        results = json.loads(Path(args.from_json).read_text())
+        if args.compare:
+            results["compare"] = compare.load(Path(args.compare))
+    else:
+        t0 = time.monotonic()
+        results = run(args)
+        results["meta"]["wall_s"] = round(time.monotonic() - t0)
+    try:
+        md_path = write(results, Path(args.out))
+    except Exception:  # keep the measurements when the report cannot be written
+        raw = Path(args.out) / f"{results['meta']['date']}-{results['meta']['label']}-raw.json"
+        raw.parent.mkdir(parents=True, exist_ok=True)
+        raw.write_text(json.dumps(results, indent=1) + "\n")
+        say(f"the report failed; the raw results are in {raw}")
+        raise
     if args.update_docs:
         update_docs(md_path)
     say(f"results: {md_path} (+ .json, .png) in {results['meta']['wall_s']} s")

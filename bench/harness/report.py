@@ -33,7 +33,11 @@ def _fmt(v: float | None, digits: int = 2) -> str:
 
 
 def _measured(results: dict) -> dict[str, dict]:
-    return {k: s for k, s in results["surfaces"].items() if s.get("status") == "measured"}
+    return {
+        k: s
+        for k, s in results["surfaces"].items()
+        if s.get("status") == "measured" and "summary" in s
+    }
 
 
 def targets(results: dict) -> list[dict]:

@@ -192,7 +192,13 @@ class Session:
                     fb = measure.first_byte(self.opts, s, self.nginx.port, target, a.ttfb_samples)
                     store[s.key].setdefault("first_byte", []).append(fb)
                 dl = measure.delayed(
-                    self.opts, s, self.slow_port, target, s.model_name + gw.DELAYED, a.delay, 3
+                    self.opts,
+                    s,
+                    self.slow_port,
+                    target,
+                    s.model_name + gw.DELAYED,
+                    a.delay,
+                    1 if a.quick else 3,
                 )
                 store[s.key].setdefault("delayed", []).append(dl)
         for s in surfaces:
@@ -202,10 +208,12 @@ class Session:
 
     def warm(self, surfaces: list[Surface], target: measure.Target, seconds: float = 2.0) -> None:
         self.say(f"warming up {target.name}")
+        if self.args.quick:
+            seconds = 1.0
         for s in surfaces:
             measure.warm(self.opts, target, [s.gateway_request(api_key=target.api_key)], seconds)
             measure.warm(self.opts, self.direct(), [s.direct_request()], 1.0)
-        time.sleep(3)
+        time.sleep(1 if self.args.quick else 3)
 
     # --- phases ---------------------------------------------------------------------------------
 
@@ -231,11 +239,15 @@ class Session:
             self.server.stop()
             self.server = None
             return []
-        time.sleep(2)
+        time.sleep(1 if a.quick else 2)
         res["memory"]["rss_fresh_mb"] = r(procs.rss_mb(self.server.pid), 1)
         target = self.target("outcrop")
         ok = self.validate_all(measured, self.server.port, res["surfaces"], "outcrop")
         if not ok or a.features == "on":
+            for s in ok:
+                res["surfaces"][s.key]["status"] = (
+                    "answers; features off not measured (--features on)"
+                )
             self.server.stop()
             self.server = None
             return ok
@@ -392,7 +404,8 @@ class Session:
         configs = {"plain": base, "all": features.write_config(base, "all", folder, None)}
         for name, config in configs.items():
             procs.wait_quiet(a.max_busy, a.quiet_timeout, self.say)
-            self.say(f"start-up: {a.repeats} cold starts, {name} config")
+            starts = 1 if a.quick else a.repeats
+            self.say(f"start-up: {starts} cold start(s), {name} config")
 
             def argv(port: int, config: Path = config) -> list[str]:
                 return [
@@ -409,7 +422,7 @@ class Session:
 
             env = features.otel_env("http://127.0.0.1:9") if name == "all" else {}
             try:
-                out[name] = startup.measure(argv, folder / f"{name}.log", env, a.repeats)
+                out[name] = startup.measure(argv, folder / f"{name}.log", env, starts)
             except (RuntimeError, TimeoutError) as exc:
                 out[name] = {"status": f"not measured: {exc}"}
             self.say(f"    {out[name]}")
@@ -472,7 +485,7 @@ class Session:
         self.streams([s for s in good if s.stream], target, out["surfaces"], first_byte=False)
         for s in good:
             entry = out["surfaces"][s.key]
-            mine = self.results["surfaces"][s.key]["summary"]["rps"].get(str(top))
+            mine = self.results["surfaces"][s.key].get("summary", {}).get("rps", {}).get(str(top))
             theirs = entry["summary"]["rps"][str(top)]["gateway"]
             if mine and theirs:
                 entry["ratio_rps_outcrop_over_litellm"] = r(mine["gateway"] / theirs, 2)

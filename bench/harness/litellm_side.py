@@ -164,6 +164,6 @@ def reason(log: Path, lines: int = 400) -> str:
         text = log.read_text(errors="replace").splitlines()[-lines:]
     except OSError:
         return ""
-    words = ("error", "exception", "prisma", "premium", "enterprise", "failed", "unable", "refused")
-    found = [x.strip() for x in text if any(w in x.lower() for w in words)]
-    return " | ".join(dict.fromkeys(found))[-800:] or " | ".join(text[-3:])[-400:]
+    words = ("error", "exception", "premium", "enterprise", "failed", "unable", "refused")
+    found = [x.strip()[-300:] for x in text if any(w in x.lower() for w in words)]
+    return " | ".join(list(dict.fromkeys(found))[:3]) or " | ".join(text[-3:])[-400:]

@@ -212,7 +212,8 @@ class Session:
             seconds = 1.0
         for s in surfaces:
             measure.warm(self.opts, target, [s.gateway_request(api_key=target.api_key)], seconds)
-            measure.warm(self.opts, self.direct(), [s.direct_request()], 1.0)
+            if not self.args.quick:  # nginx serves static files: --quick spares it the warm-up
+                measure.warm(self.opts, self.direct(), [s.direct_request()], 1.0)
         time.sleep(1 if self.args.quick else 3)
 
     # --- phases ---------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from . import canned, features, litellm_side, measure, procs, startup, summary
+from . import canned, features, litellm_side, measure, procs, summary
 from . import gateway as gw
 from .nginx import Nginx
 from .probe import Connection
@@ -395,38 +395,39 @@ class Session:
         self.say(f"    proof: {proof}")
 
     def startup(self) -> None:
-        """Cold starts to ready and idle RSS, every installed plugin: master key only, and with
-        every feature configured (keys store, Redis limits, Prometheus, OpenTelemetry)."""
+        """Start-up to ready, import time and idle RSS, every installed plugin (keys, Prometheus,
+        OpenTelemetry on) and the core alone: ``bench/startup_memory.py``'s measurement, run
+        here so the figures land in the same results (its own simulator upstream, in this
+        process on the load core; the gateways it starts inherit that core)."""
+        import startup_memory  # bench/startup_memory.py, beside run.py
+
+        from outcrop.testing.server import ServerThread
+        from outcrop.testing.simulator import BedrockSimulator
+
         a = self.args
         out = self.results["startup"] = {"plugins": sorted(gw.installed_plugins())}
-        folder = self.workdir / "startup"
-        folder.mkdir(exist_ok=True)
-        base = self.workdir / "outcrop.yaml"
-        configs = {"plain": base, "all": features.write_config(base, "all", folder, None)}
-        for name, config in configs.items():
-            procs.wait_quiet(a.max_busy, a.quiet_timeout, self.say)
-            starts = 1 if a.quick else a.repeats
-            self.say(f"start-up: {starts} cold start(s), {name} config")
-
-            def argv(port: int, config: Path = config) -> list[str]:
-                return [
-                    gw.OUTCROP,
-                    "serve",
-                    "--config",
-                    str(config),
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                    *gw.server_args(a.server),
-                ]
-
-            env = features.otel_env("http://127.0.0.1:9") if name == "all" else {}
-            try:
-                out[name] = startup.measure(argv, folder / f"{name}.log", env, starts)
-            except (RuntimeError, TimeoutError) as exc:
-                out[name] = {"status": f"not measured: {exc}"}
-            self.say(f"    {out[name]}")
+        setups = [("every plugin", True)] + ([] if a.quick else [("core alone", False)])
+        simulator = ServerThread(BedrockSimulator())
+        simulator.start()
+        try:
+            with startup_memory.otlp_sink() as otlp:
+                opts = argparse.Namespace(
+                    calls=200 if a.quick else 1000, repeat=1 if a.quick else 3, otlp=otlp
+                )
+                out["calls"], out["starts"] = opts.calls, opts.repeat
+                for name, every in setups:
+                    procs.wait_quiet(a.max_busy, a.quiet_timeout, self.say)
+                    self.say(f"start-up and memory ({name}): bench/startup_memory.py")
+                    try:
+                        out[name] = startup_memory.measure(name, every, simulator.url, opts)
+                    except (RuntimeError, TimeoutError, OSError) as exc:
+                        out[name] = {"status": f"not measured: {exc}"}
+                    self.say(
+                        f"    ready {out[name].get('ready_s', 0):.2f} s, RSS idle "
+                        f"{out[name].get('rss_idle_mb', 0):.1f} MB"
+                    )
+        finally:
+            simulator.stop()
 
     def other_server(self, name: str, ok: list[Surface]) -> None:
         """The same app, config and surfaces under another ASGI server (c=1 and the top c)."""

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from .procs import StderrLines, free_port, wait_ready
 
@@ -151,9 +152,10 @@ def test_serve_with_two_workers(tmp_path):
     assert stderr.text().count("Running on") == 2
 
 
-def test_serve_with_uvicorn(tmp_path):
+@pytest.mark.parametrize("server", ["uvicorn", "granian"])
+def test_serve_with_an_optional_server(tmp_path, server):
     cfg = tmp_path / "c.yaml"
-    cfg.write_text("general_settings:\n  master_key: sk-uv\n")
+    cfg.write_text("general_settings:\n  master_key: sk-other\n")
     port = free_port()
     proc = subprocess.Popen(
         [
@@ -162,7 +164,7 @@ def test_serve_with_uvicorn(tmp_path):
             "outcrop",
             "serve",
             "--server",
-            "uvicorn",
+            server,
             "--config",
             str(cfg),
             "--host",
@@ -176,12 +178,31 @@ def test_serve_with_uvicorn(tmp_path):
     )
     try:
         wait_ready(f"http://127.0.0.1:{port}", proc)
-        r = httpx.get(
-            f"http://127.0.0.1:{port}/v1/models", headers={"Authorization": "Bearer sk-uv"}
-        )
+        url = f"http://127.0.0.1:{port}/v1/models"
+        r = httpx.get(url, headers={"Authorization": "Bearer sk-other"})
         assert r.status_code == 200 and r.headers["x-request-id"]
+        assert httpx.get(url).status_code == 401
     finally:
         proc.send_signal(signal.SIGTERM)
         # uvicorn re-raises the signal it handled once shut down: both mean a clean stop
-        assert proc.wait(timeout=30) in (0, -signal.SIGTERM)
-    assert '"server": "uvicorn"' in proc.stderr.read()
+        clean = (0, -signal.SIGTERM) if server == "uvicorn" else (0,)
+        assert proc.wait(timeout=60) in clean
+    err = proc.stderr.read()
+    assert f'"server": "{server}"' in err
+    if server == "granian":
+        assert '"event": "drained"' in err
+
+
+@pytest.mark.parametrize("server", ["uvicorn", "granian"])
+@pytest.mark.parametrize("how", ["flag", "config"])
+def test_http2_on_another_server_is_refused_in_one_line(tmp_path, server, how):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"general_settings:\n  master_key: sk-h2\n  http2: {how == 'config'}\n")
+    flag = ["--http2"] if how == "flag" else []
+    r = run("serve", "--config", str(cfg), "--server", server, "--port", str(free_port()), *flag)
+    assert r.returncode == 2
+    lines = [line for line in r.stderr.splitlines() if line.strip() and line[0] != "{"]
+    assert lines == [
+        "outcrop: HTTP/2 (--http2 or general_settings.http2) needs the default server "
+        f"(hypercorn), not {server}"
+    ]

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import socket
 
+import pytest
+
 from outcrop import cli
 
 from .test_cli import run
 
 
-def test_busy_port_is_one_line():
+@pytest.mark.parametrize("server", ["hypercorn", "uvicorn", "granian"])
+def test_busy_port_is_one_line(server):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         sock.listen()
         port = sock.getsockname()[1]
-        r = run("serve", "--host", "127.0.0.1", "--port", str(port))
+        r = run("serve", "--host", "127.0.0.1", "--port", str(port), "--server", server)
     assert r.returncode == 2
     assert "Traceback" not in r.stderr
     # plugins' start-up log lines (JSON) aside, the answer is one line

@@ -179,6 +179,10 @@ class CliServer:
         """SIGTERM; the exit code and everything the server logged."""
         if self.proc.poll() is None:
             self.proc.terminate()
+        return self.exited()
+
+    def exited(self) -> tuple[int, str]:
+        """Once the server stopped (signalled by the test): its exit code and log."""
         code = self.proc.wait(timeout=60)
         return code, self.proc.stderr.read() if self.proc.stderr else ""
 

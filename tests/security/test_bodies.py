@@ -1,6 +1,7 @@
 """Request bodies on every route: counted as they arrive (413 past `max_request_bytes` whatever
 the framing), bounded in time (408 past `body_timeout`), answered in the caller's dialect, and
-the worker serves normally afterwards."""
+the worker serves normally afterwards. On the default server (every route), on granian and on
+uvicorn (`--server NAME`, one route of each dialect)."""
 
 from __future__ import annotations
 
@@ -35,6 +36,12 @@ ROUTES = [
     ("/bedrock/model/native/invoke", "aws"),
     ("/bedrock/agents/AGENT123/agentAliases/ALIAS123/sessions/s1/text", "aws"),
 ]
+#: (server, path, dialect): every route on the default server, one of each dialect on the others.
+SERVER_ROUTES = [("hypercorn", path, dialect) for path, dialect in ROUTES] + [
+    (server, path, dialect)
+    for server in ("granian", "uvicorn")
+    for path, dialect in (ROUTES[0], ROUTES[4])
+]
 BASE_HEADERS = {"authorization": f"Bearer {MASTER_KEY}", "content-type": "application/json"}
 
 
@@ -53,6 +60,16 @@ def _assert_timed_out(r, dialect: str) -> None:
         assert_aws_error(r, 408, "RequestTimeoutException")
 
 
+@pytest.fixture
+def served(request, cli_server, make_config):
+    """The bounded gateway on the server named by the test's parameter."""
+    if request.param == "hypercorn":
+        return request.getfixturevalue("bounded_gateway")
+    return cli_server(
+        make_config(max_request_bytes=LIMIT, body_timeout=BODY_TIMEOUT), "--server", request.param
+    )
+
+
 def _exchange(gw, path: str, headers: dict[str, str], parts: list[bytes]):
     with connect(gw.url) as sock:
         sock.sendall(request_head("POST", path, gw.url, {**BASE_HEADERS, **headers}))
@@ -61,61 +78,56 @@ def _exchange(gw, path: str, headers: dict[str, str], parts: list[bytes]):
         return read_response(sock)
 
 
-@pytest.mark.parametrize(("path", "dialect"), ROUTES)
+@pytest.mark.parametrize(("served", "path", "dialect"), SERVER_ROUTES, indirect=["served"])
 def test_declared_length_over_the_limit_is_refused_before_the_body(
-    bounded_gateway, bedrock_simulator, path, dialect
+    served, bedrock_simulator, path, dialect
 ):
-    r = _exchange(
-        bounded_gateway, path, {"content-length": str(LIMIT + 1)}, []
-    )  # no body byte sent
+    r = _exchange(served, path, {"content-length": str(LIMIT + 1)}, [])  # no body byte sent
     _assert_too_large(r, dialect)
     assert bedrock_simulator.requests == []
-    still_serves(bounded_gateway)
+    still_serves(served)
 
 
-@pytest.mark.parametrize(("path", "dialect"), ROUTES)
+@pytest.mark.parametrize(("served", "path", "dialect"), SERVER_ROUTES, indirect=["served"])
 @pytest.mark.parametrize("size", [256, 1024, LIMIT + 1])
-def test_chunked_body_is_counted_as_it_arrives(
-    bounded_gateway, bedrock_simulator, path, dialect, size
-):
+def test_chunked_body_is_counted_as_it_arrives(served, bedrock_simulator, path, dialect, size):
     """A chunked body never ends: the 413 comes once the count passes the limit."""
     parts = [chunk(b"x" * size) for _ in range(LIMIT // size + 1)]
-    r = _exchange(
-        bounded_gateway, path, {"transfer-encoding": "chunked"}, parts
-    )  # no terminating chunk
+    r = _exchange(served, path, {"transfer-encoding": "chunked"}, parts)  # no terminating chunk
     _assert_too_large(r, dialect)
     assert bedrock_simulator.requests == []
-    still_serves(bounded_gateway)
+    still_serves(served)
 
 
-@pytest.mark.parametrize(("path", "dialect"), ROUTES)
-def test_complete_chunked_body_over_the_limit(bounded_gateway, bedrock_simulator, path, dialect):
+@pytest.mark.parametrize(("served", "path", "dialect"), SERVER_ROUTES, indirect=["served"])
+def test_complete_chunked_body_over_the_limit(served, bedrock_simulator, path, dialect):
     r = _exchange(
-        bounded_gateway,
+        served,
         path,
         {"transfer-encoding": "chunked"},
         [chunk(b" " * (LIMIT - 10)), chunk(b"x" * 20), b"0\r\n\r\n"],
     )
     _assert_too_large(r, dialect)
     assert bedrock_simulator.requests == []
-    still_serves(bounded_gateway)
+    still_serves(served)
 
 
+@pytest.mark.parametrize("served", ["hypercorn", "granian", "uvicorn"], indirect=True)
 @pytest.mark.parametrize("framing", ["content-length", "chunked"])
-def test_chat_body_of_exactly_the_limit_is_served(bounded_gateway, framing):
+def test_chat_body_of_exactly_the_limit_is_served(served, framing):
     body = CHAT_BODY[:-1] + b" " * (LIMIT - len(CHAT_BODY)) + b"}"
     assert len(body) == LIMIT
     if framing == "chunked":
         r = httpx.post(
-            bounded_gateway.url + "/v1/chat/completions",
+            served.url + "/v1/chat/completions",
             headers=AUTH,
             content=iter([body[:100], body[100:]]),
         )
     else:
-        r = httpx.post(bounded_gateway.url + "/v1/chat/completions", headers=AUTH, content=body)
+        r = httpx.post(served.url + "/v1/chat/completions", headers=AUTH, content=body)
     assert r.status_code == 200, r.text
     over = body[:-1] + b" }"
-    r = httpx.post(bounded_gateway.url + "/v1/chat/completions", headers=AUTH, content=iter([over]))
+    r = httpx.post(served.url + "/v1/chat/completions", headers=AUTH, content=iter([over]))
     assert_openai_error(r, 413, "request_too_large")
 
 
@@ -146,9 +158,9 @@ def test_chunked_converse_over_the_limit_is_never_sent_upstream(bounded_gateway,
     still_serves(bounded_gateway)
 
 
-@pytest.mark.parametrize(("path", "dialect"), ROUTES)
+@pytest.mark.parametrize(("served", "path", "dialect"), SERVER_ROUTES, indirect=["served"])
 @pytest.mark.parametrize("framing", ["content-length", "chunked"])
-def test_slow_body_gets_408(bounded_gateway, bedrock_simulator, path, dialect, framing):
+def test_slow_body_gets_408(served, bedrock_simulator, path, dialect, framing):
     """Part of the body, then silence: the answer is a 408 once `body_timeout` has passed."""
     headers = (
         {"content-length": "100"}
@@ -157,22 +169,20 @@ def test_slow_body_gets_408(bounded_gateway, bedrock_simulator, path, dialect, f
     )
     first = b'{"messages": ' if framing == "content-length" else chunk(b'{"messages": ')
     started = time.monotonic()
-    r = _exchange(bounded_gateway, path, headers, [first])
+    r = _exchange(served, path, headers, [first])
     assert time.monotonic() - started >= BODY_TIMEOUT
     _assert_timed_out(r, dialect)
     assert r.headers.get("connection") == "close"
     assert bedrock_simulator.requests == []
-    still_serves(bounded_gateway)
+    still_serves(served)
 
 
-@pytest.mark.parametrize(("path", "dialect"), ROUTES)
-def test_trickled_body_gets_408(bounded_gateway, bedrock_simulator, path, dialect):
+@pytest.mark.parametrize(("served", "path", "dialect"), SERVER_ROUTES, indirect=["served"])
+def test_trickled_body_gets_408(served, bedrock_simulator, path, dialect):
     """A byte at a time, each well inside the timeout: the whole body is what is bounded."""
-    with connect(bounded_gateway.url) as sock:
+    with connect(served.url) as sock:
         sock.sendall(
-            request_head(
-                "POST", path, bounded_gateway.url, {**BASE_HEADERS, "content-length": "1000"}
-            )
+            request_head("POST", path, served.url, {**BASE_HEADERS, "content-length": "1000"})
         )
         deadline = time.monotonic() + 30
         sock.settimeout(0.2)
@@ -190,19 +200,17 @@ def test_trickled_body_gets_408(bounded_gateway, bedrock_simulator, path, dialec
         r = read_response(sock)
     _assert_timed_out(r, dialect)
     assert bedrock_simulator.requests == []
-    still_serves(bounded_gateway)
+    still_serves(served)
 
 
-@pytest.mark.parametrize(("path", "dialect"), ROUTES)
-def test_client_gone_mid_body(bounded_gateway, bedrock_simulator, path, dialect):
-    with connect(bounded_gateway.url) as sock:
+@pytest.mark.parametrize(("served", "path", "dialect"), SERVER_ROUTES, indirect=["served"])
+def test_client_gone_mid_body(served, bedrock_simulator, path, dialect):
+    with connect(served.url) as sock:
         sock.sendall(
-            request_head(
-                "POST", path, bounded_gateway.url, {**BASE_HEADERS, "content-length": "1000"}
-            )
+            request_head("POST", path, served.url, {**BASE_HEADERS, "content-length": "1000"})
         )
         sock.sendall(b'{"messages": [')
-    still_serves(bounded_gateway)
+    still_serves(served)
     assert all(r.operation in ("Converse", "InvokeAgent") for r in bedrock_simulator.requests)
     assert len(bedrock_simulator.requests) == 2  # only still_serves' two calls went upstream
 

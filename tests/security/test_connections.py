@@ -1,6 +1,8 @@
 """Connections: a request head must arrive within `header_timeout` (slowloris and silent sockets
 are closed), a client's EOF closes its connection at once (no CLOSE_WAIT pile-up), and past
-`max_connections` new connections are refused with a log line. Raw sockets, loopback only."""
+`max_connections` new connections are refused with a log line (granian: left waiting in the
+listen queue until a slot frees). Raw sockets, loopback only. Each on the default server and on
+granian (`--server granian`); docs/server.md has the matrix."""
 
 from __future__ import annotations
 
@@ -31,10 +33,16 @@ def _closed_by_server(sock: socket.socket, within: float) -> bool:
     return False
 
 
-@pytest.fixture
-def quick_gateway(cli_server, make_config):
+#: The servers with a request-header timeout (uvicorn has none: docs/server.md).
+SERVERS = ["hypercorn", "granian"]
+
+
+@pytest.fixture(params=SERVERS)
+def quick_gateway(request, cli_server, make_config):
     """The real `outcrop serve` with a header timeout of 1 s (the default is 10)."""
-    return cli_server(make_config(header_timeout=1.0))
+    server = cli_server(make_config(header_timeout=1.0), "--server", request.param)
+    server.name = request.param
+    return server
 
 
 def test_slowloris_connections_are_closed(quick_gateway):
@@ -68,7 +76,18 @@ def test_silent_connections_are_closed(quick_gateway):
 
 
 def test_keep_alive_connection_may_idle_past_the_header_timeout(quick_gateway):
-    """Between requests the keep-alive timeout (75 s) applies, not the header timeout."""
+    """Between requests the keep-alive timeout (75 s) applies, not the header timeout; on
+    granian (hyper) the header timer runs while a connection idles, so it ends idle ones."""
+    auth = {"authorization": f"Bearer {MASTER_KEY}"}
+    with connect(quick_gateway.url) as sock:
+        sock.sendall(request_head("GET", "/v1/models", quick_gateway.url, auth))
+        assert read_response(sock).status == 200
+        if quick_gateway.name == "granian":
+            assert _closed_by_server(sock, within=10)
+        else:
+            time.sleep(2.5)
+            sock.sendall(request_head("GET", "/v1/models", quick_gateway.url, auth))
+            assert read_response(sock).status == 200  # the same connection, past 1 s idle
     with httpx.Client(base_url=quick_gateway.url, headers=AUTH) as client:
         assert client.get("/v1/models").status_code == 200
         time.sleep(2.5)
@@ -85,10 +104,11 @@ def test_keep_alive_connection_may_idle_past_the_header_timeout(quick_gateway):
         assert read_response(sock).status == 200
 
 
-def test_client_eof_closes_idle_connections_at_once(cli_server, make_config):
+@pytest.mark.parametrize("server_name", [*SERVERS, "uvicorn"])
+def test_client_eof_closes_idle_connections_at_once(cli_server, make_config, server_name):
     """A client that half-closes (EOF) gets its connection closed now, not after the 75 s
     keep-alive: no sockets left in CLOSE_WAIT."""
-    gateway = cli_server(make_config())
+    gateway = cli_server(make_config(), "--server", server_name)
     socks = [connect(gateway.url) for _ in range(30)]
     try:
         for sock in socks[:15]:  # one served request first, then EOF
@@ -162,6 +182,39 @@ def test_cli_server_caps_connections_and_logs(cli_server, make_config):
     assert code == 0
     assert '"event": "connection_limit_reached"' in err and '"max_connections": 50' in err
     assert '"event": "drained"' in err
+
+
+def test_granian_caps_connections_per_worker_and_logs(cli_server, make_config):
+    """granian's cap: past `max_connections` a connection is not accepted (it waits in the
+    listen queue, holding no descriptor of the worker) until a held one closes; the worker
+    logs that connections wait."""
+    from tests.core.procs import StderrLines
+
+    server = cli_server(make_config(max_connections=8, header_timeout=60.0), "--server", "granian")
+    log = StderrLines(server.proc)
+    held = [connect(server.url, timeout=30) for _ in range(8)]
+    waiting = connect(server.url, timeout=30)
+    try:
+        for sock in held:  # each one is accepted (once the readiness probes' slots are free)
+            sock.sendall(request_head("GET", "/health/liveliness", server.url, {}))
+            assert read_response(sock).status == 200
+        waiting.sendall(request_head("GET", "/health/liveliness", server.url, {}))
+        log.wait_for('"event": "connection_limit_reached"', timeout=30)
+        waiting.settimeout(0.5)
+        with pytest.raises(TimeoutError):  # past the cap: not served while all 8 are held
+            waiting.recv(1)
+        held.pop().close()  # a slot frees: the waiting connection is accepted and served
+        waiting.settimeout(30)
+        assert read_response(waiting).status == 200
+    finally:
+        for sock in [*held, waiting]:
+            sock.close()
+    still_serves(server)
+    server.proc.terminate()
+    assert server.proc.wait(timeout=60) == 0
+    line = next(ln for ln in log.text().splitlines() if "connection_limit_reached" in ln)
+    assert '"max_connections": 8' in line and '"waiting": 1' in line
+    assert log.count("connection_limit_reached") == 1  # at most one line per 10 s
 
 
 def _wait_closed(socks: list[socket.socket], at_least: int, within: float) -> list[socket.socket]:

@@ -219,3 +219,86 @@ def test_rapid_reset_closes_the_connection_and_calls_nobody(
         assert h2_again.request("GET", "/health/liveliness")[0] == 200
     finally:
         h2_again.close()
+
+
+# -- granian (`--server granian`): HTTP/1.1 only --------------------------------------------------
+
+
+@pytest.fixture
+def granian_gateway(cli_server, make_config):
+    return cli_server(make_config(), "--server", "granian")
+
+
+def _until_closed(sock: socket.socket) -> bytes:
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    return data
+
+
+def test_granian_refuses_prior_knowledge(granian_gateway, bedrock_simulator):
+    client = H2Client(granian_gateway.url)  # the preface and SETTINGS, then a chat call
+    try:
+        auth = [("authorization", f"Bearer {MASTER_KEY}")]
+        sid = client.conn.get_next_available_stream_id()
+        client.conn.send_headers(sid, client.headers("POST", "/v1/chat/completions", auth))
+        client.conn.send_data(sid, CHAT_BODY, end_stream=True)
+        client.flush()
+        answer = _until_closed(client.sock)  # at most an HTTP/1.1 error, never an h2 frame
+    finally:
+        client.close()
+    assert answer == b"" or answer.startswith(b"HTTP/1.1 4"), answer[:100]
+    assert bedrock_simulator.requests == []
+    still_serves(granian_gateway)
+
+
+def test_granian_serves_an_h2c_upgrade_as_http11(granian_gateway):
+    auth = {"authorization": f"Bearer {MASTER_KEY}"}
+    upgrade = {"connection": "Upgrade, HTTP2-Settings", "upgrade": "h2c", "http2-settings": ""}
+    with connect(granian_gateway.url) as sock:
+        sock.sendall(request_head("GET", "/v1/models", granian_gateway.url, {**upgrade, **auth}))
+        r = read_response(sock)
+        assert r.status == 200 and r.raw.startswith(b"HTTP/1.1 200")
+        sock.sendall(request_head("GET", "/v1/models", granian_gateway.url, auth))
+        assert read_response(sock).status == 200  # still HTTP/1.1 on the same connection
+
+
+def test_granian_tls_offers_only_http11(make_config, tls_pair, tmp_path):
+    import subprocess
+    import sys
+
+    import yaml
+
+    from tests.core.procs import free_port
+
+    ca, cert, key = tls_pair
+    path = tmp_path / "tls.yaml"
+    path.write_text(yaml.safe_dump(make_config()))
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "outcrop", "serve", "--server", "granian"),
+            *("--config", str(path), "--host", "127.0.0.1", "--port", str(port)),
+            *("--certfile", cert, "--keyfile", key),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        context = ssl.create_default_context(cafile=ca)
+        context.set_alpn_protocols(["h2", "http/1.1"])
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline
+                time.sleep(0.2)
+        with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+            assert tls.selected_alpn_protocol() in (None, "http/1.1")
+            tls.sendall(request_head("GET", "/health/liveliness", f"https://127.0.0.1:{port}", {}))
+            assert read_response(tls).status == 200
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=60) == 0

@@ -123,6 +123,35 @@ def _run_uvicorn(
     return 0
 
 
+def _run_granian(
+    app: Any,
+    host: str,
+    port: int,
+    *,
+    certfile: str | None,
+    keyfile: str | None,
+    workers: int = 1,
+    options: ServerOptions | None = None,
+    log_level: str = "INFO",
+) -> int:
+    """The optional granian server (``pip install 'outcrop[granian]'``), HTTP/1.1 only; its
+    workers load ``outcrop.server:app`` (docs/server.md lists what it applies)."""
+    from .serving.granian import run_granian
+
+    return run_granian(
+        options or ServerOptions(),
+        host,
+        port,
+        certfile=certfile,
+        keyfile=keyfile,
+        workers=workers,
+        log_level=log_level,
+    )
+
+
+_SERVERS = {"hypercorn": _run_server, "uvicorn": _run_uvicorn, "granian": _run_granian}
+
+
 def port_problem(host: str, port: int) -> str | None:
     """One line saying why ``host:port`` cannot be served (in use, not an address here), or
     ``None``: checked before serving, so a busy port is not a traceback."""
@@ -156,9 +185,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from .serving.shared import shared_dir
 
     configure_logging(args.log_level)
-    if args.server == "uvicorn" and not _importable("uvicorn"):
+    if args.server != "hypercorn" and not _importable(args.server):
         print(
-            "outcrop: --server uvicorn needs uvicorn: pip install 'outcrop[uvicorn]'",
+            f"outcrop: --server {args.server} needs {args.server}: "
+            f"pip install 'outcrop[{args.server}]'",
             file=sys.stderr,
         )
         return 2
@@ -180,17 +210,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
         server=args.server,
         models=app.state.gateway.router.names(),
     )
-    if args.http2 and args.server == "uvicorn":
-        print("outcrop: --http2 needs the default server (hypercorn)", file=sys.stderr)
+    options = ServerOptions.from_settings(
+        app.state.gateway.config.general_settings, http2=args.http2
+    )
+    if options.http2 and args.server != "hypercorn":
+        print(
+            f"outcrop: HTTP/2 (--http2 or general_settings.http2) needs the default server "
+            f"(hypercorn), not {args.server}",
+            file=sys.stderr,
+        )
         return 2
     busy = port_problem(host, args.port)
     if busy:
         print(busy, file=sys.stderr)
         return 2
-    options = ServerOptions.from_settings(
-        app.state.gateway.config.general_settings, http2=args.http2
-    )
-    run = _run_uvicorn if args.server == "uvicorn" else _run_server
+    run = _SERVERS[args.server]
     with shared_dir() if args.workers > 1 else contextlib.nullcontext():
         return run(
             freeze_after_startup(app),
@@ -383,9 +417,10 @@ def _serve_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=1)
     p.add_argument(
         "--server",
-        choices=("hypercorn", "uvicorn"),
+        choices=tuple(_SERVERS),
         default="hypercorn",
-        help="ASGI server (uvicorn is an optional extra: pip install 'outcrop[uvicorn]')",
+        help="ASGI server (uvicorn and granian are optional extras: "
+        "pip install 'outcrop[uvicorn]' or 'outcrop[granian]')",
     )
     p.add_argument("--certfile", help="TLS certificate (PEM); serves HTTPS")
     p.add_argument("--keyfile", help="TLS private key (PEM)")

@@ -12,6 +12,8 @@ from typing import Any
 #: closed with ENHANCE_YOUR_CALM (the "rapid reset" attack opens and resets streams in a loop).
 H2_MAX_RESETS = 100
 H2_RESET_WINDOW = 10.0
+#: At most one "connection limit reached" line per this many seconds (with the count).
+LIMIT_LOG_INTERVAL = 10.0
 #: File descriptors kept for everything but client connections (upstream pool, logs, config).
 _FD_RESERVE = 64
 _MAX_DEFAULT_CONNECTIONS = 10_000

@@ -22,12 +22,9 @@ from hypercorn.utils import repr_socket_addr, wrap_app
 
 from ..logs import get_logger
 from .connection import Connection
-from .options import ServerOptions
+from .options import LIMIT_LOG_INTERVAL, ServerOptions
 
 log = get_logger("outcrop.server")
-
-#: At most one "connection limit reached" line per this many seconds (with the refused count).
-_LIMIT_LOG_INTERVAL = 10.0
 
 
 class ConnectionLimit:
@@ -37,7 +34,7 @@ class ConnectionLimit:
         self.cap = cap
         self.open = 0
         self.refused = 0
-        self._logged_at = -_LIMIT_LOG_INTERVAL
+        self._logged_at = -LIMIT_LOG_INTERVAL
 
     def admit(self) -> bool:
         if self.open < self.cap:
@@ -45,7 +42,7 @@ class ConnectionLimit:
             return True
         self.refused += 1
         now = time.monotonic()
-        if now - self._logged_at >= _LIMIT_LOG_INTERVAL:
+        if now - self._logged_at >= LIMIT_LOG_INTERVAL:
             self._logged_at = now
             log.warning(
                 "connection_limit_reached",

@@ -13,6 +13,7 @@ import string
 import pytest
 
 from outcrop import regions, sigv4, sigv4_canonical
+from outcrop.limits import WINDOW_S, Limit, LocalCounters
 from outcrop.sigv4_canonical import CACHED_STRINGS, MAX_CACHED_STRING
 from outcrop_admin.web import LoginThrottle
 from outcrop_otel import otlp
@@ -82,3 +83,21 @@ def test_admin_login_throttle_is_bounded():
     for i in range(25_000):
         throttle.failed(f"10.{i // 65536}.{i // 256 % 256}.{i % 256}")
     assert len(throttle._failures) <= 10_001
+
+
+async def test_in_process_limit_counters_keep_only_live_windows():
+    # one window per key and minute: many distinct keys over many minutes must not accumulate
+    moment = [0.0]
+    counters = LocalCounters(clock=lambda: moment[0])
+    sweep = LocalCounters.SWEEP_EVERY
+    for minute in range(5):
+        for i in range(sweep // 2):
+            name = f"key:{minute}-{i}"
+            limits = [Limit(Limit.REQUESTS, name, 10, "rpm"), Limit(Limit.PARALLEL, name, 2, "par")]
+            verdict = await counters.admit(limits, f"req-{minute}-{i}")
+            assert verdict.refused is None
+            counters.finish(f"req-{minute}-{i}", verdict.held, tokens=[(name, 5)])
+        moment[0] += WINDOW_S
+    # live windows (the last minute's) plus those ended since the last sweep, never all of them
+    assert len(counters._windows) <= 2 * sweep
+    assert counters._slots == {}  # every finished call gave its parallel slot back

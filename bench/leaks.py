@@ -99,6 +99,8 @@ def main() -> int:
         worker.start()
         try:
             time.sleep(args.warmup)
+            if not worker.is_alive():
+                raise RuntimeError("the client thread died (its traceback is above)")
             gc.collect()
             calls0, rss0 = sum(counts.values()), rss_mb(os.getpid())
             traced0 = tracemalloc.get_traced_memory()[0]

@@ -115,7 +115,7 @@ def write_config(folder: Path, simulator_url: str, every_plugin: bool) -> Path:
 
 class Client:
     def __init__(self, port: int) -> None:
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
 
     def call(self, method: str, path: str, key: str, body: Any = None) -> tuple[int, bytes]:
         payload = json.dumps(body).encode() if body is not None else None

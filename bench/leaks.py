@@ -63,11 +63,9 @@ def soak(url_port: int, config: dict[str, Any], stop: threading.Event, counts: d
 
 
 def top_growth(before: tracemalloc.Snapshot, after: tracemalloc.Snapshot, n: int) -> list[str]:
-    stats = after.compare_to(before, "traceback")
+    grown = [s for s in after.compare_to(before, "traceback") if s.size_diff > 0]
     lines = []
-    for stat in stats[:n]:
-        if stat.size_diff <= 0:
-            break
+    for stat in sorted(grown, key=lambda s: -s.size_diff)[:n]:
         frames = [f"{f.filename.split('site-packages/')[-1]}:{f.lineno}" for f in stat.traceback]
         lines.append(
             f"{stat.size_diff / 1024:+9.1f} KiB {stat.count_diff:+7d} blocks  "
@@ -82,7 +80,7 @@ def main() -> int:
     p.add_argument("--warmup", type=float, default=20.0)
     p.add_argument("--top", type=int, default=15)
     args = p.parse_args()
-    tracemalloc.start(12)
+    tracemalloc.start(6)
     configure_logging("WARNING")
     simulator = ServerThread(BedrockSimulator())
     simulator.start()
@@ -117,7 +115,9 @@ def main() -> int:
             simulator.stop()
     print(f"calls in the soak: {calls1 - calls0:,} (statuses over the run: {counts})")
     print(f"traced: {traced0 / 2**20:.2f} -> {traced1 / 2**20:.2f} MiB")
-    print(f"RSS (with tracemalloc's own overhead): {rss0:.1f} -> {rss1:.1f} MB")
+    print(
+        f"RSS (tracemalloc's traces and the first snapshot included): {rss0:.1f} -> {rss1:.1f} MB"
+    )
     print("allocation sites that grew most:")
     print("\n".join(top_growth(first, second, args.top)) or "  none")
     return 0

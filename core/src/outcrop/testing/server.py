@@ -21,6 +21,8 @@ from ..serving.options import ServerOptions, hypercorn_config
 from ..serving.worker import serve
 
 _log = logging.getLogger("outcrop.testing.server")
+#: The longest a server may take to bind and run its lifespan startup.
+STARTUP_TIMEOUT = 120.0
 
 
 class _QuickTLSCloseLoop(asyncio.SelectorEventLoop):
@@ -122,7 +124,11 @@ class ServerThread:
             target=self._run, args=(config,), name=f"outcrop-server-{self.port}", daemon=True
         )
         self._thread.start()
-        self._ready.wait(10)
+        # Until the lifespan startup is over (plugins' outcrop_startup included): on a loaded
+        # machine that can take well over ten seconds, and a test must not start before it.
+        if not self._ready.wait(STARTUP_TIMEOUT):
+            self.stop()
+            raise RuntimeError(f"server did not finish starting in {STARTUP_TIMEOUT} s")
         if self._error is not None:
             self._thread.join(1)
             raise RuntimeError(f"server failed to start: {self._error!r}") from self._error

@@ -4,9 +4,6 @@ client's trace continued, and ``traceparent`` arriving at the simulator (AgentCo
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Any
-
 import boto3
 import httpx
 import openai
@@ -14,86 +11,27 @@ import pytest
 from botocore.config import Config
 
 from outcrop.testing import (
-    TEST_ACCESS_KEY,
-    TEST_SECRET_KEY,
     ConverseReply,
     HttpError,
     RuntimeReply,
 )
 
-from .receiver import Receiver, Span, grpc_receiver, http_receiver
-
-MASTER_KEY = "sk-otel-master"
-SDK_KEY_ID = "OUTCROPOTELKEY0001"
-SDK_SECRET = "outcrop-otel-secret-00000000000001"
-NOVA = "amazon.nova-lite-v1:0"
-RUNTIME = "arn:aws:bedrock-agentcore:us-west-2:123456789012:runtime/my_agent_runtime-AbCdEf1234"
-TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
-CLIENT_SPAN = "00f067aa0ba902b7"
-USER = [{"role": "user", "content": "what is the capital of France?"}]
-SERVER, CLIENT = 2, 3  # SpanKind in the protobuf (SPAN_KIND_SERVER, SPAN_KIND_CLIENT)
-ERROR = 2  # STATUS_CODE_ERROR
-
-
-def _config(url: str, **extra: Any) -> dict[str, Any]:
-    creds = {
-        "aws_region_name": "us-west-2",
-        "aws_access_key_id": TEST_ACCESS_KEY,
-        "aws_secret_access_key": TEST_SECRET_KEY,
-        "api_base": url,
-    }
-    return {
-        "model_list": [
-            {
-                "model_name": "nova",
-                "litellm_params": {
-                    "model": f"bedrock/converse/{NOVA}",
-                    "input_cost_per_token": 0.001,
-                    "output_cost_per_token": 0.002,
-                    **creds,
-                },
-            },
-            {
-                "model_name": "agent",
-                "litellm_params": {"model": f"bedrock/agentcore/{RUNTIME}", **creds},
-            },
-        ],
-        "litellm_settings": {"callbacks": ["otel"]},
-        "general_settings": {"master_key": MASTER_KEY},
-        "bedrock_passthrough": {
-            **creds,
-            "keys": [{"access_key_id": SDK_KEY_ID, "secret_access_key": SDK_SECRET}],
-        },
-        **extra,
-    }
-
-
-@pytest.fixture(params=["http/protobuf", "grpc"])
-def receiver(request, monkeypatch) -> Iterator[Receiver]:
-    make = grpc_receiver if request.param == "grpc" else http_receiver
-    with make() as (rec, endpoint):
-        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
-        monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", request.param)
-        monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "20")  # export within milliseconds
-        monkeypatch.setenv("OTEL_SERVICE_NAME", "gateway-under-test")
-        yield rec
-
-
-@pytest.fixture
-def make_gateway(gateway_factory, bedrock_simulator) -> Callable[..., Any]:
-    return lambda **extra: gateway_factory(_config(bedrock_simulator.url, **extra))
-
-
-def _client(gw: Any) -> openai.OpenAI:
-    return openai.OpenAI(base_url=gw.url + "/v1", api_key=MASTER_KEY, max_retries=0)
-
-
-def _trace_headers() -> dict[str, str]:
-    return {
-        "traceparent": f"00-{TRACE}-{CLIENT_SPAN}-01",
-        "tracestate": "vendor=abc",
-        "baggage": "user=alice",
-    }
+from .common import (
+    CLIENT,
+    CLIENT_SPAN,
+    ERROR,
+    MASTER_KEY,
+    NOVA,
+    SDK_KEY_ID,
+    SDK_SECRET,
+    SERVER,
+    TRACE,
+    USER,
+    gateway_config,
+    openai_client,
+    trace_headers,
+)
+from .receiver import Receiver, Span
 
 
 def _call_spans(rec: Receiver, count: int) -> tuple[list[Span], list[Span]]:
@@ -107,8 +45,8 @@ def _call_spans(rec: Receiver, count: int) -> tuple[list[Span], list[Span]]:
 def test_a_chat_call_continues_the_client_trace(receiver, make_gateway, bedrock_simulator, stream):
     gw = make_gateway()
     bedrock_simulator.reply(ConverseReply("Paris.", usage=(12, 3)), times=1)
-    answer = _client(gw).chat.completions.create(
-        model="nova", messages=USER, stream=stream, extra_headers=_trace_headers()
+    answer = openai_client(gw).chat.completions.create(
+        model="nova", messages=USER, stream=stream, extra_headers=trace_headers()
     )
     if stream:
         assert "".join(c.choices[0].delta.content or "" for c in answer if c.choices) == "Paris."
@@ -147,7 +85,7 @@ def test_a_chat_call_continues_the_client_trace(receiver, make_gateway, bedrock_
 def test_without_a_client_trace_a_new_one_starts(receiver, make_gateway, bedrock_simulator):
     gw = make_gateway()
     bedrock_simulator.reply(ConverseReply("hi"), times=1)
-    _client(gw).chat.completions.create(model="nova", messages=USER)
+    openai_client(gw).chat.completions.create(model="nova", messages=USER)
     [root], [attempt] = _call_spans(receiver, 2)
     assert root.parent_span_id == "" and root.trace_id != TRACE
     seen = bedrock_simulator.last()
@@ -157,9 +95,9 @@ def test_without_a_client_trace_a_new_one_starts(receiver, make_gateway, bedrock
 
 def test_errors(receiver, make_gateway, bedrock_simulator):
     gw = make_gateway()
-    client = _client(gw)
+    client = openai_client(gw)
     with pytest.raises(openai.BadRequestError):  # refused before any upstream request
-        client.chat.completions.create(model="nova", messages=[], extra_headers=_trace_headers())
+        client.chat.completions.create(model="nova", messages=[], extra_headers=trace_headers())
     [refused], attempts = _call_spans(receiver, 1)
     assert not attempts and refused.status == ERROR
     assert refused.parent_span_id == CLIENT_SPAN and refused.trace_id == TRACE
@@ -182,8 +120,8 @@ def test_errors(receiver, make_gateway, bedrock_simulator):
 def test_agentcore_receives_the_trace(receiver, make_gateway, bedrock_simulator):
     gw = make_gateway()
     bedrock_simulator.reply(RuntimeReply.text("Bonjour."), times=1)
-    answer = _client(gw).chat.completions.create(
-        model="agent", messages=USER, extra_headers=_trace_headers()
+    answer = openai_client(gw).chat.completions.create(
+        model="agent", messages=USER, extra_headers=trace_headers()
     )
     assert answer.choices[0].message.content == "Bonjour."
     [root], [attempt] = _call_spans(receiver, 2)
@@ -219,22 +157,24 @@ def test_passthrough_calls_are_traced(receiver, make_gateway, bedrock_simulator)
 def test_prompts_and_answers_only_when_opted_in(receiver, make_gateway, bedrock_simulator, stream):
     gw = make_gateway(otel={"capture_content": True})
     bedrock_simulator.reply(ConverseReply("Paris is the capital."), times=1)
-    list(_client(gw).chat.completions.create(model="nova", messages=USER, stream=True)) if (
+    list(openai_client(gw).chat.completions.create(model="nova", messages=USER, stream=True)) if (
         stream
-    ) else _client(gw).chat.completions.create(model="nova", messages=USER)
+    ) else openai_client(gw).chat.completions.create(model="nova", messages=USER)
     [root], _ = _call_spans(receiver, 2)
     assert "capital of France" in root.attributes["gen_ai.input.messages"]
     assert root.attributes["gen_ai.output.messages"] == "Paris is the capital."
 
 
 def test_off_unless_configured(gateway_factory, bedrock_simulator):
-    config = _config(bedrock_simulator.url)
+    config = gateway_config(bedrock_simulator.url)
     del config["litellm_settings"]
     gw = gateway_factory(config)
     assert not [n for n, _ in gw.gateway.pm.list_name_plugin() if n.startswith("outcrop_otel.")]
     assert gw.gateway._before_upstream is False
     bedrock_simulator.reply(ConverseReply("hi"), times=1)
-    _client(gw).chat.completions.create(model="nova", messages=USER, extra_headers=_trace_headers())
+    openai_client(gw).chat.completions.create(
+        model="nova", messages=USER, extra_headers=trace_headers()
+    )
     assert "traceparent" not in bedrock_simulator.last().headers
 
 
@@ -245,7 +185,7 @@ def test_an_unknown_protocol_is_a_config_error(monkeypatch, bedrock_simulator):
 
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")
     with pytest.raises(ConfigError) as info:
-        Gateway(parse_config(_config(bedrock_simulator.url)))
+        Gateway(parse_config(gateway_config(bedrock_simulator.url)))
     assert info.value.errors == [
         "OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' is not supported; use one of http/protobuf, grpc"
     ]
@@ -268,13 +208,15 @@ def test_raw_http_client_trace(receiver, make_gateway, bedrock_simulator):
 def test_every_attempt_is_a_child_span_and_carries_its_own_traceparent(
     receiver, gateway_factory, bedrock_simulator
 ):
-    config = _config(bedrock_simulator.url)
+    config = gateway_config(bedrock_simulator.url)
     config["model_list"].append({**config["model_list"][0], "model_name": "lite"})
     config["router_settings"] = {"num_retries": 1, "fallbacks": [{"nova": ["lite"]}]}
     gw = gateway_factory(config)
     bedrock_simulator.reply(HttpError(503, "ServiceUnavailableException", "busy"), times=2)
     bedrock_simulator.reply(ConverseReply("fine"), times=1)
-    _client(gw).chat.completions.create(model="nova", messages=USER, extra_headers=_trace_headers())
+    openai_client(gw).chat.completions.create(
+        model="nova", messages=USER, extra_headers=trace_headers()
+    )
     [root], attempts = _call_spans(receiver, 4)
     attempts.sort(key=lambda s: s.start)
     assert [a.attributes["outcrop.attempt"] for a in attempts] == [1, 2, 3]

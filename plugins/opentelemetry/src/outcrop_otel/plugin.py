@@ -10,12 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import msgspec
+import structlog
 
 import outcrop
 from outcrop import Config, ConfigSection, GatewayAPI
 
 from . import settings as _settings
 from .settings import CALLBACK, SECTION
+
+log = structlog.get_logger("outcrop.otel")
 
 
 @outcrop.hookimpl
@@ -51,10 +54,18 @@ def outcrop_startup(gateway: GatewayAPI) -> None:
     settings = _settings.parse(gateway.sections.get(SECTION))
     if CALLBACK not in gateway.callbacks and not settings.enabled:
         return
+    if _settings.sdk_disabled():
+        log.info("otel_disabled", message="OTEL_SDK_DISABLED=true: no traces are recorded")
+        return
+    from .sampling import from_environment
     from .tracing import Tracing
 
+    sampler, ignored = from_environment()
+    for message in ignored:  # the specification's rule: log the value, behave as if unset
+        log.warning("otel_setting_ignored", message=message)
     # The per-call hooks belong to this gateway only (a process may run several gateways).
-    gateway.register_plugin(Tracing(gateway, settings), f"outcrop_otel.{id(gateway)}")
+    tracing = Tracing(gateway, settings, sampler)
+    gateway.register_plugin(tracing, f"outcrop_otel.{id(gateway)}")
     if settings.capture_content:
         gateway.capture_output = True
 

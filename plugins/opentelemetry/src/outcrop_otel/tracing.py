@@ -22,6 +22,7 @@ from . import otlp
 from .context import Parent, parent_of, traceparent
 from .export import BatchExporter
 from .ids import new_span_id, new_trace_id
+from .sampling import DEFAULT, Sampler
 from .settings import OtelSettings
 
 if TYPE_CHECKING:
@@ -50,10 +51,10 @@ class _Call:
 
     __slots__ = ("attempts", "flags", "parent", "prompt", "root_id", "trace_id")
 
-    def __init__(self, parent: Parent | None) -> None:
+    def __init__(self, parent: Parent | None, sampler: Sampler) -> None:
         self.parent = parent
         self.trace_id = parent.trace_id if parent else new_trace_id()
-        self.flags = parent.flags if parent else 1
+        self.flags = sampler.flags(parent, self.trace_id)
         self.root_id = new_span_id()
         #: (span id, start in ns since the epoch) per upstream request
         self.attempts: list[tuple[int, int]] = []
@@ -61,11 +62,14 @@ class _Call:
 
 
 class Tracing:
-    """The per-gateway hooks (registered on the gateway's own plugin manager). A client trace
-    whose ``sampled`` flag is off is continued upstream but not recorded."""
+    """The per-gateway hooks (registered on the gateway's own plugin manager). A call the
+    sampler does not sample (``sampling.py``) is continued upstream but not recorded."""
 
-    def __init__(self, gateway: GatewayAPI, settings: OtelSettings) -> None:
+    def __init__(
+        self, gateway: GatewayAPI, settings: OtelSettings, sampler: Sampler | None = None
+    ) -> None:
         self.settings = settings
+        self.sampler = sampler or Sampler.named(DEFAULT)
         self.exporter = BatchExporter(resource(settings), ("outcrop", outcrop.__version__))
         self._names = {d.id: d.model_name for d in gateway.deployments()}
         self._calls: dict[str, _Call] = {}
@@ -82,7 +86,7 @@ class Tracing:
             return
         call = self._calls.get(request_id)
         if call is None:
-            call = self._calls[request_id] = _Call(parent_of(request_headers))
+            call = self._calls[request_id] = _Call(parent_of(request_headers), self.sampler)
             if self.settings.capture_content and request.body:
                 call.prompt = self._clip(request.body.decode("utf-8", "replace"))
         span_id = new_span_id()
@@ -100,7 +104,7 @@ class Tracing:
     def outcrop_after_call(self, event: CallEvent) -> None:
         call = self._calls.pop(event.request_id, None)
         if call is None:
-            call = _Call(parent_of(event.request_headers))
+            call = _Call(parent_of(event.request_headers), self.sampler)
         if not call.flags & 1:
             return  # the client's trace is not sampled: propagated, not recorded
         end = time.time_ns()

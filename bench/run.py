@@ -100,8 +100,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--features-database",
         default="",
         metavar="URL",
-        help="features on: keys and spend in this PostgreSQL database (postgresql://...; its "
-        "outcrop_* tables are emptied before each stage) instead of a fresh SQLite file",
+        help="features on: keys and spend in this PostgreSQL database (postgresql://...; created "
+        "when missing, its outcrop_* tables emptied before each stage) instead of a fresh SQLite "
+        "file per stage",
     )
     p.add_argument(
         "--long-samples",

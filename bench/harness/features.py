@@ -112,13 +112,27 @@ def spend_rows(config: Path, database_url: str | None) -> int | None:
         return int(conn.execute("SELECT count(*) FROM outcrop_spend_logs").fetchone()[0])
 
 
-def reset_postgres(database_url: str) -> None:
-    """Each stage starts with empty tables (the run's schema, never the tests')."""
+def create_database(database_url: str) -> None:
+    """Create the URL's database on its server when missing (the benchmark's own, never the
+    tests'), through the keys plugin's PostgreSQL driver."""
     import psycopg
 
+    base, name = database_url.split("?", 1)[0].rsplit("/", 1)
+    with psycopg.connect(base + "/postgres", autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def reset_postgres(database_url: str) -> None:
+    """Each stage starts with empty tables (created by the gateway's migrations when missing)."""
+    import psycopg
+
+    create_database(database_url)
     with psycopg.connect(database_url, autocommit=True) as conn:
         for table in ("outcrop_spend_logs", "outcrop_keys", "outcrop_teams"):
-            conn.execute(f"DELETE FROM {table}")
+            exists = conn.execute("SELECT to_regclass(%s)", (table,)).fetchone()
+            if exists and exists[0]:
+                conn.execute(f"DELETE FROM {table}")
 
 
 class OtlpSink:

@@ -121,17 +121,6 @@ class LiteLLM(gateway.Gateway):
         return [self.proc.pid, *procs.children(self.proc.pid)]
 
 
-def create_database() -> None:
-    """LiteLLM's key store needs a database of its own: create it when missing."""
-    import psycopg  # the keys plugin's PostgreSQL driver, in the project's venv
-
-    admin = DATABASE_URL.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        name = DATABASE_URL.rsplit("/", 1)[1]
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
-
-
 def generate_key(url: str) -> str:
     """A LiteLLM virtual key with never-refusing rpm/tpm limits (its key limits)."""
     body = json.dumps({"rpm_limit": LIMIT, "tpm_limit": LIMIT}).encode()

@@ -563,7 +563,7 @@ class Session:
             server.env = litellm_side.otel_env(self.sink.url)
         try:
             if "keys" in equivalents:
-                litellm_side.create_database()
+                features.create_database(litellm_side.DATABASE_URL)
                 server.env["DATABASE_URL"] = litellm_side.DATABASE_URL
             server.start(timeout=120)
             if "keys" in equivalents:

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .procs import StderrLines, free_port, wait_ready
+from .procs import Served, free_port, wait_ready
 
 PY = sys.executable
 
@@ -53,7 +53,7 @@ def test_serve_with_bad_config_exits_nonzero(tmp_path):
         "model_list:\n  - model_name: x\n    litellm_params:\n      model: nobody/claims/this\n"
     )
     for args in (("serve", "--config", str(cfg)), ("--config", str(cfg))):
-        r = run(*args, "--port", str(free_port()))
+        r = run(*args, "--port", "0")
         assert r.returncode == 2, r.stderr
         assert "Traceback" not in r.stderr
         assert (
@@ -72,29 +72,16 @@ def test_check_config_ok(tmp_path):
 def test_serve_answers_and_shuts_down_gracefully(tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("general_settings:\n  master_key: sk-serve\n")
-    port = free_port()
-    proc = subprocess.Popen(
-        [PY, "-m", "outcrop", "--config", str(cfg), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        wait_ready(f"http://127.0.0.1:{port}", proc)
-        assert httpx.get(f"http://127.0.0.1:{port}/v1/models").status_code == 401
+    with Served([PY, "-m", "outcrop", "--config", str(cfg), "--host", "127.0.0.1"]) as server:
+        assert httpx.get(f"{server.url}/v1/models").status_code == 401
         assert (
             httpx.get(
-                f"http://127.0.0.1:{port}/v1/models", headers={"Authorization": "Bearer sk-serve"}
+                f"{server.url}/v1/models", headers={"Authorization": "Bearer sk-serve"}
             ).status_code
             == 200
         )
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=20) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    logs = proc.stderr.read()
-    assert "sk-serve" not in logs
+        assert server.stop(timeout=20) == 0
+    assert "sk-serve" not in server.logs()
 
 
 def test_plugins_command_runs():
@@ -114,42 +101,17 @@ def test_readme_has_the_two_commands():
 def test_serve_with_two_workers(tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("general_settings:\n  master_key: sk-workers\n")
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            PY,
-            "-m",
-            "outcrop",
-            "serve",
-            "--config",
-            str(cfg),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "2",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        # its own key store: keys other tests left in the shared one must not decide the start
-        env={**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path}/keys.db"},
-    )
-    stderr = StderrLines(proc)
-    try:
-        wait_ready(f"http://127.0.0.1:{port}", proc)
+    command = [PY, "-m", "outcrop", "serve", "--config", str(cfg), "--host", "127.0.0.1"]
+    # its own key store: keys other tests left in the shared one must not decide the start
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path}/keys.db"}
+    with Served([*command, "--workers", "2"], env=env) as server:
         # The first worker can answer before the second has started: wait for both.
-        stderr.wait_for("Running on", count=2)
+        server.output.wait_for("Running on", count=2)
         for _ in range(4):
-            r = httpx.get(
-                f"http://127.0.0.1:{port}/v1/models", headers={"Authorization": "Bearer sk-workers"}
-            )
+            r = httpx.get(f"{server.url}/v1/models", headers={"Authorization": "Bearer sk-workers"})
             assert r.status_code == 200
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=30)
-    assert stderr.text().count("Running on") == 2
+        server.stop(timeout=30)
+    assert server.logs().count("Running on") == 2
 
 
 @pytest.mark.parametrize("server", ["uvicorn", "granian"])

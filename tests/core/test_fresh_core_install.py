@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import loopback_guard
 
-from .procs import free_port, wait_ready
+from .procs import Served
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,16 +32,9 @@ def test_core_alone_in_a_fresh_venv(tmp_path):
         [str(venv / "bin" / "outcrop"), "plugins"], capture_output=True, text=True, timeout=60
     )
     assert "No plugins installed" in listing.stdout
-    port = free_port()
-    proc = subprocess.Popen(
-        [str(venv / "bin" / "outcrop"), "serve", "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        wait_ready(base, proc)
+    command = [str(venv / "bin" / "outcrop"), "serve", "--host", "127.0.0.1"]
+    with Served(command) as server:
+        base = server.url
         assert httpx.get(base + "/v1/models").json()["data"] == []
         r = httpx.post(
             base + "/v1/chat/completions",
@@ -56,7 +49,5 @@ def test_core_alone_in_a_fresh_venv(tmp_path):
             in r.json()["error"]["message"]
         )
         assert "no provider plugin is installed" in r.json()["error"]["message"]
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-    assert "no_client_authentication" in proc.stderr.read()  # the start-up warning
+        server.stop(timeout=20)
+    assert "no_client_authentication" in server.logs()  # the start-up warning

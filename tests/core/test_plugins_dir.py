@@ -2,7 +2,6 @@
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -11,7 +10,7 @@ import httpx
 
 from outcrop.plugins import PLUGINS_DIR_ENV, make_plugin_manager, plugin_infos
 
-from .procs import free_port, wait_ready
+from .procs import Served
 
 PY = sys.executable
 HELLO = textwrap.dedent("""
@@ -65,31 +64,10 @@ def test_outcrop_serve_and_plugins_take_the_option(tmp_path):
     (hello,) = [p for p in json.loads(listed.stdout) if p["name"] == "hello"]
     assert hello["hooks"] == ["outcrop_register_routes"] and hello["path"].endswith("hello.py")
 
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            PY,
-            "-m",
-            "outcrop",
-            "serve",
-            "--plugins-dir",
-            str(directory),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    try:
-        wait_ready(f"http://127.0.0.1:{port}", proc)
-        assert httpx.get(f"http://127.0.0.1:{port}/hello").text == "hello from a plugins dir"
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=30)
+    command = [PY, "-m", "outcrop", "serve", "--plugins-dir", str(directory)]
+    with Served([*command, "--host", "127.0.0.1"], env=env) as server:
+        assert httpx.get(f"{server.url}/hello").text == "hello from a plugins dir"
+        server.stop(timeout=30)
 
 
 def test_a_missing_directory_is_a_clear_error(tmp_path):

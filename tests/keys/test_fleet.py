@@ -24,7 +24,7 @@ import yaml
 
 from outcrop.testing.replies import ConverseReply
 
-from ..core.procs import free_port, wait_ready
+from ..core.procs import Served
 from .conftest import BEDROCK_ID
 from .test_flow import _env
 
@@ -43,42 +43,22 @@ def fleet(
         yaml.safe_dump({"general_settings": {"database_url": pg_url, **redis_settings}})
     )
     env = _env(bedrock_simulator, None)
-    procs: list[subprocess.Popen[str]] = []
-    urls: list[str] = []
+    servers: list[Served] = []
     try:
         for _ in range(INSTANCES):
-            port = free_port()
-            procs.append(
-                subprocess.Popen(
-                    [
-                        str(Path(sys.executable).with_name("outcrop")),
-                        "--config",
-                        str(config),
-                        "--port",
-                        str(port),
-                        "--log-level",
-                        "WARNING",
-                    ],
-                    env=env,
-                    cwd=tmp_path,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.PIPE,
-                    text=True,
-                )
-            )
-            urls.append(f"http://127.0.0.1:{port}")
-        for url, proc in zip(urls, procs, strict=True):
-            wait_ready(url, proc)
-        yield urls
+            # at the default log level: the "Running on" line names the port
+            command = [str(Path(sys.executable).with_name("outcrop")), "--config", str(config)]
+            servers.append(Served(command, ready=False, env=env, cwd=tmp_path))
+        yield [server.wait_ready() for server in servers]
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
+        for server in servers:
+            if server.proc.poll() is None:
+                server.proc.terminate()
+        for server in servers:
             try:
-                proc.wait(timeout=30)
+                server.proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+                server.kill()
 
 
 def _generate(url: str, **fields: Any) -> str:

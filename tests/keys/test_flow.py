@@ -8,8 +8,6 @@ addition to the flow is ``--port``, so parallel test runs do not fight over port
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,7 +17,7 @@ import pytest
 
 from outcrop.testing import TEST_ACCESS_KEY, TEST_SECRET_KEY
 
-from ..core.procs import free_port, wait_ready
+from ..core.procs import Served
 
 GENERATE = b"{}"
 CONVERSE = b"""{
@@ -56,27 +54,15 @@ def _env(bedrock_simulator: Any, database_url: str | None) -> dict[str, str]:
 
 class Outcrop:
     def __init__(self, env: dict[str, str], cwd: Path) -> None:
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen(
-            [str(Path(sys.executable).with_name("outcrop")), "--port", str(self.port)],
-            env=env,
-            cwd=cwd,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        wait_ready(self.base, self.proc)
+        self.server = Served([str(Path(sys.executable).with_name("outcrop"))], env=env, cwd=cwd)
+        self.base = self.server.url
 
     def stop(self) -> str:
-        self.proc.send_signal(signal.SIGTERM)
-        assert self.proc.wait(timeout=30) == 0
-        return self.proc.stdout.read() + self.proc.stderr.read()  # type: ignore[union-attr]
+        assert self.server.stop(timeout=30) == 0
+        return self.server.logs()
 
     def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+        self.server.kill()
 
 
 @pytest.mark.parametrize("engine", ["sqlite-default", "postgresql"])

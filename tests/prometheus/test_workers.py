@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -17,7 +15,7 @@ import pytest
 
 from outcrop.testing import ConverseReply, HttpError
 
-from ..core.procs import StderrLines, free_port, wait_ready
+from ..core.procs import Served
 from .common import AUTH, gateway_config, runtime_client, scrape
 
 USER = [{"role": "user", "content": "hi"}]
@@ -43,21 +41,16 @@ def _pids(tmp_path: Path) -> set[str]:
 def test_one_scrape_counts_every_worker(tmp_path, bedrock_simulator, workers):
     cfg = tmp_path / "config.yaml"
     cfg.write_text(json.dumps(gateway_config(bedrock_simulator.url)))
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
     env["TMPDIR"] = str(tmp_path)  # where the supervisor makes the shared directory
     # its own key store: keys other tests left in the shared one must not decide the start
     env["DATABASE_URL"] = f"sqlite:///{tmp_path}/keys.db"
     command = [sys.executable, "-m", "outcrop", "serve", "--config", str(cfg)]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
-    proc = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
-    )
-    stderr = StderrLines(proc)
+    command += ["--host", "127.0.0.1", "--workers", str(workers)]
+    server = Served(command, env=env)
+    base = server.url
     try:
-        wait_ready(base, proc)
-        stderr.wait_for("Running on", count=workers)
+        server.output.wait_for("Running on", count=workers)
         # one of each ending
         bedrock_simulator.reply(HttpError(500, "InternalServerException", "boom"), times=1)
         assert _chat(base) == 502
@@ -108,7 +101,6 @@ def test_one_scrape_counts_every_worker(tmp_path, bedrock_simulator, workers):
             assert s.value("outcrop_request_duration_seconds_count") == calls
             assert s.value("outcrop_in_flight_requests") == 0
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=60)
-    assert proc.returncode == 0, stderr.text()
+        code = server.stop(timeout=60)
+    assert code == 0, server.logs()
     assert not list(tmp_path.glob("outcrop-workers-*"))  # the shared directory is gone

@@ -26,7 +26,7 @@ from outcrop.config import parse_config
 from outcrop.errors import ConfigError, OutcropError
 from outcrop.testing import TEST_ACCESS_KEY, TEST_SECRET_KEY
 
-from ..core.procs import free_port, wait_ready
+from ..core.procs import Served
 
 PY = sys.executable
 MODEL = "bedrock/anthropic.claude-3-5-sonnet-20240620-v1:0"
@@ -430,14 +430,14 @@ def test_check_config_subprocess_exits_2_without_traceback(tmp_path, case):
 
 
 def test_serve_on_every_interface_without_client_auth_refuses_in_one_line(tmp_path):
-    r = run_outcrop("serve", "--host", "0.0.0.0", "--port", str(free_port()))
+    r = run_outcrop("serve", "--host", "0.0.0.0", "--port", "0")
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert (
         "--host 0.0.0.0: refusing to serve without client authentication on a non-loopback address"
     ) in r.stderr
     cfg = tmp_path / "c.yaml"
     cfg.write_text("model_list: []\n")
-    r = run_outcrop("--config", str(cfg), "--host", "::", "--port", str(free_port()))
+    r = run_outcrop("--config", str(cfg), "--host", "::", "--port", "0")
     assert r.returncode == 2 and "--host ::: refusing" in r.stderr
 
 
@@ -461,26 +461,17 @@ def test_bind_host_defaults_and_rules(monkeypatch):
 
 
 def test_bare_serve_starts_on_loopback_and_says_it_is_open():
-    port = free_port()
     environ = {
         k: v
         for k, v in os.environ.items()
         if k not in ("OUTCROP_MASTER_KEY", "LITELLM_MASTER_KEY", "OUTCROP_CONFIG")
     }
-    proc = subprocess.Popen(
-        [PY, "-m", "outcrop", "serve", "--port", str(port)],
-        env=environ,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        wait_ready(f"http://127.0.0.1:{port}", proc)
-        r = httpx.get(f"http://127.0.0.1:{port}/health/readiness")
+    with Served([PY, "-m", "outcrop", "serve"], env=environ) as server:
+        assert server.url.startswith("http://127.0.0.1:")
+        r = httpx.get(f"{server.url}/health/readiness")
         assert r.json() == {"status": "healthy"}
-    finally:
-        proc.terminate()
-        _, err = proc.communicate(timeout=60)
+        server.stop()
+    err = server.logs()
     assert "no_client_authentication" in err and "only loopback callers are served" in err
     assert "http://127.0.0.1:" in err
 
@@ -621,28 +612,19 @@ def test_master_key_from_the_environment(gateway_factory, monkeypatch, env, key)
 
 
 def test_master_key_from_the_environment_with_no_config_file(monkeypatch):
-    port = free_port()
     environ = {
         k: v for k, v in os.environ.items() if k not in ("LITELLM_MASTER_KEY", "OUTCROP_CONFIG")
     }
     environ["OUTCROP_MASTER_KEY"] = "sk-env-only"
-    proc = subprocess.Popen(
-        [PY, "-m", "outcrop", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=environ,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        wait_ready(base, proc)
+    command = [PY, "-m", "outcrop", "serve", "--host", "127.0.0.1"]
+    with Served(command, env=environ) as server:
+        base = server.url
         assert httpx.get(f"{base}/v1/models").status_code == 401
         assert (
             httpx.get(f"{base}/v1/models", headers={"x-api-key": "sk-env-only"}).status_code == 200
         )
-    finally:
-        proc.terminate()
-        _, err = proc.communicate(timeout=60)
+        server.stop()
+    err = server.logs()
     assert "no_client_authentication" not in err and "sk-env-only" not in err
 
 

@@ -9,7 +9,9 @@ waiting shows what the server wrote.
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import socket
 import subprocess
 import threading
@@ -132,6 +134,7 @@ class Served:
         port: int | None = None,
         **popen: Any,
     ) -> None:
+        popen.setdefault("start_new_session", True)  # kill() reaches the workers too
         self.proc = subprocess.Popen(
             [*command, "--port", str(port or 0)],
             stdout=subprocess.PIPE,
@@ -175,8 +178,12 @@ class Served:
             raise
 
     def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
+        """SIGKILL to the server and every process it started (``--workers N``), still running
+        or orphaned."""
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass  # the whole group has exited
         self.proc.wait(timeout=30)
 
     def logs(self) -> str:

@@ -173,7 +173,7 @@ def _worker(
             drain.cut = True
             log.warning(
                 "graceful_timeout_reached",
-                cut_connections=len(calls.tasks),
+                cut_calls=len(calls.tasks),
                 graceful_timeout=graceful_timeout,
             )
             for task in calls.tasks:
@@ -183,7 +183,7 @@ def _worker(
         if drain.timer is not None:  # SIGTERM to the group, then the supervisor's: one drain
             return
         log.info(
-            "shutting_down", open_connections=len(calls.tasks), graceful_timeout=graceful_timeout
+            "shutting_down", calls_in_flight=len(calls.tasks), graceful_timeout=graceful_timeout
         )
         drain.timer = loop.call_later(graceful_timeout, cut)
         stop.set()

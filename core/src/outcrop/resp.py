@@ -154,8 +154,13 @@ class RespConnection:
             )
         if self.db:
             setup.append(("SELECT", self.db))
-        for command in setup:
-            await self._roundtrip(protocol, command)
+        try:
+            for command in setup:
+                await self._roundtrip(protocol, command)
+        except BaseException:  # a wrong password or database: do not keep the socket
+            if protocol.transport is not None:
+                protocol.transport.close()
+            raise
         self._protocol = protocol
         return protocol
 

@@ -104,6 +104,26 @@ def test_keep_alive_connection_may_idle_past_the_header_timeout(quick_gateway):
         assert read_response(sock).status == 200
 
 
+def test_keep_alive_timeout_closes_idle_connections_only(cli_server, make_config):
+    """An idle keep-alive connection is closed once ``keep_alive_timeout`` passes with no
+    request; every request re-arms the timer, so a connection in use is never cut (the default
+    server: Outcrop's connection class owns this timer)."""
+    gateway = cli_server(make_config(keep_alive_timeout=2.0))
+    head = request_head("GET", "/health/liveliness", gateway.url, {})
+    with connect(gateway.url) as idle, connect(gateway.url) as busy:
+        idle.sendall(head)
+        assert read_response(idle).status == 200
+        for _ in range(6):  # 3 s of requests 0.5 s apart: longer than the timeout in total
+            busy.sendall(head)
+            assert read_response(busy).status == 200
+            time.sleep(0.5)
+        assert _closed_by_server(idle, within=5)
+        busy.sendall(head)  # still open: its timer started again after its last answer
+        assert read_response(busy).status == 200
+        assert _closed_by_server(busy, within=5)
+    still_serves(gateway)
+
+
 @pytest.mark.parametrize("server_name", [*SERVERS, "uvicorn"])
 def test_client_eof_closes_idle_connections_at_once(cli_server, make_config, server_name):
     """A client that half-closes (EOF) gets its connection closed now, not after the 75 s

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import time
-import uuid
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -19,7 +18,7 @@ from .chat import openai_answer
 from .config import Config, load_config, parse_config
 from .errors import OutcropError, clip
 from .gateway import Gateway
-from .headers import OVERHEAD_HEADER
+from .headers import OVERHEAD_HEADER, new_request_id
 from .health import health
 from .logs import get_logger
 from .loopback import LoopbackOnly
@@ -51,7 +50,7 @@ class RequestContextMiddleware:
                 rid = value.decode("latin-1")
                 break
         if not rid or len(rid) > 128 or not rid.isprintable():
-            rid = uuid.uuid4().hex
+            rid = new_request_id()
         scope.setdefault("state", {})["request_id"] = rid
         scope["state"]["started"] = start
         rid_bytes = rid.encode("latin-1")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, TypeVar
 
@@ -56,10 +55,6 @@ from .wire import (
 )
 
 _JSON_HEADERS = [(b"content-type", b"application/json")]
-
-
-def new_request_id() -> str:
-    return uuid.uuid4().hex
 
 
 async def serve(life: CallLifecycle, scope: Any, receive: Receive) -> None:

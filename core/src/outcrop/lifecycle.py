@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextvars import ContextVar
 from types import TracebackType
@@ -25,7 +24,7 @@ __all__ = ["CLIENT_GONE", "SHUTDOWN", "CallLifecycle", "ErrorAnswer", "Receive",
 
 from .bodies import ClientDisconnected
 from .errors import OutcropError, UpstreamError
-from .headers import ATTEMPTS_HEADER
+from .headers import ATTEMPTS_HEADER, new_request_id
 from .logs import get_logger
 from .types import OPEN, Admission, CallEvent
 
@@ -127,7 +126,7 @@ class CallLifecycle:
         #: the inbound path, as admission sees it.
         self.route = route
         self.path = route
-        self.request_id = request_id or uuid.uuid4().hex
+        self.request_id = request_id or new_request_id()
         self.started = started if started is not None else time.perf_counter()
         self.model = ""
         self.deployment: str | None = None

@@ -9,18 +9,18 @@ still percent-encoded path: ``%2F`` inside an ARN is not a separator. Templates 
 
 The table keeps what routing needs, not botocore's models: the three service descriptions are
 loaded by a throwaway session and dropped (about 5 MB of a worker's RSS otherwise). The
-simulator, which validates inputs against the model, loads an operation's model on demand.
+simulator, which validates inputs against the models, loads them itself (``service_model``).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cache, lru_cache
+from functools import cache
 from urllib.parse import unquote
 
 import botocore.session
-from botocore.model import OperationModel
+from botocore.model import OperationModel, ServiceModel
 
 #: The data-plane services in the table.
 DATA_PLANE_SERVICES = ("bedrock-runtime", "bedrock-agent-runtime", "bedrock-agentcore")
@@ -48,12 +48,13 @@ class Operation:
     @property
     def model(self) -> OperationModel:
         """botocore's model of the operation (its shapes), loaded on first use."""
-        return _operation_model(self.service, self.name)
+        return service_model(self.service).operation_model(self.name)
 
 
-@lru_cache(maxsize=64)
-def _operation_model(service: str, name: str) -> OperationModel:
-    return botocore.session.get_session().get_service_model(service).operation_model(name)
+@cache  # one per service of DATA_PLANE_SERVICES
+def service_model(service: str) -> ServiceModel:
+    """botocore's model of one data-plane service (the simulator's; routing never needs it)."""
+    return botocore.session.get_session().get_service_model(service)
 
 
 @dataclass(frozen=True, slots=True)

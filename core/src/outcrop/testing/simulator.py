@@ -21,7 +21,14 @@ from typing import Any
 
 from starlette.types import Receive, Scope, Send
 
-from outcrop.operations import Operation, OperationMatch, match_operation, operation_table
+from outcrop.operations import (
+    DATA_PLANE_SERVICES,
+    Operation,
+    OperationMatch,
+    match_operation,
+    operation_table,
+    service_model,
+)
 from outcrop.sigv4_verify import SigV4Error, verify_sigv4
 
 from . import claude, embeddings, validation
@@ -74,6 +81,8 @@ class BedrockSimulator:
         self._scripts: list[Script] = []
         self._lock = threading.Lock()  # tests script from their thread while the app serves
         operation_table()  # load the service models now, not on the first request
+        for service in DATA_PLANE_SERVICES:
+            service_model(service)  # the shapes requests are validated against, likewise
 
     # --- scripting -----------------------------------------------------------------------------
 

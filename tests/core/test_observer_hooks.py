@@ -150,6 +150,7 @@ def test_callbacks_claimed_by_a_plugin_turn_it_on(outcrop_plugin):
     [
         ("callbacks", "prometheus", "`pip install outcrop-prometheus` implements it"),
         ("success_callback", "otel", "`pip install outcrop-otel` implements it"),
+        ("success_callback", "langfuse", "`pip install outcrop-otel` implements it"),
         ("failure_callback", "mien", "installed plugins implement: mine (did you mean `mine`?)"),
     ],
 )

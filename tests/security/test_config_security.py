@@ -155,9 +155,9 @@ CASES: list[tuple[str, str | bytes, dict[str, str], str]] = [
     ),
     (
         "refused-callbacks",
-        "litellm_settings:\n  success_callback: [langfuse]\n",
+        "litellm_settings:\n  success_callback: [datadog]\n",
         {},
-        "litellm_settings.success_callback: no installed plugin implements callback 'langfuse'",
+        "litellm_settings.success_callback: no installed plugin implements callback 'datadog'",
     ),
     (
         "refused-guardrails",

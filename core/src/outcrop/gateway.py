@@ -62,6 +62,7 @@ log = get_logger("outcrop.gateway")
 KNOWN_CALLBACKS = {
     "prometheus": "outcrop-prometheus",
     "otel": "outcrop-otel",
+    "langfuse": "outcrop-otel",
 }
 #: The settings keys that list LiteLLM callbacks.
 CALLBACK_KEYS = ("callbacks", "success_callback", "failure_callback")

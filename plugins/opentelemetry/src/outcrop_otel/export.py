@@ -33,6 +33,7 @@ from urllib.parse import unquote, urlsplit
 import structlog
 
 from . import otlp
+from .settings import Target
 
 log = structlog.get_logger("outcrop.otel")
 
@@ -72,9 +73,11 @@ def _int(name: str, default: int) -> int:
 class _Http:
     """POSTs to the OTLP/HTTP traces endpoint over one kept-alive connection."""
 
-    def __init__(self, timeout: float) -> None:
+    def __init__(self, timeout: float, target: Target | None = None) -> None:
         traces = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-        if traces:
+        if target is not None:
+            url = target.url
+        elif traces:
             url = traces.strip()
         else:
             base = (env("ENDPOINT", "http://localhost:4318") or "").rstrip("/")
@@ -86,7 +89,8 @@ class _Http:
         self.path = parts.path or "/v1/traces"
         self.timeout = timeout
         self.gzip = env("COMPRESSION") == "gzip"
-        self.headers = {"content-type": "application/x-protobuf", **_headers()}
+        extra = _headers() if target is None else target.headers
+        self.headers = {"content-type": "application/x-protobuf", **extra}
         if self.gzip:
             self.headers["content-encoding"] = "gzip"
         self.context: ssl.SSLContext | None = None
@@ -173,7 +177,9 @@ class _Grpc:
 class BatchExporter:
     """Queues encoded spans; a daemon thread sends them in batches."""
 
-    def __init__(self, resource: Mapping[str, Any], scope: tuple[str, str]) -> None:
+    def __init__(
+        self, resource: Mapping[str, Any], scope: tuple[str, str], target: Target | None = None
+    ) -> None:
         self.resource = dict(resource)
         self.scope = scope
         self.timeout = float(env("TIMEOUT", "10") or 10)
@@ -183,7 +189,11 @@ class BatchExporter:
         self.max_queue = _int("OTEL_BSP_MAX_QUEUE_SIZE", 2048)
         self.batch = min(_int("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 512), self.max_queue)
         self.transport: _Http | _Grpc = (
-            _Grpc(self.timeout) if protocol() == "grpc" else _Http(self.timeout)
+            _Http(self.timeout, target)
+            if target is not None
+            else _Grpc(self.timeout)
+            if protocol() == "grpc"
+            else _Http(self.timeout)
         )
         self.queue: deque[bytes] = deque()
         self.dropped = 0

@@ -16,7 +16,7 @@ import outcrop
 from outcrop import Config, ConfigSection, GatewayAPI
 
 from . import settings as _settings
-from .settings import CALLBACK, SECTION
+from .settings import CALLBACK, LANGFUSE_CALLBACK, SECTION
 
 log = structlog.get_logger("outcrop.otel")
 
@@ -24,6 +24,7 @@ log = structlog.get_logger("outcrop.otel")
 @outcrop.hookimpl
 def outcrop_register_callbacks(register: Callable[[str], None]) -> None:
     register(CALLBACK)
+    register(LANGFUSE_CALLBACK)
 
 
 @outcrop.hookimpl
@@ -37,7 +38,13 @@ def outcrop_check_config(config: Config) -> list[str] | None:
         settings = _settings.parse(config.sections.get(SECTION))
     except msgspec.ValidationError as exc:
         return [f"{SECTION}: {exc}"]
-    if not (settings.enabled or CALLBACK in _callbacks(config)):
+    callbacks = _callbacks(config)
+    if LANGFUSE_CALLBACK in callbacks:
+        try:
+            _settings.langfuse_target()
+        except ValueError as exc:
+            return [str(exc)]
+    if not (settings.enabled or CALLBACK in callbacks):
         return None
     from .export import PROTOCOLS, protocol
 
@@ -52,7 +59,9 @@ def outcrop_check_config(config: Config) -> list[str] | None:
 @outcrop.hookimpl
 def outcrop_startup(gateway: GatewayAPI) -> None:
     settings = _settings.parse(gateway.sections.get(SECTION))
-    if CALLBACK not in gateway.callbacks and not settings.enabled:
+    otlp = CALLBACK in gateway.callbacks or settings.enabled
+    langfuse = LANGFUSE_CALLBACK in gateway.callbacks
+    if not (otlp or langfuse):
         return
     if _settings.sdk_disabled():
         log.info("otel_disabled", message="OTEL_SDK_DISABLED=true: no traces are recorded")
@@ -64,8 +73,12 @@ def outcrop_startup(gateway: GatewayAPI) -> None:
     for message in ignored:  # the specification's rule: log the value, behave as if unset
         log.warning("otel_setting_ignored", message=message)
     # The per-call hooks belong to this gateway only (a process may run several gateways).
-    tracing = Tracing(gateway, settings, sampler)
-    gateway.register_plugin(tracing, f"outcrop_otel.{id(gateway)}")
+    if otlp:
+        tracing = Tracing(gateway, settings, sampler)
+        gateway.register_plugin(tracing, f"outcrop_otel.{id(gateway)}")
+    if langfuse:  # its own exporter: the same spans, to Langfuse's OTLP endpoint
+        tracing = Tracing(gateway, settings, sampler, _settings.langfuse_target())
+        gateway.register_plugin(tracing, f"outcrop_otel.langfuse.{id(gateway)}")
     if settings.capture_content:
         gateway.capture_output = True
 

@@ -23,7 +23,7 @@ from .context import Parent, parent_of, traceparent
 from .export import BatchExporter
 from .ids import new_span_id, new_trace_id
 from .sampling import DEFAULT, Sampler
-from .settings import OtelSettings
+from .settings import OtelSettings, Target
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -66,11 +66,16 @@ class Tracing:
     sampler does not sample (``sampling.py``) is continued upstream but not recorded."""
 
     def __init__(
-        self, gateway: GatewayAPI, settings: OtelSettings, sampler: Sampler | None = None
+        self,
+        gateway: GatewayAPI,
+        settings: OtelSettings,
+        sampler: Sampler | None = None,
+        target: Target | None = None,
     ) -> None:
         self.settings = settings
         self.sampler = sampler or Sampler.named(DEFAULT)
-        self.exporter = BatchExporter(resource(settings), ("outcrop", outcrop.__version__))
+        scope = ("outcrop", outcrop.__version__)
+        self.exporter = BatchExporter(resource(settings), scope, target)
         self._names = {d.id: d.model_name for d in gateway.deployments()}
         self._calls: dict[str, _Call] = {}
 

@@ -198,7 +198,11 @@ def cli_server(tmp_path: Any) -> Any:
         return server
 
     yield start
+    import signal
+
     for server in started:
-        if server.proc.poll() is None:
-            server.proc.kill()
-            server.proc.wait(timeout=30)
+        try:  # the whole group: a supervisor's workers (granian's) must not outlive the test
+            os.killpg(server.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        server.proc.wait(timeout=30)

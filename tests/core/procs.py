@@ -88,11 +88,57 @@ class StderrLines:
         return found.group(1), _ANY_ADDRESS.get(host, host), int(found.group(3))
 
 
+class PortTaken(AssertionError):
+    """The port answered, but another process listens on it (a port picked by ``free_port``
+    was taken before the server bound it): start again on another port."""
+
+
+def _listening_pids(port: int) -> set[int]:
+    """The processes holding a TCP socket listening on ``port`` (this network namespace)."""
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                rows = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(f"socket:[{fields[9]}]")
+    pids: set[int] = set()
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+            if any(os.readlink(f"/proc/{pid}/fd/{fd}") in inodes for fd in fds):
+                pids.add(int(pid))
+        except OSError:  # gone, or not ours to read
+            continue
+    return pids
+
+
+def _listener_is_ours(port: int, proc: subprocess.Popen) -> bool:
+    """Whether ``proc`` or one of its descendants (its workers) listens on ``port``."""
+    for pid in _listening_pids(port):
+        try:
+            if os.getsid(pid) == proc.pid:  # started in a session of its own
+                return True
+            while pid > 1:
+                if pid == proc.pid:
+                    return True
+                with open(f"/proc/{pid}/stat") as f:  # "pid (comm) state ppid ..."
+                    pid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+    return False
+
+
 def wait_ready(
     base: str, proc: subprocess.Popen, timeout: float = 90, output: StderrLines | None = None
 ) -> None:
     """Poll /health/readiness until 200; fail, with what the process wrote, if it died or time
-    ran out. Pass ``output`` when a ``StderrLines`` is reading the process's output."""
+    ran out. Pass ``output`` when a ``StderrLines`` is reading the process's output. Raises
+    ``PortTaken`` when what answered is another process (a ``free_port`` race)."""
 
     def written() -> str:
         if output is not None:
@@ -105,6 +151,9 @@ def wait_ready(
     while True:
         try:
             if httpx.get(base + "/health/readiness", timeout=1).status_code == 200:
+                port = int(base.rsplit(":", 1)[1].split("/")[0])
+                if proc.poll() is None and not _listener_is_ours(port, proc):
+                    raise PortTaken(f"another process answers on port {port}")
                 return
         except httpx.HTTPError:
             pass

@@ -5,6 +5,9 @@ serves after a hostile input."""
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -136,17 +139,28 @@ class CliServer:
     """`outcrop serve` in its own process group (so a test may signal the whole group)."""
 
     def __init__(self, config: dict[str, Any], tmp_path: Any, *args: str) -> None:
-        import subprocess
-        import sys
-
         import yaml
 
-        from tests.core.procs import free_port, wait_ready
+        from tests.core.procs import PortTaken, free_port, wait_ready
 
         path = tmp_path / f"outcrop-{id(self)}.yaml"
         path.write_text(yaml.safe_dump(config))
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        # uvicorn does not name the port it bound in Outcrop's log, so the port is picked here;
+        # when another test's process takes it first, start again on another one
+        for attempt in range(5):
+            self.port = free_port()
+            self.url = f"http://127.0.0.1:{self.port}"
+            self._start(path, args)
+            try:
+                wait_ready(self.url, self.proc)
+                return
+            except PortTaken:
+                if attempt == 4:
+                    raise
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=30)
+
+    def _start(self, path: Any, args: tuple[str, ...]) -> None:
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -170,10 +184,9 @@ class CliServer:
             env={
                 **os.environ,
                 "OUTCROP_LOG_LEVEL": "INFO",
-                "DATABASE_URL": f"sqlite:///{tmp_path}/outcrop-{id(self)}.db",
+                "DATABASE_URL": f"sqlite:///{path.parent}/outcrop-{id(self)}.db",
             },
         )
-        wait_ready(self.url, self.proc)
 
     def stop(self) -> tuple[int, str]:
         """SIGTERM; the exit code and everything the server logged."""
@@ -198,7 +211,6 @@ def cli_server(tmp_path: Any) -> Any:
         return server
 
     yield start
-    import signal
 
     for server in started:
         try:  # the whole group: a supervisor's workers (granian's) must not outlive the test

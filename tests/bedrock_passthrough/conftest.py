@@ -5,15 +5,13 @@ recorder of after-call events."""
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 import trustme
 
-import outcrop
-from outcrop.testing import TEST_ACCESS_KEY, TEST_SECRET_KEY
+from outcrop.testing import TEST_ACCESS_KEY, TEST_SECRET_KEY, CallEvents
 
 from .common import (
     ALIAS,
@@ -37,32 +35,10 @@ def _isolated_aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
 
 
-class EventRecorder:
-    """Collects after-call events; ``wait(n)`` waits for streamed calls to finish."""
-
-    def __init__(self) -> None:
-        self.events: list[outcrop.CallEvent] = []
-
-    @outcrop.hookimpl
-    def outcrop_after_call(self, event: outcrop.CallEvent) -> None:
-        if event.surface == "passthrough":
-            self.events.append(event)
-
-    def wait(self, count: int = 1, timeout: float = 3.0) -> list[outcrop.CallEvent]:
-        deadline = time.time() + timeout
-        while len(self.events) < count and time.time() < deadline:
-            time.sleep(0.005)
-        assert len(self.events) >= count, f"expected {count} after-call events, got {self.events}"
-        return self.events
-
-    @property
-    def last(self) -> outcrop.CallEvent:
-        return self.wait()[-1]
-
-
 @pytest.fixture
-def recorder(outcrop_plugin: Callable[..., str]) -> EventRecorder:
-    rec = EventRecorder()
+def recorder(outcrop_plugin: Callable[..., str]) -> CallEvents:
+    """The pass-through's after-call events."""
+    rec = CallEvents(surface="passthrough")
     outcrop_plugin(rec, "passthrough-test-recorder")
     return rec
 
@@ -115,7 +91,7 @@ def make_config(
 
 @pytest.fixture
 def gateway(
-    recorder: EventRecorder,
+    recorder: CallEvents,
     gateway_factory: Callable[..., Any],
     make_config: Callable[..., dict[str, Any]],
 ) -> Any:
@@ -144,7 +120,7 @@ def tls_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 @pytest.fixture
 def tls_gateway(
-    recorder: EventRecorder,
+    recorder: CallEvents,
     gateway_factory: Callable[..., Any],
     make_config: Callable[..., dict[str, Any]],
     tls_files: dict[str, str],

@@ -34,7 +34,7 @@ def test_retrieve(gateway, bedrock_simulator, recorder):
     assert (
         seen.json()["retrievalConfiguration"]["vectorSearchConfiguration"]["numberOfResults"] == 3
     )
-    event = recorder.last
+    event = recorder.last()
     assert event.extra["service"] == "bedrock-agent-runtime" and event.model == "KB12345678"
 
 
@@ -72,7 +72,7 @@ def test_invoke_agent_streams_events_and_reads_usage_from_traces(
         seen.headers["x-amz-source-arn"]
         == "arn:aws:bedrock:us-west-2:123456789012:agent/AGENT12345"
     )
-    event = recorder.wait()[-1]
+    event = recorder.wait_count(1)[-1]
     assert event.stream and event.status == 200
     assert (event.usage.prompt_tokens, event.usage.completion_tokens) == (130, 25)
     # claude-3-haiku: 0.25 / 1.25 USD per million tokens.
@@ -102,7 +102,7 @@ def test_invoke_agent_runtime_json(gateway, bedrock_simulator, recorder):
     assert seen.region == "us-east-1"  # from the runtime ARN
     assert seen.headers["x-amzn-bedrock-agentcore-runtime-user-id"] == "u1"
     assert seen.body == b'{"prompt": "hi"}'
-    assert recorder.last.model == RUNTIME_ARN and recorder.last.region == "us-east-1"
+    assert recorder.last().model == RUNTIME_ARN and recorder.last().region == "us-east-1"
 
 
 def test_invoke_agent_runtime_sse_is_streamed(gateway, bedrock_simulator, recorder):
@@ -130,7 +130,7 @@ def test_invoke_agent_runtime_sse_is_streamed(gateway, bedrock_simulator, record
     assert (
         seen.headers["mcp-session-id"] == "mcp-1" and seen.headers["traceparent"] == "00-abc-def-01"
     )
-    event = recorder.wait()[-1]
+    event = recorder.wait_count(1)[-1]
     assert event.stream and (event.usage.prompt_tokens, event.usage.completion_tokens) == (11, 3)
 
 
@@ -193,7 +193,7 @@ def test_invoke_agent_runtime_error_is_relayed_unchanged(gateway, bedrock_simula
     assert error["reason"] == "FieldValidationFailed"  # members beyond `message` survive
     seen = bedrock_simulator.last()
     assert error["ResponseMetadata"]["RequestId"] == seen.request_id
-    event = recorder.last
+    event = recorder.last()
     assert event.status == 400 and event.error.startswith("ValidationException: ")
 
 
@@ -224,7 +224,7 @@ def test_retrieve_and_generate_stream_relays_events_and_session_header(
     assert response["sessionId"] == "kb-sess-1"
     events = list(response["stream"])
     assert "".join(e["output"]["text"] for e in events if "output" in e) == "Tides are moon-driven."
-    assert recorder.wait()[-1].stream and recorder.last.error is None
+    assert recorder.wait_count(1)[-1].stream and recorder.last().error is None
 
 
 def test_invoke_agent_runtime_command_event_stream(gateway, bedrock_simulator):

@@ -39,7 +39,7 @@ def test_tampered_body_is_rejected(gateway, bedrock_simulator, recorder):
     assert (status, code) == (403, "InvalidSignatureException")
     assert message.startswith("The request signature we calculated does not match")
     assert bedrock_simulator.requests == []  # nothing reached AWS
-    assert recorder.last.status == 403 and recorder.last.error.startswith(
+    assert recorder.last().status == 403 and recorder.last().error.startswith(
         "InvalidSignatureException"
     )
 

@@ -60,7 +60,7 @@ def test_issued_sigv4_pair_is_verified_and_admitted(
     (admission,) = issuer.admissions
     assert admission.surface == "passthrough" and admission.principal.id == "issued-1"
     assert admission.path == f"/bedrock/model/{ALIAS}/converse" and admission.model == ALIAS
-    assert recorder.last.principal.alias == "ci" and recorder.last.extra["auth"] == "sigv4_key"
+    assert recorder.last().principal.alias == "ci" and recorder.last().extra["auth"] == "sigv4_key"
     # the static pair is looked up first: the plugin is not asked for it
     sigv4_client("bedrock-runtime", gw.url).converse(modelId=ALIAS, messages=MESSAGES)
     assert issuer.asked == [ISSUED_ID]
@@ -87,7 +87,7 @@ def test_refusal_is_aws_shaped_and_not_forwarded(issuer, recorder, gateway, bedr
     assert error["ResponseMetadata"]["HTTPStatusCode"] == 403
     assert error["Error"]["Code"] == "AccessDeniedException"
     assert bedrock_simulator.requests == []
-    assert recorder.last.status == 403 and recorder.last.principal.id == "issued-1"
+    assert recorder.last().status == 403 and recorder.last().principal.id == "issued-1"
 
 
 def test_plugin_bearer_key_over_tls(
@@ -95,7 +95,7 @@ def test_plugin_bearer_key_over_tls(
 ):
     client = bearer_client(tls_gateway.url, tls_files["ca"], monkeypatch, token=BEARER)
     client.converse(modelId=ALIAS, messages=MESSAGES)
-    assert recorder.last.principal.id == "bearer-1"
+    assert recorder.last().principal.id == "bearer-1"
     ca = ssl.create_default_context(cafile=tls_files["ca"])
     r = httpx.post(
         tls_gateway.url + f"/bedrock/model/{ALIAS}/converse",

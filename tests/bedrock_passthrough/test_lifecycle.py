@@ -22,18 +22,18 @@ BODY = b'{"messages": [{"role": "user", "content": [{"text": "hi"}]}]}'
 SLOW = ConverseReply(" ".join(["word"] * 40), delay=0.1)
 
 
-def _one(recorder):
-    event = recorder.wait()[-1]
-    time.sleep(0.2)
-    assert len(recorder.events) == 1, recorder.events
-    return event
+def _one(recorder, server):
+    """The call's event, and no other: once the server stopped, no event can follow."""
+    recorder.wait_count(1)
+    server.stop()
+    return recorder.one()
 
 
 def test_success(gateway, bedrock_simulator, recorder):
     bedrock_simulator.reply(ConverseReply("fine"))
     r = httpx.post(f"{gateway.url}/bedrock/model/{ALIAS}/converse", headers=AUTH, content=BODY)
     assert r.status_code == 200
-    event = _one(recorder)
+    event = _one(recorder, gateway.server)
     assert (event.status, event.error, event.route) == (
         200,
         None,
@@ -56,7 +56,7 @@ def test_success(gateway, bedrock_simulator, recorder):
 def test_refused_before_routing(gateway, recorder, path, headers, status, aws_type):
     r = httpx.post(gateway.url + path, headers=headers, content=BODY)
     assert r.status_code == status and r.headers["x-amzn-errortype"] == aws_type
-    event = _one(recorder)
+    event = _one(recorder, gateway.server)
     assert event.status == status and event.error.startswith(aws_type)
 
 
@@ -64,7 +64,7 @@ def test_upstream_error(gateway, bedrock_simulator, recorder):
     bedrock_simulator.reply(HttpError(429, "ThrottlingException", "slow down"))
     r = httpx.post(f"{gateway.url}/bedrock/model/{ALIAS}/converse", headers=AUTH, content=BODY)
     assert r.status_code == 429
-    assert _one(recorder).error == "ThrottlingException: slow down"
+    assert _one(recorder, gateway.server).error == "ThrottlingException: slow down"
 
 
 def test_mid_stream_error(gateway, bedrock_simulator, recorder):
@@ -73,7 +73,7 @@ def test_mid_stream_error(gateway, bedrock_simulator, recorder):
         f"{gateway.url}/bedrock/model/{ALIAS}/converse-stream", headers=AUTH, content=BODY
     )
     assert r.status_code == 200  # relayed as AWS sent it, exception frame included
-    event = _one(recorder)
+    event = _one(recorder, gateway.server)
     assert event.stream and event.error == "throttlingException: later"
 
 
@@ -83,7 +83,7 @@ def test_disconnect_cancels_the_upstream(gateway, bedrock_simulator, recorder):
         "POST", f"{gateway.url}/bedrock/model/{ALIAS}/converse-stream", headers=AUTH, content=BODY
     ) as r:
         next(r.iter_raw())
-    event = _one(recorder)
+    event = _one(recorder, gateway.server)
     assert (event.status, event.error) == (499, "client disconnected")
     deadline = time.time() + 3
     while not bedrock_simulator.last().disconnected and time.time() < deadline:
@@ -117,5 +117,5 @@ def test_shutdown_answers_one_aws_503(make_config, bedrock_simulator, recorder):
     r = result["r"]
     assert r.status_code == 503 and r.headers["x-amzn-errortype"] == "ServiceUnavailableException"
     assert "shutting down" in r.json()["message"]
-    event = _one(recorder)
+    event = _one(recorder, server)
     assert (event.status, event.error) == (503, "the gateway is shutting down")

@@ -200,7 +200,7 @@ def test_converse_page_converse_and_converse_stream(
         seen.body == CONVERSE_004
         and seen.params["modelId"] == "us.anthropic.claude-3-5-sonnet-20240620-v1:0"
     )
-    assert recorder.last.deployment == "my-bedrock-model#0" and recorder.last.cost > 0
+    assert recorder.last().deployment == "my-bedrock-model#0" and recorder.last().cost > 0
 
     with httpx.stream(
         "POST",

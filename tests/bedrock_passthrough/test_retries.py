@@ -61,7 +61,7 @@ def test_alias_fails_over_to_the_other_region_resigned(two_regions, bedrock_simu
     # both attempts verified by the simulator, each signed for its deployment's region
     assert _converse(bedrock_simulator) == [(EAST, 503), (WEST, 200)]
     assert all(r.auth == "sigv4" and not r.error for r in bedrock_simulator.requests)
-    event = recorder.last
+    event = recorder.last()
     assert event.deployment == "alias-us-west-2" and event.region == WEST
     assert [(a.deployment, a.status, a.region) for a in event.attempts] == [
         ("alias-us-east-1", 503, EAST),
@@ -88,7 +88,7 @@ def test_validation_error_is_relayed_after_one_call(two_regions, bedrock_simulat
     assert info.value.response["Error"]["Code"] == "ValidationException"
     assert info.value.response["Error"]["Message"] == "bad input"
     assert len(_converse(bedrock_simulator)) == 1
-    assert recorder.last.attempts == ()
+    assert recorder.last().attempts == ()
 
 
 def test_last_failure_is_relayed_as_aws_sent_it(two_regions, bedrock_simulator, recorder):
@@ -100,4 +100,4 @@ def test_last_failure_is_relayed_as_aws_sent_it(two_regions, bedrock_simulator, 
     headers = info.value.response["ResponseMetadata"]["HTTPHeaders"]
     assert headers["x-outcrop-attempts"] == "3"  # num_retries: 2
     assert [s for _, s in _converse(bedrock_simulator)] == [503, 503, 503]
-    assert len(recorder.last.attempts) == 3
+    assert len(recorder.last().attempts) == 3

@@ -108,7 +108,7 @@ def test_unknown_and_control_plane_paths_get_an_aws_error(gateway, bedrock_simul
         assert r.headers["content-type"] == "application/json"
         assert "control-plane APIs are not relayed" in r.json()["message"]
     assert bedrock_simulator.requests == []
-    assert [e.status for e in recorder.wait(4)] == [404] * 4
+    assert [e.status for e in recorder.wait_count(4)] == [404] * 4
 
 
 def test_bidirectional_stream_is_refused_clearly(gateway, bedrock_simulator):
@@ -167,7 +167,7 @@ def test_raw_ids_are_refused_when_a_model_list_exists(
         content=[{"text": {"text": "x"}}],
     )  # not a model call: allowed
     assert [r.operation for r in bedrock_simulator.requests] == ["Converse", "ApplyGuardrail"]
-    assert recorder.wait(4)[1].error.startswith("AccessDeniedException: ")
+    assert recorder.wait_count(4)[1].error.startswith("AccessDeniedException: ")
 
 
 @pytest.mark.parametrize(
@@ -286,8 +286,8 @@ def test_aws_errors_are_relayed_unchanged(gateway, bedrock_simulator, recorder):
     assert response["Error"]["Message"] == "Too many requests, please wait."
     assert response["ResponseMetadata"]["RequestId"] == bedrock_simulator.last().request_id
     assert (
-        recorder.last.status == 429
-        and recorder.last.error == "ThrottlingException: Too many requests, please wait."
+        recorder.last().status == 429
+        and recorder.last().error == "ThrottlingException: Too many requests, please wait."
     )
 
 

@@ -43,7 +43,7 @@ def test_converse_alias(runtime, bedrock_simulator, recorder):
     headers = response["ResponseMetadata"]["HTTPHeaders"]
     assert float(headers["x-outcrop-response-cost"]) == pytest.approx(cost)
     assert headers["x-amzn-requestid"] == seen.request_id
-    event = recorder.last
+    event = recorder.last()
     assert (event.status, event.stream, event.model, event.region) == (
         200,
         False,
@@ -75,7 +75,7 @@ def test_converse_stream_alias(runtime, bedrock_simulator, recorder):
     }
     assert "x-outcrop-response-cost" not in response["ResponseMetadata"]["HTTPHeaders"]
     _upstream_checks(bedrock_simulator, "ConverseStream")
-    event = recorder.last
+    event = recorder.last()
     assert event.stream and event.status == 200 and event.error is None
     assert (event.usage.prompt_tokens, event.usage.completion_tokens) == (8, 4)
     assert event.cost == pytest.approx(8 * SONNET_IN + 4 * SONNET_OUT)
@@ -107,7 +107,7 @@ def test_invoke_model_relays_bytes_and_token_headers(runtime, bedrock_simulator,
     assert seen.headers["x-amzn-bedrock-trace"] == "ENABLED"
     assert seen.headers["x-amzn-bedrock-guardrailidentifier"] == "gr1"
     assert seen.headers["accept"] == "application/json"
-    assert recorder.last.usage.total_tokens == 28 and not recorder.last.stream
+    assert recorder.last().usage.total_tokens == 28 and not recorder.last().stream
 
 
 def test_invoke_model_with_response_stream(runtime, bedrock_simulator, recorder):
@@ -132,7 +132,7 @@ def test_invoke_model_with_response_stream(runtime, bedrock_simulator, recorder)
     seen = _upstream_checks(bedrock_simulator, "InvokeModelWithResponseStream")
     assert seen.headers["x-amzn-bedrock-accept"] == "application/json"
     assert response["contentType"] == "application/json"
-    event = recorder.last
+    event = recorder.last()
     assert event.stream and (event.usage.prompt_tokens, event.usage.completion_tokens) == (9, 2)
 
 
@@ -147,7 +147,7 @@ def test_apply_guardrail(runtime, bedrock_simulator, recorder):
     assert response["action"] == "NONE" and response["usage"]["topicPolicyUnits"] == 1
     seen = _upstream_checks(bedrock_simulator, "ApplyGuardrail")
     assert seen.params["guardrailIdentifier"] == "gr-abc123"
-    assert recorder.last.model == "gr-abc123" and recorder.last.status == 200
+    assert recorder.last().model == "gr-abc123" and recorder.last().status == 200
 
 
 def test_count_tokens(runtime, bedrock_simulator, recorder):
@@ -155,7 +155,7 @@ def test_count_tokens(runtime, bedrock_simulator, recorder):
     response = client.count_tokens(modelId=ALIAS, input={"converse": {"messages": MESSAGES}})
     assert response["inputTokens"] == 2  # "Hello there"
     _upstream_checks(bedrock_simulator, "CountTokens")
-    assert recorder.last.extra["operation"] == "CountTokens" and recorder.last.usage is None
+    assert recorder.last().extra["operation"] == "CountTokens" and recorder.last().usage is None
 
 
 def test_raw_model_id_uses_the_gateway_defaults(
@@ -167,7 +167,7 @@ def test_raw_model_id_uses_the_gateway_defaults(
     assert response["output"]["message"]["content"][0]["text"] == "You said: Hello there"
     seen = _upstream_checks(bedrock_simulator, "Converse", RAW_MODEL_ID)
     assert seen.raw_path == "/model/cohere.command-r-v1%3A0/converse"  # as the client sent it
-    event = recorder.last
+    event = recorder.last()
     assert event.deployment is None and event.model == RAW_MODEL_ID
     # cohere.command-r-v1:0 costs 0.5 / 1.5 USD per million tokens.
     assert event.cost == pytest.approx(
@@ -196,7 +196,7 @@ def test_streamed_exception_frame_is_relayed(gateway, bedrock_simulator, recorde
     with pytest.raises(Exception) as caught:
         list(response["stream"])
     assert "throttlingException" in str(caught.value) and "slow down" in str(caught.value)
-    assert recorder.wait()[-1].error == "throttlingException: slow down"
+    assert recorder.wait_count(1)[-1].error == "throttlingException: slow down"
 
 
 def test_inference_profile_arn_and_model_arn_with_encoded_colons_and_slashes(
@@ -213,7 +213,7 @@ def test_inference_profile_arn_and_model_arn_with_encoded_colons_and_slashes(
     )
     assert seen.params["modelId"] == arn and seen.error is None
     assert seen.region == "us-east-1"  # the ARN fixes the region
-    assert recorder.last.region == "us-east-1" and recorder.last.model == arn
+    assert recorder.last().region == "us-east-1" and recorder.last().model == arn
     stream = client.invoke_model_with_response_stream(modelId=arn, body=b'{"messages": []}')
     assert list(stream["body"])
     seen = bedrock_simulator.last("InvokeModelWithResponseStream")

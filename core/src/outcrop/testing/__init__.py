@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from outcrop.eventstream import encode_error, encode_event, encode_exception, encode_message
 
     from .claude import ClaudeReply
+    from .events import CallEvents
     from .recorded import RecordedRequest
     from .replies import (
         AgentReply,
@@ -56,6 +57,7 @@ _EXPORTS: dict[str, str] = {
     "encode_exception": "outcrop.eventstream",
     "encode_message": "outcrop.eventstream",
     "ClaudeReply": ".claude",
+    "CallEvents": ".events",
     "RecordedRequest": ".recorded",
     "AgentReply": ".replies",
     "ConverseReply": ".replies",
@@ -85,6 +87,7 @@ __all__ = [
     "TEST_SECRET_KEY",
     "AgentReply",
     "BedrockSimulator",
+    "CallEvents",
     "ClaudeReply",
     "ConverseReply",
     "EventStreamReply",

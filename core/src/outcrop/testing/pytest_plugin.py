@@ -5,6 +5,8 @@
 - ``simulator_params``: ``litellm_params`` pointing a deployment at that simulator.
 - ``gateway_factory``: start a real gateway (HTTP, in a thread) from a config dict.
 - ``outcrop_plugin``: register a plugin object for one test.
+- ``call_events``: a ``CallEvents`` recorder of ``outcrop_after_call`` events, registered for
+  one test (request it before the gateway starts).
 
 pytest loads this module in every session wherever ``outcrop`` is installed, so it imports
 nothing heavy at module level: each fixture imports what it needs when it runs.
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
     from starlette.applications import Starlette
 
     from ..gateway import Gateway
+    from .events import CallEvents
     from .server import ServerThread
 
 
@@ -107,3 +110,13 @@ def outcrop_plugin() -> Iterator[Callable[..., str]]:
     yield register
     for plugin in registered:
         unregister_extra(plugin)
+
+
+@pytest.fixture
+def call_events(outcrop_plugin: Callable[..., str]) -> CallEvents:
+    """A ``CallEvents`` registered for this test: every gateway started after it records into it."""
+    from .events import CallEvents
+
+    recorder = CallEvents()
+    outcrop_plugin(recorder, "outcrop-testing-call-events")
+    return recorder

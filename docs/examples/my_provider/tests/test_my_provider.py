@@ -62,6 +62,18 @@ def test_stream(client, bedrock_simulator):
     assert bedrock_simulator.last("ConverseStream").json()["inferenceConfig"] == {"maxTokens": 3}
 
 
+def test_a_streamed_call_reports_its_usage(call_events, client, bedrock_simulator):
+    # call_events comes before client: it must be registered before the gateway starts
+    bedrock_simulator.reply(ConverseReply("one two", usage=(5, 2)))
+    for _ in client.chat.completions.create(
+        model="nova", messages=[{"role": "user", "content": "Hi"}], stream=True
+    ):
+        pass
+    event = call_events.one()  # waits: the event may come after the stream's last byte
+    assert (event.surface, event.stream, event.status) == ("chat", True, 200)
+    assert (event.usage.prompt_tokens, event.usage.completion_tokens) == (5, 2)
+
+
 def test_a_parameter_the_provider_does_not_honour_is_dropped_and_named(client, bedrock_simulator):
     raw = client.chat.completions.with_raw_response.create(
         model="nova", messages=[{"role": "user", "content": "Hi"}], top_p=0.5

@@ -5,48 +5,15 @@ SDK clients; a recorder of after-call events."""
 from __future__ import annotations
 
 import os
-import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
 import anthropic
 import pytest
 
-import outcrop
-from outcrop import CallEvent
+from outcrop.testing import CallEvents
 
 from .common import HAIKU, MASTER_KEY, NOVA, SONNET
-
-
-class EventRecorder:
-    """Collects the ``messages`` surface's after-call events (fired on the gateway's thread)."""
-
-    def __init__(self) -> None:
-        self.events: list[CallEvent] = []
-        self._changed = threading.Condition()
-
-    @outcrop.hookimpl
-    def outcrop_after_call(self, event: CallEvent) -> None:
-        if event.surface != "messages":
-            return
-        with self._changed:
-            self.events.append(event)
-            self._changed.notify_all()
-
-    def wait(self, count: int = 1, timeout: float = 10.0) -> list[CallEvent]:
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while len(self.events) < count:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError(f"expected {count} after-call events, got {self.events}")
-                self._changed.wait(left)
-        return self.events
-
-    @property
-    def last(self) -> CallEvent:
-        return self.wait()[-1]
 
 
 @pytest.fixture(autouse=True)
@@ -61,8 +28,9 @@ def _isolated_aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
 
 
 @pytest.fixture
-def recorder(outcrop_plugin: Callable[..., str]) -> EventRecorder:
-    rec = EventRecorder()
+def recorder(outcrop_plugin: Callable[..., str]) -> CallEvents:
+    """The ``messages`` surface's after-call events."""
+    rec = CallEvents(surface="messages")
     outcrop_plugin(rec, "anthropic-messages-test-recorder")
     return rec
 
@@ -78,7 +46,7 @@ def model_list(simulator_params: Callable[..., dict[str, Any]]) -> list[dict[str
 
 @pytest.fixture
 def gateway(
-    gateway_factory: Callable[..., Any], model_list: list[dict[str, Any]], recorder: EventRecorder
+    gateway_factory: Callable[..., Any], model_list: list[dict[str, Any]], recorder: CallEvents
 ) -> Any:
     return gateway_factory(
         {"model_list": model_list, "general_settings": {"master_key": MASTER_KEY}}

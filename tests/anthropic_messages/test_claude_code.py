@@ -24,10 +24,9 @@ from typing import Any
 
 import pytest
 
-from outcrop.testing import ClaudeReply, ToolUse
+from outcrop.testing import CallEvents, ClaudeReply, ToolUse
 
 from .common import MASTER_KEY
-from .conftest import EventRecorder
 
 VERSION = "2.1.332"
 ROOT = Path(__file__).resolve().parents[2]
@@ -113,7 +112,7 @@ def proxy() -> Iterator[RefusingProxy]:
 
 
 @pytest.fixture
-def code_gateway(gateway_factory: Any, simulator_params: Any, recorder: EventRecorder) -> Any:
+def code_gateway(gateway_factory: Any, simulator_params: Any, recorder: CallEvents) -> Any:
     return gateway_factory(
         {
             "model_list": [
@@ -163,7 +162,7 @@ def test_claude_code_completes_a_prompt(
     claude_bin: Path,
     code_gateway: Any,
     bedrock_simulator: Any,
-    recorder: EventRecorder,
+    recorder: CallEvents,
     proxy: RefusingProxy,
     tmp_path: Path,
 ) -> None:
@@ -176,7 +175,7 @@ def test_claude_code_completes_a_prompt(
     sent = json.loads(main[0].body)
     assert sent["anthropic_version"] == "bedrock-2023-05-31"
     assert sent["tools"] and sent["system"]
-    event = next(e for e in recorder.wait() if e.model == "sonnet")
+    event = next(e for e in recorder.wait_count(1) if e.model == "sonnet")
     assert event.status == 200 and event.stream
     assert event.principal is not None and event.principal.kind == "master_key"
     assert event.usage.completion_tokens == 6 and event.cost

@@ -10,9 +10,7 @@ from typing import Any
 import anthropic
 import pytest
 
-from outcrop.testing import ClaudeReply, ToolUse
-
-from .conftest import EventRecorder
+from outcrop.testing import CallEvents, ClaudeReply, ToolUse
 
 WEATHER = {
     "name": "get_weather",
@@ -138,7 +136,7 @@ def test_thinking_round_trip(
 
 @pytest.mark.parametrize("streamed", [False, True])
 def test_prompt_caching_usage_and_cost(
-    client: anthropic.Anthropic, bedrock_simulator: Any, recorder: EventRecorder, streamed: bool
+    client: anthropic.Anthropic, bedrock_simulator: Any, recorder: CallEvents, streamed: bool
 ) -> None:
     bedrock_simulator.reply(ClaudeReply("cached", usage=(10, 5), cache=(1000, 200)))
     system = [
@@ -160,18 +158,18 @@ def test_prompt_caching_usage_and_cost(
     assert message.usage.input_tokens == 10
     sent = json.loads(bedrock_simulator.requests[-1].body)
     assert sent["system"] == system
-    usage = recorder.last.usage
+    usage = recorder.last().usage
     assert usage.prompt_tokens == 1210 and usage.completion_tokens == 5
     assert usage.prompt_tokens_details.cached_tokens == 1000
     assert usage.prompt_tokens_details.cache_creation_tokens == 200
     # Claude's cache prices: reads at 0.1x and writes at 1.25x the $3 input price
-    assert recorder.last.cost == pytest.approx(
+    assert recorder.last().cost == pytest.approx(
         10 * 3e-6 + 1000 * 0.3e-6 + 200 * 3.75e-6 + 5 * 15e-6
     )
 
 
 def test_unsupported_betas_are_dropped_supported_ones_forwarded(
-    client: anthropic.Anthropic, bedrock_simulator: Any, recorder: EventRecorder
+    client: anthropic.Anthropic, bedrock_simulator: Any, recorder: CallEvents
 ) -> None:
     client.messages.create(
         model="claude",
@@ -183,11 +181,11 @@ def test_unsupported_betas_are_dropped_supported_ones_forwarded(
     )
     sent = json.loads(bedrock_simulator.last("InvokeModel").body)
     assert sent["anthropic_beta"] == ["fine-grained-tool-streaming-2025-05-14"]
-    assert recorder.last.extra["dropped_betas"] == ["claude-code-20250219"]
+    assert recorder.last().extra["dropped_betas"] == ["claude-code-20250219"]
 
 
 def test_context_edits_bedrock_refuses_are_dropped(
-    client: anthropic.Anthropic, bedrock_simulator: Any, recorder: EventRecorder
+    client: anthropic.Anthropic, bedrock_simulator: Any, recorder: CallEvents
 ) -> None:
     """Claude Code asks for ``clear_thinking_20251015`` on every call; Bedrock refuses it, so
     it is dropped (the field with it when nothing is left); ``compact_20260112`` goes through."""
@@ -198,7 +196,7 @@ def test_context_edits_bedrock_refuses_are_dropped(
         extra_body={"context_management": {"edits": [{"type": "clear_thinking_20251015"}]}},
     )
     assert "context_management" not in json.loads(bedrock_simulator.last("InvokeModel").body)
-    assert recorder.last.extra["dropped_context_edits"] == ["clear_thinking_20251015"]
+    assert recorder.last().extra["dropped_context_edits"] == ["clear_thinking_20251015"]
     edits = [{"type": "clear_thinking_20251015"}, {"type": "compact_20260112"}]
     client.messages.create(
         model="claude",

@@ -10,10 +10,9 @@ import anthropic
 import httpx
 import pytest
 
-from outcrop.testing import ClaudeReply, HttpError
+from outcrop.testing import CallEvents, ClaudeReply, HttpError
 
 from .common import MASTER_KEY
-from .conftest import EventRecorder
 
 HI = [{"role": "user", "content": "Hi"}]
 
@@ -56,13 +55,13 @@ def _error(response: httpx.Response) -> tuple[int, str, str]:
     ],
 )
 def test_bad_bodies_are_refused_before_bedrock(
-    gateway: Any, bedrock_simulator: Any, recorder: EventRecorder, body: Any, needle: str
+    gateway: Any, bedrock_simulator: Any, recorder: CallEvents, body: Any, needle: str
 ) -> None:
     status, kind, message = _error(_post(gateway, body))
     assert (status, kind) == (400, "invalid_request_error")
     assert needle in message
     assert bedrock_simulator.requests == []
-    assert recorder.last.status == 400
+    assert recorder.last().status == 400
 
 
 def test_sdk_raises_bad_request_for_an_unknown_field(client: anthropic.Anthropic) -> None:
@@ -108,7 +107,7 @@ def test_unknown_and_non_claude_models(client: anthropic.Anthropic, bedrock_simu
 def test_bedrock_errors_in_anthropics_shape(
     client: anthropic.Anthropic,
     bedrock_simulator: Any,
-    recorder: EventRecorder,
+    recorder: CallEvents,
     code: str,
     aws_status: int,
     status: int,
@@ -125,8 +124,8 @@ def test_bedrock_errors_in_anthropics_shape(
             client.messages.create(model="claude", max_tokens=8, messages=HI)
     assert caught.value.status_code == status
     assert caught.value.body["error"] == {"type": kind, "message": f"{code}: it went wrong"}
-    assert recorder.last.status == status
-    assert code in recorder.last.error
+    assert recorder.last().status == status
+    assert code in recorder.last().error
 
 
 @pytest.mark.parametrize(
@@ -141,7 +140,7 @@ def test_bedrock_errors_in_anthropics_shape(
 def test_mid_stream_exception_becomes_an_error_event(
     client: anthropic.Anthropic,
     bedrock_simulator: Any,
-    recorder: EventRecorder,
+    recorder: CallEvents,
     exception: str,
     kind: str,
 ) -> None:
@@ -160,9 +159,9 @@ def test_mid_stream_exception_becomes_an_error_event(
     assert caught.value.body == {
         "type": "error",
         "error": {"type": kind, "message": f"{code}: stream broke"},
-        "request_id": recorder.last.request_id,
+        "request_id": recorder.last().request_id,
     }
-    assert recorder.last.stream and code in recorder.last.error
+    assert recorder.last().stream and code in recorder.last().error
 
 
 @pytest.mark.refusals_expected
@@ -187,7 +186,7 @@ def test_wrong_method_and_auth(gateway: Any) -> None:
 
 
 def test_failover_to_another_deployment_of_the_model_name(
-    gateway_factory: Any, simulator_params: Any, bedrock_simulator: Any, recorder: EventRecorder
+    gateway_factory: Any, simulator_params: Any, bedrock_simulator: Any, recorder: CallEvents
 ) -> None:
     """The router's retries apply: a deployment answering 503 is replaced by another
     deployment of the same model_name."""
@@ -214,4 +213,4 @@ def test_failover_to_another_deployment_of_the_model_name(
     assert bedrock_simulator.last("InvokeModel").params["modelId"] == plain
     attempts = int(raw.headers["x-outcrop-attempts"])
     assert attempts == len([r for r in bedrock_simulator.requests if r.operation == "InvokeModel"])
-    assert recorder.last.status == 200 and recorder.last.deployment == "claude#1"
+    assert recorder.last().status == 200 and recorder.last().deployment == "claude#1"

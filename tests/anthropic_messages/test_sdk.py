@@ -9,14 +9,13 @@ from typing import Any
 import anthropic
 import pytest
 
-from outcrop.testing import ClaudeReply
+from outcrop.testing import CallEvents, ClaudeReply
 
 from .common import HAIKU, SONNET
-from .conftest import EventRecorder
 
 
 def test_create_reaches_invoke_model_with_bedrocks_body(
-    client: anthropic.Anthropic, bedrock_simulator: Any, recorder: EventRecorder
+    client: anthropic.Anthropic, bedrock_simulator: Any, recorder: CallEvents
 ) -> None:
     bedrock_simulator.reply(
         ClaudeReply("Hello from Claude", usage=(12, 4)), operation="InvokeModel"
@@ -46,7 +45,7 @@ def test_create_reaches_invoke_model_with_bedrocks_body(
         "stop_sequences": ["\n\nHuman:"],
         "temperature": 0.5,
     }
-    event = recorder.last
+    event = recorder.last()
     assert (event.surface, event.model, event.status, event.stream) == (
         "messages",
         "claude",
@@ -71,7 +70,7 @@ async def test_async_create(aclient: anthropic.AsyncAnthropic, bedrock_simulator
 
 
 def test_stream_helper_text_and_final_message(
-    client: anthropic.Anthropic, bedrock_simulator: Any, recorder: EventRecorder
+    client: anthropic.Anthropic, bedrock_simulator: Any, recorder: CallEvents
 ) -> None:
     bedrock_simulator.reply(
         ClaudeReply("one two three four", usage=(20, 7)),
@@ -89,7 +88,7 @@ def test_stream_helper_text_and_final_message(
     sent = bedrock_simulator.last("InvokeModelWithResponseStream")
     assert sent.headers["x-amzn-bedrock-accept"] == "application/json"
     assert "stream" not in json.loads(sent.body)
-    event = recorder.last
+    event = recorder.last()
     assert event.stream and event.status == 200
     assert (event.usage.prompt_tokens, event.usage.completion_tokens) == (20, 7)
     assert event.cost == pytest.approx(20 * 3e-6 + 7 * 15e-6)
@@ -148,14 +147,14 @@ def test_stream_frames_are_anthropic_sse_without_bedrock_metrics(
 
 
 def test_anthropic_model_ids_reach_their_deployments(
-    client: anthropic.Anthropic, bedrock_simulator: Any, recorder: EventRecorder
+    client: anthropic.Anthropic, bedrock_simulator: Any, recorder: CallEvents
 ) -> None:
     client.messages.create(
         model="claude-3-5-haiku-latest", max_tokens=8, messages=[{"role": "user", "content": "a"}]
     )
     assert bedrock_simulator.last("InvokeModel").params["modelId"] == HAIKU
-    assert recorder.last.model == "haiku"
-    assert recorder.last.extra["requested_model"] == "claude-3-5-haiku-latest"
+    assert recorder.last().model == "haiku"
+    assert recorder.last().extra["requested_model"] == "claude-3-5-haiku-latest"
     client.messages.create(
         model="claude-sonnet-4-5", max_tokens=8, messages=[{"role": "user", "content": "b"}]
     )
@@ -179,7 +178,7 @@ def test_configured_alias(
 
 
 def test_count_tokens_through_bedrock_count_tokens(
-    client: anthropic.Anthropic, bedrock_simulator: Any, recorder: EventRecorder
+    client: anthropic.Anthropic, bedrock_simulator: Any, recorder: CallEvents
 ) -> None:
     counted = client.messages.count_tokens(
         model="claude",
@@ -194,8 +193,8 @@ def test_count_tokens_through_bedrock_count_tokens(
     assert inner["system"] == [{"type": "text", "text": "You are terse."}]
     # the simulator counts words: "You are terse." + "one two three"
     assert counted.input_tokens == 6
-    assert recorder.last.route == "/v1/messages/count_tokens"
-    assert recorder.last.status == 200
+    assert recorder.last().route == "/v1/messages/count_tokens"
+    assert recorder.last().status == 200
 
 
 def test_stream_events_reach_the_client_as_they_arrive(

@@ -2,46 +2,14 @@
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Callable
-
 import botocore.session
 import openai
 import pytest
 from botocore.validate import ParamValidator
 
-import outcrop
-from outcrop import CallEvent
+from outcrop.testing import CallEvents
 
 from .common import AGENT, AGENT_2, MASTER_KEY, SOURCE_ARN
-
-
-class EventRecorder:
-    """Collects ``outcrop_after_call`` events (they fire on the gateway's thread)."""
-
-    def __init__(self) -> None:
-        self.events: list[CallEvent] = []
-        self._changed = threading.Condition()
-
-    @outcrop.hookimpl
-    def outcrop_after_call(self, event: CallEvent) -> None:
-        with self._changed:
-            self.events.append(event)
-            self._changed.notify_all()
-
-    def wait_for(self, predicate: Callable[[CallEvent], bool], timeout: float = 3.0) -> CallEvent:
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while True:
-                found = next((e for e in self.events if predicate(e)), None)
-                if found is not None:
-                    return found
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError(f"no matching after_call event in {self.events!r}")
-                self._changed.wait(left)
-
 
 _INVOKE_AGENT = (
     botocore.session.get_session()
@@ -76,8 +44,8 @@ def _own_python_api_gateway(monkeypatch, tmp_path):
 
 
 @pytest.fixture
-def events(outcrop_plugin) -> EventRecorder:
-    recorder = EventRecorder()
+def events(outcrop_plugin) -> CallEvents:
+    recorder = CallEvents()
     outcrop_plugin(recorder, "bedrock-agent-test-recorder")
     return recorder
 

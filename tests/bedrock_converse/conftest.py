@@ -3,42 +3,15 @@ signature-verifying simulator, which also checks every body against botocore's m
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
 import openai
 import pytest
 
-import outcrop
-from outcrop import CallEvent
+from outcrop.testing import CallEvents
 
 from .common import ALIAS, CLAUDE, MASTER_KEY, NOVA, PROFILE_ARN
-
-
-class EventRecorder:
-    """Collects ``outcrop_after_call`` events (they fire on the gateway's thread)."""
-
-    def __init__(self) -> None:
-        self.events: list[CallEvent] = []
-        self._changed = threading.Condition()
-
-    @outcrop.hookimpl
-    def outcrop_after_call(self, event: CallEvent) -> None:
-        with self._changed:
-            self.events.append(event)
-            self._changed.notify_all()
-
-    def wait(self, count: int = 1, timeout: float = 5.0) -> list[CallEvent]:
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while len(self.events) < count:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError(f"expected {count} after-call events, got {self.events}")
-                self._changed.wait(left)
-        return self.events
 
 
 @pytest.fixture(autouse=True)
@@ -60,8 +33,8 @@ def _own_python_api_gateway(monkeypatch, tmp_path):
 
 
 @pytest.fixture
-def events(outcrop_plugin) -> EventRecorder:
-    recorder = EventRecorder()
+def events(outcrop_plugin) -> CallEvents:
+    recorder = CallEvents()
     outcrop_plugin(recorder, "bedrock-converse-test-recorder")
     return recorder
 

@@ -23,7 +23,7 @@ def test_text_sync(client, bedrock_simulator, events):
     sent = bedrock_simulator.last()
     assert sent.operation == "Converse" and sent.params["modelId"] == CLAUDE
     assert sent.json() == {"messages": [{"role": "user", "content": [{"text": "hi"}]}]}
-    event = events.wait()[-1]
+    event = events.wait_count(1)[-1]
     assert event.status == 200 and event.provider == "bedrock_converse"
     assert event.cost == pytest.approx(12 * 3e-6 + 3 * 15e-6)
 
@@ -130,7 +130,10 @@ def test_unhonoured_parameters_are_dropped_and_named_by_default(gateway, bedrock
     assert r.headers["x-outcrop-dropped-params"] == "presence_penalty,notAConverseField"
     sent = bedrock_simulator.last().text()
     assert "presence" not in sent and "notAConverseField" not in sent
-    assert events.wait(1)[-1].extra["dropped_params"] == ["presence_penalty", "notAConverseField"]
+    assert events.wait_count(1)[-1].extra["dropped_params"] == [
+        "presence_penalty",
+        "notAConverseField",
+    ]
 
 
 def test_drop_params_drops_and_reports(gateway, bedrock_simulator):

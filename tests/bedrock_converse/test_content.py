@@ -144,7 +144,7 @@ def test_cache_tokens_in_usage_and_cost(client, bedrock_simulator, events, strea
     assert usage.prompt_tokens_details.model_extra["cache_creation_tokens"] == 200
     # Claude 3.5 Sonnet: $3/M input, reads at 10 %, writes at 125 %, $15/M output
     expected = 100 * 3e-6 + 1000 * 0.3e-6 + 200 * 3.75e-6 + 10 * 15e-6
-    assert events.wait()[-1].cost == pytest.approx(expected)
+    assert events.wait_count(1)[-1].cost == pytest.approx(expected)
 
 
 @pytest.mark.parametrize("stream", [False, True])

@@ -58,7 +58,7 @@ def test_list_input(client, bedrock_simulator, events, name, size, calls):
     assert r.usage.prompt_tokens == r.usage.total_tokens == expected_tokens
     assert len(bedrock_simulator.requests) == calls
     assert all(req.operation == "InvokeModel" for req in bedrock_simulator.requests)
-    event = events.wait()[-1]
+    event = events.wait_count(1)[-1]
     assert event.surface == "embeddings" and event.status == 200 and event.cost is not None
 
 
@@ -142,7 +142,7 @@ def test_upstream_errors(client, bedrock_simulator, events):
     bedrock_simulator.reply(HttpError(429, "ThrottlingException", "slow down"))
     with pytest.raises(openai.RateLimitError):
         client.embeddings.create(model="cohere-v4", input="x")
-    assert events.wait()[-1].status == 429 and events.events[-1].surface == "embeddings"
+    assert events.wait_count(1)[-1].status == 429 and events.events[-1].surface == "embeddings"
 
 
 def test_langchain_embeddings(gateway, bedrock_simulator):
@@ -209,7 +209,7 @@ def test_embeddings_fail_over_across_the_deployments_of_a_name(
     assert raw.headers["x-outcrop-attempts"] == "2"
     calls = [(r.region, r.status) for r in bedrock_simulator.requests]
     assert calls == [("us-east-1", 503), ("us-west-2", 200)]
-    event = events.wait()[-1]
+    event = events.wait_count(1)[-1]
     assert event.deployment == "embed-us-west-2"
     assert [a.deployment for a in event.attempts] == ["embed-us-east-1", "embed-us-west-2"]
 

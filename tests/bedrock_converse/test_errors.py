@@ -40,7 +40,7 @@ def test_aws_errors_map_to_openai_errors(
         list(r)
     assert caught.value.status_code == status
     assert caught.value.body["code"] == code and "upstream said no" in caught.value.body["message"]
-    assert events.wait()[-1].status == status
+    assert events.wait_count(1)[-1].status == status
 
 
 def _sse(gateway, **body):
@@ -74,7 +74,7 @@ def test_mid_stream_exception_ends_with_an_error_event_never_done(
     assert "".join(texts) == "partial answer here"
     error = json.loads(frames[-1])["error"]
     assert error["code"] == exception[0].upper() + exception[1:] and "broke" in error["message"]
-    event = events.wait()[-1]
+    event = events.wait_count(1)[-1]
     assert event.status == status and event.stream
 
 
@@ -109,7 +109,7 @@ def test_client_disconnect_cancels_the_upstream_stream(gateway, bedrock_simulato
         for line in r.iter_lines():
             if line.startswith("data: "):
                 break  # leave after the first chunk
-    event = events.wait()[-1]
+    event = events.wait_count(1)[-1]
     assert event.status == 499 and event.latency_s < 1.5  # the whole stream takes 1.8 s
     deadline = time.monotonic() + 3
     while not bedrock_simulator.last().disconnected and time.monotonic() < deadline:
@@ -131,4 +131,4 @@ def test_error_frame_mid_stream(gateway, bedrock_simulator, events):
     )
     error = json.loads(frames[-1])["error"]
     assert error["code"] == "ThrottlingException" and 'say "when"' in error["message"]
-    assert events.wait()[-1].status == 429
+    assert events.wait_count(1)[-1].status == 429

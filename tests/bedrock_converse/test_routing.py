@@ -65,7 +65,7 @@ def test_throttled_then_served_on_the_same_deployment(
     assert raw.parse().choices[0].message.content == "after a wait"
     assert raw.headers["x-outcrop-attempts"] == "2"
     assert _calls(bedrock_simulator) == [(WEST, 429), (WEST, 200)]
-    event = events.wait(1)[-1]
+    event = events.wait_count(1)[-1]
     assert [(a.deployment, a.status, a.error) for a in event.attempts] == [
         ("claude-us-west-2", 429, "ThrottlingException"),
         ("claude-us-west-2", 200, None),
@@ -108,7 +108,7 @@ def test_unavailable_deployment_fails_over_to_the_other(
     assert raw.parse().choices[0].message.content == "served"
     assert raw.headers["x-outcrop-attempts"] == "2"
     assert _calls(bedrock_simulator) == [(EAST, 503), (WEST, 200)]  # each signed for its region
-    event = events.wait(1)[-1]
+    event = events.wait_count(1)[-1]
     assert event.deployment == "claude-us-west-2" and event.region == WEST
     assert [a.region for a in event.attempts] == [EAST, WEST]
 
@@ -126,7 +126,7 @@ def test_validation_error_is_never_retried(routed, simulator_params, bedrock_sim
     assert "malformed" in info.value.message
     assert "x-outcrop-attempts" not in info.value.response.headers
     assert len(_calls(bedrock_simulator)) == 1  # exactly one upstream call
-    assert events.wait(1)[-1].attempts == ()
+    assert events.wait_count(1)[-1].attempts == ()
 
 
 def test_access_denied_is_never_retried(routed, simulator_params, bedrock_simulator):
@@ -150,7 +150,7 @@ def test_fallback_to_another_model_name(routed, simulator_params, bedrock_simula
     assert "nova" in reply.model  # the answer names the model that served it
     paths = [r.path for r in bedrock_simulator.requests]
     assert CLAUDE in paths[0] and NOVA in paths[1]
-    event = events.wait(1)[-1]
+    event = events.wait_count(1)[-1]
     assert [a.deployment for a in event.attempts] == ["claude-us-east-1", "nova-us-west-2"]
 
 
@@ -216,7 +216,7 @@ def test_a_stream_that_failed_after_its_first_byte_is_not_retried(
             texts.append(chunk.choices[0].delta.content or "" if chunk.choices else "")
     assert "".join(texts).startswith("partial")
     assert len([r for r in bedrock_simulator.requests if r.operation == "ConverseStream"]) == 1
-    assert events.wait(1)[-1].attempts == ()
+    assert events.wait_count(1)[-1].attempts == ()
 
 
 def test_timeout_deadline_stops_retrying(routed, simulator_params, bedrock_simulator):

@@ -19,6 +19,7 @@ from outcrop import (
     UpstreamRequest,
     Usage,
 )
+from outcrop.testing import CallEvents
 
 
 class ConversePlugin:
@@ -26,7 +27,8 @@ class ConversePlugin:
         self.always_stream = always_stream  # read ConverseStream even for non-streaming calls
         self.prefix = prefix
         self.calls: list[str] = []
-        self.events: list[outcrop.CallEvent] = []
+        #: Its after-call events (``after_call`` is in ``calls`` once an event is here).
+        self.events = CallEvents()
 
     @outcrop.hookimpl
     def outcrop_register_models(self, register: Callable[[ModelPrefix], None]) -> None:
@@ -115,4 +117,4 @@ class ConversePlugin:
     @outcrop.hookimpl
     def outcrop_after_call(self, event: outcrop.CallEvent) -> None:
         self.calls.append("after_call")
-        self.events.append(event)
+        self.events.outcrop_after_call(event)

@@ -1,8 +1,6 @@
 """A plugin defined in the test suite serves chat completions through the real HTTP app,
 the OpenAI SDK and the signature-verifying simulator."""
 
-import time
-
 import httpx
 import openai
 import pytest
@@ -73,11 +71,8 @@ def test_streamed_completion_calls_every_hook_in_order(plugin, gateway, client, 
     # a delta carrying only `extra` still reaches the client, on its own chunk
     late = [c for c in chunks if (c.model_extra or {}).get("testprov_latency_ms") is not None]
     assert len(late) == 1 and late[0] is not chunks[0]
-    deadline = time.time() + 2
-    while "after_call" not in plugin.calls and time.time() < deadline:
-        time.sleep(0.01)
+    event = plugin.events.one()
     assert plugin.calls == ["translate_request", "sign_request", "translate_response", "after_call"]
-    event = plugin.events[-1]
     assert event.status == 200 and event.stream and event.usage.total_tokens == 10
     recorded = bedrock_simulator.last()
     assert recorded.operation == "ConverseStream"
@@ -242,10 +237,7 @@ def test_mid_stream_exception_becomes_sse_error_event(plugin, gateway, bedrock_s
     assert '"partial "' in events[0]
     assert "throttlingException: slow down" in events[-1] and '"error"' in events[-1]
     assert "data: [DONE]" not in events
-    deadline = time.time() + 2
-    while not plugin.events and time.time() < deadline:
-        time.sleep(0.01)
-    assert plugin.events[-1].status == 502
+    assert plugin.events.one().status == 502
 
 
 def test_mid_stream_exception_fails_non_streamed_call(
@@ -310,8 +302,6 @@ def test_client_disconnect_cancels_upstream_and_is_accounted(plugin, gateway, be
         for line in r.iter_lines():
             if line.startswith("data: "):
                 break  # leave after the first chunk
-    deadline = time.time() + 3
-    while not plugin.events and time.time() < deadline:
-        time.sleep(0.02)
-    assert plugin.events and plugin.events[-1].status == 499
-    assert plugin.events[-1].latency_s < 1.0  # well before the 1.5 s the full upstream stream takes
+    event = plugin.events.one()
+    assert event.status == 499
+    assert event.latency_s < 1.0  # well before the 1.5 s the full upstream stream takes

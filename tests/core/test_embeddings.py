@@ -14,7 +14,7 @@ import pytest
 
 import outcrop
 from outcrop import EmbeddingCall, EmbeddingResult, ModelRoute, UpstreamRequest, Usage
-from outcrop.testing import HttpError
+from outcrop.testing import CallEvents, HttpError
 from outcrop.testing.embeddings import vector
 
 TITAN = "amazon.titan-embed-text-v2:0"
@@ -25,7 +25,7 @@ class EmbedPlugin:
 
     def __init__(self) -> None:
         self.answers = 0
-        self.events: list[outcrop.CallEvent] = []
+        self.events = CallEvents()
 
     @outcrop.hookimpl
     def outcrop_register_models(self, register):
@@ -69,7 +69,7 @@ class EmbedPlugin:
 
     @outcrop.hookimpl
     def outcrop_after_call(self, event):
-        self.events.append(event)
+        self.events.outcrop_after_call(event)
 
 
 @pytest.fixture
@@ -107,7 +107,7 @@ def test_answers_keep_input_order_and_are_priced(plugin, client, bedrock_simulat
     for i, data in enumerate(r.data):
         assert data.index == i and data.embedding == pytest.approx(vector(texts[i], 1024))
     assert r.model == TITAN and r.usage.prompt_tokens == 40
-    event = plugin.events[-1]
+    event = plugin.events.one()
     assert (
         event.surface == "embeddings" and event.status == 200 and event.cost == pytest.approx(40e-6)
     )
@@ -127,7 +127,7 @@ def test_errors_answer_openai_json_and_emit_one_event(plugin, gateway, client, b
     bedrock_simulator.reply(HttpError(403, "AccessDeniedException", "no access"))
     with pytest.raises(openai.PermissionDeniedError):
         client.embeddings.create(model="emb", input="x")
-    assert [e.status for e in plugin.events] == [403]
+    assert [e.status for e in plugin.events.wait_count(1)] == [403]
     for body, status in [
         ({"model": "emb"}, 400),
         ({"model": "nope/x", "input": "x"}, 400),
@@ -136,7 +136,7 @@ def test_errors_answer_openai_json_and_emit_one_event(plugin, gateway, client, b
     ]:
         r = httpx.post(gateway.url + "/v1/embeddings", json=body)
         assert r.status_code == status and r.json()["error"]["message"]
-    assert [e.surface for e in plugin.events] == ["embeddings"] * 5
+    assert [e.surface for e in plugin.events.wait_count(5)] == ["embeddings"] * 5
     r = httpx.post(gateway.url + "/v1/embeddings", content=b"{not json")
     assert r.status_code == 400
 

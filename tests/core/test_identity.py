@@ -6,7 +6,6 @@ flushes at shutdown (``outcrop_shutdown``) and adds CLI commands (``outcrop_regi
 from __future__ import annotations
 
 import asyncio
-import time
 
 import httpx
 import openai
@@ -15,6 +14,7 @@ import pytest
 import outcrop
 from outcrop import Admission, OutcropError, Principal
 from outcrop.cli import main
+from outcrop.testing import CallEvents
 from outcrop.testing.replies import ConverseReply
 
 from .converse_plugin import ConversePlugin
@@ -31,7 +31,7 @@ class Identity:
 
     def __init__(self) -> None:
         self.admissions: list[Admission] = []
-        self.events: list[outcrop.CallEvent] = []
+        self.events = CallEvents()
         self.shutdowns = 0
 
     @outcrop.hookimpl
@@ -66,7 +66,7 @@ class Identity:
 
     @outcrop.hookimpl
     def outcrop_after_call(self, event: outcrop.CallEvent) -> None:
-        self.events.append(event)
+        self.events.outcrop_after_call(event)
 
     @outcrop.hookimpl
     def outcrop_shutdown(self, gateway: outcrop.Gateway):
@@ -101,13 +101,6 @@ def _client(gateway, key):
     return openai.OpenAI(base_url=gateway.url + "/v1", api_key=key, max_retries=0)
 
 
-def _wait_events(plugin, n):
-    deadline = time.time() + 3
-    while len(plugin.events) < n and time.time() < deadline:
-        time.sleep(0.005)
-    return plugin.events
-
-
 def test_plugin_key_is_a_principal_on_the_call_event(identity, gateway, bedrock_simulator):
     bedrock_simulator.reply(ConverseReply("hello", usage=(3, 2)))
     answer = _client(gateway, TEAM_KEY).chat.completions.create(
@@ -121,7 +114,7 @@ def test_plugin_key_is_a_principal_on_the_call_event(identity, gateway, bedrock_
         "nova",
     )
     assert admission.deployment == "nova#0" and admission.principal.team_id == "alpha"
-    event = _wait_events(identity, 1)[-1]
+    event = identity.events.one()
     assert event.principal == admission.principal and event.status == 200
     assert event.client_ip == "127.0.0.1" and event.user_agent.startswith("OpenAI/Python")
 
@@ -147,7 +140,7 @@ def test_refused_admission_never_reaches_upstream(identity, gateway, bedrock_sim
         )
     assert caught.value.body["code"] == "budget_exceeded"
     assert bedrock_simulator.requests == []
-    events = _wait_events(identity, 2)
+    events = identity.events.wait_count(2)
     assert [e.status for e in events] == [403, 429]
     assert events[1].principal.id == "id-0002"
 

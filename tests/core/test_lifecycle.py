@@ -16,7 +16,7 @@ import outcrop
 from outcrop.api import _gateway_for, _runner
 from outcrop.app import create_app
 from outcrop.config import parse_config
-from outcrop.testing import TEST_ACCESS_KEY, TEST_SECRET_KEY
+from outcrop.testing import TEST_ACCESS_KEY, TEST_SECRET_KEY, CallEvents
 from outcrop.testing.replies import ConverseReply, HttpError
 from outcrop.testing.server import ServerThread
 
@@ -27,29 +27,16 @@ HI = [{"role": "user", "content": "hi"}]
 SLOW = ConverseReply(" ".join(["word"] * 40), delay=0.1)  # ~4 s of frames
 
 
-class Events:
-    """Every after-call event of one test."""
-
-    def __init__(self) -> None:
-        self.events: list[outcrop.CallEvent] = []
-
-    @outcrop.hookimpl
-    def outcrop_after_call(self, event: outcrop.CallEvent) -> None:
-        self.events.append(event)
-
-    def one(self, timeout: float = 5.0) -> outcrop.CallEvent:
-        """The call's single event: waits for it, then makes sure no second one follows."""
-        deadline = time.time() + timeout
-        while not self.events and time.time() < deadline:
-            time.sleep(0.005)
-        time.sleep(0.2)
-        assert len(self.events) == 1, self.events
-        return self.events[0]
+def _only(events: CallEvents, server: ServerThread) -> outcrop.CallEvent:
+    """The HTTP call's single event: once the server stopped, no second one can follow."""
+    events.wait_count(1)
+    server.stop()
+    return events.one()
 
 
 @pytest.fixture
 def events(outcrop_plugin):
-    rec = Events()
+    rec = CallEvents()
     outcrop_plugin(rec, "lifecycle-events")
     return rec
 
@@ -98,7 +85,7 @@ def test_http_success(gateway, events, bedrock_simulator, stream):
     bedrock_simulator.reply(ConverseReply("fine", usage=(2, 1)))
     r = _post(gateway, {"model": "m", "messages": HI, "stream": stream})
     assert r.status_code == 200
-    event = events.one()
+    event = _only(events, gateway.server)
     assert (event.status, event.error, event.stream, event.model) == (200, None, stream, "m")
     assert event.usage.total_tokens == 3 and event.deployment == "m#0"
 
@@ -114,7 +101,7 @@ def test_http_success(gateway, events, bedrock_simulator, stream):
 def test_http_4xx_before_routing(gateway, events, body, status):
     r = httpx.post(gateway.url + "/v1/chat/completions", content=body)
     assert r.status_code == status and r.json()["error"]["message"]
-    event = events.one()
+    event = _only(events, gateway.server)
     assert event.status == status and event.error and event.surface == "chat"
 
 
@@ -126,7 +113,7 @@ def test_http_401_before_anything(plugin, simulator_params, gateway_factory, eve
         }
     )
     assert _post(gw, {"model": "m", "messages": HI}).status_code == 401
-    assert events.one().status == 401
+    assert _only(events, gw.server).status == 401
 
 
 @pytest.mark.parametrize("stream", [False, True])
@@ -134,7 +121,7 @@ def test_http_upstream_error(gateway, events, bedrock_simulator, stream):
     bedrock_simulator.reply(HttpError(429, "ThrottlingException", "slow down"))
     r = _post(gateway, {"model": "m", "messages": HI, "stream": stream})
     assert r.status_code == 429 and "slow down" in r.json()["error"]["message"]
-    event = events.one()
+    event = _only(events, gateway.server)
     assert event.status == 429 and event.error == "ThrottlingException: slow down"
 
 
@@ -147,7 +134,7 @@ def test_http_mid_stream_error(gateway, events, bedrock_simulator, stream):
         assert r.status_code == 200 and '"error"' in last and "later" in last
     else:
         assert r.status_code == 502 and "later" in r.json()["error"]["message"]
-    event = events.one()
+    event = _only(events, gateway.server)
     assert event.status == 502 and "later" in event.error and event.stream == stream
 
 
@@ -159,7 +146,7 @@ def test_http_disconnect_streamed(gateway, events, bedrock_simulator):
         json={"model": "m", "messages": HI, "stream": True},
     ) as r:
         next(r.iter_raw())
-    event = events.one()
+    event = _only(events, gateway.server)
     assert (event.status, event.error) == (499, "client disconnected")
     _wait_disconnected(bedrock_simulator)
 
@@ -168,7 +155,7 @@ def test_http_disconnect_non_streamed_cancels_the_upstream(gateway, events, bedr
     bedrock_simulator.reply(SLOW)
     with pytest.raises(httpx.ReadTimeout):
         _post(gateway, {"model": "m", "messages": HI}, timeout=0.5)
-    event = events.one()
+    event = _only(events, gateway.server)
     assert event.status == 499 and event.latency_s < 3.5
     _wait_disconnected(bedrock_simulator)
 
@@ -221,7 +208,7 @@ def test_python_success_sync_async_and_streams(kwargs, events, bedrock_simulator
     bedrock_simulator.reply(ConverseReply("fine", usage=(2, 1)))
     assert outcrop.completion(MODEL, HI, **kwargs).choices[0].message.content == "fine"
     assert events.one().status == 200
-    events.events.clear()
+    events.clear()
 
     bedrock_simulator.reply(ConverseReply("fine", usage=(2, 1)))
     assert (
@@ -233,7 +220,7 @@ def test_python_success_sync_async_and_streams(kwargs, events, bedrock_simulator
         == "fine"
     )
     assert events.one().status == 200
-    events.events.clear()
+    events.clear()
 
     async def both():
         bedrock_simulator.reply(ConverseReply("fine", usage=(2, 1)))
@@ -242,8 +229,9 @@ def test_python_success_sync_async_and_streams(kwargs, events, bedrock_simulator
         return [c async for c in await outcrop.acompletion(MODEL, HI, stream=True, **kwargs)]
 
     asyncio.run(both())
-    assert [e.status for e in events.events] == [200, 200]
-    assert [e.stream for e in events.events] == [False, True]
+    both_events = events.wait_count(2)
+    assert [e.status for e in both_events] == [200, 200]
+    assert [e.stream for e in both_events] == [False, True]
 
 
 @pytest.mark.parametrize("stream", [False, True])
@@ -253,7 +241,7 @@ def test_python_4xx_before_routing_emits_an_event(kwargs, events, stream):
     assert info.value.status == 400
     event = events.one()
     assert event.status == 400 and event.model == "nope/x" and event.route == "python"
-    events.events.clear()
+    events.clear()
     with pytest.raises(outcrop.OutcropError, match="invalid arguments"):
         outcrop.completion(MODEL, HI, temperature="hot", **kwargs)
     assert events.one().status == 400
@@ -296,7 +284,7 @@ def test_python_caller_cancels_or_stops_reading(kwargs, events, bedrock_simulato
     asyncio.run(cancelled())
     assert events.one().status == 499
     _wait_disconnected(bedrock_simulator)
-    events.events.clear()
+    events.clear()
 
     bedrock_simulator.reply(SLOW)
     stream = outcrop.completion(MODEL, HI, stream=True, **kwargs)

@@ -5,8 +5,6 @@ the ``CallEvent`` fields they read (``first_token_s``, ``error_type``/``error_co
 
 from __future__ import annotations
 
-import time
-
 import httpx
 import pytest
 
@@ -26,27 +24,15 @@ TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 class Observer:
     def __init__(self) -> None:
         self.sent: list[tuple[str, dict[bytes, bytes]]] = []
-        self.events: list[outcrop.CallEvent] = []
 
     @outcrop.hookimpl
     def outcrop_before_upstream(self, request, request_id, request_headers) -> None:
         self.sent.append((request_id, dict(request_headers)))
         request.headers["traceparent"] = "00-" + "1" * 32 + "-" + "2" * 16 + "-01"
 
-    @outcrop.hookimpl
-    def outcrop_after_call(self, event: outcrop.CallEvent) -> None:
-        self.events.append(event)
-
-    def event(self, timeout: float = 5.0) -> outcrop.CallEvent:
-        deadline = time.monotonic() + timeout
-        while not self.events and time.monotonic() < deadline:
-            time.sleep(0.005)
-        assert len(self.events) == 1, self.events
-        return self.events[0]
-
 
 @pytest.fixture
-def observer(outcrop_plugin):
+def observer(outcrop_plugin, call_events):
     outcrop_plugin(ConversePlugin(), "testprov")
     obs = Observer()
     outcrop_plugin(obs, "observer")
@@ -61,7 +47,9 @@ def gateway(observer, simulator_params, gateway_factory):
 
 
 @pytest.mark.parametrize("stream", [False, True])
-def test_before_upstream_headers_are_signed_and_sent(gateway, observer, bedrock_simulator, stream):
+def test_before_upstream_headers_are_signed_and_sent(
+    gateway, observer, call_events, bedrock_simulator, stream
+):
     bedrock_simulator.reply(ConverseReply("fine", usage=(2, 1)))
     r = httpx.post(
         gateway.url + "/v1/chat/completions",
@@ -72,7 +60,7 @@ def test_before_upstream_headers_are_signed_and_sent(gateway, observer, bedrock_
     seen = bedrock_simulator.last()
     assert seen.auth == "sigv4" and seen.error is None  # the added header did not break SigV4
     assert seen.headers["traceparent"] == "00-" + "1" * 32 + "-" + "2" * 16 + "-01"
-    event = observer.event()
+    event = call_events.one()
     [(request_id, client_headers)] = observer.sent
     assert request_id == event.request_id
     assert client_headers[b"traceparent"] == TRACEPARENT.encode()
@@ -85,11 +73,11 @@ def test_before_upstream_headers_are_signed_and_sent(gateway, observer, bedrock_
         assert event.first_token_s is None
 
 
-def test_the_event_names_the_error_type_and_code(gateway, observer, bedrock_simulator):
+def test_the_event_names_the_error_type_and_code(gateway, observer, call_events, bedrock_simulator):
     bedrock_simulator.reply(HttpError(429, "ThrottlingException", "slow down"))
     r = httpx.post(gateway.url + "/v1/chat/completions", json={"model": "m", "messages": HI})
     assert r.status_code == 429
-    event = observer.event()
+    event = call_events.one()
     assert event.error_type == "ThrottlingException" and event.status == 429
     assert observer.sent  # the hook saw the request that failed too
 

@@ -11,14 +11,13 @@ temperature 0.5`: a system message and a temperature).
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import httpx
 import openai
 import pytest
 
-import outcrop
+from outcrop.testing import CallEvents
 
 KEY = "sk-frameworks"
 AGENT = "bedrock/agent/AGENT12345/ALIAS12345"
@@ -29,31 +28,15 @@ CONVERSE = "bedrock/converse/amazon.nova-lite-v1:0"
 TARGETS = ["agent", "agentcore", "converse"]
 
 
-class Events:
-    def __init__(self) -> None:
-        self.events: list[outcrop.CallEvent] = []
-
-    @outcrop.hookimpl
-    def outcrop_after_call(self, event: outcrop.CallEvent) -> None:
-        self.events.append(event)
-
-    def last(self) -> outcrop.CallEvent:
-        deadline = time.monotonic() + 5
-        while not self.events:
-            assert time.monotonic() < deadline, "no after-call event"
-            time.sleep(0.01)
-        return self.events[-1]
-
-
 @pytest.fixture
-def events(outcrop_plugin: Any) -> Events:
-    recorder = Events()
+def events(outcrop_plugin: Any) -> CallEvents:
+    recorder = CallEvents()
     outcrop_plugin(recorder, "frameworks-events")
     return recorder
 
 
 @pytest.fixture
-def gateway(gateway_factory: Any, simulator_params: Any, events: Events) -> Any:
+def gateway(gateway_factory: Any, simulator_params: Any, events: CallEvents) -> Any:
     return gateway_factory(
         {
             "model_list": [

@@ -3,14 +3,11 @@ reach the in-process receiver, and the ``sampled`` flag of the ``traceparent`` s
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import pytest
 
-import outcrop
-from outcrop import CallEvent
-from outcrop.testing import ConverseReply
+from outcrop.testing import CallEvents, ConverseReply
 from outcrop_otel.sampling import DEFAULT, SAMPLERS, Sampler, from_environment
 
 from .common import CLIENT_SPAN, SERVER, TRACE, USER, openai_client
@@ -20,42 +17,24 @@ UNSAMPLED_CLIENT = {"traceparent": f"00-{TRACE}-{CLIENT_SPAN}-00"}
 SAMPLED_CLIENT = {"traceparent": f"00-{TRACE}-{CLIENT_SPAN}-01"}
 
 
-class CallsDone:
-    """Counts after-call events, after every other observer saw them (``trylast``)."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self._changed = threading.Condition()
-
-    @outcrop.hookimpl(trylast=True)
-    def outcrop_after_call(self, event: CallEvent) -> None:
-        with self._changed:
-            self.count += 1
-            self._changed.notify_all()
-
-    def wait(self, count: int) -> None:
-        with self._changed:
-            assert self._changed.wait_for(lambda: self.count >= count, 20), self.count
-
-
 def _tracing(gw: Any) -> Any:
     (tracing,) = [p for n, p in gw.gateway.pm.list_name_plugin() if n.startswith("outcrop_otel.")]
     return tracing
 
 
-def _calls(gw: Any, bedrock_simulator: Any, done: CallsDone, *headers: dict[str, str]) -> list:
+def _calls(gw: Any, bedrock_simulator: Any, done: CallEvents, *headers: dict[str, str]) -> list:
     """One chat call per header set; the spans the receiver got once the exporter flushed."""
     for extra in headers:
         bedrock_simulator.reply(ConverseReply("hi"), times=1)
         openai_client(gw).chat.completions.create(model="nova", messages=USER, extra_headers=extra)
-    done.wait(len(headers))
+    done.wait_count(len(headers))  # every other observer saw them
     _tracing(gw).exporter.shutdown()  # sends what was queued, then returns
     return [r.headers["traceparent"] for r in bedrock_simulator.requests]
 
 
 @pytest.fixture
-def done(outcrop_plugin) -> CallsDone:
-    recorder = CallsDone()
+def done(outcrop_plugin) -> CallEvents:
+    recorder = CallEvents()
     outcrop_plugin(recorder)
     return recorder
 

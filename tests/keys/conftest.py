@@ -4,6 +4,7 @@ PostgreSQL missing is a failure, never a skip."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 import uuid
@@ -172,10 +173,22 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
         time.sleep(0.02)
 
 
-def flushed(gateway: Any, timeout: float = 5.0) -> None:
-    """Wait until every spend row of ``gateway`` is in the database."""
+def flushed(gateway: Any, timeout: float = 10.0) -> None:
+    """Wait until every call ``gateway`` answered has its spend row in the database.
+
+    A call's row is buffered when the call ends, which for a relayed or streamed answer is
+    after the client has it: so first no call may be in flight, then no row buffered. Both are
+    read on the gateway's own loop, where a call ends (and buffers its row) in one step.
+    """
     service = service_of(gateway)
-    assert wait_for(lambda: not service.buffer, timeout), "spend rows were not written"
+
+    async def settled() -> bool:
+        return gateway.gateway.in_flight == 0 and not service.buffer
+
+    def check() -> bool:
+        return asyncio.run_coroutine_threadsafe(settled(), gateway.server._loop).result(timeout)
+
+    assert wait_for(check, timeout), f"spend rows were not written: {service.stats()}"
 
 
 __all__ = [

@@ -76,13 +76,19 @@ class EventStreamDecoder:
 
     def feed(self, data: bytes) -> list[EventStreamMessage]:
         buf = self._buf
-        buf += data
+        if buf:  # the start of a frame is waiting: parse the joined bytes
+            buf += data
+            data = bytes(buf)
+            buf.clear()
+        elif type(data) is not bytes:
+            data = bytes(data)
         out: list[EventStreamMessage] = []
-        offset, size = 0, len(buf)
+        offset, size = 0, len(data)
+        view = memoryview(data)  # over immutable bytes: slices copy nothing and pin nothing
         try:
             while size - offset >= 12:
-                total, headers_len, prelude_crc = _PRELUDE.unpack_from(buf, offset)
-                if zlib.crc32(buf[offset : offset + 8]) != prelude_crc:
+                total, headers_len, prelude_crc = _PRELUDE.unpack_from(data, offset)
+                if zlib.crc32(view[offset : offset + 8]) != prelude_crc:
                     raise ValueError("prelude checksum mismatch")
                 if headers_len > _MAX_HEADERS_LENGTH:
                     raise ValueError(f"header length {headers_len} over the limit")
@@ -92,28 +98,22 @@ class EventStreamDecoder:
                 if size - offset < total:
                     break
                 end = offset + total
-                view = memoryview(buf)
-                try:
-                    if zlib.crc32(view[offset : end - 4]) != _U32.unpack_from(buf, end - 4)[0]:
-                        raise ValueError("message checksum mismatch")
-                    start = offset + 12
-                    block = view[start : start + headers_len]
-                    try:
-                        headers = _parse_headers(block)
-                    finally:
-                        # An error's traceback keeps the slice alive: released here, or the
-                        # buffer could not shrink below (BufferError).
-                        block.release()
-                    payload = bytes(view[start + headers_len : end - 4])
-                finally:
-                    view.release()
-                out.append(EventStreamMessage(headers, payload))
+                if zlib.crc32(view[offset : end - 4]) != _U32.unpack_from(data, end - 4)[0]:
+                    raise ValueError("message checksum mismatch")
+                start = offset + 12
+                out.append(
+                    EventStreamMessage(
+                        _headers(data[start : start + headers_len]),
+                        data[start + headers_len : end - 4],
+                    )
+                )
                 offset = end
         except (ValueError, struct.error, UnicodeDecodeError) as exc:
             raise _malformed(str(exc)) from exc
         finally:
-            if offset:
-                del buf[:offset]
+            view.release()
+            if offset < size:
+                buf += data[offset:]
         return out
 
     @property
@@ -136,7 +136,28 @@ def _malformed(problem: str) -> OutcropError:
     )
 
 
-def _parse_headers(data: memoryview) -> dict[str, Any]:
+#: Header blocks already parsed (a stream repeats a handful: one per event type): block bytes
+#: -> headers. Bounded: past ``_HEADER_CACHE_SIZE`` blocks it is cleared; blocks longer than
+#: ``_HEADER_CACHE_BLOCK`` are never kept.
+_header_cache: dict[bytes, dict[str, Any]] = {}
+_HEADER_CACHE_SIZE = 256
+_HEADER_CACHE_BLOCK = 256
+
+
+def _headers(block: bytes) -> dict[str, Any]:
+    """The headers of one frame (a fresh dict: a message's own)."""
+    known = _header_cache.get(block)
+    if known is not None:
+        return known.copy()
+    headers = _parse_headers(block)
+    if len(block) <= _HEADER_CACHE_BLOCK:
+        if len(_header_cache) >= _HEADER_CACHE_SIZE:
+            _header_cache.clear()
+        _header_cache[block] = headers.copy()
+    return headers
+
+
+def _parse_headers(data: bytes | memoryview) -> dict[str, Any]:
     headers: dict[str, Any] = {}
     pos, end = 0, len(data)
     while pos < end:

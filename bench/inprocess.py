@@ -44,20 +44,22 @@ KEY_ID, SECRET = "AKIDEXAMPLEBENCH0001", "bench-secret-key-0001"
 
 
 def _serve_upstream(port: int) -> None:
+    import re
+
     from aiohttp import web
 
-    answers = {
-        f"/agents/{canned.AGENT_ID}/agentAliases/{canned.ALIAS_ID}": canned.invoke_agent(),
-        "/model/": canned.converse(),
-    }
+    routes = [(re.compile(r.pattern), r.canned) for r in canned.upstream_routes()]
 
     async def handle(request: web.Request) -> web.StreamResponse:
         await request.read()
         if request.path == "/v1/traces":  # OTLP/HTTP export of --callbacks otel
             return web.Response(content_type="application/x-protobuf")
-        for prefix, answer in answers.items():
-            if request.path.startswith(prefix):
-                return web.Response(body=b"".join(answer.parts), headers=dict(answer.headers))
+        for pattern, answer in routes:
+            if pattern.match(request.raw_path.split("?", 1)[0]):
+                return web.Response(
+                    body=answer.body,
+                    headers={**dict(answer.headers), "content-type": answer.content_type},
+                )
         return web.Response(status=404)
 
     app = web.Application()
@@ -91,6 +93,10 @@ def _config(upstream: str, callbacks: list[str], general: dict) -> dict:
                 "model_name": "bench-converse",
                 "litellm_params": {"model": f"bedrock/{canned.MODEL_ID}", **creds},
             },
+            {
+                "model_name": "bench-converse-long",
+                "litellm_params": {"model": f"bedrock/{canned.LONG_MODEL_ID}", **creds},
+            },
         ],
         "general_settings": {"master_key": "sk-bench", **general},
         "bedrock_passthrough": {**creds},
@@ -117,6 +123,41 @@ SURFACES = {
     ),
     "converse": (
         "/bedrock/model/bench-converse/converse",
+        json.dumps({"messages": [{"role": "user", "content": [{"text": PROMPT}]}]}).encode(),
+    ),
+    "converse_stream": (
+        "/bedrock/model/bench-converse/converse-stream",
+        json.dumps({"messages": [{"role": "user", "content": [{"text": PROMPT}]}]}).encode(),
+    ),
+    "converse_chat": (
+        "/v1/chat/completions",
+        json.dumps(
+            {"model": "bench-converse", "messages": [{"role": "user", "content": PROMPT}]}
+        ).encode(),
+    ),
+    "converse_chat_stream": (
+        "/v1/chat/completions",
+        json.dumps(
+            {
+                "model": "bench-converse",
+                "stream": True,
+                "messages": [{"role": "user", "content": PROMPT}],
+            }
+        ).encode(),
+    ),
+    #: 1,000 content events (per-event cost: compare with converse_chat_stream's 8)
+    "converse_chat_long": (
+        "/v1/chat/completions",
+        json.dumps(
+            {
+                "model": "bench-converse-long",
+                "stream": True,
+                "messages": [{"role": "user", "content": PROMPT}],
+            }
+        ).encode(),
+    ),
+    "converse_stream_long": (
+        "/bedrock/model/bench-converse-long/converse-stream",
         json.dumps({"messages": [{"role": "user", "content": [{"text": PROMPT}]}]}).encode(),
     ),
 }

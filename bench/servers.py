@@ -4,8 +4,8 @@ Two workloads, each server pinned to core 0 with wrk on core 1:
 
 * ``raw``: a hello-world ASGI app answering a small POST, served by each server's own command
   (what the server itself costs);
-* ``gateway``: ``outcrop serve --server NAME`` on pass-through converse against nginx's canned
-  answer (bench/harness), one worker.
+* ``gateway``: ``outcrop serve --server NAME`` on pass-through converse (or the ``--surfaces``
+  named) against nginx's canned answer (bench/harness), one worker.
 
 The figure is the server's CPU time (utime + stime of the process and its children, from
 /proc/PID/stat) divided by the requests wrk completed: load from other processes slows a run but
@@ -13,6 +13,8 @@ hardly changes the CPU each request takes, so the figures compare on a shared ma
 req/s would not. Each figure is the minimum of ``--repeat`` runs.
 
     python bench/servers.py [--seconds 5] [--repeat 3] [--connections 8]
+                            [--servers hypercorn] [--workloads gateway]
+                            [--surfaces converse,converse_chat,agent] [--callgrind]
 """
 
 from __future__ import annotations
@@ -105,7 +107,7 @@ def _measure_callgrind(
         subprocess.run(["callgrind_control", "-d", str(p)], check=True, capture_output=True)
     total = 0
     for p in pids:
-        dumps = sorted(args.workdir.glob(f"cg-{tag}.{p}.*"), key=lambda f: f.stat().st_mtime)
+        dumps = sorted(args.workdir.glob(f"cg-*.{p}.*"), key=lambda f: f.stat().st_mtime)
         text = dumps[-1].read_text()
         total += int(next(ln for ln in text.splitlines() if ln.startswith("summary:")).split()[1])
     return {"instructions_per_request": round(total / args.requests), "requests": args.requests}
@@ -132,6 +134,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--servers", default=",".join(SERVERS))
     p.add_argument("--workloads", default="raw,gateway")
     p.add_argument(
+        "--surfaces",
+        default="converse",
+        help="gateway workload: these surfaces (bench/harness/surfaces.py keys), one after another",
+    )
+    p.add_argument(
         "--callgrind",
         action="store_true",
         help="count instructions per request under callgrind instead of CPU time under wrk",
@@ -147,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     args.workdir.chmod(0o755)  # nginx's worker runs as an unprivileged user when we are root
     try:
         (args.workdir / "hello.py").write_text(HELLO)
-        results: dict[str, dict[str, dict]] = {"raw": {}, "gateway": {}}
+        results: dict[str, dict[str, dict]] = {"raw": {}}
         hello = Request("POST", "/", (("Content-Type", "application/json"),), b'{"hi": 1}')
         for server in servers if "raw" in args.workloads else ():
             port = procs.free_port()
@@ -165,11 +172,14 @@ def main(argv: list[str] | None = None) -> int:
                 procs.stop(proc)
             print(f"raw {server}: {results['raw'][server]}", flush=True)
 
-        surface = next(s for s in all_surfaces() if s.key == "converse")
+        wanted = args.surfaces.split(",")
+        surfaces = [s for s in all_surfaces() if s.key in wanted]
+        if missing := set(wanted) - {s.key for s in surfaces}:
+            raise SystemExit(f"unknown surfaces: {sorted(missing)}")
         nginx = Nginx(args.workdir)
         nginx.start()
         try:
-            config = gateway.write_config(args.workdir / "gw.yaml", [surface], nginx.url, None)
+            config = gateway.write_config(args.workdir / "gw.yaml", surfaces, nginx.url, None)
             for server in servers if "gateway" in args.workloads else ():
                 gw = gateway.Gateway(args.workdir, config, extra_args=["--server", server])
                 outcrop = [sys.executable, "-m", "outcrop"]  # valgrind runs python, not a script
@@ -178,12 +188,15 @@ def main(argv: list[str] | None = None) -> int:
                 gw.start(timeout=900)
                 try:
                     time.sleep(1)
-                    results["gateway"][server] = measure(
-                        gw.url, gw.pid, surface.gateway_request(), args, f"gw-{server}"
-                    )
+                    for surface in surfaces:
+                        tag = f"gw-{server}-{surface.key}"
+                        row = f"gateway {surface.key}" if len(surfaces) > 1 else "gateway"
+                        results.setdefault(row, {})[server] = measure(
+                            gw.url, gw.pid, surface.gateway_request(), args, tag
+                        )
+                        print(f"{row} {server}: {results[row][server]}", flush=True)
                 finally:
                     gw.stop()
-                print(f"gateway {server}: {results['gateway'][server]}", flush=True)
         finally:
             nginx.stop()
     finally:

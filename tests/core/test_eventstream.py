@@ -259,3 +259,28 @@ def test_decoder_rejects_corruption_like_botocore(where):
     with pytest.raises(OutcropError) as info:
         _ours_decode([bytes(frame)])
     assert info.value.status == 502 and "malformed event stream" in info.value.message
+
+
+def test_header_cache_is_bounded_and_each_message_owns_its_headers():
+    from outcrop import eventstream
+
+    eventstream._header_cache.clear()
+    frames = b"".join(
+        encode_event(f"event{i:05d}", {"n": i}) for i in range(eventstream._HEADER_CACHE_SIZE * 3)
+    )
+    messages = EventStreamDecoder().feed(frames)
+    assert [m.event_type for m in messages] == [
+        f"event{i:05d}" for i in range(eventstream._HEADER_CACHE_SIZE * 3)
+    ]
+    assert 0 < len(eventstream._header_cache) <= eventstream._HEADER_CACHE_SIZE
+    # a long header block is parsed, never kept
+    eventstream._header_cache.clear()
+    long_name = "x" * eventstream._HEADER_CACHE_BLOCK
+    (message,) = EventStreamDecoder().feed(encode_message({":event-type": long_name}, b"{}"))
+    assert message.event_type == long_name and not eventstream._header_cache
+    # the same block twice: two dicts, so one message's change never reaches another
+    first, second = EventStreamDecoder().feed(encode_event("chunk", {}) * 2)
+    first.headers[":event-type"] = "changed"
+    assert second.headers[":event-type"] == "chunk"
+    (third,) = EventStreamDecoder().feed(encode_event("chunk", {}))
+    assert third.headers[":event-type"] == "chunk"

@@ -201,11 +201,8 @@ async def acompletion(
 
 
 async def _achunks(gateway: Gateway, call: ChatCall, deltas: Any) -> AsyncIterator[OpenAIObject]:
-    async for chunk, extra in chunks(gateway, call, deltas):
-        data = msgspec.json.decode(encoder.encode(chunk))
-        if extra:
-            data.update(extra)
-        yield OpenAIObject.wrap(data)
+    async for chunk in chunks(gateway, call, deltas):
+        yield OpenAIObject.wrap(msgspec.json.decode(chunk))
 
 
 class _LoopThread:

@@ -99,8 +99,8 @@ async def _sse(
 ) -> AsyncIterator[bytes]:
     """SSE frames for each chunk the moment it exists; an error event ends a failed stream."""
     try:
-        async for chunk, extra in chunks(gateway, call, deltas):
-            yield b"data: " + encode_with_extra(chunk, extra) + b"\n\n"
+        async for chunk in chunks(gateway, call, deltas):
+            yield b"data: " + chunk + b"\n\n"
         yield b"data: [DONE]\n\n"
     except OutcropError as exc:
         life.record(exc)
@@ -474,13 +474,44 @@ async def collect(
     )
 
 
+class _TextFrames:
+    """The JSON of a chunk that carries only text (nearly every chunk of a stream), made from
+    the text alone: the encoding of that chunk is a fixed prefix (id, created, model, the
+    choice up to ``"content":``), the text as a JSON string, and a fixed suffix. The prefix is
+    made by encoding the same chunk, so the bytes are the encoder's own; it is made again when
+    the call's model changes."""
+
+    __slots__ = ("_created", "_id", "_model", "_prefix", "_suffix")
+
+    _MARK = b'"\\u0000"'  # what a one-NUL text encodes to: unique in the template
+
+    def __init__(self, cid: str, created: int) -> None:
+        self._id, self._created = cid, created
+        self._model: str | None = None
+        self._prefix = self._suffix = b""
+
+    def __call__(self, model: str, text: str) -> bytes:
+        if model != self._model:
+            template = encoder.encode(
+                ChatCompletionChunk(
+                    id=self._id,
+                    created=self._created,
+                    model=model,
+                    choices=[ChunkChoice(0, ChunkDelta(content="\0"), None)],
+                )
+            )
+            at = template.rindex(self._MARK)
+            self._prefix, self._suffix = template[:at], template[at + len(self._MARK) :]
+            self._model = model
+        return self._prefix + encoder.encode(text) + self._suffix
+
+
 async def chunks(
     gateway: Gateway, call: ChatCall, deltas: AsyncIterator[ChatDelta]
-) -> AsyncIterator[tuple[ChatCompletionChunk, dict[str, Any] | None]]:
-    """One chunk per delta as it arrives; the finish chunk; the usage chunk when asked.
-
-    Each chunk comes with the top-level fields to add to it: ``call.response_fields`` on the
-    first chunk, then each delta's ``extra`` on the chunk built from that delta.
+) -> AsyncIterator[bytes]:
+    """One chunk per delta as it arrives; the finish chunk; the usage chunk when asked. Each
+    chunk is its JSON, the top-level fields to add to it spliced in: ``call.response_fields``
+    on the first chunk, then each delta's ``extra`` on the chunk built from that delta.
     """
     cid = f"chatcmpl-{call.request_id}"
     created = int(time.time())
@@ -488,6 +519,7 @@ async def chunks(
     saw_tools = False
     first = True
     kept: list[str] | None = [] if gateway.capture_output else None
+    text_frame = _TextFrames(cid, created)
 
     def chunk(delta: ChunkDelta, finish_reason: str | None = None) -> ChatCompletionChunk:
         return ChatCompletionChunk(
@@ -499,11 +531,29 @@ async def chunks(
 
     try:
         async for d in deltas:
+            text = d.content
+            if (  # text alone, after the first chunk: the prefix-made frame
+                text is not None
+                and not first
+                and d.reasoning_content is None
+                and d.finish_reason is None
+                and d.model is None
+                and not d.tool_calls
+                and not d.annotations
+                and not d.thinking_blocks
+                and not d.extra
+                and d.usage is None
+                and d.usage_by_model is None
+            ):
+                if kept is not None and text:
+                    kept.append(text)
+                yield text_frame(call.model, text)
+                continue
             _track(call, d)
             if d.finish_reason:
                 finish = d.finish_reason
             has_delta = not (
-                d.content is None
+                text is None
                 and d.reasoning_content is None
                 and not d.tool_calls
                 and not d.annotations
@@ -512,14 +562,14 @@ async def chunks(
             if not has_delta and not d.extra:
                 continue
             saw_tools = saw_tools or bool(d.tool_calls)
-            if kept is not None and d.content:
-                kept.append(d.content)
+            if kept is not None and text:
+                kept.append(text)
             extra = {**call.response_fields, **(d.extra or {})} if first else d.extra
-            yield (
+            yield encode_with_extra(
                 chunk(
                     ChunkDelta(
                         role="assistant" if first else None,
-                        content=d.content if has_delta or not first else "",
+                        content=text if has_delta or not first else "",
                         reasoning_content=d.reasoning_content,
                         thinking_blocks=d.thinking_blocks,
                         tool_calls=d.tool_calls,
@@ -536,7 +586,7 @@ async def chunks(
     call.finish_reason = finish or ("tool_calls" if saw_tools else "stop")
     if kept is not None:
         call.output_text = "".join(kept)
-    yield (
+    yield encode_with_extra(
         chunk(
             ChunkDelta(role="assistant" if first else None, content="" if first else None),
             finish or ("tool_calls" if saw_tools else "stop"),
@@ -545,7 +595,7 @@ async def chunks(
     )
     opts = call.request.stream_options
     if opts is not None and opts.include_usage:
-        yield (
+        yield encode_with_extra(
             ChatCompletionChunk(
                 id=cid, created=created, model=call.model, choices=[], usage=call.usage
             ),

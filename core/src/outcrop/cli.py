@@ -182,6 +182,7 @@ def _importable(module: str) -> bool:
 def cmd_serve(args: argparse.Namespace) -> int:
     from .app import create_app
     from .gcfreeze import freeze_after_startup
+    from .gcfreeze import resume as resume_collector
     from .serving.shared import shared_dir
 
     configure_logging(args.log_level)
@@ -225,6 +226,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(busy, file=sys.stderr)
         return 2
     run = _SERVERS[args.server]
+    if args.workers > 1 or args.server == "granian":
+        resume_collector()  # the app starts in worker processes, not in this one
     with shared_dir() if args.workers > 1 else contextlib.nullcontext():
         return run(
             freeze_after_startup(app),
@@ -462,17 +465,24 @@ def _use_plugins_dir(argv: list[str] | None) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .gcfreeze import pause_until_started, resume
+
     problem = _use_plugins_dir(argv)
     if problem:
         print(problem, file=sys.stderr)
         return 2
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if getattr(args, "func", None) is None:  # `outcrop [--config FILE]` serves, like `litellm`
-        return cmd_serve(args)
-    if getattr(args, "certfile", None) and not getattr(args, "keyfile", None):
-        parser.error("--certfile needs --keyfile")
-    return int(args.func(args) or 0)
+    pause_until_started()  # `serve` turns it back on once started (outcrop.gcfreeze)
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        func = getattr(args, "func", None) or cmd_serve  # `outcrop [--config FILE]` serves
+        if func is not cmd_serve:
+            resume()
+        if getattr(args, "certfile", None) and not getattr(args, "keyfile", None):
+            parser.error("--certfile needs --keyfile")
+        return int(func(args) or 0)
+    finally:
+        resume()
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from outcrop import GatewayAPI
 
-from . import db, tokens
+from . import tokens
 
 #: Set by ``outcrop serve --no-migrate`` (an environment variable so ``--workers`` see it too).
 NO_MIGRATE_ENV = "OUTCROP_NO_MIGRATE"
@@ -28,6 +28,8 @@ class Settings:
 
     @classmethod
     def from_gateway(cls, gateway: GatewayAPI) -> Settings:
+        from . import db  # SQLAlchemy: only once keys are on (``outcrop --help`` never pays it)
+
         general = gateway.settings
         return cls(
             database_url=db.database_url(general.database_url, gateway.config_source),

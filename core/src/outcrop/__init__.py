@@ -21,6 +21,7 @@ from .lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .api import acompletion, aembedding, completion, embedding
+    from .aws import FrozenCredentials
     from .balance import weighted_choice
     from .bodies import ClientDisconnected, read_body
     from .config import (
@@ -125,6 +126,7 @@ _EXPORTS: dict[str, str] = {
     "EventStreamDecoder": ".eventstream",
     "encode_exception": ".eventstream",
     "Gateway": ".gateway",
+    "FrozenCredentials": ".aws",
     "ATTEMPTS_HEADER": ".headers",
     "COST_HEADER": ".headers",
     "DROPPED_PARAMS_HEADER": ".headers",
@@ -205,6 +207,7 @@ __all__ = [
     "EmbeddingResult",
     "EventStreamDecoder",
     "EventStreamMessage",
+    "FrozenCredentials",
     "FunctionCall",
     "Gateway",
     "GatewayAPI",

@@ -14,9 +14,8 @@ from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from typing import Any
 
 import pluggy
-from botocore.credentials import ReadOnlyCredentials
 
-from .aws import AwsSettings
+from .aws import AwsSettings, FrozenCredentials
 from .bodies import read_body
 from .config import (
     Config,
@@ -470,7 +469,7 @@ class Gateway:
         return kept
 
     # -- upstream --------------------------------------------------------------------------
-    async def credentials(self, params: DeploymentParams) -> ReadOnlyCredentials:
+    async def credentials(self, params: DeploymentParams) -> FrozenCredentials:
         return await self.aws.credentials(params)
 
     async def send(

@@ -11,8 +11,7 @@ from collections.abc import Iterable, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from botocore.credentials import ReadOnlyCredentials
-
+    from .aws import FrozenCredentials
     from .config import Deployment, DeploymentParams, GeneralSettings
     from .lifecycle import CallLifecycle, ErrorAnswer, Receive, Send
     from .limits import Counters
@@ -122,7 +121,7 @@ class GatewayAPI(Protocol):
         """The base URL of AWS ``service`` in ``region`` (honours ``api_base`` and
         ``AWS_ENDPOINT_URL_*``)."""
 
-    async def credentials(self, params: DeploymentParams) -> ReadOnlyCredentials:
+    async def credentials(self, params: DeploymentParams) -> FrozenCredentials:
         """The AWS credentials of a deployment (cached, refreshed in the background)."""
 
     async def send(

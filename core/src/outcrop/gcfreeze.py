@@ -19,7 +19,6 @@ from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-
 _paused = False
 
 

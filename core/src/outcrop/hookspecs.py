@@ -41,9 +41,9 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from botocore.credentials import ReadOnlyCredentials
     from starlette.routing import BaseRoute
 
+    from .aws import FrozenCredentials
     from .config import Config, DeploymentParams
     from .gateway_api import GatewayAPI
     from .types import (
@@ -132,7 +132,7 @@ def outcrop_translate_request(
 
 @hookspec(firstresult=True)
 def outcrop_sign_request(
-    request: UpstreamRequest, credentials: ReadOnlyCredentials, call: ChatCall | None
+    request: UpstreamRequest, credentials: FrozenCredentials, call: ChatCall | None
 ) -> UpstreamRequest | None:
     """Sign ``request`` in place (or return a new one) before it is sent.
 

@@ -7,20 +7,27 @@ pass-through routes ``/bedrock/*`` with it and the simulator answers with it. Co
 still percent-encoded path: ``%2F`` inside an ARN is not a separator. Templates are bucketed by
 (method, first segment) so a request tries only a handful of patterns.
 
-The table keeps what routing needs, not botocore's models: the three service descriptions are
-loaded by a throwaway session and dropped (about 5 MB of a worker's RSS otherwise). The
-simulator, which validates inputs against the models, loads them itself (``service_model``).
+The table keeps what routing needs, not botocore's models: the three service descriptions (the
+JSON files botocore ships, found as botocore's loader finds them) are read and dropped, without
+importing botocore (about 70 ms and several MB of a worker otherwise). The simulator, which
+validates inputs against the models, loads them through botocore (``service_model``).
 """
 
 from __future__ import annotations
 
+import gzip
+import importlib.util
+import json
+import os
 import re
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
-import botocore.session
-from botocore.model import OperationModel, ServiceModel
+if TYPE_CHECKING:
+    from botocore.model import OperationModel, ServiceModel
 
 #: The data-plane services in the table.
 DATA_PLANE_SERVICES = ("bedrock-runtime", "bedrock-agent-runtime", "bedrock-agentcore")
@@ -54,7 +61,64 @@ class Operation:
 @cache  # one per service of DATA_PLANE_SERVICES
 def service_model(service: str) -> ServiceModel:
     """botocore's model of one data-plane service (the simulator's; routing never needs it)."""
+    import botocore.session
+
     return botocore.session.get_session().get_service_model(service)
+
+
+def _data_paths() -> list[Path]:
+    """Where botocore's loader looks for service descriptions, in its order: ``AWS_DATA_PATH``,
+    ``~/.aws/models``, then the data botocore ships."""
+    paths = [
+        Path(os.path.expanduser(os.path.expandvars(p)))
+        for p in os.environ.get("AWS_DATA_PATH", "").split(os.pathsep)
+        if p
+    ]
+    paths.append(Path.home() / ".aws" / "models")
+    spec = importlib.util.find_spec("botocore")  # finds the package without importing it
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("botocore is not installed: its service descriptions are needed")
+    paths.append(Path(next(iter(spec.submodule_search_locations))) / "data")
+    return paths
+
+
+_SERVICE_FILES = ("service-2.json", "service-2.json.gz")
+
+
+def service_description(service: str) -> dict[str, Any]:
+    """The service description (``service-2.json``) botocore would load for ``service``: its
+    newest API version across the search paths, from the first path that has it."""
+    paths = _data_paths()
+    versions = {
+        version.name
+        for base in paths
+        if (base / service).is_dir()
+        for version in (base / service).iterdir()
+        if any((version / name).is_file() for name in _SERVICE_FILES)
+    }
+    if not versions:
+        raise RuntimeError(f"no service description for {service} in {[str(p) for p in paths]}")
+    latest = max(versions)
+    for base in paths:
+        for name in _SERVICE_FILES:
+            path = base / service / latest / name
+            if path.is_file():
+                raw = path.read_bytes()
+                loaded: dict[str, Any] = json.loads(
+                    gzip.decompress(raw) if name.endswith(".gz") else raw
+                )
+                return loaded
+    raise AssertionError("unreachable: a version was found")
+
+
+def _event_stream_output(operation: dict[str, Any], shapes: dict[str, Any]) -> bool:
+    """botocore's ``get_event_stream_output() is not None``: a member of the output structure
+    is an event stream."""
+    output = operation.get("output", {}).get("shape")
+    if output is None:
+        return False
+    members = shapes[output].get("members", {})
+    return any(shapes[m["shape"]].get("eventstream") for m in members.values())
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,24 +151,25 @@ def _first_segment(path: str) -> str:
 @cache
 def operation_table() -> dict[tuple[str, str], tuple[Operation, ...]]:
     """(method, first path segment) -> operations, most literal template first."""
-    session = botocore.session.Session()  # its loader's cache goes with it
     buckets: dict[tuple[str, str], list[Operation]] = {}
     for service in DATA_PLANE_SERVICES:
-        model = session.get_service_model(service)
-        bearer = "smithy.api#httpBearerAuth" in (model.metadata.get("auth") or [])
-        for name in model.operation_names:
-            op_model = model.operation_model(name)
-            template = op_model.http["requestUri"].split("?", 1)[0]
+        description = service_description(service)
+        metadata, shapes = description["metadata"], description["shapes"]
+        bearer = "smithy.api#httpBearerAuth" in (metadata.get("auth") or [])
+        signing_name = metadata.get("signingName") or metadata["endpointPrefix"]
+        for name, operation in description["operations"].items():
+            http = operation["http"]
+            template = http["requestUri"].split("?", 1)[0]
             op = Operation(
                 service=service,
-                signing_name=model.signing_name,
+                signing_name=signing_name,
                 bearer_auth=bearer,
                 name=name,
-                method=op_model.http["method"],
+                method=http["method"],
                 template=template,
                 pattern=_compile(template),
-                event_stream=op_model.get_event_stream_output() is not None,
-                status=int(op_model.http.get("responseCode", 200)),
+                event_stream=_event_stream_output(operation, shapes),
+                status=int(http.get("responseCode", 200)),
             )
             buckets.setdefault((op.method, _first_segment(template)), []).append(op)
     # A literal segment beats a label where two templates could both match.

@@ -16,8 +16,6 @@ from functools import lru_cache
 from typing import TypeVar
 from urllib.parse import quote
 
-from botocore.utils import normalize_url_path
-
 ALGORITHM = "AWS4-HMAC-SHA256"
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
@@ -28,6 +26,24 @@ def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
     k = hmac.new(k, region.encode(), hashlib.sha256).digest()
     k = hmac.new(k, service.encode(), hashlib.sha256).digest()
     return hmac.new(k, b"aws4_request", hashlib.sha256).digest()
+
+
+def normalize_url_path(path: str) -> str:
+    """botocore's ``normalize_url_path``: RFC 3986's dot segments removed and repeated slashes
+    collapsed (AWS wants both), ``/`` for an empty path. Here so that signing never imports
+    botocore; ``tests/core/test_sigv4.py`` compares the two."""
+    if not path:
+        return "/"
+    kept: list[str] = []
+    for segment in path.split("/"):
+        if segment == "..":
+            if kept:
+                kept.pop()
+        elif segment and segment != ".":
+            kept.append(segment)
+    first = "/" if path[0] == "/" else ""
+    last = "/" if path[-1] == "/" and kept else ""
+    return first + "/".join(kept) + last
 
 
 T = TypeVar("T")

@@ -20,11 +20,8 @@ import hmac
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from typing import Literal
-
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest, HTTPHeaders
-from botocore.credentials import ReadOnlyCredentials
+from functools import cache
+from typing import Any, Literal
 
 from . import sigv4_canonical as canonical
 from .errors import OutcropError, clip
@@ -354,20 +351,22 @@ def _signature_fast(
     return canonical.signature(secret, amz_date, auth.region, auth.service, creq)
 
 
-class _ReceivedRequestAuth(SigV4Auth):  # type: ignore[misc]  # botocore is untyped
-    """botocore's SigV4 steps over exactly the headers the client says it signed.
+@cache
+def _received_request_auth() -> Any:
+    """A ``SigV4Auth`` over exactly the headers the client says it signed (botocore would
+    otherwise pick headers itself, and skip names such as ``user-agent``). Made on first use:
+    only the ``"botocore"`` engine (the simulator) imports botocore."""
+    from botocore.auth import SigV4Auth
 
-    botocore would otherwise pick headers itself (and skip names such as ``user-agent``).
-    """
+    class ReceivedRequestAuth(SigV4Auth):  # type: ignore[misc]  # botocore is untyped
+        def __init__(self, credentials: Any, service: str, region: str, signed: Any) -> None:
+            super().__init__(credentials, service, region)
+            self._signed = signed
 
-    def __init__(
-        self, credentials: ReadOnlyCredentials, service: str, region: str, signed: HTTPHeaders
-    ) -> None:
-        super().__init__(credentials, service, region)
-        self._signed = signed
+        def headers_to_sign(self, request: Any) -> Any:
+            return self._signed
 
-    def headers_to_sign(self, request: AWSRequest) -> HTTPHeaders:
-        return self._signed
+    return ReceivedRequestAuth
 
 
 def _signature_botocore(
@@ -382,6 +381,9 @@ def _signature_botocore(
     amz_date: str,
     secret: str,
 ) -> str:
+    from botocore.awsrequest import AWSRequest, HTTPHeaders
+    from botocore.credentials import ReadOnlyCredentials
+
     to_sign = HTTPHeaders()
     for name in signed:
         for value in received[name]:
@@ -391,7 +393,7 @@ def _signature_botocore(
     if payload_hash != canonical.payload_hash(body):
         request.headers["X-Amz-Content-SHA256"] = payload_hash
     request.context["timestamp"] = amz_date
-    signer = _ReceivedRequestAuth(
+    signer = _received_request_auth()(
         ReadOnlyCredentials(auth.access_key, secret, None), auth.service, auth.region, to_sign
     )
     creq = signer.canonical_request(request)

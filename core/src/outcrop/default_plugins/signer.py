@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from botocore.credentials import ReadOnlyCredentials
+from typing import TYPE_CHECKING
 
 from .. import sigv4
 from ..hookimpl import hookimpl
 from ..types import ChatCall
 from ..upstream import UpstreamRequest
 
+if TYPE_CHECKING:
+    from ..aws import FrozenCredentials
+
 
 @hookimpl(trylast=True)
 def outcrop_sign_request(
-    request: UpstreamRequest, credentials: ReadOnlyCredentials, call: ChatCall | None
+    request: UpstreamRequest, credentials: FrozenCredentials, call: ChatCall | None
 ) -> UpstreamRequest:
     sigv4.sign(
         request.method,

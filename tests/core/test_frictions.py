@@ -31,7 +31,7 @@ def test_busy_port_is_one_line(server):
 def test_demo_prints_this_python_and_removes_its_config(capsys):
     seen = {}
 
-    def fake_server(app, host, port, **_):
+    def fake_server(app, listen):
         out = capsys.readouterr().out
         seen["out"] = out
         seen["path"] = next(

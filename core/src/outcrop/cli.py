@@ -14,7 +14,7 @@ from .errors import ConfigError
 from .limits import WORKERS_ENV
 from .logs import configure_logging, get_logger
 from .loopback import is_loopback
-from .serving.options import ServerOptions
+from .serving.options import Listen, ServerOptions
 
 if TYPE_CHECKING:
     from .gateway import Gateway
@@ -51,27 +51,16 @@ def bind_host(requested: str | None, gateway: Gateway) -> str:
     return host
 
 
-def _run_server(
-    app: Any,
-    host: str,
-    port: int,
-    *,
-    certfile: str | None,
-    keyfile: str | None,
-    workers: int = 1,
-    options: ServerOptions | None = None,
-    log_level: str = "INFO",
-) -> int:
+def _run_server(app: Any, listen: Listen) -> int:
     """hypercorn with Outcrop's transport limits (outcrop.serving); returns the exit code."""
     from .serving.options import hypercorn_config
     from .serving.worker import serve
     from .serving.workers import run_workers
 
-    options = options or ServerOptions()
-    bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    hc = hypercorn_config(options, bind, certfile=certfile, keyfile=keyfile)
-    if workers > 1:
-        return run_workers(hc, options, workers, log_level)
+    options = listen.options
+    hc = hypercorn_config(options, listen.bind, certfile=listen.certfile, keyfile=listen.keyfile)
+    if listen.workers > 1:
+        return run_workers(hc, options, listen.workers, listen.log_level)
     loop_factory = None
     try:
         import uvloop
@@ -84,26 +73,18 @@ def _run_server(
     return 0
 
 
-def _run_uvicorn(
-    app: Any,
-    host: str,
-    port: int,
-    *,
-    certfile: str | None,
-    keyfile: str | None,
-    workers: int = 1,
-    options: ServerOptions | None = None,
-    log_level: str = "INFO",
-) -> int:
+def _run_uvicorn(app: Any, listen: Listen) -> int:
     """The optional uvicorn server (``pip install 'outcrop[uvicorn]'``): measurably faster per
     core than hypercorn on this app (see docs/performance.md); HTTP/1.1 only. uvicorn has no
     request-header timeout: ``header_timeout`` applies to hypercorn alone (docs/server.md)."""
     import uvicorn
 
-    options = options or ServerOptions()
+    from .serving.parent import export_supervisor
+
+    options = listen.options
     settings: dict[str, Any] = {
-        "host": host,
-        "port": port,
+        "host": listen.host,
+        "port": listen.port,
         "access_log": False,  # Outcrop writes its own access log
         "log_level": "warning",
         "timeout_keep_alive": options.keep_alive_timeout,
@@ -111,42 +92,25 @@ def _run_uvicorn(
         # uvicorn answers 503 past this many connections plus in-flight requests.
         "limit_concurrency": options.connection_cap,
         "h11_max_incomplete_event_size": 16 * 1024,
-        "ssl_certfile": certfile,
-        "ssl_keyfile": keyfile,
+        "ssl_certfile": listen.certfile,
+        "ssl_keyfile": listen.keyfile,
         "loop": "uvloop" if _importable("uvloop") else "asyncio",
         "http": "httptools" if _importable("httptools") else "h11",
     }
-    if workers > 1:
-        uvicorn.run("outcrop.server:app", workers=workers, **settings)
+    if listen.workers > 1:
+        export_supervisor()  # its workers end with it (outcrop.server)
+        uvicorn.run("outcrop.server:app", workers=listen.workers, **settings)
     else:
         uvicorn.run(app, **settings)
     return 0
 
 
-def _run_granian(
-    app: Any,
-    host: str,
-    port: int,
-    *,
-    certfile: str | None,
-    keyfile: str | None,
-    workers: int = 1,
-    options: ServerOptions | None = None,
-    log_level: str = "INFO",
-) -> int:
+def _run_granian(app: Any, listen: Listen) -> int:
     """The optional granian server (``pip install 'outcrop[granian]'``), HTTP/1.1 only; its
     workers load ``outcrop.server:app`` (docs/server.md lists what it applies)."""
     from .serving.granian import run_granian
 
-    return run_granian(
-        options or ServerOptions(),
-        host,
-        port,
-        certfile=certfile,
-        keyfile=keyfile,
-        workers=workers,
-        log_level=log_level,
-    )
+    return run_granian(listen)
 
 
 _SERVERS = {"hypercorn": _run_server, "uvicorn": _run_uvicorn, "granian": _run_granian}
@@ -229,8 +193,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.workers > 1 or args.server == "granian":
         resume_collector()  # the app starts in worker processes, not in this one
     with shared_dir() if args.workers > 1 else contextlib.nullcontext():
-        return run(
-            freeze_after_startup(app),
+        listen = Listen(
             host,
             args.port,
             certfile=args.certfile,
@@ -239,6 +202,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             options=options,
             log_level=args.log_level,
         )
+        return run(freeze_after_startup(app), listen)
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -348,7 +312,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         f"(credentials: {TEST_ACCESS_KEY} / {TEST_SECRET_KEY})",
         flush=True,
     )
-    _run_server(BedrockSimulator(), args.host, args.port, certfile=None, keyfile=None)
+    _run_server(BedrockSimulator(), Listen(args.host, args.port))
     return 0
 
 

@@ -19,6 +19,7 @@ import yaml
 from .app import create_app
 from .config import parse_config
 from .gateway import Gateway
+from .serving.options import Listen
 from .testing import TEST_ACCESS_KEY, TEST_SECRET_KEY
 from .testing.server import ServerThread
 from .testing.simulator import BedrockSimulator
@@ -64,7 +65,7 @@ def run_demo(*, host: str, port: int, run_server: Callable[..., object]) -> int:
         chat = {d.model_name for d in gateway.config.model_list if gateway.routes[d.index].chat}
         base = f"http://{host}:{port}"
         print(_instructions(base, master_key, config, f.name, simulator.url, chat), flush=True)
-        run_server(app, host, port, certfile=None, keyfile=None)
+        run_server(app, Listen(host, port))
     finally:
         simulator.stop()
         if path is not None:  # it holds the demo's master key: never left behind

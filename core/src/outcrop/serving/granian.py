@@ -11,7 +11,9 @@ On SIGTERM/SIGINT, whether it reaches the supervisor alone or the whole process 
 worker stops accepting and lets in-flight requests and streams finish (granian waits for its
 connections); Outcrop adds what hypercorn's worker does: the ``shutting_down``, ``drained`` and
 ``graceful_timeout_reached`` lines, and the cut after ``graceful_timeout``, which cancels the calls
-still running so each is answered 503 ``shutting_down`` and logged once.
+still running so each is answered 503 ``shutting_down`` and logged once. A supervisor killed
+outright (SIGKILL) takes its workers with it (``outcrop.serving.parent``): they drain as on
+SIGTERM instead of keeping the port as orphans.
 
 The worker function follows granian's own ASGI worker (``granian.server.mp``); the supported
 granian range is pinned in core/pyproject.toml.
@@ -42,7 +44,8 @@ from granian.server.common import WORKERS_METHODS
 from granian.server.mp import MPServer, WorkerProcess
 
 from ..logs import get_logger
-from .options import LIMIT_LOG_INTERVAL, ServerOptions
+from .options import LIMIT_LOG_INTERVAL, Listen, ServerOptions
+from .parent import PARENT_POLL_S, end_with_parent, export_supervisor, parent_alive, supervisor_pid
 
 log = get_logger("outcrop.server")
 
@@ -62,34 +65,27 @@ _QUEUE_POLL = 1.0
 _KILL_MARGIN = 10
 
 
-def run_granian(
-    options: ServerOptions,
-    host: str,
-    port: int,
-    *,
-    certfile: str | None,
-    keyfile: str | None,
-    workers: int,
-    log_level: str,
-) -> int:
+def run_granian(listen: Listen) -> int:
     """Serve ``outcrop.server:app`` on granian until SIGTERM/SIGINT; returns the exit code."""
+    options = listen.options
     os.environ[GRACEFUL_ENV] = str(options.graceful_timeout)
-    os.environ[PORT_ENV] = str(port)
+    os.environ[PORT_ENV] = str(listen.port)
     os.environ[CAP_ENV] = str(options.connection_cap)
-    os.environ.setdefault("OUTCROP_LOG_LEVEL", log_level)
+    os.environ.setdefault("OUTCROP_LOG_LEVEL", listen.log_level)
+    export_supervisor()
     server = _Supervisor(
         "outcrop.server:app",
-        address=host,
-        port=port,
+        address=listen.host,
+        port=listen.port,
         interface=Interfaces.ASGI,
-        workers=workers,
+        workers=listen.workers,
         http=HTTPModes.http1,
         websockets=False,
         backpressure=options.connection_cap,
         http1_settings=HTTP1Settings(header_read_timeout=int(options.header_timeout * 1000)),
         log_level=LogLevels.warning,  # Outcrop logs the stages itself
-        ssl_cert=Path(certfile) if certfile else None,
-        ssl_key=Path(keyfile) if keyfile else None,
+        ssl_cert=Path(listen.certfile) if listen.certfile else None,
+        ssl_key=Path(listen.keyfile) if listen.keyfile else None,
         ssl_protocol_min=SSLProtocols.tls12,  # as hypercorn: TLS 1.2 clients are served
         workers_kill_timeout=int(options.graceful_timeout) + _KILL_MARGIN,
     )
@@ -190,6 +186,16 @@ def _worker(
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal)
+    supervisor = supervisor_pid()
+    end_with_parent(supervisor)
+
+    def look_at_parent() -> None:  # the portable fallback of the death signal
+        if parent_alive(supervisor):
+            loop.call_later(PARENT_POLL_S, look_at_parent)
+        else:
+            on_signal()
+
+    loop.call_later(PARENT_POLL_S, look_at_parent)
 
     loop.run_until_complete(lifespan.startup())  # type: ignore[no-untyped-call]
     if lifespan.interrupt:

@@ -59,6 +59,24 @@ class ServerOptions:
         return self.max_connections or default_max_connections()
 
 
+@dataclass(frozen=True, slots=True)
+class Listen:
+    """Where and how one ``serve`` listens: what each server's runner takes (``outcrop.cli``)."""
+
+    host: str
+    port: int
+    certfile: str | None = None
+    keyfile: str | None = None
+    workers: int = 1
+    options: ServerOptions = ServerOptions()
+    log_level: str = "INFO"
+
+    @property
+    def bind(self) -> str:
+        """hypercorn's bind: ``host:port``, or ``[v6]:port``."""
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
 def hypercorn_config(
     options: ServerOptions, bind: str, *, certfile: str | None = None, keyfile: str | None = None
 ) -> Any:

@@ -5,7 +5,9 @@ does, and Ctrl-C in a terminal) drains every worker like the single-process serv
 accepting and lets in-flight requests and streams finish for up to ``graceful_timeout`` seconds.
 The supervisor waits for all of them (hypercorn's own supervisor terminated the others as soon
 as the first had exited) and exits 0 when every worker did. A worker that dies on its own stops
-the others and makes the exit code non-zero, so a process manager restarts the service.
+the others and makes the exit code non-zero, so a process manager restarts the service. A
+supervisor killed outright (SIGKILL) takes its workers with it (``outcrop.serving.parent``):
+they drain and exit instead of keeping the port as orphans.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 
 from ..logs import configure_logging, get_logger
 from .options import ServerOptions
+from .parent import end_with_parent, export_supervisor, parent_alive, supervisor_pid
 
 log = get_logger("outcrop.server")
 
@@ -41,6 +44,7 @@ def run_workers(config: Any, options: ServerOptions, workers: int, log_level: st
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, on_signal)
+    export_supervisor()
     procs = [
         ctx.Process(
             target=_worker_main,
@@ -94,17 +98,19 @@ def _worker_main(
     config: Any, options: ServerOptions, sockets: Any, stop: Any, log_level: str
 ) -> None:
     """A worker process: the app from ``OUTCROP_CONFIG`` (``outcrop.server``), served until a
-    signal reaches it or the supervisor sets ``stop``."""
+    signal reaches it, the supervisor sets ``stop``, or the supervisor dies."""
     early: list[int] = []  # a signal while the app loads still means a clean stop
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda signum, _frame: early.append(signum))
+    supervisor = supervisor_pid()
+    end_with_parent(supervisor)  # a supervisor killed outright takes this worker with it
     os.environ.setdefault("OUTCROP_LOG_LEVEL", log_level)
     configure_logging(log_level)
     from ..server import app
     from .worker import serve
 
     async def stopped() -> None:
-        while not stop.is_set() and not early:
+        while not stop.is_set() and not early and parent_alive(supervisor):
             await asyncio.sleep(0.1)
 
     loop_factory = None

@@ -1,0 +1,59 @@
+"""Workers end with their supervisor.
+
+A supervisor that is killed outright (SIGKILL, the OOM killer, a crash) cannot tell its workers
+to stop; without this they would keep serving the port as orphans, and a restarted gateway
+could not bind it. Each worker of ``serve --workers N`` (hypercorn's and granian's) therefore:
+
+* on Linux, asks the kernel for SIGTERM when its parent dies (``prctl(PR_SET_PDEATHSIG)``), so
+  it drains and exits exactly as on a supervisor's SIGTERM (uvicorn's workers too: they do it
+  when they import ``outcrop.server``);
+* everywhere, also looks at its parent once in a while (``parent_alive``: the supervisor's pid,
+  exported before the workers start, is no longer its parent's) and drains when it is gone
+  (hypercorn's and granian's workers, whose loop is Outcrop's).
+
+A supervisor that died before its worker got this far is seen at once (``end_with_parent``).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import sys
+
+#: The supervisor's pid, exported to the worker processes it starts.
+SUPERVISOR_ENV = "OUTCROP_SUPERVISOR_PID"
+#: Seconds between two looks at the parent (the portable fallback of the death signal).
+PARENT_POLL_S = 1.0
+_PR_SET_PDEATHSIG = 1
+
+
+def export_supervisor() -> None:
+    """In the supervisor, before starting workers: name this process as their parent."""
+    os.environ[SUPERVISOR_ENV] = str(os.getpid())
+
+
+def supervisor_pid() -> int:
+    """In a worker: the pid of the supervisor that started it."""
+    return int(os.environ.get(SUPERVISOR_ENV) or os.getppid())
+
+
+def parent_alive(supervisor: int) -> bool:
+    """Whether the supervisor is still this process's parent (an orphan is re-parented)."""
+    return os.getppid() == supervisor
+
+
+def end_with_parent(supervisor: int) -> None:
+    """Have this process receive SIGTERM when its parent dies (Linux), and now when the
+    supervisor died already; install the worker's SIGTERM handling first. Nothing in the
+    supervisor itself."""
+    if supervisor == os.getpid():
+        return
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+        except (OSError, AttributeError):  # no libc to ask: the polling fallback remains
+            pass
+    if not parent_alive(supervisor):
+        os.kill(os.getpid(), signal.SIGTERM)

@@ -63,6 +63,7 @@ if TYPE_CHECKING:
     )
     from .params import http_url_problem, parse_params
     from .regions import arn_region, check_region, is_region
+    from .routing import request_tags
     from .sigv4_verify import (
         SigV4Error,
         SigV4Identity,
@@ -142,6 +143,7 @@ _EXPORTS: dict[str, str] = {
     "http_url_problem": ".params",
     "parse_params": ".params",
     "arn_region": ".regions",
+    "request_tags": ".routing",
     "check_region": ".regions",
     "is_region": ".regions",
     "SigV4Error": ".sigv4_verify",
@@ -254,6 +256,7 @@ __all__ = [
     "parse_config",
     "parse_params",
     "read_body",
+    "request_tags",
     "split_validation_error",
     "verify_sigv4",
     "weighted_choice",

@@ -7,7 +7,7 @@ on the gateway object is the core's own and may change without notice.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, MutableMapping
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -98,6 +98,23 @@ class GatewayAPI(Protocol):
     def pick(self, model_name: str) -> Deployment | None:
         """One deployment of ``model_name``, chosen by the gateway's routing."""
 
+    def resolve(
+        self,
+        model: str,
+        params: DeploymentParams | None = None,
+        tags: Sequence[str] | None = None,
+    ) -> tuple[ModelRoute, DeploymentParams, Deployment | None]:
+        """Route a caller's model string as ``/v1/chat/completions`` and ``/v1/embeddings`` do
+        (docs/routing.md): a ``model_name`` or ``model_group_alias`` -> one of its deployments,
+        picked by the router (order, cooldowns, strategy, and tag routing with ``tags``, the
+        request's, from ``outcrop.request_tags``); a model string a wildcard deployment serves
+        -> one of its derived deployments; else, with ``allow_raw_models``, the raw model
+        string on ``params`` (the gateway's defaults when ``None``) and no deployment.
+        Returns ``(route, deployment params, deployment or None)``; pass the deployment's
+        ``model_name`` and the same ``tags`` to ``send_routed`` for its retries and failover.
+        Raises ``OutcropError`` (400): a name refused (``model_not_found``), no deployment
+        serving the tags (``no_deployments_with_tag``), a wildcard's allow-list refusing it."""
+
     def cooling(self, deployment: Deployment) -> bool:
         """Whether the router is cooling ``deployment`` down after failures right now."""
 
@@ -138,10 +155,12 @@ class GatewayAPI(Protocol):
         deployment: Deployment | None,
         life: CallLifecycle | None = None,
         fallbacks: bool = True,
+        tags: Sequence[str] | None = None,
     ) -> tuple[UpstreamResponse, Deployment | None]:
         """Run ``attempt`` (build and ``send`` one upstream request for a deployment) with the
         router's retries, failover and fallbacks; the answer that ends the call and the
-        deployment that gave it."""
+        deployment that gave it. ``tags`` (the request's) keep every retry's deployment among
+        those tag routing chose for the first attempt."""
 
     def cost(
         self, usage: Usage | None, model: str | None, params: DeploymentParams | None = None

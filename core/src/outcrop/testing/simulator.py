@@ -42,15 +42,19 @@ TEST_SECRET_KEY = "outcrop/test/secret/key/0000000000000000"
 
 @dataclass
 class Script:
-    """A queued reply: used for requests matching ``operation`` and ``path``, ``times`` times."""
+    """A queued reply: used for requests matching ``operation``, ``path`` and ``region``,
+    ``times`` times."""
 
     reply: ReplyLike
     operation: str | None = None
     path: re.Pattern[str] | None = None
     times: int | None = None
+    region: str | None = None
 
     def matches(self, request: RecordedRequest) -> bool:
         if self.operation is not None and self.operation != request.operation:
+            return False
+        if self.region is not None and self.region != request.region:
             return False
         return self.path is None or self.path.search(request.path) is not None
 
@@ -93,12 +97,15 @@ class BedrockSimulator:
         operation: str | None = None,
         path: str | None = None,
         times: int | None = None,
+        region: str | None = None,
     ) -> Script:
         """Answer matching requests with ``reply``; the first matching script wins.
 
-        ``path`` is a regex searched in the decoded path; ``times=None`` never runs out.
+        ``path`` is a regex searched in the decoded path; ``region`` the region a request was
+        signed for (a deployment's: fail one region, serve from another); ``times=None``
+        never runs out.
         """
-        script = Script(reply, operation, re.compile(path) if path else None, times)
+        script = Script(reply, operation, re.compile(path) if path else None, times, region)
         with self._lock:
             self._scripts.append(script)
         return script

@@ -23,12 +23,13 @@ from outcrop import (
     OutcropError,
     UpstreamRequest,
     UpstreamResponse,
+    request_tags,
 )
 
 from . import PROVIDER, SURFACE
 from .errors import anthropic_answer, from_bedrock
 from .models import Models, Target
-from .request import betas, invoke_body, keep_edits, parse
+from .request import betas, invoke_body, keep_edits, parse, take_tags
 from .settings import Settings
 from .stream import error_event, sse_frames
 from .usage import Tally, decode_event
@@ -39,6 +40,8 @@ _JSON = (b"content-type", b"application/json")
 _SSE = [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache")]
 _ERROR_BODY = 64 * 1024
 _encode = msgspec.json.Encoder().encode
+#: A request's tags (tag routing), ``None`` without any.
+Tags = tuple[str, ...] | None
 
 
 class _Count(msgspec.Struct):
@@ -74,10 +77,13 @@ class MessagesApp:
         body = await gateway.read_body(receive, scope["headers"])
         life.watch()  # from here a client disconnect cancels the call, upstream included
         request = parse(body, count=self.count)
-        claude, name, group = self.models.find(request.model)
+        body_tags, metadata = take_tags(request)
+        tags = request_tags(body_tags, metadata, headers)
+        found = self.models.find(request.model, tags)
+        claude, name, group = found.claude, found.name, found.group
         target = self.models.target(claude)
         life.model, life.region = name, target.region
-        life.deployment = claude.deployment.id
+        life.deployment = claude.deployment.id if claude.deployment is not None else None
         life.stream = request.stream and not self.count
         if name != request.model:
             life.extra["requested_model"] = request.model
@@ -91,24 +97,26 @@ class MessagesApp:
             life.extra["dropped_context_edits"] = dropped
         payload = invoke_body(request, kept, count=self.count)
         if self.count:
-            await self._count(payload, target, group, life)
+            await self._count(payload, target, group, tags, life)
         elif life.stream:
-            await self._stream(payload, target, group, life)
+            await self._stream(payload, target, group, tags, life)
         else:
-            await self._invoke(payload, target, group, life)
+            await self._invoke(payload, target, group, tags, life)
 
     # -- the three upstream calls ---------------------------------------------------------------
     async def _call(
         self,
         target: Target,
         group: str | None,
+        tags: Tags,
         action: str,
         body: bytes,
         headers: dict[str, str],
         life: CallLifecycle,
     ) -> Target:
         """Send to ``target``, with the router's retries and failover within ``group`` (the
-        ``model_name`` it was picked from); the target that answered, or the error."""
+        ``model_name`` it was picked from, among the deployments ``tags`` select); the target
+        that answered, or the error."""
         answered = target
 
         async def attempt(deployment: Deployment | None) -> UpstreamResponse:
@@ -136,8 +144,9 @@ class MessagesApp:
             deployment=target.claude.deployment,
             life=life,
             fallbacks=False,  # a fallback model_name may not be a Claude model
+            tags=tags,
         )
-        if answered is not target:
+        if answered is not target and answered.claude.deployment is not None:
             life.deployment, life.region = answered.claude.deployment.id, answered.region
         if life.upstream.status >= 300:
             snippet = await life.upstream.read_up_to(_ERROR_BODY)
@@ -145,10 +154,10 @@ class MessagesApp:
         return answered
 
     async def _invoke(
-        self, payload: bytes, target: Target, group: str | None, life: CallLifecycle
+        self, payload: bytes, target: Target, group: str | None, tags: Tags, life: CallLifecycle
     ) -> None:
         accept = {"accept": "application/json"}
-        target = await self._call(target, group, "invoke", payload, accept, life)
+        target = await self._call(target, group, tags, "invoke", payload, accept, life)
         assert life.upstream is not None
         answer = await life.upstream.read()
         tally = Tally()
@@ -166,11 +175,11 @@ class MessagesApp:
         await life.send({"type": "http.response.body", "body": answer, "more_body": False})
 
     async def _stream(
-        self, payload: bytes, target: Target, group: str | None, life: CallLifecycle
+        self, payload: bytes, target: Target, group: str | None, tags: Tags, life: CallLifecycle
     ) -> None:
         accept = {"x-amzn-bedrock-accept": "application/json"}
         action = "invoke-with-response-stream"
-        target = await self._call(target, group, action, payload, accept, life)
+        target = await self._call(target, group, tags, action, payload, accept, life)
         assert life.upstream is not None
         tally = Tally()
         frames = sse_frames(life.upstream, tally, life)
@@ -193,11 +202,11 @@ class MessagesApp:
         await life.send({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def _count(
-        self, payload: bytes, target: Target, group: str | None, life: CallLifecycle
+        self, payload: bytes, target: Target, group: str | None, tags: Tags, life: CallLifecycle
     ) -> None:
         body = _encode({"input": {"invokeModel": {"body": payload}}})  # bytes -> base64, as AWS
         # CountTokens takes the foundation model, not an inference profile (base_label)
-        await self._call(target, group, "count-tokens", body, {}, life)
+        await self._call(target, group, tags, "count-tokens", body, {}, life)
         assert life.upstream is not None
         try:
             counted = _decode_count(await life.upstream.read()).inputTokens

@@ -42,6 +42,8 @@ class MessagesRequest(msgspec.Struct, forbid_unknown_fields=True):
     #: Bedrock's own spellings, accepted from callers that already use them.
     anthropic_version: str | UnsetType = UNSET
     anthropic_beta: list[str] | UnsetType = UNSET
+    #: LiteLLM's request tags (tag routing, docs/routing.md); never sent to Bedrock.
+    tags: list[str] | str | UnsetType = UNSET
 
 
 class BedrockBody(msgspec.Struct, omit_defaults=True):
@@ -65,6 +67,8 @@ class BedrockBody(msgspec.Struct, omit_defaults=True):
 
 
 ACCEPTED = tuple(f for f in MessagesRequest.__struct_fields__)
+#: ``metadata`` fields that are for the gateway (LiteLLM's), taken out before Bedrock sees them.
+_GATEWAY_METADATA = ("tags",)
 _decode = msgspec.json.Decoder(MessagesRequest).decode
 _encode = msgspec.json.Encoder().encode
 _PASSED = tuple(
@@ -104,6 +108,24 @@ def parse(body: bytes, *, count: bool = False) -> MessagesRequest:
             f"accepts; leave it out (the gateway sends {BEDROCK_ANTHROPIC_VERSION})"
         )
     return request
+
+
+def take_tags(request: MessagesRequest) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The body's ``tags`` and ``metadata`` as ``outcrop.request_tags`` reads them; ``tags`` is
+    taken out of ``metadata`` (Claude's ``metadata`` takes only ``user_id``)."""
+    body = {} if request.tags is UNSET else {"tags": request.tags}
+    raw = request.metadata
+    if raw is UNSET or b'"tags"' not in bytes(raw):
+        return body, None
+    try:
+        metadata = msgspec.json.decode(raw)
+    except msgspec.DecodeError:
+        raise invalid("metadata: not valid JSON") from None
+    if not isinstance(metadata, dict) or "tags" not in metadata:
+        return body, None
+    kept = {k: v for k, v in metadata.items() if k not in _GATEWAY_METADATA}
+    request.metadata = Raw(_encode(kept)) if kept else UNSET
+    return body, metadata
 
 
 def betas(request: MessagesRequest, header: str | None) -> list[str]:

@@ -12,10 +12,9 @@ from typing import Any
 import anthropic
 import pytest
 
-from outcrop.testing import ClaudeReply, HttpError
+from outcrop.testing import CallEvents, ClaudeReply, HttpError
 
 from .common import HAIKU, MASTER_KEY, SONNET
-from .conftest import EventRecorder
 
 HI = [{"role": "user", "content": "Hi"}]
 EAST, WEST = "us-east-1", "us-west-2"
@@ -42,7 +41,7 @@ def _wildcard(params: Callable[..., dict[str, Any]], allowed: list[str], **kw: A
 
 
 @pytest.fixture
-def make_gateway(gateway_factory: Callable[..., Any], recorder: EventRecorder):
+def make_gateway(gateway_factory: Callable[..., Any], recorder: CallEvents):
     def make(model_list: list[dict[str, Any]], **sections: Any) -> Any:
         return gateway_factory(
             {"model_list": model_list, "general_settings": {"master_key": MASTER_KEY}, **sections}
@@ -67,8 +66,8 @@ def test_a_wildcard_deployment_serves_claude_ids_it_allows(
             text = answer.content[0].text
     assert text
     assert _invoked(bedrock_simulator) == [(WEST, SONNET, 200)]
-    assert recorder.last.model == f"bedrock/{SONNET}" and recorder.last.status == 200
-    assert recorder.last.deployment == "bedrock/*#0"  # the configured wildcard deployment
+    assert recorder.last().model == f"bedrock/{SONNET}" and recorder.last().status == 200
+    assert recorder.last().deployment == "bedrock/*#0"  # the configured wildcard deployment
 
 
 @pytest.mark.refusals_expected
@@ -143,7 +142,7 @@ def test_an_alias_may_name_a_model_string_a_wildcard_serves(
     with _client(gw) as client:
         client.messages.create(model="claude-opus-4-1", max_tokens=8, messages=HI)
     assert bedrock_simulator.last("InvokeModel").params["modelId"] == opus
-    assert recorder.last.extra["requested_model"] == "claude-opus-4-1"
+    assert recorder.last().extra["requested_model"] == "claude-opus-4-1"
 
 
 def test_an_alias_naming_what_no_wildcard_allows_stops_start_up(simulator_params):
@@ -214,7 +213,7 @@ def test_tags_choose_the_deployment(tagged, bedrock_simulator, recorder):
                 model="claude", messages=HI, extra_headers={"x-litellm-tags": "nobody"}
             )
         assert "no deployment of model 'claude' serves the tags" in str(caught.value)
-    assert recorder.last.status == 400
+    assert recorder.last().status == 400
 
 
 def test_retries_stay_among_the_tagged_deployments(tagged, bedrock_simulator, recorder):
@@ -229,7 +228,7 @@ def test_retries_stay_among_the_tagged_deployments(tagged, bedrock_simulator, re
         assert stream.get_final_text() == "served"
     # the paid deployment of order 1 throttled: the other paid one served, never the free one
     assert [r for r, _, _ in _invoked(bedrock_simulator)] == [WEST, "eu-west-1"]
-    assert [(a.deployment, a.status) for a in recorder.last.attempts] == [
+    assert [(a.deployment, a.status) for a in recorder.last().attempts] == [
         ("paid-us-west-2", 429),
         ("paid-eu-west-1", 200),
     ]

@@ -13,6 +13,7 @@ import pytest
 from botocore.utils import normalize_url_path as botocore_normalize
 
 from outcrop import operations
+from outcrop.aws import env_credentials
 from outcrop.sigv4_canonical import normalize_url_path
 
 #: A fresh interpreter builds the app as `outcrop serve` does (parser, plugins, app, lifespan
@@ -44,17 +45,21 @@ _SERVE = textwrap.dedent("""
                                   aws_secret_access_key="secret", aws_region_name="us-west-2",
                                   api_base="http://127.0.0.1:9")
         frozen = await gateway.credentials(params)
+        from_env = await gateway.credentials(DeploymentParams(model="bedrock/y",
+                                                              aws_region_name="us-west-2"))
         headers = {}
         sigv4.sign("POST", gateway.endpoint("bedrock-runtime", "us-west-2", params) + "/model/x/converse",
                    headers, b"{}", access_key=frozen.access_key, secret_key=frozen.secret_key,
                    token=frozen.token, region="us-west-2", service="bedrock")
         await messages.put({"type": "lifespan.shutdown"})
         await task
-        return sent[0], frozen.access_key, "authorization" in {k.lower() for k in headers}
+        signed = "authorization" in {k.lower() for k in headers}
+        return sent[0], frozen.access_key, from_env.access_key, signed
 
-    started, key, signed = asyncio.run(main())
+    started, key, env_key, signed = asyncio.run(main())
     heavy = sorted(m for m in ("botocore", "sqlalchemy", "alembic") if m in sys.modules)
-    print(json.dumps({"started": started, "key": key, "signed": signed, "loaded": heavy}))
+    print(json.dumps({"started": started, "key": key, "env_key": env_key, "signed": signed,
+                      "loaded": heavy}))
 """)
 
 
@@ -67,6 +72,8 @@ def _serve_imports(tmp_path, general_settings: dict) -> dict:
         HOME=str(tmp_path),
         AWS_CONFIG_FILE=str(tmp_path / "no-aws-config"),
         AWS_EC2_METADATA_DISABLED="true",
+        AWS_ACCESS_KEY_ID="AKIDFROMENV",
+        AWS_SECRET_ACCESS_KEY="secret-from-env",
         OUTCROP_LOG_LEVEL="WARNING",
     )
     r = subprocess.run(
@@ -81,10 +88,13 @@ def _serve_imports(tmp_path, general_settings: dict) -> dict:
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
-def test_a_gateway_with_static_keys_and_no_aws_config_never_imports_botocore(tmp_path):
+def test_keys_in_deployments_or_the_environment_and_no_aws_config_never_import_botocore(
+    tmp_path,
+):
     out = _serve_imports(tmp_path, {})
     assert out["started"] == "lifespan.startup.complete"
     assert out["key"] == "AKIDSTATIC" and out["signed"]
+    assert out["env_key"] == "AKIDFROMENV"
     # no master key: outcrop-keys (when installed) stays off and never loads SQLAlchemy
     assert out["loaded"] == []
 
@@ -179,3 +189,54 @@ def test_the_operation_table_reads_a_newer_model_from_aws_data_path(tmp_path, mo
 )
 def test_path_normalisation_equals_botocores(path):
     assert normalize_url_path(path) == botocore_normalize(path)
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"AWS_ACCESS_KEY_ID": "AKID1", "AWS_SECRET_ACCESS_KEY": "s1"},
+        {"AWS_ACCESS_KEY_ID": "AKID1", "AWS_SECRET_ACCESS_KEY": "s1", "AWS_SESSION_TOKEN": "t1"},
+        {"AWS_ACCESS_KEY_ID": "AKID1", "AWS_SECRET_ACCESS_KEY": "s1", "AWS_SECURITY_TOKEN": "t2"},
+        {
+            "AWS_ACCESS_KEY_ID": "AKID1",
+            "AWS_SECRET_ACCESS_KEY": "s1",
+            "AWS_SESSION_TOKEN": "",
+            "AWS_SECURITY_TOKEN": "t2",
+        },
+        {"AWS_ACCESS_KEY_ID": "AKID1", "AWS_SECRET_ACCESS_KEY": "s1", "AWS_PROFILE": "other"},
+    ],
+)
+def test_environment_keys_equal_botocores_default_chain(env, monkeypatch, tmp_path):
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    (tmp_path / "config").write_text("[profile other]\nregion = us-east-1\n")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    theirs = botocore.session.Session().get_credentials().get_frozen_credentials()
+    assert env_credentials() == (theirs.access_key, theirs.secret_key, theirs.token)
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {},
+        {"AWS_ACCESS_KEY_ID": "AKID1"},  # partial: botocore says what is missing
+        {"AWS_SECRET_ACCESS_KEY": "s1"},
+        {
+            "AWS_ACCESS_KEY_ID": "AKID1",
+            "AWS_SECRET_ACCESS_KEY": "s1",
+            "AWS_CREDENTIAL_EXPIRATION": "2999-01-01T00:00:00Z",  # refreshable: botocore's
+        },
+    ],
+)
+def test_environment_keys_defer_to_botocore_unless_fixed_and_complete(env, monkeypatch):
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert env_credentials() is None

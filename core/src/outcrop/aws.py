@@ -4,10 +4,11 @@ Credentials come from botocore's chain (static keys, profile, assume-role, web i
 SSO, IMDS...). They are resolved once, off the event loop, and refreshed in the background
 before expiry; the request path only reads a frozen snapshot.
 
-botocore (~70 ms of CPU and several MB per worker) is imported only when something needs it: a
-deployment without static keys or with a role, a profile, the AWS config file (a default region
-or configured endpoints, when the file exists), an endpoint without ``api_base``. A gateway
-whose deployments all carry keys, a region and ``api_base`` never loads it.
+botocore (~70 ms of CPU and ~10 MB per worker) is imported only when something needs it: a
+role, a profile, credentials that come neither from the deployment nor from the environment's
+fixed keys (IMDS, containers, SSO...), or the AWS config file (a default region or configured
+endpoints, read only when the file exists). A gateway whose keys are in its deployments or in
+``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``, with no AWS config file, never loads it.
 """
 
 from __future__ import annotations
@@ -46,6 +47,19 @@ class _Static:
 
     def get_frozen_credentials(self) -> FrozenCredentials:
         return self._frozen
+
+
+def env_credentials() -> FrozenCredentials | None:
+    """The keys botocore's default chain takes first (its ``EnvProvider``), when they are fixed:
+    ``AWS_ACCESS_KEY_ID`` and ``AWS_SECRET_ACCESS_KEY``, with ``AWS_SESSION_TOKEN`` (or
+    ``AWS_SECURITY_TOKEN``). ``None`` when they are absent, partial, or expire
+    (``AWS_CREDENTIAL_EXPIRATION``): botocore's chain then decides, or says what is missing."""
+    env = os.environ
+    key, secret = env.get("AWS_ACCESS_KEY_ID", ""), env.get("AWS_SECRET_ACCESS_KEY", "")
+    if not key or not secret or env.get("AWS_CREDENTIAL_EXPIRATION"):
+        return None
+    token = env.get("AWS_SESSION_TOKEN") or env.get("AWS_SECURITY_TOKEN") or None
+    return FrozenCredentials(key, secret, token)
 
 
 def new_session(profile: str | None = None) -> botocore.session.Session:
@@ -93,6 +107,10 @@ class CredentialSource:
         static = bool(key_id and secret)
         if key_id and secret and not p.aws_role_name:
             return _Static(FrozenCredentials(key_id, secret, p.aws_session_token))
+        if not (static or p.aws_profile_name or p.aws_role_name):
+            from_env = env_credentials()
+            if from_env is not None:  # the default chain would stop at its first link
+                return _Static(from_env)
         from botocore.credentials import (
             AssumeRoleCredentialFetcher,
             AssumeRoleWithWebIdentityCredentialFetcher,

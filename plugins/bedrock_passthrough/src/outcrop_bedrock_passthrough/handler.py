@@ -30,6 +30,7 @@ from outcrop import (
     clip,
     encode_exception,
     match_operation,
+    request_tags,
 )
 
 from . import PATH_PREFIX, PROVIDER
@@ -100,7 +101,8 @@ class PassthroughApp:
         if op.name in UNSUPPORTED:
             raise OutcropError(UNSUPPORTED[op.name], 400, aws_type="ValidationException")
         check_segments(path)
-        target = self.resolver.resolve(found, path, caller.region)
+        tags = request_tags({}, None, headers)  # x-litellm-tags: the body is AWS's, as sent
+        target = self.resolver.resolve(found, path, caller.region, tags)
         life.model, life.region = target.model or _subject(found), target.region
         life.deployment = target.deployment.id if target.deployment else None
         life.path = PATH_PREFIX + unquote(path)
@@ -138,6 +140,7 @@ class PassthroughApp:
             deployment=target.deployment,
             life=life,
             fallbacks=False,  # a fallback model_name may not be a native model
+            tags=tags,
         )
         await self._relay(life.upstream, target, found, life)
 

@@ -1,8 +1,12 @@
 """Where a matched request goes: the path to send, the credentials, the region and the endpoint.
 
-* ``/model/{name}/...`` where ``{name}`` is a configured ``model_name`` of native deployments:
-  the label becomes that deployment's model id, served with its region, credentials and
-  endpoint; several deployments share the traffic by weight.
+* ``/model/{name}/...`` where ``{name}`` is a configured ``model_name`` (or a
+  ``model_group_alias``) of native deployments: the core's router picks the deployment
+  (``GatewayAPI.resolve``: weights, order, cooldowns, the strategy, and tag routing with the
+  ``x-litellm-tags`` header), the label becomes its model id, served with its region,
+  credentials and endpoint; retries fail over among the deployments the tags chose. A name
+  mixing native and other deployments is served by its native ones, by weight, without
+  failover.
 * A model id a wildcard deployment (``model_name: "bedrock/*"``) serves and allows
   (``GatewayAPI.match_wildcard``, tried with the id as sent, then as ``bedrock/{id}``): its
   derived deployments, like an alias's; one the wildcard does not allow is refused (403).
@@ -20,6 +24,7 @@ Deployments are found through the routes the core parsed (``GatewayAPI.serving``
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import quote, unquote
 
@@ -67,33 +72,37 @@ class Resolver:
         self._settings = settings
         self._defaults = settings.params
         self._raw_allowed = settings.raw_models_allowed(gateway)
-        self.aliases: dict[str, list[Deployment]] = {}  # model_name -> native deployments
+        #: model_names and model_group_alias names (the core routes them).
+        self._names = frozenset(gateway.model_names())
         self._model_ids: dict[int, tuple[str, str]] = {}  # index -> (model id, its URI label)
-        self._other_names: set[str] = set()
+        names: dict[str, list[Deployment]] = {}
         # the routes the core parsed: whichever plugin claimed a deployment's model string, a
         # bedrock-runtime route naming a model id is a native model
         for d in gateway.deployments():
+            names.setdefault(d.model_name, []).append(d)
             route = gateway.route(d)
             model_id = route.resource
             if route.service == RUNTIME and model_id:
-                self.aliases.setdefault(d.model_name, []).append(d)
                 self._model_ids[d.index] = (model_id, quote(model_id, safe=_SAFE))
-            else:
-                self._other_names.add(d.model_name)
+        #: model_name -> its native deployments, and whether it has no other (then any of them
+        #: may stand in for another on a retry).
+        self._native = {
+            name: [d for d in group if d.index in self._model_ids] for name, group in names.items()
+        }
+        self._all_native = {name: len(self._native[name]) == len(g) for name, g in names.items()}
 
-    # -- choosing a deployment ----------------------------------------------------------------
-    def _pick(self, name: str, group: list[Deployment]) -> Deployment:
-        if len(group) == len(self._gateway.deployments(name)):
-            picked = self._gateway.pick(name)  # the core's balancing, when it is all ours
-            if picked is not None:
-                return picked
-        return weighted_choice(group)
-
-    def resolve(self, found: OperationMatch, raw_path: str, signed_region: str | None) -> Target:
+    def resolve(
+        self,
+        found: OperationMatch,
+        raw_path: str,
+        signed_region: str | None,
+        tags: Sequence[str] | None = None,
+    ) -> Target:
+        """Where a matched request goes; ``tags``: the request's (tag routing)."""
         op = found.operation
         labels = found.labels
         if op.service == RUNTIME and "modelId" in labels:
-            return self._model(found, raw_path, signed_region)
+            return self._model(found, raw_path, signed_region, tags)
         if op.name == "StartAsyncInvoke" and not self._raw_allowed:
             raise _forbidden(
                 "StartAsyncInvoke names its model in the body, which the gateway "
@@ -117,25 +126,21 @@ class Resolver:
         served = self._gateway.serving(service, resource)
         return served[0] if served else None
 
-    def _model(self, found: OperationMatch, raw_path: str, signed_region: str | None) -> Target:
+    def _model(
+        self,
+        found: OperationMatch,
+        raw_path: str,
+        signed_region: str | None,
+        tags: Sequence[str] | None,
+    ) -> Target:
         raw_label = found.labels["modelId"]
         name = unquote(raw_label)
-        group = self.aliases.get(name)
-        if group:
-            target = self.on_alias(self._pick(name, group), found, raw_path)
-            if len(group) == len(self._gateway.deployments(name)):
-                target.group = name  # every deployment of the name is native: any may serve
-            return target
-        if name in self._other_names:
-            raise OutcropError(
-                f"model_name {clip(name)!r} is not a native Bedrock model (its deployments "
-                "call no Bedrock model id); call it at /v1/chat/completions",
-                400,
-                aws_type="ValidationException",
-            )
+        if name in self._names:
+            return self._named(name, found, raw_path, tags)
         wildcard = self._wildcard(name)
         if wildcard is not None and not self._gateway.serving(RUNTIME, name):
-            picked = self._gateway.pick(wildcard) or self._gateway.deployments(wildcard)[0]
+            _, _, picked = self._gateway.resolve(wildcard, tags=tags)
+            assert picked is not None  # a wildcard's model string has deployments
             target = self.on_alias(picked, found, raw_path)
             target.group = wildcard
             return target
@@ -146,6 +151,28 @@ class Resolver:
             deployment = weighted_choice(served)
             return self._on(deployment, raw_path, RUNTIME, arn_region(name), name, name)
         return self._default(raw_path, RUNTIME, arn_region(name), signed_region, name, name)
+
+    def _named(
+        self, name: str, found: OperationMatch, raw_path: str, tags: Sequence[str] | None
+    ) -> Target:
+        """A ``model_name`` or ``model_group_alias``: the deployment the core's router picks
+        (among the native ones of a name that mixes them with others)."""
+        _, _, picked = self._gateway.resolve(name, tags=tags)
+        model_name = picked.model_name if picked is not None else name
+        if picked is not None and picked.index in self._model_ids:
+            target = self.on_alias(picked, found, raw_path)
+            if self._all_native.get(model_name, False):
+                target.group = model_name  # every deployment is native: any may serve
+            return target
+        native = self._native.get(model_name)
+        if native:
+            return self.on_alias(weighted_choice(native), found, raw_path)
+        raise OutcropError(
+            f"model_name {clip(name)!r} is not a native Bedrock model (its deployments "
+            "call no Bedrock model id); call it at /v1/chat/completions",
+            400,
+            aws_type="ValidationException",
+        )
 
     def _wildcard(self, model_id: str) -> str | None:
         """The model_name under which a wildcard deployment serves ``model_id`` natively."""

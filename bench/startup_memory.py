@@ -20,6 +20,12 @@ Upstream calls go to the built-in Bedrock simulator (``outcrop.testing``) in thi
 
 Times are wall-clock: on a loaded machine take the minimum of several start-ups (``--repeat``);
 the RSS figures do not depend on load.
+
+``--baseline-src DIR`` measures a change before/after in one run: DIR is another checkout of this
+repository (e.g. ``git worktree add --detach DIR main``); its ``core/src`` and ``plugins/*/src``
+go first on ``PYTHONPATH``, so the same virtualenv starts the older code. "Every plugin" starts
+alternate between the baseline and this checkout (``--repeat`` each, then one ``-X importtime``
+start-up each, alternating too), and the report gives both sides' medians and minimums.
 """
 
 from __future__ import annotations
@@ -308,6 +314,70 @@ def measure(name: str, every_plugin: bool, sim_url: str, args: argparse.Namespac
     return result
 
 
+def baseline_env(env: dict[str, str], src: Path) -> dict[str, str]:
+    """``env`` with ``src``'s packages first on ``PYTHONPATH`` (ahead of the editable installs)."""
+    paths = [src / "core" / "src", *sorted(src.glob("plugins/*/src"))]
+    paths += sorted(src.glob("docs/examples/*/src"))
+    return {**env, "PYTHONPATH": os.pathsep.join(str(p) for p in paths)}
+
+
+def compare_baseline(sim_url: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Every plugin, baseline (``--baseline-src``) and this checkout alternating."""
+    with tempfile.TemporaryDirectory(prefix="outcrop-startup-ab-") as tmp:
+        folder = Path(tmp)
+        config = write_config(folder, sim_url, True)
+        env = {
+            **os.environ,
+            "OUTCROP_LOG_LEVEL": "WARNING",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": args.otlp,
+        }
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        envs = {"baseline": baseline_env(env, args.baseline_src), "this checkout": env}
+        for side_env in envs.values():  # bytecode, and the migration of the new database
+            one_startup(config, side_env, folder, 1)
+        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in envs}
+        imports: dict[str, list[float]] = {name: [] for name in envs}
+        for i in range(args.repeat):
+            order = list(envs) if i % 2 == 0 else list(envs)[::-1]
+            for name in order:
+                runs[name].append(one_startup(config, envs[name], folder, args.calls))
+            for name in order:
+                imports[name].append(import_cost(config, envs[name], folder)["import_s"])
+    out: dict[str, Any] = {}
+    for name in envs:
+        side: dict[str, Any] = {"runs": runs[name], "import_s_runs": imports[name]}
+        for field in ("ready_s", "ready_cpu_s", "rss_idle_mb", "rss_after_calls_mb"):
+            values = [r[field] for r in runs[name]]
+            side[field] = {"median": statistics.median(values), "min": min(values)}
+        side["import_s"] = {"median": statistics.median(imports[name]), "min": min(imports[name])}
+        out[name] = side
+    return out
+
+
+def report_baseline(result: dict[str, Any], args: argparse.Namespace) -> str:
+    lines = [
+        f"every plugin, {args.repeat} start-ups per side alternating; baseline {args.baseline_src}",
+        "",
+        "| | ready | CPU to ready | import time (-X importtime) | RSS idle | RSS after "
+        f"{args.calls:,} calls |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, side in result.items():
+        cells = [
+            f"{side[f]['median']:.3f} s (min {side[f]['min']:.3f})"
+            for f in ("ready_s", "ready_cpu_s", "import_s")
+        ]
+        cells += [f"{side[f]['median']:.1f} MB" for f in ("rss_idle_mb", "rss_after_calls_mb")]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    base, this = result["baseline"], result["this checkout"]
+    ratios = ", ".join(
+        f"{f} {this[f]['median'] / base[f]['median']:.3f}"
+        for f in ("ready_s", "ready_cpu_s", "import_s", "rss_idle_mb")
+    )
+    lines.append(f"\nthis checkout / baseline (medians): {ratios}")
+    return "\n".join(lines)
+
+
 def report(results: list[dict], calls: int) -> str:
     lines = [
         "| setup | import time | ready (min) | CPU to ready (min) | RSS idle | RSS after "
@@ -333,7 +403,15 @@ def main() -> int:
     p.add_argument("--repeat", type=int, default=3, help="start-ups per setup")
     p.add_argument("--only", choices=["all", "core"], help="measure one setup")
     p.add_argument("--json", type=Path, help="also write the figures here")
+    p.add_argument(
+        "--baseline-src",
+        type=Path,
+        metavar="DIR",
+        help="another checkout: every plugin, its code and this checkout's alternating",
+    )
     args = p.parse_args()
+    if args.baseline_src and not (args.baseline_src / "core" / "src" / "outcrop").is_dir():
+        p.error(f"--baseline-src: no core/src/outcrop in {args.baseline_src}")
     setups = [("every plugin", True), ("core alone", False)]
     if args.only:
         setups = [s for s in setups if s[1] == (args.only == "all")]
@@ -341,9 +419,17 @@ def main() -> int:
     simulator.start()
     try:
         with otlp_sink() as args.otlp:
-            results = [measure(name, every, simulator.url, args) for name, every in setups]
+            if args.baseline_src:
+                compared = compare_baseline(simulator.url, args)
+            else:
+                results = [measure(name, every, simulator.url, args) for name, every in setups]
     finally:
         simulator.stop()
+    if args.baseline_src:
+        print(report_baseline(compared, args))
+        if args.json:
+            args.json.write_text(json.dumps(compared, indent=2))
+        return 0
     print(report(results, args.calls))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))

@@ -66,9 +66,11 @@ async def serve(
     sockets: Sockets | None = None,
     shutdown_trigger: Callable[[], Awaitable[Any]] | None = None,
     handle_signals: bool = True,
+    on_listening: Callable[[], None] | None = None,
 ) -> None:
     """Serve ``app`` until SIGTERM/SIGINT (``handle_signals``, main thread only) or until
-    ``shutdown_trigger()`` returns, then drain."""
+    ``shutdown_trigger()`` returns, then drain. ``on_listening()`` runs once the lifespan
+    started and every socket accepts (after the ``listening`` log line)."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     if handle_signals:  # first, so a signal during start-up still means a clean stop
@@ -126,6 +128,8 @@ async def serve(
         header_timeout=options.header_timeout,
         keep_alive_timeout=options.keep_alive_timeout,
     )
+    if on_listening is not None:
+        on_listening()
 
     waiters: list[asyncio.Task[Any]] = [loop.create_task(stop.wait())]
     if shutdown_trigger is not None:

@@ -124,8 +124,10 @@ class ServerThread:
             target=self._run, args=(config,), name=f"outcrop-server-{self.port}", daemon=True
         )
         self._thread.start()
-        # Until the lifespan startup is over (plugins' outcrop_startup included): on a loaded
-        # machine that can take well over ten seconds, and a test must not start before it.
+        # Until the lifespan startup is over (plugins' outcrop_startup included) and the server
+        # said it listens: on a loaded machine that can take well over ten seconds, and a test
+        # must not start before it (nor end before the server's start-up log lines, which
+        # would then be written outside the test's captured output).
         if not self._ready.wait(STARTUP_TIMEOUT):
             self.stop()
             raise RuntimeError(f"server did not finish starting in {STARTUP_TIMEOUT} s")
@@ -156,25 +158,23 @@ class ServerThread:
             self.options,
             shutdown_trigger=self._stopping.wait,
             handle_signals=False,
+            on_listening=self._ready.set,
         )
 
     async def _app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        """The app, plus a readiness signal once its lifespan startup is over."""
+        """The app, noting a failed lifespan startup (``start()`` raises it)."""
         if scope["type"] != "lifespan":
             await self.app(scope, receive, send)
             return
 
-        async def send_and_signal(message: dict[str, Any]) -> None:
+        async def send_and_note(message: dict[str, Any]) -> None:
             if message["type"] == "lifespan.startup.failed":
                 self._error = RuntimeError(message.get("message") or "lifespan startup failed")
             await send(message)
-            if message["type"] in ("lifespan.startup.complete", "lifespan.startup.failed"):
+            if message["type"] == "lifespan.startup.failed":
                 self._ready.set()
 
-        try:
-            await self.app(scope, receive, send_and_signal)
-        finally:
-            self._ready.set()  # apps without lifespan support return or raise at once
+        await self.app(scope, receive, send_and_note)
 
     def stop(self) -> None:
         thread, loop, stopping = self._thread, self._loop, self._stopping

@@ -42,29 +42,40 @@ def _isolated_aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
 
 
-@pytest.fixture
-def make_config(
-    bedrock_simulator: Any, simulator_params: Callable[..., dict[str, Any]]
-) -> Callable[..., dict[str, Any]]:
-    def make(**general: Any) -> dict[str, Any]:
+def security_config(simulator_url: str, **general: Any) -> dict[str, Any]:
+    """Every surface in front of the simulator at ``simulator_url``; ``general`` adds
+    ``general_settings``."""
+
+    def params(model: str) -> dict[str, Any]:
         return {
-            "model_list": [
-                {"model_name": "agent", "litellm_params": simulator_params(AGENT)},
-                {
-                    "model_name": "runtime",
-                    "litellm_params": simulator_params(f"bedrock/agentcore/{RUNTIME_ARN}"),
-                },
-                {"model_name": "native", "litellm_params": simulator_params(NATIVE)},
-            ],
-            "general_settings": {"master_key": MASTER_KEY, **general},
-            "bedrock_passthrough": {
-                "aws_region_name": "us-west-2",
-                "aws_access_key_id": TEST_ACCESS_KEY,
-                "aws_secret_access_key": TEST_SECRET_KEY,
-                "api_base": bedrock_simulator.url,
-                "keys": [{"access_key_id": SDK_KEY_ID, "secret_access_key": SDK_SECRET}],
-            },
+            "model": model,
+            "aws_region_name": "us-west-2",
+            "aws_access_key_id": TEST_ACCESS_KEY,
+            "aws_secret_access_key": TEST_SECRET_KEY,
+            "api_base": simulator_url,
         }
+
+    return {
+        "model_list": [
+            {"model_name": "agent", "litellm_params": params(AGENT)},
+            {"model_name": "runtime", "litellm_params": params(f"bedrock/agentcore/{RUNTIME_ARN}")},
+            {"model_name": "native", "litellm_params": params(NATIVE)},
+        ],
+        "general_settings": {"master_key": MASTER_KEY, **general},
+        "bedrock_passthrough": {
+            "aws_region_name": "us-west-2",
+            "aws_access_key_id": TEST_ACCESS_KEY,
+            "aws_secret_access_key": TEST_SECRET_KEY,
+            "api_base": simulator_url,
+            "keys": [{"access_key_id": SDK_KEY_ID, "secret_access_key": SDK_SECRET}],
+        },
+    }
+
+
+@pytest.fixture
+def make_config(bedrock_simulator: Any) -> Callable[..., dict[str, Any]]:
+    def make(**general: Any) -> dict[str, Any]:
+        return security_config(bedrock_simulator.url, **general)
 
     return make
 
@@ -200,6 +211,15 @@ class CliServer:
         return code, self.proc.stderr.read() if self.proc.stderr else ""
 
 
+def _kill_all(started: list[CliServer]) -> None:
+    for server in started:
+        try:  # the whole group: a supervisor's workers (granian's) must not outlive the test
+            os.killpg(server.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        server.proc.wait(timeout=30)
+
+
 @pytest.fixture
 def cli_server(tmp_path: Any) -> Any:
     """``cli_server(config, *serve_args)`` -> a running `outcrop serve` (stopped afterwards)."""
@@ -211,10 +231,26 @@ def cli_server(tmp_path: Any) -> Any:
         return server
 
     yield start
+    _kill_all(started)
 
-    for server in started:
-        try:  # the whole group: a supervisor's workers (granian's) must not outlive the test
-            os.killpg(server.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        server.proc.wait(timeout=30)
+
+@pytest.fixture(scope="module")
+def module_cli_server(
+    tmp_path_factory: pytest.TempPathFactory, _outcrop_simulator_server: Any
+) -> Any:
+    """``module_cli_server(*serve_args, **general_settings)`` -> an `outcrop serve` in front of
+    the simulator, started once per module and set of arguments, for tests that leave a server
+    as they found it (each starting its own costs seconds). It logs warnings only: nothing
+    reads its output while it runs."""
+    folder = tmp_path_factory.mktemp("cli")
+    started: dict[tuple[Any, ...], CliServer] = {}
+
+    def get(*args: str, **general: Any) -> CliServer:
+        key = (args, tuple(sorted(general.items())))
+        if key not in started:
+            config = security_config(_outcrop_simulator_server.url, **general)
+            started[key] = CliServer(config, folder, *args, "--log-level", "WARNING")
+        return started[key]
+
+    yield get
+    _kill_all(list(started.values()))

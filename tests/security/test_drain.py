@@ -19,6 +19,14 @@ from outcrop.testing import AgentReply
 from .conftest import AUTH
 
 SERVERS = ["hypercorn", "granian", "uvicorn"]
+#: (workers, what SIGTERM goes to, server): one hypercorn or uvicorn worker is a single process
+#: (the group is the process), granian always runs a supervisor.
+DRAIN_CASES = [
+    (workers, target, server)
+    for server in SERVERS
+    for workers, target in ((2, "group"), (2, "supervisor"), (1, "group"), (1, "supervisor"))
+    if not (workers == 1 and target == "supervisor" and server != "granian")
+]
 
 
 def _stopped_cleanly(code: int, server_name: str, workers: int) -> bool:
@@ -26,21 +34,13 @@ def _stopped_cleanly(code: int, server_name: str, workers: int) -> bool:
     return code == 0 or (server_name == "uvicorn" and workers == 1 and code == -signal.SIGTERM)
 
 
-@pytest.mark.parametrize("server_name", SERVERS)
-@pytest.mark.parametrize(
-    ("workers", "target"),
-    [
-        (2, "group"),
-        (2, "supervisor"),
-        (1, "group"),
-        (1, "supervisor"),
-    ],
-)
+@pytest.mark.parametrize(("workers", "target", "server_name"), DRAIN_CASES)
 def test_sigterm_lets_the_stream_in_flight_finish(
     cli_server, make_config, bedrock_simulator, workers, target, server_name
 ):
     words = [f"w{i} " for i in range(8)]
-    bedrock_simulator.reply(AgentReply(words, delay=0.4), operation="InvokeAgent")
+    # ~1.4 s of stream left when the first part arrives and the signal goes out
+    bedrock_simulator.reply(AgentReply(words, delay=0.2), operation="InvokeAgent")
     server = cli_server(make_config(), "--workers", str(workers), "--server", server_name)
     lines: list[str] = []
     body = {"model": "agent", "stream": True, "messages": [{"role": "user", "content": "hi"}]}

@@ -232,3 +232,44 @@ def test_retries_stay_among_the_tagged_deployments(tagged, bedrock_simulator, re
         ("paid-us-west-2", 429),
         ("paid-eu-west-1", 200),
     ]
+
+
+def test_tag_regex_routes_claude_code_by_its_user_agent(
+    make_gateway, simulator_params, bedrock_simulator, recorder
+):
+    """LiteLLM's tag_regex: Claude Code's traffic (User-Agent: claude-code/x.y.z) goes to its
+    own deployment without any client setting; the rest to the `default` one."""
+    gw = make_gateway(
+        [
+            {
+                "model_name": "claude",
+                "litellm_params": simulator_params(
+                    f"bedrock/{SONNET}",
+                    aws_region_name=EAST,
+                    tag_regex=[r"^User-Agent: claude-code\/"],
+                ),
+                "model_info": {"id": "claude-code-account"},
+            },
+            {
+                "model_name": "claude",
+                "litellm_params": simulator_params(
+                    f"bedrock/{SONNET}", aws_region_name=WEST, tags=["default"]
+                ),
+                "model_info": {"id": "everyone-else"},
+            },
+        ],
+        router_settings={"enable_tag_filtering": True},
+    )
+    claude_code = anthropic.Anthropic(
+        base_url=gw.url,
+        api_key=MASTER_KEY,
+        max_retries=0,
+        default_headers={"User-Agent": "claude-code/2.0.14 (external, cli)"},
+    )
+    with claude_code, _client(gw) as sdk:
+        for _ in range(3):
+            claude_code.messages.create(model="claude", max_tokens=8, messages=HI)
+            assert recorder.last().deployment == "claude-code-account"
+            sdk.messages.create(model="claude", max_tokens=8, messages=HI)
+            assert recorder.last().deployment == "everyone-else"
+    assert [r for r, _, _ in _invoked(bedrock_simulator)] == [EAST, WEST] * 3

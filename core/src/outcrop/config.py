@@ -323,6 +323,17 @@ def _model_list(raw: Any, errors: list[str], ignored: list[str]) -> list[Deploym
 _ENTRY_KEYS = ("model_name", "litellm_params", "params", "model_info")
 
 
+def tag_filtering(group: list[Deployment], default: bool) -> bool:
+    """Whether tag routing chooses among ``group`` (one model_name's deployments): LiteLLM's
+    rule, the first ``model_info.enable_tag_filtering`` set on one of them, else ``default``
+    (``router_settings.enable_tag_filtering``)."""
+    for d in group:
+        value = d.model_info.get("enable_tag_filtering")
+        if value is not None:
+            return bool(value)
+    return default
+
+
 def is_wildcard(model_name: str) -> bool:
     """Whether a ``model_name`` is a wildcard pattern (``*``, ``bedrock/*``: outcrop.wildcards)."""
     return "*" in model_name
@@ -484,12 +495,19 @@ def parse_config(data: Any, *, source: str | None = None) -> Config:
     router_raw: dict[str, Any] = {}
     settings_raw = _settings(data, sections, errors, origin, router_raw)
     router = _router_settings(router_raw, origin, deployments, errors, ignored)
-    if not router.enable_tag_filtering:
+    groups: dict[str, list[Deployment]] = {}
+    for d in deployments:
+        groups.setdefault(d.model_name, []).append(d)
+    for group in groups.values():
+        if tag_filtering(group, router.enable_tag_filtering):
+            continue
         ignored.extend(
-            f"model_list[{d.index}].litellm_params.tags: tag routing is off "
-            "(router_settings.enable_tag_filtering)"
-            for d in deployments
-            if d.params.tags
+            f"model_list[{d.index}].litellm_params.{key}: tag routing is off "
+            "(router_settings.enable_tag_filtering, or the model_name's "
+            "model_info.enable_tag_filtering)"
+            for d in group
+            for key in ("tags", "tag_regex")
+            if getattr(d.params, key)
         )
     master_key, master_key_source = _master_key(data, unresolved, errors)
     settings_raw.pop("master_key", None)

@@ -95,6 +95,7 @@ IGNORED: dict[str, dict[str, str]] = {
         "polling_interval": "no background polling",
         "set_verbose": "use --log-level",
         "debug_level": "use --log-level",
+        "tag_routing_prefix": "request tags are matched as sent (no prefix is stripped)",
     },
 }
 

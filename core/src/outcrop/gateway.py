@@ -381,17 +381,20 @@ class Gateway:
     ) -> tuple[ModelRoute, DeploymentParams, Deployment | None]:
         """Model name or raw model string -> (route, deployment params, deployment or None).
         ``tags``: the request's, for tag routing."""
-        deployment = self.router.pick(model, tags=tags)
-        if deployment is None and self.router.tag_routing and self.router.candidates(model):
+        router = self.router
+        deployment = router.pick(model, tags=tags)
+        wildcard = deployment is None and self.wildcards and not router.candidates(model)
+        if wildcard and self.wildcards.match(model):
+            deployment = router.pick(model, tags=tags)
+        if deployment is None and router.tag_routed(model) and router.candidates(model):
             raise OutcropError(
                 f"no deployment of model {clip(model)!r} serves the tags "
-                f"{', '.join(tags or ())} and none is tagged `default`",
+                f"{clip(', '.join(tags or ())) or '(none)'} (tag routing: a deployment's "
+                "`tags` or `tag_regex` match them, else one tagged `default` serves)",
                 400,
                 code="no_deployments_with_tag",
                 param="tags",
             )
-        if deployment is None and self.wildcards and self.wildcards.match(model):
-            deployment = self.router.pick(model, tags=tags)
         if deployment is not None:
             route = self.routes.get(deployment.index) or self.route(deployment)
             return route, deployment.params, deployment

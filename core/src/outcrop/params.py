@@ -59,6 +59,9 @@ class DeploymentParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=True)
     #: Tag routing (``router_settings.enable_tag_filtering``): the request tags it serves;
     #: ``default`` also serves requests without tags, or whose tags no deployment has.
     tags: list[str] = msgspec.field(default_factory=list)
+    #: Tag routing by header (LiteLLM's ``tag_regex``): regular expressions searched in the
+    #: request's ``User-Agent: <value>`` line; a match serves the request as a tag would.
+    tag_regex: list[str] = msgspec.field(default_factory=list)
     input_cost_per_token: PricePerToken | None = None
     output_cost_per_token: PricePerToken | None = None
     extra: dict[str, Any] = msgspec.field(default_factory=dict)
@@ -142,6 +145,11 @@ def parse_params(
             else ("aws_secret_access_key", "aws_access_key_id")
         )
         errors.append(f"{where}{missing}: required together with {given}")
+    for i, pattern in enumerate(params.tag_regex):
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            errors.append(f"{where}tag_regex[{i}]: not a regular expression ({exc})")
     for name in ("api_base", "aws_sts_endpoint"):
         value = getattr(params, name)
         if value is not None and (problem := http_url_problem(value)):

@@ -152,7 +152,7 @@ async def claim(
     it serves the attempt; with none left the call gets 429 with ``Retry-After``."""
     router = gateway.router
     group = router.candidates(deployment.model_name)
-    if router.tag_routing:
+    if router.tag_routed(deployment.model_name):
         group = router.tagged(group, tags)
     others = [
         d

@@ -10,12 +10,14 @@ was: a weighted random choice, with no bookkeeping at all.
 from __future__ import annotations
 
 import random
+import re
 import time
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from .balance import choose, cumulative_weights, weighted_choice
-from .config import Deployment, RouterSettings
+from .config import Deployment, RouterSettings, tag_filtering
+from .lifecycle import current_call
 from .wire import Usage
 
 #: Seconds over which failures count towards ``allowed_fails`` (LiteLLM's minute).
@@ -61,8 +63,13 @@ class Router:
         self._names = list(self._groups)
         #: What ``GET /v1/models`` lists: all of those but hidden aliases.
         self.listed = [n for n in self._names if not (n in aliases and aliases[n].hidden)]
-        self._tags = settings.enable_tag_filtering and any(d.params.tags for d in deployments)
+        #: The names whose deployments tag routing chooses among (``config.tag_filtering``).
+        self._tag_names = {n for n, group in self._groups.items() if self._tag_routed(group)}
+        self._tags = bool(self._tag_names)
         self._match_any = settings.tag_filtering_match_any
+        #: Whether a deployment has ``tag_regex`` (then the caller's User-Agent is looked at).
+        self._regex = any(d.params.tag_regex for d in deployments)
+        self._patterns: dict[str, re.Pattern[str]] = {}
         self.strategy = settings.routing_strategy
         #: Whether calls report their end (``finished``): least-busy counts calls in flight.
         self.tracking = self.strategy == "least-busy"
@@ -100,6 +107,10 @@ class Router:
         self._cumulative[name] = cumulative_weights(first)
         if _capped(deployments):
             self.capped.add(name)
+        if self._tag_routed(deployments):
+            self._tag_names.add(name)
+            self._tags = True
+            self._regex = self._regex or any(d.params.tag_regex for d in deployments)
 
     def drop_group(self, name: str) -> None:
         """Forget a group ``add_group`` added, and what was learnt about its deployments."""
@@ -111,6 +122,8 @@ class Router:
         self._first.pop(name, None)
         self._cumulative.pop(name, None)
         self.capped.discard(name)
+        self._tag_names.discard(name)
+        self._tags = bool(self._tag_names)
 
     def candidates(self, model_name: str) -> list[Deployment]:
         return self._groups.get(model_name, [])
@@ -162,7 +175,7 @@ class Router:
         """The deployments of ``model_name`` a strategy chooses among: those ``tags`` select,
         of the lowest ``order`` among those not cooling down and not in ``exclude``."""
         group = self._groups.get(model_name, [])
-        if self._tags:
+        if self._tags and model_name in self._tag_names:
             group = self.tagged(group, tags)
             if not group:
                 return []
@@ -178,21 +191,68 @@ class Router:
         return _lowest_order(available or fresh or group)
 
     def tagged(self, group: list[Deployment], tags: Sequence[str] | None) -> list[Deployment]:
-        """LiteLLM's tag routing: a tagged request goes to the deployments with its tags (any
-        of them, or all with ``tag_filtering_match_any: false``), else to those tagged
-        ``default``, else nowhere; an untagged one to those tagged ``default``, else to all."""
-        defaults = [d for d in group if DEFAULT_TAG in d.params.tags]
-        if not tags:
-            return defaults or group
-        wanted = set(tags)
-        if self._match_any:
-            matched = [d for d in group if wanted.intersection(d.params.tags)]
-        else:
-            matched = [d for d in group if wanted.issubset(d.params.tags)]
-        return matched or defaults
+        """LiteLLM's tag routing among ``group`` (empty: nothing serves the request).
+
+        A request's tag ``!x`` excludes the deployments tagged ``x`` and ``&x`` keeps only
+        those tagged ``x``; its other tags (and, for deployments with ``tag_regex``, its
+        ``User-Agent: ...`` line) choose: the deployments that match (any of the tags, or all
+        with ``tag_filtering_match_any: false``), else those tagged ``default``; none when no
+        deployment is tagged ``default``, or when a deployment of the group carries one of the
+        tags but the ``!``/``&`` tags or match-all left it out. A request that only excludes or
+        requires gets what is left of the ``default`` deployments (else of all), or of those
+        it requires; one without tags the ``default`` deployments, else all of them."""
+        required, positive, excluded = _split_tags(tags or ())
+        user_agent = _user_agent() if self._regex else None
+        allowed = [d for d in group if excluded.isdisjoint(d.params.tags)] if excluded else group
+        if required:
+            allowed = [d for d in allowed if required.issubset(d.params.tags)]
+        by_agent = (
+            user_agent is not None and not required and any(d.params.tag_regex for d in allowed)
+        )
+        if not positive and not by_agent:
+            if required:
+                return allowed
+            defaults = [d for d in group if DEFAULT_TAG in d.params.tags] or group
+            if excluded:
+                return [d for d in defaults if excluded.isdisjoint(d.params.tags)]
+            return defaults
+        matched = [d for d in allowed if self._matches(d, positive, user_agent)]
+        if matched:
+            return matched
+        if any(not positive.isdisjoint(d.params.tags) for d in group):
+            return []  # a tag this name knows, that no deployment serves with the others
+        return [d for d in allowed if DEFAULT_TAG in d.params.tags]
+
+    def _matches(self, d: Deployment, tags: frozenset[str], user_agent: str | None) -> bool:
+        own = d.params.tags
+        if own and tags:
+            if self._match_any and not tags.isdisjoint(own):
+                return True
+            if not self._match_any and tags.issubset(own):
+                return True
+        if not d.params.tag_regex or user_agent is None or (own and not self._match_any):
+            return False  # with match-all, a deployment's regex never overrides its tags
+        line = f"User-Agent: {user_agent}"
+        return any(self._pattern(p).search(line) for p in d.params.tag_regex)
+
+    def _pattern(self, pattern: str) -> re.Pattern[str]:
+        found = self._patterns.get(pattern)
+        if found is None:
+            found = self._patterns[pattern] = re.compile(pattern)  # checked at load time
+        return found
+
+    def tag_routed(self, model_name: str) -> bool:
+        """Whether tag routing chooses among the deployments of ``model_name``."""
+        return model_name in self._tag_names
+
+    def _tag_routed(self, group: list[Deployment]) -> bool:
+        if not any(d.params.tags or d.params.tag_regex for d in group):
+            return False
+        return tag_filtering(group, self.settings.enable_tag_filtering)
 
     @property
     def tag_routing(self) -> bool:
+        """Whether tag routing chooses among the deployments of some name."""
         return self._tags
 
     def _choose(self, pool: list[Deployment]) -> Deployment:
@@ -283,6 +343,20 @@ def _fallback_table(settings: RouterSettings) -> dict[str, dict[str, list[str]]]
                 merged.setdefault(source, []).extend(t for t in targets if t != source)
         table[kind] = merged
     return table
+
+
+def _split_tags(tags: Sequence[str]) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+    """``(required, chosen, excluded)``: LiteLLM's ``&x``, plain and ``!x`` request tags."""
+    required = frozenset(t[1:] for t in tags if t.startswith("&") and len(t) > 1)
+    excluded = frozenset(t[1:] for t in tags if t.startswith("!") and len(t) > 1)
+    chosen = frozenset(t for t in tags if not t.startswith(("&", "!")))
+    return required, chosen, excluded
+
+
+def _user_agent() -> str | None:
+    """The running HTTP call's User-Agent (``tag_regex`` matches it), ``None`` without one."""
+    life = current_call.get()
+    return (life.user_agent or None) if life is not None else None
 
 
 def request_tags(

@@ -216,7 +216,12 @@ class Router:
             if excluded:
                 return [d for d in defaults if excluded.isdisjoint(d.params.tags)]
             return defaults
-        matched = [d for d in allowed if self._matches(d, positive, user_agent)]
+        if by_agent:
+            matched = [d for d in allowed if self._matches(d, positive, user_agent)]
+        elif self._match_any:
+            matched = [d for d in allowed if not positive.isdisjoint(d.params.tags)]
+        else:
+            matched = [d for d in allowed if positive.issubset(d.params.tags)]
         if matched:
             return matched
         if any(not positive.isdisjoint(d.params.tags) for d in group):
@@ -345,8 +350,14 @@ def _fallback_table(settings: RouterSettings) -> dict[str, dict[str, list[str]]]
     return table
 
 
+_MARKS = ("&", "!")
+_NONE: frozenset[str] = frozenset()
+
+
 def _split_tags(tags: Sequence[str]) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
     """``(required, chosen, excluded)``: LiteLLM's ``&x``, plain and ``!x`` request tags."""
+    if not any(t[:1] in _MARKS for t in tags):  # plain tags (nearly always)
+        return _NONE, frozenset(tags), _NONE
     required = frozenset(t[1:] for t in tags if t.startswith("&") and len(t) > 1)
     excluded = frozenset(t[1:] for t in tags if t.startswith("!") and len(t) > 1)
     chosen = frozenset(t for t in tags if not t.startswith(("&", "!")))

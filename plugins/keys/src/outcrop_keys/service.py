@@ -502,16 +502,20 @@ class KeyService:
                 return
             if backoff:
                 await asyncio.sleep(backoff)
-            elif not self._urgent.is_set():  # batch up, unless a budgeted key is waiting
-                try:
+            elif not self._urgent.is_set() and not self._stopping:
+                try:  # batch up, unless a budgeted key is waiting
                     await asyncio.wait_for(self._urgent.wait(), self.settings.flush_interval)
                 except TimeoutError:
                     pass
             self._wake.clear()
             self._urgent.clear()
             try:
-                while self.buffer:
-                    await self._flush_once()
+                # The rows buffered now; those that arrive while they are written wait for the
+                # next round (draining until empty wrote a batch of a few rows per write under
+                # load: a thread hop, a transaction and a cache refresh every few calls).
+                todo = len(self.buffer)
+                while todo > 0 and self.buffer:
+                    todo -= await self._flush_once(todo)
                 backoff = 0.0
             except Exception as exc:  # rows stay buffered; written when the database is back
                 backoff = min(max(backoff * 2, 0.25), 5.0)
@@ -529,10 +533,12 @@ class KeyService:
             if self._stopping:
                 self._wake.set()
 
-    async def _flush_once(self) -> None:
+    async def _flush_once(self, most: int) -> int:
+        """Write the oldest rows (at most ``most`` and ``flush_batch_rows``); how many."""
         assert self.engine is not None
         batch = [
-            self.buffer[i] for i in range(min(len(self.buffer), self.settings.flush_batch_rows))
+            self.buffer[i]
+            for i in range(min(len(self.buffer), most, self.settings.flush_batch_rows))
         ]
         async with self._store_lock:
             self.writing = True
@@ -558,6 +564,7 @@ class KeyService:
                 self._written(batch)
             finally:
                 self.writing = False
+        return len(batch)
 
     def _written(self, batch: list[dict[str, Any]]) -> None:
         for _ in batch:

@@ -10,7 +10,7 @@ decode them with ``opentelemetry-proto``).
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 # Span.SpanKind, Status.StatusCode
@@ -86,6 +86,29 @@ def attributes(number: int, values: Mapping[str, Any]) -> bytes:
     return b"".join(out)
 
 
+#: Encoded attribute blocks by what they are built from (``attribute_block``): the part of a
+#: call's attributes that repeats call after call (model, deployment, surface, route, status)
+#: is encoded once.
+_BLOCKS: dict[tuple[Any, ...], bytes] = {}
+
+
+def attribute_block(
+    number: int, key: tuple[Any, ...], build: Callable[..., Mapping[str, Any]], *args: Any
+) -> bytes:
+    """``attributes(number, build(*args))``, remembered by ``key`` (which must determine
+    ``build``'s result); bounded like the other caches."""
+    cached = _BLOCKS.get(key)
+    if cached is None:
+        cached = attributes(number, build(*args))
+        if len(_BLOCKS) < _MAX_CACHED:
+            _BLOCKS[key] = cached
+    return cached
+
+
+_KINDS = {k: b"\x30" + varint(k) for k in range(6)}
+_NAMES: dict[str, bytes] = {}
+
+
 def span(
     *,
     trace_id: int,
@@ -95,26 +118,30 @@ def span(
     kind: int,
     start: int,
     end: int,
-    attrs: Mapping[str, Any],
+    attrs: Mapping[str, Any] | bytes,
     events: Iterable[tuple[str, int, Mapping[str, Any]]] = (),
     status: int = STATUS_UNSET,
     message: str = "",
     flags: int = 1,
     parent_remote: bool = False,
 ) -> bytes:
-    """One ``Span`` message's bytes (times in ns since the epoch)."""
-    out = [
-        _field(1, trace_id.to_bytes(16, "big")),
-        _field(2, span_id.to_bytes(8, "big")),
+    """One ``Span`` message's bytes (times in ns since the epoch). ``attrs`` is a mapping, or
+    its fields already encoded (``attributes(9, ...)``, ``attribute_block(9, ...)``)."""
+    encoded_name = _NAMES.get(name)
+    if encoded_name is None:
+        encoded_name = _field(5, name.encode("utf-8", "replace"))
+        if len(_NAMES) < _MAX_CACHED:
+            _NAMES[name] = encoded_name
+    out = [  # ids: fixed-length bytes fields, tag and length written out (0x0a 0x10: 1, 16)
+        b"\x0a\x10" + trace_id.to_bytes(16, "big") + b"\x12\x08" + span_id.to_bytes(8, "big"),
     ]
     if parent_id:
-        out.append(_field(4, parent_id.to_bytes(8, "big")))
+        out.append(b"\x22\x08" + parent_id.to_bytes(8, "big"))
     out += [
-        _field(5, name.encode("utf-8", "replace")),
-        b"\x30" + varint(kind),
-        b"\x39" + _fixed64(start),
-        b"\x41" + _fixed64(end),
-        attributes(9, attrs),
+        encoded_name,
+        _KINDS.get(kind) or b"\x30" + varint(kind),
+        b"\x39" + _fixed64(start) + b"\x41" + _fixed64(end),
+        attrs if isinstance(attrs, bytes) else attributes(9, attrs),
     ]
     for event_name, at, event_attrs in events:
         body = b"\x09" + _fixed64(at) + _field(2, event_name.encode()) + attributes(3, event_attrs)

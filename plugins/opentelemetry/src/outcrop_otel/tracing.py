@@ -154,16 +154,9 @@ class Tracing:
             finished = min(begun + int(latency * 1e9), end) if latency > 0 else end
             if i + 1 < len(call.attempts) and not reported:
                 finished = min(finished, call.attempts[i + 1][1])
-            attrs: dict[str, Any] = {
-                "gen_ai.operation.name": operation,
-                "gen_ai.system": SYSTEM,
-                "http.response.status_code": status,
-                "outcrop.attempt": i + 1,
-            }
-            if deployment:
-                attrs["outcrop.deployment"] = deployment
-            if status >= 400 and error:
-                attrs["error.type"] = error.partition(":")[0]
+            error_type = error.partition(":")[0] if status >= 400 and error else None
+            key = ("attempt", operation, status, i + 1, deployment, error_type)
+            attrs = otlp.attribute_block(9, key, _attempt_attributes, *key[1:])
             self.exporter.add(
                 otlp.span(
                     trace_id=call.trace_id,
@@ -180,25 +173,31 @@ class Tracing:
                 )
             )
 
-    def _attributes(
-        self, event: CallEvent, operation: str, requested: str, call: _Call
-    ) -> dict[str, Any]:
-        a: dict[str, Any] = {
-            "gen_ai.system": SYSTEM,
-            "gen_ai.provider.name": SYSTEM,
-            "gen_ai.operation.name": operation,
-            "gen_ai.request.model": requested,
-            "gen_ai.response.id": event.request_id,
-            "http.response.status_code": event.status,
-            "outcrop.surface": event.surface,
-            "outcrop.route": event.route,
-        }
-        if event.model and (event.upstream_latency_s > 0 or event.status < 400):
-            a["gen_ai.response.model"] = event.model
-        if event.deployment:
-            a["outcrop.deployment"] = event.deployment
-        if event.region:
-            a["outcrop.region"] = event.region
+    def _attributes(self, event: CallEvent, operation: str, requested: str, call: _Call) -> bytes:
+        """The call span's attributes, encoded: the part that repeats from call to call (model,
+        deployment, surface, route, status, caller) once per combination, then this call's
+        own figures."""
+        p = event.principal
+        failed = event.status >= 400
+        static = (
+            "call",
+            operation,
+            requested,
+            event.status,
+            event.surface,
+            event.route,
+            event.model if event.model and (event.upstream_latency_s > 0 or not failed) else "",
+            event.deployment,
+            event.region,
+            p.alias if p is not None else None,
+            p.team_id if p is not None else None,
+            event.finish_reason,
+            (event.error_type or (event.error or "").partition(":")[0] or str(event.status))
+            if failed
+            else None,
+        )
+        head = otlp.attribute_block(9, static, _call_attributes, static)
+        a: dict[str, Any] = {"gen_ai.response.id": event.request_id}
         usage = event.usage
         if usage is not None:
             a["gen_ai.usage.input_tokens"] = usage.prompt_tokens
@@ -207,28 +206,16 @@ class Tracing:
             if details is not None and (details.cached_tokens or details.cache_creation_tokens):
                 a["gen_ai.usage.cache_read_input_tokens"] = details.cached_tokens
                 a["gen_ai.usage.cache_creation_input_tokens"] = details.cache_creation_tokens
-        if event.finish_reason:
-            a["gen_ai.response.finish_reasons"] = (event.finish_reason,)
         if event.cost is not None:
             a["outcrop.cost_usd"] = event.cost
         if len(call.attempts) > 1:
             a["outcrop.attempts"] = len(call.attempts)
-        p = event.principal
-        if p is not None:
-            if p.alias:
-                a["outcrop.key_alias"] = p.alias
-            if p.team_id:
-                a["outcrop.team_id"] = p.team_id
-        if event.status >= 400:
-            a["error.type"] = (
-                event.error_type or (event.error or "").partition(":")[0] or str(event.status)
-            )
         if self.settings.capture_content:
             if call.prompt is not None:
                 a["gen_ai.input.messages"] = call.prompt
             if event.output_text is not None:
                 a["gen_ai.output.messages"] = self._clip(event.output_text)
-        return a
+        return head + otlp.attributes(9, a)
 
     def _clip(self, text: str) -> str:
         limit = self.settings.max_content_chars
@@ -239,6 +226,52 @@ class Tracing:
     def outcrop_shutdown(self, gateway: GatewayAPI) -> Any:
         self._calls.clear()
         return asyncio.to_thread(self.exporter.shutdown)  # sends what is still queued
+
+
+def _call_attributes(static: tuple[Any, ...]) -> dict[str, Any]:
+    """The repeating part of a call span's attributes, from ``Tracing._attributes``' key."""
+    (_, operation, requested, status, surface, route, model, deployment, region) = static[:9]
+    key_alias, team_id, finish_reason, error_type = static[9:]
+    a: dict[str, Any] = {
+        "gen_ai.system": SYSTEM,
+        "gen_ai.provider.name": SYSTEM,
+        "gen_ai.operation.name": operation,
+        "gen_ai.request.model": requested,
+        "http.response.status_code": status,
+        "outcrop.surface": surface,
+        "outcrop.route": route,
+    }
+    if model:
+        a["gen_ai.response.model"] = model
+    if deployment:
+        a["outcrop.deployment"] = deployment
+    if region:
+        a["outcrop.region"] = region
+    if finish_reason:
+        a["gen_ai.response.finish_reasons"] = (finish_reason,)
+    if key_alias:
+        a["outcrop.key_alias"] = key_alias
+    if team_id:
+        a["outcrop.team_id"] = team_id
+    if error_type is not None:
+        a["error.type"] = error_type
+    return a
+
+
+def _attempt_attributes(
+    operation: str, status: int, number: int, deployment: str | None, error_type: str | None
+) -> dict[str, Any]:
+    attrs: dict[str, Any] = {
+        "gen_ai.operation.name": operation,
+        "gen_ai.system": SYSTEM,
+        "http.response.status_code": status,
+        "outcrop.attempt": number,
+    }
+    if deployment:
+        attrs["outcrop.deployment"] = deployment
+    if error_type is not None:
+        attrs["error.type"] = error_type
+    return attrs
 
 
 def _operation(event: CallEvent) -> str:

@@ -10,10 +10,12 @@ import textwrap
 import botocore.loaders
 import botocore.session
 import pytest
+from botocore.configprovider import BOTOCORE_DEFAUT_SESSION_VARIABLES
 from botocore.utils import normalize_url_path as botocore_normalize
 
 from outcrop import operations
-from outcrop.aws import env_credentials
+from outcrop.aws import AwsSettings, CredentialSource, env_credentials
+from outcrop.config import DeploymentParams
 from outcrop.sigv4_canonical import normalize_url_path
 
 #: A fresh interpreter builds the app as `outcrop serve` does (parser, plugins, app, lifespan
@@ -191,52 +193,126 @@ def test_path_normalisation_equals_botocores(path):
     assert normalize_url_path(path) == botocore_normalize(path)
 
 
-@pytest.mark.parametrize(
-    "env",
-    [
-        {"AWS_ACCESS_KEY_ID": "AKID1", "AWS_SECRET_ACCESS_KEY": "s1"},
-        {"AWS_ACCESS_KEY_ID": "AKID1", "AWS_SECRET_ACCESS_KEY": "s1", "AWS_SESSION_TOKEN": "t1"},
-        {"AWS_ACCESS_KEY_ID": "AKID1", "AWS_SECRET_ACCESS_KEY": "s1", "AWS_SECURITY_TOKEN": "t2"},
-        {
-            "AWS_ACCESS_KEY_ID": "AKID1",
-            "AWS_SECRET_ACCESS_KEY": "s1",
-            "AWS_SESSION_TOKEN": "",
-            "AWS_SECURITY_TOKEN": "t2",
-        },
-        {"AWS_ACCESS_KEY_ID": "AKID1", "AWS_SECRET_ACCESS_KEY": "s1", "AWS_PROFILE": "other"},
-    ],
-)
-def test_environment_keys_equal_botocores_default_chain(env, monkeypatch, tmp_path):
+_KEYS = {"AWS_ACCESS_KEY_ID": "AKID1", "AWS_SECRET_ACCESS_KEY": "s1"}
+_CONFIG = "[profile other]\nregion = us-east-1\n"
+_CREDENTIALS = "[other]\naws_access_key_id = AKIDFILE\naws_secret_access_key = filesecret\n"
+_BROKEN = "not an ini file [[[\n=\n"
+
+
+@pytest.fixture
+def aws_env(monkeypatch, tmp_path):
+    """No AWS variable, no AWS file (``HOME`` is empty), IMDS off: each test sets its own."""
     for name in list(os.environ):
         if name.startswith("AWS_"):
             monkeypatch.delenv(name)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    (tmp_path / "config").write_text("[profile other]\nregion = us-east-1\n")
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    theirs = botocore.session.Session().get_credentials().get_frozen_credentials()
-    assert env_credentials() == (theirs.access_key, theirs.secret_key, theirs.token)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # never a link-local connection
+    return tmp_path
+
+
+def _botocores_answer():
+    """What botocore's default chain gives: (key, secret, token), None, or the error's type."""
+    try:
+        found = botocore.session.Session().get_credentials()
+    except Exception as exc:
+        return type(exc).__name__
+    return tuple(found.get_frozen_credentials())[:3] if found else None
+
+
+def _outcrops_answer():
+    """What a deployment without keys of its own signs with, in the same terms."""
+    source = CredentialSource(DeploymentParams(model="bedrock/x"), AwsSettings())
+    source.resolve()
+    if source._frozen is not None:
+        return tuple(source._frozen)
+    assert source.error is not None
+    return None if source.error == "no AWS credentials found" else source.error.split(":")[0]
 
 
 @pytest.mark.parametrize(
-    "env",
+    "env,files,fast",
     [
-        {},
-        {"AWS_ACCESS_KEY_ID": "AKID1"},  # partial: botocore says what is missing
-        {"AWS_SECRET_ACCESS_KEY": "s1"},
-        {
-            "AWS_ACCESS_KEY_ID": "AKID1",
-            "AWS_SECRET_ACCESS_KEY": "s1",
-            "AWS_CREDENTIAL_EXPIRATION": "2999-01-01T00:00:00Z",  # refreshable: botocore's
-        },
+        (_KEYS, {}, True),
+        ({**_KEYS, "AWS_SESSION_TOKEN": "t1"}, {}, True),
+        ({**_KEYS, "AWS_SECURITY_TOKEN": "t2"}, {}, True),
+        # both tokens: botocore takes AWS_SECURITY_TOKEN first
+        ({**_KEYS, "AWS_SESSION_TOKEN": "t1", "AWS_SECURITY_TOKEN": "t2"}, {}, True),
+        ({**_KEYS, "AWS_SESSION_TOKEN": "", "AWS_SECURITY_TOKEN": "t2"}, {}, True),
+        ({**_KEYS, "AWS_SESSION_TOKEN": "t1", "AWS_SECURITY_TOKEN": ""}, {}, True),
+        ({**_KEYS, "AWS_SESSION_TOKEN": "", "AWS_SECURITY_TOKEN": ""}, {}, True),
+        ({**_KEYS, "AWS_CREDENTIAL_EXPIRATION": ""}, {}, True),
+        ({"AWS_ACCESS_KEY_ID": " ", "AWS_SECRET_ACCESS_KEY": " "}, {}, True),
+        # the environment's keys win over containers, web identity, a profile's keys...
+        ({**_KEYS, "AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://127.0.0.1:9/c"}, {}, True),
+        ({**_KEYS, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "/c"}, {}, True),
+        (
+            {**_KEYS, "AWS_WEB_IDENTITY_TOKEN_FILE": "/nonexistent", "AWS_ROLE_ARN": "arn"},
+            {},
+            True,
+        ),
+        ({**_KEYS, "AWS_PROFILE": "other"}, {"config": _CONFIG, "credentials": _CREDENTIALS}, 0),
+        ({**_KEYS, "AWS_DEFAULT_PROFILE": "other"}, {"config": _CONFIG}, False),
+        ({**_KEYS, "AWS_CONFIG_FILE": "$HOME/cfg"}, {"cfg": _CONFIG}, False),
+        # ...but what botocore reads before them can make it fail: then no credentials
+        ({**_KEYS, "AWS_PROFILE": "missing"}, {"config": _CONFIG}, False),
+        ({**_KEYS, "AWS_PROFILE": ""}, {}, False),
+        ({**_KEYS, "AWS_DEFAULT_PROFILE": "missing"}, {}, False),
+        ({**_KEYS, "AWS_CONFIG_FILE": "$HOME/cfg"}, {"cfg": _BROKEN}, False),
+        (_KEYS, {".aws/config": _BROKEN}, False),
+        (_KEYS, {".aws/credentials": _BROKEN}, False),
+        ({**_KEYS, "AWS_SHARED_CREDENTIALS_FILE": "~/creds"}, {"creds": _BROKEN}, False),
+        ({**_KEYS, "AWS_METADATA_SERVICE_TIMEOUT": "soon"}, {}, False),
+        ({**_KEYS, "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE": "IPv5"}, {}, False),
+        # expiring keys are botocore's (refreshable), partial ones its error or next link
+        ({**_KEYS, "AWS_CREDENTIAL_EXPIRATION": "2999-01-01T00:00:00Z"}, {}, False),
+        ({**_KEYS, "AWS_CREDENTIAL_EXPIRATION": "not a date"}, {}, False),
+        ({}, {}, False),
+        ({"AWS_ACCESS_KEY_ID": "AKID1"}, {}, False),
+        ({"AWS_ACCESS_KEY_ID": "AKID1", "AWS_SECRET_ACCESS_KEY": ""}, {}, False),
+        ({"AWS_SECRET_ACCESS_KEY": "s1"}, {}, False),
+        ({"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "s1"}, {}, False),
+        (
+            {"AWS_SECRET_ACCESS_KEY": "s1"},
+            {".aws/credentials": "[default]\n" + _CREDENTIALS[8:]},
+            0,
+        ),
     ],
 )
-def test_environment_keys_defer_to_botocore_unless_fixed_and_complete(env, monkeypatch):
-    for name in list(os.environ):
-        if name.startswith("AWS_"):
-            monkeypatch.delenv(name)
+def test_environment_credentials_equal_botocores_default_chain(
+    aws_env, monkeypatch, env, files, fast
+):
+    """A deployment without keys signs with what botocore's default chain gives (or fails as it
+    does), and skips botocore only where its chain would stop at the environment's keys."""
+    for name, text in files.items():
+        (aws_env / name).parent.mkdir(exist_ok=True)
+        (aws_env / name).write_text(text)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    assert env_credentials() is None
+    assert _outcrops_answer() == _botocores_answer()
+    assert (env_credentials() is not None) == bool(fast)
+
+
+def _botocores_variables() -> list[str]:
+    """Every environment variable botocore's session settings read."""
+    names = set()
+    for spec in BOTOCORE_DEFAUT_SESSION_VARIABLES.values():
+        env = spec[1]
+        names.update([env] if isinstance(env, str) else env or [])
+    names.discard("AWS_EC2_METADATA_DISABLED")  # kept on: no test dials IMDS
+    return sorted(names)
+
+
+@pytest.mark.parametrize("value", ["", "-1", "not valid!"])
+def test_no_botocore_setting_changes_the_environment_keys_answer(aws_env, monkeypatch, value):
+    """Whatever botocore setting is in the environment, even one it refuses, a deployment
+    without keys gets botocore's answer."""
+    for name, key in _KEYS.items():
+        monkeypatch.setenv(name, key)
+    differ = {}
+    for name in _botocores_variables():
+        with monkeypatch.context() as m:
+            m.setenv(name, value)
+            ours, theirs = _outcrops_answer(), _botocores_answer()
+            if ours != theirs:
+                differ[name] = (ours, theirs)
+    assert differ == {}

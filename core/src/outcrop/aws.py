@@ -8,7 +8,9 @@ botocore (~70 ms of CPU and ~10 MB per worker) is imported only when something n
 role, a profile, credentials that come neither from the deployment nor from the environment's
 fixed keys (IMDS, containers, SSO...), or the AWS config file (a default region or configured
 endpoints, read only when the file exists). A gateway whose keys are in its deployments or in
-``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``, with no AWS config file, never loads it.
+``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``, with no AWS config or credentials file and no
+profile in the environment, never loads it (``env_credentials``: then botocore's chain would
+stop at its first link with the same keys).
 """
 
 from __future__ import annotations
@@ -49,16 +51,34 @@ class _Static:
         return self._frozen
 
 
+#: Settings botocore reads before its chain's first link (``EnvProvider``) that make it fail
+#: (a profile that may not exist, IMDS settings it converts): set, botocore decides.
+_READ_BEFORE_ENV = (
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_METADATA_SERVICE_TIMEOUT",
+    "AWS_METADATA_SERVICE_NUM_ATTEMPTS",
+    "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+    "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE",
+)
+
+
 def env_credentials() -> FrozenCredentials | None:
-    """The keys botocore's default chain takes first (its ``EnvProvider``), when they are fixed:
-    ``AWS_ACCESS_KEY_ID`` and ``AWS_SECRET_ACCESS_KEY``, with ``AWS_SESSION_TOKEN`` (or
-    ``AWS_SECURITY_TOKEN``). ``None`` when they are absent, partial, or expire
-    (``AWS_CREDENTIAL_EXPIRATION``): botocore's chain then decides, or says what is missing."""
+    """What botocore's default chain answers when its first link (``EnvProvider``) has fixed
+    keys and nothing before it can fail: ``AWS_ACCESS_KEY_ID`` and ``AWS_SECRET_ACCESS_KEY``,
+    with ``AWS_SECURITY_TOKEN`` (botocore looks at it first), else ``AWS_SESSION_TOKEN``.
+    ``None`` when botocore's chain must decide: keys absent, partial or expiring
+    (``AWS_CREDENTIAL_EXPIRATION``), a profile named in the environment, an IMDS setting, or
+    an AWS config or credentials file (botocore parses them first, and refuses a broken one)."""
     env = os.environ
     key, secret = env.get("AWS_ACCESS_KEY_ID", ""), env.get("AWS_SECRET_ACCESS_KEY", "")
     if not key or not secret or env.get("AWS_CREDENTIAL_EXPIRATION"):
         return None
-    token = env.get("AWS_SESSION_TOKEN") or env.get("AWS_SECURITY_TOKEN") or None
+    if any(name in env for name in _READ_BEFORE_ENV):
+        return None
+    if _aws_file_exists(_CONFIG_FILE) or _aws_file_exists(_CREDENTIALS_FILE):
+        return None
+    token = env.get("AWS_SECURITY_TOKEN") or env.get("AWS_SESSION_TOKEN") or None
     return FrozenCredentials(key, secret, token)
 
 
@@ -68,10 +88,21 @@ def new_session(profile: str | None = None) -> botocore.session.Session:
     return botocore.session.Session(profile=profile)
 
 
+#: (variable, default) of the AWS config file and the shared credentials file.
+_CONFIG_FILE = ("AWS_CONFIG_FILE", "~/.aws/config")
+_CREDENTIALS_FILE = ("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials")
+
+
+def _aws_file_exists(which: tuple[str, str]) -> bool:
+    """Whether the file botocore would read exists: the variable (even empty: then none), else
+    the default, with ``$VAR`` and ``~`` expanded as botocore expands them."""
+    path = os.environ.get(*which)
+    return bool(path) and os.path.isfile(os.path.expanduser(os.path.expandvars(path)))
+
+
 def _shared_config_file() -> bool:
     """The AWS config file exists (where botocore reads a default region and endpoints)."""
-    path = os.environ.get("AWS_CONFIG_FILE") or "~/.aws/config"
-    return os.path.isfile(os.path.expanduser(path))
+    return _aws_file_exists(_CONFIG_FILE)
 
 
 _DNS_SUFFIX = (("cn-", "amazonaws.com.cn"), ("eusc-", "amazonaws.eu"))

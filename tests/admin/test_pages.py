@@ -10,12 +10,11 @@ import io
 import re
 from typing import Any
 
-import boto3
 import openai
 import pytest
-from botocore.config import Config
 
 from outcrop.testing.replies import ConverseReply, HttpError
+from tests.clients import sigv4_client
 
 from .conftest import UI, Admin, flushed, wait_for
 
@@ -74,14 +73,7 @@ def test_key_lifecycle(gateway: Any, ui: UI, admin: Admin) -> None:
 
     # the key and the pair work; no page ever shows them again
     assert chat(gateway.url, key).choices[0].message.content == "Hello there"
-    runtime = boto3.session.Session().client(
-        "bedrock-runtime",
-        region_name="us-west-2",
-        endpoint_url=gateway.url + "/bedrock",
-        aws_access_key_id=akid,
-        aws_secret_access_key=secret,
-        config=Config(retries={"total_max_attempts": 1, "mode": "standard"}),
-    )
+    runtime = sigv4_client("bedrock-runtime", gateway.url, akid, secret)
     assert runtime.converse(
         modelId=BEDROCK_ID, messages=[{"role": "user", "content": [{"text": "Hi"}]}]
     )

@@ -4,7 +4,6 @@ SDK clients; a recorder of after-call events."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -12,19 +11,9 @@ import anthropic
 import pytest
 
 from outcrop.testing import CallEvents
+from tests.clients import isolated_aws_env  # noqa: F401  (autouse)
 
 from .common import HAIKU, MASTER_KEY, NOVA, SONNET
-
-
-@pytest.fixture(autouse=True)
-def _isolated_aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
-    """No AWS setting of the machine leaks into a test."""
-    for name in list(os.environ):
-        if name.startswith("AWS_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
 
 
 @pytest.fixture

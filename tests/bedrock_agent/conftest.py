@@ -8,6 +8,7 @@ import pytest
 from botocore.validate import ParamValidator
 
 from outcrop.testing import CallEvents
+from tests.clients import own_python_api_gateway  # noqa: F401  (autouse)
 
 from .common import AGENT, AGENT_2, MASTER_KEY, SOURCE_ARN
 
@@ -32,15 +33,6 @@ def _requests_match_botocores_model(bedrock_simulator):
             params["sourceArn"] = recorded.headers["x-amz-source-arn"]
         report = ParamValidator().validate(params, _INVOKE_AGENT)
         assert not report.has_errors(), report.generate_report()
-
-
-@pytest.fixture(autouse=True)
-def _own_python_api_gateway(monkeypatch, tmp_path):
-    """``outcrop.completion`` keeps one gateway per config: give each test its own (an empty
-    config file), so no test here reuses, or leaves behind, the default one other suites use."""
-    config = tmp_path / "outcrop-python-api.yaml"
-    config.write_text("model_list: []\n")
-    monkeypatch.setenv("OUTCROP_CONFIG", str(config))
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import openai
 import pytest
 
 from outcrop.testing import CallEvents
+from tests.clients import own_python_api_gateway  # noqa: F401  (autouse)
 
 from .common import ALIAS, CLAUDE, MASTER_KEY, NOVA, PROFILE_ARN
 
@@ -23,13 +24,6 @@ def _requests_match_botocores_model(bedrock_simulator):
         (r.operation, r.error, r.text()[:300]) for r in bedrock_simulator.requests if r.error
     ]
     assert not refused, refused
-
-
-@pytest.fixture(autouse=True)
-def _own_python_api_gateway(monkeypatch, tmp_path):
-    config = tmp_path / "outcrop-python-api.yaml"
-    config.write_text("model_list: []\n")
-    monkeypatch.setenv("OUTCROP_CONFIG", str(config))
 
 
 @pytest.fixture

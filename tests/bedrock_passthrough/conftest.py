@@ -4,14 +4,17 @@ recorder of after-call events."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 import trustme
 
-from outcrop.testing import TEST_ACCESS_KEY, TEST_SECRET_KEY, CallEvents
+from outcrop.testing import CallEvents
+from tests.clients import (
+    isolated_aws_env,  # noqa: F401  (autouse)
+    passthrough_section,
+)
 
 from .common import (
     ALIAS,
@@ -24,17 +27,6 @@ from .common import (
 )
 
 
-@pytest.fixture(autouse=True)
-def _isolated_aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
-    """No AWS setting of the machine leaks into a test (and no IMDS lookups)."""
-    for name in list(os.environ):
-        if name.startswith("AWS_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-
-
 @pytest.fixture
 def recorder(outcrop_plugin: Callable[..., str]) -> CallEvents:
     """The pass-through's after-call events."""
@@ -45,14 +37,7 @@ def recorder(outcrop_plugin: Callable[..., str]) -> CallEvents:
 
 def section(simulator_url: str, **extra: Any) -> dict[str, Any]:
     """A ``bedrock_passthrough`` section pointing the defaults at the simulator."""
-    return {
-        "aws_region_name": "us-west-2",
-        "aws_access_key_id": TEST_ACCESS_KEY,
-        "aws_secret_access_key": TEST_SECRET_KEY,
-        "api_base": simulator_url,
-        "keys": [{"access_key_id": SDK_KEY_ID, "secret_access_key": SDK_SECRET}],
-        **extra,
-    }
+    return passthrough_section(simulator_url, SDK_KEY_ID, SDK_SECRET, **extra)
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 import outcrop
 from outcrop.testing import TEST_ACCESS_KEY, TEST_SECRET_KEY
 from outcrop.testing.replies import ConverseReply
+from tests.clients import isolated_aws_env  # noqa: F401  (autouse)
 
 from ..bedrock_passthrough.conftest import tls_files
 from ..core.converse_plugin import ConversePlugin
@@ -30,13 +31,7 @@ BEDROCK_ID = "anthropic.claude-3-5-sonnet-20240620-v1:0"
 
 
 @pytest.fixture(autouse=True)
-def _isolated_aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
-    for name in list(os.environ):
-        if name.startswith("AWS_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+def _salt_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OUTCROP_SALT_KEY", SALT)
 
 

@@ -4,47 +4,21 @@ boto3 with a bearer token over TLS and with an issued SigV4 pair on /bedrock/*, 
 from __future__ import annotations
 
 import ssl
-from typing import Any
 
-import boto3
 import httpx
 import openai
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
+
+from tests.clients import bearer_client, sigv4_client
 
 from .conftest import BEDROCK_ID, MASTER, Admin, flushed, wait_for
 
 MESSAGES = [{"role": "user", "content": [{"text": "Hello"}]}]
-NO_RETRIES = Config(retries={"total_max_attempts": 1, "mode": "standard"}, read_timeout=10)
 
 
 def chat(url: str, key: str) -> openai.OpenAI:
     return openai.OpenAI(base_url=url + "/v1", api_key=key, max_retries=0)
-
-
-def sigv4_runtime(url: str, key_id: str, secret: str) -> Any:
-    return boto3.session.Session().client(
-        "bedrock-runtime",
-        region_name="us-west-2",
-        endpoint_url=url + "/bedrock",
-        aws_access_key_id=key_id,
-        aws_secret_access_key=secret,
-        config=NO_RETRIES,
-    )
-
-
-def bearer_runtime(url: str, ca: str, token: str, monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setenv("AWS_BEARER_TOKEN_BEDROCK", token)
-    return boto3.session.Session().client(
-        "bedrock-runtime",
-        region_name="us-west-2",
-        endpoint_url=url + "/bedrock",
-        verify=ca,
-        aws_access_key_id="dummy",
-        aws_secret_access_key="dummy",
-        config=NO_RETRIES,
-    )
 
 
 def aws_error(caught: pytest.ExceptionInfo[ClientError]) -> tuple[int, str]:
@@ -125,17 +99,19 @@ def test_boto3_bearer_over_tls_and_issued_sigv4_pair(
     info = admin.get("/key/info", key=created["key"])["info"]
     assert "aws_secret_access_key" not in info and "aws_secret_encrypted" not in info
 
-    runtime = bearer_runtime(gw.url, tls_files["ca"], created["key"], monkeypatch)
+    runtime = bearer_client(gw.url, tls_files["ca"], monkeypatch, created["key"])
     assert runtime.converse(modelId=BEDROCK_ID, messages=MESSAGES)["output"]["message"]
     monkeypatch.delenv("AWS_BEARER_TOKEN_BEDROCK")
-    signed = sigv4_runtime(gw.url, created["aws_access_key_id"], created["aws_secret_access_key"])
+    signed = sigv4_client(
+        "bedrock-runtime", gw.url, created["aws_access_key_id"], created["aws_secret_access_key"]
+    )
     signed._endpoint.http_session._verify = tls_files["ca"]
     assert signed.converse(modelId=BEDROCK_ID, messages=MESSAGES)["output"]["message"]
     with pytest.raises(ClientError) as caught:  # outside `models`: AWS-shaped, not forwarded
         signed.converse(modelId="cohere.command-r-v1:0", messages=MESSAGES)
     assert aws_error(caught) == (403, "AccessDeniedException")
     assert "may not use model" in caught.value.response["Error"]["Message"]
-    wrong = sigv4_runtime(gw.url, created["aws_access_key_id"], "x" * 40)
+    wrong = sigv4_client("bedrock-runtime", gw.url, created["aws_access_key_id"], "x" * 40)
     wrong._endpoint.http_session._verify = tls_files["ca"]
     with pytest.raises(ClientError) as caught:
         wrong.converse(modelId=BEDROCK_ID, messages=MESSAGES)
@@ -217,6 +193,7 @@ def test_team_models_budget_and_delete(gateway, admin, bedrock_simulator):
     with pytest.raises(openai.RateLimitError) as caught:  # 2 x $0.02 > the team's $0.03
         client.chat.completions.create(model="nova", messages=[{"role": "user", "content": "x"}])
     assert "team" in caught.value.body["message"]
+    flushed(gateway)  # /team/info reads the spend recorded in the database
     info = admin.get("/team/info", team_id=team["team_id"])
     assert info["team_info"]["spend"] == pytest.approx(0.04)
     assert sorted(k["key_alias"] for k in info["keys"]) == ["r1", "r2"]

@@ -4,17 +4,16 @@ client's trace continued, and ``traceparent`` arriving at the simulator (AgentCo
 
 from __future__ import annotations
 
-import boto3
 import httpx
 import openai
 import pytest
-from botocore.config import Config
 
 from outcrop.testing import (
     ConverseReply,
     HttpError,
     RuntimeReply,
 )
+from tests.clients import sigv4_client
 
 from .common import (
     CLIENT,
@@ -135,14 +134,7 @@ def test_agentcore_receives_the_trace(receiver, make_gateway, bedrock_simulator)
 
 def test_passthrough_calls_are_traced(receiver, make_gateway, bedrock_simulator):
     gw = make_gateway()
-    runtime = boto3.session.Session().client(
-        "bedrock-runtime",
-        region_name="us-west-2",
-        endpoint_url=gw.url + "/bedrock",
-        aws_access_key_id=SDK_KEY_ID,
-        aws_secret_access_key=SDK_SECRET,
-        config=Config(retries={"total_max_attempts": 1, "mode": "standard"}),
-    )
+    runtime = sigv4_client("bedrock-runtime", gw.url, SDK_KEY_ID, SDK_SECRET)
     bedrock_simulator.reply(ConverseReply("fine", usage=(5, 2)), times=1)
     runtime.converse(modelId="nova", messages=[{"role": "user", "content": [{"text": "hi"}]}])
     [root], [attempt] = _call_spans(receiver, 2)

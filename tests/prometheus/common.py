@@ -6,21 +6,17 @@ from __future__ import annotations
 
 from typing import Any
 
-import boto3
 import httpx
-from botocore.config import Config
 from prometheus_client.parser import text_string_to_metric_families
 
 from outcrop.testing import TEST_ACCESS_KEY, TEST_SECRET_KEY
+from tests.clients import passthrough_section, sigv4_client
 
 NOVA = "amazon.nova-lite-v1:0"
 MASTER_KEY = "sk-prometheus-master"
 AUTH = {"authorization": f"Bearer {MASTER_KEY}"}
 SDK_KEY_ID = "OUTCROPPROMKEY0001"
 SDK_SECRET = "outcrop-prometheus-secret-000000001"
-NO_RETRIES = Config(
-    retries={"total_max_attempts": 1, "mode": "standard"}, read_timeout=10, connect_timeout=5
-)
 
 
 def gateway_config(simulator_url: str, **extra: Any) -> dict[str, Any]:
@@ -38,27 +34,14 @@ def gateway_config(simulator_url: str, **extra: Any) -> dict[str, Any]:
         "model_list": [{"model_name": "nova", "litellm_params": params}],
         "litellm_settings": {"callbacks": ["prometheus"]},
         "general_settings": {"master_key": MASTER_KEY},
-        "bedrock_passthrough": {
-            "aws_region_name": "us-west-2",
-            "aws_access_key_id": TEST_ACCESS_KEY,
-            "aws_secret_access_key": TEST_SECRET_KEY,
-            "api_base": simulator_url,
-            "keys": [{"access_key_id": SDK_KEY_ID, "secret_access_key": SDK_SECRET}],
-        },
+        "bedrock_passthrough": passthrough_section(simulator_url, SDK_KEY_ID, SDK_SECRET),
         **extra,
     }
 
 
 def runtime_client(url: str) -> Any:
     """boto3 bedrock-runtime on the gateway's ``/bedrock`` (SigV4 with the configured pair)."""
-    return boto3.session.Session().client(
-        "bedrock-runtime",
-        region_name="us-west-2",
-        endpoint_url=url + "/bedrock",
-        aws_access_key_id=SDK_KEY_ID,
-        aws_secret_access_key=SDK_SECRET,
-        config=NO_RETRIES,
-    )
+    return sigv4_client("bedrock-runtime", url, SDK_KEY_ID, SDK_SECRET)
 
 
 class Scrape:

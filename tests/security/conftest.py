@@ -11,13 +11,16 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-import boto3
 import httpx
 import openai
 import pytest
-from botocore.config import Config
 
 from outcrop.testing import TEST_ACCESS_KEY, TEST_SECRET_KEY
+from tests import clients
+from tests.clients import (
+    isolated_aws_env,  # noqa: F401  (autouse)
+    passthrough_section,
+)
 
 MASTER_KEY = "sk-security-test"
 AUTH = {"Authorization": f"Bearer {MASTER_KEY}"}
@@ -26,20 +29,6 @@ RUNTIME_ARN = "arn:aws:bedrock-agentcore:us-west-2:123456789012:runtime/sec_agen
 NATIVE = "bedrock/anthropic.claude-3-5-sonnet-20240620-v1:0"
 SDK_KEY_ID = "OUTCROPSECKEY00001"
 SDK_SECRET = "outcrop-security-sdk-secret-000000001"
-NO_RETRIES = Config(
-    retries={"total_max_attempts": 1, "mode": "standard"}, read_timeout=10, connect_timeout=5
-)
-
-
-@pytest.fixture(autouse=True)
-def _isolated_aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
-    """No AWS setting of the machine leaks into a test (and no IMDS lookups)."""
-    for name in list(os.environ):
-        if name.startswith("AWS_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
 
 
 def security_config(simulator_url: str, **general: Any) -> dict[str, Any]:
@@ -62,13 +51,7 @@ def security_config(simulator_url: str, **general: Any) -> dict[str, Any]:
             {"model_name": "native", "litellm_params": params(NATIVE)},
         ],
         "general_settings": {"master_key": MASTER_KEY, **general},
-        "bedrock_passthrough": {
-            "aws_region_name": "us-west-2",
-            "aws_access_key_id": TEST_ACCESS_KEY,
-            "aws_secret_access_key": TEST_SECRET_KEY,
-            "api_base": simulator_url,
-            "keys": [{"access_key_id": SDK_KEY_ID, "secret_access_key": SDK_SECRET}],
-        },
+        "bedrock_passthrough": passthrough_section(simulator_url, SDK_KEY_ID, SDK_SECRET),
     }
 
 
@@ -91,14 +74,7 @@ def client(gateway: Any) -> openai.OpenAI:
 
 
 def sigv4_client(service: str, url: str) -> Any:
-    return boto3.session.Session().client(
-        service,
-        region_name="us-west-2",
-        endpoint_url=url + "/bedrock",
-        aws_access_key_id=SDK_KEY_ID,
-        aws_secret_access_key=SDK_SECRET,
-        config=NO_RETRIES,
-    )
+    return clients.sigv4_client(service, url, SDK_KEY_ID, SDK_SECRET)
 
 
 def assert_still_serves(gateway: Any) -> None:

@@ -15,17 +15,16 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
-import boto3
 import httpx
 import loopback_guard
 import openai
 import pytest
-from botocore.config import Config as BotoConfig
 
 import outcrop
 from outcrop import Config, ConfigError, OutcropError
 from outcrop.app import create_app
 from outcrop.testing import TEST_ACCESS_KEY, TEST_SECRET_KEY, BedrockSimulator, ServerThread
+from tests.clients import sigv4_client
 
 KEY = "sk-raw-models"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -210,14 +209,7 @@ def test_passthrough_refuses_raw_model_ids(gw, sim, model_id, operation):
 
 
 def test_passthrough_refuses_start_async_invoke_and_sdks_see_access_denied(gw, sim):
-    client = boto3.session.Session().client(
-        "bedrock-runtime",
-        region_name="us-west-2",
-        endpoint_url=gw + "/bedrock",
-        aws_access_key_id=SDK_KEY_ID,
-        aws_secret_access_key=SDK_SECRET,
-        config=BotoConfig(retries={"total_max_attempts": 1}),
-    )
+    client = sigv4_client("bedrock-runtime", gw, SDK_KEY_ID, SDK_SECRET)
     with pytest.raises(client.exceptions.AccessDeniedException) as caught:
         client.converse(
             modelId="cohere.command-r-v1:0",

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import multiprocessing
 import os
@@ -32,6 +33,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +73,28 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def canned_upstream() -> Iterator[str]:
+    """The canned upstream in a process of its own, once it accepts: its base URL (the machine's
+    load average at start is printed, for reading the figures)."""
+    port = _free_port()
+    upstream = multiprocessing.Process(target=_serve_upstream, args=(port,), daemon=True)
+    upstream.start()
+    try:
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        with open("/proc/loadavg") as f:
+            print("load average at start:", f.read().split()[:3])
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        upstream.terminate()
 
 
 def _config(upstream: str, callbacks: list[str], general: dict) -> dict:
@@ -390,24 +414,9 @@ def main() -> None:
         help=f"measure these gateways in turns on one surface: {', '.join(VARIANTS)}",
     )
     args = p.parse_args()
-    port = _free_port()
-    upstream = multiprocessing.Process(target=_serve_upstream, args=(port,), daemon=True)
-    upstream.start()
-    try:
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.2).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-        with open("/proc/loadavg") as f:
-            print("load average at start:", f.read().split()[:3])
-        with tempfile.TemporaryDirectory() as workdir:
-            run = _compare if args.compare else _run
-            asyncio.run(run(args, f"http://127.0.0.1:{port}", workdir))
-    finally:
-        upstream.terminate()
+    with canned_upstream() as upstream, tempfile.TemporaryDirectory() as workdir:
+        run = _compare if args.compare else _run
+        asyncio.run(run(args, upstream, workdir))
 
 
 if __name__ == "__main__":

@@ -27,8 +27,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import multiprocessing
-import socket
 import sys
 import time
 from pathlib import Path
@@ -37,7 +35,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import canned
-from inprocess import KEY_ID, PROMPT, SECRET, _free_port, _one, _serve_upstream
+from inprocess import KEY_ID, PROMPT, SECRET, _one, canned_upstream
 
 NAME = "bench-converse"
 MODEL = f"bedrock/{canned.MODEL_ID}"
@@ -190,22 +188,8 @@ def main() -> None:
     p.add_argument("--configs", default="single,two,router,tags,alias,wildcard,usage")
     p.add_argument("--micro", action="store_true", help="time the router's part alone")
     args = p.parse_args()
-    port = _free_port()
-    upstream = multiprocessing.Process(target=_serve_upstream, args=(port,), daemon=True)
-    upstream.start()
-    try:
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.2).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-        with open("/proc/loadavg") as f:
-            print("load average at start:", f.read().split()[:3])
-        asyncio.run(_run(args, f"http://127.0.0.1:{port}"))
-    finally:
-        upstream.terminate()
+    with canned_upstream() as upstream:
+        asyncio.run(_run(args, upstream))
 
 
 if __name__ == "__main__":

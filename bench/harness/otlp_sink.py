@@ -12,57 +12,30 @@ import argparse
 import asyncio
 import json
 
+from .tinyhttp import Request, serve_forever
+
 
 class Counts:
     requests = 0
     bytes = 0
 
 
-async def _serve_one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
-    try:
-        head = await reader.readuntil(b"\r\n\r\n")
-    except (asyncio.IncompleteReadError, ConnectionError):
-        return False
-    lines = head.decode("latin-1").split("\r\n")
-    method = lines[0].split()[0]
-    length = 0
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
-        if name.strip().lower() == "content-length":
-            length = int(value.strip())
-    if length:
-        await reader.readexactly(length)
-    if method == "GET":
+async def _answer(request: Request, writer: asyncio.StreamWriter) -> None:
+    if request.method == "GET":
         body = json.dumps({"requests": Counts.requests, "bytes": Counts.bytes}).encode()
         kind = "application/json"
     else:
         Counts.requests += 1
-        Counts.bytes += length
+        Counts.bytes += len(request.body)
         body, kind = b"", "application/x-protobuf"
     writer.write(
         f"HTTP/1.1 200 OK\r\ncontent-type: {kind}\r\ncontent-length: {len(body)}\r\n\r\n".encode()
         + body
     )
     await writer.drain()
-    return True
-
-
-async def main(port: int) -> None:
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while await _serve_one(reader, writer):
-                pass
-        except ConnectionError:
-            pass
-        finally:
-            writer.close()
-
-    server = await asyncio.start_server(handle, "127.0.0.1", port)
-    async with server:
-        await server.serve_forever()
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
-    asyncio.run(main(parser.parse_args().port))
+    asyncio.run(serve_forever(parser.parse_args().port, _answer))

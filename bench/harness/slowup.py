@@ -14,6 +14,7 @@ import re
 from urllib.parse import unquote
 
 from .canned import Canned, upstream_routes
+from .tinyhttp import Request, serve_forever
 
 
 def _match(path: str, table: list[tuple[re.Pattern[str], Canned]]) -> Canned | None:
@@ -21,30 +22,17 @@ def _match(path: str, table: list[tuple[re.Pattern[str], Canned]]) -> Canned | N
     return next((c for pattern, c in table if pattern.search(decoded)), None)
 
 
-async def _serve_one(
-    reader: asyncio.StreamReader,
+async def _answer(
+    request: Request,
     writer: asyncio.StreamWriter,
     table: list[tuple[re.Pattern[str], Canned]],
     delay: float,
-) -> bool:
-    try:
-        head = await reader.readuntil(b"\r\n\r\n")
-    except (asyncio.IncompleteReadError, ConnectionError):
-        return False
-    lines = head.decode("latin-1").split("\r\n")
-    path = lines[0].split()[1]
-    length = 0
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
-        if name.strip().lower() == "content-length":
-            length = int(value.strip())
-    if length:
-        await reader.readexactly(length)
-    canned = _match(path, table)
+) -> None:
+    canned = _match(request.path, table)
     if canned is None:
         writer.write(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n")
         await writer.drain()
-        return True
+        return
     extra = "".join(f"{k}: {v}\r\n" for k, v in canned.headers)
     writer.write(
         f"HTTP/1.1 200 OK\r\ncontent-type: {canned.content_type}\r\n{extra}"
@@ -57,24 +45,11 @@ async def _serve_one(
         await writer.drain()
     writer.write(b"0\r\n\r\n")
     await writer.drain()
-    return True
 
 
 async def main(port: int, delay: float) -> None:
     table = [(re.compile(r.pattern), r.canned) for r in upstream_routes()]
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while await _serve_one(reader, writer, table, delay):
-                pass
-        except ConnectionError:
-            pass
-        finally:
-            writer.close()
-
-    server = await asyncio.start_server(handle, "127.0.0.1", port)
-    async with server:
-        await server.serve_forever()
+    await serve_forever(port, lambda request, writer: _answer(request, writer, table, delay))
 
 
 if __name__ == "__main__":

@@ -412,13 +412,20 @@ def markdown(results: dict, chart_name: str | None) -> str:
     return "\n".join(lines)
 
 
+def _section(title: str, *intro: str, head: str) -> list[str]:
+    """A report section: its ``## title``, the ``intro`` paragraphs and its table's ``head``
+    row with the separator row under it."""
+    lines = [f"## {title}", ""]
+    for paragraph in intro:
+        lines += [paragraph, ""]
+    return [*lines, head, "|" + "---|" * (head.count("|") - 1)]
+
+
 def _targets_table(results: dict) -> list[str]:
-    lines = [
-        "## Targets",
-        "",
-        "| target | surface | measured | target | result |",
-        "|---|---|---|---|---|",
-    ]
+    lines = _section(
+        "Targets",
+        head="| target | surface | measured | target | result |",
+    )
     for t in results["targets"]:
         if t.get("note"):
             lines.append(f"| all | {t['surface']} | {t['note']} | | not measured |")
@@ -437,14 +444,11 @@ def _targets_table(results: dict) -> list[str]:
 
 
 def _latency_table(results: dict) -> list[str]:
-    lines = [
-        "## Added latency (gateway - direct, ms)",
-        "",
+    lines = _section(
+        "Added latency (gateway - direct, ms)",
         "Same path on the same nginx, measured right before the gateway run; wrk percentiles.",
-        "",
-        "| surface | conc. | added p50 | added p90 | added p99 | gateway p50 / p99 | direct p50 / p99 |",
-        "|---|---|---|---|---|---|---|",
-    ]
+        head="| surface | conc. | added p50 | added p90 | added p99 | gateway p50 / p99 | direct p50 / p99 |",
+    )
     for _key, s in _measured(results).items():
         for c, a in s["summary"]["added_ms"].items():
             g, d = s["summary"]["gateway_ms"][c], s["summary"]["direct_ms"][c]
@@ -457,12 +461,10 @@ def _latency_table(results: dict) -> list[str]:
 
 
 def _throughput_table(results: dict) -> list[str]:
-    lines = [
-        "## Throughput and CPU at concurrency 32",
-        "",
-        "| surface | gateway req/s | runs | direct (nginx) req/s | gateway / direct | gateway CPU ms/request | core busy |",
-        "|---|---|---|---|---|---|---|",
-    ]
+    lines = _section(
+        "Throughput and CPU at concurrency 32",
+        head="| surface | gateway req/s | runs | direct (nginx) req/s | gateway / direct | gateway CPU ms/request | core busy |",
+    )
     for _key, s in _measured(results).items():
         t = s["summary"]["rps"].get("32")
         if not t:
@@ -477,17 +479,16 @@ def _throughput_table(results: dict) -> list[str]:
 
 
 def _streams_table(results: dict) -> list[str]:
-    lines = [
-        "## Streams",
-        "",
+    lines = _section(
+        "Streams",
         "TTFB / TTFT: c=1, alternating direct and gateway requests on keep-alive connections "
         "(the nginx upstream). Delayed upstream: each part sent "
         f"{results['meta']['delay_s']:g} s after the previous one; times from the request.",
-        "",
-        "| surface | added TTFB p50 / p99 | added first-token p50 / p99 | delayed: first token | "
-        "last token | max lag vs direct | relayed, not buffered |",
-        "|---|---|---|---|---|---|---|",
-    ]
+        head=(
+            "| surface | added TTFB p50 / p99 | added first-token p50 / p99 | delayed: first token | "
+            "last token | max lag vs direct | relayed, not buffered |"
+        ),
+    )
     for _key, s in _measured(results).items():
         fb, dl = s.get("first_byte_summary"), s.get("delayed_summary")
         if not fb:
@@ -536,18 +537,15 @@ def _per_event_table(results: dict) -> list[str]:
     pe = results.get("per_event")
     if not pe:
         return []
-    lines = [
-        "## Streams: per-event overhead",
-        "",
+    lines = _section(
+        "Streams: per-event overhead",
         "A ConverseStream answer of 1,000 content events (and the usual 8-event one), c=1, direct and "
         "gateway alternating on keep-alive connections; whole-stream times (request sent to last "
         "byte), medians. *Per event* = (gateway - direct) / 1,000, the issue's measure; *marginal* "
         "= (added time of the 1,000-event stream - added time of the 8-event one) / 992, what one "
         "more event costs without the per-request overhead.",
-        "",
-        "| surface | direct, whole stream | gateway | added | per event | marginal per event | added TTFB / first token |",
-        "|---|---|---|---|---|---|---|",
-    ]
+        head="| surface | direct, whole stream | gateway | added | per event | marginal per event | added TTFB / first token |",
+    )
     for s in pe.values():
         if s.get("status") != "measured":
             lines.append(f"| {s['title']} | {s.get('status')} | | | | | |")
@@ -567,20 +565,19 @@ def _startup_table(results: dict) -> list[str]:
     if not st:
         return []
     calls = st.get("calls", 0)
-    lines = [
-        "## Start-up and idle memory",
-        "",
+    lines = _section(
+        "Start-up and idle memory",
         f"`bench/startup_memory.py`, run in this session ({st.get('starts')} start-up(s) per setup "
         "after an unmeasured one that migrates the keys database): time from spawning `outcrop "
         "serve` to the first 200 on `/health/readiness` (minimum), the worker's RSS idle once "
         f"ready, after {calls:,} calls and idle again (medians), and `-X importtime`. *Every plugin*: "
         f"everything installed ({', '.join(st['plugins'])}), keys, Prometheus and OpenTelemetry on; "
         "*core alone*: `OUTCROP_PLUGINS=`.",
-        "",
-        f"| setup | import time | ready | CPU to ready | RSS idle | RSS after {calls:,} calls | "
-        "RSS idle after calls |",
-        "|---|---|---|---|---|---|---|",
-    ]
+        head=(
+            f"| setup | import time | ready | CPU to ready | RSS idle | RSS after {calls:,} calls | "
+            "RSS idle after calls |"
+        ),
+    )
     for name in ("every plugin", "core alone"):
         x = st.get(name)
         if not x:
@@ -601,19 +598,18 @@ def _features_table(results: dict) -> list[str]:
     if not feats:
         return []
     off = _measured(results)
-    lines = [
-        "## Features on: each feature's cost (same run)",
-        "",
+    lines = _section(
+        "Features on: each feature's cost (same run)",
         f"Keys and spend in {feats['database']}; the Redis limit is the key's `rpm_limit` / "
         "`tpm_limit` (high enough never to refuse) on 127.0.0.1:6379; spans exported over "
         "OTLP/HTTP to a sink on core 1 that accepts and discards. Each stage is a fresh gateway; "
         "Δ is against the previous row of the same surface and server (the first stage against "
         "features off).",
-        "",
-        "| stage | server | surface | req/s (top c) | Δ req/s | added p50 / p99 c=1 | "
-        "gateway p50 / p99 top c | CPU ms/request | RSS idle MB |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
+        head=(
+            "| stage | server | surface | req/s (top c) | Δ req/s | added p50 / p99 c=1 | "
+            "gateway p50 / p99 top c | CPU ms/request | RSS idle MB |"
+        ),
+    )
     order = ["off", "key", "limit", "all"]
     previous: dict[tuple[str, str], dict] = {}
     server = results["meta"].get("server", "hypercorn")
@@ -739,15 +735,12 @@ def _compare_table(results: dict) -> list[str]:
     from .compare import headline
 
     new = headline(results)
-    lines = [
-        "## Before / after",
-        "",
+    lines = _section(
+        "Before / after",
         f"Before: `{old['file']}` ({old['date']}, {old['label']}, `{old['git']}`); after: this run. "
         "Figures present in both.",
-        "",
-        "| figure | before | after | change |",
-        "|---|---|---|---|",
-    ]
+        head="| figure | before | after | change |",
+    )
     for name, b in old["figures"].items():
         a = new.get(name)
         if not a:
@@ -766,18 +759,17 @@ def _litellm_table(results: dict) -> list[str]:
     if ll.get("status") != "measured":
         return ["## LiteLLM comparison", "", f"Not measured: {ll.get('status')}.", ""]
     top = str(max(results["meta"]["concurrency"]))
-    lines = [
-        "## LiteLLM comparison (same run, same upstream, same core)",
-        "",
+    lines = _section(
+        "LiteLLM comparison (same run, same upstream, same core)",
         f"LiteLLM {ll['version']} proxy, `litellm --config` with one worker on core 0, the same "
         f"deployments and master key; RSS idle {_fmt(ll.get('rss_idle_mb'), 1)} MB. Configuration "
         "measured: **plain LiteLLM** (master key only: no key store, no limits, no callbacks), "
         "against Outcrop with features off.",
-        "",
-        f"| surface | Outcrop req/s (c={top}) | LiteLLM req/s | Outcrop / LiteLLM | Outcrop added p50 c=1 | "
-        "LiteLLM added p50 c=1 | CPU ms/request Outcrop / LiteLLM | LiteLLM relays stream chunks |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
+        head=(
+            f"| surface | Outcrop req/s (c={top}) | LiteLLM req/s | Outcrop / LiteLLM | Outcrop added p50 c=1 | "
+            "LiteLLM added p50 c=1 | CPU ms/request Outcrop / LiteLLM | LiteLLM relays stream chunks |"
+        ),
+    )
     for key, s in ll["surfaces"].items():
         title = results["surfaces"].get(key, {}).get("title", key)
         if s.get("status") != "measured":
@@ -840,14 +832,11 @@ def _servers_table(results: dict) -> list[str]:
 
 
 def _runs_table(results: dict) -> list[str]:
-    lines = [
-        "## Run to run",
-        "",
+    lines = _section(
+        "Run to run",
         "Each run's added p50 / p99 (ms) and gateway req/s; spread = max/min over the runs.",
-        "",
-        "| surface | conc. | added p50 by run | added p99 by run | req/s by run | req/s spread |",
-        "|---|---|---|---|---|---|",
-    ]
+        head="| surface | conc. | added p50 by run | added p99 by run | req/s by run | req/s spread |",
+    )
     for _key, s in _measured(results).items():
         by_c: dict[int, list[dict]] = {}
         for run in s["runs"]:

@@ -29,7 +29,6 @@ from .headers import (
 )
 from .lifecycle import CallLifecycle, Receive
 from .routing import request_tags
-from .sse import send_sse
 from .types import ChatCall, ChatDelta, EmbeddingCall, ModelRoute
 from .upstream import MAX_ERROR_BODY, UpstreamRequest, UpstreamResponse, answer_too_large
 from .wire import (
@@ -70,7 +69,7 @@ async def serve(life: CallLifecycle, scope: Any, receive: Receive) -> None:
             "cache-control": "no-cache",
         }
         try:
-            await send_sse(life.send, _sse(life, gateway, call, deltas), sse_headers)
+            await _send_stream(life, chunks(gateway, call, deltas), sse_headers)
         except asyncio.CancelledError:
             if not life.disconnected:  # shutdown: the stream ends with an error event
                 err = life.record(asyncio.CancelledError())
@@ -94,22 +93,53 @@ async def serve(life: CallLifecycle, scope: Any, receive: Receive) -> None:
     )
 
 
-async def _sse(
-    life: CallLifecycle, gateway: Gateway, call: ChatCall, deltas: AsyncIterator[ChatDelta]
-) -> AsyncIterator[bytes]:
-    """SSE frames for each chunk the moment it exists; an error event ends a failed stream."""
+_SSE_CONTENT_TYPE = (b"content-type", b"text/event-stream; charset=utf-8")
+_DONE = b"data: [DONE]\n\n"
+
+
+async def _send_stream(
+    life: CallLifecycle, frames: AsyncIterator[bytes], headers: Mapping[str, str]
+) -> None:
+    """The SSE answer, raw ASGI: one ``send`` per chunk the moment it exists, then
+    ``[DONE]``; an error while the chunks are made ends the stream with an error event
+    instead. The call's lifecycle has the one watcher for a client that leaves (Starlette's
+    ``StreamingResponse`` ran an anyio task group per response): it cancels this task, and the
+    ``finally`` closes the chunks, which closes the upstream call."""
+    send = life.send
     try:
-        async for chunk in chunks(gateway, call, deltas):
-            yield b"data: " + chunk + b"\n\n"
-        yield b"data: [DONE]\n\n"
-    except OutcropError as exc:
-        life.record(exc)
-        yield b"data: " + exc.openai_body() + b"\n\n"
-    except Exception as exc:
-        life.record(exc)  # logged with its traceback
-        yield (
-            b"data: " + OutcropError("internal error while streaming", 500).openai_body() + b"\n\n"
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [_SSE_CONTENT_TYPE, *raw_headers(headers)],
+            }
         )
+        while True:
+            try:
+                chunk = await frames.__anext__()
+            except StopAsyncIteration:
+                last = _DONE
+                break
+            except OutcropError as exc:
+                life.record(exc)
+                last = b"data: " + exc.openai_body() + b"\n\n"
+                break
+            except Exception as exc:
+                life.record(exc)  # logged with its traceback
+                err = OutcropError("internal error while streaming", 500)
+                last = b"data: " + err.openai_body() + b"\n\n"
+                break
+            await send(
+                {
+                    "type": "http.response.body",
+                    "body": b"data: " + chunk + b"\n\n",
+                    "more_body": True,
+                }
+            )
+        await send({"type": "http.response.body", "body": last, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+    finally:
+        await _aclose(frames)
 
 
 def openai_answer(

@@ -160,6 +160,24 @@ def test_http_disconnect_non_streamed_cancels_the_upstream(gateway, events, bedr
     _wait_disconnected(bedrock_simulator)
 
 
+def test_the_server_tells_a_call_its_client_left_without_a_watcher_task(
+    gateway, events, bedrock_simulator, monkeypatch
+):
+    """Under ``outcrop serve``'s hypercorn the request carries ``outcrop.client_left``: the
+    disconnect cancels the call with no task waiting on ``receive()``."""
+    from outcrop.lifecycle import CallLifecycle
+
+    watchers = []
+    monkeypatch.setattr(CallLifecycle, "_watch", lambda self, receive: watchers.append(self))
+    bedrock_simulator.reply(SLOW)
+    with pytest.raises(httpx.ReadTimeout):
+        _post(gateway, {"model": "m", "messages": HI}, timeout=0.5)
+    event = _only(events, gateway.server)
+    assert event.status == 499 and event.latency_s < 3.5
+    _wait_disconnected(bedrock_simulator)
+    assert watchers == []
+
+
 @pytest.mark.parametrize("stream", [False, True])
 def test_http_shutdown_answers_503_once(config, events, bedrock_simulator, stream):
     bedrock_simulator.reply(SLOW)

@@ -29,7 +29,7 @@ from .config_keys import check_sections, did_you_mean
 from .errors import ConfigError, OutcropError, clip
 from .gateway_api import GatewayAPI
 from .hookcalls import callers, every, first
-from .lifecycle import CallLifecycle, ErrorAnswer, Receive, Send, current_call
+from .lifecycle import CLIENT_LEFT, CallLifecycle, ErrorAnswer, Receive, Send, current_call
 from .limits import WORKERS_ENV, Counters, make_counters
 from .logs import get_logger
 from .plugins import make_plugin_manager
@@ -559,6 +559,7 @@ class Gateway:
             receive=receive,
             send=send,
             answer=answer,
+            left=(scope.get("extensions") or {}).get(CLIENT_LEFT),
         )
         client = scope.get("client")
         life.client_ip = client[0] if client else None

@@ -20,7 +20,17 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.types import Message, Receive, Send
 
-__all__ = ["CLIENT_GONE", "SHUTDOWN", "CallLifecycle", "ErrorAnswer", "Receive", "Send", "describe"]
+__all__ = [
+    "CLIENT_GONE",
+    "CLIENT_LEFT",
+    "SHUTDOWN",
+    "CallLifecycle",
+    "ClientLeft",
+    "ErrorAnswer",
+    "Receive",
+    "Send",
+    "describe",
+]
 
 from .bodies import ClientDisconnected
 from .errors import OutcropError, UpstreamError
@@ -49,6 +59,30 @@ SHUTDOWN = 503
 current_call: ContextVar[CallLifecycle | None] = ContextVar("outcrop_current_call", default=None)
 
 
+#: The ASGI scope extension (``scope["extensions"]``) through which a server tells a call that
+#: its client left, so the call needs no task waiting on ``receive()`` to learn it.
+CLIENT_LEFT = "outcrop.client_left"
+
+
+class ClientLeft:
+    """``scope["extensions"][CLIENT_LEFT]``: the server sets ``left`` and runs every callback
+    when it delivers the request's ``http.disconnect`` (``outcrop serve`` under hypercorn does;
+    without it, ``CallLifecycle.watch`` starts a task that waits on ``receive()``)."""
+
+    __slots__ = ("callbacks", "left")
+
+    def __init__(self) -> None:
+        self.left = False
+        self.callbacks: list[Callable[[], None]] = []
+
+    def tell(self) -> None:
+        """The client left: run (and drop) the callbacks."""
+        self.left = True
+        callbacks, self.callbacks = self.callbacks, []
+        for callback in callbacks:
+            callback()
+
+
 def describe(exc: OutcropError) -> str:
     """The one spelling of an error in a ``CallEvent``: ``AwsType: message``."""
     if isinstance(exc, UpstreamError) or exc.message.startswith(exc.aws_type):
@@ -70,10 +104,12 @@ class CallLifecycle:
         "_cut",
         "_emitted",
         "_handed",
+        "_left",
         "_receive",
         "_send",
         "_task",
         "_watcher",
+        "_watching",
         "attempts",
         "call",
         "charge_to",
@@ -119,6 +155,7 @@ class CallLifecycle:
         receive: Receive | None = None,
         send: Send | None = None,
         answer: ErrorAnswer | None = None,
+        left: ClientLeft | None = None,
     ) -> None:
         self.gateway = gateway
         self.surface = surface
@@ -160,6 +197,8 @@ class CallLifecycle:
         self.responded = False
         self.disconnected = False
         self._receive = receive
+        self._left = left
+        self._watching = False
         self._send = send
         self._answer = answer
         self._task: asyncio.Task[Any] | None = None
@@ -235,12 +274,26 @@ class CallLifecycle:
 
     def watch(self) -> None:
         """From now on (the body has been read) a client disconnect cancels the call."""
-        if self._receive is not None and self._watcher is None and self._task is not None:
-            self._watcher = asyncio.get_running_loop().create_task(self._watch(self._receive))
+        if self._receive is None or self._watching or self._task is None:
+            return
+        self._watching = True
+        left = self._left
+        if left is not None:  # the server tells: no task needed
+            if left.left:
+                self._client_left()
+            else:
+                left.callbacks.append(self._client_left)
+            return
+        self._watcher = asyncio.get_running_loop().create_task(self._watch(self._receive))
 
     async def _watch(self, receive: Receive) -> None:
         while (await receive())["type"] != "http.disconnect":
             pass
+        self._client_left()
+
+    def _client_left(self) -> None:
+        if self._emitted:
+            return  # the call is over: nothing to cancel
         self.disconnected = True
         if self._active and self._task is not None:
             self._task.cancel()

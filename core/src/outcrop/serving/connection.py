@@ -35,10 +35,32 @@ from hypercorn.protocol.h11 import H2CProtocolRequiredError, H2ProtocolAssumedEr
 from hypercorn.typing import ConnectionState
 from hypercorn.utils import parse_socket_addr
 
+from ..lifecycle import CLIENT_LEFT, ClientLeft
 from ..logs import get_logger
 from .options import H2_MAX_RESETS, H2_RESET_WINDOW, ServerOptions
 
 log = get_logger("outcrop.server")
+
+
+class _AppTasks(TaskGroup):
+    """hypercorn's task group, whose requests carry the ``outcrop.client_left`` extension: the
+    request's ``http.disconnect`` also tells the call directly, so a call needs no task of its
+    own waiting on ``receive()`` to learn that its client left."""
+
+    async def spawn_app(self, app: Any, config: Any, scope: Any, send: Any) -> Any:
+        left = ClientLeft()
+        extensions = scope.get("extensions")
+        if extensions is None:
+            extensions = scope["extensions"] = {}
+        extensions[CLIENT_LEFT] = left
+        put = await super().spawn_app(app, config, scope, send)
+
+        async def put_and_tell(message: Any) -> None:
+            if message["type"] == "http.disconnect":
+                left.tell()
+            await put(message)
+
+        return put_and_tell
 
 
 class _Refused(Exception):
@@ -170,7 +192,7 @@ class Connection(TCPServer):
             ssl_object = self.writer.get_extra_info("ssl_object")
             ssl = ssl_object is not None
             alpn = ssl_object.selected_alpn_protocol() if ssl else "http/1.1"
-            async with TaskGroup(self.loop) as task_group:
+            async with _AppTasks(self.loop) as task_group:
                 self._task_group = task_group
                 self.protocol = _Protocols(
                     self.app,

@@ -57,6 +57,30 @@ async def test_routes_added_later_are_seen():
     assert (await _get(app, "GET", "/a")).text == "newer"
 
 
+async def test_a_path_with_parameters_keeps_the_loops_winner_and_is_remembered():
+    from outcrop.route_index import SEEN_PATH_LENGTH, SEEN_PATHS
+
+    app = _app(
+        [
+            Route("/x", _answer("literal"), methods=["GET"]),
+            Route("/bedrock/model/{name}/invoke", _answer("earlier pattern"), methods=["POST"]),
+            Route("/bedrock/{path:path}", _answer("catch-all"), methods=["POST", "GET"]),
+        ]
+    )
+    for _ in range(2):  # the second time from the remembered winner
+        assert (await _get(app, "POST", "/bedrock/model/m/invoke")).text == "earlier pattern"
+        assert (await _get(app, "GET", "/bedrock/model/m/invoke")).text == "catch-all"
+        assert (await _get(app, "POST", "/bedrock/model/m/converse")).text == "catch-all"
+    assert (await _get(app, "PUT", "/bedrock/model/m/converse")).status_code == 405
+    for i in range(SEEN_PATHS + 10):
+        assert (await _get(app, "POST", f"/bedrock/model/m{i}/converse")).text == "catch-all"
+    assert 0 < len(app.router._seen) <= SEEN_PATHS
+    long = "/bedrock/" + "a" * SEEN_PATH_LENGTH
+    app.router._seen.clear()
+    assert (await _get(app, "POST", long)).text == "catch-all"
+    assert not app.router._seen
+
+
 def test_the_gateways_table_agrees_with_starlettes_loop(tmp_path):
     """Every (path, method) of the real gateway, every plugin installed: the same winner."""
     app = create_app({"model_list": [], "general_settings": {"master_key": "sk-route-index-test"}})

@@ -7,6 +7,12 @@ for each path that a route declares literally and each method that route takes, 
 Starlette's own first-match loop would pick. It builds the table from that very loop, so the
 winner is the same route, and anything not in the table (paths with parameters, other
 methods, websockets) goes through the loop as before.
+
+A path with parameters (the pass-through's ``/bedrock/{path:path}``) is found by that loop once;
+which route won is then remembered for that path and method (at most ``SEEN_PATHS`` paths of at
+most ``SEEN_PATH_LENGTH`` characters; the table is emptied when full), so the next call with
+that path skips the loop too. Matching depends only on the path and the method when there is no
+``Host`` route, so the remembered winner is the loop's.
 """
 
 from __future__ import annotations
@@ -15,13 +21,17 @@ from starlette._utils import get_route_path
 from starlette.routing import BaseRoute, Host, Match, Route, Router
 from starlette.types import Receive, Scope, Send
 
-__all__ = ["IndexedRouter"]
+__all__ = ["SEEN_PATHS", "SEEN_PATH_LENGTH", "IndexedRouter"]
+
+SEEN_PATHS = 1024
+SEEN_PATH_LENGTH = 512
 
 
 class IndexedRouter(Router):
     """``Router`` with a ``(path, method) -> route`` table for literal paths."""
 
     _index: dict[tuple[str, str], BaseRoute]
+    _seen: dict[tuple[str, str], BaseRoute]
     _indexed: tuple[int, int] = (-1, -1)
 
     def _build(self) -> dict[tuple[str, str], BaseRoute]:
@@ -52,8 +62,12 @@ class IndexedRouter(Router):
             # the table follows the route list (tests and plugins may add routes later)
             if self._indexed != (id(self.routes), len(self.routes)):
                 self._index = self._build()
+                self._seen = {}
                 self._indexed = (id(self.routes), len(self.routes))
-            route = self._index.get((get_route_path(scope), scope["method"]))
+            key = (get_route_path(scope), scope["method"])
+            route = self._index.get(key) or self._seen.get(key)
+            if route is None and self._index:  # no Host route: the path and method decide
+                route = self._winner(scope, key)
             if route is not None:
                 match, child_scope = route.matches(scope)
                 if match is Match.FULL:
@@ -63,3 +77,15 @@ class IndexedRouter(Router):
                     await route.handle(scope, receive, send)
                     return
         await super().app(scope, receive, send)
+
+    def _winner(self, scope: Scope, key: tuple[str, str]) -> BaseRoute | None:
+        """The route Starlette's loop picks for this path and method (remembered), if any."""
+        for route in self.routes:
+            match, _ = route.matches(scope)
+            if match is Match.FULL:
+                if len(key[0]) <= SEEN_PATH_LENGTH:
+                    if len(self._seen) >= SEEN_PATHS:
+                        self._seen.clear()
+                    self._seen[key] = route
+                return route
+        return None

@@ -28,6 +28,7 @@ import h2.errors
 import h2.events
 from hypercorn.asyncio.task_group import TaskGroup
 from hypercorn.asyncio.tcp_server import MAX_RECV, TCPServer
+from hypercorn.config import Config
 from hypercorn.events import Closed, Event, RawData, Updated
 from hypercorn.protocol import ProtocolWrapper
 from hypercorn.protocol.h2 import H2Protocol
@@ -40,6 +41,22 @@ from ..logs import get_logger
 from .options import H2_MAX_RESETS, H2_RESET_WINDOW, ServerOptions
 
 log = get_logger("outcrop.server")
+
+
+class HypercornConfig(Config):
+    """hypercorn's ``Config`` whose response headers (``date``, ``server``) are made once per
+    second and protocol: hypercorn formats the date again for every response. At module level:
+    ``serve --workers N`` pickles the config to its workers."""
+
+    _made: tuple[int, str] = (-1, "")
+    _headers: list[tuple[bytes, bytes]] = []
+
+    def response_headers(self, protocol: str) -> list[tuple[bytes, bytes]]:
+        key = (int(time.time()), protocol)
+        if key != self._made:
+            self._headers = super().response_headers(protocol)
+            self._made = key
+        return list(self._headers)
 
 
 class _AppTasks(TaskGroup):

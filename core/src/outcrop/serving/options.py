@@ -81,9 +81,9 @@ def hypercorn_config(
     options: ServerOptions, bind: str, *, certfile: str | None = None, keyfile: str | None = None
 ) -> Any:
     """hypercorn's ``Config`` for ``bind`` (``host:port``, ``[v6]:port`` or ``fd://N``)."""
-    from hypercorn.config import Config
+    from .connection import HypercornConfig
 
-    config = Config()
+    config = HypercornConfig()
     config.bind = [bind]
     config.certfile, config.keyfile = certfile, keyfile
     config.graceful_timeout = options.graceful_timeout

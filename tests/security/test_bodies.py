@@ -240,9 +240,11 @@ def test_read_body_keeps_a_foreign_cancellation_and_its_own_timeout_apart():
         reader.cancel()
         with pytest.raises(asyncio.CancelledError):
             await reader
+        earlier = set(_expiry().buckets)  # the cancelled read's second stays until it passes
         readers = [asyncio.create_task(read_body(never, limit=10, timeout=0.01)) for _ in range(50)]
         await asyncio.sleep(0)
-        assert len(_expiry().buckets) <= 2  # 50 reads, at most two one-second timers
+        # 50 reads, at most two one-second timers (two when they straddle a second)
+        assert len(set(_expiry().buckets) - earlier) <= 2
         for reader in readers:
             with pytest.raises(OutcropError) as caught:
                 await reader

@@ -1,9 +1,11 @@
 """The fast signer must produce exactly botocore's signature."""
 
 import datetime
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
@@ -168,3 +170,54 @@ def test_amz_date_follows_the_clock_second_by_second(monkeypatch):
     assert sigv4.amz_date() == "20261201T000000Z"
     when = datetime.datetime(2025, 1, 2, 3, 4, 5, tzinfo=datetime.UTC)
     assert sigv4.amz_date(when) == "20250102T030405Z"
+
+
+_SEGMENT = st.one_of(
+    st.sampled_from(["", ".", "..", "%2E", "%2e%2E", "model", "~x", "a b", "%", "%zz", "%2F"]),
+    # a label as the gateway writes it (botocore's escaping: ':' and '/' of an ARN encoded)
+    st.text(min_size=1, max_size=12).map(lambda t: quote(t, safe="-._~")),
+    st.sampled_from(
+        ["arn:aws:bedrock:us-west-2:1:inference-profile/us.x", "é", "\u2028", "日本"]
+    ).map(lambda t: quote(t, safe="-._~")),
+    st.text(alphabet=st.characters(codec="utf-8"), min_size=1, max_size=6),  # raw, unescaped
+)
+
+
+@settings(derandomize=True, max_examples=400, deadline=None)
+@given(
+    segments=st.lists(_SEGMENT, max_size=8),
+    leading=st.booleans(),
+    trailing=st.booleans(),
+    query=st.sampled_from(["", "?qualifier=DEFAULT", "?a=%2F&b=1&a=0", "?x"]),
+    token=st.sampled_from([None, "tok/en=="]),
+)
+def test_any_path_signs_as_botocore_signs_it(segments, leading, trailing, query, token):
+    """Whatever the path (double slashes, dot segments, percent-escapes valid or not, ARNs,
+    unicode, a trailing slash), the canonical request and the signature equal botocore's."""
+    path = ("/" if leading else "") + "/".join(segments) + ("/" if trailing else "")
+    url = "https://bedrock-runtime.us-west-2.amazonaws.com" + (path if leading else "/" + path)
+    url += query
+    headers = {"Content-Type": "application/json"}
+    creds = Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", token)
+    ref = AWSRequest(method="POST", url=url, data=b"{}", headers=dict(headers))
+    ref.context["timestamp"] = TS
+    ref.headers["X-Amz-Date"] = TS
+    if token:
+        ref.headers["X-Amz-Security-Token"] = token
+    auth = SigV4Auth(creds.get_frozen_credentials(), "bedrock", "us-west-2")
+    expected = auth.signature(auth.string_to_sign(ref, auth.canonical_request(ref)), ref)
+    mine = dict(headers)
+    sigv4.sign(
+        "POST",
+        url,
+        mine,
+        b"{}",
+        access_key="AKIDEXAMPLE",
+        secret_key="wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+        token=token,
+        region="us-west-2",
+        service="bedrock",
+        timestamp=TS,
+    )
+    assert mine["Authorization"].endswith(f"Signature={expected}")
+    assert canonical_uri(urlsplit(url).path) == auth.canonical_request(ref).split("\n")[1]

@@ -10,6 +10,8 @@ import textwrap
 import botocore.loaders
 import botocore.session
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from botocore.configprovider import BOTOCORE_DEFAUT_SESSION_VARIABLES
 from botocore.utils import normalize_url_path as botocore_normalize
 
@@ -190,6 +192,12 @@ def test_the_operation_table_reads_a_newer_model_from_aws_data_path(tmp_path, mo
     ],
 )
 def test_path_normalisation_equals_botocores(path):
+    assert normalize_url_path(path) == botocore_normalize(path)
+
+
+@settings(derandomize=True, max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(["/", ".", "..", "a", "%2F", ":", "é", "~", " "])).map("".join))
+def test_any_path_normalises_as_botocores(path):
     assert normalize_url_path(path) == botocore_normalize(path)
 
 

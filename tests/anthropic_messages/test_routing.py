@@ -273,3 +273,43 @@ def test_tag_regex_routes_claude_code_by_its_user_agent(
             sdk.messages.create(model="claude", max_tokens=8, messages=HI)
             assert recorder.last().deployment == "everyone-else"
     assert [r for r, _, _ in _invoked(bedrock_simulator)] == [EAST, WEST] * 3
+
+
+@pytest.mark.refusals_expected
+@pytest.mark.parametrize("tags", ["free", "!paid", "&free"])
+def test_tags_never_reach_a_claude_deployment_they_did_not_choose(
+    make_gateway, simulator_params, bedrock_simulator, recorder, tags
+):
+    """A name mixing Claude and other deployments serves from its Claude ones: only from those
+    the tags chose. Tags choosing only its other deployment are refused, never served by the
+    Claude deployment they left out."""
+    gw = make_gateway(
+        [
+            {
+                "model_name": "mixed",
+                "litellm_params": simulator_params(
+                    f"bedrock/{SONNET}", aws_region_name=WEST, tags=["paid"]
+                ),
+            },
+            {
+                "model_name": "mixed",
+                "litellm_params": simulator_params(
+                    "bedrock/amazon.nova-lite-v1:0", aws_region_name=EAST, tags=["free"]
+                ),
+            },
+        ],
+        router_settings={"enable_tag_filtering": True},
+    )
+    with _client(gw) as client:
+        for _ in range(5):  # whichever the router would pick
+            with pytest.raises(anthropic.BadRequestError) as caught:
+                client.messages.create(
+                    model="mixed", max_tokens=8, messages=HI, extra_headers={"x-litellm-tags": tags}
+                )
+            assert "serves the tags" in str(caught.value)
+        assert bedrock_simulator.requests == []
+        answer = client.messages.create(
+            model="mixed", max_tokens=8, messages=HI, extra_headers={"x-litellm-tags": "paid"}
+        )
+    assert answer.content[0].text
+    assert _invoked(bedrock_simulator) == [(WEST, SONNET, 200)]

@@ -117,3 +117,39 @@ def test_retries_fail_over_only_among_the_tagged_deployments(tagged, bedrock_sim
     ]
     # the tags header is the gateway's: AWS never sees it
     assert all("x-litellm-tags" not in r.headers for r in bedrock_simulator.requests)
+
+
+@pytest.mark.parametrize("tags", ["free", "!paid", "&free"])
+def test_tags_never_reach_a_native_deployment_they_did_not_choose(
+    gateway_factory, make_config, simulator_params, bedrock_simulator, recorder, tags
+):
+    """A name mixing native and other deployments is served by its native ones: only by those
+    the tags chose. Tags choosing only its agent are refused, never served by the native
+    deployment they left out."""
+    config = make_config(
+        model_list=[
+            {
+                "model_name": "mixed",
+                "litellm_params": simulator_params(
+                    f"bedrock/{ALIAS_MODEL_ID}", aws_region_name=WEST, tags=["paid"]
+                ),
+            },
+            {
+                "model_name": "mixed",
+                "litellm_params": simulator_params(
+                    "bedrock/agent/AGENT12345/ALIAS12345", aws_region_name=EAST, tags=["free"]
+                ),
+            },
+        ]
+    )
+    config["router_settings"] = {"enable_tag_filtering": True}
+    gw = gateway_factory(config)
+    for _ in range(5):  # whichever the router would pick
+        with pytest.raises(botocore.exceptions.ClientError) as caught:
+            tagged_client(gw.url, tags).converse(modelId="mixed", messages=MESSAGES)
+        error = caught.value.response
+        assert error["ResponseMetadata"]["HTTPStatusCode"] == 400
+        assert "serves the tags" in error["Error"]["Message"]
+    assert bedrock_simulator.requests == []
+    tagged_client(gw.url, "paid").converse(modelId="mixed", messages=MESSAGES)
+    assert _regions(bedrock_simulator) == [WEST]

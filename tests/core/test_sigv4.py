@@ -4,11 +4,11 @@ import datetime
 from urllib.parse import quote, urlsplit
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from outcrop import sigv4
 from outcrop.sigv4_canonical import canonical_query, canonical_uri

@@ -10,10 +10,10 @@ import textwrap
 import botocore.loaders
 import botocore.session
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from botocore.configprovider import BOTOCORE_DEFAUT_SESSION_VARIABLES
 from botocore.utils import normalize_url_path as botocore_normalize
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from outcrop import operations
 from outcrop.aws import AwsSettings, CredentialSource, env_credentials

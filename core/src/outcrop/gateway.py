@@ -373,6 +373,12 @@ class Gateway:
         """One deployment of ``model_name``, chosen by the gateway's routing (weights)."""
         return self.router.pick(model_name)
 
+    def tagged(self, model_name: str, tags: Sequence[str] | None) -> list[Deployment]:
+        """The deployments of ``model_name`` a request with ``tags`` may reach: those tag
+        routing chooses, all of them when it does not choose among this name's."""
+        group = self.router.candidates(model_name)
+        return self.router.tagged(group, tags) if self.router.tag_routed(model_name) else group
+
     def resolve(
         self,
         model: str,

@@ -98,6 +98,12 @@ class GatewayAPI(Protocol):
     def pick(self, model_name: str) -> Deployment | None:
         """One deployment of ``model_name``, chosen by the gateway's routing."""
 
+    def tagged(self, model_name: str, tags: Sequence[str] | None) -> list[Deployment]:
+        """The deployments of ``model_name`` a request with ``tags`` (``outcrop.request_tags``)
+        may reach: those tag routing chooses, all of them when it does not choose among this
+        name's. A surface that serves only some of a name's deployments picks among these,
+        never among all of them (the tags would be bypassed)."""
+
     def resolve(
         self,
         model: str,

@@ -23,7 +23,7 @@ over), after the names this surface adds are mapped to what the core routes. In 
 
 The route must be a Claude one (else 400). A ``model_name`` whose deployments are all Claude
 fails over between them; one that mixes Claude and other deployments serves from its Claude
-ones, by weight, each call on one deployment.
+ones among those the request's tags chose, by weight, each call on one deployment.
 """
 
 from __future__ import annotations
@@ -188,14 +188,23 @@ class Models:
         route, params, deployment = self._gateway.resolve(name, tags=tags)
         claude = self._target(route, params, deployment)
         if claude is None and deployment is not None:  # a name mixing Claude and others
+            # its Claude deployments among those the tags chose (never one they left out)
             group = [
                 d
-                for d in self._gateway.deployments(deployment.model_name)
+                for d in self._gateway.tagged(deployment.model_name, tags)
                 if self._target(self._gateway.route(d), d.params, d) is not None
             ]
             if group:
                 claude = self.claude_of(weighted_choice(group))
                 return Found(claude, accounted, None)
+            if deployment.model_name in self.claude_names:
+                raise OutcropError(
+                    f"no Claude deployment of model {clip(accounted)!r} serves the tags "
+                    f"{clip(', '.join(tags or ())) or '(none)'} (its other deployments are "
+                    "served at /v1/chat/completions)",
+                    400,
+                    code="no_deployments_with_tag",
+                )
         if claude is None:
             raise OutcropError(
                 f"model {clip(accounted)!r} is not a Claude model on Bedrock: /v1/messages "

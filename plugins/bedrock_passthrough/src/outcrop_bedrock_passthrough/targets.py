@@ -5,8 +5,8 @@
   (``GatewayAPI.resolve``: weights, order, cooldowns, the strategy, and tag routing with the
   ``x-litellm-tags`` header), the label becomes its model id, served with its region,
   credentials and endpoint; retries fail over among the deployments the tags chose. A name
-  mixing native and other deployments is served by its native ones, by weight, without
-  failover.
+  mixing native and other deployments is served by its native ones among those the tags
+  chose, by weight, without failover.
 * A model id a wildcard deployment (``model_name: "bedrock/*"``) serves and allows
   (``GatewayAPI.match_wildcard``, tried with the id as sent, then as ``bedrock/{id}``): its
   derived deployments, like an alias's; one the wildcard does not allow is refused (403).
@@ -164,9 +164,19 @@ class Resolver:
             if self._all_native.get(model_name, False):
                 target.group = model_name  # every deployment is native: any may serve
             return target
-        native = self._native.get(model_name)
+        # the native deployments among those the tags chose (never one they left out)
+        native = [d for d in self._gateway.tagged(model_name, tags) if d.index in self._model_ids]
         if native:
             return self.on_alias(weighted_choice(native), found, raw_path)
+        if self._native.get(model_name):
+            raise OutcropError(
+                f"no native Bedrock deployment of model_name {clip(name)!r} serves the tags "
+                f"{clip(', '.join(tags or ())) or '(none)'} (its other deployments are served "
+                "at /v1/chat/completions)",
+                400,
+                code="no_deployments_with_tag",
+                aws_type="ValidationException",
+            )
         raise OutcropError(
             f"model_name {clip(name)!r} is not a native Bedrock model (its deployments "
             "call no Bedrock model id); call it at /v1/chat/completions",

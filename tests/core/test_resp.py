@@ -65,3 +65,53 @@ async def test_counters_survive_a_script_flush(redis_settings: dict[str, str]) -
         assert refused.refused == rpm and refused.used == 2
     finally:
         await counters.close()
+
+
+async def test_deferred_commands_keep_their_order(redis_settings: dict[str, str]) -> None:
+    conn = RespConnection(redis_settings["redis_url"])
+    key = redis_settings["redis_key_prefix"] + "d"
+    try:
+        await conn.execute("PING")
+        first = conn.send("INCR", key, delay=30.0)  # would wait 30 s: the next command takes it
+        assert await conn.execute("INCR", key) == 2  # written behind the deferred one
+        assert await first == 1
+        alone = conn.send("INCR", key, delay=0.01)  # no command follows: the delay sends it
+        assert await asyncio.wait_for(alone, 5) == 3
+    finally:
+        await conn.close()
+
+
+async def test_a_silent_redis_times_out_and_the_next_command_reconnects(
+    redis_settings: dict[str, str],
+) -> None:
+    """A server that accepts and never answers: the oldest command's deadline fails every
+    command in flight (their replies would be out of step) and the connection starts again."""
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def mute(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)
+
+    server = await asyncio.start_server(mute, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    conn = RespConnection(f"redis://127.0.0.1:{port}", timeout=0.2)
+    try:
+        waiting = [asyncio.ensure_future(conn.execute("PING")) for _ in range(3)]
+        deadline = asyncio.get_running_loop().time() + 5
+        while conn._protocol is None:  # connected (the commands are written)
+            assert asyncio.get_running_loop().time() < deadline, "never connected"
+            await asyncio.sleep(0.01)
+        deferred = conn.send("PING", delay=30.0)
+        for future in waiting:
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(future, 5)
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(deferred, 5)
+        with pytest.raises(TimeoutError):  # a new connection (the second accepted), same end
+            await asyncio.wait_for(conn.execute("PING"), 5)
+        assert len(accepted) == 2
+    finally:
+        await conn.close()
+        for writer in accepted:
+            writer.close()
+        server.close()
+        await server.wait_closed()

@@ -41,6 +41,9 @@ WINDOW_S = 60.0
 PARALLEL_TTL_S = 900.0
 
 REQUESTS, TOKENS, PARALLEL, SPEND = "r", "t", "p", "s"
+#: How long a finished call's token charge and slot release may wait to share a write with the
+#: next check (seconds; see ``RedisCounters.finish``).
+FINISH_DELAY_S = 0.005
 #: How many worker processes serve the gateway (set by ``outcrop serve --workers N``).
 WORKERS_ENV = "OUTCROP_WORKERS"
 
@@ -511,7 +514,10 @@ class RedisCounters(Counters):
 
     Each admission is one ``EVALSHA`` round trip; a finished call's charge is written without
     waiting for its reply (retried in the background when it fails), on one pipelined
-    connection of our own (``outcrop.resp``)."""
+    connection of our own (``outcrop.resp``). A charge of tokens and parallel slots only goes
+    out with the next admission's write (or ``FINISH_DELAY_S`` later at the latest): this
+    process's next check still sees it first (one connection, commands in order), other
+    processes up to 5 ms later; a charge of spend (budgets) goes out at once."""
 
     shared = True
 
@@ -627,7 +633,8 @@ class RedisCounters(Counters):
         if self._conn is None:
             return
         sha = self._scripts["finish"][0]
-        sent = self._conn.send("EVALSHA", sha, len(keys), *keys, *args)
+        delay = 0.0 if spend else FINISH_DELAY_S
+        sent = self._conn.send("EVALSHA", sha, len(keys), *keys, *args, delay=delay)
         sent.add_done_callback(lambda done: self._sent(done, keys, args))
 
     def _sent(self, done: asyncio.Future[Any], keys: list[str], args: list[Any]) -> None:

@@ -41,12 +41,27 @@ def _aws_took(event: CallEvent) -> bool:
 class _Children:
     """The label children one label combination updates."""
 
-    __slots__ = ("cache_read", "cache_write", "input", "latency", "output", "requests", "spend")
+    __slots__ = (
+        "cache_read",
+        "cache_write",
+        "input",
+        "latency",
+        "output",
+        "overhead",
+        "requests",
+        "spend",
+        "ttft",
+        "upstream",
+    )
 
     def __init__(self, m: Metrics, base: tuple[str, ...], status: tuple[str, ...]) -> None:
         model, deployment, surface, *who = base
         self.requests = m.requests.labels(model, deployment, surface, *status, *who)
         self.latency = m.latency.labels(model, deployment, surface)
+        # looked up when first observed: a child exists (and is exported) once it has a value
+        self.upstream: Any = None
+        self.overhead: Any = None
+        self.ttft: Any = None
         self.spend = m.spend.labels(*base)
         self.input = m.tokens.labels(*base[:3], "input", *who)
         self.output = m.tokens.labels(*base[:3], "output", *who)
@@ -169,10 +184,15 @@ class Metrics:
         c.requests.inc()
         c.latency.observe(e.latency_s)
         if e.upstream_latency_s > 0:
-            self.upstream.labels(model, deployment, e.surface).observe(e.upstream_latency_s)
-            self.overhead.labels(e.surface).observe(max(e.latency_s - e.upstream_latency_s, 0.0))
+            if c.upstream is None:
+                c.upstream = self.upstream.labels(model, deployment, e.surface)
+                c.overhead = self.overhead.labels(e.surface)
+            c.upstream.observe(e.upstream_latency_s)
+            c.overhead.observe(max(e.latency_s - e.upstream_latency_s, 0.0))
         if e.first_token_s is not None:
-            self.ttft.labels(model, deployment, e.surface).observe(e.first_token_s)
+            if c.ttft is None:
+                c.ttft = self.ttft.labels(model, deployment, e.surface)
+            c.ttft.observe(e.first_token_s)
         usage = e.usage
         if usage is not None:
             if usage.prompt_tokens:

@@ -13,7 +13,7 @@ from outcrop.config import parse_config
 from outcrop.errors import ConfigError
 from outcrop.testing import ConverseReply
 
-from .common import SERVER, USER, gateway_config, openai_client
+from .common import CLIENT, SERVER, USER, gateway_config, openai_client
 from .receiver import http_receiver
 
 LANGFUSE = {"litellm_settings": {"callbacks": ["langfuse"]}}
@@ -58,3 +58,26 @@ def test_langfuse_without_its_keys_is_a_config_error(bedrock_simulator, monkeypa
         "callbacks: langfuse needs LANGFUSE_SECRET_KEY (the Langfuse project's API keys) in the "
         "environment"
     ]
+
+
+def test_otel_and_langfuse_together_export_one_trace(
+    gateway_factory, bedrock_simulator, receiver, monkeypatch
+):
+    """Both on: each gets the same spans, and they are the trace the upstream request
+    continues (one ``traceparent``, the attempt span's id)."""
+    with http_receiver() as (langfuse, url):
+        monkeypatch.setenv("LANGFUSE_HOST", url)
+        monkeypatch.setenv("LANGFUSE_PUBLIC_KEY", "pk-lf-test")
+        monkeypatch.setenv("LANGFUSE_SECRET_KEY", "sk-lf-test")
+        both = {"litellm_settings": {"callbacks": ["otel", "langfuse"]}}
+        gw = gateway_factory(gateway_config(bedrock_simulator.url, **both))
+        bedrock_simulator.reply(ConverseReply("Paris.", usage=(12, 3)), times=1)
+        openai_client(gw).chat.completions.create(model="nova", messages=USER)
+        at_langfuse = langfuse.wait(lambda s: len(s) >= 2)
+    at_otel = receiver.wait(lambda s: len(s) >= 2)
+    assert len(at_otel) == len(at_langfuse) == 2
+    key = lambda s: (s.trace_id, s.span_id, s.parent_span_id, s.name, s.attributes)  # noqa: E731
+    assert sorted(map(key, at_otel), key=str) == sorted(map(key, at_langfuse), key=str)
+    [attempt] = [s for s in at_otel if s.kind == CLIENT]
+    seen = bedrock_simulator.last()
+    assert seen.headers["traceparent"] == f"00-{attempt.trace_id}-{attempt.span_id}-01"

@@ -16,7 +16,7 @@ import outcrop
 from outcrop import Config, ConfigSection, GatewayAPI
 
 from . import settings as _settings
-from .settings import CALLBACK, LANGFUSE_CALLBACK, SECTION
+from .settings import CALLBACK, LANGFUSE_CALLBACK, SECTION, Target
 
 log = structlog.get_logger("outcrop.otel")
 
@@ -73,12 +73,12 @@ def outcrop_startup(gateway: GatewayAPI) -> None:
     for message in ignored:  # the specification's rule: log the value, behave as if unset
         log.warning("otel_setting_ignored", message=message)
     # The per-call hooks belong to this gateway only (a process may run several gateways).
-    if otlp:
-        tracing = Tracing(gateway, settings, sampler)
-        gateway.register_plugin(tracing, f"outcrop_otel.{id(gateway)}")
-    if langfuse:  # its own exporter: the same spans, to Langfuse's OTLP endpoint
-        tracing = Tracing(gateway, settings, sampler, _settings.langfuse_target())
-        gateway.register_plugin(tracing, f"outcrop_otel.langfuse.{id(gateway)}")
+    # Langfuse has its own exporter: the same spans (encoded once), to its OTLP endpoint.
+    targets: list[Target | None] = [None] if otlp else []
+    if langfuse:
+        targets.append(_settings.langfuse_target())
+    tracing = Tracing(gateway, settings, sampler, targets)
+    gateway.register_plugin(tracing, f"outcrop_otel.{id(gateway)}")
     if settings.capture_content:
         gateway.capture_output = True
 

@@ -63,19 +63,24 @@ class _Call:
 
 class Tracing:
     """The per-gateway hooks (registered on the gateway's own plugin manager). A call the
-    sampler does not sample (``sampling.py``) is continued upstream but not recorded."""
+    sampler does not sample (``sampling.py``) is continued upstream but not recorded.
+
+    ``targets``: where the spans go, each with its own exporter (``None``: the ``OTEL_*``
+    variables' collector; a ``Target``: Langfuse's endpoint). Each span is encoded once, and
+    the upstream request carries one ``traceparent``, whatever the number of targets."""
 
     def __init__(
         self,
         gateway: GatewayAPI,
         settings: OtelSettings,
         sampler: Sampler | None = None,
-        target: Target | None = None,
+        targets: Sequence[Target | None] = (None,),
     ) -> None:
         self.settings = settings
         self.sampler = sampler or Sampler.named(DEFAULT)
         scope = ("outcrop", outcrop.__version__)
-        self.exporter = BatchExporter(resource(settings), scope, target)
+        self.exporters = [BatchExporter(resource(settings), scope, t) for t in targets]
+        self.exporter = self.exporters[0]
         self._names = {d.id: d.model_name for d in gateway.deployments()}
         self._calls: dict[str, _Call] = {}
 
@@ -123,7 +128,7 @@ class Tracing:
                 ("gen_ai.first_token", at, {"outcrop.time_to_first_token_s": event.first_token_s}),
             )
         failed = event.status >= 400
-        self.exporter.add(
+        self._add(
             otlp.span(
                 trace_id=call.trace_id,
                 span_id=call.root_id,
@@ -157,7 +162,7 @@ class Tracing:
             error_type = error.partition(":")[0] if status >= 400 and error else None
             key = ("attempt", operation, status, i + 1, deployment, error_type)
             attrs = otlp.attribute_block(9, key, _attempt_attributes, *key[1:])
-            self.exporter.add(
+            self._add(
                 otlp.span(
                     trace_id=call.trace_id,
                     span_id=span_id,
@@ -217,6 +222,10 @@ class Tracing:
                 a["gen_ai.output.messages"] = self._clip(event.output_text)
         return head + otlp.attributes(9, a)
 
+    def _add(self, span: bytes) -> None:
+        for exporter in self.exporters:
+            exporter.add(span)
+
     def _clip(self, text: str) -> str:
         limit = self.settings.max_content_chars
         return text if len(text) <= limit else text[:limit]
@@ -225,7 +234,11 @@ class Tracing:
     @outcrop.hookimpl
     def outcrop_shutdown(self, gateway: GatewayAPI) -> Any:
         self._calls.clear()
-        return asyncio.to_thread(self.exporter.shutdown)  # sends what is still queued
+        return asyncio.to_thread(self._shutdown)  # sends what is still queued
+
+    def _shutdown(self) -> None:
+        for exporter in self.exporters:
+            exporter.shutdown()
 
 
 def _call_attributes(static: tuple[Any, ...]) -> dict[str, Any]:

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
+import threading
 import time
 
 import httpx
@@ -88,3 +90,97 @@ def test_workers_exit_when_the_supervisor_is_killed(tmp_path, server):
         with pytest.raises(httpx.ConnectError):
             httpx.get(f"{served.url}/v1/models", headers=headers, timeout=5)
     assert len(workers) == 2
+
+
+#: A worker as `outcrop.serving.parent` makes one: SIGTERM handling first, then
+#: ``end_with_parent``; on SIGTERM it writes "terminated" to the file named by argv[2].
+_WORKER = """
+import os, signal, sys, time
+from outcrop.serving.parent import end_with_parent
+supervisor = int(sys.argv[1])
+def on_term(*_):
+    with open(sys.argv[2], "w") as f:
+        f.write("terminated")
+    os._exit(0)
+signal.signal(signal.SIGTERM, on_term)
+deadline = time.monotonic() + 30
+while os.getppid() == supervisor:  # until the supervisor is gone (the race's worst case)
+    assert time.monotonic() < deadline
+    time.sleep(0.01)
+end_with_parent(supervisor)
+time.sleep(30)
+"""
+
+#: A supervisor that starts the worker (from its main thread, or from a thread that then
+#: ends) and exits, or keeps running, as argv says.
+_SUPERVISOR = """
+import os, subprocess, sys, threading, time
+worker, marker, how = sys.argv[1], sys.argv[2], sys.argv[3]
+if how == "exits":
+    subprocess.Popen([sys.executable, "-c", worker, str(os.getpid()), marker])
+else:  # from a thread that ends, once the worker asked, while this process lives on
+    ready = worker.replace("while os.getppid() == supervisor", "while False").replace(
+        "time.sleep(30)", "print('asked', flush=True); time.sleep(30)"
+    )
+    def start():
+        argv = [sys.executable, "-c", ready, str(os.getpid()), marker]
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE)
+        assert proc.stdout.readline() == b"asked\\n"
+    t = threading.Thread(target=start)
+    t.start()
+    t.join()
+    time.sleep(30)
+"""
+
+
+def _wait_for(path, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_text() == "terminated":
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_a_worker_whose_supervisor_died_before_it_asked_ends_at_once(tmp_path):
+    """The death signal asked for after the parent died never comes: the parent-pid check
+    right after the request ends the worker anyway."""
+    marker = tmp_path / "worker"
+    supervisor = subprocess.run([PY, "-c", _SUPERVISOR, _WORKER, str(marker), "exits"], timeout=60)
+    assert supervisor.returncode == 0
+    assert _wait_for(marker, 30), "the orphaned worker kept running"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_the_death_signal_follows_the_thread_that_started_the_worker(tmp_path):
+    """Linux sends the parent-death signal when the THREAD that created the worker ends, not
+    the process: a supervisor must start its workers from a thread that outlives them. Each
+    of Outcrop's supervisors does (the main thread, which also handles the signals), and
+    ``export_supervisor`` refuses any other thread."""
+    marker = tmp_path / "worker"
+    supervisor = subprocess.Popen([PY, "-c", _SUPERVISOR, _WORKER, str(marker), "thread"])
+    try:
+        assert _wait_for(marker, 30), "the kernel's rule changed: no signal on thread exit"
+        assert supervisor.poll() is None  # the supervisor itself is still running
+    finally:
+        supervisor.kill()
+        supervisor.wait()
+
+
+def test_export_supervisor_refuses_a_thread_other_than_the_main_one(monkeypatch):
+    from outcrop.serving import parent
+
+    monkeypatch.delenv(parent.SUPERVISOR_ENV, raising=False)
+    caught: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            parent.export_supervisor()
+        except RuntimeError as exc:
+            caught.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    assert caught and "main thread" in str(caught[0])
+    assert parent.SUPERVISOR_ENV not in os.environ

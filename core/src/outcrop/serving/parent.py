@@ -11,7 +11,8 @@ could not bind it. Each worker of ``serve --workers N`` (hypercorn's and granian
   exported before the workers start, is no longer its parent's) and drains when it is gone
   (hypercorn's and granian's workers, whose loop is Outcrop's).
 
-A supervisor that died before its worker got this far is seen at once (``end_with_parent``).
+A supervisor that died before its worker got this far is seen at once (``end_with_parent``
+checks the parent after asking, since a death signal asked for too late never comes).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import ctypes
 import os
 import signal
 import sys
+import threading
 
 #: The supervisor's pid, exported to the worker processes it starts.
 SUPERVISOR_ENV = "OUTCROP_SUPERVISOR_PID"
@@ -29,7 +31,14 @@ _PR_SET_PDEATHSIG = 1
 
 
 def export_supervisor() -> None:
-    """In the supervisor, before starting workers: name this process as their parent."""
+    """In the supervisor, before starting workers: name this process as their parent.
+
+    Linux sends the death signal when the *thread* that created a worker ends, not the
+    process: the workers must be started by a thread that outlives them. Every supervisor here
+    starts (and restarts) them from the main thread, the one that also handles signals; any
+    other thread is refused rather than leaving workers to be stopped when it ends."""
+    if threading.current_thread() is not threading.main_thread():
+        raise RuntimeError("workers are started from the main thread (their death signal)")
     os.environ[SUPERVISOR_ENV] = str(os.getpid())
 
 

@@ -349,10 +349,31 @@ def test_environment_region_is_a_config_error(monkeypatch, variable, region):
     assert _config_error({}).startswith(f"{variable} (environment): ")
 
 
-def test_profile_region_is_a_config_error(monkeypatch, tmp_path):
-    (tmp_path / "config").write_text("[default]\nregion = attacker.test:8443#\n")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
-    assert "the AWS config file's region: 'attacker.test:8443#'" in _config_error({})
+@pytest.mark.parametrize(
+    "where",
+    [
+        {"AWS_CONFIG_FILE": "{tmp}/config"},
+        {"AWS_CONFIG_FILE": "$REGION_TEST_DIR/config"},  # expanded as botocore expands it
+        {"AWS_CONFIG_FILE": "{tmp}/config", "AWS_PROFILE": "other"},
+        {"AWS_CONFIG_FILE": "{tmp}/config", "AWS_DEFAULT_PROFILE": "other"},
+        {"HOME": "{tmp}/home"},  # ~/.aws/config
+    ],
+)
+def test_profile_region_is_a_config_error(monkeypatch, tmp_path, where):
+    """Read without botocore unless the file exists: whichever way the environment names the
+    file or the profile, the region is checked (environment keys present or not)."""
+    text = "[default]\nregion = attacker.test:8443#\n[profile other]\nregion = x.test#\n"
+    (tmp_path / "config").write_text(text)
+    (tmp_path / "home" / ".aws").mkdir(parents=True)
+    (tmp_path / "home" / ".aws" / "config").write_text(text)
+    monkeypatch.setenv("REGION_TEST_DIR", str(tmp_path))
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDENV")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "env-secret")
+    monkeypatch.delenv("AWS_CONFIG_FILE")  # the isolating fixture's (no file)
+    for name, value in where.items():
+        monkeypatch.setenv(name, value.format(tmp=tmp_path))
+    region = "x.test#" if "other" in where.values() else "attacker.test:8443#"
+    assert f"the AWS config file's region: {region!r}" in _config_error({})
 
 
 # -- the core's own defences ------------------------------------------------------------------------

@@ -4,7 +4,9 @@ fixtures a suite's conftest imports to use (``from tests.clients import isolated
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 from typing import Any
 
 import boto3
@@ -61,6 +63,26 @@ def passthrough_section(
         "keys": [{"access_key_id": key_id, "secret_access_key": secret}],
         **extra,
     }
+
+
+def on_loop(server: Any, check: Any, timeout: float = 10.0) -> bool:
+    """``check()`` run on the event loop of ``server`` (a ``ServerThread``): where a call ends
+    (its event, log line and spend row) in one step, so the answer is never half-way."""
+
+    async def run() -> bool:
+        return bool(check())
+
+    return asyncio.run_coroutine_threadsafe(run(), server._loop).result(timeout)
+
+
+def calls_settled(server: Any, timeout: float = 10.0) -> None:
+    """Wait until the gateway ``server`` serves has no call in flight: a call ends (emits its
+    event, logs its line) after its answer reached the client."""
+    gateway = server.app.state.gateway
+    deadline = time.monotonic() + timeout
+    while not on_loop(server, lambda: gateway.in_flight == 0, timeout):
+        assert time.monotonic() < deadline, f"{gateway.in_flight} calls still in flight"
+        time.sleep(0.02)
 
 
 @pytest.fixture(autouse=True)

@@ -4,7 +4,6 @@ PostgreSQL missing is a failure, never a skip."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
 import uuid
@@ -18,7 +17,11 @@ import sqlalchemy as sa
 import outcrop
 from outcrop.testing import TEST_ACCESS_KEY, TEST_SECRET_KEY
 from outcrop.testing.replies import ConverseReply
-from tests.clients import isolated_aws_env  # noqa: F401  (autouse)
+from tests.clients import (
+    calls_settled,
+    isolated_aws_env,  # noqa: F401  (autouse)
+    on_loop,
+)
 
 from ..bedrock_passthrough.conftest import tls_files
 from ..core.converse_plugin import ConversePlugin
@@ -176,14 +179,10 @@ def flushed(gateway: Any, timeout: float = 10.0) -> None:
     read on the gateway's own loop, where a call ends (and buffers its row) in one step.
     """
     service = service_of(gateway)
-
-    async def settled() -> bool:
-        return gateway.gateway.in_flight == 0 and not service.buffer
-
-    def check() -> bool:
-        return asyncio.run_coroutine_threadsafe(settled(), gateway.server._loop).result(timeout)
-
-    assert wait_for(check, timeout), f"spend rows were not written: {service.stats()}"
+    calls_settled(gateway.server, timeout)
+    assert wait_for(lambda: on_loop(gateway.server, lambda: not service.buffer), timeout), (
+        f"spend rows were not written: {service.stats()}"
+    )
 
 
 __all__ = [

@@ -38,9 +38,10 @@ SERVERS = ["hypercorn", "granian"]
 
 
 @pytest.fixture(params=SERVERS)
-def quick_gateway(request, cli_server, make_config):
-    """The real `outcrop serve` with a header timeout of 1 s (the default is 10)."""
-    server = cli_server(make_config(header_timeout=1.0), "--server", request.param)
+def quick_gateway(request, module_cli_server):
+    """The real `outcrop serve` with a header timeout of 1 s (the default is 10), one per server
+    for the module: each test leaves it serving, as it checks."""
+    server = module_cli_server("--server", request.param, header_timeout=1.0)
     server.name = request.param
     return server
 

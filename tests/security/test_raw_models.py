@@ -24,7 +24,7 @@ import outcrop
 from outcrop import Config, ConfigError, OutcropError
 from outcrop.app import create_app
 from outcrop.testing import TEST_ACCESS_KEY, TEST_SECRET_KEY, BedrockSimulator, ServerThread
-from tests.clients import sigv4_client
+from tests.clients import calls_settled, sigv4_client
 
 KEY = "sk-raw-models"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -114,10 +114,17 @@ def sim() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def gw(sim: Any) -> Iterator[str]:
+def gw_server(sim: Any) -> Iterator[ServerThread]:
     """A gateway with a model_list and no allow_raw_models: the default."""
     with ServerThread(create_app(_config(sim))) as server:
-        yield server.url
+        yield server
+
+
+@pytest.fixture
+def gw(gw_server: ServerThread) -> Iterator[str]:
+    """The module's gateway for one test; its calls have ended (and logged) when the test does."""
+    yield gw_server.url
+    calls_settled(gw_server)
 
 
 @pytest.fixture(autouse=True)

@@ -29,6 +29,7 @@ from outcrop.app import create_app
 from outcrop.aws import MAX_CACHED_ENDPOINTS, AwsSettings
 from outcrop.sigv4 import sign
 from outcrop.testing import TEST_ACCESS_KEY, TEST_SECRET_KEY, BedrockSimulator, ServerThread
+from tests.clients import calls_settled
 
 KEY = "sk-region-scan"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -100,7 +101,7 @@ def _sim_params(sim: Any, model: str) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def gw(sim: Any) -> Iterator[str]:
+def gw_server(sim: Any) -> Iterator[ServerThread]:
     with pytest.MonkeyPatch.context() as mp:
         _no_aws_env(mp)
         app = create_app(
@@ -124,7 +125,14 @@ def gw(sim: Any) -> Iterator[str]:
             }
         )
         with ServerThread(app) as server:
-            yield server.url
+            yield server
+
+
+@pytest.fixture
+def gw(gw_server: ServerThread) -> Iterator[str]:
+    """The module's gateway for one test; its calls have ended (and logged) when the test does."""
+    yield gw_server.url
+    calls_settled(gw_server)
 
 
 def _no_aws_env(mp: pytest.MonkeyPatch, tmp: str = "/nonexistent/outcrop-region-scan") -> None:

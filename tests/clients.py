@@ -51,6 +51,19 @@ def bearer_client(url: str, ca: str, monkeypatch: pytest.MonkeyPatch, token: str
     )
 
 
+def deployment_params(simulator_url: str, model: str, **extra: Any) -> dict[str, Any]:
+    """``litellm_params`` of a deployment on the simulator (test credentials, us-west-2): the
+    ``simulator_params`` fixture's, for fixtures wider than one test."""
+    return {
+        "model": model,
+        "aws_region_name": "us-west-2",
+        "aws_access_key_id": TEST_ACCESS_KEY,
+        "aws_secret_access_key": TEST_SECRET_KEY,
+        "api_base": simulator_url,
+        **extra,
+    }
+
+
 def passthrough_section(
     simulator_url: str, key_id: str, secret: str, **extra: Any
 ) -> dict[str, Any]:

@@ -9,8 +9,7 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from outcrop.testing import TEST_ACCESS_KEY, TEST_SECRET_KEY
-from tests.clients import passthrough_section, sigv4_client
+from tests.clients import deployment_params, passthrough_section, sigv4_client
 
 NOVA = "amazon.nova-lite-v1:0"
 MASTER_KEY = "sk-prometheus-master"
@@ -21,15 +20,12 @@ SDK_SECRET = "outcrop-prometheus-secret-000000001"
 
 def gateway_config(simulator_url: str, **extra: Any) -> dict[str, Any]:
     """One Converse deployment ``nova`` and the pass-through, both on the simulator."""
-    params = {
-        "model": f"bedrock/converse/{NOVA}",
-        "aws_region_name": "us-west-2",
-        "aws_access_key_id": TEST_ACCESS_KEY,
-        "aws_secret_access_key": TEST_SECRET_KEY,
-        "api_base": simulator_url,
-        "input_cost_per_token": 0.001,
-        "output_cost_per_token": 0.002,
-    }
+    params = deployment_params(
+        simulator_url,
+        f"bedrock/converse/{NOVA}",
+        input_cost_per_token=0.001,
+        output_cost_per_token=0.002,
+    )
     return {
         "model_list": [{"model_name": "nova", "litellm_params": params}],
         "litellm_settings": {"callbacks": ["prometheus"]},

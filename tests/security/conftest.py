@@ -15,7 +15,6 @@ import httpx
 import openai
 import pytest
 
-from outcrop.testing import TEST_ACCESS_KEY, TEST_SECRET_KEY
 from tests import clients
 from tests.clients import (
     isolated_aws_env,  # noqa: F401  (autouse)
@@ -36,13 +35,7 @@ def security_config(simulator_url: str, **general: Any) -> dict[str, Any]:
     ``general_settings``."""
 
     def params(model: str) -> dict[str, Any]:
-        return {
-            "model": model,
-            "aws_region_name": "us-west-2",
-            "aws_access_key_id": TEST_ACCESS_KEY,
-            "aws_secret_access_key": TEST_SECRET_KEY,
-            "api_base": simulator_url,
-        }
+        return clients.deployment_params(simulator_url, model)
 
     return {
         "model_list": [

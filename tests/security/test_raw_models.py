@@ -16,15 +16,16 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-import loopback_guard
 import openai
 import pytest
 
 import outcrop
 from outcrop import Config, ConfigError, OutcropError
 from outcrop.app import create_app
-from outcrop.testing import TEST_ACCESS_KEY, TEST_SECRET_KEY, BedrockSimulator, ServerThread
-from tests.clients import calls_settled, sigv4_client
+from outcrop.testing import TEST_ACCESS_KEY, TEST_SECRET_KEY, ServerThread
+from tests.clients import calls_settled, deployment_params, sigv4_client
+
+from .scan import CONVERSE_BODY, USER, nothing_left_the_gateway, simulator, still_serves
 
 KEY = "sk-raw-models"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -33,8 +34,6 @@ SDK_SECRET = "outcrop-raw-models-secret-0000001"
 AGENT = "bedrock/agent/L1RT58GYRW/MFPSBCXYTW"
 RUNTIME_ARN = "arn:aws:bedrock-agentcore:us-west-2:123456789012:runtime/my_agent-AbCdEf1234"
 NATIVE_ID = "us.anthropic.claude-3-5-sonnet-20240620-v1:0"
-USER = [{"role": "user", "content": "hi"}]
-CONVERSE_BODY = b'{"messages": [{"role": "user", "content": [{"text": "hi"}]}]}'
 HOW = "general_settings.allow_raw_models: true"
 
 #: Model strings that are not a configured model_name, on the chat route.
@@ -76,21 +75,14 @@ OPERATIONS = [
 ]
 
 
-def _sim_params(sim: Any, model: str) -> dict[str, Any]:
-    return {
-        "model": model,
-        "aws_region_name": "us-west-2",
-        "aws_access_key_id": TEST_ACCESS_KEY,
-        "aws_secret_access_key": TEST_SECRET_KEY,
-        "api_base": sim.url,
-    }
-
-
 def _config(sim: Any, **general: Any) -> dict[str, Any]:
     return {
         "model_list": [
-            {"model_name": "agent", "litellm_params": _sim_params(sim, AGENT)},
-            {"model_name": "native", "litellm_params": _sim_params(sim, "bedrock/" + NATIVE_ID)},
+            {"model_name": "agent", "litellm_params": deployment_params(sim.url, AGENT)},
+            {
+                "model_name": "native",
+                "litellm_params": deployment_params(sim.url, "bedrock/" + NATIVE_ID),
+            },
         ],
         "general_settings": {"master_key": KEY, **general},
         # defaults for raw ids, pointed at the simulator: whatever slips through shows up there
@@ -106,11 +98,8 @@ def _config(sim: Any, **general: Any) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def sim() -> Iterator[Any]:
-    server = ServerThread(BedrockSimulator({SDK_KEY_ID: SDK_SECRET}))
-    server.start()
-    server.app.url = server.url
-    yield server.app
-    server.stop()
+    with simulator(SDK_KEY_ID, SDK_SECRET) as sim:
+        yield sim
 
 
 @pytest.fixture(scope="module")
@@ -134,21 +123,6 @@ def _clean(sim: Any) -> Iterator[None]:
     sim.reset()
 
 
-def _nothing_was_sent(sim: Any) -> None:
-    assert sim.requests == []
-    assert loopback_guard.take() == []
-
-
-def _still_serves(gw: str, sim: Any) -> None:
-    r = httpx.post(
-        f"{gw}/v1/chat/completions", headers=AUTH, json={"model": "agent", "messages": USER}
-    )
-    assert r.status_code == 200, r.text
-    r = httpx.post(f"{gw}/bedrock/model/native/converse", headers=AUTH, content=CONVERSE_BODY)
-    assert r.status_code == 200, r.text
-    assert [q.operation for q in sim.requests] == ["InvokeAgent", "Converse"]
-
-
 # -- chat route ------------------------------------------------------------------------------------
 
 
@@ -170,8 +144,8 @@ def test_chat_refuses_raw_model_strings(gw, sim, model, stream):
     )
     assert HOW in error["message"]
     assert len(r.content) < 1000  # a 100,000-character model name is not echoed
-    _nothing_was_sent(sim)
-    _still_serves(gw, sim)
+    nothing_left_the_gateway(sim)
+    still_serves(gw, sim, AUTH)
 
 
 def test_openai_sdk_sees_a_bad_request(gw, sim):
@@ -179,7 +153,7 @@ def test_openai_sdk_sees_a_bad_request(gw, sim):
     with pytest.raises(openai.BadRequestError) as caught:
         client.chat.completions.create(model="bedrock/agent/ABCDEFGHIJ/ALIAS12345", messages=USER)
     assert HOW in caught.value.message
-    _nothing_was_sent(sim)
+    nothing_left_the_gateway(sim)
     assert client.chat.completions.create(model="agent", messages=USER).choices[0].message.content
 
 
@@ -193,7 +167,7 @@ async def test_python_api_with_a_model_list_refuses_them_too(sim):
             api_base=sim.url,
         )
     assert (caught.value.status, caught.value.code) == (400, "model_not_found")
-    _nothing_was_sent(sim)
+    nothing_left_the_gateway(sim)
     assert (await outcrop.acompletion(model="agent", messages=USER, config=config)).choices
 
 
@@ -211,8 +185,8 @@ def test_passthrough_refuses_raw_model_ids(gw, sim, model_id, operation):
     assert r.status_code == 403, r.text
     assert r.headers["x-amzn-errortype"] == "AccessDeniedException"
     assert HOW in r.json()["message"]
-    _nothing_was_sent(sim)
-    _still_serves(gw, sim)
+    nothing_left_the_gateway(sim)
+    still_serves(gw, sim, AUTH)
 
 
 def test_passthrough_refuses_start_async_invoke_and_sdks_see_access_denied(gw, sim):
@@ -230,8 +204,8 @@ def test_passthrough_refuses_start_async_invoke_and_sdks_see_access_denied(gw, s
             outputDataConfig={"s3OutputDataConfig": {"s3Uri": "s3://b/k"}},
         )
     assert HOW in str(caught.value)
-    _nothing_was_sent(sim)
-    _still_serves(gw, sim)
+    nothing_left_the_gateway(sim)
+    still_serves(gw, sim, AUTH)
 
 
 # -- where raw strings are served ----------------------------------------------------------------

@@ -20,7 +20,6 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-import loopback_guard
 import pytest
 
 import outcrop
@@ -28,8 +27,10 @@ from outcrop import Config, ConfigError, DeploymentParams, Gateway, OutcropError
 from outcrop.app import create_app
 from outcrop.aws import MAX_CACHED_ENDPOINTS, AwsSettings
 from outcrop.sigv4 import sign
-from outcrop.testing import TEST_ACCESS_KEY, TEST_SECRET_KEY, BedrockSimulator, ServerThread
-from tests.clients import calls_settled
+from outcrop.testing import TEST_ACCESS_KEY, TEST_SECRET_KEY, ServerThread
+from tests.clients import calls_settled, deployment_params
+
+from .scan import CONVERSE_BODY, USER, nothing_left_the_gateway, simulator, still_serves
 
 KEY = "sk-region-scan"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -40,8 +41,6 @@ RUNTIME = "arn:aws:bedrock-agentcore:{}:123456789012:runtime/my_agent-AbCdEf1234
 PROFILE = (
     "arn:aws:bedrock:{}:123456789012:inference-profile/us.anthropic.claude-3-5-haiku-20241022-v1:0"
 )
-USER = [{"role": "user", "content": "hi"}]
-CONVERSE_BODY = b'{"messages": [{"role": "user", "content": [{"text": "hi"}]}]}'
 
 #: Not regions. Each would put something other than an AWS-owned host into the URL, or bend the
 #: host name (case, other scripts' letters and digits, a huge label).
@@ -83,21 +82,8 @@ API_CONFIG = Config()  # the Python API keeps one gateway per (event loop, confi
 
 @pytest.fixture(scope="module")
 def sim() -> Iterator[Any]:
-    server = ServerThread(BedrockSimulator({SDK_KEY_ID: SDK_SECRET}))
-    server.start()
-    server.app.url = server.url
-    yield server.app
-    server.stop()
-
-
-def _sim_params(sim: Any, model: str) -> dict[str, Any]:
-    return {
-        "model": model,
-        "aws_region_name": "us-west-2",
-        "aws_access_key_id": TEST_ACCESS_KEY,
-        "aws_secret_access_key": TEST_SECRET_KEY,
-        "api_base": sim.url,
-    }
+    with simulator(SDK_KEY_ID, SDK_SECRET) as sim:
+        yield sim
 
 
 @pytest.fixture(scope="module")
@@ -107,11 +93,11 @@ def gw_server(sim: Any) -> Iterator[ServerThread]:
         app = create_app(
             {
                 "model_list": [
-                    {"model_name": "agent", "litellm_params": _sim_params(sim, AGENT)},
+                    {"model_name": "agent", "litellm_params": deployment_params(sim.url, AGENT)},
                     {
                         "model_name": "native",
-                        "litellm_params": _sim_params(
-                            sim, "bedrock/us.anthropic.claude-3-5-sonnet-20240620-v1:0"
+                        "litellm_params": deployment_params(
+                            sim.url, "bedrock/us.anthropic.claude-3-5-sonnet-20240620-v1:0"
                         ),
                     },
                 ],
@@ -154,21 +140,6 @@ def _clean(sim: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     sim.reset()
 
 
-def _nothing_left_the_gateway(sim: Any) -> None:
-    assert sim.requests == []
-    assert loopback_guard.take() == []  # no lookup of, or connection to, any other host
-
-
-def _still_serves(gw: str, sim: Any) -> None:
-    r = httpx.post(
-        f"{gw}/v1/chat/completions", headers=AUTH, json={"model": "agent", "messages": USER}
-    )
-    assert r.status_code == 200, r.text
-    r = httpx.post(f"{gw}/bedrock/model/native/converse", headers=AUTH, content=CONVERSE_BODY)
-    assert r.status_code == 200, r.text
-    assert [q.operation for q in sim.requests] == ["InvokeAgent", "Converse"]
-
-
 def _openai_400(r: httpx.Response) -> dict[str, Any]:
     assert r.status_code == 400, r.text
     error = r.json()["error"]
@@ -195,8 +166,8 @@ def test_chat_agentcore_model_string(gw, sim, region):
         json={"model": "bedrock/agentcore/" + RUNTIME.format(region), "messages": USER},
     )
     assert _openai_400(r)["param"] == "model"
-    _nothing_left_the_gateway(sim)
-    _still_serves(gw, sim)
+    nothing_left_the_gateway(sim)
+    still_serves(gw, sim, AUTH)
 
 
 @pytest.mark.parametrize("region", ARN_HOSTILE, ids=ARN_IDS)
@@ -207,8 +178,8 @@ def test_chat_native_model_arn(gw, sim, region):
         json={"model": "bedrock/" + PROFILE.format(region), "messages": USER},
     )
     assert _openai_400(r)["param"] == "model"
-    _nothing_left_the_gateway(sim)
-    _still_serves(gw, sim)
+    nothing_left_the_gateway(sim)
+    still_serves(gw, sim, AUTH)
 
 
 @pytest.mark.parametrize("region", HOSTILE, ids=IDS)
@@ -219,8 +190,8 @@ def test_chat_body_cannot_set_a_region(gw, sim, region):
         json={"model": "agent", "messages": USER, "aws_region_name": region},
     )
     assert _openai_400(r)["param"] == "aws_region_name"
-    _nothing_left_the_gateway(sim)
-    _still_serves(gw, sim)
+    nothing_left_the_gateway(sim)
+    still_serves(gw, sim, AUTH)
 
 
 @pytest.mark.parametrize("region", HOSTILE, ids=IDS)
@@ -239,8 +210,8 @@ async def test_python_api_aws_region_name(gw, sim, region):
         )
     assert (caught.value.status, caught.value.code) == (400, "invalid_region")
     assert "aws_region_name" in caught.value.message
-    _nothing_left_the_gateway(sim)
-    _still_serves(gw, sim)
+    nothing_left_the_gateway(sim)
+    still_serves(gw, sim, AUTH)
 
 
 @pytest.mark.parametrize("region", ARN_HOSTILE, ids=ARN_IDS)
@@ -248,8 +219,8 @@ def test_passthrough_model_arn_in_the_path(gw, sim, region):
     path = f"/bedrock/model/{quote(PROFILE.format(region), safe='')}/converse"
     r = httpx.post(gw + path, headers=AUTH, content=CONVERSE_BODY)
     assert "region of the model ARN" in _aws_400(r)
-    _nothing_left_the_gateway(sim)
-    _still_serves(gw, sim)
+    nothing_left_the_gateway(sim)
+    still_serves(gw, sim, AUTH)
 
 
 @pytest.mark.parametrize("region", ARN_HOSTILE, ids=ARN_IDS)
@@ -257,8 +228,8 @@ def test_passthrough_agentcore_runtime_arn_in_the_path(gw, sim, region):
     path = f"/bedrock/runtimes/{quote(RUNTIME.format(region), safe='')}/invocations"
     r = httpx.post(gw + path, headers=AUTH, content=b'{"prompt": "hi"}')
     assert "region of the agent runtime ARN" in _aws_400(r)
-    _nothing_left_the_gateway(sim)
-    _still_serves(gw, sim)
+    nothing_left_the_gateway(sim)
+    still_serves(gw, sim, AUTH)
 
 
 def _signed_with_scope(gw: str, path: str, region: str) -> httpx.Response:
@@ -293,8 +264,8 @@ def test_region_of_the_clients_sigv4_scope(gw, sim, region):
         _aws_400(r, "IncompleteSignatureException", 403)
     else:
         assert "SigV4 credential scope" in _aws_400(r)
-    _nothing_left_the_gateway(sim)
-    _still_serves(gw, sim)
+    nothing_left_the_gateway(sim)
+    still_serves(gw, sim, AUTH)
 
 
 def test_a_real_region_in_the_scope_is_still_used(gw, sim):
@@ -423,7 +394,7 @@ async def test_nothing_is_signed_for_a_non_region(sim):
     finally:
         await gateway.stop()
     assert caught.value.code == "invalid_region" and "Authorization" not in request.headers
-    _nothing_left_the_gateway(sim)
+    nothing_left_the_gateway(sim)
 
 
 # -- what a failed connection tells the client ------------------------------------------------------
@@ -446,7 +417,7 @@ def test_502_bodies_never_name_the_dialled_host_port_or_error(sim, gateway_facto
             "model_list": [
                 {
                     "model_name": "agent",
-                    "litellm_params": {**_sim_params(sim, AGENT), "api_base": closed},
+                    "litellm_params": {**deployment_params(sim.url, AGENT), "api_base": closed},
                 }
             ],
             "general_settings": {"master_key": KEY, "allow_raw_models": True},

@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from harness import gateway, procs, wrk
 from harness.nginx import Nginx
-from harness.surfaces import Request, all_surfaces
+from harness.surfaces import Request, all_surfaces, long_streams
 
 SERVERS = ("hypercorn", "uvicorn", "granian")
 HELLO = """
@@ -98,7 +98,7 @@ def _measure_callgrind(
 ) -> dict:
     """Instructions per request (callgrind, every process of the server): counters zeroed
     after a warm-up, dumped after ``--requests`` sequential requests."""
-    _send(url, request, 200)
+    _send(url, request, args.warmup)
     pids = [pid, *procs.children(pid)]
     for p in pids:
         subprocess.run(["callgrind_control", "-z", str(p)], check=True, capture_output=True)
@@ -136,7 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--surfaces",
         default="converse",
-        help="gateway workload: these surfaces (bench/harness/surfaces.py keys), one after another",
+        help="gateway workload: these surfaces (bench/harness/surfaces.py keys, and the 1,000-event "
+        "streams converse_stream_long, converse_chat_stream_long), one after another",
     )
     p.add_argument(
         "--callgrind",
@@ -144,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         help="count instructions per request under callgrind instead of CPU time under wrk",
     )
     p.add_argument("--requests", type=int, default=500, help="requests counted (--callgrind)")
+    p.add_argument("--warmup", type=int, default=200, help="requests before counting (--callgrind)")
     p.add_argument("--keep", action="store_true", help="keep the work dir (logs, configs)")
     args = p.parse_args(argv)
     servers = args.servers.split(",")
@@ -173,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"raw {server}: {results['raw'][server]}", flush=True)
 
         wanted = args.surfaces.split(",")
-        surfaces = [s for s in all_surfaces() if s.key in wanted]
+        known = all_surfaces()
+        surfaces = [s for s in [*known, *long_streams(known)] if s.key in wanted]
         if missing := set(wanted) - {s.key for s in surfaces}:
             raise SystemExit(f"unknown surfaces: {sorted(missing)}")
         nginx = Nginx(args.workdir)

@@ -263,3 +263,42 @@ def test_raw_model_strings_and_bad_ones(gateway_factory, simulator_params, bedro
     with pytest.raises(openai.BadRequestError) as caught:
         client.chat.completions.create(model="bedrock/bad model", messages=USER)
     assert "is not a Bedrock model id" in caught.value.body["message"]
+
+
+def test_stream_frames_of_one_read_go_out_before_the_next_read(gateway, bedrock_simulator):
+    """Events that came in one upstream read may share a send, but none waits for the next read:
+    the text before a contentBlockStop reaches the client while Bedrock still pauses."""
+    import json
+    import time
+
+    from outcrop.testing import EventStreamReply, encode_event
+
+    def delta(text: str) -> bytes:
+        return encode_event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": text}})
+
+    first_read = (
+        encode_event("messageStart", {"role": "assistant"})
+        + delta("one ")
+        + delta("two ")
+        + encode_event("contentBlockStop", {"contentBlockIndex": 0})
+    )
+    second_read = delta("three") + encode_event("messageStop", {"stopReason": "end_turn"})
+    pause = 1.5
+    bedrock_simulator.reply(EventStreamReply([first_read, second_read], delay=pause))
+    seen: list[tuple[float, str]] = []
+    with httpx.stream(
+        "POST",
+        gateway.url + "/v1/chat/completions",
+        headers={"authorization": f"Bearer {MASTER_KEY}"},
+        json={"model": ALIAS, "messages": USER, "stream": True},
+        timeout=10,
+    ) as r:
+        started = time.monotonic()
+        for line in r.iter_lines():
+            if line.startswith("data: {"):
+                chunk = json.loads(line[6:])
+                text = chunk["choices"][0]["delta"].get("content") if chunk["choices"] else None
+                if text:
+                    seen.append((time.monotonic() - started, text))
+    assert [text for _, text in seen] == ["one ", "two ", "three"]
+    assert seen[1][0] < pause / 2 <= seen[2][0]  # "two " did not wait for the second read

@@ -69,7 +69,7 @@ async def serve(life: CallLifecycle, scope: Any, receive: Receive) -> None:
             "cache-control": "no-cache",
         }
         try:
-            await _send_stream(life, chunks(gateway, call, deltas), sse_headers)
+            await _send_stream(life, chunks(gateway, call, deltas), sse_headers, call.upstream)
         except asyncio.CancelledError:
             if not life.disconnected:  # shutdown: the stream ends with an error event
                 err = life.record(asyncio.CancelledError())
@@ -98,14 +98,38 @@ _DONE = b"data: [DONE]\n\n"
 
 
 async def _send_stream(
-    life: CallLifecycle, frames: AsyncIterator[bytes], headers: Mapping[str, str]
+    life: CallLifecycle,
+    frames: AsyncIterator[bytes],
+    headers: Mapping[str, str],
+    upstream: UpstreamResponse | None = None,
 ) -> None:
-    """The SSE answer, raw ASGI: one ``send`` per chunk the moment it exists, then
-    ``[DONE]``; an error while the chunks are made ends the stream with an error event
-    instead. The call's lifecycle has the one watcher for a client that leaves (Starlette's
-    ``StreamingResponse`` ran an anyio task group per response): it cancels this task, and the
-    ``finally`` closes the chunks, which closes the upstream call."""
+    """The SSE answer, raw ASGI: each chunk goes out the moment it exists, then ``[DONE]``; an
+    error while the chunks are made ends the stream with an error event instead. The call's
+    lifecycle has the one watcher for a client that leaves (Starlette's ``StreamingResponse``
+    ran an anyio task group per response): it cancels this task, and the ``finally`` closes the
+    chunks, which closes the upstream call.
+
+    Chunks made from event-stream messages that arrived in one upstream read go out in one
+    ``send``: while ``upstream.events_ready`` says more of that read's messages are decoded and
+    waiting, a frame is held; the next frame made once none is, the upstream's ``before_wait``
+    (before it waits for more bytes) and the end of the stream send what is held. No frame
+    waits for the network; a send per frame cost the server more than making the frame."""
     send = life.send
+    held: list[bytes] = []
+    failed: list[BaseException] = []  # a send that failed inside the chunks' own reading
+
+    async def flush() -> None:
+        if held:
+            body = b"".join(held)
+            held.clear()
+            try:
+                await send({"type": "http.response.body", "body": body, "more_body": True})
+            except BaseException as exc:
+                failed.append(exc)
+                raise
+
+    if upstream is not None:
+        upstream.before_wait = flush
     try:
         await send(
             {
@@ -118,27 +142,31 @@ async def _send_stream(
             try:
                 chunk = await frames.__anext__()
             except StopAsyncIteration:
-                last = _DONE
-                break
-            except OutcropError as exc:
-                life.record(exc)
-                last = b"data: " + exc.openai_body() + b"\n\n"
+                held.append(_DONE)
                 break
             except Exception as exc:
+                if failed and failed[-1] in (exc, exc.__cause__):
+                    raise  # sending failed, not making the chunks: as a send of ours would
+                if isinstance(exc, OutcropError):
+                    life.record(exc)
+                    held.append(b"data: " + exc.openai_body() + b"\n\n")
+                    break
                 life.record(exc)  # logged with its traceback
                 err = OutcropError("internal error while streaming", 500)
-                last = b"data: " + err.openai_body() + b"\n\n"
+                held.append(b"data: " + err.openai_body() + b"\n\n")
                 break
-            await send(
-                {
-                    "type": "http.response.body",
-                    "body": b"data: " + chunk + b"\n\n",
-                    "more_body": True,
-                }
-            )
-        await send({"type": "http.response.body", "body": last, "more_body": True})
+            held.append(b"data: " + chunk + b"\n\n")
+            if upstream is None or not upstream.events_ready:
+                await flush()
+        await flush()
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+    except asyncio.CancelledError:
+        if held and not life.disconnected:  # shutdown: what was made still goes out first
+            await flush()
+        raise
     finally:
+        if upstream is not None:
+            upstream.before_wait = None
         await _aclose(frames)
 
 

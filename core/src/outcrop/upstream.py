@@ -8,7 +8,7 @@ connections per host.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -73,7 +73,17 @@ class UpstreamResponse:
     ``aiter_lines`` raise a 502 instead of buffering an unbounded answer.
     """
 
-    __slots__ = ("_head", "_resp", "headers", "max_body", "started", "status", "waited")
+    __slots__ = (
+        "_head",
+        "_resp",
+        "before_wait",
+        "events_ready",
+        "headers",
+        "max_body",
+        "started",
+        "status",
+        "waited",
+    )
 
     def __init__(
         self, resp: aiohttp.ClientResponse, started: float, max_body: int = DEFAULT_MAX_BODY
@@ -87,6 +97,12 @@ class UpstreamResponse:
         #: Seconds spent waiting on AWS so far (headers, then each body read): the gateway's
         #: overhead is wall time minus this.
         self.waited: float = time.perf_counter() - started
+        #: Event-stream messages already decoded that ``aiter_events`` has not yielded yet
+        #: (they came in the same read as the one it just yielded).
+        self.events_ready = 0
+        #: Awaited before every wait for more body bytes (the chat route sends the SSE frames
+        #: it holds back while more events are ready: none waits on the network).
+        self.before_wait: Callable[[], Awaitable[None]] | None = None
 
     async def aiter_bytes(self) -> AsyncIterator[bytes]:
         """Body bytes as they arrive from the socket."""
@@ -96,6 +112,8 @@ class UpstreamResponse:
         content = self._resp.content
         try:
             while True:
+                if self.before_wait is not None:
+                    await self.before_wait()
                 t0 = time.perf_counter()
                 chunk = await content.readany()
                 self.waited += time.perf_counter() - t0
@@ -115,7 +133,11 @@ class UpstreamResponse:
         that ends in the middle of a frame raises a 502 (it was cut short)."""
         decoder = EventStreamDecoder()
         async for chunk in self.aiter_bytes():
-            for message in decoder.feed(chunk):
+            messages = decoder.feed(chunk)
+            ready = len(messages)
+            for message in messages:
+                ready -= 1
+                self.events_ready = ready
                 yield message
         decoder.finish()
 

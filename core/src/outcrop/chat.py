@@ -95,6 +95,8 @@ async def serve(life: CallLifecycle, scope: Any, receive: Receive) -> None:
 
 _SSE_CONTENT_TYPE = (b"content-type", b"text/event-stream; charset=utf-8")
 _DONE = b"data: [DONE]\n\n"
+#: At most this many frames share a send: the last of them waits for the others to be made.
+_MOST_HELD = 16
 
 
 async def _send_stream(
@@ -112,10 +114,12 @@ async def _send_stream(
     Chunks made from event-stream messages that arrived in one upstream read go out in one
     ``send``: while ``upstream.events_ready`` says more of that read's messages are decoded and
     waiting, a frame is held; the next frame made once none is, the upstream's ``before_wait``
-    (before it waits for more bytes) and the end of the stream send what is held. No frame
-    waits for the network; a send per frame cost the server more than making the frame."""
+    (before it waits for more bytes), ``_MOST_HELD`` frames held and the end of the stream send
+    what is held. The first frame goes at once (the server sends the answer's head with it).
+    No frame waits for the network; a send per frame cost the server more than making it."""
     send = life.send
     held: list[bytes] = []
+    first = True
     failed: list[BaseException] = []  # a send that failed inside the chunks' own reading
 
     async def flush() -> None:
@@ -156,7 +160,13 @@ async def _send_stream(
                 held.append(b"data: " + err.openai_body() + b"\n\n")
                 break
             held.append(b"data: " + chunk + b"\n\n")
-            if upstream is None or not upstream.events_ready:
+            if (
+                upstream is None
+                or not upstream.events_ready
+                or len(held) >= _MOST_HELD
+                or first  # the first token (and the answer's head with it) never waits
+            ):
+                first = False
                 await flush()
         await flush()
         await send({"type": "http.response.body", "body": b"", "more_body": False})

@@ -119,13 +119,15 @@ def test_retries_fail_over_only_among_the_tagged_deployments(tagged, bedrock_sim
     assert all("x-litellm-tags" not in r.headers for r in bedrock_simulator.requests)
 
 
-@pytest.mark.parametrize("tags", ["free", "!paid", "&free"])
-def test_tags_never_reach_a_native_deployment_they_did_not_choose(
-    gateway_factory, make_config, simulator_params, bedrock_simulator, recorder, tags
-):
-    """A name mixing native and other deployments is served by its native ones: only by those
-    the tags chose. Tags choosing only its agent are refused, never served by the native
-    deployment they left out."""
+def _paid_and_free(
+    gateway_factory: Callable[..., Any],
+    make_config: Callable[..., dict[str, Any]],
+    simulator_params: Callable[..., dict[str, Any]],
+    free_model: str,
+    **general: Any,
+) -> Any:
+    """``mixed``: the native model in us-west-2 tagged ``paid``, ``free_model`` in us-east-1
+    tagged ``free``, tag routing on."""
     config = make_config(
         model_list=[
             {
@@ -136,14 +138,25 @@ def test_tags_never_reach_a_native_deployment_they_did_not_choose(
             },
             {
                 "model_name": "mixed",
-                "litellm_params": simulator_params(
-                    "bedrock/agent/AGENT12345/ALIAS12345", aws_region_name=EAST, tags=["free"]
-                ),
+                "litellm_params": simulator_params(free_model, aws_region_name=EAST, tags=["free"]),
             },
-        ]
+        ],
+        **general,
     )
     config["router_settings"] = {"enable_tag_filtering": True}
-    gw = gateway_factory(config)
+    return gateway_factory(config)
+
+
+@pytest.mark.parametrize("tags", ["free", "!paid", "&free"])
+def test_tags_never_reach_a_native_deployment_they_did_not_choose(
+    gateway_factory, make_config, simulator_params, bedrock_simulator, recorder, tags
+):
+    """A name mixing native and other deployments is served by its native ones: only by those
+    the tags chose. Tags choosing only its agent are refused, never served by the native
+    deployment they left out."""
+    gw = _paid_and_free(
+        gateway_factory, make_config, simulator_params, "bedrock/agent/AGENT12345/ALIAS12345"
+    )
     for _ in range(5):  # whichever the router would pick
         with pytest.raises(botocore.exceptions.ClientError) as caught:
             tagged_client(gw.url, tags).converse(modelId="mixed", messages=MESSAGES)
@@ -152,4 +165,26 @@ def test_tags_never_reach_a_native_deployment_they_did_not_choose(
         assert "serves the tags" in error["Error"]["Message"]
     assert bedrock_simulator.requests == []
     tagged_client(gw.url, "paid").converse(modelId="mixed", messages=MESSAGES)
+    assert _regions(bedrock_simulator) == [WEST]
+
+
+def test_a_raw_id_reaches_a_deployment_only_where_its_tags_would(
+    gateway_factory, make_config, simulator_params, bedrock_simulator, recorder
+):
+    """With allow_raw_models, a raw id a deployment calls is served by that deployment, as its
+    model_name would be: among the deployments the tags choose, never one they leave out."""
+    gw = _paid_and_free(
+        gateway_factory,
+        make_config,
+        simulator_params,
+        "bedrock/amazon.nova-lite-v1:0",
+        allow_raw_models=True,
+    )
+    for tags in ("free", "!paid"):
+        with pytest.raises(botocore.exceptions.ClientError) as caught:
+            tagged_client(gw.url, tags).converse(modelId=ALIAS_MODEL_ID, messages=MESSAGES)
+        assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+        assert "serves the tags" in caught.value.response["Error"]["Message"]
+    assert bedrock_simulator.requests == []
+    tagged_client(gw.url, "paid").converse(modelId=ALIAS_MODEL_ID, messages=MESSAGES)
     assert _regions(bedrock_simulator) == [WEST]

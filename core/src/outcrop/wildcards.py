@@ -80,6 +80,9 @@ class Wildcards:
         self._patterns = [(pattern_regex(name), group) for name, group in ordered]
         self._parse = parse
         self._router = router
+        #: The configured model_names and aliases: theirs, never a wildcard's (a group derived
+        #: under one of these names would replace its deployments in the router).
+        self._configured = frozenset(router.names())
         self._next_index = first_index
         #: model string -> its derived deployments, most recently used last.
         self._groups: OrderedDict[str, list[Deployment]] = OrderedDict()
@@ -92,11 +95,15 @@ class Wildcards:
     def match(self, model: str) -> bool:
         """Whether a wildcard serves ``model`` (then the router has a group of that name).
         Raises ``OutcropError`` (400) when patterns match but none of their deployments may
-        call it, with the reason (not allowed, or the claiming plugin's own error)."""
-        if model in self._groups:
+        call it, with the reason (not allowed, or the claiming plugin's own error). A
+        configured ``model_name`` (or alias) keeps its own deployments: the answer says
+        whether a wildcard allows it, and no group is derived (one would replace them)."""
+        configured = model in self._configured
+        if not configured and model in self._groups:
             self._groups.move_to_end(model)
             return True
         refusals: list[str] = []
+        routes: dict[int, ModelRoute] = {}
         for regex, templates in self._patterns:
             found = regex.fullmatch(model)
             if found is None:
@@ -113,13 +120,15 @@ class Wildcards:
                     continue
                 d = self._derive(template, model, concrete)
                 try:
-                    self.routes[d.index] = self._parse(d)
+                    routes[d.index] = self._parse(d)
                 except OutcropError as exc:
                     refusals.append(exc.message)
                     continue
                 derived.append(d)
             if derived:
-                self._keep(model, derived)
+                if not configured:
+                    self.routes.update(routes)
+                    self._keep(model, derived)
                 return True
         if not refusals:
             return False

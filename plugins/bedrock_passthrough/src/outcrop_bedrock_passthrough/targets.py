@@ -11,7 +11,7 @@
   (``GatewayAPI.match_wildcard``, tried with the id as sent, then as ``bedrock/{id}``): its
   derived deployments, like an alias's; one the wildcard does not allow is refused (403).
 * A raw model id that a native deployment serves uses that deployment (a raw id is then as
-  good as its alias); any other raw id uses the gateway's defaults (the ``bedrock_passthrough``
+  good as its alias, tags included: among the deployments they choose); any other raw id uses the gateway's defaults (the ``bedrock_passthrough``
   section, else botocore's default chain). Raw ids are served only when
   ``general_settings.allow_raw_models`` allows them (by default: when there is no model_list).
 * Agent-runtime paths for an agent, and AgentCore paths for a runtime ARN, use a deployment
@@ -148,7 +148,11 @@ class Resolver:
             raise _forbidden(self._gateway.raw_model_refused(name))
         served = self._gateway.serving(RUNTIME, name)  # a configured deployment wins
         if served:
-            deployment = weighted_choice(served)
+            # as its model_name would be: among the deployments the tags choose
+            reachable = [d for d in served if d in self._gateway.tagged(d.model_name, tags)]
+            if not reachable:
+                raise self._untagged(name, tags)
+            deployment = weighted_choice(reachable)
             return self._on(deployment, raw_path, RUNTIME, arn_region(name), name, name)
         return self._default(raw_path, RUNTIME, arn_region(name), signed_region, name, name)
 
@@ -169,18 +173,22 @@ class Resolver:
         if native:
             return self.on_alias(weighted_choice(native), found, raw_path)
         if self._native.get(model_name):
-            raise OutcropError(
-                f"no native Bedrock deployment of model_name {clip(name)!r} serves the tags "
-                f"{clip(', '.join(tags or ())) or '(none)'} (its other deployments are served "
-                "at /v1/chat/completions)",
-                400,
-                code="no_deployments_with_tag",
-                aws_type="ValidationException",
-            )
+            raise self._untagged(name, tags)
         raise OutcropError(
             f"model_name {clip(name)!r} is not a native Bedrock model (its deployments "
             "call no Bedrock model id); call it at /v1/chat/completions",
             400,
+            aws_type="ValidationException",
+        )
+
+    @staticmethod
+    def _untagged(name: str, tags: Sequence[str] | None) -> OutcropError:
+        return OutcropError(
+            f"no native Bedrock deployment of {clip(name)!r} serves the tags "
+            f"{clip(', '.join(tags or ())) or '(none)'} (tag routing; a model_name's other "
+            "deployments are served at /v1/chat/completions)",
+            400,
+            code="no_deployments_with_tag",
             aws_type="ValidationException",
         )
 

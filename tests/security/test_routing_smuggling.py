@@ -6,6 +6,8 @@
   configured, so raw ids are refused): each is refused (4xx) before any upstream call, or
   served as exactly the configured model. Sent as raw bytes (an HTTP client would normalise
   some of them away).
+* A native call naming a configured model_name's model id never hands that name to a wildcard
+  deployment (the chat route keeps serving it from its configured deployment).
 * Tag routing (issue 9's "a key reaches only what it may"): on a ``model_name`` mixing native
   (or Claude) deployments with others, tags that choose only the others, exclude the native
   one or require a tag it lacks are refused on ``/bedrock/model/{name}/...`` and
@@ -186,3 +188,49 @@ def test_messages_tags_never_reach_the_claude_deployment_they_left_out(
     assert r.json()["type"] == "error" and r.json()["error"]["message"]
     assert bedrock_simulator.requests == []
     assert_still_serves(mixed)
+
+
+# -- a client's native call never changes what a configured name serves ---------------------------
+
+CLAUDE_ID = "us.anthropic.claude-3-5-sonnet-20240620-v1:0"
+
+
+@pytest.mark.parametrize(
+    "label",
+    [CLAUDE_ID, f"bedrock%2F{CLAUDE_ID}", f"bedrock/{CLAUDE_ID}", CLAUDE_ID.replace(":", "%3A")],
+)
+def test_a_native_call_never_hands_a_configured_name_to_a_wildcard(
+    gateway_factory, bedrock_simulator, label
+):
+    url = bedrock_simulator.url
+    gw = gateway_factory(
+        {
+            "model_list": [
+                {
+                    "model_name": "bedrock/*",
+                    "litellm_params": _params("bedrock/*", url, []),
+                    "model_info": {"allowed_models": ["bedrock/us.anthropic.*"]},
+                },
+                {
+                    "model_name": f"bedrock/{CLAUDE_ID}",
+                    "litellm_params": {
+                        **_params(f"bedrock/{CLAUDE_ID}", url, []),
+                        "aws_region_name": "eu-west-1",
+                    },
+                },
+            ],
+            "general_settings": {"master_key": MASTER_KEY},
+        }
+    )
+    chat = {"model": f"bedrock/{CLAUDE_ID}", "messages": [{"role": "user", "content": "hi"}]}
+    for _ in range(2):
+        httpx.post(
+            f"{gw.url}/bedrock/model/{label}/converse",
+            headers={**AUTH, "content-type": "application/json"},
+            content=CONVERSE_BODY,
+            timeout=10,
+        )
+        r = httpx.post(f"{gw.url}/v1/chat/completions", headers=AUTH, json=chat, timeout=10)
+        assert r.status_code == 200, r.text
+        assert bedrock_simulator.last("Converse").region == "eu-west-1"
+    assert {q.region for q in bedrock_simulator.requests} == {"eu-west-1"}

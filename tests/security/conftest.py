@@ -20,6 +20,7 @@ from tests.clients import (
     isolated_aws_env,  # noqa: F401  (autouse)
     passthrough_section,
 )
+from tests.core.procs import StderrLines
 
 MASTER_KEY = "sk-security-test"
 AUTH = {"Authorization": f"Bearer {MASTER_KEY}"}
@@ -132,7 +133,7 @@ class CliServer:
             self.url = f"http://127.0.0.1:{self.port}"
             self._start(path, args)
             try:
-                wait_ready(self.url, self.proc)
+                wait_ready(self.url, self.proc, output=self.output)
                 return
             except PortTaken:
                 if attempt == 4:
@@ -155,7 +156,7 @@ class CliServer:
                 str(self.port),
                 *args,
             ],
-            stdout=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
             start_new_session=True,
@@ -167,6 +168,8 @@ class CliServer:
                 "DATABASE_URL": f"sqlite:///{path.parent}/outcrop-{id(self)}.db",
             },
         )
+        # read while it runs: a pipe nobody empties fills up and blocks a chatty server
+        self.output = StderrLines(self.proc)
 
     def stop(self) -> tuple[int, str]:
         """SIGTERM; the exit code and everything the server logged."""
@@ -177,7 +180,7 @@ class CliServer:
     def exited(self) -> tuple[int, str]:
         """Once the server stopped (signalled by the test): its exit code and log."""
         code = self.proc.wait(timeout=60)
-        return code, self.proc.stderr.read() if self.proc.stderr else ""
+        return code, self.output.text()
 
 
 def _kill_all(started: list[CliServer]) -> None:

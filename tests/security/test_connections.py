@@ -209,10 +209,8 @@ def test_granian_caps_connections_per_worker_and_logs(cli_server, make_config):
     """granian's cap: past `max_connections` a connection is not accepted (it waits in the
     listen queue, holding no descriptor of the worker) until a held one closes; the worker
     logs that connections wait."""
-    from tests.core.procs import StderrLines
-
     server = cli_server(make_config(max_connections=8, header_timeout=60.0), "--server", "granian")
-    log = StderrLines(server.proc)
+    log = server.output
     held = [connect(server.url, timeout=30) for _ in range(8)]
     waiting = connect(server.url, timeout=30)
     try:

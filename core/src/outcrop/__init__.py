@@ -20,6 +20,7 @@ from .hookimpl import hookimpl
 from .lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from .access import model_allowed
     from .api import acompletion, aembedding, completion, embedding
     from .aws import FrozenCredentials
     from .balance import weighted_choice
@@ -103,6 +104,7 @@ __version__ = "0.1.0"
 
 #: Public name -> the module that defines it.
 _EXPORTS: dict[str, str] = {
+    "model_allowed": ".access",
     "acompletion": ".api",
     "aembedding": ".api",
     "completion": ".api",
@@ -252,6 +254,7 @@ __all__ = [
     "is_region",
     "load_config",
     "match_operation",
+    "model_allowed",
     "operation_table",
     "parse_config",
     "parse_params",

@@ -231,7 +231,7 @@ async def open_call(
         request, extra = decode(body)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise body_error(exc) from exc
-    life.model = request.model
+    life.model = life.requested = request.model
     call = prepare(gateway, request, extra, headers, life.request_id)
     life.bind(call)
     await life.admit()

@@ -15,6 +15,7 @@ from typing import Any
 
 import pluggy
 
+from .access import access_names
 from .aws import AwsSettings, FrozenCredentials
 from .bodies import read_body
 from .config import (
@@ -468,10 +469,20 @@ class Gateway:
         self._after_call = callers(self.pm, "outcrop_after_call")
         self._before_upstream = bool(self.hook.outcrop_before_upstream.get_hookimpls())
 
-    def allowed_models(self, principal: Principal, models: list[str]) -> list[str]:
+    def access_names(self, requested: str, *resolved: str | None) -> tuple[str, ...]:
+        router = self.router
+        target = router.alias_target(requested)
+        return access_names(requested, (*resolved, target), router.configured)
+
+    def allowed_models(
+        self, principal: Principal, models: list[str], requested: str | None = None
+    ) -> list[str]:
         """``models`` filtered by every ``outcrop_allowed_models`` answer."""
         kept = models
-        for answer in self.hook.outcrop_allowed_models(principal=principal, models=models):
+        answers = self.hook.outcrop_allowed_models(
+            principal=principal, models=models, requested=requested
+        )
+        for answer in answers:
             if answer is not None:
                 allowed = set(answer)
                 kept = [m for m in kept if m in allowed]

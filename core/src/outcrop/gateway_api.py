@@ -74,6 +74,19 @@ class GatewayAPI(Protocol):
     async def admit(self, admission: Admission) -> None:
         """Ask ``outcrop_admit``; the first refusal (``OutcropError``) propagates."""
 
+    def access_names(self, requested: str, *resolved: str | None) -> tuple[str, ...]:
+        """The names a key's ``models`` list is matched against (``outcrop.model_allowed``) for
+        a call of ``requested`` (the name the caller sent) served by the ``model_name`` values
+        ``resolved``: those, a ``model_group_alias``'s target, and a raw Bedrock id also with
+        its ``bedrock/`` prefix. One rule for every surface (docs/keys.md)."""
+
+    def allowed_models(
+        self, principal: Principal, models: list[str], requested: str | None = None
+    ) -> list[str]:
+        """The names of ``models`` ``principal`` may call (``outcrop_allowed_models``): each as
+        if sent when ``requested`` is ``None``; else as the ``model_name`` serving a call of
+        ``requested`` (to choose among the names serving it, never one the key may not use)."""
+
     # -- deployments -------------------------------------------------------------------------------
     def model_names(self) -> list[str]:
         """Every configured ``model_name``."""

@@ -331,11 +331,17 @@ def outcrop_admit(admission: Admission) -> Awaitable[None] | None:
 
 
 @hookspec
-def outcrop_allowed_models(principal: Principal, models: list[str]) -> list[str] | None:
+def outcrop_allowed_models(
+    principal: Principal, models: list[str], requested: str | None
+) -> list[str] | None:
     """The subset of ``models`` (configured ``model_name`` values) ``principal`` may use.
 
-    Called by ``GET /v1/models``. Return ``None`` to leave the list alone. All implementations
-    are called; the caller sees the names every answer kept.
+    Called by ``GET /v1/models`` (``requested`` is ``None``: each name as if the caller sent
+    it), and by a surface choosing among the names that serve what the caller sent
+    (``requested``: a name of ``models`` is kept when a call of ``requested`` served by it
+    would be admitted, ``GatewayAPI.access_names(requested, name)``). Return ``None`` to leave
+    the list alone. All implementations are called; the caller sees the names every answer
+    kept.
     """
 
 

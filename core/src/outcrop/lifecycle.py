@@ -123,6 +123,7 @@ class CallLifecycle:
         "extra",
         "first_token",
         "gateway",
+        "group",
         "headers_out",
         "model",
         "path",
@@ -132,6 +133,7 @@ class CallLifecycle:
         "request_body",
         "request_headers",
         "request_id",
+        "requested",
         "responded",
         "route",
         "routed",
@@ -166,6 +168,11 @@ class CallLifecycle:
         self.request_id = request_id or new_request_id()
         self.started = started if started is not None else time.perf_counter()
         self.model = ""
+        #: The model name the caller sent, when ``model`` is what it resolved to (an alias's
+        #: ``model_name``); ``group``: the ``model_name`` of the deployment serving the call.
+        #: Admission matches a key's ``models`` against all three (``GatewayAPI.access_names``).
+        self.requested: str | None = None
+        self.group: str | None = None
         self.deployment: str | None = None
         self.provider: str | None = None
         self.region: str | None = None
@@ -226,6 +233,7 @@ class CallLifecycle:
         self.stream = getattr(call, "stream", False)
         self.region = call.region
         self.deployment = call.deployment.id if call.deployment else None
+        self.group = call.deployment.model_name if call.deployment else None
         call.started = self.started
         call.principal = self.principal
         call.client_ip = self.client_ip
@@ -243,6 +251,7 @@ class CallLifecycle:
             model=self.model,
             deployment=self.deployment,
             request_id=self.request_id,
+            names=self.gateway.access_names(self.requested or self.model, self.model, self.group),
         )
         await self.gateway.admit(admission)
         if admission.headers:

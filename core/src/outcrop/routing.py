@@ -61,6 +61,7 @@ class Router:
         self._aliases = {alias: target.model for alias, target in aliases.items()}
         #: The model_names and aliases (groups added later, for wildcards, are not).
         self._names = list(self._groups)
+        self.configured = frozenset(self._names)
         #: What ``GET /v1/models`` lists: all of those but hidden aliases.
         self.listed = [n for n in self._names if not (n in aliases and aliases[n].hidden)]
         #: The names whose deployments tag routing chooses among (``config.tag_filtering``).
@@ -99,6 +100,10 @@ class Router:
     # -- names ---------------------------------------------------------------------------------
     def names(self) -> list[str]:
         return list(self._names)
+
+    def alias_target(self, name: str) -> str | None:
+        """The ``model_name`` the ``model_group_alias`` ``name`` names (``None``: no alias)."""
+        return self._aliases.get(name)
 
     def add_group(self, name: str, deployments: list[Deployment]) -> None:
         """Route ``name`` to ``deployments`` (the derived deployments of a wildcard)."""

@@ -58,6 +58,10 @@ class Admission:
     #: Headers every answer to this call carries (``x-ratelimit-*``): an admitting plugin
     #: adds to it.
     headers: dict[str, str] = field(default_factory=dict)
+    #: The names a key's ``models`` list is matched against (``GatewayAPI.access_names``):
+    #: the name the caller sent and the ``model_name`` it resolved to; check them with
+    #: ``outcrop.model_allowed`` (docs/keys.md).
+    names: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -79,11 +79,12 @@ class MessagesApp:
         request = parse(body, count=self.count)
         body_tags, metadata = take_tags(request)
         tags = request_tags(body_tags, metadata, headers)
-        found = self.models.find(request.model, tags)
+        found = self.models.find(request.model, tags, life.principal)
         claude, name, group = found.claude, found.name, found.group
         target = self.models.target(claude)
-        life.model, life.region = name, target.region
-        life.deployment = claude.deployment.id if claude.deployment is not None else None
+        life.model, life.region, life.requested = name, target.region, request.model
+        if claude.deployment is not None:
+            life.deployment, life.group = claude.deployment.id, claude.deployment.model_name
         life.stream = request.stream and not self.count
         if name != request.model:
             life.extra["requested_model"] = request.model

@@ -40,6 +40,7 @@ from outcrop import (
     GatewayAPI,
     ModelRoute,
     OutcropError,
+    Principal,
     clip,
     weighted_choice,
 )
@@ -159,9 +160,12 @@ class Models:
                 )
         return problems
 
-    def find(self, model: str, tags: Sequence[str] | None = None) -> Found:
+    def find(
+        self, model: str, tags: Sequence[str] | None = None, principal: Principal | None = None
+    ) -> Found:
         """Where a call of ``model`` goes (``tags``: the request's, for tag routing); 400 for
-        a model that is not Claude, 404 for one nothing serves."""
+        a model that is not Claude, 404 for one nothing serves. Among several names serving
+        ``model``, one ``principal`` may call (admission refuses when it may call none)."""
         if model in self._names:
             return self._routed(model, model, tags)
         target = self.aliases.get(model)
@@ -172,6 +176,8 @@ class Models:
         if not names and self._raw_allowed:
             names = self._by_id.get(model)
         if names:
+            if len(names) > 1 and principal is not None:
+                names = self._gateway.allowed_models(principal, names, model) or names
             name = names[0] if len(names) == 1 else random.choice(names)
             return self._routed(name, name, tags)
         if self._gateway.match_wildcard(model):  # raises when its allow-list refuses it

@@ -102,9 +102,12 @@ class PassthroughApp:
             raise OutcropError(UNSUPPORTED[op.name], 400, aws_type="ValidationException")
         check_segments(path)
         tags = request_tags({}, None, headers)  # x-litellm-tags: the body is AWS's, as sent
-        target = self.resolver.resolve(found, path, caller.region, tags)
+        target = self.resolver.resolve(found, path, caller.region, tags, caller.principal)
         life.model, life.region = target.model or _subject(found), target.region
-        life.deployment = target.deployment.id if target.deployment else None
+        if "modelId" in found.labels:
+            life.requested = unquote(found.labels["modelId"])
+        if target.deployment is not None:
+            life.deployment, life.group = target.deployment.id, target.deployment.model_name
         life.path = PATH_PREFIX + unquote(path)
         await life.admit()
         try:

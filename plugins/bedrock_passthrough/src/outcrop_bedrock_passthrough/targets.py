@@ -34,6 +34,7 @@ from outcrop import (
     GatewayAPI,
     OperationMatch,
     OutcropError,
+    Principal,
     arn_region,
     check_region,
     clip,
@@ -97,12 +98,14 @@ class Resolver:
         raw_path: str,
         signed_region: str | None,
         tags: Sequence[str] | None = None,
+        principal: Principal | None = None,
     ) -> Target:
-        """Where a matched request goes; ``tags``: the request's (tag routing)."""
+        """Where a matched request goes; ``tags``: the request's (tag routing); ``principal``:
+        the caller (a raw id several names serve goes to one it may call)."""
         op = found.operation
         labels = found.labels
         if op.service == RUNTIME and "modelId" in labels:
-            return self._model(found, raw_path, signed_region, tags)
+            return self._model(found, raw_path, signed_region, tags, principal)
         if op.name == "StartAsyncInvoke" and not self._raw_allowed:
             raise _forbidden(
                 "StartAsyncInvoke names its model in the body, which the gateway "
@@ -132,6 +135,7 @@ class Resolver:
         raw_path: str,
         signed_region: str | None,
         tags: Sequence[str] | None,
+        principal: Principal | None,
     ) -> Target:
         raw_label = found.labels["modelId"]
         name = unquote(raw_label)
@@ -152,6 +156,10 @@ class Resolver:
             reachable = [d for d in served if d in self._gateway.tagged(d.model_name, tags)]
             if not reachable:
                 raise self._untagged(name, tags)
+            names = list(dict.fromkeys(d.model_name for d in reachable))
+            if len(names) > 1 and principal is not None:  # the names the caller may call
+                allowed = self._gateway.allowed_models(principal, names, name)
+                reachable = [d for d in reachable if d.model_name in allowed] or reachable
             deployment = weighted_choice(reachable)
             return self._on(deployment, raw_path, RUNTIME, arn_region(name), name, name)
         return self._default(raw_path, RUNTIME, arn_region(name), signed_region, name, name)

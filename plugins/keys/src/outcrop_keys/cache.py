@@ -18,8 +18,9 @@ OURS = MappingProxyType({"issuer": "outcrop-keys"})
 
 
 def allows(patterns: tuple[str, ...], names: tuple[str, ...]) -> bool:
-    """An empty list, ``*`` or ``all-proxy-models`` allows everything; otherwise one of
-    ``names`` must match one of the ``fnmatch`` patterns."""
+    """``allowed_routes``: an empty list or ``*`` allows every route; otherwise one of
+    ``names`` must match one of the ``fnmatch`` patterns. (A key's ``models`` follow
+    ``outcrop.model_allowed``.)"""
     if not patterns or "*" in patterns or "all-proxy-models" in patterns:
         return True
     return any(fnmatch.fnmatchcase(n, p) for p in patterns for n in names)

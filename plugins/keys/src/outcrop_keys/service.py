@@ -50,6 +50,13 @@ RATE_FIELDS = (
 )
 
 
+def _may_call(key: KeyState, team: TeamState | None, names: tuple[str, ...]) -> bool:
+    """The key's and its team's ``models`` each allow one of ``names`` (docs/keys.md)."""
+    return outcrop.model_allowed(key.models, names) and (
+        team is None or outcrop.model_allowed(team.models, names)
+    )
+
+
 def _spent_now(spend: float, reset_at: datetime | None, moment: datetime) -> float:
     """Recorded spend, 0 once its budget period ended (before the reset is written)."""
     return 0.0 if reset_at is not None and reset_at <= moment else spend
@@ -93,7 +100,6 @@ class KeyService:
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
         self._provider_models = {d.id: d.params.model for d in gateway.deployments()}
-        self._names = set(gateway.model_names())
         self._last_drop_log = 0.0
         self.counters = gateway.counters
         self._open: dict[str, _Open] = {}  # request id -> what its limits hold
@@ -277,9 +283,9 @@ class KeyService:
                 f"{', '.join(key.allowed_routes)})",
                 "route_not_allowed",
             )
-        names = self._model_names(admission.model)
+        names = admission.names or self.gateway.access_names(admission.model)
         team = self.cache.teams.get(key.team_id) if key.team_id else None
-        if not allows(key.models, names) or (team is not None and not allows(team.models, names)):
+        if not _may_call(key, team, names):
             allowed = ", ".join(key.models or (team.models if team else ()))
             raise _refused(
                 f"this key may not use model {admission.model!r} (allowed: {allowed})",
@@ -288,13 +294,6 @@ class KeyService:
         if not key.limited and (team is None or not team.limited):
             return None  # no limit, no budget: nothing to count
         return self._check_limits(key, team, names, admission)
-
-    def _model_names(self, model: str) -> tuple[str, ...]:
-        """What a ``models`` pattern may name: the model_name or raw string, and a raw Bedrock
-        id with and without its ``bedrock/`` prefix."""
-        if model in self._names or "/" in model:
-            return (model,)
-        return (model, f"bedrock/{model}")
 
     async def _check_limits(
         self,
@@ -360,18 +359,17 @@ class KeyService:
             self._open[admission.request_id] = _Open(verdict.held, token_names, tuple(spend))
 
     @outcrop.hookimpl
-    def outcrop_allowed_models(self, principal: Principal, models: list[str]) -> list[str] | None:
+    def outcrop_allowed_models(
+        self, principal: Principal, models: list[str], requested: str | None
+    ) -> list[str] | None:
         if not ours(principal):
             return None
         key = self.cache.keys.get(principal.id)  # type: ignore[arg-type]
         if key is None:
             return []
         team = self.cache.teams.get(key.team_id) if key.team_id else None
-        return [
-            m
-            for m in models
-            if allows(key.models, (m,)) and (team is None or allows(team.models, (m,)))
-        ]
+        names = self.gateway.access_names
+        return [m for m in models if _may_call(key, team, names(requested or m, m))]
 
     # -- spend -----------------------------------------------------------------------------------
     @outcrop.hookimpl

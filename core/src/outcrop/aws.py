@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .config import DeploymentParams
@@ -248,6 +248,7 @@ class AwsSettings:
         self._sources: dict[tuple[Any, ...], CredentialSource] = {}
         self._endpoints: dict[tuple[str, str, str | None], str] = {}
         self._default_region = default_region_name
+        self._profile_sessions: dict[str, botocore.session.Session] = {}
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -301,7 +302,7 @@ class AwsSettings:
             return check_region(params.aws_region_name, "aws_region_name", param="model")
         if route_region:
             return check_region(route_region, "the region in the model string", param="model")
-        found = self.default_region_source()
+        found = self.default_region_source(params.aws_profile_name if params else None)
         if found is None:
             raise OutcropError(
                 "no AWS region: set aws_region_name on the deployment, or AWS_REGION / AWS_DEFAULT_REGION",
@@ -311,19 +312,31 @@ class AwsSettings:
         region, source = found
         return check_region(region, source, 500)
 
-    def default_region_source(self) -> tuple[str, str] | None:
+    def default_region_source(self, profile: str | None = None) -> tuple[str, str] | None:
         """The region used when neither deployment nor model string fixes one, and where it was
-        found: ``general_settings.default_region``, then the AWS defaults."""
+        found: ``general_settings.default_region``, then the AWS defaults (a deployment's
+        ``aws_profile_name``: that profile's ``region``, not the default profile's)."""
         if self._default_region:
             return self._default_region, "general_settings.default_region"
+        if profile:
+            return default_region_source(lambda: self._profile_session(profile), profile)
         return default_region_source(lambda: self.session)
 
-    def check_defaults(self) -> list[str]:
-        """Config errors for a default region (settings, environment, profile) that is not one."""
-        found = self.default_region_source()
-        if found is None or is_region(found[0]):
-            return []
-        return [region_problem(found[0], found[1])]
+    def _profile_session(self, profile: str) -> botocore.session.Session:
+        session = self._profile_sessions.get(profile)
+        if session is None:
+            session = self._profile_sessions[profile] = new_session(profile)
+        return session
+
+    def check_defaults(self, profiles: Iterable[str] = ()) -> list[str]:
+        """Config errors for a default region (settings, environment, profile, the
+        ``profiles`` of deployments without ``aws_region_name``) that is not one."""
+        problems = []
+        for profile in (None, *dict.fromkeys(profiles)):
+            found = self.default_region_source(profile)
+            if found is not None and not is_region(found[0]):
+                problems.append(region_problem(found[0], found[1]))
+        return list(dict.fromkeys(problems))
 
     def endpoint(self, service: str, region: str, params: DeploymentParams | None) -> str:
         """Base URL (no trailing slash) for ``service`` in ``region``.
@@ -373,16 +386,25 @@ def default_region(session: botocore.session.Session) -> str | None:
 
 
 def default_region_source(
-    session: Callable[[], botocore.session.Session],
+    session: Callable[[], botocore.session.Session], profile: str | None = None
 ) -> tuple[str, str] | None:
     """The AWS default region and where it came from (for error messages), as botocore reads it
-    (``session`` gives the botocore session; asked only when the AWS config file exists)."""
+    (``session`` gives the botocore session, of ``profile`` when named; asked only when the AWS
+    config file exists; a profile it does not hold has no region)."""
     for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
         if os.environ.get(name):
             return os.environ[name], f"{name} (environment)"
-    region = session().get_config_variable("region") if _shared_config_file() else None
+    region = None
+    if _shared_config_file():
+        from botocore.exceptions import ProfileNotFound
+
+        try:
+            region = session().get_config_variable("region")
+        except ProfileNotFound:
+            region = None
     if region:
-        return region, "the AWS config file's region"
+        where = f" (profile {profile})" if profile else ""
+        return region, f"the AWS config file's region{where}"
     if os.environ.get("AWS_REGION_NAME"):  # LiteLLM's name, after botocore's own
         return os.environ["AWS_REGION_NAME"], "AWS_REGION_NAME (environment)"
     return None

@@ -193,7 +193,12 @@ class Gateway:
             self.routes[d.index] = route
             if route.resource:
                 self._serving.setdefault((route.service, route.resource), []).append(d)
-        errors.extend(self.aws.check_defaults())
+        profiles = (
+            d.params.aws_profile_name
+            for d in self.config.model_list
+            if d.params.aws_profile_name and not d.params.aws_region_name
+        )
+        errors.extend(self.aws.check_defaults(profiles))
         if self.config.general_settings.database_url and (
             "general_settings.database_url" not in self.config_sections
         ):

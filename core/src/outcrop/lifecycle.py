@@ -170,7 +170,7 @@ class CallLifecycle:
         self.model = ""
         #: The model name the caller sent, when ``model`` is what it resolved to (an alias's
         #: ``model_name``); ``group``: the ``model_name`` of the deployment serving the call.
-        #: Admission matches a key's ``models`` against all three (``GatewayAPI.access_names``).
+        #: A key's ``models`` are matched against all three (``GatewayAPI.access_names``).
         self.requested: str | None = None
         self.group: str | None = None
         self.deployment: str | None = None
@@ -251,7 +251,8 @@ class CallLifecycle:
             model=self.model,
             deployment=self.deployment,
             request_id=self.request_id,
-            names=self.gateway.access_names(self.requested or self.model, self.model, self.group),
+            requested=self.requested,
+            group=self.group,
         )
         await self.gateway.admit(admission)
         if admission.headers:

@@ -58,10 +58,12 @@ class Admission:
     #: Headers every answer to this call carries (``x-ratelimit-*``): an admitting plugin
     #: adds to it.
     headers: dict[str, str] = field(default_factory=dict)
-    #: The names a key's ``models`` list is matched against (``GatewayAPI.access_names``):
-    #: the name the caller sent and the ``model_name`` it resolved to; check them with
-    #: ``outcrop.model_allowed`` (docs/keys.md).
-    names: tuple[str, ...] = ()
+    #: The name the caller sent when ``model`` is what it resolved to (``None``: the same),
+    #: and the ``model_name`` of the deployment serving the call. A key's ``models`` are
+    #: matched (``outcrop.model_allowed``) against
+    #: ``gateway.access_names(requested or model, model, group)`` (docs/keys.md).
+    requested: str | None = None
+    group: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

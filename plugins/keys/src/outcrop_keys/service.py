@@ -283,9 +283,12 @@ class KeyService:
                 f"{', '.join(key.allowed_routes)})",
                 "route_not_allowed",
             )
-        names = admission.names or self.gateway.access_names(admission.model)
         team = self.cache.teams.get(key.team_id) if key.team_id else None
-        if not _may_call(key, team, names):
+        names: tuple[str, ...] = ()
+        if key.models or key.model_rpm_limit or key.model_tpm_limit or (team and team.models):
+            model = admission.model
+            names = self.gateway.access_names(admission.requested or model, model, admission.group)
+        if (key.models or (team and team.models)) and not _may_call(key, team, names):
             allowed = ", ".join(key.models or (team.models if team else ()))
             raise _refused(
                 f"this key may not use model {admission.model!r} (allowed: {allowed})",

@@ -33,7 +33,8 @@ def gw(
     database_url: str,
 ) -> Any:
     bedrock_simulator.reset()
-    bedrock_simulator.reply(ClaudeReply("Hello", usage=(10, 5)), operation="InvokeModel")
+    claude = ClaudeReply("Hello", usage=(10, 5))
+    bedrock_simulator.reply(claude, operation="InvokeModel", path="anthropic")
     bedrock_simulator.reply(ConverseReply("Hello", usage=(10, 5)), operation="Converse")
     params = simulator_params(f"bedrock/{SONNET}")
     return gateway_factory(
@@ -41,8 +42,12 @@ def gw(
             "model_list": [
                 {"model_name": "claude-a", "litellm_params": params},
                 {"model_name": "claude-b", "litellm_params": params},
+                {
+                    "model_name": "titan",
+                    "litellm_params": simulator_params("bedrock/amazon.titan-embed-text-v2:0"),
+                },
             ],
-            "router_settings": {"model_group_alias": {"sonnet": "claude-a"}},
+            "router_settings": {"model_group_alias": {"sonnet": "claude-a", "embed": "titan"}},
             "general_settings": {
                 "master_key": MASTER,
                 "database_url": database_url,
@@ -69,6 +74,14 @@ class Caller:
     def chat(self, model: str) -> str:
         try:
             self.openai.chat.completions.create(model=model, messages=HI)  # type: ignore[arg-type]
+        except openai.PermissionDeniedError as exc:
+            assert exc.body["code"] == "model_not_allowed", exc.body  # type: ignore[index]
+            return REFUSED
+        return OK
+
+    def embeddings(self, model: str) -> str:
+        try:
+            self.openai.embeddings.create(model=model, input="Hi")
         except openai.PermissionDeniedError as exc:
             assert exc.body["code"] == "model_not_allowed", exc.body  # type: ignore[index]
             return REFUSED
@@ -115,6 +128,11 @@ def test_the_name_sent_or_the_model_name_it_resolved_to_on_every_surface(
     assert target_only.every_surface("claude-a") == {OK}
     assert target_only.every_surface("claude-b") == {REFUSED}
     assert sorted(m.id for m in target_only.openai.models.list()) == ["claude-a", "sonnet"]
+
+    # /v1/embeddings follows the same rule
+    assert caller(gw, models=["titan"]).embeddings("embed") == OK
+    assert caller(gw, models=["embed"]).embeddings("embed") == OK
+    assert caller(gw, models=["embed"]).embeddings("titan") == REFUSED
 
     # a raw Bedrock id: allowed by its id (with or without bedrock/) or by the name serving it
     by_id = caller(gw, models=[f"bedrock/{SONNET}"])

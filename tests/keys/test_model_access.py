@@ -19,10 +19,12 @@ from tests.clients import sigv4_client
 
 from .conftest import MASTER, Admin
 
-SONNET = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"  # what both model_names call
-ANTHROPIC_ID = "claude-sonnet-4-5-20250929"
+SONNET = "us.anthropic.claude-opus-4-5-20251101-v1:0"  # what both model_names call
+ANTHROPIC_ID = "claude-opus-4-5"
 HI = [{"role": "user", "content": "Hi"}]
 OK, REFUSED = "ok", "refused"
+#: The Anthropic SDK warns on every dated Claude id it lists as retiring; the ids are the point.
+pytestmark = pytest.mark.filterwarnings("ignore:The model .* is deprecated:DeprecationWarning")
 
 
 @pytest.fixture

@@ -5,7 +5,8 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -108,15 +109,42 @@ def current(engine: Engine) -> str | None:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Apply migrations up to ``revision`` in one transaction; instances or workers starting
-    together migrate once (PostgreSQL advisory lock; a lock file beside a SQLite database)."""
+    together migrate once (PostgreSQL advisory lock; a lock file beside a SQLite database).
+
+    With SQLite the whole of it runs under the lock file, the first connection (which turns WAL
+    on) and the revision check included: workers opening a new database together otherwise race
+    on the journal-mode change and the first write, and SQLite answers some of those races with
+    an immediate "database is locked" instead of waiting (seen with ``--workers 2``)."""
+    with _sqlite_lock(engine):
+        _retry_locked(lambda: _upgrade(engine, revision))
+
+
+def _upgrade(engine: Engine, revision: str) -> None:
     if revision == "head" and current(engine) == HEAD:
         return
     from alembic import command
 
-    with _sqlite_lock(engine), engine.begin() as conn:
+    with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(7324110501)"))
         command.upgrade(_alembic(conn), revision)
+
+
+def _retry_locked(step: Callable[[], None], patience: float = 30.0) -> None:
+    """Run ``step``; while SQLite says "database is locked" without having waited (another
+    process's reader or writer outside the lock file), run it again for up to ``patience``
+    seconds. A migration is one transaction, so a failed attempt left nothing behind."""
+    deadline = time.monotonic() + patience
+    pause = 0.05
+    while True:
+        try:
+            step()
+            return
+        except sa.exc.OperationalError as exc:
+            if "database is locked" not in str(exc) or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 1.0)
 
 
 @contextlib.contextmanager

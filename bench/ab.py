@@ -70,16 +70,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--concurrency", default="1,32", help="connections per wrk run (default 1,32)")
     p.add_argument("--duration", type=int, default=5, help="seconds per wrk run (default 5)")
     p.add_argument("--rounds", type=int, default=4, help="A/B rounds (default 4, minimum 2)")
-    p.add_argument("--max-busy", type=float, default=0.10, help="quiet machine: max busy CPU share")
-    p.add_argument(
-        "--max-foreign",
-        type=float,
-        default=0.05,
-        help="retry a figure when other processes used more than this share of the CPU",
-    )
-    p.add_argument(
-        "--quiet-timeout", type=float, default=600.0, help="max seconds to wait for quiet"
-    )
+    procs.add_quiet_options(p)
     p.add_argument(
         "--quick",
         action="store_true",

@@ -59,19 +59,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--litellm-venv", default="/tmp/litellm-venv", help="where the throwaway venv lives"
     )
-    p.add_argument("--max-busy", type=float, default=0.10, help="quiet machine: max busy CPU share")
-    p.add_argument(
-        "--max-load", type=float, default=1.0, help="quiet machine at start: max load average"
-    )
-    p.add_argument(
-        "--max-foreign",
-        type=float,
-        default=0.05,
-        help="retry a figure when other processes used more than this share of the CPU",
-    )
-    p.add_argument(
-        "--quiet-timeout", type=float, default=600.0, help="max seconds to wait for quiet"
-    )
+    procs.add_quiet_options(p, max_load=True)
     p.add_argument(
         "--also-server",
         action="append",

@@ -7,6 +7,7 @@ what the benchmark's own processes used: it says whether something else ran duri
 
 from __future__ import annotations
 
+import argparse
 import os
 import resource
 import socket
@@ -23,6 +24,25 @@ TICK = os.sysconf("SC_CLK_TCK")
 #: Seconds of /proc/stat sampling behind each quiet-machine check (--quick: 0.5).
 QUIET_SAMPLE_S = 1.0
 GATEWAY_CORE, LOAD_CORE = 0, 1
+
+
+def add_quiet_options(p: argparse.ArgumentParser, *, max_load: bool = False) -> None:
+    """The quiet-machine gates every measuring script shares (``--max-load`` only where the
+    script waits for a quiet machine before it starts)."""
+    p.add_argument("--max-busy", type=float, default=0.10, help="quiet machine: max busy CPU share")
+    if max_load:
+        p.add_argument(
+            "--max-load", type=float, default=1.0, help="quiet machine at start: max load average"
+        )
+    p.add_argument(
+        "--max-foreign",
+        type=float,
+        default=0.05,
+        help="retry a figure when other processes used more than this share of the CPU",
+    )
+    p.add_argument(
+        "--quiet-timeout", type=float, default=600.0, help="max seconds to wait for quiet"
+    )
 
 
 def free_port() -> int:

@@ -57,11 +57,50 @@ def _wait(condition, timeout: float, what: str) -> None:
 
 @pytest.mark.parametrize("server", ["hypercorn", "granian", "uvicorn"])
 def test_workers_exit_when_the_supervisor_is_killed(tmp_path, server):
+    _kill_the_supervisor(tmp_path, server, os.environ)
+
+
+#: Put first on PYTHONPATH: every process it starts finds no libc through ctypes (so no
+#: prctl), as on a platform without PR_SET_PDEATHSIG; then the suite's loopback guard.
+_NO_PRCTL = """
+import ctypes, os, sys
+
+class _NoLibc(ctypes.CDLL):
+    def __init__(self, name, *args, **kwargs):
+        if name is None:
+            raise OSError("simulated: no libc, no prctl")
+        super().__init__(name, *args, **kwargs)
+
+ctypes.CDLL = _NoLibc
+if os.environ.get("OUTCROP_TEST_LOOPBACK_LOG"):
+    sys.path.append(os.environ["OUTCROP_TEST_GUARD_DIR"])
+    import loopback_guard
+    loopback_guard.install(os.environ["OUTCROP_TEST_LOOPBACK_LOG"])
+"""
+
+
+def test_uvicorn_workers_poll_their_parent_where_prctl_is_missing(tmp_path):
+    """uvicorn's workers run uvicorn's loop, not Outcrop's: where the death signal cannot be
+    asked for, a thread polls the parent (``watch_parent``) and the worker drains on SIGTERM;
+    the log says so (the only path that could have ended them)."""
+    from tests.conftest import GUARD_DIR
+
+    site = tmp_path / "no-prctl"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(_NO_PRCTL)
+    env = {**os.environ, "PYTHONPATH": str(site), "OUTCROP_TEST_GUARD_DIR": str(GUARD_DIR)}
+    output = _kill_the_supervisor(tmp_path, "uvicorn", env)
+    assert output.count("supervisor_gone") == 2, output
+
+
+def _kill_the_supervisor(tmp_path, server: str, environ) -> str:
+    """Serve with two workers, SIGKILL the supervisor, see every worker end and the port
+    freed; the server's output."""
     cfg = tmp_path / "c.yaml"
     cfg.write_text("general_settings:\n  master_key: sk-orphans\n  graceful_timeout: 5\n")
     command = [PY, "-m", "outcrop", "serve", "--config", str(cfg), "--host", "127.0.0.1"]
     command += ["--server", server, "--workers", "2"]
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path}/keys.db"}
+    env = {**environ, "DATABASE_URL": f"sqlite:///{tmp_path}/keys.db"}
     # granian and uvicorn do not say which port they bound: they get a free one
     port = free_port() if server != "hypercorn" else None
     with Served(command, env=env, port=port) as served:
@@ -90,6 +129,7 @@ def test_workers_exit_when_the_supervisor_is_killed(tmp_path, server):
         with pytest.raises(httpx.ConnectError):
             httpx.get(f"{served.url}/v1/models", headers=headers, timeout=5)
     assert len(workers) == 2
+    return served.output.text()  # the pipe closed: every worker's last line is in
 
 
 #: A worker as `outcrop.serving.parent` makes one: SIGTERM handling first, then

@@ -9,7 +9,8 @@ could not bind it. Each worker of ``serve --workers N`` (hypercorn's and granian
   when they import ``outcrop.server``);
 * everywhere, also looks at its parent once in a while (``parent_alive``: the supervisor's pid,
   exported before the workers start, is no longer its parent's) and drains when it is gone
-  (hypercorn's and granian's workers, whose loop is Outcrop's).
+  (hypercorn's and granian's workers, whose loop is Outcrop's, on a loop timer; uvicorn's, whose
+  loop is not, from a thread, ``watch_parent``, where the death signal cannot be asked for).
 
 A supervisor that died before its worker got this far is seen at once (``end_with_parent``
 checks the parent after asking, since a death signal asked for too late never comes).
@@ -22,12 +23,17 @@ import os
 import signal
 import sys
 import threading
+import time
+
+from ..logs import get_logger
 
 #: The supervisor's pid, exported to the worker processes it starts.
 SUPERVISOR_ENV = "OUTCROP_SUPERVISOR_PID"
 #: Seconds between two looks at the parent (the portable fallback of the death signal).
 PARENT_POLL_S = 1.0
 _PR_SET_PDEATHSIG = 1
+
+log = get_logger("outcrop.serving")
 
 
 def export_supervisor() -> None:
@@ -52,17 +58,41 @@ def parent_alive(supervisor: int) -> bool:
     return os.getppid() == supervisor
 
 
-def end_with_parent(supervisor: int) -> None:
+def end_with_parent(supervisor: int) -> bool:
     """Have this process receive SIGTERM when its parent dies (Linux), and now when the
     supervisor died already; install the worker's SIGTERM handling first. Nothing in the
-    supervisor itself."""
+    supervisor itself. Whether the kernel will send that signal: ``False`` where it cannot
+    be asked for (no ``prctl``), and then only a poll (``parent_alive``) sees the death."""
     if supervisor == os.getpid():
-        return
-    if sys.platform.startswith("linux"):
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
-        except (OSError, AttributeError):  # no libc to ask: the polling fallback remains
-            pass
+        return True
+    armed = _ask_death_signal()
     if not parent_alive(supervisor):
         os.kill(os.getpid(), signal.SIGTERM)
+    return armed
+
+
+def _ask_death_signal() -> bool:
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return int(libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)) == 0
+    except (OSError, AttributeError):  # no libc, or no prctl in it
+        return False
+
+
+def watch_parent(supervisor: int) -> threading.Thread:
+    """Poll the parent every ``PARENT_POLL_S`` from a daemon thread and SIGTERM this process
+    once the supervisor is gone: the fallback of the death signal for a worker whose event
+    loop is its server's (uvicorn's). The signal goes to the process, so the server's own
+    handler drains the worker as on a supervisor's SIGTERM."""
+
+    def poll() -> None:
+        while parent_alive(supervisor):
+            time.sleep(PARENT_POLL_S)
+        log.warning("supervisor_gone", supervisor_pid=supervisor, action="draining")
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    thread = threading.Thread(target=poll, name="outcrop-parent-watch", daemon=True)
+    thread.start()
+    return thread

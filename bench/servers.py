@@ -3,7 +3,9 @@
 Two workloads, each server pinned to core 0 with wrk on core 1:
 
 * ``raw``: a hello-world ASGI app answering a small POST, served by each server's own command
-  (what the server itself costs);
+  (what the server itself costs); ``outcrop`` (raw only) serves it through Outcrop's own
+  serving stack (``outcrop.serving.worker``: the default server's connection and HTTP/1.1
+  protocol), which is what ``outcrop serve`` runs;
 * ``gateway``: ``outcrop serve --server NAME`` on pass-through converse (or the ``--surfaces``
   named) against nginx's canned answer (bench/harness), one worker.
 
@@ -35,6 +37,16 @@ from harness.nginx import Nginx
 from harness.surfaces import Request, all_surfaces, long_streams
 
 SERVERS = ("hypercorn", "uvicorn", "granian")
+#: The hello app under ``outcrop.serving.worker.serve`` (the default server as Outcrop runs it).
+OUTCROP_RAW = """
+import sys
+import uvloop
+from hello import app
+from outcrop.serving.options import ServerOptions, hypercorn_config
+from outcrop.serving.worker import serve
+options = ServerOptions()
+uvloop.run(serve(app, hypercorn_config(options, sys.argv[1]), options))
+"""
 HELLO = """
 async def app(scope, receive, send):
     if scope["type"] == "lifespan":
@@ -56,6 +68,8 @@ async def app(scope, receive, send):
 
 def _raw_argv(server: str, port: int) -> list[str]:
     bin_ = Path(sys.executable).parent
+    if server == "outcrop":
+        return [sys.executable, "-c", OUTCROP_RAW, f"127.0.0.1:{port}"]
     bind = ["--host", "127.0.0.1", "--port", str(port)]
     return {
         "hypercorn": [str(bin_ / "hypercorn"), "-k", "uvloop", "-b", f"127.0.0.1:{port}"],
@@ -131,7 +145,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=int, default=5)
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--connections", type=int, default=8)
-    p.add_argument("--servers", default=",".join(SERVERS))
+    p.add_argument(
+        "--servers",
+        default=",".join(SERVERS),
+        help="comma-separated; also `outcrop`: the raw app under Outcrop's serving stack (raw only)",
+    )
     p.add_argument("--workloads", default="raw,gateway")
     p.add_argument(
         "--surfaces",
@@ -184,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             config = gateway.write_config(args.workdir / "gw.yaml", surfaces, nginx.url, None)
             for server in servers if "gateway" in args.workloads else ():
+                if server not in SERVERS:
+                    continue  # raw only
                 gw = gateway.Gateway(args.workdir, config, extra_args=["--server", server])
                 outcrop = [sys.executable, "-m", "outcrop"]  # valgrind runs python, not a script
                 gw.argv = [*_valgrind(args, f"gw-{server}"), *outcrop, *gw.argv[1:]]
@@ -211,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     for workload, by_server in results.items():
         if not by_server:
             continue
-        cells = " | ".join(str(by_server[s][figure]) for s in servers)
+        cells = " | ".join(str(by_server.get(s, {}).get(figure, "-")) for s in servers)
         print(f"| {workload} | {cells} |")
     return 0
 

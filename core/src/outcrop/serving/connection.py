@@ -13,14 +13,18 @@
   more than ``H2_MAX_RESETS`` streams in ``H2_RESET_WINDOW`` seconds is closed
   (ENHANCE_YOUR_CALM), and a stream opened and reset in the same read never reaches the app.
 
-Built on hypercorn's own classes (``TCPServer``, ``H11Protocol``, ``H2Protocol``); the supported
-hypercorn range is pinned in core/pyproject.toml and ``tests/security`` exercise every path.
+* HTTP/1.1 is Outcrop's own protocol class (http1.py: httptools' C parser in place of h11).
+
+Built on hypercorn's own classes (``TCPServer``, ``H2Protocol``, the task group, lifespan); the
+supported hypercorn range is pinned in core/pyproject.toml and ``tests/security`` exercise every
+path.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from ssl import SSLError
 from typing import Any
 
@@ -32,12 +36,13 @@ from hypercorn.config import Config
 from hypercorn.events import Closed, Event, RawData, Updated
 from hypercorn.protocol import ProtocolWrapper
 from hypercorn.protocol.h2 import H2Protocol
-from hypercorn.protocol.h11 import H2CProtocolRequiredError, H2ProtocolAssumedError, H11Protocol
+from hypercorn.protocol.h11 import H2CProtocolRequiredError, H2ProtocolAssumedError
 from hypercorn.typing import ConnectionState
 from hypercorn.utils import parse_socket_addr
 
 from ..lifecycle import CLIENT_LEFT, ClientLeft
 from ..logs import get_logger
+from .http1 import H1Protocol
 from .options import H2_MAX_RESETS, H2_RESET_WINDOW, ServerOptions
 
 log = get_logger("outcrop.server")
@@ -78,25 +83,6 @@ class _AppTasks(TaskGroup):
             await put(message)
 
         return put_and_tell
-
-
-class _Refused(Exception):
-    """The connection was answered and closed by the protocol; nothing more to handle."""
-
-
-class _H11(H11Protocol):
-    def __init__(self, *args: Any, http2: bool) -> None:
-        super().__init__(*args)
-        self.http2 = http2
-
-    async def _check_protocol(self, event: Any) -> None:
-        if self.http2:
-            await super()._check_protocol(event)
-        elif event.method == b"PRI" and event.target == b"*":
-            await self._send_error_response(505)  # HTTP/2 prior knowledge: not served here
-            await self.send(Closed())
-            raise _Refused
-        # Upgrade: h2c is ignored: the request is served as the HTTP/1.1 request it also is.
 
 
 class _GuardedH2(H2Protocol):
@@ -150,6 +136,8 @@ class _Protocols(ProtocolWrapper):
         send: Any,
         alpn_protocol: str | None,
         http2: bool,
+        write: Callable[[bytes], Awaitable[None]],
+        set_idle: Callable[[bool], None],
     ) -> None:
         self.app, self.config, self.context, self.task_group = app, config, context, task_group
         self.ssl, self.client, self.server, self.send, self.state = ssl, client, server, send, state
@@ -157,13 +145,12 @@ class _Protocols(ProtocolWrapper):
         if alpn_protocol == "h2" and http2:
             self.protocol = _GuardedH2(*self._args)
         else:
-            self.protocol = _H11(*self._args, http2=http2)
+            h1 = H1Protocol(*self._args, http2=http2, write=write, set_idle=set_idle)
+            self.protocol = h1  # type: ignore[assignment]
 
     async def handle(self, event: Event) -> None:
         try:
             return await self.protocol.handle(event)
-        except _Refused:
-            return None
         except H2ProtocolAssumedError as error:
             self.protocol = _GuardedH2(*self._args)
             await self.protocol.initiate()
@@ -223,6 +210,8 @@ class Connection(TCPServer):
                     self.protocol_send,
                     alpn,
                     self.options.http2,
+                    self.write,
+                    self.set_idle,
                 )
                 await self.protocol.initiate()
                 self._terminated_watch = task_group._task_group.create_task(
@@ -237,15 +226,28 @@ class Connection(TCPServer):
 
     async def protocol_send(self, event: Event) -> None:
         if isinstance(event, Updated):
-            self.idle = event.idle
-            self.head_deadline = None  # a request head just completed, or a response ended
-            if event.idle:
-                self._went_idle()
-            elif self._idle_timer is not None:
-                self._idle_timer.cancel()
-                self._idle_timer = None
+            self.set_idle(event.idle)
             return
         await super().protocol_send(event)
+
+    def set_idle(self, idle: bool) -> None:
+        """A request head just completed (``False``), or a response ended (``True``)."""
+        self.idle = idle
+        self.head_deadline = None
+        if idle:
+            self._went_idle()
+        elif self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+
+    async def write(self, data: bytes) -> None:
+        """HTTP/1.1's writes: hypercorn's ``RawData`` path without the event object and the
+        lock (one exchange at a time writes, each write one call)."""
+        try:
+            self.writer.write(data)
+            await self.writer.drain()
+        except (ConnectionError, RuntimeError):
+            await self.protocol.handle(Closed())
 
     def _went_idle(self) -> None:
         """Arm the keep-alive timer (or close now: the worker is terminating)."""
@@ -279,7 +281,7 @@ class Connection(TCPServer):
 
     def _awaiting_head(self) -> bool:
         protocol = self.protocol.protocol
-        return self.idle and isinstance(protocol, _H11) and protocol.stream is None
+        return self.idle and isinstance(protocol, H1Protocol) and protocol.stream is None
 
     async def _read_data(self) -> None:
         while not self.reader.at_eof():

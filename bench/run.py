@@ -93,6 +93,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "file per stage",
     )
     p.add_argument(
+        "--no-scaling",
+        action="store_true",
+        help="skip `--workers 1` -> `--workers 2` on each server (and the many-core estimate)",
+    )
+    p.add_argument(
+        "--scaling-surfaces",
+        default="converse",
+        help="surfaces of the workers scaling (default converse)",
+    )
+    p.add_argument(
+        "--estimate-cores",
+        type=int,
+        default=16,
+        help="the machine the scaling estimate is made for (default 16 cores)",
+    )
+    p.add_argument(
         "--long-samples",
         type=int,
         default=30,
@@ -146,6 +162,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.concurrency = sorted({int(c) for c in args.concurrency.split(",")})
     args.serve_args = shlex.split(args.serve_args)
     args.feature_surfaces = set(args.feature_surfaces.split(","))
+    args.scaling_surfaces = set(args.scaling_surfaces.split(","))
     if args.features_database and not args.features_database.startswith(
         ("postgresql:", "postgres:")
     ):
@@ -247,6 +264,7 @@ def run(args: argparse.Namespace) -> dict:
         "server": args.server,
         "features": args.features,
         "long_samples": args.long_samples,
+        "scaling": not args.no_scaling,
         "load_start": procs.loadavg(),
     }
     present: list[Surface] = []
@@ -264,6 +282,8 @@ def run(args: argparse.Namespace) -> dict:
         for name in args.also_server:
             if args.features != "on":
                 session.other_server(name, ok)
+        if ok and args.features != "on" and not args.no_scaling:
+            session.scaling(ok)
         if ok and args.features != "off":
             session.features(ok)
         if args.litellm:

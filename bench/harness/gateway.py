@@ -100,6 +100,7 @@ class Gateway:
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = workdir / "gateway.log"
         self.env: dict[str, str] = {}  # added to the environment
+        self.core: int | None = procs.GATEWAY_CORE  # None: not pinned (several workers)
 
     @property
     def url(self) -> str:
@@ -113,7 +114,7 @@ class Gateway:
     def start(self, ready_path: str = "/health/readiness", timeout: float = 60.0) -> None:
         env = {**os.environ, **self.env} if self.env else None
         self.migrate(env)
-        self.proc = procs.launch(self.argv, procs.GATEWAY_CORE, self.log, env=env)
+        self.proc = procs.launch(self.argv, self.core, self.log, env=env)
         procs.wait_http(self.url + ready_path, timeout=timeout, proc=self.proc)
 
     def migrate(self, env: dict[str, str] | None) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import urllib.request
 from pathlib import Path
@@ -147,12 +148,16 @@ def redis_keys() -> int:
     return int(out.stdout.strip() or 0)
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
 def reason(log: Path, lines: int = 400) -> str:
     """The log lines that say why LiteLLM refused or failed (errors, prisma, premium), short."""
     try:
         text = log.read_text(errors="replace").splitlines()[-lines:]
     except OSError:
         return ""
+    text = [_ANSI.sub("", x) for x in text]  # its console colours
     words = ("error", "exception", "premium", "enterprise", "failed", "unable", "refused")
     found = [x.strip()[-300:] for x in text if any(w in x.lower() for w in words)]
     return " | ".join(list(dict.fromkeys(found))[:3]) or " | ".join(text[-3:])[-400:]

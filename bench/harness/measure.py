@@ -122,11 +122,15 @@ def pair(
             tag,
             gateway_pid,
         )
-        if max(fd, fg) <= opts.max_foreign:
+        if max(fd, fg) <= opts.max_foreign and g["requests"]:
             break
+        why = (
+            f"other processes used {max(fd, fg):.0%} of the CPU"
+            if g["requests"]
+            else "no request completed through the server"
+        )
         opts.say(
-            f"    other processes used {max(fd, fg):.0%} of the CPU: "
-            + ("measuring again" if attempt < ATTEMPTS else "kept, flagged noisy")
+            f"    {why}: " + ("measuring again" if attempt < ATTEMPTS else "kept, flagged noisy")
         )
     added = {k: r(g[f"{k}_ms"] - d[f"{k}_ms"]) for k in ("p50", "p90", "p99")}
     return {
@@ -137,7 +141,7 @@ def pair(
         "ratio_rps_gateway_over_direct": r(g["rps"] / d["rps"], 4) if d["rps"] else None,
         "quiet_before": quiet,
         "attempts": attempt,
-        "noisy": max(fd, fg) > opts.max_foreign,
+        "noisy": max(fd, fg) > opts.max_foreign or not g["requests"],
     }
 
 

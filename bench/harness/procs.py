@@ -57,15 +57,17 @@ def pin_self(core: int = LOAD_CORE) -> None:
 
 def launch(
     argv: Sequence[str],
-    core: int,
+    core: int | None,
     log: Path,
     env: dict[str, str] | None = None,
     cwd: str | None = None,
 ) -> subprocess.Popen[bytes]:
-    """Start ``argv`` pinned to ``core`` (taskset), stdout and stderr to ``log``."""
+    """Start ``argv`` pinned to ``core`` (taskset; ``None``: on any core), stdout and stderr to
+    ``log``."""
+    pin = ["taskset", "-c", str(core)] if core is not None else []
     with open(log, "ab") as out:  # the child gets its own copy of the descriptor
         return subprocess.Popen(
-            ["taskset", "-c", str(core), *argv],
+            [*pin, *argv],
             stdout=out,
             stderr=subprocess.STDOUT,
             env=env,
@@ -84,6 +86,54 @@ def stop(proc: subprocess.Popen[bytes] | None, timeout: float = 10.0) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(timeout)
+
+
+def named(comm: str) -> list[int]:
+    """Pids of the processes whose name (``/proc/PID/comm``) is ``comm``."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == comm:
+                    out.append(int(entry.name))
+            except OSError:
+                continue
+    return out
+
+
+class Placed:
+    """Processes the benchmark did not start (the machine's Redis) moved to ``core`` for the
+    run, each thread of each, and put back where they were afterwards. Left alone (and said so)
+    when the affinity cannot be changed."""
+
+    def __init__(self, pids: list[int], core: int) -> None:
+        self.pids, self.core = pids, core
+        self.before: dict[int, set[int]] = {}
+        self.problem = ""
+
+    def place(self) -> None:
+        for pid in self.pids:
+            for tid in _threads(pid):
+                try:
+                    self.before[tid] = os.sched_getaffinity(tid)
+                    os.sched_setaffinity(tid, {self.core})
+                except OSError as exc:
+                    self.problem = f"{pid}: {exc}"
+
+    def restore(self) -> None:
+        for tid, cores in self.before.items():
+            try:
+                os.sched_setaffinity(tid, cores)
+            except OSError:
+                pass  # the thread ended
+        self.before = {}
+
+
+def _threads(pid: int) -> list[int]:
+    try:
+        return [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+    except OSError:
+        return []
 
 
 def wait_http(url: str, timeout: float = 60.0, proc: subprocess.Popen[bytes] | None = None) -> None:

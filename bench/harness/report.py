@@ -263,27 +263,22 @@ def round_two_targets(results: dict) -> list[dict]:
         ref, what = litellm_reference(results, True)
         for key in HEADLINE:
             theirs = _rps(_summary(ref["surfaces"], key)) if ref else None
-            mine = {}
-            for entry in results["features"]["stages"].values():
-                if entry["stage"] == "all" and entry.get("status") == "measured":
-                    v = _rps(_summary(entry["surfaces"], key))
-                    if v:
-                        mine[entry["server"]] = v
-            if theirs and server in mine:
+            own = _rps(_summary(on["surfaces"], key))
+            if theirs and own:
                 above(
                     f"#17 features on: {server} / LiteLLM",
                     key,
-                    round(mine[server] / theirs, 1),
+                    round(own / theirs, 1),
                     ON_VS_LITELLM["default"],
                     "x",
                     what,
                 )
-            if theirs and mine:
-                best = max(mine, key=lambda k: mine[k])
+            best, best_rps = _fastest_on(results, key)
+            if theirs and best_rps:
                 above(
                     f"#17 features on: fastest ({best}) / LiteLLM",
                     key,
-                    round(mine[best] / theirs, 1),
+                    round(best_rps / theirs, 1),
                     ON_VS_LITELLM["fastest"],
                     "x",
                     what,
@@ -382,7 +377,7 @@ def markdown(results: dict, chart_name: str | None) -> str:
     lines = [f"# Outcrop gateway benchmark: {m['date']} ({m['label']})", ""]
     lines += [
         f"- Machine: {m['cpu']} ({m['cores']} cores), {m['kernel']}; gateway worker on core 0, "
-        "nginx + wrk + probes on core 1.",
+        f"nginx + wrk + probes{_redis_placement(results)} on core 1.",
         f"- Software: {', '.join(f'{k} {v}' for k, v in m['versions'].items())}.",
         f"- Repo: `{m['git']}`"
         + (f" (at the end: `{m['git_at_end']}`)" if m.get("git_at_end") else "")
@@ -402,6 +397,7 @@ def markdown(results: dict, chart_name: str | None) -> str:
     lines += _per_event_table(results)
     lines += _startup_table(results)
     lines += _servers_table(results)
+    lines += _scaling_table(results)
     lines += _features_table(results)
     lines += _litellm_table(results)
     lines += _litellm_features_table(results)
@@ -410,6 +406,15 @@ def markdown(results: dict, chart_name: str | None) -> str:
     if chart_name:
         lines += ["## Chart", "", f"![added latency vs concurrency]({chart_name})", ""]
     return "\n".join(lines)
+
+
+def _redis_placement(results: dict) -> str:
+    redis = results.get("redis")
+    if not redis or not redis.get("pids"):
+        return ""
+    if redis.get("problem"):
+        return f" (the machine's Redis left where it was: {redis['problem']})"
+    return " + the machine's Redis (moved there for the run)"
 
 
 def _section(title: str, *intro: str, head: str) -> list[str]:
@@ -712,27 +717,47 @@ def _litellm_features_table(results: dict) -> list[str]:
     if ll.get("status") != "measured":
         return [*lines, f"Not measured: {ll.get('status')}.", ""]
     on = _stage(results, "all")
+    main = results["meta"].get("server", "hypercorn")
     lines += [
         f"Measured: LiteLLM {ll.get('version')} with {ll.get('configuration')}; Outcrop with every "
-        "feature on (virtual key, spend rows, Redis limit, Prometheus, OpenTelemetry).",
+        "feature on (virtual key, spend rows, Redis limit, Prometheus, OpenTelemetry), on "
+        f"{main} and on the fastest server measured with features on.",
         "",
-        "| surface | Outcrop req/s | LiteLLM req/s | Outcrop / LiteLLM | added p50 c=1 Outcrop / LiteLLM |",
-        "|---|---|---|---|---|",
+        f"| surface | Outcrop ({main}) req/s | fastest Outcrop req/s | LiteLLM req/s | "
+        f"{main} / LiteLLM | fastest / LiteLLM | added p50 c=1 Outcrop ({main}) / LiteLLM |",
+        "|---|---|---|---|---|---|---|",
     ]
     for key, s in ll["surfaces"].items():
         mine = _summary(on["surfaces"], key) if on else None
         theirs = _summary(ll["surfaces"], key)
         if not theirs:
-            lines.append(f"| {key} | | | {s.get('status')} | |")
+            lines.append(f"| {key} | | | | {s.get('status')} | | |")
             continue
         mr, tr = _rps(mine), _rps(theirs)
+        best, br = _fastest_on(results, key)
         ratio = f"{mr / tr:.1f}x" if mr and tr else "-"
+        best_ratio = f"{br / tr:.1f}x" if br and tr else "-"
         lines.append(
-            f"| {key} | {_fmt(mr, 0)} | {_fmt(tr, 1)} | {ratio} | "
+            f"| {key} | {_fmt(mr, 0)} | {_fmt(br, 0)} ({best}) | {_fmt(tr, 1)} | {ratio} | "
+            f"{best_ratio} | "
             f"{_fmt(mine['added_ms']['1']['p50'] if mine and '1' in mine['added_ms'] else None, 3)} / "
             f"{_fmt(theirs['added_ms']['1']['p50'] if '1' in theirs['added_ms'] else None, 3)} ms |"
         )
     return [*lines, ""]
+
+
+def _fastest_on(results: dict, key: str) -> tuple[str, float | None]:
+    """The server whose every-feature-on stage served ``key`` fastest, and its req/s."""
+    mine = {}
+    for entry in results.get("features", {}).get("stages", {}).values():
+        if entry["stage"] == "all" and entry.get("status") == "measured":
+            v = _rps(_summary(entry["surfaces"], key))
+            if v:
+                mine[entry["server"]] = v
+    if not mine:
+        return "-", None
+    best = max(mine, key=lambda k: mine[k])
+    return best, mine[best]
 
 
 def _compare_table(results: dict) -> list[str]:
@@ -782,7 +807,10 @@ def _litellm_table(results: dict) -> list[str]:
         if s.get("status") != "measured":
             lines.append(f"| {title} | | | {s.get('status')} | | | | |")
             continue
-        o = results["surfaces"][key]["summary"]
+        # features on alone (`--features on`): no features-off figure of Outcrop's to set beside
+        o = results["surfaces"].get(key, {}).get("summary") or {}
+        o_rps = o.get("rps", {}).get(top, {}).get("gateway")
+        o_p50 = o.get("added_ms", {}).get("1", {}).get("p50")
         t = s["summary"]
         dl = s.get("delayed_summary")
         relays = (
@@ -795,9 +823,9 @@ def _litellm_table(results: dict) -> list[str]:
             )
         )
         lines.append(
-            f"| {title} | {_fmt(o['rps'][top]['gateway'], 0)} | {_fmt(t['rps'][top]['gateway'], 1)} | "
-            f"{_fmt(s.get('ratio_rps_outcrop_over_litellm'), 1)}x | {_fmt(o['added_ms']['1']['p50'], 3)} ms | "
-            f"{_fmt(t['added_ms']['1']['p50'], 3)} ms | {_fmt(o['cpu_ms_per_request'], 3)} / "
+            f"| {title} | {_fmt(o_rps, 0)} | {_fmt(t['rps'][top]['gateway'], 1)} | "
+            f"{_fmt(s.get('ratio_rps_outcrop_over_litellm'), 1)}x | {_fmt(o_p50, 3)} ms | "
+            f"{_fmt(t['added_ms']['1']['p50'], 3)} ms | {_fmt(o.get('cpu_ms_per_request'), 3)} / "
             f"{_fmt(t['cpu_ms_per_request'], 2)} | {relays} |"
         )
     return [*lines, ""]
@@ -836,6 +864,43 @@ def _servers_table(results: dict) -> list[str]:
             )
         lines.append("")
     return lines
+
+
+def _scaling_table(results: dict) -> list[str]:
+    sc = results.get("scaling")
+    if not sc or not sc.get("servers"):
+        return []
+    cores = sc["estimate_cores"]
+    lines = _section(
+        f"Workers: 1 to 2, and an estimate for {cores} cores",
+        "`outcrop serve --workers N`, features off, at the top concurrency. One worker is pinned "
+        "to core 0; two are not, so here the second worker shares core 1 with nginx and wrk. CPU "
+        "per request counts every process of the gateway (supervisor and workers).",
+        f"Estimate for {cores} cores, one worker per core, clients and upstream on other "
+        f"machines (not measured: this machine has {results['meta']['cores']} cores). *Linear*: "
+        f"the per-core figure (one pinned worker, its core 100 % busy) x {cores}; workers share "
+        f"nothing on the request path but the listening socket, so it is the bound with every "
+        f"core free. *CPU*: {cores} x the requests per CPU-second of the two-worker run (what two "
+        "workers cost each other included, the shared core not). *Low*: every worker past the "
+        "first loses what the second lost here (efficiency = 2 workers / (2 x 1 worker)); "
+        "pessimistic, as the second worker shares its core with the load generator.",
+        head="| server | surface | 1 worker req/s | 2 workers req/s | 2 / 1 | CPU ms/request "
+        f"1 / 2 workers | {cores} cores: linear | CPU | low |",
+    )
+    for server, surfaces in sc["servers"].items():
+        for key, e in surfaces.items():
+            one, two, est = e.get("1", {}), e.get("2", {}), e.get("estimate")
+            if not est:
+                why = next((x["status"] for x in (one, two) if x.get("status") != "measured"), "")
+                lines.append(f"| {server} | {key} | | | {why} | | | | |")
+                continue
+            lines.append(
+                f"| {server} | {key} | {_fmt(one['rps'], 0)} | {_fmt(two['rps'], 0)} | "
+                f"{_fmt(two['rps'] / one['rps'], 2)}x | {_fmt(one['cpu_ms_per_request'], 3)} / "
+                f"{_fmt(two['cpu_ms_per_request'], 3)} | {_fmt(est['linear'], 0)} | "
+                f"{_fmt(est['cpu'], 0)} | {_fmt(est['low'], 0)} |"
+            )
+    return [*lines, ""]
 
 
 def _runs_table(results: dict) -> list[str]:

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from . import canned, features, litellm_side, measure, procs, summary
+from . import canned, features, litellm_side, measure, procs, scaling, summary
 from . import gateway as gw
 from .nginx import Nginx
 from .probe import Connection
@@ -69,11 +69,15 @@ class Session:
         )
         self.results: dict = {"surfaces": {}, "memory": {}}
         self.sink: features.OtlpSink | None = None
+        # The machine's Redis (the features' limits, LiteLLM's router) on the load core, never
+        # on the gateway's: its CPU is the benchmark's, not another process's (foreign).
+        self.redis = procs.Placed(procs.named("redis-server"), procs.LOAD_CORE)
 
     # --- processes ------------------------------------------------------------------------------
 
     def our_pids(self) -> list[int]:
         pids = list(self.nginx.pids) if self.nginx.proc else []
+        pids += self.redis.pids
         for proc in (self.slow, self.server and self.server.proc, self.sink and self.sink.proc):
             if proc is not None and proc.poll() is None:
                 pids += [proc.pid, *procs.children(proc.pid)]
@@ -94,6 +98,12 @@ class Session:
         )
 
     def start_upstreams(self) -> None:
+        self.redis.place()
+        self.results["redis"] = {
+            "pids": self.redis.pids,
+            "core": procs.LOAD_CORE,
+            **({"problem": self.redis.problem} if self.redis.problem else {}),
+        }
         self.nginx.start()
         self.slow = procs.launch(
             [
@@ -118,6 +128,7 @@ class Session:
             self.sink.stop()
         procs.stop(self.slow)
         self.nginx.stop()
+        self.redis.restore()
 
     def check_alive(self) -> None:
         s = self.server
@@ -453,6 +464,56 @@ class Session:
         self.matrix(good, target, sorted({1, max(self.args.concurrency)}), out["surfaces"], name)
         self.server.stop()
         self.server = None
+
+    def scaling(self, ok: list[Surface]) -> None:
+        """``--workers 1`` then ``--workers 2`` on each server (features off) at the top
+        concurrency, and the estimate for ``--estimate-cores`` cores (``harness.scaling``)."""
+        a = self.args
+        out: dict = self.results.setdefault("scaling", {"servers": {}})
+        out["estimate_cores"] = a.estimate_cores
+        top = max(a.concurrency)
+        surfaces = [s for s in ok if s.key in a.scaling_surfaces]
+        config = self.workdir / "outcrop.yaml"
+        for name in dict.fromkeys([a.server, *a.also_server]):
+            per_server: dict = out["servers"].setdefault(name, {})
+            for s in surfaces:
+                entry: dict = per_server.setdefault(s.key, {"concurrency": top})
+                for n in scaling.COUNTS:
+                    who = f"scaling-{name}-{n}w"
+                    self.say(f"starting {name} with --workers {n}")
+                    try:
+                        self.server = scaling.start(self.workdir, config, name, n)
+                    except (RuntimeError, TimeoutError) as exc:
+                        entry[str(n)] = {"status": f"not measured: {exc}"}
+                        self.say(f"  {entry[str(n)]['status']}")
+                        if self.server is not None:
+                            self.server.stop()
+                        self.server = None
+                        break
+                    target = self.target(who)
+                    self.warm([s], target)
+                    runs = []
+                    for rep in range(1, a.repeats + 1):
+                        run = measure.pair(
+                            self.opts,
+                            s,
+                            top,
+                            self.direct(),
+                            target,
+                            self.server.pid,
+                            f"{who}-{s.key}-r{rep}",
+                        )
+                        runs.append(run)
+                        self.say(
+                            f"    {who} {s.key} c={top}: {run['gateway']['rps']:.0f} req/s, "
+                            f"CPU {run['gateway']['cpu_ms_per_request']:.3f} ms/request, "
+                            f"errors {run['gateway']['errors']}"
+                        )
+                    self.server.stop()
+                    self.server = None
+                    entry[str(n)] = {"status": "measured", "runs": runs, **scaling.summarize(runs)}
+                if all(entry.get(str(n), {}).get("status") == "measured" for n in scaling.COUNTS):
+                    entry["estimate"] = scaling.estimate(entry["1"], entry["2"], a.estimate_cores)
 
     def litellm(self, ok: list[Surface]) -> None:
         a = self.args

@@ -92,10 +92,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "when missing, its outcrop_* tables emptied before each stage) instead of a fresh SQLite "
         "file per stage",
     )
-    p.add_argument(
+    scaling = p.add_mutually_exclusive_group()
+    scaling.add_argument(
         "--no-scaling",
         action="store_true",
         help="skip `--workers 1` -> `--workers 2` on each server (and the many-core estimate)",
+    )
+    scaling.add_argument(
+        "--scaling",
+        action="store_true",
+        help="measure `--workers 1` -> `--workers 2` even with --quick (which skips it)",
     )
     p.add_argument(
         "--scaling-surfaces",
@@ -143,7 +149,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--quick",
         action="store_true",
         help="a contributor's run in about 3 minutes: 1 s runs, c=1 and 32, 60 TTFB samples, one "
-        "delayed stream and one cold start each, 10 long streams, no soak",
+        "delayed stream and one cold start each, 10 long streams, no soak, no workers scaling",
     )
     p.add_argument(
         "--no-assert",
@@ -157,6 +163,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         procs.QUIET_SAMPLE_S = 0.5
         args.ttfb_samples = min(args.ttfb_samples, 60)
         args.long_samples = min(args.long_samples, 10)
+        args.no_scaling = not args.scaling  # two more gateways' start-ups: past 3 minutes
     if args.no_assert:
         args.quiet_timeout, args.max_load, args.max_foreign, args.max_busy = 0.0, 1e9, 1.0, 1.0
     args.concurrency = sorted({int(c) for c in args.concurrency.split(",")})

@@ -153,6 +153,7 @@ def test_serve_with_an_optional_server(tmp_path, server):
     assert f'"server": "{server}"' in err
     if server == "granian":
         assert '"event": "drained"' in err
+        assert '"loop": "uvloop"' in err  # as the other servers: never granian's auto pick
 
 
 @pytest.mark.parametrize("server", ["uvicorn", "granian"])

@@ -11,7 +11,8 @@ On SIGTERM/SIGINT, whether it reaches the supervisor alone or the whole process 
 worker stops accepting and lets in-flight requests and streams finish (granian waits for its
 connections); Outcrop adds what hypercorn's worker does: the ``shutting_down``, ``drained`` and
 ``graceful_timeout_reached`` lines, and the cut after ``graceful_timeout``, which cancels the calls
-still running so each is answered 503 ``shutting_down`` and logged once. A supervisor killed
+still running so each is answered 503 ``shutting_down`` and logged once. Each call carries the
+``outcrop.client_left`` extension, as under hypercorn (``_TellsLeft``). A supervisor killed
 outright (SIGKILL) takes its workers with it (``outcrop.serving.parent``): they drain as on
 SIGTERM instead of keeping the port as orphans.
 
@@ -37,12 +38,13 @@ from granian._granian import ASGIWorker as _ASGIWorker
 from granian._granian import WorkerSignal
 from granian.asgi import LifespanProtocol
 from granian.asgi import _callback_wrapper as _asgi_callback
-from granian.constants import HTTPModes, Interfaces, SSLProtocols, TaskImpl
+from granian.constants import HTTPModes, Interfaces, Loops, SSLProtocols, TaskImpl
 from granian.http import HTTP1Settings
 from granian.log import LogLevels
 from granian.server.common import WORKERS_METHODS
 from granian.server.mp import MPServer, WorkerProcess
 
+from ..lifecycle import CLIENT_LEFT, ClientLeft
 from ..logs import get_logger
 from .options import LIMIT_LOG_INTERVAL, Listen, ServerOptions
 from .parent import PARENT_POLL_S, end_with_parent, export_supervisor, parent_alive, supervisor_pid
@@ -63,6 +65,8 @@ CAP_ENV = "OUTCROP_GRANIAN_MAX_CONNECTIONS"
 _QUEUE_POLL = 1.0
 #: How long past ``graceful_timeout`` the supervisor waits before killing a worker.
 _KILL_MARGIN = 10
+#: Messages other than ``http.disconnect`` a call's disconnect watch waits past (``_TellsLeft``).
+_REARMS = 4
 
 
 def run_granian(listen: Listen) -> int:
@@ -88,6 +92,7 @@ def run_granian(listen: Listen) -> int:
         ssl_key=Path(listen.keyfile) if listen.keyfile else None,
         ssl_protocol_min=SSLProtocols.tls12,  # as hypercorn: TLS 1.2 clients are served
         workers_kill_timeout=int(options.graceful_timeout) + _KILL_MARGIN,
+        loop=_loop(),
     )
     server.options = options
     try:
@@ -95,6 +100,16 @@ def run_granian(listen: Listen) -> int:
     except SystemExit as exit_:  # granian exits non-zero when a worker died on its own
         return exit_.code if isinstance(exit_.code, int) else 1
     return 0
+
+
+def _loop() -> Loops:
+    """uvloop when installed, as hypercorn and uvicorn run: granian's ``auto`` would take rloop
+    (experimental) whenever that happens to be installed."""
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return Loops.asyncio
+    return Loops.uvloop
 
 
 class _Supervisor(MPServer):
@@ -110,6 +125,7 @@ class _Supervisor(MPServer):
             workers=self.workers,
             pids=[w.inner.pid for w in self.wrks],
             max_connections=self.options.connection_cap,
+            loop=str(self.loop),
             http2=False,
             header_timeout=self.options.header_timeout,
             # hyper's header read timer also runs while a keep-alive connection idles
@@ -240,7 +256,8 @@ class _Drain:
 
 
 class _InFlight:
-    """The app, keeping the task of every HTTP call in flight so a drain can cut them."""
+    """The app, keeping the task of every HTTP call in flight so a drain can cut them; each
+    call carries the ``outcrop.client_left`` extension (``_TellsLeft``)."""
 
     __slots__ = ("app", "tasks")
 
@@ -253,11 +270,56 @@ class _InFlight:
         if task is None or scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        left = ClientLeft()
+        extensions = scope.get("extensions")
+        if extensions is None:
+            extensions = scope["extensions"] = {}
+        extensions[CLIENT_LEFT] = left
         self.tasks.add(task)
         try:
-            await self.app(scope, receive, send)
+            await self.app(scope, _TellsLeft(receive, left), send)
         finally:
             self.tasks.discard(task)
+
+
+class _TellsLeft:
+    """granian's ``receive`` for one call, telling its ``ClientLeft`` when the client leaves.
+
+    Once the body has been read (the message without ``more_body``), granian's next
+    ``receive()`` is a future that completes with ``http.disconnect`` when the client leaves or
+    the answer has been sent: a callback on it tells the call, so the call needs no task of its
+    own waiting on ``receive()`` (``CallLifecycle.watch``), as under hypercorn.
+    """
+
+    __slots__ = ("left", "rearms", "receive", "watching")
+
+    def __init__(self, receive: Any, left: ClientLeft) -> None:
+        self.receive, self.left = receive, left
+        self.watching = False
+        self.rearms = _REARMS
+
+    async def __call__(self) -> Any:
+        message = await self.receive()
+        if self.watching:  # a later read: granian's answer as it is
+            return message
+        if message["type"] == "http.disconnect":
+            self.left.tell()
+        elif not message.get("more_body", False):
+            self.watching = True
+            self.receive().add_done_callback(self._done)
+        return message
+
+    def _done(self, future: Any) -> None:
+        try:
+            left = future.result()["type"] == "http.disconnect"
+        except Exception:  # the connection broke: the client is gone
+            left = True
+        if left:
+            if not self.left.left:
+                self.left.tell()
+        elif self.rearms > 0:  # another (empty) request message: wait again, a bounded number
+            self.rearms -= 1
+            self.receive().add_done_callback(self._done)
 
 
 class _QueueWatch:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from outcrop import model_allowed
-from outcrop.access import access_names
+from outcrop import ConfigError, model_allowed, parse_config
+from outcrop.access import access_groups, access_names
 
 
 @pytest.mark.parametrize(
@@ -39,3 +39,42 @@ def test_access_names():
     raw = "us.anthropic.claude-opus-4-5-20251101-v1:0"
     assert access_names(raw, ("claude-a",), configured) == (raw, "claude-a", f"bedrock/{raw}")
     assert access_names("bedrock/x.y", (), configured) == ("bedrock/x.y",)
+
+
+def test_access_names_with_model_access_groups():
+    """LiteLLM's ``model_info.access_groups``: each resolved name's groups are names too, read
+    from the deployments (a model_name is in a group when any of its deployments is)."""
+    config = parse_config(
+        {
+            "model_list": [
+                {"model_name": "claude-a", "litellm_params": {"model": "bedrock/a"}},
+                {
+                    "model_name": "claude-a",
+                    "litellm_params": {"model": "bedrock/b"},
+                    "model_info": {"access_groups": ["claudes", "beta"]},
+                },
+                {
+                    "model_name": "nova",
+                    "litellm_params": {"model": "bedrock/n"},
+                    "model_info": {"access_groups": ["beta"]},
+                },
+            ]
+        }
+    )
+    groups = access_groups(config.model_list)
+    assert groups == {"claude-a": ("claudes", "beta"), "nova": ("beta",)}
+    configured = frozenset({"claude-a", "nova", "sonnet"})
+    names = access_names("sonnet", ("claude-a",), configured, groups)
+    assert names == ("sonnet", "claude-a", "claudes", "beta")
+    assert model_allowed(["claudes"], names) and not model_allowed(["other"], names)
+    assert not model_allowed(["claudes"], access_names("nova", ("nova",), configured, groups))
+
+
+@pytest.mark.parametrize("value", ["beta", [""], [1], {"a": 1}])
+def test_access_groups_must_be_a_list_of_names(value):
+    entry = {"model_name": "m", "litellm_params": {"model": "bedrock/a"}}
+    with pytest.raises(ConfigError) as caught:
+        parse_config({"model_list": [{**entry, "model_info": {"access_groups": value}}]})
+    assert caught.value.errors == [
+        "model_list[0].model_info.access_groups: expected a list of group names"
+    ]

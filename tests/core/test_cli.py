@@ -169,3 +169,28 @@ def test_http2_on_another_server_is_refused_in_one_line(tmp_path, server, how):
         "outcrop: HTTP/2 (--http2 or general_settings.http2) needs the default server "
         f"(hypercorn), not {server}"
     ]
+
+
+def test_check_config_names_a_deployment_whose_profile_gives_no_region(tmp_path):
+    """A profile without a region (and no region elsewhere) fails check-config and serve in
+    one line naming the deployment, before any call."""
+    aws = tmp_path / "aws-config"
+    aws.write_text("[profile acct]\noutput = json\n")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        "model_list:\n  - model_name: nova\n    litellm_params:\n"
+        "      model: bedrock/amazon.nova-lite-v1:0\n      aws_profile_name: acct\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env |= {"AWS_CONFIG_FILE": str(aws), "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none")}
+    wanted = (
+        "model_list[0].litellm_params (model_name 'nova'): no AWS region: profile 'acct' sets "
+        "no region"
+    )
+    for args in (("check-config", str(cfg)), ("serve", "--config", str(cfg), "--port", "0")):
+        r = subprocess.run(
+            [PY, "-m", "outcrop", *args], capture_output=True, text=True, env=env, timeout=60
+        )
+        assert r.returncode == 2, r.stderr
+        assert "Traceback" not in r.stderr
+        assert wanted in r.stderr

@@ -172,6 +172,29 @@ def test_the_operation_table_reads_a_newer_model_from_aws_data_path(tmp_path, mo
     assert table == _table_from_botocore(botocore.loaders.create_loader(str(tmp_path)))
 
 
+def test_the_operation_table_reads_the_aws_config_files_data_path(tmp_path, monkeypatch):
+    """botocore's ``data_path`` setting also comes from the AWS config file (the profile's
+    ``data_path``) when AWS_DATA_PATH is not set; the environment wins over the file."""
+    description = operations.service_description("bedrock-runtime")
+    description["operations"]["Converse"]["http"]["responseCode"] = 202
+    models = tmp_path / "models"
+    (models / "bedrock-runtime" / "2999-01-01").mkdir(parents=True)
+    (models / "bedrock-runtime" / "2999-01-01" / "service-2.json").write_text(
+        json.dumps(description)
+    )
+    config = tmp_path / "aws-config"
+    config.write_text(f"[default]\ndata_path = {models}\n")
+    monkeypatch.delenv("AWS_DATA_PATH", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    table = _table_from_outcrop()
+    assert table[("bedrock-runtime", "Converse")][-1] == 202
+    loader = botocore.session.Session().get_component("data_loader")
+    assert table == _table_from_botocore(loader)
+    monkeypatch.setenv("AWS_DATA_PATH", str(tmp_path / "empty"))
+    assert _table_from_outcrop()[("bedrock-runtime", "Converse")][-1] == 200
+
+
 @pytest.mark.parametrize(
     "path",
     [

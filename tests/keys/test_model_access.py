@@ -23,6 +23,8 @@ SONNET = "us.anthropic.claude-opus-4-5-20251101-v1:0"  # what both model_names c
 ANTHROPIC_ID = "claude-opus-4-5"
 HI = [{"role": "user", "content": "Hi"}]
 OK, REFUSED = "ok", "refused"
+#: LiteLLM's model access groups: both Claude names are in ``claudes``.
+CLAUDES = {"access_groups": ["claudes"]}
 #: The Anthropic SDK warns on every dated Claude id it lists as retiring; the ids are the point.
 pytestmark = pytest.mark.filterwarnings("ignore:The model .* is deprecated:DeprecationWarning")
 
@@ -42,11 +44,12 @@ def gw(
     return gateway_factory(
         {
             "model_list": [
-                {"model_name": "claude-a", "litellm_params": params},
-                {"model_name": "claude-b", "litellm_params": params},
+                {"model_name": "claude-a", "litellm_params": params, "model_info": CLAUDES},
+                {"model_name": "claude-b", "litellm_params": params, "model_info": CLAUDES},
                 {
                     "model_name": "titan",
                     "litellm_params": simulator_params("bedrock/amazon.titan-embed-text-v2:0"),
+                    "model_info": {"access_groups": ["embedders"]},
                 },
             ],
             "router_settings": {"model_group_alias": {"sonnet": "claude-a", "embed": "titan"}},
@@ -171,3 +174,26 @@ def test_several_names_serving_one_model_go_to_one_the_key_may_call(gw: Any, all
         assert key.messages(ANTHROPIC_ID) == OK
         assert key.messages(SONNET) == OK
         assert key.passthrough(SONNET) == OK
+
+
+def test_a_model_access_group_allows_every_model_name_in_it(gw: Any) -> None:
+    """LiteLLM's ``model_info.access_groups``: a key or team whose ``models`` name a group may
+    call every ``model_name`` of it (an alias through its target, a raw id through the name
+    serving it), and nothing else; ``GET /v1/models`` lists them."""
+    group = caller(gw, models=["claudes"])
+    for name in ("claude-a", "claude-b", "sonnet"):
+        assert group.every_surface(name) == {OK}, name
+    assert {group.messages(SONNET), group.passthrough(SONNET)} == {OK}
+    assert group.embeddings("titan") == REFUSED
+    assert group.embeddings("embed") == REFUSED
+    assert sorted(m.id for m in group.openai.models.list()) == ["claude-a", "claude-b", "sonnet"]
+
+    admin = Admin(gw.url)
+    team = admin.post("/team/new", {"models": ["embedders"]})["team_id"]
+    member = caller(gw, team_id=team)  # the key allows everything; its team, one group
+    assert member.embeddings("titan") == OK
+    assert member.embeddings("embed") == OK
+    assert member.every_surface("claude-a") == {REFUSED}
+
+    # a group's name is only a name: another group's does not stand for it
+    assert caller(gw, models=["embedders"]).every_surface("claude-b") == {REFUSED}

@@ -636,7 +636,8 @@ def test_check_config_reports_auth_and_ignored_litellm_keys(tmp_path, capsys, mo
         textwrap.dedent(f"""\
         model_list:
           - model_name: m
-            litellm_params: {{model: "{MODEL}", rpm: 100, tags: [a], custom_llm_provider: bedrock}}
+            litellm_params: {{model: "{MODEL}", aws_region_name: us-west-2, rpm: 100, tags: [a],
+                             custom_llm_provider: bedrock}}
         router_settings: {{routing_strategy: least-busy, num_retries: 2, redis_host: r}}
         litellm_settings: {{set_verbose: true, drop_params: true}}
         general_settings: {{master_key: sk-1234, alerting: [slack]}}

@@ -260,7 +260,14 @@ def test_the_quick_start_gateway_has_no_model_list_and_serves_raw_strings():
     assert (
         outcrop.Gateway(
             outcrop.parse_config(
-                {"model_list": [{"model_name": "a", "litellm_params": {"model": AGENT}}]}
+                {
+                    "model_list": [
+                        {
+                            "model_name": "a",
+                            "litellm_params": {"model": AGENT, "aws_region_name": "us-west-2"},
+                        }
+                    ]
+                }
             )
         ).allow_raw_models
         is False

@@ -100,7 +100,7 @@ def _aws_file_exists(which: tuple[str, str]) -> bool:
     return bool(path) and os.path.isfile(os.path.expanduser(os.path.expandvars(path)))
 
 
-def _shared_config_file() -> bool:
+def shared_config_file() -> bool:
     """The AWS config file exists (where botocore reads a default region and endpoints)."""
     return _aws_file_exists(_CONFIG_FILE)
 
@@ -328,6 +328,48 @@ class AwsSettings:
             session = self._profile_sessions[profile] = new_session(profile)
         return session
 
+    def profile_exists(self, profile: str) -> bool:
+        """Whether botocore knows ``profile`` (a section of the AWS config or credentials
+        file): a named profile it does not know fails every call's credentials."""
+        if not (shared_config_file() or _aws_file_exists(_CREDENTIALS_FILE)):
+            return False  # no file to hold it (and no need for botocore)
+        from botocore.exceptions import ProfileNotFound
+
+        try:
+            self._profile_session(profile).get_scoped_config()
+        except ProfileNotFound:
+            return False
+        return True
+
+    def settings_problems(
+        self,
+        params: DeploymentParams,
+        where: str,
+        *,
+        region_fixed: bool,
+        needs_region: bool,
+        label: str = "",
+    ) -> list[str]:
+        """Config errors in the AWS settings at ``where`` (a deployment's or a section's, named
+        also by ``label``), found before any call: a profile botocore does not know, and no
+        region from anywhere (``region_fixed``: the model string names one) when calls need one
+        from here (``needs_region``; a named profile always does: it was named for its region)."""
+        profile = params.aws_profile_name
+        if profile and not self.profile_exists(profile):
+            return [
+                f"{where}.aws_profile_name{label}: no profile {profile!r} in the AWS config or "
+                "credentials file (AWS_CONFIG_FILE, AWS_SHARED_CREDENTIALS_FILE)"
+            ]
+        if params.aws_region_name or region_fixed or not (needs_region or profile):
+            return []
+        if self.default_region_source(profile) is not None:
+            return []
+        has = f"profile {profile!r} sets no region, and " if profile else ""
+        return [
+            f"{where}{label}: no AWS region: {has}none of aws_region_name, "
+            "general_settings.default_region, AWS_REGION, AWS_DEFAULT_REGION is set"
+        ]
+
     def check_defaults(self, profiles: Iterable[str] = ()) -> list[str]:
         """Config errors for a default region (settings, environment, profile, the
         ``profiles`` of deployments without ``aws_region_name``) that is not one."""
@@ -364,7 +406,7 @@ class AwsSettings:
     def _configured_endpoint(self, service: str, profile: str | None) -> str | None:
         if os.environ.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "").lower() == "true":
             return None
-        if not _shared_config_file() and not any(k.startswith(_ENDPOINT_ENV) for k in os.environ):
+        if not shared_config_file() and not any(k.startswith(_ENDPOINT_ENV) for k in os.environ):
             return None  # nowhere to configure one: no need for botocore
         from botocore.configprovider import ConfiguredEndpointProvider
 
@@ -395,7 +437,7 @@ def default_region_source(
         if os.environ.get(name):
             return os.environ[name], f"{name} (environment)"
     region = None
-    if _shared_config_file():
+    if shared_config_file():
         from botocore.exceptions import ProfileNotFound
 
         try:

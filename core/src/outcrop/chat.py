@@ -12,7 +12,7 @@ import asyncio
 import inspect
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import msgspec
 from starlette.datastructures import Headers
@@ -29,7 +29,7 @@ from .headers import (
 )
 from .lifecycle import CallLifecycle, Receive
 from .routing import request_tags
-from .types import ChatCall, ChatDelta, EmbeddingCall, ModelRoute
+from .types import ChatCall, ChatDelta, EmbeddingCall, ModelRoute, Principal
 from .upstream import MAX_ERROR_BODY, UpstreamRequest, UpstreamResponse, answer_too_large
 from .wire import (
     ALWAYS_SUPPORTED,
@@ -211,6 +211,23 @@ def body_error(exc: Exception) -> OutcropError:
 
 _Request = TypeVar("_Request", ChatRequest, EmbeddingRequest)
 _Call = TypeVar("_Call", ChatCall, EmbeddingCall)
+_In = TypeVar("_In", ChatRequest, EmbeddingRequest, contravariant=True)
+_Out = TypeVar("_Out", ChatCall, EmbeddingCall, covariant=True)
+
+
+class _Prepare(Protocol[_In, _Out]):
+    """``prepare_call`` and the embeddings' ``prepare``: route a decoded request."""
+
+    def __call__(
+        self,
+        gateway: Gateway,
+        request: _In,
+        provider_params: dict[str, Any],
+        headers: Mapping[str, str],
+        request_id: str,
+        *,
+        principal: Principal | None = None,
+    ) -> _Out: ...
 
 
 async def open_call(
@@ -218,7 +235,7 @@ async def open_call(
     scope: Any,
     receive: Receive,
     decode: Callable[[bytes], tuple[_Request, dict[str, Any]]],
-    prepare: Callable[[Gateway, _Request, dict[str, Any], Mapping[str, str], str], _Call],
+    prepare: _Prepare[_Request, _Call],
 ) -> _Call:
     """The start every OpenAI-style route shares: who calls, the body, the routed call,
     admission. From the body on, a client that disconnects cancels the call."""
@@ -232,7 +249,7 @@ async def open_call(
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise body_error(exc) from exc
     life.model = life.requested = request.model
-    call = prepare(gateway, request, extra, headers, life.request_id)
+    call = prepare(gateway, request, extra, headers, life.request_id, principal=life.principal)
     life.bind(call)
     await life.admit()
     return call
@@ -267,11 +284,13 @@ def prepare_call(
     headers: Mapping[str, str],
     request_id: str,
     params: DeploymentParams | None = None,
+    principal: Principal | None = None,
 ) -> ChatCall:
-    """Route the call and check its parameters; raises ``OutcropError`` (4xx) on bad input."""
+    """Route the call and check its parameters; raises ``OutcropError`` (4xx) on bad input.
+    ``principal``: the caller, whose own tags join the request's."""
     if not request.messages:
         raise OutcropError("`messages` must contain at least one message", 400, param="messages")
-    tags = request_tags(provider_params, request.metadata, headers)
+    tags = request_tags(provider_params, request.metadata, headers, principal)
     route, fields = routed_fields(gateway, request.model, provider_params, params, tags)
     return _call(gateway, request, provider_params, headers, request_id, route, fields)
 

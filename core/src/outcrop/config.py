@@ -315,6 +315,11 @@ def _model_list(raw: Any, errors: list[str], ignored: list[str]) -> list[Deploym
             continue
         if isinstance(name, str):
             errors.extend(_wildcard_problems(path, name, params.model, info))
+        groups = info.get("access_groups")
+        if groups is not None and not (
+            isinstance(groups, list) and all(isinstance(g, str) and g.strip() for g in groups)
+        ):
+            errors.append(f"{path}.model_info.access_groups: expected a list of group names")
         if isinstance(name, str) and name:
             deployments.append(Deployment(model_name=name, params=params, index=i, model_info=info))
     return deployments

@@ -27,7 +27,7 @@ from .gateway import Gateway
 from .headers import ATTEMPTS_HEADER, COST_HEADER, raw_headers
 from .lifecycle import CallLifecycle, Receive
 from .routing import request_tags
-from .types import EmbeddingCall, EmbeddingResult
+from .types import EmbeddingCall, EmbeddingResult, Principal
 from .upstream import MAX_ERROR_BODY, UpstreamRequest, UpstreamResponse
 from .wire import (
     EmbeddingData,
@@ -52,15 +52,18 @@ def prepare(
     headers: Mapping[str, str],
     request_id: str,
     params: DeploymentParams | None = None,
+    principal: Principal | None = None,
 ) -> EmbeddingCall:
-    """Route the call and check its input; raises ``OutcropError`` (4xx) on bad input."""
+    """Route the call and check its input; raises ``OutcropError`` (4xx) on bad input.
+    ``principal``: the caller, whose own tags join the request's."""
     count = len(request.texts())
     if count == 0:
         raise OutcropError("`input` must not be empty", 400, param="input")
     if count > MAX_INPUTS:
         raise OutcropError(f"`input` has {count} items; at most {MAX_INPUTS}", 400, param="input")
     metadata = provider_params.get("metadata")
-    tags = request_tags(provider_params, metadata if isinstance(metadata, dict) else None, headers)
+    metadata = metadata if isinstance(metadata, dict) else None
+    tags = request_tags(provider_params, metadata, headers, principal)
     route, fields = routed_fields(gateway, request.model, provider_params, params, tags)
     if not route.embeddings:
         raise OutcropError(

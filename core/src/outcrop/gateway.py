@@ -15,7 +15,7 @@ from typing import Any
 
 import pluggy
 
-from .access import access_names
+from .access import access_groups, access_names
 from .aws import AwsSettings, FrozenCredentials
 from .bodies import read_body
 from .config import (
@@ -109,6 +109,8 @@ class Gateway:
         #: serve through ``self.wildcards``.
         self._fixed = [d for d in config.model_list if not is_wildcard(d.model_name)]
         self.router = Router(self._fixed, config.router_settings)
+        #: ``model_name`` -> its LiteLLM model access groups (``outcrop.access``).
+        self._groups = access_groups(config.model_list)
         self.wildcards = Wildcards(
             [d for d in config.model_list if is_wildcard(d.model_name)],
             len(config.model_list),
@@ -199,6 +201,7 @@ class Gateway:
             if d.params.aws_profile_name and not d.params.aws_region_name
         )
         errors.extend(self.aws.check_defaults(profiles))
+        errors.extend(self._aws_settings_problems())
         if self.config.general_settings.database_url and (
             "general_settings.database_url" not in self.config_sections
         ):
@@ -221,6 +224,29 @@ class Gateway:
             errors.extend(found or ())
         if errors:
             raise ConfigError(errors)
+
+    def _aws_settings_problems(self) -> list[str]:
+        """What would fail every call of a deployment or a section's defaults for want of an
+        AWS setting (outcrop.aws ``settings_problems``): said at start-up, not at the first
+        call. A wildcard's model string, filled in per call, may name its own region."""
+        problems = []
+        for d in self.config.model_list:
+            route = self.routes.get(d.index)
+            problems += self.aws.settings_problems(
+                d.params,
+                f"model_list[{d.index}].litellm_params",
+                region_fixed=route is None or bool(route.region),
+                needs_region=True,
+                label=f" (model_name {d.model_name!r})",
+            )
+        for section in self.config_sections.values():
+            raw = self.config.sections.get(section.name)
+            params = section.aws_params(raw) if section.aws_params and raw is not None else None
+            if params is not None:  # a section's callers may sign for a region of their own
+                problems += self.aws.settings_problems(
+                    params, section.name, region_fixed=False, needs_region=False
+                )
+        return problems
 
     def _wildcard_problems(self, d: Deployment) -> list[str]:
         """A wildcard deployment's model must be one an installed plugin may claim once its
@@ -477,7 +503,7 @@ class Gateway:
     def access_names(self, requested: str, *resolved: str | None) -> tuple[str, ...]:
         router = self.router
         target = router.alias_target(requested)
-        return access_names(requested, (*resolved, target), router.configured)
+        return access_names(requested, (*resolved, target), router.configured, self._groups)
 
     def allowed_models(
         self, principal: Principal, models: list[str], requested: str | None = None

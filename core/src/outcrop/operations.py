@@ -8,8 +8,10 @@ still percent-encoded path: ``%2F`` inside an ARN is not a separator. Templates 
 (method, first segment) so a request tries only a handful of patterns.
 
 The table keeps what routing needs, not botocore's models: the three service descriptions (the
-JSON files botocore ships, found as botocore's loader finds them) are read and dropped, without
-importing botocore (about 70 ms and several MB of a worker otherwise). The simulator, which
+JSON files botocore ships, found as botocore's loader finds them: its ``data_path`` setting,
+``AWS_DATA_PATH`` or the AWS config file's ``data_path``, for custom or newer models) are read
+and dropped, without importing botocore (about 70 ms and several MB of a worker otherwise; the
+AWS config file, when there is one, is parsed by botocore). The simulator, which
 validates inputs against the models, loads them through botocore (``service_model``).
 """
 
@@ -25,6 +27,8 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
+
+from .aws import shared_config_file
 
 if TYPE_CHECKING:
     from botocore.model import OperationModel, ServiceModel
@@ -67,11 +71,11 @@ def service_model(service: str) -> ServiceModel:
 
 
 def _data_paths() -> list[Path]:
-    """Where botocore's loader looks for service descriptions, in its order: ``AWS_DATA_PATH``,
-    ``~/.aws/models``, then the data botocore ships."""
+    """Where botocore's loader looks for service descriptions, in its order: its ``data_path``
+    setting (``_data_path_setting``), ``~/.aws/models``, then the data botocore ships."""
     paths = [
         Path(os.path.expanduser(os.path.expandvars(p)))
-        for p in os.environ.get("AWS_DATA_PATH", "").split(os.pathsep)
+        for p in _data_path_setting().split(os.pathsep)
         if p
     ]
     paths.append(Path.home() / ".aws" / "models")
@@ -80,6 +84,24 @@ def _data_paths() -> list[Path]:
         raise RuntimeError("botocore is not installed: its service descriptions are needed")
     paths.append(Path(next(iter(spec.submodule_search_locations))) / "data")
     return paths
+
+
+def _data_path_setting() -> str:
+    """botocore's ``data_path`` setting: ``AWS_DATA_PATH``, else the ``data_path`` of the AWS
+    config file's profile (``AWS_PROFILE``, else ``default``). The file is parsed by botocore,
+    as ``outcrop.aws`` does for a default region, and only when it exists."""
+    if "AWS_DATA_PATH" in os.environ:
+        return os.environ["AWS_DATA_PATH"]
+    if not shared_config_file():
+        return ""
+    import botocore.session
+    from botocore.exceptions import ProfileNotFound
+
+    try:
+        value = botocore.session.Session().get_config_variable("data_path")
+    except ProfileNotFound:  # the loader then fails too; the gateway says so elsewhere
+        return ""
+    return value if isinstance(value, str) else ""
 
 
 _SERVICE_FILES = ("service-2.json", "service-2.json.gz")

@@ -13,12 +13,15 @@ import random
 import re
 import time
 from collections.abc import Collection, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .balance import choose, cumulative_weights, weighted_choice
 from .config import Deployment, RouterSettings, tag_filtering
 from .lifecycle import current_call
 from .wire import Usage
+
+if TYPE_CHECKING:
+    from .types import Principal
 
 #: Seconds over which failures count towards ``allowed_fails`` (LiteLLM's minute).
 FAIL_WINDOW_S = 60.0
@@ -376,11 +379,15 @@ def _user_agent() -> str | None:
 
 
 def request_tags(
-    provider_params: dict[str, Any], metadata: Mapping[str, Any] | None, headers: Mapping[str, str]
+    provider_params: dict[str, Any],
+    metadata: Mapping[str, Any] | None,
+    headers: Mapping[str, str],
+    principal: Principal | None = None,
 ) -> tuple[str, ...] | None:
     """A request's tags (LiteLLM's places: the body's ``tags``, ``metadata.tags``, the
-    ``x-litellm-tags`` header), ``None`` when it has none. ``tags`` is taken out of
-    ``provider_params``: it is for the gateway, never for the provider."""
+    ``x-litellm-tags`` header), then the caller's own (``principal.tags``: a virtual key's,
+    which every call of the key carries), ``None`` when there are none. ``tags`` is taken out
+    of ``provider_params``: it is for the gateway, never for the provider."""
     found: list[str] = []
     for value in (provider_params.pop("tags", None), (metadata or {}).get("tags")):
         if isinstance(value, str):
@@ -390,4 +397,6 @@ def request_tags(
     header = headers.get(TAGS_HEADER)
     if header:
         found.extend(t.strip() for t in header.split(",") if t.strip())
+    if principal is not None:
+        found.extend(principal.tags)
     return tuple(dict.fromkeys(found)) or None

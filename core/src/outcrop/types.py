@@ -22,6 +22,8 @@ class Principal:
     ``kind`` is ``master_key``, ``open`` or a plugin's own kind (``virtual_key``,
     ``sigv4_key``). ``id`` is a stable non-secret id (a virtual key's SHA-256 hex), never the
     credential itself. ``admin`` may use management APIs. ``data`` is the owning plugin's state.
+    ``tags`` are added to the tags of every call it makes (a virtual key's ``tags``: tag
+    routing, ``outcrop.request_tags``).
     """
 
     kind: str
@@ -30,6 +32,7 @@ class Principal:
     team_id: str | None = None
     admin: bool = False
     data: Mapping[str, Any] = field(default_factory=dict)
+    tags: tuple[str, ...] = ()
 
 
 #: The caller of a gateway without any client credential configured.
@@ -88,12 +91,16 @@ class ConfigSection:
     its dotted path (``litellm_settings.service_callback``). The value arrives in
     ``config.sections[name]``. ``client_credentials`` is given that value (``None`` when the
     file does not have it) and returns True when it configures credentials callers present
-    (key pairs, virtual keys): the gateway then requires one on every route.
+    (key pairs, virtual keys): the gateway then requires one on every route. ``aws_params``
+    is given the same value and returns the AWS settings it configures for calls no deployment
+    serves (``None``: none), which start-up checks as a deployment's (a named profile must
+    exist and give a region when nothing else does).
     """
 
     name: str
     description: str = ""
     client_credentials: Callable[[Any], bool] | None = None
+    aws_params: Callable[[Any], DeploymentParams | None] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -78,7 +78,7 @@ class MessagesApp:
         life.watch()  # from here a client disconnect cancels the call, upstream included
         request = parse(body, count=self.count)
         body_tags, metadata = take_tags(request)
-        tags = request_tags(body_tags, metadata, headers)
+        tags = request_tags(body_tags, metadata, headers, life.principal)
         found = self.models.find(request.model, tags, life.principal)
         claude, name, group = found.claude, found.name, found.group
         target = self.models.target(claude)

@@ -101,7 +101,8 @@ class PassthroughApp:
         if op.name in UNSUPPORTED:
             raise OutcropError(UNSUPPORTED[op.name], 400, aws_type="ValidationException")
         check_segments(path)
-        tags = request_tags({}, None, headers)  # x-litellm-tags: the body is AWS's, as sent
+        # x-litellm-tags and the caller's own: the body is AWS's, as sent
+        tags = request_tags({}, None, headers, caller.principal)
         target = self.resolver.resolve(found, path, caller.region, tags, caller.principal)
         life.model, life.region = target.model or _subject(found), target.region
         if "modelId" in found.labels:

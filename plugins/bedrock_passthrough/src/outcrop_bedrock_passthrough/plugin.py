@@ -24,7 +24,7 @@ from outcrop import (
 from . import DISTRIBUTION, PATH_PREFIX, PREFIX, PROVIDER, SECTION
 from .handler import PassthroughApp
 from .models import EXPLICIT, native_model_id
-from .settings import Settings, has_keys, parse_settings
+from .settings import Settings, aws_params, has_keys, parse_settings
 
 log = structlog.get_logger("outcrop.bedrock_passthrough")
 EXAMPLE = "bedrock/anthropic.claude-3-5-sonnet-20240620-v1:0"
@@ -88,6 +88,7 @@ def outcrop_register_config_sections(register: Callable[[ConfigSection], None]) 
             SECTION,
             "defaults, endpoints and SigV4 key pairs of the native pass-through (/bedrock/*)",
             client_credentials=has_keys,
+            aws_params=aws_params,
         )
     )
 

@@ -89,6 +89,15 @@ def has_keys(raw: Any) -> bool:
     return isinstance(raw, dict) and bool(raw.get("keys"))
 
 
+def aws_params(raw: Any) -> DeploymentParams | None:
+    """The section's AWS defaults (raw, as in the file), for the core's start-up check of a
+    named profile; ``None`` when the section is malformed (``outcrop_check_config`` says how)."""
+    try:
+        return parse_settings({SECTION: raw}).params
+    except ConfigError:
+        return None
+
+
 def parse_settings(sections: dict[str, Any]) -> Settings:
     """Decode ``sections['bedrock_passthrough']``; raises ``ConfigError`` listing every problem."""
     raw = sections.get(SECTION)

@@ -270,7 +270,7 @@ class Resolver:
 
     def _default_region(self, signed_region: str | None) -> str:
         try:
-            return self._gateway.region(None)
+            return self._gateway.region(self._defaults)  # with the section's profile's region
         except OutcropError as exc:
             if exc.code != "missing_region":
                 raise

@@ -97,6 +97,7 @@ class KeyState:
             "team_id": row["team_id"],
             "admin": bool(row["admin"]),
             "data": OURS,
+            "tags": tuple(row.get("tags") or ()),  # every call of the key carries them
         }
         return cls(
             row["token"],

@@ -101,3 +101,39 @@ def test_redaction_masks_every_secret_spelling_wherever_it_is(log_stream):
     assert event["nested"] == {"inner": {"why": "Bearer ***"}}
     assert event["plain"] == "nothing to hide: Bear er, AKI, AWS4"
     assert event["ratio"] == 0.5 and event["ok"] is True
+
+
+@pytest.mark.parametrize(
+    "ns",
+    [0, 1_764_557_626_000_000_000, 1_764_557_626_123_456_789, 1_764_557_626_000_000_999, 999],
+)
+def test_timestamp_is_structlog_timestampers_text(ns):
+    """``iso_utc`` writes what ``TimeStamper(fmt="iso", utc=True)`` writes for the same instant:
+    microseconds rounded down and left out when zero."""
+    import datetime
+
+    from outcrop.logs import iso_utc
+
+    at = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC) + datetime.timedelta(
+        microseconds=ns // 1000
+    )
+    assert iso_utc(ns) == at.isoformat().replace("+00:00", "Z")
+
+
+def test_a_logger_follows_a_new_configuration(log_stream):
+    """The logger ``get_logger`` returns is assembled once per configuration: a later
+    ``configure_logging`` (another stream) and structlog's ``capture_logs`` still apply."""
+    import structlog
+
+    log = get_logger("t")
+    log.info("first")
+    other = io.StringIO()
+    configure_logging("INFO", json=True, stream=other)
+    log.info("second")
+    with structlog.testing.capture_logs() as captured:
+        log.info("third")
+    log.info("fourth")
+    assert [e["event"] for e in lines(log_stream)] == ["first"]
+    assert [e["event"] for e in lines(other)] == ["second", "fourth"]
+    assert [e["event"] for e in captured] == ["third"]
+    assert lines(other)[0]["timestamp"].endswith("Z") and lines(other)[0]["level"] == "info"

@@ -233,3 +233,33 @@ def test_guardrail_intervention_finishes_with_content_filter(client, bedrock_sim
     )
     response = client.chat.completions.create(model="bedrock-agent-1", messages=USER)
     assert response.choices[0].finish_reason == "content_filter"
+
+
+def test_text_of_many_chunks_is_the_same_answer_whole_or_streamed(client, bedrock_simulator):
+    """An answer in one piece joins the text of the chunks one upstream read brought (fewer
+    deltas); the text, its citations and the usage are those of the stream, which keeps one
+    content chunk per upstream chunk, the cited text on the chunk that carries it."""
+    pieces = ["Q3 ", "sales ", "grew ", "12%"]
+
+    def reply():
+        bedrock_simulator.reply(
+            AgentReply(pieces, citations=CITATIONS, usage_steps=[(10, 4)]),
+            operation="InvokeAgent",
+        )
+
+    reply()
+    whole = client.chat.completions.create(model="bedrock-agent-1", messages=USER)
+    reply()
+    chunks = list(
+        client.chat.completions.create(model="bedrock-agent-1", messages=USER, stream=True)
+    )
+    texts = [c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content]
+    assert texts == pieces
+    assert whole.choices[0].message.content == "".join(pieces)
+    assert [a.url_citation.url for a in whole.choices[0].message.annotations] == [
+        "s3://reports/2024/q3.pdf",
+        "https://example.com/q3",
+    ]
+    cited = [c for c in chunks if c.choices and c.choices[0].delta.model_extra.get("annotations")]
+    assert len(cited) == 1 and cited[0].choices[0].delta.content == "12%"
+    assert (whole.usage.prompt_tokens, whole.usage.completion_tokens) == (10, 4)

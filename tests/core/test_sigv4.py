@@ -15,6 +15,24 @@ from outcrop.sigv4_canonical import canonical_query, canonical_uri
 
 TS = "20261122T075945Z"
 CASES = [
+    (  # a new session's URL: the path is its own canonical URI, the origin has a port
+        "POST",
+        "http://127.0.0.1:8443/agents/AGENT12345/agentAliases/ALIAS12345/sessions/0f3a9c2e6b1d4e8fa0b1c2d3e4f5a6b7/text",
+        {"Content-Type": "application/json"},
+        b'{"inputText": "hi"}',
+        "bedrock",
+        "us-west-2",
+        None,
+    ),
+    (  # a trailing slash, a dot inside a segment, a query
+        "POST",
+        "https://bedrock-runtime.us-west-2.amazonaws.com:443/model/amazon.nova-lite-v1/x.y/?b=2&a=1",
+        {"Content-Type": "application/json"},
+        b"{}",
+        "bedrock",
+        "us-west-2",
+        None,
+    ),
     (
         "POST",
         "https://bedrock-agent-runtime.us-west-2.amazonaws.com/agents/AGENT12345/agentAliases/ALIAS12345/sessions/sess%3A1/text",

@@ -10,6 +10,7 @@ query strings, session tokens and repeated whitespace.
 from __future__ import annotations
 
 import datetime as _dt
+import re
 import time
 from collections.abc import MutableMapping
 from urllib.parse import urlsplit
@@ -45,17 +46,45 @@ UNSIGNED_HEADERS = frozenset(
 )
 
 
+#: A path whose canonical URI is itself: segments of unreserved characters (none starting with
+#: a dot, so no ``.``/``..``), no empty segment, an optional trailing ``/``.
+_PLAIN_PATH = re.compile(r"(?:/[A-Za-z0-9_~-][A-Za-z0-9._~-]*)+/?")
+
+
 @short_string_cache
-def _split(url: str) -> tuple[str, str, str]:
-    """(host header value, canonical URI, canonical query) for an already-encoded URL."""
-    parts = urlsplit(url)
+def _host(origin: str) -> str:
+    """The ``host`` header value of ``scheme://netloc``."""
+    parts = urlsplit(origin)
     host = parts.hostname or ""
     if ":" in host:
         host = f"[{host}]"
     default = {"http": 80, "https": 443}.get(parts.scheme)
     if parts.port is not None and parts.port != default:
         host = f"{host}:{parts.port}"
-    return host, canonical_uri(parts.path), canonical_query(parts.query)
+    return host
+
+
+@short_string_cache
+def _split(url: str) -> tuple[str, str, str]:
+    """(host header value, canonical URI, canonical query) for an already-encoded URL.
+
+    A URL seen before is one cache hit. A new one (an agent's URL names a new session each
+    time) is cut at the origin's end, and only its parts not seen before are worked out: the
+    origin and the query repeat, and a path of unreserved characters is its own canonical URI.
+    """
+    begin = url.find("//")
+    end = url.find("/", begin + 2) if begin > 0 else -1
+    if end < 0 or "#" in url or "?" in url[:end] or not url.isprintable():
+        # urlsplit's own rules (fragments, removed control characters...)
+        parts = urlsplit(url)
+        return (
+            _host(f"{parts.scheme}://{parts.netloc}"),
+            canonical_uri(parts.path),
+            canonical_query(parts.query),
+        )
+    path, _, query = url[end:].partition("?")
+    uri = path if _PLAIN_PATH.fullmatch(path) else canonical_uri(path)
+    return _host(url[:end]), uri, canonical_query(query)
 
 
 #: The last second formatted by ``amz_date`` and its text: every request signed within one

@@ -129,6 +129,8 @@ def _convert(value: Any, kind: Any, name: str) -> Any:
 
 def parse_params(params: dict[str, Any]) -> AgentParams:
     """Check every provider parameter and sort it into body, session state and switches."""
+    if not params:  # most calls: nothing to look up
+        return AgentParams()
     check_names(params)
     out = AgentParams()
     for name, kind in BODY_MEMBERS.items():

@@ -8,7 +8,6 @@ call fails.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
 import msgspec
 
@@ -51,13 +50,21 @@ def build_request(call: ChatCall) -> UpstreamRequest:
     headers = {"Content-Type": "application/json"}
     if params.source_arn:
         headers["x-amz-source-arn"] = params.source_arn
-    call.state[PROVIDER] = StreamOptions(session_id, params.want_traces, params.include_reasoning)
+    call.state[PROVIDER] = StreamOptions(
+        session_id, params.want_traces, params.include_reasoning, merge_text=not call.stream
+    )
     data = call.route.data
     url = (
         f"{call.endpoint}/agents/{data['agent_id']}/agentAliases/{data['alias_id']}"
-        f"/sessions/{quote(session_id, safe='-._~')}/text"
+        f"/sessions/{_quote_session(session_id)}/text"
     )
     return UpstreamRequest("POST", url, headers, _encode(body))
+
+
+def _quote_session(session_id: str) -> str:
+    """``quote(session_id, safe="-._~")`` for a valid session id (``[0-9a-zA-Z._:-]``: only the
+    colon is escaped), without ``quote``'s cost."""
+    return session_id.replace(":", "%3A")
 
 
 def _session_for(turn: AgentTurn, params: AgentParams, explicit: str | None) -> str:

@@ -34,6 +34,10 @@ class StreamOptions:
     session_id: str
     want_traces: bool
     include_reasoning: bool
+    #: The call is answered in one piece: the text of the ``chunk`` events one upstream read
+    #: brought is one delta (the answer is the same, the deltas fewer: each costs the core a
+    #: turn of its loop). A stream keeps one delta per ``chunk``.
+    merge_text: bool = False
 
 
 def _at(node: Any, *keys: str) -> Any:
@@ -137,6 +141,8 @@ async def agent_deltas(
     totals = _TraceTotals(Usage())
     text = codecs.getincrementaldecoder("utf-8")("replace")  # a chunk may end mid-character
     saw_tools = False
+    merge = options.merge_text
+    held = ""  # merged text not yielded yet (merge_text)
     async for event in response.aiter_events():
         if event.message_type != "event":
             raise stream_error(event)
@@ -145,9 +151,18 @@ async def agent_deltas(
             part = _decode(_chunk, event.payload, kind)
             content = text.decode(part.data)
             cited = annotations.citations(part.attribution) if part.attribution else None
+            if merge:
+                held += content
+                if response.events_ready and not cited:
+                    continue  # more events of this read are waiting
+                content, held = held, ""
             if content or cited:
                 yield ChatDelta(content=content or None, annotations=cited or None)
-        elif kind == "trace":
+            continue
+        if held:  # text comes before what follows it
+            yield ChatDelta(content=held)
+            held = ""
+        if kind == "trace":
             payload = _decode(_json, event.payload, kind)
             usage_changed, model_changed, reasoning = totals.read(
                 payload.get("trace"), options.include_reasoning
@@ -173,7 +188,7 @@ async def agent_deltas(
             if found:
                 yield ChatDelta(annotations=found)
         # other event types are newer than this plugin: nothing the client could use
-    rest = text.decode(b"", final=True)
+    rest = held + text.decode(b"", final=True)
     if rest:
         yield ChatDelta(content=rest)
     if totals.intervened and not saw_tools:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import os
 import re
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,19 +23,24 @@ def valid_session_id(value: str) -> bool:
 
 
 def new_session_id() -> str:
-    """32 hex characters: inside InvokeAgent's ``[0-9a-zA-Z._:-]{2,100}``."""
-    return uuid.uuid4().hex
+    """32 random hex characters: inside InvokeAgent's ``[0-9a-zA-Z._:-]{2,100}`` (``os.urandom``:
+    a quarter of ``uuid4().hex``'s cost, the same 128 bits less uuid4's 6 fixed ones)."""
+    return os.urandom(16).hex()
 
 
 def requested_session_id(params: Mapping[str, Any], headers: Mapping[str, str]) -> str | None:
     """The session id the client asked for, validated. It may come as ``session_id``,
     ``sessionId`` or the ``x-outcrop-session-id`` header; when several are sent they must
     agree (a 400 otherwise: picking one would silently continue the wrong conversation)."""
-    found = {
-        name: _checked(params[name], name)
-        for name in (SESSION_FIELD, SESSION_FIELD_AWS)
-        if params.get(name) is not None
-    }
+    found = (
+        {
+            name: _checked(params[name], name)
+            for name in (SESSION_FIELD, SESSION_FIELD_AWS)
+            if params.get(name) is not None
+        }
+        if params
+        else {}
+    )
     header = headers.get(SESSION_HEADER)
     if header is not None:
         found[SESSION_HEADER] = _checked(header, SESSION_HEADER)

@@ -238,6 +238,7 @@ def soak(
 ) -> dict:
     """All measured surfaces in turn at ``conns`` connections for ``seconds``; RSS every second."""
     procs.wait_quiet(opts.max_busy, opts.quiet_timeout, opts.say)
+    gateway_pid = procs.serving_pid(gateway_pid)
     before = procs.rss_mb(gateway_pid)
     reqs = [s.gateway_request(api_key=target.api_key) for s in surfaces]
     with procs.RssSampler(gateway_pid, 1.0) as sampler, _window(opts, target) as win:

@@ -182,6 +182,24 @@ def children(pid: int) -> list[int]:
     return out
 
 
+def serving_pid(pid: int) -> int:
+    """The process that serves requests: ``pid``, or its one worker when ``pid`` supervises a
+    forked worker running the same command (granian's single worker is a child of
+    ``outcrop serve``): RSS per worker is read there, not off the supervisor."""
+    try:
+        own = (Path("/proc") / str(pid) / "cmdline").read_bytes()
+    except OSError:
+        return pid
+    twins = []
+    for child in children(pid):
+        try:
+            if (Path("/proc") / str(child) / "cmdline").read_bytes() == own:
+                twins.append(child)
+        except OSError:
+            continue
+    return twins[0] if len(twins) == 1 else pid
+
+
 def machine_ticks() -> tuple[int, int]:
     """(busy, total) clock ticks over all CPUs since boot."""
     values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]

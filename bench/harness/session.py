@@ -252,7 +252,7 @@ class Session:
             self.server = None
             return []
         time.sleep(1 if a.quick else 2)
-        res["memory"]["rss_fresh_mb"] = r(procs.rss_mb(self.server.pid), 1)
+        res["memory"]["rss_fresh_mb"] = r(procs.rss_mb(procs.serving_pid(self.server.pid)), 1)
         target = self.target("outcrop")
         ok = self.validate_all(measured, self.server.port, res["surfaces"], "outcrop")
         if not ok or a.features == "on":
@@ -264,7 +264,7 @@ class Session:
             self.server = None
             return ok
         self.warm(ok, target)
-        res["memory"]["rss_idle_mb"] = r(procs.rss_mb(self.server.pid), 1)
+        res["memory"]["rss_idle_mb"] = r(procs.rss_mb(procs.serving_pid(self.server.pid)), 1)
         self.matrix(ok, target, a.concurrency, res["surfaces"], "outcrop")
         res["memory"]["rss_under_load_peak_mb"] = max(
             x["gateway"]["rss_peak_mb"] for s in ok for x in res["surfaces"][s.key]["runs"]
@@ -384,7 +384,7 @@ class Session:
         target = self.target(who, key["key"])
         good = self.validate_all(surfaces, self.server.port, entry["surfaces"], who, key["key"])
         self.warm(good, target)
-        entry["rss_idle_mb"] = r(procs.rss_mb(self.server.pid), 1)
+        entry["rss_idle_mb"] = r(procs.rss_mb(procs.serving_pid(self.server.pid)), 1)
         self.matrix(good, target, conc, entry["surfaces"], who)
         if soak and a.soak > 0:
             self.soak(good, target, entry)
@@ -460,7 +460,7 @@ class Session:
         target = self.target(name)
         good = self.validate_all(ok, self.server.port, out["surfaces"], name)
         self.warm(good, target)
-        out["rss_idle_mb"] = r(procs.rss_mb(self.server.pid), 1)
+        out["rss_idle_mb"] = r(procs.rss_mb(procs.serving_pid(self.server.pid)), 1)
         self.matrix(good, target, sorted({1, max(self.args.concurrency)}), out["surfaces"], name)
         self.server.stop()
         self.server = None
@@ -539,7 +539,7 @@ class Session:
             self.server = None
             return
         out["status"] = "measured"
-        out["rss_idle_mb"] = r(procs.rss_mb(server.pid), 1)
+        out["rss_idle_mb"] = r(procs.rss_mb(procs.serving_pid(server.pid)), 1)
         target = self.target("litellm")
         good = self.validate_all(ok, server.port, out["surfaces"], "LiteLLM")
         self.warm(good, target, 3.0)
@@ -553,7 +553,7 @@ class Session:
             if mine and theirs:
                 entry["ratio_rps_outcrop_over_litellm"] = r(mine["gateway"] / theirs, 2)
             entry["errors"] = sum(x["gateway"]["errors"] for x in entry["runs"])
-        out["rss_after_mb"] = r(procs.rss_mb(server.pid), 1)
+        out["rss_after_mb"] = r(procs.rss_mb(procs.serving_pid(server.pid)), 1)
         server.stop()
         self.server = None
 
@@ -589,7 +589,7 @@ class Session:
             out["status"] = f"LiteLLM did not start with {working}: {server}"
             return
         out["status"] = "measured"
-        out["rss_idle_mb"] = r(procs.rss_mb(server.pid), 1)
+        out["rss_idle_mb"] = r(procs.rss_mb(procs.serving_pid(server.pid)), 1)
         target = self.target("litellm-features", self.litellm_key)
         good = self.validate_all(
             surfaces, server.port, out["surfaces"], "LiteLLM", self.litellm_key

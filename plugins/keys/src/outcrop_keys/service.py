@@ -4,6 +4,7 @@ spend buffer, and the background tasks that keep the cache fresh and write spend
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections import deque
 from collections.abc import Callable
@@ -91,7 +92,9 @@ class KeyService:
         self.cache = Cache()
         self.box = tokens.SecretBox(settings.salt_key) if settings.salt_key else None
         self._secrets: dict[str, str] = {}  # decrypted SigV4 secrets, by access key id
-        self.buffer: deque[dict[str, Any]] = deque()
+        #: Spend rows not yet written, encoded for the driver (``store.SpendRows``).
+        self.buffer: deque[tuple[Any, ...]] = deque()
+        self.spend: store.SpendRows | None = None
         self.pending: dict[str, float] = {}  # spend buffered but not yet written, by key/team
         self.dropped = 0
         self.written = 0
@@ -115,6 +118,7 @@ class KeyService:
         if gateway is not self.gateway:
             return
         self.engine = self.open()
+        self.spend = store.spend_rows(self.engine)
         self.cache.apply(store.changes_since(self.engine, -1))
         self._refuse_unshared_workers()
         loop = asyncio.get_running_loop()
@@ -382,7 +386,7 @@ class KeyService:
     @outcrop.hookimpl
     def outcrop_after_call(self, event: CallEvent) -> None:
         principal = event.principal
-        if principal is None or self.engine is None:  # refused before we knew who it was
+        if principal is None or self.spend is None:  # refused before we knew who it was
             return
         if principal.data is not OURS and not self._all_callers:
             return  # the master key and configured key pairs: no spend row unless asked for
@@ -405,7 +409,7 @@ class KeyService:
                 )
             return
         row = self._row(event, principal)
-        self.buffer.append(row)
+        self.buffer.append(self.spend.encode(row))  # per call: the writer thread only writes
         cost = row["spend"]
         key = self.cache.keys.get(row["api_key"]) if row["api_key"] else None
         if cost and row["api_key"]:
@@ -537,10 +541,8 @@ class KeyService:
     async def _flush_once(self, most: int) -> int:
         """Write the oldest rows (at most ``most`` and ``flush_batch_rows``); how many."""
         assert self.engine is not None
-        batch = [
-            self.buffer[i]
-            for i in range(min(len(self.buffer), most, self.settings.flush_batch_rows))
-        ]
+        size = min(len(self.buffer), most, self.settings.flush_batch_rows)
+        batch = store.SpendBatch.of(list(itertools.islice(self.buffer, size)))
         async with self._store_lock:
             self.writing = True
             try:
@@ -565,20 +567,19 @@ class KeyService:
                 self._written(batch)
             finally:
                 self.writing = False
-        return len(batch)
+        return size
 
-    def _written(self, batch: list[dict[str, Any]]) -> None:
-        for _ in batch:
+    def _written(self, batch: store.SpendBatch) -> None:
+        for _ in batch.rows:
             self.buffer.popleft()
-        for row in batch:
-            for ref in (row["api_key"], "team:" + row["team_id"] if row["team_id"] else None):
-                if ref and row["spend"]:
-                    left = self.pending.get(ref, 0.0) - row["spend"]
-                    if left <= 1e-12:
-                        self.pending.pop(ref, None)
-                    else:
-                        self.pending[ref] = left
-        self.written += len(batch)
+        refs = [*batch.by_key.items(), *(("team:" + t, c) for t, c in batch.by_team.items())]
+        for ref, cost in refs:
+            left = self.pending.get(ref, 0.0) - cost
+            if left <= 1e-12:
+                self.pending.pop(ref, None)
+            else:
+                self.pending[ref] = left
+        self.written += len(batch.rows)
 
     # -- cache freshness -------------------------------------------------------------------------
     async def refresh(self) -> None:

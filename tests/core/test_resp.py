@@ -11,7 +11,7 @@ import pytest
 
 from outcrop import Limit
 from outcrop.limits import RedisCounters
-from outcrop.resp import _INCOMPLETE, RespConnection, RespError, _parse, encode
+from outcrop.resp import _INCOMPLETE, Prepared, RespConnection, RespError, _parse, encode
 
 
 def test_parse_waits_for_a_whole_reply() -> None:
@@ -22,6 +22,19 @@ def test_parse_waits_for_a_whole_reply() -> None:
     error, _ = _parse(b"-NOSCRIPT no script\r\n", 0)
     assert isinstance(error, RespError) and str(error) == "NOSCRIPT no script"
     assert encode(("GET", b"k", 3)) == b"*3\r\n$3\r\nGET\r\n$1\r\nk\r\n$1\r\n3\r\n"
+    # a head encoded once, then only the arguments that change: the same bytes on the wire
+    head = Prepared("EVALSHA", "f00", 2, "k1", b"k2", 60000)
+    assert encode((head, 1700000000000, "req-1")) == encode(
+        ("EVALSHA", "f00", 2, "k1", b"k2", 60000, 1700000000000, "req-1")
+    )
+    assert encode((Prepared("PING"),)) == b"*1\r\n$4\r\nPING\r\n"
+    # an array's integers and bulk strings (parsed inline), a nested array, a null, an error
+    reply = b"*6\r\n:-7\r\n$0\r\n\r\n$-1\r\n*1\r\n:2\r\n$4\r\na\r\nb\r\n-ERR x\r\n"
+    for cut in range(len(reply) - len(b"-ERR x\r\n")):
+        assert _parse(reply[:cut], 0) == (_INCOMPLETE, 0), cut
+    value, at = _parse(reply, 0)
+    assert value[:5] == [-7, b"", None, [2], b"a\r\nb"] and isinstance(value[5], RespError)
+    assert at == len(reply)
 
 
 def test_url_parts() -> None:
@@ -115,3 +128,37 @@ async def test_a_silent_redis_times_out_and_the_next_command_reconnects(
             writer.close()
         server.close()
         await server.wait_closed()
+
+
+async def test_a_posted_command_reports_only_its_failure(redis_settings: dict[str, str]) -> None:
+    """``post``: no future; an error reply or a lost connection reaches ``on_error``, a good
+    reply nothing, and the replies behind it stay in step."""
+    conn = RespConnection(redis_settings["redis_url"])
+    key = redis_settings["redis_key_prefix"] + "posted"
+    failures: list[Exception] = []
+    try:
+        conn.post("PING", on_error=failures.append)  # not connected yet: fails, later
+        assert failures == []
+        await asyncio.sleep(0)
+        assert len(failures) == 1 and isinstance(failures[0], ConnectionError)
+        failures.clear()
+        await conn.execute("PING")
+        conn.post("INCR", key, on_error=failures.append)
+        conn.post("NOSUCHCOMMAND", on_error=failures.append)
+        conn.post("INCR", key, on_error=failures.append, delay=30.0)  # goes out with the next
+        assert await conn.execute("INCR", key) == 3
+        assert len(failures) == 1 and isinstance(failures[0], RespError)
+        me = await conn.execute("CLIENT", "ID")
+        conn.post("BLPOP", key + ":never", 0, on_error=failures.append)  # in flight when lost
+        other = RespConnection(redis_settings["redis_url"])
+        try:
+            await other.execute("CLIENT", "KILL", "ID", me)
+        finally:
+            await other.close()
+        deadline = asyncio.get_running_loop().time() + 5
+        while len(failures) < 2:
+            assert asyncio.get_running_loop().time() < deadline, failures
+            await asyncio.sleep(0.01)
+        assert isinstance(failures[1], ConnectionError)
+    finally:
+        await conn.close()

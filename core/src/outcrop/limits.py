@@ -31,7 +31,7 @@ from typing import Any, ClassVar
 
 from .errors import OutcropError
 from .logs import get_logger
-from .resp import RespConnection, RespError
+from .resp import Prepared, RespConnection, RespError
 
 log = get_logger("outcrop.limits")
 
@@ -139,15 +139,17 @@ def _duration(seconds: float) -> str:
 def rate_headers(limits: Sequence[Limit], state: Sequence[tuple[float, float]]) -> dict[str, str]:
     """``x-ratelimit-{limit,remaining,reset}-{requests,tokens}`` for the tightest limit of each
     kind. ``state[i]`` is (used after this call, seconds until the window resets)."""
+    tightest: dict[str, tuple[float, float, float]] = {}  # kind -> (limit, left, reset)
+    for lim, (used, reset) in zip(limits, state, strict=True):
+        kind = lim.kind
+        if kind in (REQUESTS, TOKENS):
+            left = max(lim.limit - used, 0)
+            best = tightest.get(kind)
+            if best is None or left < best[1]:
+                tightest[kind] = (lim.limit, left, reset)
     out: dict[str, str] = {}
     for kind, unit in ((REQUESTS, "requests"), (TOKENS, "tokens")):
-        best: tuple[float, float, float] | None = None
-        for lim, (used, reset) in zip(limits, state, strict=True):
-            if lim.kind != kind:
-                continue
-            left = max(lim.limit - used, 0)
-            if best is None or left < best[1]:
-                best = (lim.limit, left, reset)
+        best = tightest.get(kind)
         if best is not None:
             out[f"x-ratelimit-limit-{unit}"] = _number(best[0])
             out[f"x-ratelimit-remaining-{unit}"] = _number(best[1])
@@ -392,18 +394,19 @@ class LocalCounters(Counters):
 
 # -- Redis ----------------------------------------------------------------------------------------
 
-# KEYS: counters. ARGV: now_ms, window_ms, request id, parallel ttl ms, then (kind, limit) per key.
+# KEYS: counters. ARGV: window_ms, parallel ttl ms, (kind, limit) per key, then now_ms and the
+# request id (last: the arguments before them are encoded once per set of limits).
 # Returns {1, used_1, pttl_1, ...} when every limit passes (and takes requests and slots), or
 # {0, index, used, pttl} for the first that refuses.
 _ADMIT = """
-local now = tonumber(ARGV[1])
-local window = tonumber(ARGV[2])
-local rid = ARGV[3]
-local slot_ttl = tonumber(ARGV[4])
+local window = tonumber(ARGV[1])
+local slot_ttl = tonumber(ARGV[2])
+local now = tonumber(ARGV[2 * #KEYS + 3])
+local rid = ARGV[2 * #KEYS + 4]
 local out = {1}
 for i, key in ipairs(KEYS) do
-  local kind = ARGV[3 + 2 * i]
-  local limit = tonumber(ARGV[4 + 2 * i])
+  local kind = ARGV[1 + 2 * i]
+  local limit = tonumber(ARGV[2 + 2 * i])
   local used, ttl
   if kind == 'p' then
     redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
@@ -422,7 +425,7 @@ for i, key in ipairs(KEYS) do
   out[#out + 1] = ttl
 end
 for i, key in ipairs(KEYS) do
-  local kind = ARGV[3 + 2 * i]
+  local kind = ARGV[1 + 2 * i]
   if kind == 'r' then
     if redis.call('INCR', key) == 1 or redis.call('PTTL', key) < 0 then
       redis.call('PEXPIRE', key, window)
@@ -487,19 +490,19 @@ end
 return {best, 0}
 """
 
-# KEYS: parallel counters, then token counters, then spend counters. ARGV: request id,
-# window_ms, #parallel, #tokens, then one amount per token counter, then (usd, ttl_ms) per spend.
+# KEYS: parallel counters, then token counters, then spend counters. ARGV: window_ms, #parallel,
+# #tokens, then one amount per token counter, then (usd, ttl_ms) per spend, then the request id.
 _FINISH = """
-local rid = ARGV[1]
-local window = tonumber(ARGV[2])
-local np, nt = tonumber(ARGV[3]), tonumber(ARGV[4])
+local window = tonumber(ARGV[1])
+local np, nt = tonumber(ARGV[2]), tonumber(ARGV[3])
+local rid = ARGV[#ARGV]
 for i = 1, np do redis.call('ZREM', KEYS[i], rid) end
 for i = 1, nt do
   local key = KEYS[np + i]
-  redis.call('INCRBY', key, ARGV[4 + i])
+  redis.call('INCRBY', key, ARGV[3 + i])
   if redis.call('PTTL', key) < 0 then redis.call('PEXPIRE', key, window) end
 end
-local a = 5 + nt
+local a = 4 + nt
 for i = np + nt + 1, #KEYS do
   redis.call('INCRBYFLOAT', KEYS[i], ARGV[a])
   redis.call('PEXPIRE', KEYS[i], ARGV[a + 1])
@@ -507,6 +510,9 @@ for i = np + nt + 1, #KEYS do
 end
 return 1
 """
+
+#: Encoded command heads kept per set of limits (``Prepared``); past this many, forgotten.
+HEADS_KEPT = 4096
 
 
 class RedisCounters(Counters):
@@ -517,7 +523,8 @@ class RedisCounters(Counters):
     connection of our own (``outcrop.resp``). A charge of tokens and parallel slots only goes
     out with the next admission's write (or ``FINISH_DELAY_S`` later at the latest): this
     process's next check still sees it first (one connection, commands in order), other
-    processes up to 5 ms later; a charge of spend (budgets) goes out at once."""
+    processes up to 5 ms later; a charge of spend (budgets) goes out at once. The part of each
+    command that is the same from call to call (script, keys, limits) is encoded once."""
 
     shared = True
 
@@ -546,14 +553,22 @@ class RedisCounters(Counters):
         }
         self._tasks: set[asyncio.Task[None]] = set()
         self._finish_failures = 0
+        #: limits -> (the admission's encoded head, the prefixed counter names)
+        self._admit_heads: dict[tuple[Limit, ...], tuple[Prepared, tuple[str, ...]]] = {}
+        #: (held, token names, spend names) -> the charge's encoded head
+        self._finish_heads: dict[tuple[tuple[str, ...], ...], Prepared] = {}
 
     async def start(self) -> None:
         self._conn = RespConnection(self.url, timeout=self.timeout)
         try:  # loads the scripts: calls then use EVALSHA (one round trip each)
-            for _sha, source in self._scripts.values():
-                await self._conn.execute("SCRIPT", "LOAD", source)
+            await self._load_scripts()
         except Exception as exc:  # down at start: checks fail (open or closed) until it is up
             log.warning("limits_store_unavailable_at_start", error=f"{type(exc).__name__}: {exc}")
+
+    async def _load_scripts(self) -> None:
+        assert self._conn is not None
+        for _sha, source in self._scripts.values():
+            await self._conn.execute("SCRIPT", "LOAD", source)
 
     async def close(self) -> None:
         if self._tasks:
@@ -566,33 +581,41 @@ class RedisCounters(Counters):
                 pass
             await conn.close()
 
-    async def _run(self, name: str, keys: list[str], args: list[Any]) -> Any:
+    async def _run(self, name: str, command: tuple[Any, ...]) -> Any:
+        """``command``: the script's ``EVALSHA`` (its head ``Prepared`` or spelt out)."""
         if self._conn is None:
             raise CountersUnavailable("the Redis client is not started")
-        sha, source = self._scripts[name]
         try:
             try:
-                return await self._conn.execute("EVALSHA", sha, len(keys), *keys, *args)
+                return await self._conn.execute(*command)
             except RespError as exc:
                 if not str(exc).startswith("NOSCRIPT"):
                     raise
-                # Redis restarted (or flushed its scripts): EVAL loads the script again
-                return await self._conn.execute("EVAL", source, len(keys), *keys, *args)
+                # Redis restarted (or flushed its scripts): load them again
+                await self._load_scripts()
+                return await self._conn.execute(*command)
         except (ConnectionError, TimeoutError, OSError) as exc:
             raise CountersUnavailable(f"Redis {type(exc).__name__}: {exc}") from None
 
-    async def _admit(self, limits: Sequence[Limit], request_id: str) -> Verdict:
-        keys: list[str] = []
-        args: list[Any] = [int(time.time() * 1000), int(WINDOW_S * 1000), request_id]
-        args.append(int(PARALLEL_TTL_S * 1000))
+    def _admit_head(self, limits: tuple[Limit, ...]) -> tuple[Prepared, tuple[str, ...]]:
+        keys = tuple(self.prefix + counter(lim.kind, lim.name) for lim in limits)
+        args: list[Any] = [int(WINDOW_S * 1000), int(PARALLEL_TTL_S * 1000)]
         for lim in limits:
-            keys.append(self.prefix + counter(lim.kind, lim.name))
             args += [lim.kind, repr(float(lim.limit))]
-        out = await self._run("admit", keys, args)
-        if int(out[0]) == 0:
+        sha = self._scripts["admit"][0]
+        if len(self._admit_heads) >= HEADS_KEPT:
+            self._admit_heads.clear()
+        made = self._admit_heads[limits] = (Prepared("EVALSHA", sha, len(keys), *keys, *args), keys)
+        return made
+
+    async def _admit(self, limits: Sequence[Limit], request_id: str) -> Verdict:
+        limits = tuple(limits)
+        head, keys = self._admit_heads.get(limits) or self._admit_head(limits)
+        out = await self._run("admit", (head, int(time.time() * 1000), request_id))
+        if out[0] == 0:
             index, used, ttl = int(out[1]) - 1, float(out[2]), int(out[3])
             return Verdict(refused=limits[index], used=used, retry_after_s=ttl / 1000)
-        state = [(float(out[1 + 2 * i]), int(out[2 + 2 * i]) / 1000) for i in range(len(limits))]
+        state = [(float(out[1 + 2 * i]), out[2 + 2 * i] / 1000) for i in range(len(limits))]
         held = tuple(keys[i] for i, lim in enumerate(limits) if lim.kind == PARALLEL)
         return Verdict(headers=rate_headers(limits, state), held=held)
 
@@ -604,13 +627,26 @@ class RedisCounters(Counters):
         for name, rpm, tpm in candidates:
             keys += [self.prefix + counter(REQUESTS, name), self.prefix + counter(TOKENS, name)]
             args += [-1 if rpm is None else rpm, -1 if tpm is None else tpm]
-        index, wait = await self._run(script, keys, args)
+        sha = self._scripts[script][0]
+        index, wait = await self._run(script, ("EVALSHA", sha, len(keys), *keys, *args))
         return int(index) - 1, int(wait) / 1000
 
     async def _pick_least_used(
         self, candidates: Sequence[tuple[str, float | None, float | None]]
     ) -> tuple[int, float]:
         return await self._pick(candidates, "pick_least_used")
+
+    def _finish_head(self, shape: tuple[tuple[str, ...], ...]) -> Prepared:
+        held, tokens, spend = shape
+        keys = [*held]
+        keys += [self.prefix + counter(TOKENS, n) for n in tokens]
+        keys += [self.prefix + counter(SPEND, n) for n in spend]
+        args = [int(WINDOW_S * 1000), len(held), len(tokens)]
+        if len(self._finish_heads) >= HEADS_KEPT:
+            self._finish_heads.clear()
+        sha = self._scripts["finish"][0]
+        made = self._finish_heads[shape] = Prepared("EVALSHA", sha, len(keys), *keys, *args)
+        return made
 
     def finish(
         self,
@@ -621,35 +657,27 @@ class RedisCounters(Counters):
     ) -> None:
         tokens = [(n, c) for n, c in tokens if c]
         spend = [(n, usd, ttl) for n, usd, ttl in spend if usd]
-        if not (held or tokens or spend):
+        if not (held or tokens or spend) or self._conn is None:
             return
-        keys = [*held]
-        keys += [self.prefix + counter(TOKENS, n) for n, _ in tokens]
-        keys += [self.prefix + counter(SPEND, n) for n, _, _ in spend]
-        args: list[Any] = [request_id, int(WINDOW_S * 1000), len(held), len(tokens)]
-        args += [c for _, c in tokens]
+        shape = (tuple(held), tuple(n for n, _ in tokens), tuple(n for n, _, _ in spend))
+        head = self._finish_heads.get(shape) or self._finish_head(shape)
+        args: list[Any] = [c for _, c in tokens]
         for _, usd, ttl in spend:
             args += [repr(float(usd)), max(int(ttl * 1000), 1000)]
-        if self._conn is None:
-            return
-        sha = self._scripts["finish"][0]
+        command = (head, *args, request_id)
         delay = 0.0 if spend else FINISH_DELAY_S
-        sent = self._conn.send("EVALSHA", sha, len(keys), *keys, *args, delay=delay)
-        sent.add_done_callback(lambda done: self._sent(done, keys, args))
+        self._conn.post(*command, on_error=lambda exc: self._retry(command), delay=delay)
 
-    def _sent(self, done: asyncio.Future[Any], keys: list[str], args: list[Any]) -> None:
-        """A charge's reply: a failure is retried in the background (with the script's text
-        when Redis lost it)."""
-        if done.cancelled() or done.exception() is None:
-            return
-        task = asyncio.get_running_loop().create_task(self._finish(keys, args))
+    def _retry(self, command: tuple[Any, ...]) -> None:
+        """A charge failed (an error reply, a lost connection): try again in the background."""
+        task = asyncio.get_running_loop().create_task(self._finish(command))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _finish(self, keys: list[str], args: list[Any]) -> None:
+    async def _finish(self, command: tuple[Any, ...]) -> None:
         for attempt in range(3):  # a short blip should not lose a charge or leak a slot
             try:
-                await self._run("finish", keys, args)
+                await self._run("finish", command)
                 return
             except CountersUnavailable as exc:
                 if attempt == 2:

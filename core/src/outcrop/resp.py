@@ -20,23 +20,42 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections import deque
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-__all__ = ["RespConnection", "RespError"]
+__all__ = ["Prepared", "RespConnection", "RespError"]
 
 
 class RespError(Exception):
     """An error reply from Redis (``-ERR ...``, ``-NOSCRIPT ...``)."""
 
 
+class Prepared:
+    """A command's leading arguments, encoded once (a script's sha, its keys, the arguments that
+    do not change from call to call): ``execute(prepared, *rest)`` encodes only ``rest``."""
+
+    __slots__ = ("count", "data")
+
+    def __init__(self, *args: Any) -> None:
+        self.count = len(args)
+        self.data = b"".join([_bulk(arg) for arg in args])
+
+
+def _bulk(arg: Any) -> bytes:
+    data = arg if type(arg) is bytes else str(arg).encode()
+    return b"$%d\r\n%s\r\n" % (len(data), data)
+
+
 def encode(args: tuple[Any, ...]) -> bytes:
-    """One command as a RESP array of bulk strings."""
-    out = [b"*%d\r\n" % len(args)]
-    for arg in args:
-        data = arg if isinstance(arg, bytes) else str(arg).encode()
-        out.append(b"$%d\r\n%s\r\n" % (len(data), data))
-    return b"".join(out)
+    """One command as a RESP array of bulk strings (the first argument may be ``Prepared``)."""
+    head = args[0] if args else None
+    if type(head) is Prepared:
+        rest = args[1:]
+        return b"".join(
+            [b"*%d\r\n" % (head.count + len(rest)), head.data, *[_bulk(arg) for arg in rest]]
+        )
+    return b"".join([b"*%d\r\n" % len(args), *[_bulk(arg) for arg in args]])
 
 
 _INCOMPLETE = object()
@@ -65,8 +84,25 @@ def _parse(buf: bytes, pos: int) -> tuple[Any, int]:
         count = int(line)
         if count < 0:
             return None, end + 2
-        items, at = [], end + 2
-        for _ in range(count):
+        items: list[Any] = []
+        at = end + 2
+        for _ in range(count):  # integers and bulk strings inline (the scripts' replies)
+            end = buf.find(b"\r\n", at)
+            if end < 0:
+                return _INCOMPLETE, pos
+            first = buf[at]
+            if first == 58:  # ":"
+                items.append(int(buf[at + 1 : end]))
+                at = end + 2
+                continue
+            if first == 36:  # "$"
+                size = int(buf[at + 1 : end])
+                if size >= 0:
+                    if len(buf) < end + 4 + size:
+                        return _INCOMPLETE, pos
+                    items.append(buf[end + 2 : end + 2 + size])
+                    at = end + 4 + size
+                    continue
             item, at = _parse(buf, at)
             if item is _INCOMPLETE:
                 return _INCOMPLETE, pos
@@ -75,12 +111,17 @@ def _parse(buf: bytes, pos: int) -> tuple[Any, int]:
     raise ConnectionError(f"Redis sent an unreadable reply ({kind!r})")
 
 
+_Waiting = tuple["asyncio.Future[Any] | None", float, "Callable[[Exception], None] | None"]
+_NOBODY: _Waiting = (None, 0.0, None)
+
+
 class _Protocol(asyncio.Protocol):
     def __init__(self, owner: RespConnection) -> None:
         self.owner = owner
         self.transport: asyncio.Transport | None = None
-        #: (waiter, deadline on the loop's clock) per command sent, in the order sent.
-        self.waiting: deque[tuple[asyncio.Future[Any], float]] = deque()
+        #: (waiter, deadline on the loop's clock, on_error) per command sent, in the order sent;
+        #: a command posted without a waiter has ``on_error`` instead (``RespConnection.post``).
+        self.waiting: deque[_Waiting] = deque()
         #: One timer per connection watches the oldest command's deadline (a timer per
         #: command cost a heap push and a cancel on every call).
         self.watchdog: asyncio.TimerHandle | None = None
@@ -93,13 +134,10 @@ class _Protocol(asyncio.Protocol):
     def write(self, data: bytes) -> None:
         """Write ``data`` behind the deferred commands (replies come back in this order)."""
         assert self.transport is not None
-        if self.deferred:
-            self.deferred.append(data)
+        if self.deferred:  # the flush timer stays: it finds nothing to write (cheaper than a
+            self.deferred.append(data)  # cancel and a new timer on every call)
             data = b"".join(self.deferred)
             self.deferred.clear()
-            if self.flush_timer is not None:
-                self.flush_timer.cancel()
-                self.flush_timer = None
         self.transport.write(data)
 
     def flush(self) -> None:
@@ -122,8 +160,10 @@ class _Protocol(asyncio.Protocol):
                 if value is _INCOMPLETE:
                     break
                 pos = after
-                waiter = self.waiting.popleft()[0] if self.waiting else None
+                waiter, _, on_error = self.waiting.popleft() if self.waiting else _NOBODY
                 if waiter is None or waiter.done():  # a reply nobody awaits (or timed out)
+                    if on_error is not None and isinstance(value, RespError):
+                        on_error(value)
                     continue
                 if isinstance(value, RespError):
                     waiter.set_exception(value)
@@ -152,9 +192,11 @@ class _Protocol(asyncio.Protocol):
         if self.owner._protocol is self:
             self.owner._protocol = None
         while self.waiting:
-            waiter = self.waiting.popleft()[0]
+            waiter, _, on_error = self.waiting.popleft()
             if waiter is not None and not waiter.done():
                 waiter.set_exception(exc)
+            elif on_error is not None:
+                on_error(exc)
 
 
 class RespConnection:
@@ -223,16 +265,29 @@ class RespConnection:
         if protocol.lost is not None or protocol.transport is None:
             waiter.set_exception(protocol.lost or ConnectionError("not connected to Redis"))
             return waiter
-        protocol.waiting.append((waiter, loop.time() + self.timeout))
+        self._queue(protocol, loop, args, delay, (waiter, loop.time() + self.timeout, None))
+        return waiter
+
+    def _queue(
+        self,
+        protocol: _Protocol,
+        loop: asyncio.AbstractEventLoop,
+        args: tuple[Any, ...],
+        delay: float,
+        entry: _Waiting,
+    ) -> None:
+        protocol.waiting.append(entry)
         if protocol.watchdog is None:
             protocol.watchdog = loop.call_later(self.timeout, self._watch, protocol)
         if delay > 0:
             protocol.deferred.append(encode(args))
-            if protocol.flush_timer is None:
-                protocol.flush_timer = loop.call_later(delay, protocol.flush)
+            timer, due = protocol.flush_timer, loop.time() + delay
+            if timer is None or timer.when() > due:  # a timer left from earlier may do
+                if timer is not None:
+                    timer.cancel()
+                protocol.flush_timer = loop.call_at(due, protocol.flush)
         else:
             protocol.write(encode(args))
-        return waiter
 
     def _watch(self, protocol: _Protocol) -> None:
         """The oldest command still unanswered past its deadline: the replies behind it would
@@ -249,8 +304,15 @@ class RespConnection:
             protocol.transport.abort()
         protocol._fail(TimeoutError(f"Redis did not answer within {self.timeout}s"))
 
-    async def execute(self, *args: Any) -> Any:
-        """Send one command and return its reply (``RespError`` for an error reply)."""
+    def execute(self, *args: Any) -> Awaitable[Any]:
+        """Send one command; await its reply (``RespError`` for an error reply). Connected, the
+        command is written at once and the reply's future returned (no coroutine per call)."""
+        protocol = self._protocol
+        if protocol is not None:
+            return self._roundtrip(protocol, args)
+        return self._execute_connecting(args)
+
+    async def _execute_connecting(self, args: tuple[Any, ...]) -> Any:
         protocol = await self._ready()
         return await self._roundtrip(protocol, args)
 
@@ -265,6 +327,19 @@ class RespConnection:
             waiter.set_exception(ConnectionError("not connected to Redis"))
             return waiter
         return self._roundtrip(protocol, args, delay)
+
+    def post(self, *args: Any, on_error: Callable[[Exception], None], delay: float = 0.0) -> None:
+        """Send one command whose reply nobody awaits (no future): an error reply, a lost
+        connection or no connection calls ``on_error`` (later, on the loop; never here).
+        ``delay`` as for ``send``."""
+        loop = asyncio.get_running_loop()
+        protocol = self._protocol
+        if protocol is None or protocol.lost is not None or protocol.transport is None:
+            lost = (protocol and protocol.lost) or ConnectionError("not connected to Redis")
+            loop.call_soon(on_error, lost)
+            return
+        entry: _Waiting = (None, loop.time() + self.timeout, on_error)
+        self._queue(protocol, loop, args, delay, entry)
 
     async def close(self) -> None:
         protocol, self._protocol = self._protocol, None

@@ -5,8 +5,9 @@ command (connection-pool checkout, command packing, response callbacks; measured
 ``bench/inprocess.py --compare master,limited,limited-redis``), and the counters send one or
 two commands per call. This connection pipelines: each command is written at once and its
 reply resolves a future in order, so concurrent calls share the socket without a pool. A
-command whose reply nobody awaits (a finished call's charge) may be deferred (``send(...,
-delay=)``): it goes out in the same write as the next awaited command, or when the delay ends,
+command whose reply nobody awaits (a finished call's charge: ``post``, no future, an error
+callback) may be deferred (``delay=``): it goes out in the same write as the next awaited
+command, or when the delay ends,
 so a call's charge and the next call's check cost one system call, not two (a loopback write
 costs tens of microseconds on a small VM).
 

@@ -3,6 +3,7 @@ these in a worker thread, the CLI directly)."""
 
 from __future__ import annotations
 
+import operator
 import time
 import weakref
 from collections.abc import Iterable, Sequence
@@ -211,6 +212,8 @@ def changes_since(engine: Engine, seen: int) -> Changes:
 #: ``recorded_at`` is added when the batch is written).
 SPEND_COLUMNS = tuple(c.name for c in spend_logs.c if c.name not in ("id", "recorded_at"))
 _API_KEY, _TEAM_ID, _SPEND = (SPEND_COLUMNS.index(n) for n in ("api_key", "team_id", "spend"))
+_VALUES = operator.itemgetter(*SPEND_COLUMNS)
+_NULLS = dict.fromkeys(SPEND_COLUMNS)
 
 
 @dataclass
@@ -261,9 +264,8 @@ class SpendRows:
             self.sql = f"INSERT INTO {spend_logs.name} ({columns}) VALUES ({marks})"
 
     def encode(self, row: dict[str, Any]) -> tuple[Any, ...]:
-        """One row (a dict of ``SPEND_COLUMNS`` names; one left out is NULL) as the driver's
-        tuple."""
-        values = [row.get(name) for name in SPEND_COLUMNS]
+        """One row (a dict with every ``SPEND_COLUMNS`` name) as the driver's tuple."""
+        values = list(_VALUES(row))
         for i, process in self._convert:
             if values[i] is not None:
                 values[i] = process(values[i])
@@ -291,7 +293,10 @@ def write_spend(engine: Engine, rows: Sequence[dict[str, Any]] | SpendBatch) -> 
     """One transaction: the rows, and their cost added to each key and team. The service passes
     a batch it encoded on the event loop; rows as dicts are encoded here (tools, tests)."""
     encoder = spend_rows(engine)
-    batch = rows if isinstance(rows, SpendBatch) else SpendBatch.of(list(map(encoder.encode, rows)))
+    if isinstance(rows, SpendBatch):
+        batch = rows
+    else:  # a column left out is NULL
+        batch = SpendBatch.of([encoder.encode({**_NULLS, **row}) for row in rows])
     with engine.begin() as conn:
         if batch.by_key or batch.by_team:
             seq = bump(conn)

@@ -1,22 +1,43 @@
 """The upstream HTTP side: request/response objects and the one pooled client per worker.
 
-aiohttp is the client: it costs less CPU per forwarded request than httpx (figures in
-docs/performance.md), streams response bodies chunk by chunk, and pools keep-alive
-connections per host.
+The client is Outcrop's own lean HTTP/1.1 client (``outcrop.upstream_http1`` parses the
+answers, ``outcrop.upstream_pool`` keeps the connections): one ``transport.write`` per request, the response framed as it arrives,
+bodies handed over in the chunks the socket gave. It does only what forwarding to AWS needs, and
+costs a fraction of aiohttp's CPU per request (figures in docs/performance.md and
+``bench/upstream_clients.py``). What it keeps from aiohttp's behaviour: no headers of its own but
+``Host`` and ``Content-Length``; the path sent exactly as given (already percent-encoded, never
+re-quoted); no decompression; TLS verified with the system's trust store
+(``ssl.create_default_context()``, SNI and hostname check on the URL's host); DNS answers
+cached 300 s; at most ``pool_size`` connections; a connection reused only after its response was
+read to the end without ``Connection: close``, and never after 15 s idle. A pooled connection
+that dies before any byte of the answer is retried once on a new one only for idempotent methods
+(RFC 9112 section 9.3.1.1, as aiohttp does): AWS's POSTs are not idempotent in general, so a POST
+that may have reached AWS is never sent twice here (the router's ``num_retries`` decides).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    ItemsView,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+    ValuesView,
+)
 from dataclasses import dataclass, field
-
-import aiohttp
-from yarl import URL
+from typing import NoReturn
 
 from .errors import OutcropError
 from .eventstream import EventStreamDecoder, EventStreamMessage
 from .logs import get_logger
+from .sigv4_canonical import short_string_cache
+from .upstream_http1 import BadResponse, Connection, Disconnected, describe
+from .upstream_pool import Origin, Pool
 
 log = get_logger("outcrop.upstream")
 
@@ -65,20 +86,103 @@ MAX_ERROR_BODY = 64 * 1024
 DEFAULT_MAX_BODY = 64 * 1024 * 1024
 
 
+class ResponseHeaders(Mapping[str, str]):
+    """Response headers, case-insensitive, repeats kept (as aiohttp's ``CIMultiDictProxy``):
+    ``[name]``, ``get`` and ``in`` see a name's first value, ``items()`` every pair in the order
+    received, names as sent. Bytes are decoded as UTF-8 with ``surrogateescape`` (encode the
+    same way to get them back)."""
+
+    __slots__ = ("_first", "_pairs")
+
+    def __init__(self, raw: Iterable[tuple[bytes, bytes]]) -> None:
+        self._pairs = [
+            (name.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape"))
+            for name, value in raw
+        ]
+        self._first: dict[str, str] | None = None
+
+    def _index(self) -> dict[str, str]:
+        first: dict[str, str] = {}
+        for name, value in self._pairs:
+            first.setdefault(name.lower(), value)
+        self._first = first
+        return first
+
+    def __getitem__(self, name: str) -> str:
+        return (self._first or self._index())[name.lower()]
+
+    def get(self, name: str, default: str | None = None) -> str | None:  # type: ignore[override]
+        return (self._first or self._index()).get(name.lower(), default)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in (self._first or self._index())
+
+    def getall(self, name: str) -> list[str]:
+        """Every value of ``name``, in order (empty when absent)."""
+        lname = name.lower()
+        return [value for key, value in self._pairs if key.lower() == lname]
+
+    def __iter__(self) -> Iterator[str]:
+        return (name for name, _ in self._pairs)
+
+    def __len__(self) -> int:
+        return len(self._pairs)
+
+    def items(self) -> ItemsView[str, str]:
+        return _Pairs(self)
+
+    def values(self) -> ValuesView[str]:
+        return _Values(self)
+
+    def __repr__(self) -> str:
+        return f"ResponseHeaders({self._pairs!r})"
+
+
+class _Pairs(ItemsView[str, str]):
+    __slots__ = ("_pairs",)
+
+    def __init__(self, headers: ResponseHeaders) -> None:
+        super().__init__(headers)
+        self._pairs = headers._pairs
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self._pairs)
+
+    def __contains__(self, item: object) -> bool:
+        return item in self._pairs
+
+
+class _Values(ValuesView[str]):
+    __slots__ = ("_pairs",)
+
+    def __init__(self, headers: ResponseHeaders) -> None:
+        super().__init__(headers)
+        self._pairs = headers._pairs
+
+    def __iter__(self) -> Iterator[str]:
+        return (value for _, value in self._pairs)
+
+
 class UpstreamResponse:
     """A streaming upstream response. Read the body once: ``aiter_bytes``, ``aiter_events``,
-    ``aiter_lines``, ``read`` or ``read_up_to``.
+    ``aiter_lines``, ``read`` or ``read_up_to``; ``close()`` when done (a response not read to
+    its end closes its connection; one read to the end gave it back to the pool already).
 
     Nothing here holds more than ``max_body`` bytes of it at once: past that, ``read`` and
-    ``aiter_lines`` raise a 502 instead of buffering an unbounded answer.
+    ``aiter_lines`` raise a 502 instead of buffering an unbounded answer. Built by
+    ``UpstreamClient.send``; ``UpstreamResponse(status, raw_headers, started, body=[...])`` is
+    a complete answer held in memory.
     """
 
     __slots__ = (
+        "_body",
+        "_conn",
         "_head",
-        "_resp",
+        "_headers",
+        "_pool",
+        "_raw",
         "before_wait",
         "events_ready",
-        "headers",
         "max_body",
         "started",
         "status",
@@ -86,14 +190,22 @@ class UpstreamResponse:
     )
 
     def __init__(
-        self, resp: aiohttp.ClientResponse, started: float, max_body: int = DEFAULT_MAX_BODY
+        self,
+        status: int,
+        raw_headers: Sequence[tuple[bytes, bytes]],
+        started: float,
+        max_body: int = DEFAULT_MAX_BODY,
+        body: Iterable[bytes] = (),
     ) -> None:
-        self._resp = resp
-        self.status: int = resp.status
-        self.headers: Mapping[str, str] = resp.headers
+        self.status = status
+        self._raw = raw_headers
+        self._headers: ResponseHeaders | None = None
         self.started = started
         self.max_body = max_body
         self._head = b""
+        self._body = list(body)
+        self._conn: Connection | None = None
+        self._pool: Pool | None = None
         #: Seconds spent waiting on AWS so far (headers, then each body read): the gateway's
         #: overhead is wall time minus this.
         self.waited: float = time.perf_counter() - started
@@ -104,28 +216,52 @@ class UpstreamResponse:
         #: it holds back while more events are ready: none waits on the network).
         self.before_wait: Callable[[], Awaitable[None]] | None = None
 
+    @property
+    def headers(self) -> ResponseHeaders:
+        """The response headers: a case-insensitive ``Mapping`` (see ``ResponseHeaders``)."""
+        headers = self._headers
+        if headers is None:
+            headers = self._headers = ResponseHeaders(self._raw)
+        return headers
+
+    @property
+    def raw_headers(self) -> tuple[tuple[bytes, bytes], ...]:
+        """The response headers as received (byte pairs, order and repeats kept), for relays."""
+        return tuple(self._raw)
+
     async def aiter_bytes(self) -> AsyncIterator[bytes]:
-        """Body bytes as they arrive from the socket."""
+        """Body bytes as they arrive from the socket (what arrived together, in one piece)."""
         if self._head:
             head, self._head = self._head, b""
             yield head
-        content = self._resp.content
+        conn = self._conn
         try:
             while True:
                 if self.before_wait is not None:
                     await self.before_wait()
-                t0 = time.perf_counter()
-                chunk = await content.readany()
-                self.waited += time.perf_counter() - t0
-                if not chunk:
-                    return
-                yield chunk
+                if conn is None:
+                    chunks, self._body = self._body, []
+                    if not chunks:
+                        return
+                else:
+                    chunks = conn.take()
+                    while not chunks:
+                        if conn.done:
+                            self._give_back()
+                            return
+                        if conn.error is not None:
+                            raise conn.error
+                        t0 = time.perf_counter()
+                        await conn.wait()
+                        self.waited += time.perf_counter() - t0
+                        chunks = conn.take()
+                yield chunks[0] if len(chunks) == 1 else b"".join(chunks)
         except TimeoutError as exc:
             raise OutcropError(
                 "upstream stopped sending (read timeout)", 504, code="timeout"
             ) from exc
-        except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
-            log.warning("upstream_broke", error=_describe(exc))
+        except (Disconnected, BadResponse) as exc:
+            log.warning("upstream_broke", error=describe(exc))
             raise OutcropError("upstream connection broke mid-body", 502) from exc
 
     async def aiter_events(self) -> AsyncIterator[EventStreamMessage]:
@@ -189,17 +325,37 @@ class UpstreamResponse:
         loop looks into an error body before deciding whether it is the answer)."""
         self._head = head
 
-    @property
-    def raw_headers(self) -> tuple[tuple[bytes, bytes], ...]:
-        """The response headers as received (byte pairs, order and repeats kept), for relays."""
-        return self._resp.raw_headers
-
     def close(self) -> None:
-        self._resp.close()
+        """Done with the response: its connection goes back to the pool if the answer was
+        received to its end, else it is closed (never reused half-read)."""
+        conn = self._conn
+        if conn is not None:
+            self._give_back()
+
+    def _give_back(self) -> None:
+        conn, pool = self._conn, self._pool
+        self._conn = self._pool = None
+        if conn is not None and pool is not None:
+            pool.release(conn)
+
+    def __del__(self) -> None:
+        if self._conn is not None:  # dropped unclosed: never leave the connection checked out
+            self._conn.close()
+
+
+#: Methods whose request may be sent again when a reused connection died before answering
+#: (RFC 9110 section 9.2.2).
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
+#: Methods sent without ``Content-Length`` when their body is empty.
+_BODYLESS_METHODS = frozenset({"GET", "HEAD", "DELETE", "OPTIONS", "TRACE"})
+#: Request headers the client sets itself (a caller's copy is dropped: the framing is ours).
+_FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding"})
+#: Bodies at least this large are written after the head rather than copied into one buffer.
+_COPY_LIMIT = 64 * 1024
 
 
 class UpstreamClient:
-    """One pooled aiohttp session per worker process (created on the running loop)."""
+    """The worker's one pool of upstream connections (created on the running loop)."""
 
     def __init__(
         self,
@@ -210,67 +366,172 @@ class UpstreamClient:
         max_response_bytes: int = DEFAULT_MAX_BODY,
     ) -> None:
         self.max_response_bytes = max_response_bytes
-        self._timeout = aiohttp.ClientTimeout(
-            total=None, connect=connect_timeout, sock_read=read_timeout
-        )
-        self._pool_size = pool_size
-        self._session: aiohttp.ClientSession | None = None
-
-    def _ensure(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(
-                limit=self._pool_size, ttl_dns_cache=300, enable_cleanup_closed=True
-            )
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                timeout=self._timeout,
-                auto_decompress=False,  # relay bytes as AWS sent them
-                skip_auto_headers=("User-Agent", "Accept-Encoding", "Accept"),
-            )
-        return self._session
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.pool_size = pool_size
+        self._pool: Pool | None = None
 
     async def send(self, request: UpstreamRequest) -> UpstreamResponse:
-        session = self._ensure()
-        timeout = self._timeout
-        if request.read_timeout is not None or request.connect_timeout is not None:
-            timeout = aiohttp.ClientTimeout(
-                total=None,
-                connect=request.connect_timeout or self._timeout.connect,
-                sock_read=request.read_timeout or self._timeout.sock_read,
-            )
-        started = time.perf_counter()
+        """Send ``request`` and wait for the answer's status and headers (the body streams)."""
+        pool = self._pool
+        if pool is None:
+            pool = self._pool = Pool(self.pool_size)
         try:
-            resp = await session.request(
-                request.method,
-                URL(request.url, encoded=True),  # never re-quote: %3A/%2F must reach AWS as signed
-                headers=request.headers,
-                data=request.body or None,
-                allow_redirects=False,
-                compress=None,
-                timeout=timeout,
-            )
-        except TimeoutError as exc:
-            raise OutcropError(
-                f"timed out waiting for {request.service or 'upstream'}", 504, code="timeout"
-            ) from exc
-        except aiohttp.ClientError as exc:
-            # Host, port and resolver error go to the log only: a client-facing body must not
-            # map the gateway's network (or confirm where a request would have gone).
-            log.warning(
-                "upstream_unreachable",
-                service=request.service,
-                origin=_origin(request.url),
-                error=_describe(exc),
-            )
-            raise OutcropError(
-                f"could not reach {request.service or 'upstream'}", 502, code="upstream_unreachable"
-            ) from exc
-        return UpstreamResponse(resp, started, self.max_response_bytes)
+            origin, host, target = _split_url(request.url)
+        except ValueError as exc:
+            self._unreachable(request, exc)
+        head, body = _request_head(request, host, target)
+        connect_timeout = request.connect_timeout or self.connect_timeout
+        read_timeout = request.read_timeout or self.read_timeout
+        head_only = request.method == "HEAD"
+        started = time.perf_counter()
+        retry = request.method in IDEMPOTENT_METHODS
+        while True:
+            try:
+                conn = await pool.acquire(origin, connect_timeout)
+            except TimeoutError as exc:
+                raise _timed_out(request) from exc
+            except OSError as exc:
+                self._unreachable(request, exc)
+            conn.start(head_only)
+            if body and len(body) >= _COPY_LIMIT:
+                conn.write(head, read_timeout)
+                conn.write(body, read_timeout)
+            else:
+                conn.write(head + body if body else head, read_timeout)
+            try:
+                while conn.head is None:
+                    if conn.error is not None:
+                        raise conn.error
+                    await conn.wait()
+            except BaseException as exc:
+                conn.close()  # a timeout, a broken answer, a cancelled call: never reused
+                if isinstance(exc, TimeoutError):
+                    raise _timed_out(request) from exc
+                if not isinstance(exc, Disconnected | BadResponse):
+                    raise
+                if retry and isinstance(exc, Disconnected) and conn.uses > 1 and not conn.received:
+                    # The classic keep-alive race: the server closed the idle connection as
+                    # the request went out. Safe to send again only when idempotent.
+                    retry = False
+                    log.info("upstream_stale_connection_retried", service=request.service)
+                    continue
+                self._unreachable(request, exc)
+            break
+        _, status, raw = conn.head
+        response = UpstreamResponse(status, raw, started, self.max_response_bytes)
+        if conn.done:  # the whole answer came with its head: the connection is free already
+            response._body = conn.take()
+            pool.release(conn)
+        else:
+            response._conn = conn
+            response._pool = pool
+        return response
+
+    @staticmethod
+    def _unreachable(request: UpstreamRequest, exc: BaseException) -> NoReturn:
+        # Host, port and resolver error go to the log only: a client-facing body must not
+        # map the gateway's network (or confirm where a request would have gone).
+        log.warning(
+            "upstream_unreachable",
+            service=request.service,
+            origin=_origin(request.url),
+            error=describe(exc),
+        )
+        raise OutcropError(
+            f"could not reach {request.service or 'upstream'}", 502, code="upstream_unreachable"
+        ) from exc
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        """Close every upstream connection (a later ``send`` opens new ones)."""
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pool.close()
+
+
+def _timed_out(request: UpstreamRequest) -> OutcropError:
+    return OutcropError(
+        f"timed out waiting for {request.service or 'upstream'}", 504, code="timeout"
+    )
+
+
+def _request_head(request: UpstreamRequest, host: str, target: str) -> tuple[bytes, bytes]:
+    """The request line and headers as they go on the wire, and the body."""
+    method, body = request.method, request.body
+    lines = [f"{method} {target} HTTP/1.1\r\n"]
+    has_host = False
+    for name, value in request.headers.items():
+        lname = name.lower()
+        if lname in _FRAMING_HEADERS:
+            continue
+        if lname == "host":
+            has_host = True
+        lines.append(f"{name}: {value}\r\n")
+    if not has_host:
+        lines.append(f"Host: {host}\r\n")
+    if body or method not in _BODYLESS_METHODS:
+        lines.append(f"Content-Length: {len(body)}\r\n")
+    lines.append("\r\n")
+    head = "".join(lines)
+    # One CRLF per line, no other CR or LF, no space in the method or path: nothing from a
+    # header value or path can start a line (or a request) of its own.
+    if (
+        head.count("\n") != len(lines)
+        or head.count("\r") != len(lines)
+        or " " in target
+        or " " in method
+    ):
+        raise OutcropError(
+            "an upstream request header or path holds a line break (or a space in the path)",
+            400,
+        )
+    return head.encode(), body
+
+
+@short_string_cache
+def _split_url(url: str) -> tuple[Origin, str, str]:
+    """(origin, Host header, request target) of an already-encoded URL; the target is kept
+    exactly as given (no fragment). Cached: a worker sends to few distinct URLs."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise ValueError("not an absolute URL")
+    cut = len(rest)
+    for mark in "/?#":
+        at = rest.find(mark, 0, cut)
+        if at >= 0:
+            cut = at
+    netloc, target = rest[:cut], rest[cut:].partition("#")[0]
+    if not target.startswith("/"):
+        target = "/" + target
+    origin, host = _parse_origin(scheme, netloc)
+    return origin, host, target
+
+
+def _parse_origin(scheme: str, netloc: str) -> tuple[Origin, str]:
+    """((scheme, host, port), Host header) for a URL's scheme and authority: the host
+    lowercased, IPv6 in brackets, the port only when not the scheme's default."""
+    scheme = scheme.lower()
+    default = {"http": 80, "https": 443}.get(scheme)
+    if default is None:
+        raise ValueError(f"unsupported scheme {scheme!r}")
+    if "@" in netloc or not netloc:
+        raise ValueError("no host, or credentials in the URL")
+    if netloc.startswith("["):
+        host, bracket, port_text = netloc[1:].partition("]")
+        if not bracket or (port_text and not port_text.startswith(":")):
+            raise ValueError("bad IPv6 host")
+        port_text = port_text[1:]
+        shown = f"[{host.lower()}]"
+    else:
+        host, _, port_text = netloc.partition(":")
+        shown = host.lower()
+    if port_text and not port_text.isdigit():
+        raise ValueError("bad port")
+    port = int(port_text) if port_text else default
+    if not 0 < port < 65536:
+        raise ValueError("bad port")
+    header = shown if port == default else f"{shown}:{port}"
+    return (scheme, host.lower(), port), header
 
 
 def answer_too_large(limit: int) -> OutcropError:
@@ -280,10 +541,6 @@ def answer_too_large(limit: int) -> OutcropError:
         502,
         code="upstream_response_too_large",
     )
-
-
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
 
 
 def _origin(url: str) -> str:

@@ -1,7 +1,7 @@
 """The ``/bedrock/{path}`` ASGI app: authenticate, route, re-sign, relay.
 
 Plain ASGI rather than a Starlette endpoint: the body of the answer goes to the client chunk by
-chunk as aiohttp reads it from AWS, with status and AWS headers first. The core's call lifecycle
+chunk as the upstream client reads it from AWS, with status and AWS headers first. The core's call lifecycle
 (``gateway.http_call``) owns the rest: AWS-shaped error answers, the disconnect watcher that
 cancels the upstream call, and exactly one after-call event per request.
 """

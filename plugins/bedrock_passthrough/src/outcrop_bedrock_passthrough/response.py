@@ -33,6 +33,6 @@ def relay_response_headers(
         if lname == "content-length" and not keep_length:
             continue
         if lname in _RESPONSE_EXACT or lname.startswith(_RESPONSE_PREFIXES):
-            # aiohttp decoded the value as UTF-8 with surrogateescape: this restores the bytes.
+            # ResponseHeaders decoded the value as UTF-8 with surrogateescape: this restores the bytes.
             out.append((lname.encode("latin-1"), value.encode("utf-8", "surrogateescape")))
     return out

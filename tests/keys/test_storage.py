@@ -42,7 +42,7 @@ def test_migrations_up_down_and_cli(database_url, capsys):
     try:
         assert db.current(engine) is None
         db.upgrade(engine)
-        assert db.current(engine) == db.head() == db.HEAD == "0003"
+        assert db.current(engine) == db.head() == db.HEAD == "0004"
         assert tables(database_url) == TABLES
         db.upgrade(engine)  # idempotent
         db.downgrade(engine, "base")
@@ -51,7 +51,7 @@ def test_migrations_up_down_and_cli(database_url, capsys):
     finally:
         engine.dispose()
     assert main(["db", "upgrade", "--database-url", database_url]) == 0
-    assert "revision 0003 (head 0003)" in capsys.readouterr().out
+    assert "revision 0004 (head 0004)" in capsys.readouterr().out
     assert tables(database_url) == TABLES
     assert store.current_seq(db.make_engine(database_url)) == 0
 

@@ -248,7 +248,11 @@ async def open_call(
         request, extra = decode(body)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise body_error(exc) from exc
-    life.model = life.requested = request.model
+    life.requested = request.model
+    aliases = life.principal.model_aliases
+    if aliases is not None and request.model in aliases:  # the caller's own name for a model
+        request.model = aliases[request.model]
+    life.model = request.model
     call = prepare(gateway, request, extra, headers, life.request_id, principal=life.principal)
     life.bind(call)
     await life.admit()

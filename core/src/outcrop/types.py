@@ -23,7 +23,10 @@ class Principal:
     ``sigv4_key``). ``id`` is a stable non-secret id (a virtual key's SHA-256 hex), never the
     credential itself. ``admin`` may use management APIs. ``data`` is the owning plugin's state.
     ``tags`` are added to the tags of every call it makes (a virtual key's ``tags``: tag
-    routing, ``outcrop.request_tags``).
+    routing, ``outcrop.request_tags``). ``model_aliases`` maps a model name the caller sends
+    to the name it is served as (a virtual key's ``aliases`` and its team's ``model_aliases``):
+    every surface swaps it in before routing, and the key's ``models`` are matched against
+    both names (``access_names``). ``None`` (most callers): nothing to look up.
     """
 
     kind: str
@@ -33,6 +36,7 @@ class Principal:
     admin: bool = False
     data: Mapping[str, Any] = field(default_factory=dict)
     tags: tuple[str, ...] = ()
+    model_aliases: Mapping[str, str] | None = None
 
 
 #: The caller of a gateway without any client credential configured.

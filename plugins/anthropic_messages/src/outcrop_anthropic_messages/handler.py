@@ -79,15 +79,19 @@ class MessagesApp:
         request = parse(body, count=self.count)
         body_tags, metadata = take_tags(request)
         tags = request_tags(body_tags, metadata, headers, life.principal)
+        sent = request.model
+        aliases = life.principal.model_aliases
+        if aliases is not None and sent in aliases:  # the caller's own name for a model
+            request.model = aliases[sent]
         found = self.models.find(request.model, tags, life.principal)
         claude, name, group = found.claude, found.name, found.group
         target = self.models.target(claude)
-        life.model, life.region, life.requested = name, target.region, request.model
+        life.model, life.region, life.requested = name, target.region, sent
         if claude.deployment is not None:
             life.deployment, life.group = claude.deployment.id, claude.deployment.model_name
         life.stream = request.stream and not self.count
-        if name != request.model:
-            life.extra["requested_model"] = request.model
+        if name != sent:
+            life.extra["requested_model"] = sent
         await life.admit()
         asked = betas(request, ",".join(headers.getlist("anthropic-beta")))
         kept = [b for b in asked if b in self.betas]

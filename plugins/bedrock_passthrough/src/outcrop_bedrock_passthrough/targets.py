@@ -139,6 +139,15 @@ class Resolver:
     ) -> Target:
         raw_label = found.labels["modelId"]
         name = unquote(raw_label)
+        aliases = principal.model_aliases if principal is not None else None
+        if aliases is not None and name in aliases:  # the caller's own name for a model
+            name = aliases[name]
+            start, end = found.spans["modelId"]
+            raw_label = quote(name, safe=_SAFE)
+            raw_path = raw_path[:start] + raw_label + raw_path[end:]
+            spans = {**found.spans, "modelId": (start, start + len(raw_label))}
+            labels = {**found.labels, "modelId": raw_label}
+            found = OperationMatch(found.operation, labels, spans)
         if name in self._names:
             return self._named(name, found, raw_path, tags)
         wildcard = self._wildcard(name)

@@ -6,15 +6,20 @@ Synchronous: the API runs them in a worker thread, the CLI directly against the 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 import msgspec
 import sqlalchemy as sa
+import structlog
 from sqlalchemy.engine import Engine
 
 from . import store, tokens
 from .durations import aware, next_reset, now, parse_duration
+from .unimplemented import KEY_REFUSED, TEAM_REFUSED, ignored_fields
+
+log = structlog.get_logger("outcrop.keys")
 
 
 class ManageError(Exception):
@@ -25,8 +30,8 @@ class ManageError(Exception):
 
 
 class KeyFields(msgspec.Struct, kw_only=True):
-    """The key fields ``/key/generate`` and ``/key/update`` take. Unknown LiteLLM fields are
-    accepted and ignored, so existing scripts keep working."""
+    """The key fields ``/key/generate`` and ``/key/update`` take. Other LiteLLM fields are
+    refused when they would limit, spend or send, else ignored and named (``unimplemented``)."""
 
     key_alias: str | None = None
     models: list[str] | None = None
@@ -43,6 +48,7 @@ class KeyFields(msgspec.Struct, kw_only=True):
     model_rpm_limit: dict[str, int] | None = None
     model_tpm_limit: dict[str, int] | None = None
     allowed_routes: list[str] | None = None
+    aliases: dict[str, str] | None = None  # {name the key sends: name served}
     admin: bool | None = None
     blocked: bool | None = None
     aws_sigv4: bool = False
@@ -60,6 +66,7 @@ class TeamFields(msgspec.Struct, kw_only=True):
     rpm_limit: int | None = None
     max_parallel_requests: int | None = None
     blocked: bool | None = None
+    model_aliases: dict[str, str] | None = None  # {name the team's keys send: name served}
 
 
 def decode(body: bytes | dict[str, Any], kind: type[Any]) -> Any:
@@ -106,6 +113,8 @@ def _key_values(fields: KeyFields, sent: set[str]) -> dict[str, Any]:
         "blocked",
         "budget_duration",
     )
+    if "aliases" in sent:
+        values["aliases"] = _aliases(fields.aliases, "aliases")
     for name in plain:
         if name in sent:
             values[name] = getattr(fields, name)
@@ -124,16 +133,33 @@ def _key_values(fields: KeyFields, sent: set[str]) -> dict[str, Any]:
     return values
 
 
-def _sent(body: bytes | dict[str, Any]) -> set[str]:
-    if isinstance(body, dict):
-        return set(body)
+def _aliases(value: dict[str, str] | None, field: str) -> dict[str, str] | None:
+    """A stored alias map: ``None`` when empty (a key without aliases costs nothing per call)."""
+    for name, target in (value or {}).items():
+        if not name or not target:
+            raise ManageError(f"{field}: names and targets must be non-empty strings")
+    return value or None
+
+
+def _sent(body: bytes | dict[str, Any], refused: Mapping[str, str], known: Any) -> set[str]:
+    """The fields the caller sent; refuses an unimplemented one that would limit, spend or
+    send (``unimplemented``) and logs the ones it ignores."""
+    raw = body if isinstance(body, dict) else json_object(body)
     try:
-        raw = msgspec.json.decode(body or b"{}")
-    except msgspec.DecodeError as exc:
-        raise ManageError(f"request body is not valid JSON: {exc}") from None
-    if not isinstance(raw, dict):
-        raise ManageError("request body must be a JSON object")
+        ignored = ignored_fields(raw, known.__struct_fields__, refused)
+    except ValueError as exc:
+        raise ManageError(str(exc)) from None
+    if ignored:
+        log.warning("management_fields_ignored", fields=ignored)
     return set(raw)
+
+
+def _with_ignored(out: dict[str, Any], sent: set[str], known: Any) -> dict[str, Any]:
+    """``out`` naming the fields the request held that Outcrop ignored."""
+    ignored = sorted(sent - set(known.__struct_fields__))
+    if ignored:
+        out["outcrop_ignored_fields"] = ignored
+    return out
 
 
 def _check_team(engine: Engine, team_id: str | None) -> None:
@@ -155,7 +181,7 @@ def generate_key(
     engine: Engine, body: bytes | dict[str, Any], *, salt_key: str | None, created_by: str | None
 ) -> dict[str, Any]:
     fields = decode(body, KeyFields)
-    sent = _sent(body)
+    sent = _sent(body, KEY_REFUSED, KeyFields)
     values = _key_values(fields, sent)
     _check_team(engine, fields.team_id)
     key = fields.key or tokens.new_key()
@@ -193,20 +219,22 @@ def generate_key(
     out["key"] = key
     if access_key_id:
         out["aws_access_key_id"], out["aws_secret_access_key"] = access_key_id, secret
-    return out
+    return _with_ignored(out, sent, KeyFields)
 
 
 def update_key(engine: Engine, body: bytes | dict[str, Any]) -> dict[str, Any]:
     fields = decode(body, KeyFields)
     if not fields.key:
         raise ManageError("key: required (the key or its hash)")
-    values = _key_values(fields, _sent(body) - {"key", "aws_sigv4"})
+    sent = _sent(body, KEY_REFUSED, KeyFields)
+    values = _key_values(fields, sent - {"key", "aws_sigv4"})
     if "team_id" in values:
         _check_team(engine, values["team_id"])
     token = tokens.token_ref(fields.key)
     if not _unique_alias(store.update_key, engine, token, values):
         raise ManageError("key not found", 404)
-    return key_response(store.get_key(engine, token))  # type: ignore[arg-type]
+    out = key_response(store.get_key(engine, token))  # type: ignore[arg-type]
+    return _with_ignored(out, sent, KeyFields)
 
 
 def set_blocked(engine: Engine, key: str | None, blocked: bool) -> dict[str, Any]:
@@ -225,7 +253,8 @@ def regenerate_key(
     if not fields.key:
         raise ManageError("key: required (the key or its hash)")
     old = tokens.token_ref(fields.key)
-    values = _key_values(fields, _sent(body) - {"key", "aws_sigv4"})
+    sent = _sent(body, KEY_REFUSED, KeyFields)
+    values = _key_values(fields, sent - {"key", "aws_sigv4"})
     key = tokens.new_key()
     new = tokens.hash_key(key)
     values["key_name"] = tokens.key_name(key)
@@ -233,7 +262,7 @@ def regenerate_key(
         raise ManageError("key not found", 404)
     out = key_response(store.get_key(engine, new))  # type: ignore[arg-type]
     out["key"] = key
-    return out
+    return _with_ignored(out, sent, KeyFields)
 
 
 def delete_keys(engine: Engine, body: bytes | dict[str, Any]) -> dict[str, Any]:
@@ -279,6 +308,7 @@ def key_response(row: dict[str, Any]) -> dict[str, Any]:
         out[name] = aware(out.get(name))
     out["token_id"] = out["token"]
     out["user_id"] = None
+    out["aliases"] = out.get("aliases") or {}
     return out
 
 
@@ -313,6 +343,8 @@ def _team_values(fields: TeamFields, sent: set[str]) -> dict[str, Any]:
         if name in sent:
             value = getattr(fields, name)
             values[name] = value if value is not None else ({} if name == "metadata" else [])
+    if "model_aliases" in sent:
+        values["model_aliases"] = _aliases(fields.model_aliases, "model_aliases")
     if "budget_duration" in sent:
         values["budget_reset_at"] = next_reset(fields.budget_duration)
     return values
@@ -320,7 +352,8 @@ def _team_values(fields: TeamFields, sent: set[str]) -> dict[str, Any]:
 
 def new_team(engine: Engine, body: bytes | dict[str, Any]) -> dict[str, Any]:
     fields = decode(body, TeamFields)
-    values = _team_values(fields, _sent(body) - {"team_id"})
+    sent = _sent(body, TEAM_REFUSED, TeamFields)
+    values = _team_values(fields, sent - {"team_id"})
     team_id = fields.team_id or str(uuid.uuid4())
     if store.get_team(engine, team_id) is not None:
         raise ManageError(f"team_id {team_id!r} already exists", 400)
@@ -333,18 +366,18 @@ def new_team(engine: Engine, body: bytes | dict[str, Any]) -> dict[str, Any]:
         "team_id": team_id,
     }
     store.insert_team(engine, row)
-    return team_response(store.get_team(engine, team_id) or row)
+    return _with_ignored(team_response(store.get_team(engine, team_id) or row), sent, TeamFields)
 
 
 def update_team(engine: Engine, body: bytes | dict[str, Any]) -> dict[str, Any]:
     fields = decode(body, TeamFields)
     if not fields.team_id:
         raise ManageError("team_id: required")
-    if not store.update_team(
-        engine, fields.team_id, _team_values(fields, _sent(body) - {"team_id"})
-    ):
+    sent = _sent(body, TEAM_REFUSED, TeamFields)
+    if not store.update_team(engine, fields.team_id, _team_values(fields, sent - {"team_id"})):
         raise ManageError("team not found", 404)
-    return team_response(store.get_team(engine, fields.team_id))  # type: ignore[arg-type]
+    out = team_response(store.get_team(engine, fields.team_id))  # type: ignore[arg-type]
+    return _with_ignored(out, sent, TeamFields)
 
 
 def delete_teams(engine: Engine, body: bytes | dict[str, Any]) -> dict[str, Any]:
@@ -378,4 +411,5 @@ def team_response(row: dict[str, Any]) -> dict[str, Any]:
     out = {k: v for k, v in row.items() if k != "seq"}
     for name in ("budget_reset_at", "created_at", "updated_at"):
         out[name] = aware(out.get(name))
+    out["model_aliases"] = out.get("model_aliases") or {}
     return out

@@ -30,6 +30,7 @@ teams = sa.Table(
     sa.Column("max_parallel_requests", sa.Integer),
     sa.Column("metadata", sa.JSON, nullable=False),
     sa.Column("blocked", sa.Boolean, nullable=False, default=False),
+    sa.Column("model_aliases", sa.JSON),  # {name the caller sends: name served}
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("seq", sa.BigInteger, nullable=False, index=True),
@@ -56,6 +57,7 @@ keys = sa.Table(
     sa.Column("model_rpm_limit", sa.JSON),  # {model name: requests per minute}
     sa.Column("model_tpm_limit", sa.JSON),  # {model name: tokens per minute}
     sa.Column("allowed_routes", sa.JSON, nullable=False),
+    sa.Column("aliases", sa.JSON),  # {name the caller sends: name served}
     sa.Column("admin", sa.Boolean, nullable=False, default=False),
     sa.Column("blocked", sa.Boolean, nullable=False, default=False),
     sa.Column("aws_access_key_id", sa.String(32), unique=True),

@@ -35,7 +35,7 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         return
     path = scope["path"]
     body = b""
-    if path not in ("/early", "/boom"):
+    if path not in ("/early", "/late", "/boom"):
         more = True
         while more:
             message = await receive()
@@ -86,6 +86,9 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         headers = [(b"content-length", b"4")]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         return
+    if path == "/late":  # a pause (a key looked up), then an answer without reading the body
+        await asyncio.sleep(0.3)
+        path = "/early"
     if path == "/early":  # answers before reading the body
         headers = [(b"content-length", b"3")]
         await send({"type": "http.response.start", "status": 413, "headers": headers})
@@ -196,6 +199,11 @@ SERVED = [
         b"GET /x HTTP/1.1\r\nHost: a\nX-A: b\r\n\r\n",
         b"HTTP/1.1 200 \r\ncontent-type: text/plain\r\ncontent-length: 48\r\ndate: X\r\nserver: hypercorn-h11\r\n\r\nGET /x  '1.1' [(b'host', b'a'), (b'x-a', b'b')]|<open>",
         id="bare LF mid",
+    ),
+    pytest.param(  # llhttp waited on the empty line as a header's start (h11 served it)
+        b"GET /x HTTP/1.0\n\n",
+        b"HTTP/1.1 200 \r\ncontent-type: text/plain\r\ncontent-length: 17\r\ndate: X\r\nserver: hypercorn-h11\r\nConnection: close\r\n\r\nGET /x  '1.0' []|<EOF>",
+        id="bare LF, no headers",
     ),
     pytest.param(
         b"GET /x HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: \r\n\r\nGET /y HTTP/1.1\r\nHost: a\r\n\r\n",
@@ -497,6 +505,66 @@ def test_request_head_limit(served):
     answer = exchange(served, small + head, b"<open>")
     assert answer.count(b"HTTP/1.1 200 \r\n") == 201
     assert b"HTTP/1.1 431" not in answer
+
+
+def test_trailer_limit(served):
+    """A chunked body's trailer (which httptools keeps whole until its line ends) past 16 KiB is
+    a 431 and the close, as h11's limit: before, the server held a trailer without bound."""
+    with _connect(served) as sock:
+        sock.sendall(b"POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n")
+        sock.sendall(b"1\r\na\r\n0\r\nX-Trailer: ")
+        time.sleep(0.05)
+        answer = b""
+        try:
+            for _ in range(64):  # 512 KiB of one trailer line, in reads of its own
+                sock.sendall(b"a" * 8192)
+                time.sleep(0.005)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 431 \r\n")
+    # a trailer under the limit is dropped and the request served
+    trailer = b"X-Trailer: " + b"a" * 12000 + b"\r\n"
+    body = b"1\r\na\r\n0\r\n" + trailer + b"\r\n"
+    with _connect(served) as sock:
+        sock.sendall(b"POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n")
+        for i in range(0, len(body), 4000):
+            sock.sendall(body[i : i + 4000])
+            time.sleep(0.01)
+        answer = sock.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 200 \r\n")
+
+
+def test_unread_body_then_an_answer_closes(served):
+    """A route that answers without reading a large body, after the body has filled the app's
+    receive queue (hypercorn's ``max_app_queue_size``: the reads wait there), gets its answer
+    out and the connection closed: the queue's waiting put and the ``http.disconnect`` no
+    longer hang the connection's task (and its socket) for good."""
+    with _connect(served) as sock:
+        sock.sendall(b"POST /late HTTP/1.1\r\nHost: a\r\nContent-Length: 100000000\r\n\r\n")
+        sock.setblocking(False)
+        sent = 0
+        deadline = time.monotonic() + 1.0  # the body flows until the reads stop
+        while time.monotonic() < deadline:
+            try:
+                sent += sock.send(b"x" * 65536)
+            except BlockingIOError:
+                time.sleep(0.01)
+            except (BrokenPipeError, ConnectionResetError):
+                break  # closed by the server: the fix
+        sock.settimeout(5)
+        answer = b""
+        try:
+            while chunk := sock.recv(65536):  # a TimeoutError here: the hang
+                answer += chunk
+        except ConnectionResetError:
+            pass  # the close found body bytes unread: the answer may go with the reset
+    assert sent < 100_000_000
+    assert _undated(answer) in (
+        b"",
+        b"HTTP/1.1 413 \r\ncontent-length: 3\r\ndate: X\r\nserver: hypercorn-h11\r\n\r\nbig",
+    )
 
 
 def test_a_head_trickled_in_pieces_is_served(served):

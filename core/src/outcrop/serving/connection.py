@@ -75,14 +75,24 @@ class _AppTasks(TaskGroup):
         if extensions is None:
             extensions = scope["extensions"] = {}
         extensions[CLIENT_LEFT] = left
-        put = await super().spawn_app(app, config, scope, send)
+        return _Receiving(await super().spawn_app(app, config, scope, send), left)
 
-        async def put_and_tell(message: Any) -> None:
-            if message["type"] == "http.disconnect":
-                left.tell()
-            await put(message)
 
-        return put_and_tell
+class _Receiving:
+    """Puts a message in an app's receive queue (hypercorn's, bounded by
+    ``max_app_queue_size``), telling the call when its client left. ``queue`` lets HTTP/1.1
+    drop a body the app will never read (http1.py ``_drop_unread``)."""
+
+    __slots__ = ("left", "put", "queue")
+
+    def __init__(self, put: Callable[[Any], Awaitable[None]], left: ClientLeft) -> None:
+        self.put, self.left = put, left
+        self.queue = getattr(put, "__self__", None)
+
+    async def __call__(self, message: Any) -> None:
+        if message["type"] == "http.disconnect":
+            self.left.tell()
+        await self.put(message)
 
 
 class _GuardedH2(H2Protocol):

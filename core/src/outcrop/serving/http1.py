@@ -79,6 +79,17 @@ def _is_connection(line: bytes) -> bool:
     return line[:11].lower() == b"connection:"
 
 
+def _drop_unread(put: Any) -> None:
+    """Empty the receive queue behind ``put`` (hypercorn's, bounded): the exchange ended before
+    its body did, and an app that did not read the body will not now. Else a read waiting on the
+    full queue, and the ``http.disconnect`` put after it, would wait for good, holding the
+    connection's task and socket."""
+    queue = getattr(put, "queue", None) or getattr(put, "__self__", None)
+    if isinstance(queue, asyncio.Queue):
+        while not queue.empty():
+            queue.get_nowait()
+
+
 class _Request:
     """The h11 request shape hypercorn's h2c upgrade reads (method, target, headers)."""
 
@@ -265,6 +276,9 @@ class H1Protocol:
         self._in_head = False
         self._head_bytes = 0  # bytes of the unfinished head received so far
         self._body_bytes = 0  # body bytes found in the current read
+        # bytes read since the parser last found anything, outside a head: chunk extensions
+        # and trailers (httptools keeps a trailer's value whole until its line ends)
+        self._unfound_bytes = 0
         self._first_bytes: bytes | None = b""  # kept until the first head: HTTP/2's preface
         # A request after which llhttp stops (Connection: upgrade, CONNECT): the framing line
         # of the body that follows it, if any, and whether it asks for h2c.
@@ -299,8 +313,13 @@ class H1Protocol:
         was_in_head = self._in_head
         self._body_bytes = 0
         refused = self._feed(data)
-        if refused == 400 and self._bare_lf and not was_in_head and not self._found:
-            refused = self._feed_crlf(data)
+        if not was_in_head and not self._found:
+            if refused == 400 and self._bare_lf:
+                refused = self._feed_crlf(data)
+            elif refused is None and self._in_head and b"\n\n" in data:
+                # a head of a request line alone ended by bare LFs: llhttp, lenient on the
+                # line's end, then waits on the empty line as a header's start
+                refused = self._feed_crlf(data)
         if refused is None and self._in_head:
             if was_in_head:
                 self._head_bytes += len(data)
@@ -308,8 +327,13 @@ class H1Protocol:
                 self._head_bytes = self._head_part(data)
             if self._head_bytes > self.config.h11_max_incomplete_size:
                 refused = 431
+        elif refused is None and not self._found:
+            self._unfound_bytes += len(data)
+            if self._unfound_bytes > self.config.h11_max_incomplete_size:
+                refused = 431  # h11's answer to a trailer or chunk line past its buffer
         found, self._found = self._found, []
         if found:
+            self._unfound_bytes = 0
             await self._deliver(found)
         if refused is not None and not self.closed:
             await self._refuse(refused)
@@ -556,6 +580,8 @@ class H1Protocol:
             return
         self.stream = None
         if exchange.app_put is not None:
+            if not exchange.complete:
+                _drop_unread(exchange.app_put)
             await exchange.app_put({"type": "http.disconnect"})
         if (
             exchange.keep_alive
@@ -589,4 +615,6 @@ class H1Protocol:
         stream, self.stream = self.stream, None
         self._next_turn()
         if stream is not None and stream.app_put is not None:
+            if not stream.complete:
+                _drop_unread(stream.app_put)
             await stream.app_put({"type": "http.disconnect"})

@@ -15,7 +15,6 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, Protocol, TypeVar
 
 import msgspec
-from starlette.datastructures import Headers
 
 from .config import Deployment, DeploymentParams
 from .errors import OutcropError, clip, error_from_aws, split_validation_error
@@ -25,6 +24,7 @@ from .headers import (
     COST_HEADER,
     DROPPED_PARAMS_HEADER,
     OVERHEAD_HEADER,
+    RequestHeaders,
     raw_headers,
 )
 from .lifecycle import CallLifecycle, Receive
@@ -240,7 +240,7 @@ async def open_call(
     """The start every OpenAI-style route shares: who calls, the body, the routed call,
     admission. From the body on, a client that disconnects cancels the call."""
     gateway: Gateway = life.gateway
-    headers = Headers(scope=scope)
+    headers = RequestHeaders(scope=scope)
     life.principal = gateway.authenticate(headers)
     body = life.request_body = await gateway.read_body(receive, scope["headers"])
     life.watch()

@@ -41,8 +41,10 @@ def test_checked_regions_are_bounded(checked_regions):
 def test_signing_caches_hold_a_bounded_number_of_short_strings():
     for fn in (sigv4._split, sigv4_canonical.canonical_uri, sigv4_canonical.canonical_query):
         fn.cached.cache_clear()
+    # Model ids with ":" (sent as %3A): a path of plain characters is its own canonical URI and
+    # never reaches canonical_uri's cache.
     for name in _names(CACHED_STRINGS * 2):
-        url = f"https://bedrock-runtime.us-west-2.amazonaws.com/model/{name}/converse?a={name}"
+        url = f"https://bedrock-runtime.us-west-2.amazonaws.com/model/{name}%3A0/converse?a={name}"
         sigv4.canonical_request("POST", url, {"host": "h"}, b"{}")
     for fn in (sigv4._split, sigv4_canonical.canonical_uri, sigv4_canonical.canonical_query):
         assert fn.cached.cache_info().currsize == CACHED_STRINGS
@@ -51,7 +53,7 @@ def test_signing_caches_hold_a_bounded_number_of_short_strings():
         fn.cached.cache_clear()
     for name in _names(50):
         long = name * (MAX_CACHED_STRING // 3 + 1)
-        url = f"https://bedrock-runtime.us-west-2.amazonaws.com/model/{long}/converse?a={long}"
+        url = f"https://bedrock-runtime.us-west-2.amazonaws.com/model/{long}%3A0/converse?a={long}"
         sigv4.canonical_request("POST", url, {"host": "h"}, b"{}")
     assert sigv4._split.cached.cache_info().currsize == 0
     assert sigv4_canonical.canonical_uri.cached.cache_info().currsize == 0

@@ -5,7 +5,8 @@ One home for the counters the keys plugin (per-key and per-team limits, budgets)
 
 - ``LocalCounters``: in this process, exact (one worker).
 - ``RedisCounters``: in Redis (``REDIS_URL`` / ``general_settings.redis_url``), each check one
-  atomic round trip (a Lua script), so N processes share one count.
+  atomic round trip (a Lua script), so N processes share one count; request and token limits
+  alone are admitted from leased blocks of the window (``_LEASE``; docs/scale-out.md, "Leases").
 
 Windows are fixed, 60 seconds long, and start with the first request counted in them (not on
 the minute): within one window at most ``limit`` requests are admitted, whichever processes
@@ -24,6 +25,7 @@ import asyncio
 import hashlib
 import math
 import time
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -511,6 +513,86 @@ end
 return 1
 """
 
+# Leases (request and token limits only). KEYS: counters. ARGV: window_ms, instance id, then
+# (kind, limit, cap) per key. Every counter is checked first (as _ADMIT); when all pass each
+# grants a block: what is left / (2 x instances that leased in this window), at most ``cap``, at
+# least 1 (a request counter's block includes the call that asked). Returns {1, granted_1,
+# used_1, expires_at_1, pttl_1, ...} (expires_at: the window's end, Redis clock, ms) or {0, index, used,
+# pttl}.
+_LEASE = """
+local window = tonumber(ARGV[1])
+local me = ARGV[2]
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local out = {1}
+for i, key in ipairs(KEYS) do
+  local limit = tonumber(ARGV[1 + 3 * i])
+  local used = tonumber(redis.call('GET', key) or '0')
+  if used >= limit then
+    local ttl = redis.call('PTTL', key)
+    if ttl < 0 then ttl = window end
+    return {0, i, tostring(used), ttl}
+  end
+end
+for i, key in ipairs(KEYS) do
+  local limit = tonumber(ARGV[1 + 3 * i])
+  local cap = tonumber(ARGV[2 + 3 * i])
+  local who = key .. ':lessees'
+  redis.call('ZADD', who, now, me)
+  redis.call('ZREMRANGEBYSCORE', who, '-inf', now - window)
+  redis.call('PEXPIRE', who, window)
+  local seen = redis.call('ZCARD', who)
+  local used = tonumber(redis.call('GET', key) or '0')
+  local n = math.floor((limit - used) / (2 * seen))
+  if n > cap then n = cap end
+  if n < 1 then n = 1 end
+  used = tonumber(redis.call('INCRBYFLOAT', key, n))
+  local ttl = redis.call('PTTL', key)
+  if ttl < 0 then redis.call('PEXPIRE', key, window); ttl = window end
+  out[#out + 1] = tostring(n)
+  out[#out + 1] = tostring(used)
+  out[#out + 1] = now + ttl
+  out[#out + 1] = ttl
+end
+return out
+"""
+
+# A lease's unused units back. KEYS: the counter. ARGV: units, the window's end the lease was
+# granted in (ms): a window that ended (or a Redis that restarted) takes nothing back.
+_GIVE_BACK = """
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then return 0 end
+local t = redis.call('TIME')
+local ends = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + ttl
+if math.abs(ends - tonumber(ARGV[2])) > 5 then return 0 end
+local used = tonumber(redis.call('GET', KEYS[1]) or '0')
+local n = math.min(tonumber(ARGV[1]), used)
+redis.call('INCRBYFLOAT', KEYS[1], -n)
+return 1
+"""
+
+#: A lease's unused units go back to Redis after this long without a call taking from it.
+LEASE_IDLE_S = 0.5
+#: The most one lease holds, per kind (a block, however much of the window is left).
+LEASE_CAP = {REQUESTS: 1000, TOKENS: 10_000_000}
+
+
+@dataclass(slots=True)
+class _Lease:
+    """A block of one counter's window reserved in Redis for this process."""
+
+    left: float
+    #: Loop clock: the lease ends no later than its window does.
+    ends: float
+    #: The window's end on Redis's clock (ms): names the window a give-back is for.
+    expires_at: int
+    #: The counter in Redis after the grant (every process's blocks count as used).
+    used: float
+    #: Loop clock of the last call that took from it.
+    last: float
+    timer: asyncio.TimerHandle | None = None
+
+
 #: Encoded command heads kept per set of limits (``Prepared``); past this many, forgotten.
 HEADS_KEPT = 4096
 
@@ -549,6 +631,8 @@ class RedisCounters(Counters):
                 ("pick", _PICK),
                 ("pick_least_used", _PICK_LEAST_USED),
                 ("finish", _FINISH),
+                ("lease", _LEASE),
+                ("give_back", _GIVE_BACK),
             )
         }
         self._tasks: set[asyncio.Task[None]] = set()
@@ -557,6 +641,12 @@ class RedisCounters(Counters):
         self._admit_heads: dict[tuple[Limit, ...], tuple[Prepared, tuple[str, ...]]] = {}
         #: (held, token names, spend names) -> the charge's encoded head
         self._finish_heads: dict[tuple[tuple[str, ...], ...], Prepared] = {}
+        #: prefixed counter -> this process's lease on its window
+        self._leases: dict[str, _Lease] = {}
+        #: limits -> the lease request in flight (one at a time per set of limits)
+        self._leasing: dict[tuple[Limit, ...], asyncio.Future[Verdict | None]] = {}
+        self._lease_heads: dict[tuple[Limit, ...], tuple[Prepared, tuple[str, ...]]] = {}
+        self.instance = uuid.uuid4().hex
 
     async def start(self) -> None:
         self._conn = RespConnection(self.url, timeout=self.timeout)
@@ -571,6 +661,8 @@ class RedisCounters(Counters):
             await self._conn.execute("SCRIPT", "LOAD", source)
 
     async def close(self) -> None:
+        for key in list(self._leases):
+            self._give_back(key)
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=5)
         conn, self._conn = self._conn, None
@@ -610,6 +702,8 @@ class RedisCounters(Counters):
 
     async def _admit(self, limits: Sequence[Limit], request_id: str) -> Verdict:
         limits = tuple(limits)
+        if all(lim.kind in (REQUESTS, TOKENS) for lim in limits):
+            return await self._admit_leased(limits)
         head, keys = self._admit_heads.get(limits) or self._admit_head(limits)
         out = await self._run("admit", (head, int(time.time() * 1000), request_id))
         if out[0] == 0:
@@ -618,6 +712,111 @@ class RedisCounters(Counters):
         state = [(float(out[1 + 2 * i]), out[2 + 2 * i] / 1000) for i in range(len(limits))]
         held = tuple(keys[i] for i, lim in enumerate(limits) if lim.kind == PARALLEL)
         return Verdict(headers=rate_headers(limits, state), held=held)
+
+    async def _admit_leased(self, limits: tuple[Limit, ...]) -> Verdict:
+        """Admit from this process's leases; when one is used up (or its window ended), lease
+        again (one request in flight per set of limits: the calls behind it wait for it)."""
+        loop = asyncio.get_running_loop()
+        head, keys = self._lease_heads.get(limits) or self._lease_head(limits)
+        while True:
+            now = loop.time()
+            leases = [self._leases.get(key) for key in keys]
+            ready = True
+            for lim, lease in zip(limits, leases, strict=True):
+                if (
+                    lease is None
+                    or lease.ends <= now
+                    or lease.left < (lim.kind == REQUESTS)
+                    or (lease.left <= 0)
+                ):
+                    ready = False
+                    break
+            if ready:
+                state = []
+                for lim, lease in zip(limits, leases, strict=True):
+                    assert lease is not None
+                    if lim.kind == REQUESTS:
+                        lease.left -= 1
+                    lease.last = now
+                    state.append((lease.used - lease.left, lease.ends - now))
+                return Verdict(headers=rate_headers(limits, state))
+            pending = self._leasing.get(limits)
+            if pending is not None:
+                refused = await asyncio.shield(pending)
+                if refused is not None:
+                    return refused
+                continue
+            pending = self._leasing[limits] = loop.create_future()
+            try:
+                out = await self._run("lease", (head,))
+            except BaseException:
+                pending.set_result(None)  # the calls waiting try for themselves
+                raise
+            finally:
+                del self._leasing[limits]
+            if out[0] == 0:
+                index, used, ttl = int(out[1]) - 1, float(out[2]), int(out[3])
+                verdict = Verdict(refused=limits[index], used=used, retry_after_s=ttl / 1000)
+                pending.set_result(verdict)
+                return verdict
+            for i, key in enumerate(keys):
+                at = 1 + 4 * i
+                granted, used = float(out[at]), float(out[at + 1])
+                expires_at, ttl = int(out[at + 2]), int(out[at + 3])
+                lease = self._leases.get(key)
+                same = lease is not None and abs(lease.expires_at - expires_at) <= 5
+                if lease is not None and same and lease.ends > now:
+                    lease.left += granted
+                    lease.used = used
+                else:  # ``now`` is from before the request: the lease ends before the window
+                    ends = now + ttl / 1000
+                    lease = self._leases[key] = _Lease(granted, ends, expires_at, used, now)
+                if lease.timer is None:
+                    lease.timer = loop.call_at(now + LEASE_IDLE_S, self._idle, key)
+            pending.set_result(None)
+
+    def _lease_head(self, limits: tuple[Limit, ...]) -> tuple[Prepared, tuple[str, ...]]:
+        keys = tuple(self.prefix + counter(lim.kind, lim.name) for lim in limits)
+        args: list[Any] = [int(WINDOW_S * 1000), self.instance]
+        for lim in limits:
+            args += [lim.kind, repr(float(lim.limit)), LEASE_CAP[lim.kind]]
+        sha = self._scripts["lease"][0]
+        if len(self._lease_heads) >= HEADS_KEPT:
+            self._lease_heads.clear()
+        made = self._lease_heads[limits] = (Prepared("EVALSHA", sha, len(keys), *keys, *args), keys)
+        return made
+
+    def _idle(self, key: str) -> None:
+        """A lease's timer: its window ended (nothing to give back: the units went with it), or
+        no call took from it for ``LEASE_IDLE_S`` (give the rest back), or look again later."""
+        lease = self._leases.get(key)
+        if lease is None:
+            return
+        lease.timer = None
+        now = asyncio.get_running_loop().time()
+        if lease.ends <= now:
+            del self._leases[key]
+        elif now - lease.last >= LEASE_IDLE_S:
+            self._give_back(key)
+        else:
+            lease.timer = asyncio.get_running_loop().call_at(
+                lease.last + LEASE_IDLE_S, self._idle, key
+            )
+
+    def _give_back(self, key: str) -> None:
+        lease = self._leases.pop(key)
+        if lease.timer is not None:
+            lease.timer.cancel()
+        if lease.left <= 0 or self._conn is None:
+            return
+        sha = self._scripts["give_back"][0]
+        command = ("EVALSHA", sha, 1, key, repr(float(lease.left)), lease.expires_at)
+        self._conn.post(
+            *command,
+            on_error=lambda exc: log.warning(
+                "limits_lease_not_returned", error=str(exc), counter=key
+            ),
+        )
 
     async def _pick(
         self, candidates: Sequence[tuple[str, float | None, float | None]], script: str = "pick"
@@ -656,6 +855,8 @@ class RedisCounters(Counters):
         spend: Sequence[tuple[str, float, float]] = (),
     ) -> None:
         tokens = [(n, c) for n, c in tokens if c]
+        if tokens and self._leases:  # charged to this process's lease first
+            tokens = self._charge_leases(tokens)
         spend = [(n, usd, ttl) for n, usd, ttl in spend if usd]
         if not (held or tokens or spend) or self._conn is None:
             return
@@ -667,6 +868,20 @@ class RedisCounters(Counters):
         command = (head, *args, request_id)
         delay = 0.0 if spend else FINISH_DELAY_S
         self._conn.post(*command, on_error=lambda exc: self._retry(command), delay=delay)
+
+    def _charge_leases(self, tokens: list[tuple[str, int]]) -> list[tuple[str, int]]:
+        """Tokens taken from the leases still running; what is left goes to Redis."""
+        now = asyncio.get_running_loop().time()
+        rest = []
+        for name, n in tokens:
+            lease = self._leases.get(self.prefix + counter(TOKENS, name))
+            if lease is not None and lease.ends > now and lease.left > 0:
+                take = min(n, lease.left)
+                lease.left -= take
+                n = math.ceil(n - take)
+            if n:
+                rest.append((name, n))
+        return rest
 
     def _retry(self, command: tuple[Any, ...]) -> None:
         """A charge failed (an error reply, a lost connection): try again in the background."""

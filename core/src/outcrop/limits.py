@@ -514,9 +514,10 @@ return 1
 """
 
 # Leases (request and token limits only). KEYS: counters. ARGV: window_ms, instance id, then
-# (kind, limit, cap) per key. Every counter is checked first (as _ADMIT); when all pass each
-# grants a block: what is left / (2 x instances that leased in this window), at most ``cap``, at
-# least 1 (a request counter's block includes the call that asked). Returns {1, granted_1,
+# (kind, limit, cap) per key, then this process's demand per key. Every counter is checked first
+# (as _ADMIT); when all pass each grants a block: what is left / (2 x instances that leased in
+# this window), at most ``cap`` and the demand, at least 1 (a request counter's block includes
+# the call that asked). Returns {1, granted_1,
 # used_1, expires_at_1, pttl_1, ...} (expires_at: the window's end, Redis clock, ms) or {0, index, used,
 # pttl}.
 _LEASE = """
@@ -537,6 +538,8 @@ end
 for i, key in ipairs(KEYS) do
   local limit = tonumber(ARGV[1 + 3 * i])
   local cap = tonumber(ARGV[2 + 3 * i])
+  local demand = tonumber(ARGV[2 + 3 * #KEYS + i])
+  if demand < cap then cap = demand end
   local who = key .. ':lessees'
   redis.call('ZADD', who, now, me)
   redis.call('ZREMRANGEBYSCORE', who, '-inf', now - window)
@@ -575,6 +578,32 @@ return 1
 LEASE_IDLE_S = 0.5
 #: The most one lease holds, per kind (a block, however much of the window is left).
 LEASE_CAP = {REQUESTS: 1000, TOKENS: 10_000_000}
+
+
+class _Demand:
+    """What this process asked of one counter lately: requests that wanted admission, tokens
+    charged, in two ``LEASE_IDLE_S`` buckets. A block is sized to twice that (at least 1), so a
+    process with a trickle of calls leases a unit or two and never strands a block others need
+    for the rest of the window; a busy one ramps up within a lease or two."""
+
+    __slots__ = ("bucket", "current", "previous")
+
+    def __init__(self) -> None:
+        self.bucket = 0
+        self.current = 0.0
+        self.previous = 0.0
+
+    def add(self, now: float, amount: float) -> None:
+        bucket = int(now / LEASE_IDLE_S)
+        if bucket != self.bucket:
+            self.previous = self.current if bucket == self.bucket + 1 else 0.0
+            self.current = 0.0
+            self.bucket = bucket
+        self.current += amount
+
+    def block(self, now: float) -> int:
+        self.add(now, 0)
+        return max(1, math.ceil(2 * (self.previous + self.current)))
 
 
 @dataclass(slots=True)
@@ -646,6 +675,8 @@ class RedisCounters(Counters):
         #: limits -> the lease request in flight (one at a time per set of limits)
         self._leasing: dict[tuple[Limit, ...], asyncio.Future[Verdict | None]] = {}
         self._lease_heads: dict[tuple[Limit, ...], tuple[Prepared, tuple[str, ...]]] = {}
+        #: prefixed counter -> what this process asked of it lately (sizes its next block)
+        self._demand: dict[str, _Demand] = {}
         self.instance = uuid.uuid4().hex
 
     async def start(self) -> None:
@@ -718,6 +749,9 @@ class RedisCounters(Counters):
         again (one request in flight per set of limits: the calls behind it wait for it)."""
         loop = asyncio.get_running_loop()
         head, keys = self._lease_heads.get(limits) or self._lease_head(limits)
+        for lim, key in zip(limits, keys, strict=True):
+            if lim.kind == REQUESTS:
+                self._wants(key).add(loop.time(), 1)
         while True:
             now = loop.time()
             leases = [self._leases.get(key) for key in keys]
@@ -748,7 +782,8 @@ class RedisCounters(Counters):
                 continue
             pending = self._leasing[limits] = loop.create_future()
             try:
-                out = await self._run("lease", (head,))
+                demand = [self._wants(key).block(now) for key in keys]
+                out = await self._run("lease", (head, *demand))
             except BaseException:
                 pending.set_result(None)  # the calls waiting try for themselves
                 raise
@@ -785,6 +820,14 @@ class RedisCounters(Counters):
             self._lease_heads.clear()
         made = self._lease_heads[limits] = (Prepared("EVALSHA", sha, len(keys), *keys, *args), keys)
         return made
+
+    def _wants(self, key: str) -> _Demand:
+        demand = self._demand.get(key)
+        if demand is None:
+            if len(self._demand) >= HEADS_KEPT:
+                self._demand.clear()
+            demand = self._demand[key] = _Demand()
+        return demand
 
     def _idle(self, key: str) -> None:
         """A lease's timer: its window ended (nothing to give back: the units went with it), or
@@ -855,7 +898,7 @@ class RedisCounters(Counters):
         spend: Sequence[tuple[str, float, float]] = (),
     ) -> None:
         tokens = [(n, c) for n, c in tokens if c]
-        if tokens and self._leases:  # charged to this process's lease first
+        if tokens and (self._leases or self._demand):  # charged to this process's lease first
             tokens = self._charge_leases(tokens)
         spend = [(n, usd, ttl) for n, usd, ttl in spend if usd]
         if not (held or tokens or spend) or self._conn is None:
@@ -874,7 +917,9 @@ class RedisCounters(Counters):
         now = asyncio.get_running_loop().time()
         rest = []
         for name, n in tokens:
-            lease = self._leases.get(self.prefix + counter(TOKENS, name))
+            key = self.prefix + counter(TOKENS, name)
+            self._wants(key).add(now, n)
+            lease = self._leases.get(key)
             if lease is not None and lease.ends > now and lease.left > 0:
                 take = min(n, lease.left)
                 lease.left -= take

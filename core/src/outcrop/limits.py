@@ -514,10 +514,13 @@ return 1
 """
 
 # Leases (request and token limits only). KEYS: counters. ARGV: window_ms, instance id, then
-# (kind, limit, cap) per key, then this process's demand per key. Every counter is checked first
-# (as _ADMIT); when all pass each grants a block: what is left / (2 x instances that leased in
-# this window), at most ``cap`` and the demand, at least 1 (a request counter's block includes
-# the call that asked). Returns {1, granted_1,
+# (kind, limit, cap, reserve) per key, then (waiting, extra) per key: the units this process's
+# waiting calls need now, and what its recent rate asks beyond them. Every counter is checked
+# first (as _ADMIT); when all pass each grants a block: the waiting units (at most what is left
+# / (2 x instances that leased in this window), at least 1: the call that asked) plus, only from
+# the part of the window above ``reserve``, the extra (at most that part / (2 x instances)), all
+# at most ``cap``. The last ``reserve`` units go only to calls already waiting: none is stranded
+# in a process whose calls stopped. Returns {1, granted_1,
 # used_1, expires_at_1, pttl_1, ...} (expires_at: the window's end, Redis clock, ms) or {0, index, used,
 # pttl}.
 _LEASE = """
@@ -527,7 +530,7 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local out = {1}
 for i, key in ipairs(KEYS) do
-  local limit = tonumber(ARGV[1 + 3 * i])
+  local limit = tonumber(ARGV[4 * i])
   local used = tonumber(redis.call('GET', key) or '0')
   if used >= limit then
     local ttl = redis.call('PTTL', key)
@@ -536,19 +539,23 @@ for i, key in ipairs(KEYS) do
   end
 end
 for i, key in ipairs(KEYS) do
-  local limit = tonumber(ARGV[1 + 3 * i])
-  local cap = tonumber(ARGV[2 + 3 * i])
-  local demand = tonumber(ARGV[2 + 3 * #KEYS + i])
-  if demand < cap then cap = demand end
+  local limit = tonumber(ARGV[4 * i])
+  local cap = tonumber(ARGV[4 * i + 1])
+  local reserve = tonumber(ARGV[4 * i + 2])
+  local waiting = tonumber(ARGV[1 + 4 * #KEYS + 2 * i])
+  local extra = tonumber(ARGV[2 + 4 * #KEYS + 2 * i])
   local who = key .. ':lessees'
   redis.call('ZADD', who, now, me)
   redis.call('ZREMRANGEBYSCORE', who, '-inf', now - window)
   redis.call('PEXPIRE', who, window)
   local seen = redis.call('ZCARD', who)
   local used = tonumber(redis.call('GET', key) or '0')
-  local n = math.floor((limit - used) / (2 * seen))
-  if n > cap then n = cap end
+  local n = math.min(waiting, math.floor((limit - used) / (2 * seen)))
   if n < 1 then n = 1 end
+  local spare = math.floor((limit - used - n - reserve) / (2 * seen))
+  if extra > spare then extra = spare end
+  if extra > 0 then n = n + extra end
+  if n > cap then n = cap end
   used = tonumber(redis.call('INCRBYFLOAT', key, n))
   local ttl = redis.call('PTTL', key)
   if ttl < 0 then redis.call('PEXPIRE', key, window); ttl = window end
@@ -578,13 +585,19 @@ return 1
 LEASE_IDLE_S = 0.5
 #: The most one lease holds, per kind (a block, however much of the window is left).
 LEASE_CAP = {REQUESTS: 1000, TOKENS: 10_000_000}
+#: The last units of a window, per kind, that leases give only to calls already waiting.
+LEASE_RESERVE = {REQUESTS: 1000, TOKENS: 1_000_000}
+
+
+#: The length of the buckets a process's recent demand on a counter is counted in.
+DEMAND_BUCKET_S = 0.5
 
 
 class _Demand:
-    """What this process asked of one counter lately: requests that wanted admission, tokens
-    charged, in two ``LEASE_IDLE_S`` buckets. A block is sized to twice that (at least 1), so a
-    process with a trickle of calls leases a unit or two and never strands a block others need
-    for the rest of the window; a busy one ramps up within a lease or two."""
+    """What this process asked of one counter lately (requests that wanted admission, tokens
+    charged), in ``DEMAND_BUCKET_S`` buckets. Beyond its waiting calls a block asks for twice the
+    last complete bucket: a steady process leases ahead of its calls, a burst (counted only once
+    its bucket is complete) takes no more than the calls it has waiting."""
 
     __slots__ = ("bucket", "current", "previous")
 
@@ -594,16 +607,16 @@ class _Demand:
         self.previous = 0.0
 
     def add(self, now: float, amount: float) -> None:
-        bucket = int(now / LEASE_IDLE_S)
+        bucket = int(now / DEMAND_BUCKET_S)
         if bucket != self.bucket:
             self.previous = self.current if bucket == self.bucket + 1 else 0.0
             self.current = 0.0
             self.bucket = bucket
         self.current += amount
 
-    def block(self, now: float) -> int:
+    def extra(self, now: float) -> int:
         self.add(now, 0)
-        return max(1, math.ceil(2 * (self.previous + self.current)))
+        return math.ceil(2 * self.previous)
 
 
 @dataclass(slots=True)
@@ -677,6 +690,8 @@ class RedisCounters(Counters):
         self._lease_heads: dict[tuple[Limit, ...], tuple[Prepared, tuple[str, ...]]] = {}
         #: prefixed counter -> what this process asked of it lately (sizes its next block)
         self._demand: dict[str, _Demand] = {}
+        #: limits -> calls of this process waiting for the lease request in flight
+        self._waiting: dict[tuple[Limit, ...], int] = {}
         self.instance = uuid.uuid4().hex
 
     async def start(self) -> None:
@@ -776,13 +791,23 @@ class RedisCounters(Counters):
                 return Verdict(headers=rate_headers(limits, state))
             pending = self._leasing.get(limits)
             if pending is not None:
-                refused = await asyncio.shield(pending)
+                self._waiting[limits] = self._waiting.get(limits, 0) + 1
+                try:
+                    refused = await asyncio.shield(pending)
+                finally:
+                    if self._waiting[limits] > 1:
+                        self._waiting[limits] -= 1
+                    else:
+                        del self._waiting[limits]
                 if refused is not None:
                     return refused
                 continue
             pending = self._leasing[limits] = loop.create_future()
             try:
-                demand = [self._wants(key).block(now) for key in keys]
+                waiting = 1 + self._waiting.get(limits, 0)
+                demand: list[int] = []
+                for lim, key in zip(limits, keys, strict=True):
+                    demand += [waiting if lim.kind == REQUESTS else 1, self._wants(key).extra(now)]
                 out = await self._run("lease", (head, *demand))
             except BaseException:
                 pending.set_result(None)  # the calls waiting try for themselves
@@ -814,7 +839,7 @@ class RedisCounters(Counters):
         keys = tuple(self.prefix + counter(lim.kind, lim.name) for lim in limits)
         args: list[Any] = [int(WINDOW_S * 1000), self.instance]
         for lim in limits:
-            args += [lim.kind, repr(float(lim.limit)), LEASE_CAP[lim.kind]]
+            args += [lim.kind, repr(float(lim.limit)), LEASE_CAP[lim.kind], LEASE_RESERVE[lim.kind]]
         sha = self._scripts["lease"][0]
         if len(self._lease_heads) >= HEADS_KEPT:
             self._lease_heads.clear()

@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 import outcrop
-from outcrop.testing import TEST_ACCESS_KEY, TEST_SECRET_KEY
+from outcrop.testing import TEST_ACCESS_KEY, TEST_SECRET_KEY, ClaudeReply
 from outcrop.testing.replies import ConverseReply
 from tests.clients import (
     calls_settled,
@@ -195,3 +195,12 @@ __all__ = [
     "tls_files",
     "wait_for",
 ]
+
+
+def answer_claude_and_converse(bedrock_simulator: Any) -> None:
+    """A fresh simulator answering Claude's InvokeModel (``/v1/messages``) and Converse with
+    "Hello" (10 prompt, 5 completion tokens)."""
+    bedrock_simulator.reset()
+    claude = ClaudeReply("Hello", usage=(10, 5))
+    bedrock_simulator.reply(claude, operation="InvokeModel", path="anthropic")
+    bedrock_simulator.reply(ConverseReply("Hello", usage=(10, 5)), operation="Converse")

@@ -14,10 +14,9 @@ import openai
 import pytest
 from botocore.exceptions import ClientError
 
-from outcrop.testing import ClaudeReply, ConverseReply
 from tests.clients import sigv4_client
 
-from .conftest import MASTER, Admin
+from .conftest import MASTER, Admin, answer_claude_and_converse
 
 SONNET = "us.anthropic.claude-opus-4-5-20251101-v1:0"  # what both model_names call
 ANTHROPIC_ID = "claude-opus-4-5"
@@ -36,10 +35,7 @@ def gw(
     bedrock_simulator: Any,
     database_url: str,
 ) -> Any:
-    bedrock_simulator.reset()
-    claude = ClaudeReply("Hello", usage=(10, 5))
-    bedrock_simulator.reply(claude, operation="InvokeModel", path="anthropic")
-    bedrock_simulator.reply(ConverseReply("Hello", usage=(10, 5)), operation="Converse")
+    answer_claude_and_converse(bedrock_simulator)
     params = simulator_params(f"bedrock/{SONNET}")
     return gateway_factory(
         {

@@ -14,10 +14,9 @@ import httpx
 import openai
 import pytest
 
-from outcrop.testing import ClaudeReply, ConverseReply
 from tests.clients import sigv4_client
 
-from .conftest import MASTER, Admin, wait_for
+from .conftest import MASTER, Admin, answer_claude_and_converse, wait_for
 
 OPUS = "us.anthropic.claude-opus-4-5-20251101-v1:0"
 SONNET = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
@@ -33,10 +32,7 @@ def gw(
     bedrock_simulator: Any,
     database_url: str,
 ) -> Any:
-    bedrock_simulator.reset()
-    claude = ClaudeReply("Hello", usage=(10, 5))
-    bedrock_simulator.reply(claude, operation="InvokeModel", path="anthropic")
-    bedrock_simulator.reply(ConverseReply("Hello", usage=(10, 5)), operation="Converse")
+    answer_claude_and_converse(bedrock_simulator)
     params = simulator_params(f"bedrock/{OPUS}")
     return gateway_factory(
         {
